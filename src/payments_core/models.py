@@ -1,0 +1,375 @@
+"""The framework's value objects: what goes into a provider and what comes back.
+
+All are frozen attrs classes. :data:`payments_core.converter` turns each into plain data and
+back (``converter.unstructure(order)`` / ``converter.structure(data, Order)``).
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+import string
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Final
+from urllib.parse import urlsplit
+
+import attrs
+
+from payments_core.errors import ValidationError
+from payments_core.money import Money
+
+__all__ = [
+    "CallbackReply",
+    "CallbackRequest",
+    "CallbackResult",
+    "ErrorCategory",
+    "ErrorClassification",
+    "Order",
+    "OrderRequest",
+    "PaymentEvent",
+    "PaymentStatus",
+    "ProviderInfo",
+    "StatusChange",
+    "TransactionType",
+]
+
+REFERENCE_MAX: Final = 128
+URL_MAX: Final = 2048
+DESCRIPTION_MAX: Final = 256
+_REFERENCE_CHARS: Final = frozenset(string.ascii_letters + string.digits + "-_.:/#@+=")
+_CONTROL: Final = re.compile(r"[\x00-\x1f\x7f]")
+
+
+class TransactionType(enum.StrEnum):
+    """What an order asks the payer to do. The seed's vocabulary: ``PAY``."""
+
+    PAY = "PAY"
+
+
+class PaymentStatus(enum.StrEnum):
+    """Where a payment stands, in provider-neutral words.
+
+    ``PENDING`` is the only non-final state. Of the final ones ``PAID`` wins: a late ``CLOSED``
+    or ``EXPIRED`` never undoes it; only ``REFUNDED`` may follow it.
+    """
+
+    PENDING = "pending"
+    PAID = "paid"
+    CLOSED = "closed"
+    EXPIRED = "expired"
+    FAILED = "failed"
+    REFUNDED = "refunded"
+
+    @property
+    def is_final(self) -> bool:
+        """Whether no further change is expected, short of a refund."""
+        return self is not PaymentStatus.PENDING
+
+    def can_become(self, new: PaymentStatus) -> bool:
+        """Whether moving from this status to ``new`` is a step forward."""
+        return new in _FORWARD[self]
+
+
+_FORWARD: Final[Mapping[PaymentStatus, frozenset[PaymentStatus]]] = {
+    PaymentStatus.PENDING: frozenset(PaymentStatus) - {PaymentStatus.PENDING},
+    PaymentStatus.PAID: frozenset({PaymentStatus.REFUNDED}),
+    PaymentStatus.CLOSED: frozenset({PaymentStatus.PAID}),
+    PaymentStatus.EXPIRED: frozenset({PaymentStatus.PAID}),
+    PaymentStatus.FAILED: frozenset({PaymentStatus.PAID}),
+    PaymentStatus.REFUNDED: frozenset(),
+}
+
+
+def _check_reference(value: object, field: str = "reference") -> str:
+    if not isinstance(value, str):
+        raise ValidationError(field, f"must be a string, not {type(value).__name__}")
+    if not 1 <= len(value) <= REFERENCE_MAX:
+        raise ValidationError(field, f"must be 1 to {REFERENCE_MAX} characters, got {len(value)}")
+    bad = sorted(set(value) - _REFERENCE_CHARS)
+    if bad:
+        raise ValidationError(
+            field, f"holds characters outside letters, digits and -_.:/#@+=: {''.join(bad)!r}"
+        )
+    return value
+
+
+def check_url(value: object, field: str) -> str:
+    """Validate an absolute ``http``/``https`` URL; raise ``ValidationError`` on ``field``."""
+    if not isinstance(value, str):
+        raise ValidationError(field, f"must be a string, not {type(value).__name__}")
+    if len(value) > URL_MAX:
+        raise ValidationError(field, f"must be at most {URL_MAX} characters")
+    if _CONTROL.search(value) or " " in value:
+        raise ValidationError(field, "must not contain spaces or control characters")
+    try:
+        parts = urlsplit(value)
+        port = parts.port
+    except ValueError as exc:
+        raise ValidationError(field, f"is not a valid URL ({exc})") from None
+    if parts.scheme not in {"http", "https"}:
+        raise ValidationError(field, "must be an absolute http or https URL")
+    if not parts.hostname:
+        raise ValidationError(field, "must name a host")
+    del port
+    return value
+
+
+def _check_text(value: object, field: str, maximum: int) -> str:
+    if not isinstance(value, str):
+        raise ValidationError(field, f"must be a string, not {type(value).__name__}")
+    if len(value) > maximum:
+        raise ValidationError(field, f"must be at most {maximum} characters, got {len(value)}")
+    if _CONTROL.search(value):
+        raise ValidationError(field, "must not contain control characters")
+    return value
+
+
+def _check_aware(value: object, field: str) -> None:
+    if value is None:
+        return
+    if not isinstance(value, datetime):
+        raise ValidationError(field, f"must be a datetime, not {type(value).__name__}")
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValidationError(field, "must be timezone-aware")
+
+
+@attrs.frozen(kw_only=True)
+class OrderRequest:
+    """What the application asks a provider to create: the seed's ``PAY`` order.
+
+    Attributes:
+        reference: The caller's own id for what is being paid (LeadsCalendar's booking id).
+            Providers derive their order id from it deterministically, so asking twice for the
+            same reference (after a crash, a timeout, a retry) never makes a second order.
+        price: What the payer is charged, in a fiat currency (``Money("1.00", "USD")``) or a
+            crypto asset. Must be more than zero.
+        callback_url: Where the provider posts the payment confirmation.
+        transaction_type: Always ``PAY`` for now.
+        description: Shown to the payer on the checkout page.
+        return_url: Where the payer's browser goes after paying.
+        cancel_url: Where the payer's browser goes after giving up.
+        expires_at: When the order stops accepting payment (timezone-aware).
+    """
+
+    reference: str = attrs.field()
+    price: Money = attrs.field()
+    callback_url: str = attrs.field()
+    transaction_type: TransactionType = attrs.field(default=TransactionType.PAY)
+    description: str = attrs.field(default="")
+    return_url: str | None = attrs.field(default=None)
+    cancel_url: str | None = attrs.field(default=None)
+    expires_at: datetime | None = attrs.field(default=None)
+
+    def __attrs_post_init__(self) -> None:
+        _check_reference(self.reference)
+        if not isinstance(self.price, Money):
+            raise ValidationError("price", f"must be Money, not {type(self.price).__name__}")
+        if self.price.is_zero:
+            raise ValidationError("price.amount", "must be more than zero for a charge")
+        check_url(self.callback_url, "callback_url")
+        try:
+            TransactionType(self.transaction_type)
+        except ValueError:
+            raise ValidationError(
+                "transaction_type", f"must be one of {[t.value for t in TransactionType]}"
+            ) from None
+        _check_text(self.description, "description", DESCRIPTION_MAX)
+        for field in ("return_url", "cancel_url"):
+            value = getattr(self, field)
+            if value is not None:
+                check_url(value, field)
+        _check_aware(self.expires_at, "expires_at")
+
+    @property
+    def fiat(self) -> str:
+        """The pricing currency code (the seed's ``fiat``)."""
+        return self.price.currency
+
+
+@attrs.frozen(kw_only=True)
+class Order:
+    """An order as the provider holds it.
+
+    Attributes:
+        provider: The provider's registered name (``binance``).
+        reference: The caller's reference the order was created for.
+        provider_order_id: The provider's id for the order (Binance ``prepayId``). Always a
+            string: such ids exceed 2**53 and must not pass through a float.
+        merchant_order_id: The id the provider derived from the reference (``merchantTradeNo``).
+        status: Where the payment stands.
+        amount: The price as ordered (``1.00 USD``).
+        settlement: What the payer is asked to pay in the provider's own currency, when the
+            provider converts the price (Binance: ``1.00 USDT`` for ``1.00 USD``). A callback's
+            amount is checked against it.
+        checkout_url: A page where the payer can pay.
+        qr_code_url: An image of the payment QR code.
+        qr_content: The text the QR code encodes.
+        deep_link: An app link that opens the payment directly.
+        universal_url: A link that opens the app or falls back to the web.
+        expires_at: When the order stops accepting payment.
+        transaction_id: The provider's payment transaction id, once paid.
+    """
+
+    provider: str
+    reference: str
+    provider_order_id: str
+    merchant_order_id: str
+    status: PaymentStatus
+    amount: Money
+    settlement: Money | None = None
+    checkout_url: str | None = None
+    qr_code_url: str | None = None
+    qr_content: str | None = None
+    deep_link: str | None = None
+    universal_url: str | None = None
+    expires_at: datetime | None = None
+    transaction_id: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class PaymentEvent:
+    """What one verified callback (or a reconciliation query) says happened to an order.
+
+    Attributes:
+        provider: The provider's registered name.
+        event_id: Stable id of this event: a redelivery of the same callback has the same id, so
+            the ledger can apply it once.
+        status: The status the order moved to.
+        provider_order_id: The provider's order id.
+        merchant_order_id: The id derived from the caller's reference.
+        amount: The amount the provider says was paid or closed, when it says.
+        occurred_at: When the provider says it happened.
+        transaction_id: The provider's payment transaction id.
+    """
+
+    provider: str
+    event_id: str
+    status: PaymentStatus
+    provider_order_id: str
+    merchant_order_id: str
+    amount: Money | None = None
+    occurred_at: datetime | None = None
+    transaction_id: str | None = None
+
+
+def _lower_headers(headers: Mapping[str, str]) -> Mapping[str, str]:
+    return {str(k).lower(): str(v) for k, v in dict(headers).items()}
+
+
+@attrs.frozen
+class CallbackRequest:
+    """An incoming callback exactly as it arrived.
+
+    Attributes:
+        headers: Header names in lower case mapped to their values.
+        body: The raw body bytes: verification runs over these, never over a re-serialisation.
+    """
+
+    headers: Mapping[str, str] = attrs.field(converter=_lower_headers)
+    body: bytes = attrs.field(validator=attrs.validators.instance_of(bytes))
+
+
+@attrs.frozen
+class CallbackReply:
+    """The HTTP answer to send back to the provider for a callback."""
+
+    status_code: int
+    body: bytes
+    content_type: str = "application/json"
+
+
+@attrs.frozen
+class CallbackResult:
+    """A verified callback: what it means, and how to acknowledge it.
+
+    Attributes:
+        event: The payment event, or ``None`` for a verified callback that changes no order
+            (a kind the application does not track).
+        reply: The acknowledgement to send once the event is safely recorded.
+    """
+
+    event: PaymentEvent | None
+    reply: CallbackReply
+
+
+class ErrorCategory(enum.StrEnum):
+    """What kind of failure happened, which decides what to do next."""
+
+    INVALID_REQUEST = "invalid_request"  # 400: fix the request, then send it again
+    AUTHENTICATION = "authentication"  # 401: check the credentials
+    PERMISSION = "permission"  # 403: the account may not do this
+    NOT_FOUND = "not_found"  # 404: check ids and endpoint
+    RATE_LIMITED = "rate_limited"  # 429: back off exponentially
+    PROVIDER_UNAVAILABLE = "provider_unavailable"  # 5xx: retry after a delay
+    NETWORK = "network"  # never reached the provider: safe to send again
+    OUTCOME_UNKNOWN = "outcome_unknown"  # may have been applied: query before any new create
+    DUPLICATE_ORDER = "duplicate_order"  # the order exists already: query it
+    SIGNATURE = "signature"  # the provider rejected our signature
+    CLOCK_SKEW = "clock_skew"  # our timestamp fell outside the provider's window
+    INVALID_STATE = "invalid_state"  # the order's state does not allow this
+    UNKNOWN = "unknown"
+
+
+@attrs.frozen(kw_only=True)
+class ErrorClassification:
+    """A judgement of one failure, made by ``classify_error``.
+
+    Attributes:
+        category: The kind of failure.
+        retryable: Whether sending the same operation again may succeed.
+        retry_after: Seconds to wait at least before trying again, when known.
+        action: What an operator or developer should do (the seed's recommendation).
+        user_message: A sentence safe to show the payer: no ids, no internals.
+        status_code: The HTTP status involved, if any.
+        provider_code: The provider's own error code, if any.
+    """
+
+    category: ErrorCategory
+    retryable: bool
+    action: str
+    user_message: str
+    retry_after: float | None = None
+    status_code: int | None = None
+    provider_code: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class ProviderInfo:
+    """A provider's description of itself.
+
+    Attributes:
+        name: The name it is registered under (``binance``).
+        display_name: A human name (``Binance Pay``).
+        currencies: Pricing currencies it accepts.
+        capabilities: Operations it supports, e.g. ``create_order``, ``query_order``,
+            ``close_order``, ``callbacks``, ``sandbox``.
+        settings: The configuration keys it reads, with the environment variable for each.
+    """
+
+    name: str
+    display_name: str
+    currencies: frozenset[str] = frozenset()
+    capabilities: frozenset[str] = frozenset()
+    settings: Mapping[str, str] = attrs.field(factory=dict)
+
+
+@attrs.frozen(kw_only=True)
+class StatusChange:
+    """A committed change of an order's status, as the application hook receives it.
+
+    Attributes:
+        provider: The provider's name.
+        reference: The caller's reference.
+        old_status: The status before.
+        new_status: The status now.
+        event_id: The event that caused it (a callback or a reconciliation query).
+        changed_at: When the ledger recorded it.
+    """
+
+    provider: str
+    reference: str
+    old_status: PaymentStatus
+    new_status: PaymentStatus
+    event_id: str
+    changed_at: datetime

@@ -1,0 +1,171 @@
+"""Money as an exact ``Decimal`` amount in a known currency.
+
+Amounts are built from ``str``, ``int`` or ``Decimal`` (never ``float``, whose binary value is
+not the decimal the caller wrote), quantised to the currency's minor units, and checked: NaN,
+infinities, negative amounts and more decimal places than the currency allows are refused
+with a :class:`~payments_core.errors.ValidationError` that names the field.
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal, InvalidOperation
+from typing import Final
+
+import attrs
+
+from payments_core.errors import ValidationError
+
+__all__ = ["CURRENCIES", "Currency", "Money", "currency", "register_currency"]
+
+
+@attrs.frozen
+class Currency:
+    """A currency the framework can price in.
+
+    Attributes:
+        code: Upper-case code: ISO 4217 for fiat (``USD``), the ticker for crypto (``USDT``).
+        minor_units: Decimal places an amount may carry (USD: 2, JPY: 0, USDT: 8).
+        crypto: Whether this is a crypto asset rather than a fiat currency.
+    """
+
+    code: str
+    minor_units: int
+    crypto: bool = False
+
+
+# ISO 4217 minor units of the fiat currencies providers commonly price in.
+_FIAT: Final = {
+    "AED": 2, "ARS": 2, "AUD": 2, "BRL": 2, "CAD": 2, "CHF": 2, "CLP": 0, "CNY": 2, "COP": 2,
+    "CZK": 2, "DKK": 2, "EUR": 2, "GBP": 2, "HKD": 2, "HUF": 2, "IDR": 2, "ILS": 2, "INR": 2,
+    "ISK": 0, "JPY": 0, "KRW": 0, "KWD": 3, "MXN": 2, "MYR": 2, "NGN": 2, "NOK": 2, "NZD": 2,
+    "PHP": 2, "PKR": 2, "PLN": 2, "RON": 2, "RUB": 2, "SAR": 2, "SEK": 2, "SGD": 2, "THB": 2,
+    "TRY": 2, "TWD": 2, "UAH": 2, "USD": 2, "VND": 0, "ZAR": 2, "BHD": 3, "JOD": 3, "OMR": 3,
+}  # fmt: skip
+# Crypto assets carry their own precision; Binance Pay accepts at most 8 decimal places.
+_CRYPTO: Final = {"BTC": 8, "ETH": 8, "BNB": 8, "USDT": 8, "USDC": 8, "BUSD": 8, "FDUSD": 8}
+
+CURRENCIES: dict[str, Currency] = {
+    **{code: Currency(code, units) for code, units in _FIAT.items()},
+    **{code: Currency(code, units, crypto=True) for code, units in _CRYPTO.items()},
+}
+
+# A plain decimal numeral: no exponent, no underscores, no surrounding space.
+_NUMERAL: Final = re.compile(r"[+-]?[0-9]+(?:\.[0-9]+)?")
+# No real price needs more: this keeps absurd inputs from reaching a provider.
+_MAX_INTEGER_DIGITS: Final = 15
+
+
+def register_currency(code: str, minor_units: int, *, crypto: bool = False) -> Currency:
+    """Add a currency (a provider's crypto asset, say) to the registry and return it."""
+    if not re.fullmatch(r"[A-Z][A-Z0-9]{1,9}", code):
+        raise ValidationError("currency", f"{code!r} is not an upper-case currency code")
+    if not 0 <= minor_units <= 18:
+        raise ValidationError("minor_units", f"{minor_units} is outside 0..18")
+    entry = Currency(code, minor_units, crypto=crypto)
+    CURRENCIES[code] = entry
+    return entry
+
+
+def currency(code: object) -> Currency:
+    """Look a currency code up, raising a ``ValidationError`` on ``currency`` if unknown."""
+    if not isinstance(code, str):
+        raise ValidationError("currency", f"must be a string, not {type(code).__name__}")
+    try:
+        return CURRENCIES[code]
+    except KeyError:
+        raise ValidationError("currency", f"unknown currency code {code!r}") from None
+
+
+def _to_decimal(value: object) -> Decimal:
+    if isinstance(value, (bool, float)):
+        raise ValidationError(
+            "amount",
+            f"must be a str, int or Decimal, not {type(value).__name__}: "
+            "binary floats cannot hold decimal money exactly",
+        )
+    if isinstance(value, int):
+        return Decimal(value)
+    if isinstance(value, Decimal):
+        if not value.is_finite():
+            raise ValidationError("amount", f"must be a finite number, not {value}")
+        return value
+    if isinstance(value, str):
+        if not _NUMERAL.fullmatch(value):
+            lowered = value.strip().lower()
+            if lowered.lstrip("+-") in {"nan", "snan", "inf", "infinity"}:
+                raise ValidationError("amount", f"must be a finite number, not {value!r}")
+            raise ValidationError("amount", f"{value!r} is not a plain decimal number")
+        try:
+            return Decimal(value)
+        except InvalidOperation:  # pragma: no cover - the pattern above admits only numerals
+            raise ValidationError("amount", f"{value!r} is not a decimal number") from None
+    raise ValidationError("amount", f"must be a str, int or Decimal, not {type(value).__name__}")
+
+
+def _check_amount(instance: Money, attribute: attrs.Attribute[Decimal], value: Decimal) -> None:
+    del attribute  # attrs validator signature
+    if value.is_signed() and value != 0:
+        raise ValidationError("amount", f"must not be negative, got {value}")
+    # Size first: quantizing a huge value would overflow the decimal context.
+    if value.adjusted() >= _MAX_INTEGER_DIGITS:
+        raise ValidationError("amount", f"{value} is larger than any supported amount")
+    units = instance.currency_info.minor_units
+    if value != value.quantize(Decimal(1).scaleb(-units)):
+        raise ValidationError(
+            "amount",
+            f"{value} has more decimal places than {instance.currency} allows ({units})",
+        )
+
+
+def _quantize(money: Money) -> None:
+    step = Decimal(1).scaleb(-money.currency_info.minor_units)
+    # Frozen class: set once, after validation, to the currency's canonical scale.
+    object.__setattr__(money, "amount", money.amount.quantize(step).copy_abs())
+
+
+@attrs.frozen(order=False)
+class Money:
+    """An exact amount of money.
+
+    ``Money("1.00", "USD")`` and ``Money(1, "USD")`` are equal and both hold ``Decimal("1.00")``.
+
+    Attributes:
+        amount: Non-negative ``Decimal``, quantised to the currency's minor units.
+        currency: The currency code; must be registered in :data:`CURRENCIES`.
+
+    Raises:
+        ValidationError: on ``currency`` for an unknown or non-string code; on ``amount`` for a
+            float, NaN, an infinity, a negative value, a malformed string, or more decimal places
+            than the currency allows.
+    """
+
+    amount: Decimal = attrs.field(converter=_to_decimal)
+    currency: str = attrs.field()
+
+    @currency.validator
+    def _check_currency(self, attribute: attrs.Attribute[str], value: str) -> None:
+        del attribute
+        currency(value)
+
+    def __attrs_post_init__(self) -> None:
+        _check_amount(self, attrs.fields(Money).amount, self.amount)
+        _quantize(self)
+
+    @property
+    def currency_info(self) -> Currency:
+        """The registry entry for :attr:`currency`."""
+        return currency(self.currency)
+
+    @property
+    def plain(self) -> str:
+        """The amount as a plain decimal numeral, never in exponent form (``"0.00000001"``)."""
+        return format(self.amount, "f")
+
+    @property
+    def is_zero(self) -> bool:
+        """Whether the amount is zero."""
+        return self.amount == 0
+
+    def __str__(self) -> str:
+        return f"{self.plain} {self.currency}"
