@@ -1,0 +1,160 @@
+"""When to try an operation again, and how long to wait first.
+
+The decision is driven by the :class:`~payments_core.models.ErrorClassification` that
+``classify_error`` attached to each failure: only ``retryable`` failures are retried; waits grow
+exponentially with full jitter, never below a ``Retry-After`` the provider sent; attempts are
+bounded, and so is the total time (the deadline), including the wait about to start.
+
+The loop itself is tenacity's; the clock and the sleep functions are injected, so tests run a
+whole schedule without sleeping.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from typing import TypeVar
+
+import attrs
+import tenacity
+
+from payments_core.errors import ConfigurationError, PaymentsError
+from payments_core.models import ErrorCategory
+from payments_core.redaction import get_logger
+
+__all__ = ["RetryPolicy"]
+
+T = TypeVar("T")
+log = get_logger("payments_core.retry")
+
+
+@attrs.frozen(kw_only=True)
+class RetryPolicy:
+    """Bounds and timing of retries.
+
+    Attributes:
+        max_attempts: Attempts in all, the first included.
+        deadline: Seconds from the first attempt after which no new attempt starts, and no
+            wait is begun that would end past it.
+        initial_delay: The base of the exponential backoff, in seconds.
+        max_delay: The longest backoff wait (a ``Retry-After`` may ask for longer, within
+            the deadline).
+        clock: Monotonic seconds; injected by tests.
+        sleep: Blocking sleep; injected by tests.
+        async_sleep: Asynchronous sleep; injected by tests.
+        rng: Source of jitter.
+    """
+
+    max_attempts: int = attrs.field(default=5, validator=attrs.validators.ge(1))
+    deadline: float = attrs.field(default=30.0, validator=attrs.validators.gt(0))
+    initial_delay: float = attrs.field(default=0.5, validator=attrs.validators.ge(0))
+    max_delay: float = attrs.field(default=8.0, validator=attrs.validators.ge(0))
+    clock: Callable[[], float] = attrs.field(default=time.monotonic, repr=False)
+    sleep: Callable[[float], None] = attrs.field(default=time.sleep, repr=False)
+    async_sleep: Callable[[float], Awaitable[None]] = attrs.field(default=asyncio.sleep, repr=False)
+    rng: random.Random = attrs.field(factory=random.Random, repr=False, eq=False)
+
+    @classmethod
+    def from_settings(cls, values: Mapping[str, object]) -> RetryPolicy:
+        """Build a policy from ``[payments.retry]`` values.
+
+        :raises ConfigurationError: for an unknown key or a value of the wrong type.
+        """
+        known = {"max_attempts": int, "deadline": float, "initial_delay": float, "max_delay": float}
+        unknown = sorted(set(values) - set(known))
+        if unknown:
+            raise ConfigurationError(f"[payments.retry] has unknown keys: {', '.join(unknown)}")
+        try:
+            return cls(**{key: known[key](value) for key, value in values.items()})
+        except (TypeError, ValueError) as exc:
+            raise ConfigurationError(f"[payments.retry]: {exc}") from None
+
+    def backoff(self, attempt: int) -> float:
+        """The jittered exponential wait after failed attempt number ``attempt`` (1-based)."""
+        ceiling = min(self.max_delay, self.initial_delay * 2 ** (attempt - 1))
+        return self.rng.uniform(0, ceiling)
+
+    def wait_for(self, error: BaseException | None, attempt: int) -> float:
+        """How long to wait after ``error`` ended attempt number ``attempt``."""
+        classification = getattr(error, "classification", None)
+        if classification is not None and classification.category is ErrorCategory.DUPLICATE_ORDER:
+            return 0.0  # the order exists: the next attempt is a query, no need to wait
+        delay = self.backoff(attempt)
+        if classification is not None and classification.retry_after is not None:
+            delay = max(delay, classification.retry_after)
+        return delay
+
+    def call(self, fn: Callable[[], T], *, should_retry: Callable[[BaseException], bool]) -> T:
+        """Run ``fn`` until it succeeds or the policy gives up; re-raise the last error."""
+        stop, wait, before_sleep = self._schedule()
+        retrying = tenacity.Retrying(
+            sleep=self.sleep,
+            stop=stop,
+            wait=wait,
+            retry=tenacity.retry_if_exception(should_retry),
+            before_sleep=before_sleep,
+            reraise=True,
+        )
+        return retrying(fn)
+
+    async def acall(
+        self, fn: Callable[[], Awaitable[T]], *, should_retry: Callable[[BaseException], bool]
+    ) -> T:
+        """Asynchronous :meth:`call`."""
+        stop, wait, before_sleep = self._schedule()
+        retrying = tenacity.AsyncRetrying(
+            sleep=self.async_sleep,
+            stop=stop,
+            wait=wait,
+            retry=tenacity.retry_if_exception(should_retry),
+            before_sleep=before_sleep,
+            reraise=True,
+        )
+
+        # tenacity awaits only coroutine functions; a lambda returning a coroutine would come
+        # back un-awaited, so wrap whatever callable we were given.
+        async def attempt() -> T:
+            return await fn()
+
+        return await retrying(attempt)
+
+    def _schedule(
+        self,
+    ) -> tuple[
+        Callable[[tenacity.RetryCallState], bool],
+        Callable[[tenacity.RetryCallState], float],
+        Callable[[tenacity.RetryCallState], None],
+    ]:
+        started = self.clock()
+
+        def wait(state: tenacity.RetryCallState) -> float:
+            error = state.outcome.exception() if state.outcome else None
+            return self.wait_for(error, state.attempt_number)
+
+        def stop(state: tenacity.RetryCallState) -> bool:
+            upcoming = state.upcoming_sleep or 0.0
+            out_of_attempts = state.attempt_number >= self.max_attempts
+            out_of_time = self.clock() - started + upcoming > self.deadline
+            return out_of_attempts or out_of_time
+
+        def before_sleep(state: tenacity.RetryCallState) -> None:
+            error = state.outcome.exception() if state.outcome else None
+            category = getattr(getattr(error, "classification", None), "category", None)
+            log.info(
+                "attempt %d failed (%s: %s); retrying in %.3fs",
+                state.attempt_number,
+                type(error).__name__,
+                category,
+                state.upcoming_sleep,
+            )
+
+        return stop, wait, before_sleep
+
+
+def is_retryable(error: BaseException) -> bool:
+    """Whether the classification attached to ``error`` allows another attempt."""
+    if not isinstance(error, PaymentsError) or error.classification is None:
+        return False
+    return error.classification.retryable

@@ -1,0 +1,352 @@
+"""Sending :class:`~payments_core.http.HttpRequest` objects with httpx, and running operations.
+
+This is the one place where httpx's exceptions become :mod:`payments_core.errors`:
+
+=====================================================  ================  ==================
+httpx raises                                           we raise          request may have
+                                                                         reached provider?
+=====================================================  ================  ==================
+``ConnectError``, ``ConnectTimeout``, ``PoolTimeout``  ``ConnectError``  no
+``ReadTimeout``, ``WriteTimeout``                      ``RequestTimeout``  yes
+``RemoteProtocolError``, ``ReadError``, ``WriteError``  ``ResponseLost``  yes
+other ``httpx.TransportError``                         ``ResponseLost``  yes
+=====================================================  ================  ==================
+
+:class:`AiohttpAsyncSender` (the optional ``aiohttp`` extra) maps aiohttp's exceptions the same
+way: ``ClientConnectorError`` and ``ConnectionTimeoutError`` (no connection, or none free in
+time) become ``ConnectError``; ``SocketTimeoutError`` and any other timeout ``RequestTimeout``;
+``ServerDisconnectedError``, ``ClientPayloadError``, a reset and any other ``ClientError``
+``ResponseLost``. :func:`async_sender` picks the backend by name.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, Final, Protocol, TypeVar
+
+import httpx
+
+from payments_core.config import HttpSettings
+from payments_core.errors import ConfigurationError, ConnectError, RequestTimeout, ResponseLost
+from payments_core.http import HttpRequest, HttpResponse, Operation
+from payments_core.redaction import get_logger
+
+if TYPE_CHECKING:
+    import aiohttp
+
+__all__ = [
+    "ASYNC_BACKENDS",
+    "AiohttpAsyncSender",
+    "AsyncHttpSender",
+    "AsyncSender",
+    "HttpxAsyncSender",
+    "HttpxSender",
+    "Sender",
+    "async_sender",
+    "drive",
+    "drive_async",
+    "resolve_async_backend",
+]
+
+T = TypeVar("T")
+log = get_logger("payments_core.transport")
+
+Sender = Callable[[HttpRequest], HttpResponse]
+AsyncSender = Callable[[HttpRequest], Awaitable[HttpResponse]]
+
+#: Names accepted by :func:`async_sender`: ``auto`` is aiohttp when installed, else httpx.
+ASYNC_BACKENDS: Final = ("auto", "httpx", "aiohttp")
+
+
+_NO_AIOHTTP: Final = (
+    "the aiohttp HTTP backend needs aiohttp: pip install 'payments[aiohttp]' "
+    "(or choose async_http='httpx')"
+)
+
+
+class AsyncHttpSender(Protocol):
+    """What the facade needs of an asynchronous sender."""
+
+    async def send(self, request: HttpRequest, provider: str) -> HttpResponse: ...
+
+    async def aclose(self) -> None: ...
+
+
+@contextmanager
+def _mapped(request: HttpRequest, provider: str) -> Iterator[None]:
+    what = f"{request.operation or request.method} to {provider}"
+    try:
+        yield
+    except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+        raise ConnectError(
+            f"{what}: could not connect ({type(exc).__name__})",
+            provider=provider,
+            operation=request.operation,
+        ) from exc
+    except httpx.TimeoutException as exc:
+        raise RequestTimeout(
+            f"{what}: no answer in time ({type(exc).__name__})",
+            provider=provider,
+            operation=request.operation,
+        ) from exc
+    except httpx.TransportError as exc:
+        raise ResponseLost(
+            f"{what}: connection lost before a complete answer ({type(exc).__name__})",
+            provider=provider,
+            operation=request.operation,
+        ) from exc
+
+
+def _timeout(settings: HttpSettings) -> httpx.Timeout:
+    return httpx.Timeout(
+        connect=settings.connect_timeout,
+        read=settings.read_timeout,
+        write=settings.write_timeout,
+        pool=settings.pool_timeout,
+    )
+
+
+def _limits(settings: HttpSettings) -> httpx.Limits:
+    return httpx.Limits(
+        max_connections=settings.max_connections,
+        max_keepalive_connections=settings.max_keepalive_connections,
+    )
+
+
+class HttpxSender:
+    """Sends requests over one pooled ``httpx.Client``."""
+
+    def __init__(
+        self, settings: HttpSettings, *, transport: httpx.BaseTransport | None = None
+    ) -> None:
+        # trust_env=False: no proxy or .netrc from the environment may see signed requests.
+        self.client = httpx.Client(
+            timeout=_timeout(settings),
+            limits=_limits(settings),
+            transport=transport,
+            trust_env=False,
+            follow_redirects=False,
+        )
+
+    def send(self, request: HttpRequest, provider: str) -> HttpResponse:
+        """Send ``request``; raise a :class:`TransportError` subclass if no answer arrives."""
+        started = time.perf_counter()
+        with _mapped(request, provider):
+            response = self.client.request(
+                request.method, request.url, headers=request.headers, content=request.content
+            )
+        _log(request, provider, response.status_code, started)
+        # items(), not the Headers object: dict(Headers) looks every key up again, linearly.
+        headers = dict(response.headers.items())
+        return HttpResponse(response.status_code, headers, response.content)
+
+    def close(self) -> None:
+        self.client.close()
+
+
+class HttpxAsyncSender:
+    """Sends requests over one pooled ``httpx.AsyncClient``."""
+
+    def __init__(
+        self, settings: HttpSettings, *, transport: httpx.AsyncBaseTransport | None = None
+    ) -> None:
+        self.client = httpx.AsyncClient(
+            timeout=_timeout(settings),
+            limits=_limits(settings),
+            transport=transport,
+            trust_env=False,
+            follow_redirects=False,
+        )
+
+    async def send(self, request: HttpRequest, provider: str) -> HttpResponse:
+        """Send ``request``; raise a :class:`TransportError` subclass if no answer arrives."""
+        started = time.perf_counter()
+        with _mapped(request, provider):
+            response = await self.client.request(
+                request.method, request.url, headers=request.headers, content=request.content
+            )
+        _log(request, provider, response.status_code, started)
+        # items(), not the Headers object: dict(Headers) looks every key up again, linearly.
+        headers = dict(response.headers.items())
+        return HttpResponse(response.status_code, headers, response.content)
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
+
+
+class AiohttpAsyncSender:
+    """Sends requests over one pooled ``aiohttp.ClientSession`` (the ``aiohttp`` extra).
+
+    Under many requests in flight it costs far less CPU per request than httpx's default
+    transport (see ``docs/performance.md``). The session is opened on first use, inside the
+    running event loop. Timeouts: ``connect_timeout`` bounds the socket connect and
+    ``pool_timeout`` + ``connect_timeout`` the wait for a connection; ``read_timeout`` bounds
+    each read. aiohttp has no write timeout, so ``write_timeout`` is not used.
+
+    :raises ConfigurationError: if aiohttp is not installed.
+    """
+
+    def __init__(self, settings: HttpSettings) -> None:
+        try:
+            import aiohttp
+        except ImportError:
+            raise ConfigurationError(_NO_AIOHTTP) from None
+        self._aiohttp = aiohttp
+        self._settings = settings
+        self._timeout = aiohttp.ClientTimeout(
+            total=None,
+            connect=settings.pool_timeout + settings.connect_timeout,
+            sock_connect=settings.connect_timeout,
+            sock_read=settings.read_timeout,
+        )
+        self._session: aiohttp.ClientSession | None = None
+
+    def _open(self) -> aiohttp.ClientSession:
+        import aiohttp
+
+        connector = aiohttp.TCPConnector(
+            limit=self._settings.max_connections, limit_per_host=0, ttl_dns_cache=300
+        )
+        # No proxy or .netrc from the environment, no cookies kept, nothing followed.
+        return aiohttp.ClientSession(
+            connector=connector,
+            timeout=self._timeout,
+            trust_env=False,
+            cookie_jar=aiohttp.DummyCookieJar(),
+            auto_decompress=True,
+        )
+
+    async def send(self, request: HttpRequest, provider: str) -> HttpResponse:
+        """Send ``request``; raise a :class:`TransportError` subclass if no answer arrives."""
+        session = self._session
+        if session is None or session.closed:
+            session = self._session = self._open()
+        started = time.perf_counter()
+        with _aiohttp_mapped(self._aiohttp, request, provider):
+            async with session.request(
+                request.method,
+                request.url,
+                headers=request.headers,
+                data=request.content,
+                allow_redirects=False,
+            ) as response:
+                content = await response.read()
+                status = response.status
+                headers = dict(response.headers)
+        _log(request, provider, status, started)
+        return HttpResponse(status, headers, content)
+
+    async def aclose(self) -> None:
+        session, self._session = self._session, None
+        if session is not None:
+            await session.close()
+
+
+@contextmanager
+def _aiohttp_mapped(aiohttp: Any, request: HttpRequest, provider: str) -> Iterator[None]:
+    what = f"{request.operation or request.method} to {provider}"
+    try:
+        yield
+    except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
+        raise ConnectError(
+            f"{what}: could not connect ({type(exc).__name__})",
+            provider=provider,
+            operation=request.operation,
+        ) from exc
+    except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
+        raise RequestTimeout(
+            f"{what}: no answer in time ({type(exc).__name__})",
+            provider=provider,
+            operation=request.operation,
+        ) from exc
+    except aiohttp.ClientError as exc:
+        raise ResponseLost(
+            f"{what}: connection lost before a complete answer ({type(exc).__name__})",
+            provider=provider,
+            operation=request.operation,
+        ) from exc
+
+
+def resolve_async_backend(
+    backend: str, *, transport: httpx.AsyncBaseTransport | None = None
+) -> str:
+    """The asynchronous HTTP backend ``backend`` names: ``"httpx"`` or ``"aiohttp"``.
+
+    ``auto`` is aiohttp when it is installed and no httpx ``transport`` is injected, else
+    httpx (aiohttp was chosen by measurement: see ``docs/performance.md``, P4).
+
+    :raises ConfigurationError: for a name not in :data:`ASYNC_BACKENDS`, ``aiohttp`` when
+        aiohttp is not installed, or ``aiohttp`` together with an httpx ``transport``.
+    """
+    if backend not in ASYNC_BACKENDS:
+        raise ConfigurationError(
+            f"async_http must be one of {', '.join(ASYNC_BACKENDS)}, got {backend!r}"
+        )
+    if backend == "auto":
+        return "httpx" if transport is not None or not _aiohttp_installed() else "aiohttp"
+    if backend == "aiohttp":
+        if transport is not None:
+            raise ConfigurationError(
+                "async_transport is an httpx transport: use async_http='httpx'"
+            )
+        if not _aiohttp_installed():
+            raise ConfigurationError(_NO_AIOHTTP)
+    return backend
+
+
+def async_sender(
+    backend: str,
+    settings: HttpSettings,
+    *,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> AsyncHttpSender:
+    """A new asynchronous sender of ``backend`` (see :func:`resolve_async_backend`)."""
+    if resolve_async_backend(backend, transport=transport) == "aiohttp":
+        return AiohttpAsyncSender(settings)
+    return HttpxAsyncSender(settings, transport=transport)
+
+
+def _aiohttp_installed() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("aiohttp") is not None
+
+
+def _log(request: HttpRequest, provider: str, status: int, started: float) -> None:
+    # Method, URL, status and time only: headers and bodies carry signatures and payer data.
+    log.debug(
+        "%s %s %s -> %d in %.1f ms",
+        provider,
+        request.method,
+        request.url,
+        status,
+        (time.perf_counter() - started) * 1000,
+    )
+
+
+def drive(operation: Operation[T], send: Sender) -> T:
+    """Run ``operation`` to its result, sending each request it yields with ``send``."""
+    try:
+        request = next(operation)
+        while True:
+            request = operation.send(send(request))
+    except StopIteration as stop:
+        result: T = stop.value
+        return result
+    finally:
+        operation.close()
+
+
+async def drive_async(operation: Operation[T], send: AsyncSender) -> T:
+    """Asynchronous :func:`drive`."""
+    try:
+        request = next(operation)
+        while True:
+            request = operation.send(await send(request))
+    except StopIteration as stop:
+        result: T = stop.value
+        return result
+    finally:
+        operation.close()
