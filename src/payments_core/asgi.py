@@ -1,0 +1,121 @@
+"""The callback endpoint as a small ASGI app: ``POST /callbacks/{provider}``.
+
+It hands the raw body bytes and the headers, untouched, to
+:meth:`~payments_core.Payments.apply_callback_async`, which verifies the callback, applies it to
+the ledger in one transaction and tells the application after the commit. The answers:
+
+* applied, duplicate, stale or flagged: the provider's acknowledgement, so it stops delivering;
+* refused (``CallbackError``): the error's ``reply``, the provider's own failure answer;
+* no such provider: 404; a body over ``max_body_bytes``: 413, before any verification;
+* not recorded (any other ``PaymentsError``: the ledger unreachable, the provider's keys not
+  fetched, configuration missing): 503 with ``Retry-After``, so the provider delivers it again
+  and the redelivery is applied once the fault is fixed.
+
+Mount it in any ASGI framework::
+
+    app.mount("/payments", create_callback_app(payments))   # Starlette or FastAPI
+    # the provider's callback URL is then https://host/payments/callbacks/binance
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Final
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from payments_core.errors import CallbackError, ConfigurationError, PaymentsError
+from payments_core.models import CallbackReply
+from payments_core.redaction import get_logger
+
+if TYPE_CHECKING:
+    from payments_core.facade import Payments
+
+__all__ = ["MAX_CALLBACK_BYTES", "create_callback_app"]
+
+#: The largest callback body accepted by default; real payment callbacks are a few KiB.
+MAX_CALLBACK_BYTES: Final = 64 * 1024
+#: Seconds a provider is asked to wait before delivering again after a 503.
+RETRY_AFTER_SECONDS: Final = 5
+
+log = get_logger("payments_core.asgi")
+
+
+def create_callback_app(
+    payments: Payments, *, max_body_bytes: int = MAX_CALLBACK_BYTES, close_payments: bool = False
+) -> Starlette:
+    """Build the ASGI app that receives provider callbacks for ``payments``.
+
+    :param payments: A facade with a ledger.
+    :param max_body_bytes: Larger bodies are refused with 413 before any verification.
+    :param close_payments: Close ``payments`` when the app shuts down (ASGI lifespan); for an
+        app that owns its facade, as ``payments serve`` does. A mounted sub-app gets no
+        lifespan events: close the facade in the host application's own shutdown.
+    :raises ConfigurationError: if ``payments`` has no ledger.
+    """
+    if payments.ledger is None:
+        raise ConfigurationError(
+            "the callback app needs a facade with a ledger: Payments(ledger=open_ledger(url))"
+        )
+
+    async def receive_callback(request: Request) -> Response:
+        provider = request.path_params["provider"]
+        if provider not in payments.provider_names:
+            return _error(404, f"no provider named {provider[:64]!r}")
+        body = await _read_body(request, max_body_bytes)
+        if body is None:
+            return _error(413, f"callback bodies are limited to {max_body_bytes} bytes")
+        try:
+            outcome = await payments.apply_callback_async(provider, request.headers, body)
+        except CallbackError as error:
+            log.info("%s callback refused: %s", provider, error)
+            return _reply(error.reply)
+        except PaymentsError as error:
+            log.error(
+                "%s callback not recorded, the provider will deliver it again: %s: %s",
+                provider,
+                type(error).__name__,
+                error,
+            )
+            return _error(
+                503,
+                "the callback could not be recorded; deliver it again",
+                {"retry-after": str(RETRY_AFTER_SECONDS)},
+            )
+        return _reply(outcome.reply)
+
+    @asynccontextmanager
+    async def closing(app: Starlette) -> AsyncIterator[None]:
+        del app
+        yield
+        await payments.aclose()
+
+    return Starlette(
+        routes=[Route("/callbacks/{provider}", receive_callback, methods=["POST"])],
+        lifespan=closing if close_payments else None,
+    )
+
+
+async def _read_body(request: Request, limit: int) -> bytes | None:
+    """The body, or ``None`` as soon as it is known to exceed ``limit`` bytes."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        return None
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            return None
+    return bytes(body)
+
+
+def _reply(reply: CallbackReply) -> Response:
+    return Response(reply.body, status_code=reply.status_code, media_type=reply.content_type)
+
+
+def _error(status_code: int, message: str, headers: dict[str, str] | None = None) -> Response:
+    return JSONResponse({"error": message}, status_code=status_code, headers=headers)
