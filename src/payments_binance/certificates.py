@@ -1,0 +1,82 @@
+"""The cache of Binance's webhook public keys, keyed by ``certSerial``, with a refresh cool-down.
+
+Keys come from ``POST /certificates`` (reference section 7) and replace the cache wholesale,
+since Binance's list is authoritative (a retired key disappears). A callback naming a serial the
+cache lacks may trigger a fetch, but at most one fetch starts per cool-down period whatever the
+serials: a flood of forged serials costs one request per period and no memory.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable
+
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.serialization import load_pem_public_key
+
+from payments_binance import protocol, wire
+from payments_binance.api import ApiClient
+from payments_core import Operation, get_logger
+
+__all__ = ["CertificateCache", "fetch_certificates"]
+
+log = get_logger("payments_binance.certificates")
+
+
+class CertificateCache:
+    """Public keys by serial, shared by every callback of one provider instance (thread-safe)."""
+
+    def __init__(self) -> None:
+        self._keys: dict[str, rsa.RSAPublicKey] = {}
+        self._last_fetch: float | None = None
+        self._lock = threading.Lock()
+
+    def get(self, serial: str) -> rsa.RSAPublicKey | None:
+        """The key published under ``serial``, if the cache holds it."""
+        return self._keys.get(serial)
+
+    def claim_fetch(self, now: float, cooldown: float) -> bool:
+        """Whether a fetch may start at monotonic time ``now``; if so, the period starts now.
+
+        The claim holds even if the fetch then fails, so a failing Binance is not hammered.
+        """
+        with self._lock:
+            if self._last_fetch is not None and now - self._last_fetch < cooldown:
+                return False
+            self._last_fetch = now
+            return True
+
+    def replace(self, certificates: Iterable[wire.Certificate]) -> None:
+        """Make ``certificates`` the cached keys; entries that are not RSA PEM keys are skipped."""
+        keys: dict[str, rsa.RSAPublicKey] = {}
+        for certificate in certificates:
+            try:
+                key = load_pem_public_key(certificate.cert_public.encode("ascii"))
+            except (ValueError, UnicodeEncodeError, UnsupportedAlgorithm):
+                key = None
+            if not isinstance(key, rsa.RSAPublicKey):
+                log.warning(
+                    "skipped certificate %s: not an RSA public key", certificate.cert_serial
+                )
+                continue
+            keys[certificate.cert_serial] = key
+        with self._lock:
+            self._keys = keys
+        log.info("cached %d Binance certificate(s): %s", len(keys), ", ".join(sorted(keys)))
+
+    def __repr__(self) -> str:
+        return f"CertificateCache(serials={sorted(self._keys)!r})"
+
+
+def fetch_certificates(api: ApiClient) -> Operation[list[wire.Certificate]]:
+    """Ask Binance for its webhook certificates (HMAC-signed, with a ``{}`` body).
+
+    :raises ProviderError: for an error answer or one that is not a list of certificates.
+    """
+    return api.call(
+        protocol.PATH_CERTIFICATES,
+        {},
+        lambda data: wire.structure(data, list[wire.Certificate]),
+        operation="certificates",
+    )

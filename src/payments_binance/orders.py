@@ -1,0 +1,215 @@
+"""Orders: the create, query and close bodies, and their answers as :class:`~payments_core.Order`.
+
+Create uses v3 (``/v3/order``: ``description`` and ``goodsDetails`` required); query uses v2
+(``/v2/order/query``); close has one version. Query and close name the order by the
+``merchantTradeNo`` derived from the caller's reference, so they need nothing stored.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Final
+
+from payments_binance import protocol, wire
+from payments_binance.settings import BinanceSettings
+from payments_binance.trade_no import merchant_trade_no
+from payments_core import (
+    Money,
+    Order,
+    OrderRequest,
+    PaymentStatus,
+    ValidationError,
+)
+
+__all__ = [
+    "STATUS_BY_ORDER_STATUS",
+    "create_body",
+    "from_epoch_ms",
+    "lookup_body",
+    "order_from_create",
+    "order_from_query",
+]
+
+URL_MAX: Final = 256
+#: ``goodsType`` "02": what LeadsCalendar sells (a booking) is virtual.
+GOODS_TYPE_VIRTUAL: Final = "02"
+#: The seed's USD and the crypto assets Binance Pay settles in. Binance converts other fiat
+#: codes too but publishes no list, so only the one this project prices in is named.
+SUPPORTED_CURRENCIES: Final = frozenset({"USD", "USDT", "USDC", "FDUSD", "BNB", "BTC", "ETH"})
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+_STEP: Final = Decimal(1).scaleb(-protocol.AMOUNT_MAX_DECIMALS)
+
+#: Query-order ``status`` in provider-neutral words. A refund in progress leaves the order paid.
+STATUS_BY_ORDER_STATUS: Final[dict[str, PaymentStatus]] = {
+    protocol.OrderStatus.INITIAL: PaymentStatus.PENDING,
+    protocol.OrderStatus.PENDING: PaymentStatus.PENDING,
+    protocol.OrderStatus.PAID: PaymentStatus.PAID,
+    protocol.OrderStatus.CANCELED: PaymentStatus.CLOSED,
+    protocol.OrderStatus.ERROR: PaymentStatus.FAILED,
+    protocol.OrderStatus.REFUNDING: PaymentStatus.PAID,
+    protocol.OrderStatus.REFUNDED: PaymentStatus.REFUNDED,
+    protocol.OrderStatus.FULL_REFUNDED: PaymentStatus.REFUNDED,
+    protocol.OrderStatus.EXPIRED: PaymentStatus.EXPIRED,
+}
+
+
+def _is_emoji_or_quote(ch: str) -> bool:
+    # goodsName may not hold a backslash, a double quote or an emoji (reference 3.2).
+    code = ord(ch)
+    return (
+        ch in '\\"'
+        or code >= 0x1F000
+        or 0x2600 <= code <= 0x27BF
+        or 0xFE00 <= code <= 0xFE0F
+        or code == 0x200D
+        or (code > 0xFF and unicodedata.category(ch) in {"So", "Sk", "Cs", "Co", "Cn"})
+    )
+
+
+def goods_name(description: str) -> str:
+    """``description`` with what ``goodsName`` may not hold removed (backslash, quote, emoji)."""
+    return " ".join("".join(ch for ch in description if not _is_emoji_or_quote(ch)).split())
+
+
+def _url(value: str | None, field: str) -> str | None:
+    if value is not None and len(value) > URL_MAX:
+        raise ValidationError(field, f"must be at most {URL_MAX} characters for Binance Pay")
+    return value
+
+
+def _amount(price: Money) -> Decimal:
+    if price.amount != price.amount.quantize(_STEP):
+        raise ValidationError(
+            "price.amount",
+            f"Binance Pay accepts at most {protocol.AMOUNT_MAX_DECIMALS} decimal places",
+        )
+    return price.amount
+
+
+def create_body(request: OrderRequest, settings: BinanceSettings, now: datetime) -> object:
+    """The create-order v3 body for ``request``, as wire data ready to serialise.
+
+    A fiat price becomes ``fiatCurrency``/``fiatAmount`` (Binance converts it to USDT), a
+    crypto price ``currency``/``orderAmount``.
+
+    :raises ValidationError: naming the request's field: a currency Binance does not take, a
+        URL over 256 characters, more than 8 decimal places, or an ``expires_at`` that is not
+        in the future or lies beyond ``settings.max_order_expiry``.
+    """
+    if request.price.currency not in SUPPORTED_CURRENCIES:
+        raise ValidationError(
+            "price.currency",
+            f"Binance Pay does not take {request.price.currency}; it takes "
+            f"{', '.join(sorted(SUPPORTED_CURRENCIES))}",
+        )
+    amount = _amount(request.price)
+    crypto = request.price.currency_info.crypto
+    description = request.description.strip() or f"Payment {request.reference}"
+    expire_time = None
+    if request.expires_at is not None:
+        if request.expires_at <= now:
+            raise ValidationError("expires_at", "must be in the future")
+        if request.expires_at - now > timedelta(seconds=settings.max_order_expiry):
+            raise ValidationError(
+                "expires_at",
+                f"must be at most {settings.max_order_expiry:.0f} s from now "
+                "(Binance's limit, setting max_order_expiry)",
+            )
+        expire_time = (request.expires_at - _EPOCH) // timedelta(milliseconds=1)
+    body = wire.CreateOrderBody(
+        env=wire.Env(terminal_type=settings.terminal_type),
+        merchant_trade_no=merchant_trade_no(request.reference),
+        description=description,
+        goods_details=(
+            wire.GoodsDetail(
+                goods_type=GOODS_TYPE_VIRTUAL,
+                goods_category=settings.goods_category,
+                reference_goods_id=request.reference,
+                goods_name=goods_name(description) or f"Payment {request.reference}",
+            ),
+        ),
+        order_amount=amount if crypto else None,
+        currency=request.price.currency if crypto else None,
+        fiat_amount=None if crypto else amount,
+        fiat_currency=None if crypto else request.price.currency,
+        return_url=_url(request.return_url, "return_url"),
+        cancel_url=_url(request.cancel_url, "cancel_url"),
+        order_expire_time=expire_time,
+        webhook_url=_url(request.callback_url, "callback_url"),
+    )
+    return wire.unstructure(body)
+
+
+def lookup_body(reference: str) -> object:
+    """The query-order / close-order body naming the order for ``reference``."""
+    return wire.unstructure(wire.OrderLookup(merchant_trade_no=merchant_trade_no(reference)))
+
+
+def from_epoch_ms(value: int | None) -> datetime | None:
+    """A Binance epoch-millisecond time as an aware UTC datetime; ``None`` stays ``None``."""
+    return None if value is None else _EPOCH + timedelta(milliseconds=value)
+
+
+def order_from_create(
+    provider: str, request: OrderRequest, result: wire.CreateOrderResult
+) -> Order:
+    """The :class:`Order` a create-order answer describes (pending, priced as requested).
+
+    :raises wire.MalformedAnswer: if the settlement amount (v3 ``currency``/``totalFee``) is
+        not an amount :class:`Money` can hold.
+    """
+    settlement = None
+    if result.currency is not None and result.total_fee is not None:
+        try:
+            settlement = Money(result.total_fee, result.currency)
+        except ValidationError as exc:
+            raise wire.MalformedAnswer(f"settlement amount: {exc}") from None
+    return Order(
+        provider=provider,
+        reference=request.reference,
+        provider_order_id=result.prepay_id,
+        merchant_order_id=merchant_trade_no(request.reference),
+        status=PaymentStatus.PENDING,
+        amount=request.price,
+        settlement=settlement,
+        checkout_url=result.checkout_url,
+        qr_code_url=result.qrcode_link,
+        qr_content=result.qr_content,
+        deep_link=result.deeplink,
+        universal_url=result.universal_url,
+        expires_at=from_epoch_ms(result.expire_time),
+    )
+
+
+def order_from_query(provider: str, reference: str, result: wire.QueryOrderResult) -> Order:
+    """The :class:`Order` a query-order answer describes.
+
+    The query answer carries no checkout links and states the amount only in the order
+    currency (USDT for a fiat-priced order): that is the ``settlement``, and, since the fiat
+    price is not in the answer, the ``amount`` too. (After a recovered create the core puts the
+    requested price back as ``amount``.)
+
+    :raises wire.MalformedAnswer: for an unknown ``status``, or an amount or currency that
+        :class:`Money` cannot hold.
+    """
+    status = STATUS_BY_ORDER_STATUS.get(result.status)
+    if status is None:
+        raise wire.MalformedAnswer(f"unknown order status {result.status!r}")
+    if result.currency is None or result.order_amount is None:
+        raise wire.MalformedAnswer("the order has no currency or orderAmount")
+    try:
+        amount = Money(result.order_amount, result.currency)
+    except ValidationError as exc:
+        raise wire.MalformedAnswer(f"order amount: {exc}") from None
+    return Order(
+        provider=provider,
+        reference=reference,
+        provider_order_id=result.prepay_id,
+        merchant_order_id=result.merchant_trade_no,
+        status=status,
+        amount=amount,
+        settlement=amount,
+        transaction_id=result.transaction_id,
+    )

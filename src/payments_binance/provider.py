@@ -1,0 +1,151 @@
+"""``BinancePayProvider``: the Binance Pay Merchant API as a ``payments`` provider plugin.
+
+Each hook builds a sans-I/O operation from the modules that do the work: :mod:`.orders` (bodies
+and answers), :mod:`.api` (signing and envelopes), :mod:`.webhooks` (callbacks),
+:mod:`.classification` (error codes) and :mod:`.sandbox_bridge` (the local sandbox).
+"""
+
+from __future__ import annotations
+
+import threading
+from contextlib import AbstractContextManager
+from typing import TYPE_CHECKING, Final
+
+from payments_binance import classification, orders, protocol, sandbox_bridge, webhooks, wire
+from payments_binance.api import ApiClient
+from payments_binance.certificates import CertificateCache, fetch_certificates
+from payments_binance.settings import SETTING_ENV, load_settings
+from payments_core import (
+    CallbackRequest,
+    CallbackResult,
+    ErrorClassification,
+    Operation,
+    Order,
+    OrderRequest,
+    PaymentsError,
+    ProviderContext,
+    ProviderError,
+    ProviderInfo,
+    ProviderSandbox,
+    hookimpl,
+)
+
+if TYPE_CHECKING:
+    import click
+
+__all__ = ["BinancePayProvider"]
+
+ORDER_NOT_FOUND: Final = "400202"
+CAPABILITIES: Final = frozenset(
+    {"create_order", "query_order", "close_order", "callbacks", "sandbox"}
+)
+
+
+class BinancePayProvider:
+    """The Binance Pay provider. Built by the core from its entry point with a context.
+
+    Construction reads no credentials, so the provider loads without them; each operation
+    checks the configuration when it is built and raises ``ConfigurationError`` if it lacks
+    something.
+
+    :param context: The provider's name, settings and clock.
+    """
+
+    def __init__(self, context: ProviderContext) -> None:
+        self.name = context.name
+        self._context = context
+        self._api: ApiClient | None = None
+        self._api_lock = threading.Lock()
+        self._certificates = CertificateCache()
+
+    def __repr__(self) -> str:
+        return f"BinancePayProvider(name={self.name!r})"
+
+    def _client(self) -> ApiClient:
+        with self._api_lock:
+            if self._api is None:
+                settings = load_settings(self._context.settings)
+                self._api = ApiClient(self.name, settings, self._context.clock)
+            return self._api
+
+    @hookimpl
+    def describe_provider(self) -> ProviderInfo:
+        return ProviderInfo(
+            name=self.name,
+            display_name="Binance Pay",
+            currencies=orders.SUPPORTED_CURRENCIES,
+            capabilities=CAPABILITIES,
+            settings=dict(SETTING_ENV),
+        )
+
+    @hookimpl
+    def create_order(self, request: OrderRequest) -> Operation[Order]:
+        api = self._client()
+        body = orders.create_body(request, api.settings, self._context.clock.now())
+        return api.call(
+            protocol.PATH_CREATE_ORDER_V3,
+            body,
+            lambda data: orders.order_from_create(
+                self.name, request, wire.structure(data, wire.CreateOrderResult)
+            ),
+            operation="create_order",
+        )
+
+    @hookimpl
+    def query_order(self, reference: str) -> Operation[Order | None]:
+        return self._query(self._client(), reference)
+
+    def _query(self, api: ApiClient, reference: str) -> Operation[Order | None]:
+        try:
+            return (
+                yield from api.call(
+                    protocol.PATH_QUERY_ORDER,
+                    orders.lookup_body(reference),
+                    lambda data: orders.order_from_query(
+                        self.name, reference, wire.structure(data, wire.QueryOrderResult)
+                    ),
+                    operation="query_order",
+                )
+            )
+        except ProviderError as error:
+            if error.provider_code == ORDER_NOT_FOUND:
+                return None
+            raise
+
+    @hookimpl
+    def close_order(self, reference: str) -> Operation[bool]:
+        return self._client().call(
+            protocol.PATH_CLOSE_ORDER,
+            orders.lookup_body(reference),
+            lambda data: data is not False,
+            operation="close_order",
+        )
+
+    @hookimpl
+    def handle_callback(self, callback: CallbackRequest) -> Operation[CallbackResult]:
+        return webhooks.handle_callback(
+            callback,
+            api=self._client(),
+            certificates=self._certificates,
+            clock=self._context.clock,
+        )
+
+    @hookimpl
+    def classify_error(self, error: PaymentsError) -> ErrorClassification | None:
+        return classification.classify(error)
+
+    @hookimpl
+    def check_connection(self) -> Operation[str]:
+        return self._check(self._client())
+
+    def _check(self, api: ApiClient) -> Operation[str]:
+        found = yield from fetch_certificates(api)
+        return f"{len(found)} webhook certificate(s) from {api.settings.base_url}"
+
+    @hookimpl
+    def open_sandbox(self) -> AbstractContextManager[ProviderSandbox]:
+        return sandbox_bridge.open_sandbox()
+
+    @hookimpl
+    def register_commands(self, cli: click.Group) -> None:
+        sandbox_bridge.register_commands(cli)

@@ -1,0 +1,59 @@
+"""A faithful local simulator of the Binance Pay Merchant API (see docs/sandbox.md).
+
+It checks what arrives as Binance would (HMAC over the raw bytes, nonce, timestamp window, every
+field rule with its error code), keeps orders and their state machine, serves a checkout page,
+signs and delivers webhooks with its own RSA key, and injects seeded faults. It shares no code
+with the client side except the wire facts in :mod:`payments_binance.protocol`.
+
+Names are imported lazily, so ``from payments_binance.sandbox import sandbox_command`` (what a
+CLI mounts) does not pay for starlette, uvicorn, httpx and cryptography.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from payments_binance.sandbox.cli import sandbox_command
+    from payments_binance.sandbox.config import SandboxConfig
+    from payments_binance.sandbox.faults import FaultKind, FaultProfile
+    from payments_binance.sandbox.sandbox import Sandbox
+    from payments_binance.sandbox.server import SandboxProcess, SandboxServer
+    from payments_binance.sandbox.state import Order, OrderNotFound, OrderNotPayable
+    from payments_binance.sandbox.webhooks import WebhookAttempt
+
+__all__ = [
+    "FaultKind",
+    "FaultProfile",
+    "Order",
+    "OrderNotFound",
+    "OrderNotPayable",
+    "Sandbox",
+    "SandboxConfig",
+    "SandboxProcess",
+    "SandboxServer",
+    "WebhookAttempt",
+    "sandbox_command",
+]
+
+_HOMES = {
+    "sandbox_command": "cli",
+    "SandboxConfig": "config",
+    "FaultKind": "faults",
+    "FaultProfile": "faults",
+    "Sandbox": "sandbox",
+    "SandboxProcess": "server",
+    "SandboxServer": "server",
+    "Order": "state",
+    "OrderNotFound": "state",
+    "OrderNotPayable": "state",
+    "WebhookAttempt": "webhooks",
+}
+
+
+def __getattr__(name: str) -> object:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{home}"), name)

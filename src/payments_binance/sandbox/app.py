@@ -1,0 +1,273 @@
+"""The sandbox's ASGI app: merchant API endpoints, payer pages and control endpoints.
+
+Merchant requests go through one pipeline, in this order: the seeded fault decision (made on
+arrival, before any ``await``, so it depends only on arrival order), the body read, method and
+content-type (the SYS envelope), body size (400104), the signature check, the JSON parse and the
+operation. The answer is the Binance envelope with the configured HTTP status; a fault replaces
+or breaks it. Unknown paths outside ``/sandbox`` get the CDN's HTML 403 page, as Binance's do.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Any
+
+from starlette.applications import Starlette
+from starlette.datastructures import Headers
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
+
+from payments_binance import protocol
+from payments_binance.sandbox import checkout, connection, envelope, links, validation
+from payments_binance.sandbox.envelope import ApiError
+from payments_binance.sandbox.faults import FaultKind, FaultRecord
+from payments_binance.sandbox.state import Order, OrderNotFound, OrderNotPayable
+
+if TYPE_CHECKING:
+    from payments_binance.sandbox.sandbox import Sandbox
+
+Operation = Callable[[str, Mapping[str, Any], str], object]
+
+_CDN_403 = (
+    '<!DOCTYPE HTML PUBLIC "-//W3C//DTD HTML 4.01 Transitional//EN">\n'
+    "<HTML><HEAD><TITLE>ERROR: The request could not be satisfied</TITLE></HEAD><BODY>\n"
+    "<H1>403 ERROR</H1>\n<H2>The request could not be satisfied.</H2>\n</BODY></HTML>\n"
+)
+_GATEWAY_PAGE = "<html><body><h1>{status} Server Error</h1></body></html>\n"
+
+
+def base_url_of(sandbox: Sandbox, scope: Scope) -> str:
+    """The configured public base URL, else the one the request arrived at."""
+    if sandbox.base_url is not None:
+        return sandbox.base_url.rstrip("/")
+    return str(Request(scope).base_url).rstrip("/")
+
+
+async def _read_body(receive: Receive, limit: int) -> tuple[bytes, bool]:
+    """The whole request body (kept up to ``limit`` bytes) and whether it was too large."""
+    chunks: list[bytes] = []
+    size = 0
+    more = True
+    while more:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            break
+        chunk: bytes = message.get("body", b"")
+        size += len(chunk)
+        if size <= limit:
+            chunks.append(chunk)
+        more = message.get("more_body", False)
+    return b"".join(chunks), size > limit
+
+
+async def _respond(
+    send: Send,
+    status: int,
+    body: bytes,
+    content_type: bytes = b"application/json",
+    extra: tuple[tuple[bytes, bytes], ...] = (),
+) -> None:
+    headers = [
+        (b"content-type", content_type),
+        (b"content-length", str(len(body)).encode()),
+        *extra,
+    ]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+class MerchantEndpoint:
+    """Raw ASGI endpoint for one merchant API path (all methods, so a wrong one gets SYS)."""
+
+    def __init__(self, sandbox: Sandbox, operation: Operation) -> None:
+        self.sandbox = sandbox
+        self.operation = operation
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        sandbox = self.sandbox
+        sandbox.counters.requests += 1
+        fault = sandbox.injector.for_request(scope["path"]) if sandbox.injector else None
+        body, too_large = await _read_body(receive, sandbox.config.max_body_bytes)
+        if fault is not None and await self._fault_answered(fault, send):
+            return
+        status, answer = self._answer(scope, body, too_large)
+        if fault is not None and fault.kind is FaultKind.DROP_RESPONSE:
+            # The work is done (the order is stored); only the answer is lost in transit.
+            headers = [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(answer)).encode()),
+            ]
+            await send({"type": "http.response.start", "status": status, "headers": headers})
+            await send(
+                {
+                    "type": "http.response.body",
+                    "body": answer[: len(answer) // 2],
+                    "more_body": True,
+                }
+            )
+            await connection.close()
+            return
+        await _respond(send, status, answer)
+
+    async def _fault_answered(self, fault: FaultRecord, send: Send) -> bool:
+        """Act out a fault that replaces the answer; False if the request goes on normally."""
+        profile = self.sandbox.injector.profile if self.sandbox.injector else None
+        if profile is None:
+            return False
+        if fault.kind is FaultKind.RATE_LIMIT_RETRY_AFTER:
+            retry_after = (b"retry-after", str(profile.retry_after_s).encode())
+            await _respond(send, 429, b"Too Many Requests", b"text/plain", (retry_after,))
+        elif fault.kind is FaultKind.RATE_LIMIT:
+            await _respond(send, 429, b"Too Many Requests", b"text/plain")
+        elif fault.kind is FaultKind.SERVER_ERROR:
+            status = fault.status or 500
+            if status == 500:
+                await _respond(
+                    send, 500, envelope.failure(ApiError("400000", "unknown error, retry later"))
+                )
+            else:
+                page = _GATEWAY_PAGE.format(status=status).encode()
+                await _respond(send, status, page, b"text/html")
+        elif fault.kind is FaultKind.RESET:
+            await connection.reset()
+        elif fault.kind is FaultKind.TIMEOUT:
+            completed = await self.sandbox.hold(profile.timeout_delay_s)
+            if completed and profile.timeout_then_process:
+                return False
+            await connection.close()
+        else:
+            return False
+        return True
+
+    def _answer(self, scope: Scope, body: bytes, too_large: bool) -> tuple[int, bytes]:
+        """(HTTP status, envelope bytes) for a request that reached the sandbox intact."""
+        headers = Headers(scope=scope)
+        content_type = headers.get("content-type", "").split(";")[0].strip().lower()
+        is_certificates = scope["path"] == protocol.PATH_CERTIFICATES
+        if scope["method"] != "POST" or content_type != "application/json":
+            return 400, envelope.system_error()
+        if not body and not too_large and not is_certificates:
+            return 400, envelope.system_error()
+        config = self.sandbox.config
+        try:
+            if too_large:
+                raise ApiError("400104", f"request body exceeds {config.max_body_bytes} bytes")
+            api_key = self.sandbox.authenticator.authenticate(headers, body)
+            parsed = validation.parse_body(body) if body or not is_certificates else {}
+            data = self.operation(api_key, parsed, base_url_of(self.sandbox, scope))
+        except ApiError as error:
+            self.sandbox.counters.error(error.code)
+            status = envelope.http_status(
+                error.code, config.error_http_status, config.error_http_status_all
+            )
+            return status, envelope.failure(error)
+        return 200, envelope.success(data)
+
+
+def _merchant_routes(sandbox: Sandbox) -> list[Route]:
+    api = sandbox.merchant
+    operations: dict[str, Operation] = {
+        protocol.PATH_CREATE_ORDER_V3: lambda key, body, base: api.create_order(
+            key, body, api_version="v3", base_url=base
+        ),
+        protocol.PATH_CREATE_ORDER_V2: lambda key, body, base: api.create_order(
+            key, body, api_version="v2", base_url=base
+        ),
+        protocol.PATH_QUERY_ORDER: lambda key, body, _: api.query_order(key, body),
+        protocol.PATH_CLOSE_ORDER: lambda key, body, _: api.close_order(key, body),
+        protocol.PATH_CERTIFICATES: lambda _key, _body, _base: api.certificates(),
+    }
+    return [Route(path, MerchantEndpoint(sandbox, op)) for path, op in operations.items()]
+
+
+def _payer_routes(sandbox: Sandbox) -> list[Route]:
+    def order_by_token(token: str) -> Order:
+        sandbox.expire_due()
+        return sandbox.book.by_token(token)
+
+    async def checkout_page(request: Request) -> Response:
+        try:
+            order = order_by_token(request.path_params["token"])
+        except OrderNotFound:
+            return HTMLResponse("<h1>Unknown checkout</h1>", status_code=404)
+        sandbox.book.mark_viewed(order)
+        return HTMLResponse(checkout.render(order, base_url_of(sandbox, request.scope)))
+
+    async def qr_image(request: Request) -> Response:
+        try:
+            order = order_by_token(request.path_params["token"])
+        except OrderNotFound:
+            return Response(status_code=404)
+        content = links.checkout_url(base_url_of(sandbox, request.scope), order)
+        return Response(checkout.qr_svg_document(content), media_type="image/svg+xml")
+
+    async def secpay(request: Request) -> Response:
+        try:
+            order = order_by_token(request.query_params.get("linkToken", ""))
+        except OrderNotFound:
+            return HTMLResponse("<h1>Unknown link</h1>", status_code=404)
+        return RedirectResponse(links.checkout_url(base_url_of(sandbox, request.scope), order))
+
+    def payer_action(action: Callable[[str], Order]) -> Callable[[Request], Any]:
+        async def endpoint(request: Request) -> Response:
+            prepay_id = request.path_params["prepay_id"]
+            try:
+                order = action(prepay_id)
+            except OrderNotFound:
+                return JSONResponse({"error": f"no order {prepay_id}"}, status_code=404)
+            except OrderNotPayable as exc:
+                return JSONResponse({"error": str(exc)}, status_code=409)
+            if request.headers.get("content-type", "").startswith(
+                "application/x-www-form-urlencoded"
+            ):
+                # A browser pressed the button: show the page again, now in its final state.
+                url = links.checkout_url(base_url_of(sandbox, request.scope), order)
+                return RedirectResponse(url, status_code=303)
+            return JSONResponse({"prepayId": order.prepay_id, "status": order.status.value})
+
+        return endpoint
+
+    async def webhook_log(_: Request) -> Response:
+        return JSONResponse([attempt.to_json() for attempt in sandbox.webhook_log])
+
+    async def stats(_: Request) -> Response:
+        return JSONResponse(sandbox.stats())
+
+    return [
+        Route("/sandbox/checkout/{token}", checkout_page),
+        Route("/sandbox/qr/{token}.svg", qr_image),
+        Route("/sandbox/secpay", secpay),
+        Route("/sandbox/orders/{prepay_id}/pay", payer_action(sandbox.pay), methods=["POST"]),
+        Route("/sandbox/orders/{prepay_id}/cancel", payer_action(sandbox.cancel), methods=["POST"]),
+        Route("/sandbox/webhooks", webhook_log),
+        Route("/sandbox/stats", stats),
+    ]
+
+
+async def _not_found(request: Request) -> Response:
+    if request.url.path.startswith("/sandbox/"):
+        return JSONResponse({"error": "not found"}, status_code=404)
+    return HTMLResponse(_CDN_403, status_code=403)
+
+
+def build_app(sandbox: Sandbox) -> Starlette:
+    """The Starlette app of ``sandbox``; its lifespan starts and stops the sandbox."""
+
+    @asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        await sandbox.startup()
+        try:
+            yield
+        finally:
+            await sandbox.aclose()
+
+    all_methods = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+    routes = [
+        *_merchant_routes(sandbox),
+        *_payer_routes(sandbox),
+        Route("/{path:path}", _not_found, methods=all_methods),
+    ]
+    return Starlette(routes=routes, lifespan=lifespan)

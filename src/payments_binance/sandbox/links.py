@@ -1,0 +1,42 @@
+"""The URLs the sandbox hands out for an order, all under its own base URL (never Binance's)."""
+
+from __future__ import annotations
+
+import base64
+from urllib.parse import quote
+
+from payments_binance.sandbox.state import Order
+
+
+def checkout_url(base: str, order: Order) -> str:
+    """The hosted checkout page; also the QR content, so "scanning" opens the page."""
+    return f"{base}/sandbox/checkout/{order.checkout_token}"
+
+
+def qrcode_link(base: str, order: Order) -> str:
+    """An SVG image of the order's QR code."""
+    return f"{base}/sandbox/qr/{order.checkout_token}.svg"
+
+
+def pay_url(base: str, order: Order) -> str:
+    """Where the payer's "Pay" button posts."""
+    return f"{base}/sandbox/orders/{order.prepay_id}/pay"
+
+
+def cancel_url(base: str, order: Order) -> str:
+    """Where the payer's "Cancel" button posts."""
+    return f"{base}/sandbox/orders/{order.prepay_id}/cancel"
+
+
+def deeplink(base: str, order: Order) -> str:
+    """An app deeplink shaped like Binance's; nothing ever opens it."""
+    return (
+        f"bnc://app.binance.com/payment/secpay?tempToken={order.checkout_token}"
+        f"&returnLink={quote(checkout_url(base, order), safe='')}"
+    )
+
+
+def universal_url(base: str, order: Order) -> str:
+    """Shaped like Binance's universal link, served by the sandbox as a redirect to checkout."""
+    encoded = base64.urlsafe_b64encode(deeplink(base, order).encode("ascii")).decode("ascii")
+    return f"{base}/sandbox/secpay?linkToken={order.checkout_token}&_dp={encoded}"

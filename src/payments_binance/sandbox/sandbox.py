@@ -1,0 +1,222 @@
+"""The :class:`Sandbox` facade: one simulated Binance Pay merchant service, in process.
+
+It ties the order book, the authenticator, the fault injector, the key ring and the webhook
+dispatcher together, exposes the ASGI app (``sandbox.app``) and the payer's actions (``pay``,
+``cancel``) to tests, and reports figures (``stats()``). Payer actions on an unknown order raise
+:class:`~payments_binance.sandbox.state.OrderNotFound`; on a paid, closed or expired order,
+:class:`~payments_binance.sandbox.state.OrderNotPayable`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Mapping, Sequence
+from types import TracebackType
+
+from starlette.applications import Starlette
+
+from payments_binance.protocol import BizStatus
+from payments_binance.sandbox.app import build_app
+from payments_binance.sandbox.auth import Authenticator
+from payments_binance.sandbox.certificates import KeyRing
+from payments_binance.sandbox.config import SandboxConfig
+from payments_binance.sandbox.faults import FaultInjector, FaultRecord
+from payments_binance.sandbox.merchant import Counters, MerchantApi
+from payments_binance.sandbox.state import Order, OrderBook
+from payments_binance.sandbox.webhooks import WebhookAttempt, WebhookDispatcher
+
+
+def _wall_clock_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+class Sandbox:
+    """A local Binance Pay Merchant API; serve ``sandbox.app`` with any ASGI server.
+
+    Use it as ``async with sandbox:`` (or let the ASGI lifespan do it) so that webhook deliveries
+    and the expiry sweep have an event loop and are cleaned up afterwards.
+    """
+
+    def __init__(self, config: SandboxConfig | None = None) -> None:
+        self.config = config if config is not None else SandboxConfig()
+        self.clock = self.config.clock or _wall_clock_ms
+        #: Public base URL for the links handed out; set by :class:`SandboxServer` when unset.
+        self.base_url: str | None = self.config.base_url
+        self.keys = KeyRing.build(
+            self.config.signing_key_pem,
+            self.config.extra_signing_keys,
+            self.config.active_signing_key,
+        )
+        self.book = OrderBook(self.config.seed)
+        self.injector = (
+            FaultInjector(self.config.faults, self.config.seed) if self.config.faults else None
+        )
+        credentials = self.config.accepted_credentials
+        self.authenticator = Authenticator(
+            credentials,
+            self.config.effective_timestamp_window_ms,
+            self.clock,
+            accept_lowercase_signature=self.config.accept_lowercase_signature,
+            reject_reused_nonce=self.config.reject_reused_nonce,
+        )
+        self.webhooks = WebhookDispatcher(self.config, self.keys, self.clock, self.injector)
+        self.counters = Counters()
+        self.merchant = MerchantApi(
+            config=self.config,
+            book=self.book,
+            keys=self.keys,
+            clock=self.clock,
+            merchant_ids={key: self.config.merchant_id + i for i, key in enumerate(credentials)},
+            expire_due=self.expire_due,
+            notify=self.webhooks.notify,
+            counters=self.counters,
+        )
+        self._closing: asyncio.Event | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._sweeper: asyncio.Task[None] | None = None
+        self.app: Starlette = build_app(self)
+
+    # -- read access for tests -------------------------------------------------------------
+
+    @property
+    def orders(self) -> Mapping[str, Order]:
+        """Every stored order by prepay id (read-only view)."""
+        return self.book.orders
+
+    @property
+    def webhook_log(self) -> Sequence[WebhookAttempt]:
+        """Every delivery attempt and skipped delivery, in the order they happened."""
+        return self.webhooks.log
+
+    @property
+    def fault_log(self) -> Sequence[FaultRecord]:
+        """Every injected fault, in the order it was decided."""
+        return self.injector.log if self.injector else ()
+
+    @property
+    def certificate_serial(self) -> str:
+        """Serial of the key that signs new webhooks."""
+        return self.keys.signing_key.serial
+
+    @property
+    def certificate_serials(self) -> tuple[str, ...]:
+        """Serials of every published key."""
+        return tuple(key.serial for key in self.keys.keys)
+
+    def stats(self) -> dict[str, object]:
+        """Figures served at ``/sandbox/stats``."""
+        return {
+            "requests": self.counters.requests,
+            "orders_created": self.counters.orders_created,
+            "duplicates_refused": self.counters.duplicates_refused,
+            "errors": dict(self.counters.errors),
+            "faults_injected": self.injector.counts() if self.injector else {},
+            "webhook_events": self.webhooks.events,
+            "webhooks_delivered": self.webhooks.delivered,
+            "webhook_attempts": self.webhooks.attempts,
+            "webhooks_failed": self.webhooks.failed,
+            "webhooks_skipped": self.webhooks.skipped,
+            "orders_by_status": self.book.count_by_status(),
+        }
+
+    # -- payer side and time ---------------------------------------------------------------
+
+    def pay(self, prepay_id: str, *, open_user_id: str | None = None) -> Order:
+        """The payer pays the open order ``prepay_id``: it becomes PAID and PAY_SUCCESS is sent."""
+        self.expire_due()
+        order = self.book.get(prepay_id)
+        payer = open_user_id or f"sandbox-payer-{order.checkout_token[:16]}"
+        self.book.pay(order, now=self.clock(), open_user_id=payer)
+        self.webhooks.notify(order, BizStatus.PAY_SUCCESS)
+        return order
+
+    def cancel(self, prepay_id: str) -> Order:
+        """The payer cancels the open order: it becomes CANCELED and PAY_CLOSED is sent."""
+        self.expire_due()
+        order = self.book.get(prepay_id)
+        self.book.cancel(order, now=self.clock())
+        self.webhooks.notify(order, BizStatus.PAY_CLOSED)
+        return order
+
+    def expire_due(self) -> list[Order]:
+        """Expire every open order past its ``orderExpireTime``; PAY_CLOSED for each (if on)."""
+        expired = self.book.expire_due(self.clock())
+        if self.config.webhook_on_expiry:
+            for order in expired:
+                self.webhooks.notify(order, BizStatus.PAY_CLOSED)
+        return expired
+
+    def rotate_key(self) -> str:
+        """Sign future webhooks with the next published key (generated if needed); its serial."""
+        return self.keys.rotate()
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    async def startup(self) -> None:
+        """Bind webhook delivery and the expiry sweep to the running event loop."""
+        self._loop = asyncio.get_running_loop()
+        self._closing = asyncio.Event()
+        self.webhooks.bind(self._loop)
+        if self.config.expiry_sweep_interval_s > 0:
+            self._sweeper = self._loop.create_task(self._sweep())
+
+    async def aclose(self) -> None:
+        """Stop the sweep, cancel delayed faults and pending deliveries, close the HTTP client."""
+        if self._closing is not None:
+            self._closing.set()
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sweeper
+            self._sweeper = None
+        await self.webhooks.aclose()
+        self._loop = None
+
+    def begin_shutdown(self) -> None:
+        """From any thread: end every fault delay now, so the server can stop at once."""
+        loop, closing = self._loop, self._closing
+        if loop is not None and closing is not None:
+            loop.call_soon_threadsafe(closing.set)
+
+    async def hold(self, seconds: float) -> bool:
+        """Wait ``seconds`` (a timeout fault); False if the sandbox started closing meanwhile."""
+        if self._closing is None:
+            await asyncio.sleep(seconds)
+            return True
+        try:
+            await asyncio.wait_for(self._closing.wait(), seconds)
+        except TimeoutError:
+            return True
+        return False
+
+    async def wait_for_webhooks(self, timeout: float = 10.0) -> None:
+        """Wait until every pending delivery (with its retries) has finished; no polling.
+
+        Raises ``TimeoutError`` if deliveries are still running after ``timeout`` seconds.
+        """
+        if not await asyncio.to_thread(self.webhooks.wait_idle, timeout):
+            raise TimeoutError(f"webhook deliveries still pending after {timeout} s")
+
+    def wait_for_webhooks_sync(self, timeout: float = 10.0) -> None:
+        """Blocking form of :meth:`wait_for_webhooks`, for threads other than the sandbox loop."""
+        if not self.webhooks.wait_idle(timeout):
+            raise TimeoutError(f"webhook deliveries still pending after {timeout} s")
+
+    async def __aenter__(self) -> Sandbox:
+        await self.startup()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def _sweep(self) -> None:
+        while True:
+            await asyncio.sleep(self.config.expiry_sweep_interval_s)
+            self.expire_due()

@@ -1,0 +1,133 @@
+"""The Binance provider's configuration: which keys it reads, their defaults, and their checks.
+
+Every key can be set in code (``provider_settings={"binance": {...}}``), in the environment, or
+in the ``[providers.binance]`` table of the TOML file. Credentials are required only when an
+operation is built, so the provider loads (and ``payments providers`` lists it) without them.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Final
+
+import attrs
+
+from payments_binance import protocol
+from payments_core import ConfigurationError, ProviderSettings, Secret
+
+__all__ = ["SETTING_ENV", "BinanceSettings", "load_settings"]
+
+DEFAULT_TERMINAL_TYPE: Final = "WEB"
+#: Binance documents no freshness rule for webhooks; five minutes absorbs clock drift and
+#: delivery delay while keeping a captured callback from being replayed much later.
+DEFAULT_TIMESTAMP_TOLERANCE: Final = 300.0
+#: At most one certificates fetch per minute, however many unknown serials arrive.
+DEFAULT_CERT_REFRESH_COOLDOWN: Final = 60.0
+DEFAULT_MAX_CALLBACK_BYTES: Final = 64 * 1024
+#: UNCERTAIN: the v1 docs cap orderExpireTime at 1 hour, a transcription of v3 at 15 days.
+DEFAULT_MAX_ORDER_EXPIRY: Final = 15 * 24 * 3600.0
+DEFAULT_GOODS_CATEGORY: Final = "Z000"
+
+#: Each configuration key with the environment variable that overrides it.
+SETTING_ENV: Final[Mapping[str, str]] = {
+    "api_key": "BINANCE_PAY_API_KEY",
+    "api_secret": "BINANCE_PAY_API_SECRET",
+    "base_url": "BINANCE_PAY_BASE_URL",
+    "terminal_type": "BINANCE_PAY_TERMINAL_TYPE",
+    "timestamp_tolerance": "BINANCE_PAY_TIMESTAMP_TOLERANCE",
+    "cert_refresh_cooldown": "BINANCE_PAY_CERT_REFRESH_COOLDOWN",
+    "max_callback_bytes": "BINANCE_PAY_MAX_CALLBACK_BYTES",
+    "goods_category": "BINANCE_PAY_GOODS_CATEGORY",
+    "max_order_expiry": "BINANCE_PAY_MAX_ORDER_EXPIRY",
+}
+
+
+@attrs.frozen(kw_only=True)
+class BinanceSettings:
+    """The checked configuration of one Binance provider instance.
+
+    Attributes:
+        api_key: The merchant API key, sent as ``BinancePay-Certificate-SN``.
+        api_secret: The HMAC-SHA512 signing secret.
+        base_url: Scheme and host of the Merchant API, without a trailing slash.
+        terminal_type: ``env.terminalType`` of created orders.
+        timestamp_tolerance: Seconds a callback's timestamp may lie in the past or future.
+        cert_refresh_cooldown: Seconds between two fetches of Binance's certificates.
+        max_callback_bytes: Largest callback body accepted.
+        goods_category: ``goodsCategory`` of the one item each order lists.
+        max_order_expiry: Seconds from now an order's ``expires_at`` may lie at most.
+    """
+
+    api_key: Secret
+    api_secret: Secret
+    base_url: str = protocol.DEFAULT_BASE_URL
+    terminal_type: str = DEFAULT_TERMINAL_TYPE
+    timestamp_tolerance: float = DEFAULT_TIMESTAMP_TOLERANCE
+    cert_refresh_cooldown: float = DEFAULT_CERT_REFRESH_COOLDOWN
+    max_callback_bytes: int = DEFAULT_MAX_CALLBACK_BYTES
+    goods_category: str = DEFAULT_GOODS_CATEGORY
+    max_order_expiry: float = DEFAULT_MAX_ORDER_EXPIRY
+
+
+def _non_negative(settings: ProviderSettings, key: str, default: float) -> float:
+    value = settings.number(key, env=SETTING_ENV[key], default=default)
+    if not (math.isfinite(value) and value >= 0):
+        raise ConfigurationError(
+            f"[providers.{settings.name}] {key} must be a finite number >= 0, got {value}"
+        )
+    return value
+
+
+def _choice(settings: ProviderSettings, key: str, default: str, allowed: frozenset[str]) -> str:
+    value = settings.get(key, env=SETTING_ENV[key], default=default) or default
+    if value not in allowed:
+        raise ConfigurationError(
+            f"[providers.{settings.name}] {key} must be one of {sorted(allowed)}, got {value!r}"
+        )
+    return value
+
+
+def load_settings(settings: ProviderSettings) -> BinanceSettings:
+    """Read and check the provider's configuration.
+
+    :raises ConfigurationError: if the API key or secret is missing, the base URL is not an
+        http(s) URL, or a value is out of range (naming the key, never the secret's value).
+    """
+    api_key = settings.secret("api_key", env=SETTING_ENV["api_key"])
+    api_secret = settings.secret("api_secret", env=SETTING_ENV["api_secret"])
+    missing = [
+        f"{key} ({SETTING_ENV[key]})"
+        for key, value in (("api_key", api_key), ("api_secret", api_secret))
+        if value is None
+    ]
+    if api_key is None or api_secret is None:
+        raise ConfigurationError(
+            f"Binance Pay provider {settings.name!r} needs credentials: set {', '.join(missing)}",
+            provider=settings.name,
+        )
+    base_url = settings.get("base_url", env=SETTING_ENV["base_url"]) or protocol.DEFAULT_BASE_URL
+    if not base_url.startswith(("https://", "http://")):
+        raise ConfigurationError(
+            f"[providers.{settings.name}] base_url must be an http(s) URL, got {base_url!r}"
+        )
+    max_bytes = _non_negative(settings, "max_callback_bytes", DEFAULT_MAX_CALLBACK_BYTES)
+    return BinanceSettings(
+        api_key=api_key,
+        api_secret=api_secret,
+        base_url=base_url.rstrip("/"),
+        terminal_type=_choice(
+            settings, "terminal_type", DEFAULT_TERMINAL_TYPE, protocol.TERMINAL_TYPES
+        ),
+        timestamp_tolerance=_non_negative(
+            settings, "timestamp_tolerance", DEFAULT_TIMESTAMP_TOLERANCE
+        ),
+        cert_refresh_cooldown=_non_negative(
+            settings, "cert_refresh_cooldown", DEFAULT_CERT_REFRESH_COOLDOWN
+        ),
+        max_callback_bytes=int(max_bytes),
+        goods_category=_choice(
+            settings, "goods_category", DEFAULT_GOODS_CATEGORY, protocol.GOODS_CATEGORIES
+        ),
+        max_order_expiry=_non_negative(settings, "max_order_expiry", DEFAULT_MAX_ORDER_EXPIRY),
+    )

@@ -1,0 +1,234 @@
+"""Verifying and reading Binance's payment callbacks (reference section 8).
+
+A callback is accepted only if, in this order: the body is within the size cap; the four
+``BinancePay-*`` headers are present and well formed; the timestamp lies within the tolerance
+of the clock, in the past or the future; and ``BinancePay-Signature`` is a valid RSA PKCS#1 v1.5
+SHA-256 signature, by the key whose serial is ``BinancePay-Certificate-SN``, over the raw bytes
+``timestamp\\nnonce\\nbody\\n``. An unknown serial makes the operation fetch the certificates
+once (within the cache's cool-down). Then the body must be a ``PAY`` notification with status
+``PAY_SUCCESS`` or ``PAY_CLOSED``; other documented ``bizType`` values are acknowledged without
+an event, and anything else is refused.
+
+Refusals raise :class:`~payments_core.CallbackVerificationError` (HTTP 401) or
+:class:`~payments_core.CallbackPayloadError` (HTTP 400; 413 for an oversized body), whose
+``reply`` carries Binance's ``{"returnCode":"FAIL",...}`` body.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any, Final
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
+from payments_binance import protocol, signing, wire
+from payments_binance.api import ApiClient
+from payments_binance.certificates import CertificateCache, fetch_certificates
+from payments_binance.orders import from_epoch_ms
+from payments_core import (
+    CallbackPayloadError,
+    CallbackReply,
+    CallbackRequest,
+    CallbackResult,
+    CallbackVerificationError,
+    Clock,
+    Money,
+    Operation,
+    PaymentEvent,
+    PaymentStatus,
+    ValidationError,
+    get_logger,
+)
+
+__all__ = ["ACK", "STATUS_BY_BIZ_STATUS", "handle_callback"]
+
+log = get_logger("payments_binance.webhooks")
+
+ACK: Final = CallbackReply(200, protocol.WEBHOOK_ACK_SUCCESS)
+STATUS_BY_BIZ_STATUS: Final[Mapping[str, PaymentStatus]] = {
+    protocol.BizStatus.PAY_SUCCESS: PaymentStatus.PAID,
+    # Binance notifies an expired order as closed too; the order's query status tells them apart.
+    protocol.BizStatus.PAY_CLOSED: PaymentStatus.CLOSED,
+}
+REQUIRED_HEADERS: Final = (
+    protocol.HEADER_TIMESTAMP,
+    protocol.HEADER_NONCE,
+    protocol.HEADER_CERTIFICATE_SN,
+    protocol.HEADER_SIGNATURE,
+)
+_TIMESTAMP: Final = re.compile(r"[0-9]{1,16}")
+_ID: Final = re.compile(r"[0-9]{1,40}")
+_MS_MAX: Final = 253_402_300_800_000  # 10000-01-01: beyond it datetime cannot go
+_PKCS1V15: Final = padding.PKCS1v15()
+_SHA256: Final = hashes.SHA256()
+
+
+def _fail(reason: str) -> bytes:
+    return wire.dumps({"returnCode": protocol.STATUS_FAIL, "returnMessage": reason})
+
+
+def _refuse(reason: str, provider: str) -> CallbackVerificationError:
+    reply = CallbackReply(401, _fail(reason))
+    return CallbackVerificationError(f"callback refused: {reason}", provider=provider, reply=reply)
+
+
+def _reject(reason: str, provider: str, *, status: int = 400) -> CallbackPayloadError:
+    reply = CallbackReply(status, _fail(reason))
+    return CallbackPayloadError(f"callback refused: {reason}", provider=provider, reply=reply)
+
+
+def handle_callback(
+    callback: CallbackRequest,
+    *,
+    api: ApiClient,
+    certificates: CertificateCache,
+    clock: Clock,
+) -> Operation[CallbackResult]:
+    """Verify ``callback`` and say what it means; may fetch the certificates once.
+
+    :raises CallbackVerificationError: a header is missing or malformed, the timestamp is
+        outside the tolerance, the serial is unknown, or the signature does not verify.
+    :raises CallbackPayloadError: the body is too large, not JSON, or not a known notification.
+    :raises ProviderError: if the certificates fetch gets an error answer.
+    """
+    provider = api.provider
+    settings = api.settings
+    if len(callback.body) > settings.max_callback_bytes:
+        raise _reject(f"body exceeds {settings.max_callback_bytes} bytes", provider, status=413)
+    headers = {name: callback.headers.get(name.lower(), "") for name in REQUIRED_HEADERS}
+    for name, value in headers.items():
+        if not value:
+            raise _refuse(f"missing header {name}", provider)
+    timestamp = headers[protocol.HEADER_TIMESTAMP]
+    if not _TIMESTAMP.fullmatch(timestamp):
+        raise _refuse(f"malformed header {protocol.HEADER_TIMESTAMP}", provider)
+    now_ms = int(signing.timestamp_ms(clock.now()))
+    skew = (int(timestamp) - now_ms) / 1000
+    if abs(skew) > settings.timestamp_tolerance:
+        when = "in the future" if skew > 0 else "stale"
+        raise _refuse(
+            f"timestamp is {when} by {abs(skew):.0f} s (tolerance "
+            f"{settings.timestamp_tolerance:.0f} s)",
+            provider,
+        )
+    try:
+        signature = base64.b64decode(headers[protocol.HEADER_SIGNATURE], validate=True)
+    except (binascii.Error, ValueError):
+        raise _refuse(f"malformed header {protocol.HEADER_SIGNATURE}", provider) from None
+    serial = headers[protocol.HEADER_CERTIFICATE_SN]
+    key = certificates.get(serial)
+    if key is None and certificates.claim_fetch(clock.monotonic(), settings.cert_refresh_cooldown):
+        log.info("certificate serial %.64r is not cached: fetching the certificates", serial)
+        certificates.replace((yield from fetch_certificates(api)))
+        key = certificates.get(serial)
+    if key is None:
+        raise _refuse("unknown certificate serial", provider)
+    payload = b"%s\n%s\n%s\n" % (
+        timestamp.encode("ascii"),
+        headers[protocol.HEADER_NONCE].encode("utf-8"),
+        callback.body,
+    )
+    if not _verifies(key, signature, payload):
+        raise _refuse("signature does not verify", provider)
+    return _interpret(callback.body, provider)
+
+
+def _verifies(key: rsa.RSAPublicKey, signature: bytes, payload: bytes) -> bool:
+    try:
+        key.verify(signature, payload, _PKCS1V15, _SHA256)
+    except InvalidSignature:
+        return False
+    return True
+
+
+def _object(raw: bytes | str, what: str, provider: str) -> dict[str, Any]:
+    try:
+        value = wire.loads(raw.encode("utf-8") if isinstance(raw, str) else raw)
+    except wire.MalformedJSON:
+        raise _reject(f"{what} is not valid JSON", provider) from None
+    if not isinstance(value, dict):
+        raise _reject(f"{what} is not a JSON object", provider)
+    return value
+
+
+def _text(data: Mapping[str, Any], field: str, provider: str, *, required: bool) -> str | None:
+    value = data.get(field)
+    if value is None and not required:
+        return None
+    if not isinstance(value, str) or not value:
+        raise _reject(f"{field} must be a non-empty string", provider)
+    return value
+
+
+def _biz_id(body: Mapping[str, Any], provider: str) -> str:
+    # bizId is a JSON number above 2**53: json keeps it an exact int, bizIdStr a string.
+    as_text = body.get("bizIdStr")
+    as_number = body.get("bizId")
+    if isinstance(as_number, bool) or not isinstance(as_number, int | None):
+        raise _reject("bizId must be an integer", provider)
+    if as_text is not None and (not isinstance(as_text, str) or not _ID.fullmatch(as_text)):
+        raise _reject("bizIdStr must be a string of digits", provider)
+    if as_text is not None and as_number is not None and int(as_text) != as_number:
+        raise _reject("bizId and bizIdStr disagree", provider)
+    if as_text is not None:
+        return as_text
+    if as_number is None or as_number < 0:
+        raise _reject("bizId is missing", provider)
+    return str(as_number)
+
+
+def _amount(data: Mapping[str, Any], provider: str) -> Money | None:
+    fee, currency = data.get("totalFee"), data.get("currency")
+    if fee is None or currency is None:
+        return None
+    try:
+        return Money(fee, currency)
+    except ValidationError as exc:
+        # The payment happened whatever its currency: keep the event, without an amount.
+        log.warning("%s callback amount not representable (%s)", provider, exc)
+        return None
+
+
+def _occurred_at(value: object) -> datetime | None:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < _MS_MAX:
+        return None
+    return from_epoch_ms(value)
+
+
+def _interpret(body: bytes, provider: str) -> CallbackResult:
+    notification = _object(body, "body", provider)
+    biz_type = _text(notification, "bizType", provider, required=True)
+    if biz_type in protocol.OTHER_BIZ_TYPES:
+        log.info("%s callback of kind %s acknowledged without an event", provider, biz_type)
+        return CallbackResult(None, ACK)
+    if biz_type != protocol.BizType.PAY:
+        raise _reject(f"unknown bizType {biz_type!r}", provider)
+    biz_status = _text(notification, "bizStatus", provider, required=True)
+    status = STATUS_BY_BIZ_STATUS.get(biz_status or "")
+    if status is None:
+        raise _reject(f"unknown bizStatus {biz_status!r}", provider)
+    provider_order_id = _biz_id(notification, provider)
+    inner = notification.get("data")
+    if isinstance(inner, str):
+        data = _object(inner, "data", provider)
+    elif isinstance(inner, dict):
+        data = inner
+    else:
+        raise _reject("data must be a JSON string", provider)
+    event = PaymentEvent(
+        provider=provider,
+        event_id=f"{provider}:{provider_order_id}:{biz_status}",
+        status=status,
+        provider_order_id=provider_order_id,
+        merchant_order_id=_text(data, "merchantTradeNo", provider, required=True) or "",
+        amount=_amount(data, provider),
+        occurred_at=_occurred_at(data.get("transactTime")),
+        transaction_id=_text(data, "transactionId", provider, required=False),
+    )
+    return CallbackResult(event, ACK)
