@@ -1,0 +1,73 @@
+"""Tools for testing payment providers: the contract suite and hypothesis strategies.
+
+Install with the ``testing`` extra (``pip install payments[testing]``), which brings pytest and
+hypothesis. The public names:
+
+* :class:`ProviderContract` — the contract suite; subclass it in a test module.
+* :class:`ProviderHarness` — what the suite needs to know about a provider and its sandbox.
+* :class:`CallbackFormat` — where a provider's callbacks keep signature, timestamp, serial.
+* :class:`Fault`, :class:`FaultInjector` — failures the suite injects between provider and
+  sandbox.
+* :class:`ContractBroken` — the failure raised when a contract is broken; :func:`contracts`
+  lists the contracts.
+* :class:`LogCapture` — captures DEBUG logs and finds secrets in them.
+* :mod:`payments_core.testing.strategies` — hypothesis strategies for money, order requests
+  and callbacks.
+
+Names are imported on first use, so importing this package (as the auto-loaded pytest plugin
+does) imports neither pytest's contract machinery nor hypothesis.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Final
+
+if TYPE_CHECKING:
+    from payments_core.testing.contract import (
+        Contract,
+        ContractBroken,
+        ContractRun,
+        ProviderContract,
+        contracts,
+    )
+    from payments_core.testing.harness import Fault, FaultInjector, FaultKind, ProviderHarness
+    from payments_core.testing.logs import LogCapture
+    from payments_core.testing.strategies import CallbackFormat, CallbackMutation
+
+__all__ = [
+    "CallbackFormat",
+    "CallbackMutation",
+    "Contract",
+    "ContractBroken",
+    "ContractRun",
+    "Fault",
+    "FaultInjector",
+    "FaultKind",
+    "LogCapture",
+    "ProviderContract",
+    "ProviderHarness",
+    "contracts",
+]
+
+_HOME: Final = {
+    "CallbackFormat": "strategies",
+    "CallbackMutation": "strategies",
+    "Contract": "contract",
+    "ContractBroken": "contract",
+    "ContractRun": "contract",
+    "Fault": "harness",
+    "FaultInjector": "harness",
+    "FaultKind": "harness",
+    "LogCapture": "logs",
+    "ProviderContract": "contract",
+    "ProviderHarness": "harness",
+    "contracts": "contract",
+}
+
+
+def __getattr__(name: str) -> object:
+    module = _HOME.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(import_module(f"{__name__}.{module}"), name)
