@@ -1,0 +1,195 @@
+"""``payments serve``, ``payments reconcile`` and ``payments status``: the ledger's commands.
+
+Each reads the ledger's URL from ``--database-url``, else ``PAYMENTS_DATABASE_URL`` (or
+``database_url`` in the configuration file), else ``sqlite:///payments.sqlite3`` in the working
+directory.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import click
+
+if TYPE_CHECKING:
+    from payments_core.config import Config
+    from payments_core.ledger import ReconcileOutcome
+
+__all__ = ["commands"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _database_url_option(command: F) -> F:
+    return click.option(
+        "--database-url",
+        metavar="URL",
+        help="The ledger: sqlite:///path or postgresql://... (default: PAYMENTS_DATABASE_URL, "
+        "else sqlite:///payments.sqlite3 in the working directory).",
+    )(command)
+
+
+def _ledger_url(database_url: str | None, config: Config) -> str:
+    from payments_core.ledger import DEFAULT_DATABASE_URL
+
+    return database_url or config.database_url or DEFAULT_DATABASE_URL
+
+
+@click.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True, help="The address to listen on.")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))
+@_database_url_option
+def serve_command(host: str, port: int, database_url: str | None) -> None:
+    """Receive provider callbacks at POST /callbacks/{provider} and apply them to the ledger.
+
+    Runs uvicorn until interrupted. Each callback is verified, applied once, announced to the
+    application hooks, and acknowledged to the provider.
+    """
+    import uvicorn
+
+    from payments_core import Config, Payments
+    from payments_core.asgi import create_callback_app
+    from payments_core.ledger import open_ledger
+    from payments_core.ledger.base import safe_url
+
+    config = Config.load()
+    url = _ledger_url(database_url, config)
+    ledger = open_ledger(url)
+    try:
+        payments = Payments(config, ledger=ledger)
+    except BaseException:
+        ledger.close()
+        raise
+    app = create_callback_app(payments, close_payments=True)
+    providers = ", ".join(payments.provider_names) or "none loaded"
+    click.echo(f"ledger {safe_url(url)}; providers: {providers}", err=True)
+    click.echo("callbacks: POST /callbacks/<provider> on the address below", err=True)
+    uvicorn.run(app, host=host, port=port, lifespan="on", log_level="info")
+
+
+@click.command("reconcile")
+@click.option(
+    "--older-than",
+    type=click.FloatRange(min=0),
+    metavar="SECONDS",
+    help="Only orders pending at least this long (default: 900, fifteen minutes).",
+)
+@click.option("--provider", help="Only orders of this provider.")
+@_database_url_option
+@click.option("--json", "as_json", is_flag=True, help="Print the result as one JSON object.")
+def reconcile_command(
+    older_than: float | None, provider: str | None, database_url: str | None, as_json: bool
+) -> None:
+    """Ask the provider about orders still pending and apply its answers as callbacks would.
+
+    Exits with status 1 if the provider could not be asked about some order (after the others
+    are done).
+    """
+    import json
+    from datetime import timedelta
+
+    from payments_core import Config, Payments
+    from payments_core.facade import RECONCILE_AFTER
+    from payments_core.ledger import open_ledger
+
+    config = Config.load()
+    age = RECONCILE_AFTER if older_than is None else timedelta(seconds=older_than)
+    with Payments(config, ledger=open_ledger(_ledger_url(database_url, config))) as payments:
+        outcomes = payments.reconcile(age, provider=provider)
+    rows = [_reconciled(outcome) for outcome in outcomes]
+    if as_json:
+        click.echo(json.dumps({"orders": rows}, indent=2, sort_keys=True))
+    else:
+        for row in rows:
+            click.echo(_reconciled_line(row))
+        changed = sum(row["applied"] for row in rows)
+        failed = sum(row["error"] is not None for row in rows)
+        click.echo(f"{len(rows)} pending checked: {changed} changed, {failed} not checked")
+    if any(row["error"] is not None for row in rows):
+        raise SystemExit(1)
+
+
+def _reconciled(outcome: ReconcileOutcome) -> dict[str, Any]:
+    result = outcome.result
+    return {
+        "provider": outcome.order.provider,
+        "reference": outcome.order.reference,
+        "ledger_status": outcome.order.status.value,
+        "provider_status": None if outcome.answer is None else outcome.answer.status.value,
+        "applied": bool(result and result.applied),
+        "duplicate": bool(result and result.duplicate),
+        "flag": None if result is None or result.flagged is None else result.flagged.value,
+        "error": None
+        if outcome.error is None
+        else f"{type(outcome.error).__name__}: {outcome.error}",
+    }
+
+
+def _reconciled_line(row: dict[str, Any]) -> str:
+    head = f"{row['provider']}\t{row['reference']}\t"
+    if row["error"] is not None:
+        return head + f"not checked: {row['error']}"
+    if row["provider_status"] is None:
+        return head + "unknown to the provider"
+    if row["applied"]:
+        return head + f"{row['ledger_status']} -> {row['provider_status']}"
+    if row["flag"] is not None:
+        return head + f"{row['provider_status']} at the provider, not applied: {row['flag']}"
+    return head + f"still {row['provider_status']}"
+
+
+@click.command("status")
+@click.argument("reference")
+@click.option("--provider", help="Only the order at this provider.")
+@_database_url_option
+@click.option("--json", "as_json", is_flag=True, help="Print the result as one JSON object.")
+def status_command(
+    reference: str, provider: str | None, database_url: str | None, as_json: bool
+) -> None:
+    """Show the ledger's record of the order for REFERENCE and every event it received."""
+    import json
+
+    from payments_core import Config
+    from payments_core.ledger import open_ledger
+    from payments_core.ledger.base import safe_url
+    from payments_core.serialization import converter
+
+    url = _ledger_url(database_url, Config.load())
+    with open_ledger(url) as ledger:
+        records = [
+            (record, ledger.events_for(record.order.provider, reference))
+            for record in ledger.find_orders(reference)
+            if provider is None or record.order.provider == provider
+        ]
+    if not records:
+        at = f" at provider {provider!r}" if provider else ""
+        raise click.ClickException(
+            f"no order for reference {reference!r}{at} in the ledger at {safe_url(url)}"
+        )
+    if as_json:
+        data = [
+            {**converter.unstructure(record), "events": converter.unstructure(events)}
+            for record, events in records
+        ]
+        click.echo(json.dumps({"orders": data}, indent=2, sort_keys=True))
+        return
+    for record, events in records:
+        order = record.order
+        click.echo(f"{order.provider} order for {order.reference}: {order.status}")
+        click.echo(f"  amount            {order.amount.plain} {order.amount.currency}")
+        click.echo(f"  provider order id {order.provider_order_id}")
+        click.echo(f"  merchant order id {order.merchant_order_id}")
+        if order.transaction_id is not None:
+            click.echo(f"  transaction id    {order.transaction_id}")
+        click.echo(f"  recorded          {record.created_at.isoformat()}")
+        click.echo(f"  last changed      {record.updated_at.isoformat()}")
+        click.echo(f"  events            {len(events) or 'none'}")
+        for event in events:
+            what = "applied" if event.applied else f"not applied: {event.flag}"
+            click.echo(
+                f"    {event.received_at.isoformat()}  {event.status:<9} {what}  {event.event_id}"
+            )
+
+
+commands = [serve_command, reconcile_command, status_command]
