@@ -1,0 +1,251 @@
+"""Models: OrderRequest validation per field, and every public model round-trips via cattrs."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import attrs
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import payments_core
+from payments_core import (
+    CallbackReply,
+    CallbackRequest,
+    CallbackResult,
+    Currency,
+    ErrorCategory,
+    ErrorClassification,
+    HttpRequest,
+    HttpResponse,
+    Money,
+    Order,
+    OrderRequest,
+    PaymentEvent,
+    PaymentStatus,
+    ProviderInfo,
+    StatusChange,
+    TransactionType,
+    ValidationError,
+    converter,
+)
+
+VALID: dict[str, Any] = {
+    "reference": "booking-42",
+    "price": Money("1.00", "USD"),
+    "callback_url": "https://leadscalendar.example/payments/callbacks/binance",
+}
+
+
+def build(**changes: Any) -> OrderRequest:
+    return OrderRequest(**{**VALID, **changes})
+
+
+def test_the_seed_order_is_a_pay_of_one_usd() -> None:
+    request = build()
+    assert request.transaction_type is TransactionType.PAY
+    assert request.fiat == "USD"
+    assert request.price.plain == "1.00"
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"reference": ""}, "reference"),
+        ({"reference": "x" * 129}, "reference"),
+        ({"reference": "has space"}, "reference"),
+        ({"reference": 42}, "reference"),
+        ({"price": "1.00"}, "price"),
+        ({"price": Money("0", "USD")}, "price.amount"),
+        ({"callback_url": "ftp://x.example/cb"}, "callback_url"),
+        ({"callback_url": "/relative"}, "callback_url"),
+        ({"callback_url": "https://"}, "callback_url"),
+        ({"callback_url": "https://a.example/ x"}, "callback_url"),
+        ({"callback_url": "https://a.example:99999/"}, "callback_url"),
+        ({"transaction_type": "REFUND"}, "transaction_type"),
+        ({"description": "x" * 257}, "description"),
+        ({"description": "tab\tinside"}, "description"),
+        ({"return_url": "javascript:alert(1)"}, "return_url"),
+        ({"cancel_url": "nope"}, "cancel_url"),
+        ({"expires_at": datetime(2030, 1, 1)}, "expires_at"),
+        ({"expires_at": "2030-01-01"}, "expires_at"),
+    ],
+)
+def test_invalid_fields_are_named(changes: dict[str, Any], field: str) -> None:
+    with pytest.raises(ValidationError) as caught:
+        build(**changes)
+    assert caught.value.field == field
+
+
+def _check_field(field: str, value: object) -> None:
+    """Build a request with ``field`` set to ``value``: valid, or an error naming ``field``."""
+    try:
+        build(**{field: value})
+    except ValidationError as error:
+        assert error.field.split(".")[0] == field, (field, value, error)
+
+
+texts = st.text(max_size=300) | st.integers() | st.none() | st.binary(max_size=10)
+urls = st.builds(
+    "{}://{}{}".format,
+    st.sampled_from(["http", "https", "ftp", "", "javascript"]),
+    st.text(max_size=40),
+    st.text(max_size=40),
+)
+
+
+@given(texts | st.from_regex(r"[A-Za-z0-9\-_.:/#@+=]{0,140}", fullmatch=True))
+def test_reference_property(value: object) -> None:
+    _check_field("reference", value)
+
+
+@given(
+    st.builds(Money, st.decimals(min_value=0, max_value=10**6, places=2), st.just("USD")) | texts
+)
+def test_price_property(value: object) -> None:
+    _check_field("price", value)
+
+
+@given(urls | texts)
+def test_callback_url_property(value: object) -> None:
+    _check_field("callback_url", value)
+
+
+@given(st.sampled_from(["PAY", "REFUND", ""]) | texts)
+def test_transaction_type_property(value: object) -> None:
+    _check_field("transaction_type", value)
+
+
+@given(texts)
+def test_description_property(value: object) -> None:
+    _check_field("description", value)
+
+
+@given(urls | texts)
+def test_return_url_property(value: object) -> None:
+    _check_field("return_url", value)
+
+
+@given(urls | texts)
+def test_cancel_url_property(value: object) -> None:
+    _check_field("cancel_url", value)
+
+
+@given(st.datetimes() | st.datetimes(timezones=st.just(UTC)) | texts)
+def test_expires_at_property(value: object) -> None:
+    _check_field("expires_at", value)
+
+
+def test_every_order_request_field_has_a_property_test() -> None:
+    tested = {name.removeprefix("test_").removesuffix("_property") for name in globals()}
+    assert {f.name for f in attrs.fields(OrderRequest)} <= tested
+
+
+NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+SAMPLES: dict[type, Callable[[], object]] = {
+    Money: lambda: Money("0.00000001", "USDT"),
+    OrderRequest: lambda: build(
+        description="Booking 42", return_url="https://a.example/ok", expires_at=NOW
+    ),
+    Order: lambda: Order(
+        provider="binance",
+        reference="booking-42",
+        provider_order_id="29383937493038367292",
+        merchant_order_id="LC0123456789",
+        status=PaymentStatus.PENDING,
+        amount=Money("1.00", "USD"),
+        checkout_url="https://pay.example/checkout/x",
+        expires_at=NOW + timedelta(hours=1),
+    ),
+    PaymentEvent: lambda: PaymentEvent(
+        provider="binance",
+        event_id="binance:1:PAY_SUCCESS",
+        status=PaymentStatus.PAID,
+        provider_order_id="29383937493038367292",
+        merchant_order_id="LC0123456789",
+        amount=Money("1.00", "USDT"),
+        occurred_at=NOW,
+    ),
+    ErrorClassification: lambda: ErrorClassification(
+        category=ErrorCategory.RATE_LIMITED,
+        retryable=True,
+        retry_after=2.5,
+        action="back off",
+        user_message="try later",
+        status_code=429,
+    ),
+    ProviderInfo: lambda: ProviderInfo(
+        name="binance",
+        display_name="Binance Pay",
+        currencies=frozenset({"USD", "USDT"}),
+        capabilities=frozenset({"create_order"}),
+        settings={"api_key": "BINANCE_PAY_API_KEY"},
+    ),
+    StatusChange: lambda: StatusChange(
+        provider="binance",
+        reference="booking-42",
+        old_status=PaymentStatus.PENDING,
+        new_status=PaymentStatus.PAID,
+        event_id="e1",
+        changed_at=NOW,
+    ),
+    Currency: lambda: Currency("USDT", 8, crypto=True),
+    HttpRequest: lambda: HttpRequest(
+        "POST", "https://bpay.example/x", {"content-type": "application/json"}, b"{}", "q"
+    ),
+    HttpResponse: lambda: HttpResponse(429, {"retry-after": "2"}, b'{"code":"x"}'),
+    CallbackRequest: lambda: CallbackRequest({"X-A": "1"}, b'{"bizId":29383937493038367292}'),
+    CallbackReply: lambda: CallbackReply(200, b'{"returnCode":"SUCCESS","returnMessage":null}'),
+    CallbackResult: lambda: CallbackResult(
+        SAMPLES[PaymentEvent](),  # type: ignore[arg-type]
+        CallbackReply(200, b"{}"),
+    ),
+}
+
+
+# Configuration objects, not data: they hold callables, clocks or the environment.
+NOT_DATA = {
+    payments_core.Config,
+    payments_core.ProviderSettings,
+    payments_core.ProviderContext,
+    payments_core.RetryPolicy,
+}
+
+
+def test_every_public_model_has_a_round_trip_sample() -> None:
+    public_models = {
+        obj for name in payments_core.__all__ if attrs.has(obj := getattr(payments_core, name))
+    }
+    assert public_models - NOT_DATA <= set(SAMPLES)
+
+
+@pytest.mark.parametrize("model", list(SAMPLES), ids=lambda m: m.__name__)
+def test_public_models_round_trip_through_cattrs(model: type) -> None:
+    original = SAMPLES[model]()
+    data = converter.unstructure(original)
+    assert "float" not in repr(type(data))
+    assert converter.structure(data, model) == original
+
+
+def test_money_unstructures_to_strings_not_floats() -> None:
+    data = converter.unstructure(SAMPLES[Order]())
+    assert data["amount"] == {"amount": "1.00", "currency": "USD"}
+    assert data["provider_order_id"] == "29383937493038367292"
+
+
+def test_structuring_bad_money_names_the_field() -> None:
+    with pytest.raises(Exception) as caught:  # noqa: PT011 - cattrs wraps; we check the cause
+        converter.structure({**converter.unstructure(SAMPLES[Order]()), "amount": 1.0}, Order)
+    assert "money" in repr(caught.value) or "amount" in repr(caught.value)
+
+
+def test_status_moves_only_forward() -> None:
+    assert PaymentStatus.PENDING.can_become(PaymentStatus.PAID)
+    assert not PaymentStatus.PAID.can_become(PaymentStatus.CLOSED)
+    assert not PaymentStatus.PAID.can_become(PaymentStatus.EXPIRED)
+    assert PaymentStatus.PAID.can_become(PaymentStatus.REFUNDED)
+    assert PaymentStatus.CLOSED.can_become(PaymentStatus.PAID)
+    assert not PaymentStatus.REFUNDED.can_become(PaymentStatus.PAID)

@@ -1,0 +1,155 @@
+"""Plugin loading and routing: entry points, allow-lists, refusals, one provider per call."""
+
+from __future__ import annotations
+
+import sys
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from payments_core import (
+    Config,
+    Money,
+    OrderRequest,
+    PluginLoadError,
+    ProviderContext,
+    ProviderNotFound,
+    hookimpl,
+)
+from payments_core.plugins import PluginHost
+
+from .fakes import EchoProvider
+
+
+@pytest.fixture
+def installed_plugin(tmp_path: Path) -> Iterator[str]:
+    """Install a provider package the way pip would: a module plus a dist-info entry point."""
+    (tmp_path / "fakeprov.py").write_text(
+        textwrap.dedent(
+            """
+            from payments_core import ProviderInfo, hookimpl
+
+            class FakeProvider:
+                def __init__(self, context):
+                    self.name = context.name
+
+                @hookimpl
+                def describe_provider(self):
+                    return ProviderInfo(name=self.name, display_name="Fake")
+            """
+        )
+    )
+    info = tmp_path / "fakeprov-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: fakeprov\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text(
+        "[payments.providers]\nfakeprov = fakeprov:FakeProvider\n"
+    )
+    sys.path.insert(0, str(tmp_path))
+    try:
+        yield "fakeprov"
+    finally:
+        sys.path.remove(str(tmp_path))
+        sys.modules.pop("fakeprov", None)
+
+
+def test_providers_are_discovered_through_entry_points(installed_plugin: str) -> None:
+    host = PluginHost(Config.load(environ={}))
+    assert host.load_entry_points(allow=[installed_plugin]) == [installed_plugin]
+    info = host.provider(installed_plugin).describe_provider()
+    assert info is not None
+    assert info.display_name == "Fake"
+
+
+def test_the_allow_list_limits_what_loads_and_says_why(installed_plugin: str) -> None:
+    host = PluginHost(Config.load(environ={"PAYMENTS_PROVIDERS": "none-such"}))
+    assert host.load_entry_points() == []
+    assert host.provider_names == []
+    assert "allow-list" in host.skipped[installed_plugin]
+    assert "no installed package" in host.skipped["none-such"]
+    with pytest.raises(ProviderNotFound, match="allow-list"):
+        host.provider(installed_plugin)
+
+
+def test_a_misspelled_hook_is_refused_naming_it() -> None:
+    class Misspelled:
+        def __init__(self, context: ProviderContext) -> None:
+            pass
+
+        @hookimpl
+        def create_ordr(self, request: OrderRequest) -> None:
+            raise AssertionError("never called")
+
+    host = PluginHost(Config.load(environ={}))
+    with pytest.raises(PluginLoadError) as caught:
+        host.register_provider("typo", Misspelled)
+    assert caught.value.hook == "create_ordr"
+    assert "create_ordr" in str(caught.value)
+    assert host.provider_names == []
+    assert "typo" not in dict(host.plugins())
+
+
+def test_a_hook_with_unknown_arguments_is_refused_naming_it() -> None:
+    class WrongArgs:
+        def __init__(self, context: ProviderContext) -> None:
+            pass
+
+        @hookimpl
+        def create_order(self, order_request: Any) -> None:
+            raise AssertionError("never called")
+
+    host = PluginHost(Config.load(environ={}))
+    with pytest.raises(PluginLoadError) as caught:
+        host.register_provider("wrong", WrongArgs)
+    assert caught.value.hook == "create_order"
+
+
+def test_a_failing_factory_is_a_load_error() -> None:
+    def broken(context: ProviderContext) -> object:
+        raise RuntimeError("boom")
+
+    host = PluginHost(Config.load(environ={}))
+    with pytest.raises(PluginLoadError, match="failed to start: RuntimeError: boom"):
+        host.register_provider("broken", broken)
+
+
+def test_a_call_for_one_provider_reaches_that_provider_alone() -> None:
+    seen: list[str] = []
+
+    class Observer:
+        @hookimpl(wrapper=True)
+        def describe_provider(self) -> Iterator[None]:
+            result = yield
+            seen.append(result.name)
+            return result  # type: ignore[no-any-return]
+
+    host = PluginHost(Config.load(environ={}))
+    alpha = host.register_provider("alpha", EchoProvider)
+    beta = host.register_provider("beta", EchoProvider)
+    host.register(Observer())
+
+    info = host.provider("beta").describe_provider()
+    assert info is not None
+    assert info.name == "beta"
+    request = OrderRequest(
+        reference="r1", price=Money("1.00", "USD"),
+        callback_url="https://app.example/cb",
+    )  # fmt: skip
+    operation = host.provider("alpha").create_order(request)
+    assert operation is not None
+    next(operation)
+    assert alpha.calls == ["create_order"]  # type: ignore[attr-defined]
+    assert beta.calls == []  # type: ignore[attr-defined]
+    # Wrappers that are not providers still see calls for every provider.
+    host.provider("alpha").describe_provider()
+    assert seen == ["beta", "alpha"]
+
+
+def test_two_providers_cannot_share_a_name() -> None:
+    host = PluginHost(Config.load(environ={}))
+    host.register_provider("alpha", EchoProvider)
+    with pytest.raises(PluginLoadError, match="already loaded"):
+        host.register_provider("alpha", EchoProvider)
