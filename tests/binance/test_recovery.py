@@ -1,0 +1,122 @@
+"""A create whose outcome is unknown, or answered "duplicate", is recovered by a query alone."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import httpx
+import pytest
+
+import payments_core
+from payments_binance import BinancePayProvider, protocol
+from payments_binance.trade_no import merchant_trade_no
+from payments_core import Money, OrderRequest, PaymentStatus
+
+from .conftest import API_KEY, API_SECRET, FakeClock, MockBinance, envelope, failure
+
+PREPAY_ID = "383729303729303729"  # above 2**53
+REQUEST = OrderRequest(
+    reference="booking-2024-0042",
+    price=Money("1.00", "USD"),
+    callback_url="https://leadscalendar.example/payments/binance",
+)
+
+
+def _queried_order() -> httpx.Response:
+    return httpx.Response(
+        200,
+        content=envelope(
+            {
+                "merchantId": 98765987,
+                "prepayId": int(PREPAY_ID),  # as a JSON number: must keep its digits
+                "merchantTradeNo": merchant_trade_no(REQUEST.reference),
+                "status": "INITIAL",
+                "currency": "USDT",
+                "orderAmount": "1.00000000",
+                "createTime": 1714564800000,
+            }
+        ),
+    )
+
+
+@pytest.mark.parametrize(
+    "first_answer",
+    [
+        httpx.Response(400, content=failure("400201", "merchantTradeNo duplicated")),
+        httpx.ReadTimeout("no answer"),
+        httpx.RemoteProtocolError("connection closed mid-answer"),
+        httpx.Response(200, content=b"<html>proxy error</html>"),
+        httpx.Response(200, content=envelope({"checkoutUrl": "no prepayId"})),
+    ],
+    ids=[
+        "duplicate-400201",
+        "read-timeout",
+        "response-lost",
+        "not-an-envelope",
+        "data-without-prepay-id",
+    ],
+)
+def test_create_is_recovered_by_query_without_a_second_create(
+    first_answer: httpx.Response | Exception,
+    payments: payments_core.Payments,
+    binance: MockBinance,
+) -> None:
+    binance.queue(protocol.PATH_CREATE_ORDER_V3, first_answer)
+    binance.queue(protocol.PATH_QUERY_ORDER, _queried_order())
+
+    order = payments.create_order(REQUEST)
+
+    assert binance.count(protocol.PATH_CREATE_ORDER_V3) == 1
+    assert binance.count(protocol.PATH_QUERY_ORDER) == 1
+    assert order.provider_order_id == PREPAY_ID
+    assert order.reference == REQUEST.reference
+    assert order.status is PaymentStatus.PENDING
+    (query,) = binance.sent(protocol.PATH_QUERY_ORDER)
+    (create,) = binance.sent(protocol.PATH_CREATE_ORDER_V3)
+    trade_no = json.loads(query.content)["merchantTradeNo"]
+    assert trade_no == json.loads(create.content)["merchantTradeNo"]
+
+
+def test_query_finding_nothing_lets_the_create_be_sent_again(
+    payments: payments_core.Payments, binance: MockBinance
+) -> None:
+    binance.queue(
+        protocol.PATH_CREATE_ORDER_V3,
+        httpx.ReadTimeout("no answer"),
+        httpx.Response(200, content=envelope({"prepayId": PREPAY_ID})),
+    )
+    binance.queue(protocol.PATH_QUERY_ORDER, httpx.Response(200, content=failure("400202")))
+
+    order = payments.create_order(REQUEST)
+
+    assert order.provider_order_id == PREPAY_ID
+    assert binance.count(protocol.PATH_CREATE_ORDER_V3) == 2
+    assert binance.count(protocol.PATH_QUERY_ORDER) == 1
+
+
+def test_async_create_recovers_the_same_way(binance: MockBinance, clock: FakeClock) -> None:
+    binance.queue(protocol.PATH_CREATE_ORDER_V3, httpx.ReadTimeout("no answer"))
+    binance.queue(protocol.PATH_QUERY_ORDER, _queried_order())
+
+    async def create() -> payments_core.Order:
+        async with payments_core.Payments(
+            payments_core.Config(),
+            providers={"binance": BinancePayProvider},
+            load_entry_points=False,
+            provider_settings={"binance": {"api_key": API_KEY, "api_secret": API_SECRET}},
+            async_transport=httpx.MockTransport(binance),
+            retry=payments_core.RetryPolicy(async_sleep=_no_wait),
+            clock=clock,
+        ) as payments:
+            return await payments.create_order_async(REQUEST)
+
+    order = asyncio.run(create())
+
+    assert order.provider_order_id == PREPAY_ID
+    assert binance.count(protocol.PATH_CREATE_ORDER_V3) == 1
+    assert binance.count(protocol.PATH_QUERY_ORDER) == 1
+
+
+async def _no_wait(seconds: float) -> None:
+    """The policy's sleep, made instant."""
