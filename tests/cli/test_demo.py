@@ -1,0 +1,75 @@
+"""``payments demo``: a booking paid end to end on the sandbox, through the real callback path."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from payments_core import PaymentStatus
+from payments_core.cli import cli
+from payments_core.ledger import open_ledger
+from tests.cli.conftest import CLEARED
+
+
+def test_demo_reports_the_booking_paid_with_a_timeline(runner: CliRunner) -> None:
+    result = runner.invoke(cli, ["demo"], env=CLEARED)
+
+    assert result.exit_code == 0, result.output
+    assert "Checkout URL: http://127.0.0.1:" in result.stdout
+    assert "▀" in result.stdout  # the QR code, drawn with half blocks
+    assert "is PAID: 1.00 USD through binance." in result.stdout
+    assert "receive, verify and record the callback" in result.stdout.split("Timeline")[1]
+    assert "create the 1.00 USD order ..." in result.stderr  # progress goes to stderr
+
+
+def test_demo_json_is_one_object_saying_paid(runner: CliRunner) -> None:
+    result = runner.invoke(cli, ["demo", "--json"], env=CLEARED)
+
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["status"] == "paid"
+    assert data["booking"]["status"] == "confirmed"
+    assert data["booking"]["price"] == {"amount": "1.00", "currency": "USD"}
+    assert data["reference"] == data["booking"]["id"]
+    steps = [step["step"] for step in data["timeline"]]
+    assert steps.index("pay as the sandbox's payer") < steps.index(
+        "receive, verify and record the callback"
+    )
+    assert data["total_ms"] > 0
+
+
+def test_demo_records_the_verified_callback_in_the_named_ledger(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    database = tmp_path / "demo.sqlite3"
+
+    result = runner.invoke(cli, ["demo", "--json", "--database", str(database)], env=CLEARED)
+
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["database"] == str(database)
+    with open_ledger(f"sqlite:///{database}") as ledger:
+        order = ledger.get_order("binance", data["reference"])
+        events = ledger.events_for("binance", data["reference"])
+    assert order is not None
+    assert order.status is PaymentStatus.PAID
+    assert [(event.event_id, event.applied) for event in events] == [(data["event_id"], True)]
+
+
+def test_demo_of_an_unknown_provider_fails_in_one_line(runner: CliRunner) -> None:
+    result = runner.invoke(cli, ["demo", "--provider", "none-such"], env=CLEARED)
+
+    assert result.exit_code == 1
+    assert result.stderr.startswith("Error: ProviderNotFound: no provider named 'none-such'")
+    assert result.stderr.count("\n") == 1
+
+
+def test_interactive_demo_leaves_paying_to_a_person(runner: CliRunner) -> None:
+    result = runner.invoke(cli, ["demo", "--interactive", "--timeout", "0.2"], env=CLEARED)
+
+    assert result.exit_code == 1
+    assert "Open the checkout URL and press Pay" in result.stderr
+    assert "pay as the sandbox's payer" not in result.stderr
+    assert result.stderr.splitlines()[-1].startswith("Error: no verified callback for order ")

@@ -1,0 +1,91 @@
+"""Fixtures that run every ledger test against both stores.
+
+``ledger_url`` is parametrised: ``sqlite`` (a file in the test's temporary directory) and
+``postgres`` (a fresh schema in the database at ``$PAYMENTS_TEST_POSTGRES_URL``, default
+``postgresql://postgres@127.0.0.1:5432/test``, dropped after the test). Where PostgreSQL is not
+reachable the ``postgres`` cases are skipped with a message saying so.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from payments_core import Ledger, open_ledger
+from payments_core.ledger.base import safe_url
+
+POSTGRES_URL = os.environ.get(
+    "PAYMENTS_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
+)
+_unreachable: dict[str, str] = {}
+
+
+def _admin_connection() -> Any:
+    """A connection to the test database, or a skip saying why there is none."""
+    try:
+        import psycopg
+    except ImportError:
+        pytest.skip("PostgreSQL cases need psycopg: pip install 'payments[postgres]'")
+    if POSTGRES_URL in _unreachable:
+        pytest.skip(_unreachable[POSTGRES_URL])
+    try:
+        return psycopg.connect(POSTGRES_URL, autocommit=True, connect_timeout=3)
+    except psycopg.Error as exc:
+        detail = " ".join(str(exc).split())
+        reason = f"PostgreSQL not reachable at {safe_url(POSTGRES_URL)}: {detail}"
+        _unreachable[POSTGRES_URL] = reason
+        pytest.skip(reason)
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A URL to a fresh, empty schema of the test database, dropped afterwards."""
+    schema = f"payments_test_{uuid.uuid4().hex[:12]}"
+    with _admin_connection() as admin:
+        admin.execute(f"CREATE SCHEMA {schema}")
+    separator = "&" if "?" in POSTGRES_URL else "?"
+    try:
+        yield f"{POSTGRES_URL}{separator}options=-csearch_path%3D{schema}"
+    finally:
+        with _admin_connection() as admin:
+            admin.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def ledger_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The URL of an empty ledger, in each store."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'ledger.sqlite3'}"
+    url: str = request.getfixturevalue("postgres_url")
+    return url
+
+
+@pytest.fixture
+def open_test_ledger(ledger_url: str) -> Iterator[Callable[..., Ledger]]:
+    """Open ledgers at ``ledger_url`` (with any ``open_ledger`` options); all closed after."""
+    opened: list[Ledger] = []
+
+    def open_one(**options: Any) -> Ledger:
+        ledger = open_ledger(ledger_url, **options)
+        opened.append(ledger)
+        return ledger
+
+    yield open_one
+    for ledger in opened:
+        ledger.close()
+
+
+@pytest.fixture
+def ledger(open_test_ledger: Callable[..., Ledger]) -> Ledger:
+    """An empty ledger, in each store."""
+    return open_test_ledger()
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"

@@ -1,0 +1,289 @@
+"""A provider that needs no network, for ledger tests, and the workers the process tests run.
+
+``FakeProvider``'s operations yield no HTTP request. Its "remote" (what the provider itself
+holds) is a small SQLite file, so several processes see one provider: a second create for a
+reference is refused as a duplicate, exactly as a provider with deterministic order ids does,
+and the facade recovers the order by querying it.
+
+Callbacks are JSON bodies (:func:`callback_body`) carrying a token header instead of a
+signature; a wrong token is refused with a 401 reply.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+import threading
+from collections.abc import Callable, Generator, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import closing
+from multiprocessing.synchronize import Barrier
+from pathlib import Path
+from typing import Any
+
+from payments_core import (
+    CallbackReply,
+    CallbackRequest,
+    CallbackResult,
+    CallbackVerificationError,
+    Config,
+    ErrorCategory,
+    ErrorClassification,
+    HttpRequest,
+    HttpResponse,
+    Money,
+    Order,
+    OrderRequest,
+    PaymentEvent,
+    Payments,
+    PaymentsError,
+    PaymentStatus,
+    ProviderContext,
+    ProviderError,
+    ProviderInfo,
+    StatusChange,
+    hookimpl,
+    open_ledger,
+)
+
+NAME = "fake"
+TOKEN = "let-me-in"
+ACK = CallbackReply(200, b'{"returnCode":"SUCCESS"}')
+REFUSED = CallbackReply(401, b'{"returnCode":"FAIL","returnMessage":"bad token"}')
+PRICE = Money("1.00", "USD")
+
+
+def provider_order_id(reference: str) -> str:
+    """The fake provider's deterministic order id for ``reference``."""
+    return str(int(hashlib.sha256(reference.encode()).hexdigest()[:15], 16))
+
+
+def merchant_order_id(reference: str) -> str:
+    return f"m-{reference}"
+
+
+def order_for(reference: str, status: PaymentStatus = PaymentStatus.PENDING) -> Order:
+    """The order the fake provider holds for ``reference``."""
+    return Order(
+        provider=NAME,
+        reference=reference,
+        provider_order_id=provider_order_id(reference),
+        merchant_order_id=merchant_order_id(reference),
+        status=status,
+        amount=PRICE,
+        checkout_url=f"https://fake.test/checkout/{provider_order_id(reference)}",
+    )
+
+
+def event_for(
+    reference: str,
+    status: PaymentStatus = PaymentStatus.PAID,
+    *,
+    amount: Money | None = PRICE,
+    event_id: str | None = None,
+) -> PaymentEvent:
+    """The event a callback about ``reference`` carries."""
+    return PaymentEvent(
+        provider=NAME,
+        event_id=event_id or f"{NAME}:{provider_order_id(reference)}:{status.value}",
+        status=status,
+        provider_order_id=provider_order_id(reference),
+        merchant_order_id=merchant_order_id(reference),
+        amount=amount,
+    )
+
+
+def callback_body(event: PaymentEvent) -> bytes:
+    """The fake provider's callback body for ``event``."""
+    data: dict[str, Any] = {
+        "eventId": event.event_id,
+        "status": event.status.value,
+        "providerOrderId": event.provider_order_id,
+        "merchantOrderId": event.merchant_order_id,
+    }
+    if event.amount is not None:
+        data["amount"] = event.amount.plain
+        data["currency"] = event.amount.currency
+    return json.dumps(data).encode()
+
+
+HEADERS = {"X-Fake-Token": TOKEN, "Content-Type": "application/json"}
+
+
+class FakeRemote:
+    """The provider's own order store, in a SQLite file several processes can share."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        with self._connect() as conn:
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS remote_orders "
+                "(reference TEXT PRIMARY KEY, status TEXT NOT NULL)"
+            )
+
+    def _connect(self) -> closing[sqlite3.Connection]:
+        return closing(sqlite3.connect(self.path, timeout=30, isolation_level=None))
+
+    def create(self, reference: str) -> Order:
+        try:
+            with self._connect() as conn:
+                conn.execute("INSERT INTO remote_orders VALUES (?, 'pending')", (reference,))
+        except sqlite3.IntegrityError:
+            raise ProviderError(
+                f"order {reference} exists", provider=NAME, status_code=409, provider_code="dup"
+            ) from None
+        return order_for(reference)
+
+    def get(self, reference: str) -> Order | None:
+        with self._connect() as conn:
+            row = conn.execute(
+                "SELECT status FROM remote_orders WHERE reference = ?", (reference,)
+            ).fetchone()
+        return None if row is None else order_for(reference, PaymentStatus(row[0]))
+
+    def set_status(self, reference: str, status: PaymentStatus) -> None:
+        with self._connect() as conn:
+            conn.execute(
+                "UPDATE remote_orders SET status = ? WHERE reference = ?", (status.value, reference)
+            )
+
+    def count(self) -> int:
+        with self._connect() as conn:
+            count: int = conn.execute("SELECT COUNT(*) FROM remote_orders").fetchone()[0]
+        return count
+
+
+def _done(value: Any) -> Generator[HttpRequest, HttpResponse, Any]:
+    """An operation that needs no request: ``value`` is computed when it is driven."""
+    return value()
+    yield  # unreachable: makes this a generator
+
+
+class FakeProvider:
+    """A provider with no network: see the module docstring. Settings: ``remote`` (a path)."""
+
+    def __init__(self, context: ProviderContext) -> None:
+        self.name = context.name
+        remote = context.settings.get("remote")
+        self.remote = FakeRemote(Path(remote)) if remote else None
+        self.calls: list[str] = []
+        self._lock = threading.Lock()
+
+    def _called(self, hook: str) -> None:
+        with self._lock:
+            self.calls.append(hook)
+
+    def _need_remote(self) -> FakeRemote:
+        assert self.remote is not None, "give the fake provider a remote setting"
+        return self.remote
+
+    @hookimpl
+    def describe_provider(self) -> ProviderInfo:
+        return ProviderInfo(name=self.name, display_name="Fake")
+
+    @hookimpl
+    def create_order(self, request: OrderRequest) -> Generator[HttpRequest, HttpResponse, Order]:
+        self._called("create_order")
+        return _done(lambda: self._need_remote().create(request.reference))
+
+    @hookimpl
+    def query_order(self, reference: str) -> Generator[HttpRequest, HttpResponse, Order | None]:
+        self._called("query_order")
+        return _done(lambda: self._need_remote().get(reference))
+
+    @hookimpl
+    def handle_callback(
+        self, callback: CallbackRequest
+    ) -> Generator[HttpRequest, HttpResponse, CallbackResult]:
+        return _done(lambda: self._interpret(callback))
+
+    def _interpret(self, callback: CallbackRequest) -> CallbackResult:
+        if callback.headers.get("x-fake-token") != TOKEN:
+            raise CallbackVerificationError("bad token", provider=self.name, reply=REFUSED)
+        data = json.loads(callback.body)
+        if data.get("kind") == "ping":
+            return CallbackResult(None, ACK)
+        if data.get("kind") == "keys-unavailable":  # as if fetching the provider's keys failed
+            raise ProviderError("keys unavailable", provider=self.name, status_code=503)
+        amount = Money(data["amount"], data["currency"]) if "amount" in data else None
+        event = PaymentEvent(
+            provider=self.name,
+            event_id=data["eventId"],
+            status=PaymentStatus(data["status"]),
+            provider_order_id=data["providerOrderId"],
+            merchant_order_id=data["merchantOrderId"],
+            amount=amount,
+        )
+        return CallbackResult(event, ACK)
+
+    @hookimpl
+    def classify_error(self, error: PaymentsError) -> ErrorClassification | None:
+        if isinstance(error, ProviderError) and error.provider_code == "dup":
+            return ErrorClassification(
+                category=ErrorCategory.DUPLICATE_ORDER,
+                retryable=False,
+                action="query the order",
+                user_message="",
+            )
+        return None
+
+
+class HookRecorder:
+    """An application plugin that records every ``payment_status_changed`` call."""
+
+    def __init__(self) -> None:
+        self.changes: list[StatusChange] = []
+        self._lock = threading.Lock()
+
+    @hookimpl
+    def payment_status_changed(self, change: StatusChange) -> None:
+        with self._lock:
+            self.changes.append(change)
+
+
+def make_payments(
+    ledger_url: str | None,
+    *,
+    remote: Path | None = None,
+    plugins: Iterable[object] = (),
+    before_commit: Callable[[], None] | None = None,
+) -> Payments:
+    """A facade with the fake provider (and ``remote``) and a ledger at ``ledger_url``."""
+    settings: Mapping[str, Any] = {"remote": str(remote)} if remote else {}
+    return Payments(
+        Config(),
+        providers={NAME: FakeProvider},
+        provider_settings={NAME: settings},
+        load_entry_points=False,
+        plugins=tuple(plugins),
+        ledger=None if ledger_url is None else open_ledger(ledger_url, before_commit=before_commit),
+    )
+
+
+def request_for(reference: str) -> OrderRequest:
+    return OrderRequest(reference=reference, price=PRICE, callback_url="https://app.test/cb")
+
+
+# -- process workers (spawned: they must be importable, and take only picklable arguments) --
+
+
+def deliver_in_process(ledger_url: str, bodies: list[bytes], threads: int) -> tuple[int, list[str]]:
+    """Deliver ``bodies`` through a facade of this process's own; return acks and changes."""
+    recorder = HookRecorder()
+    with (
+        make_payments(ledger_url, plugins=[recorder]) as payments,
+        ThreadPoolExecutor(threads) as pool,
+    ):
+        outcomes = list(pool.map(lambda b: payments.apply_callback(NAME, HEADERS, b), bodies))
+    acks = sum(outcome.reply == ACK for outcome in outcomes)
+    return acks, [change.reference for change in recorder.changes]
+
+
+def create_in_process(
+    ledger_url: str, remote: str, reference: str, barrier: Barrier, results: Any
+) -> None:
+    """Create the order for ``reference`` once ``barrier`` opens; put the order on ``results``."""
+    with make_payments(ledger_url, remote=Path(remote)) as payments:
+        barrier.wait()
+        results.put(payments.create_order(request_for(reference)))

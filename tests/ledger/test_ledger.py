@@ -1,0 +1,373 @@
+"""The ledger itself, against both stores: orders recorded once, events applied once."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import attrs
+import pytest
+
+from payments_core import (
+    ConfigurationError,
+    EventFlag,
+    Ledger,
+    LedgerError,
+    Money,
+    PaymentStatus,
+    open_ledger,
+)
+from payments_core.ledger.base import MIGRATIONS, OrderState, assess_event, safe_url
+from payments_core.ledger.sqlite import SqliteLedger
+
+from .fakes import event_for, order_for, provider_order_id
+
+
+class Injected(Exception):
+    """The failure a test injects before a commit."""
+
+
+def test_record_order_returns_the_order_recorded_first(ledger: Ledger) -> None:
+    first = order_for("booking-1")
+    later = attrs.evolve(first, checkout_url="https://elsewhere.test/x")
+    assert ledger.record_order(first) == first
+    assert ledger.record_order(later) == first
+    assert ledger.get_order("fake", "booking-1") == first
+    assert ledger.get_order("other", "booking-1") is None
+
+
+def test_an_order_round_trips_every_field(ledger: Ledger) -> None:
+    order = attrs.evolve(
+        order_for("booking-1"),
+        amount=Money("0.00000001", "USDT"),
+        settlement=Money("0.00000002", "BTC"),
+        qr_code_url="https://fake.test/qr.png",
+        qr_content="fake://pay/1",
+        deep_link="fake://pay/1",
+        universal_url="https://fake.test/u/1",
+        expires_at=datetime(2030, 1, 2, 3, 4, 5, 600000, tzinfo=UTC),
+        transaction_id="tx-1",
+    )
+    ledger.record_order(order)
+    assert ledger.get_order("fake", "booking-1") == order
+
+
+def test_a_provider_order_id_cannot_be_recorded_for_two_references(ledger: Ledger) -> None:
+    ledger.record_order(order_for("booking-1"))
+    clash = attrs.evolve(order_for("booking-2"), provider_order_id=provider_order_id("booking-1"))
+    with pytest.raises(LedgerError, match="another reference"):
+        ledger.record_order(clash)
+
+
+def test_concurrent_records_of_one_reference_keep_one_order(ledger: Ledger) -> None:
+    candidates = [
+        attrs.evolve(order_for("booking-1"), checkout_url=f"https://fake.test/{i}")
+        for i in range(16)
+    ]
+    start = threading.Barrier(len(candidates))
+
+    def record(order: object) -> object:
+        start.wait()
+        return ledger.record_order(order)  # type: ignore[arg-type]
+
+    with ThreadPoolExecutor(len(candidates)) as pool:
+        stored = set(pool.map(record, candidates))
+    assert len(stored) == 1
+    assert stored == {ledger.get_order("fake", "booking-1")}
+    assert len(ledger.find_orders("booking-1")) == 1
+
+
+def test_a_paid_event_moves_a_pending_order_to_paid_once(ledger: Ledger) -> None:
+    ledger.record_order(order_for("booking-1"))
+    first = ledger.apply_event(attrs.evolve(event_for("booking-1"), transaction_id="tx-9"))
+    assert first.applied
+    assert first.change is not None
+    assert (first.change.old_status, first.change.new_status) == ("pending", "paid")
+    assert first.change.reference == "booking-1"
+    again = ledger.apply_event(event_for("booking-1"))
+    assert (again.applied, again.duplicate, again.change) == (False, True, None)
+    order = ledger.get_order("fake", "booking-1")
+    assert order is not None
+    assert (order.status, order.transaction_id) == (PaymentStatus.PAID, "tx-9")
+    assert len(ledger.events_for("fake", "booking-1")) == 1
+
+
+def test_a_late_closed_after_paid_is_recorded_and_changes_nothing(ledger: Ledger) -> None:
+    ledger.record_order(order_for("booking-1"))
+    ledger.apply_event(event_for("booking-1", PaymentStatus.PAID))
+    late = ledger.apply_event(event_for("booking-1", PaymentStatus.CLOSED))
+    assert (late.applied, late.duplicate, late.flagged) == (False, False, EventFlag.STALE)
+    order = ledger.get_order("fake", "booking-1")
+    assert order is not None
+    assert order.status is PaymentStatus.PAID
+    events = ledger.events_for("fake", "booking-1")
+    assert [(e.status, e.applied, e.flag) for e in events] == [
+        (PaymentStatus.PAID, True, None),
+        (PaymentStatus.CLOSED, False, EventFlag.STALE),
+    ]
+    assert events[1].previous_status is PaymentStatus.PAID
+
+
+def test_a_payment_after_close_still_counts(ledger: Ledger) -> None:
+    ledger.record_order(order_for("booking-1"))
+    ledger.apply_event(event_for("booking-1", PaymentStatus.CLOSED))
+    paid = ledger.apply_event(event_for("booking-1", PaymentStatus.PAID))
+    assert paid.change is not None
+    assert paid.change.old_status is PaymentStatus.CLOSED
+
+
+@pytest.mark.parametrize(
+    ("amount", "flag"),
+    [
+        (Money("0.99", "USD"), EventFlag.AMOUNT_MISMATCH),
+        (Money("100.00", "USD"), EventFlag.AMOUNT_MISMATCH),
+        (Money("1.00", "EUR"), EventFlag.CURRENCY_MISMATCH),
+    ],
+)
+def test_a_callback_with_the_wrong_money_is_flagged_and_not_paid(
+    ledger: Ledger, amount: Money, flag: EventFlag
+) -> None:
+    ledger.record_order(order_for("booking-1"))
+    result = ledger.apply_event(event_for("booking-1", amount=amount))
+    assert (result.applied, result.flagged, result.change) == (False, flag, None)
+    order = ledger.get_order("fake", "booking-1")
+    assert order is not None
+    assert order.status is PaymentStatus.PENDING
+    (recorded,) = ledger.events_for("fake", "booking-1")
+    assert (recorded.flag, recorded.amount, recorded.applied) == (flag, amount, False)
+
+
+@pytest.mark.parametrize(
+    ("amount", "flag"),
+    [
+        (Money("0.9987", "USDT"), None),
+        (Money("1.00", "USD"), None),
+        (Money("0.9986", "USDT"), EventFlag.AMOUNT_MISMATCH),
+        (Money("0.9987", "BTC"), EventFlag.CURRENCY_MISMATCH),
+    ],
+)
+def test_a_callback_is_checked_against_the_orders_settlement(
+    ledger: Ledger, amount: Money, flag: EventFlag | None
+) -> None:
+    priced_in_usd = attrs.evolve(order_for("booking-1"), settlement=Money("0.99870000", "USDT"))
+    ledger.record_order(priced_in_usd)
+    result = ledger.apply_event(event_for("booking-1", amount=amount))
+    assert (result.applied, result.flagged) == (flag is None, flag)
+
+
+def test_a_crypto_amount_for_a_fiat_price_with_no_known_settlement_is_accepted(
+    ledger: Ledger,
+) -> None:
+    ledger.record_order(order_for("booking-1"))  # priced 1.00 USD, settlement never stated
+    result = ledger.apply_event(event_for("booking-1", amount=Money("0.99870000", "USDT")))
+    assert result.applied
+    (recorded,) = ledger.events_for("fake", "booking-1")
+    assert recorded.amount == Money("0.9987", "USDT")
+
+
+def test_a_callback_for_an_unknown_order_is_recorded_and_flagged(ledger: Ledger) -> None:
+    result = ledger.apply_event(event_for("never-created"))
+    assert (result.applied, result.flagged, result.reference) == (
+        False,
+        EventFlag.UNKNOWN_ORDER,
+        None,
+    )
+    assert ledger.apply_event(event_for("never-created")).duplicate
+
+
+def test_a_callback_naming_mismatched_ids_is_flagged(ledger: Ledger) -> None:
+    ledger.record_order(order_for("booking-1"))
+    crossed = attrs.evolve(event_for("booking-1"), merchant_order_id="m-booking-2")
+    result = ledger.apply_event(crossed)
+    assert (result.applied, result.flagged, result.reference) == (
+        False,
+        EventFlag.ORDER_MISMATCH,
+        "booking-1",
+    )
+    by_merchant_id = attrs.evolve(event_for("booking-1"), provider_order_id="999", event_id="e2")
+    assert ledger.apply_event(by_merchant_id).flagged is EventFlag.ORDER_MISMATCH
+    order = ledger.get_order("fake", "booking-1")
+    assert order is not None
+    assert order.status is PaymentStatus.PENDING
+
+
+def test_a_failure_before_commit_rolls_back_and_the_redelivery_applies_once(
+    open_test_ledger: Callable[..., Ledger],
+) -> None:
+    """Quality bar R5."""
+    failures = iter([Injected("power cut")])
+
+    def fail_once() -> None:
+        failure = next(failures, None)
+        if failure is not None:
+            raise failure
+
+    ledger = open_test_ledger(before_commit=fail_once)
+    ledger.record_order(order_for("booking-1"))
+    with pytest.raises(Injected):
+        ledger.apply_event(event_for("booking-1"))
+    order = ledger.get_order("fake", "booking-1")
+    assert order is not None
+    assert order.status is PaymentStatus.PENDING
+    assert ledger.events_for("fake", "booking-1") == []
+    redelivered = ledger.apply_event(event_for("booking-1"))
+    assert redelivered.applied
+    assert redelivered.change is not None
+    assert ledger.apply_event(event_for("booking-1")).duplicate
+    assert [e.applied for e in ledger.events_for("fake", "booking-1")] == [True]
+
+
+def test_pending_orders_are_those_still_pending_after_a_while(
+    open_test_ledger: Callable[..., Ledger],
+) -> None:
+    now = [datetime(2030, 1, 1, 12, 0, tzinfo=UTC)]
+    ledger = open_test_ledger(clock=lambda: now[0])
+    ledger.record_order(order_for("old-paid"))
+    ledger.record_order(order_for("old-pending"))
+    now[0] += timedelta(minutes=5)
+    ledger.record_order(order_for("recent"))
+    ledger.apply_event(event_for("old-paid"))
+    now[0] += timedelta(minutes=10)
+    pending = ledger.pending_orders(timedelta(minutes=15))
+    assert [record.order.reference for record in pending] == ["old-pending"]
+    assert pending[0].created_at == datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
+    later = [r.order.reference for r in ledger.pending_orders(timedelta(minutes=10))]
+    assert later == ["old-pending", "recent"]
+
+
+def test_amounts_are_stored_as_exact_decimal_text(ledger_url: str, ledger: Ledger) -> None:
+    ledger.record_order(attrs.evolve(order_for("booking-1"), amount=Money("0.00000001", "BTC")))
+    ledger.apply_event(event_for("booking-1", amount=Money("0.00000001", "BTC")))
+    if ledger_url.startswith("sqlite"):
+        path = ledger_url.removeprefix("sqlite:///")
+        with sqlite3.connect(path) as conn:
+            rows = conn.execute(
+                "SELECT typeof(amount), amount FROM orders UNION ALL "
+                "SELECT typeof(amount), amount FROM events"
+            ).fetchall()
+        conn.close()
+        assert rows == [("text", "0.00000001"), ("text", "0.00000001")]
+    else:
+        import psycopg
+
+        with psycopg.connect(ledger_url) as conn:
+            types = conn.execute(
+                "SELECT table_name, data_type FROM information_schema.columns "
+                "WHERE column_name = 'amount' AND table_schema = current_schema() "
+                "ORDER BY table_name"
+            ).fetchall()
+        assert types == [("events", "text"), ("orders", "text")]
+    order = ledger.get_order("fake", "booking-1")
+    assert order is not None
+    assert order.amount.amount == Decimal("0.00000001")
+
+
+def test_reopening_a_ledger_keeps_its_records_and_schema_version(
+    open_test_ledger: Callable[..., Ledger],
+) -> None:
+    first = open_test_ledger()
+    first.record_order(order_for("booking-1"))
+    first.close()
+    second = open_test_ledger()
+    assert second.get_order("fake", "booking-1") == order_for("booking-1")
+
+
+def test_a_version_1_ledger_is_migrated_and_keeps_its_orders(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.sqlite3"
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+        for statement in MIGRATIONS[0]:
+            conn.execute(statement.format(**SqliteLedger.types))
+        conn.execute("INSERT INTO schema_version VALUES (1)")
+        conn.execute(
+            "INSERT INTO orders (provider, reference, provider_order_id, merchant_order_id, "
+            "status, amount, currency, created_at, updated_at) VALUES "
+            "('fake', 'old', '1', 'm-old', 'pending', '1.00', 'USD', "
+            "'2030-01-01T00:00:00.000000+00:00', '2030-01-01T00:00:00.000000+00:00')"
+        )
+    conn.close()
+    with open_ledger(f"sqlite:///{path}") as ledger:
+        old = ledger.get_order("fake", "old")
+        ledger.record_order(attrs.evolve(order_for("new"), settlement=Money("1", "USDT")))
+        new = ledger.get_order("fake", "new")
+    assert old is not None
+    assert (old.amount, old.settlement) == (Money("1.00", "USD"), None)
+    assert new is not None
+    assert new.settlement == Money("1", "USDT")
+    with sqlite3.connect(path) as conn:
+        versions = conn.execute("SELECT version FROM schema_version ORDER BY version").fetchall()
+    conn.close()
+    assert versions == [(v,) for v in range(1, len(MIGRATIONS) + 1)]
+
+
+def test_a_closed_ledger_refuses_work(ledger: Ledger) -> None:
+    ledger.close()
+    ledger.close()
+    with pytest.raises(LedgerError, match="closed"):
+        ledger.get_order("fake", "booking-1")
+
+
+def test_a_schema_newer_than_the_code_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.sqlite3"
+    open_ledger(f"sqlite:///{path}").close()
+    with sqlite3.connect(path) as conn:
+        conn.execute("INSERT INTO schema_version VALUES (99)")
+    conn.close()
+    with pytest.raises(LedgerError, match="schema version 99"):
+        open_ledger(f"sqlite:///{path}")
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("mysql://db/x", "must start with sqlite:/// or postgresql://"),
+        ("sqlite://host/x.db", "sqlite:///relative/path"),
+        ("sqlite:///:memory:", "in-memory"),
+        ("sqlite:///x.db?journal=off", "'journal' is unknown"),
+        ("sqlite:///x.db?busy_timeout=soon", "busy_timeout must be seconds"),
+        ("sqlite:///x.db?synchronous=off", "synchronous must be one of full, normal"),
+    ],
+)
+def test_a_bad_database_url_is_a_configuration_error(url: str, message: str) -> None:
+    with pytest.raises(ConfigurationError, match=message):
+        open_ledger(url)
+
+
+def test_an_unreachable_postgres_is_a_ledger_error_without_the_password() -> None:
+    pytest.importorskip("psycopg")
+    url = "postgresql://app:hunter2@127.0.0.1:1/none?connect_timeout=1"
+    with pytest.raises(LedgerError) as caught:
+        open_ledger(url)
+    assert "hunter2" not in str(caught.value)
+    assert "app:***@127.0.0.1:1" in str(caught.value)
+
+
+def test_safe_url_hides_only_the_password() -> None:
+    assert safe_url("postgresql://u:p@h:5/d?x=1") == "postgresql://u:***@h:5/d?x=1"
+    assert safe_url("postgresql://u@h/d") == "postgresql://u@h/d"
+
+
+def test_assess_event_checks_ids_money_and_direction() -> None:
+    state = OrderState(
+        "booking-1",
+        provider_order_id("booking-1"),
+        "m-booking-1",
+        PaymentStatus.PENDING,
+        Decimal("1.00"),
+        "USD",
+    )
+    assert assess_event(state, event_for("booking-1")) is None
+    assert assess_event(state, event_for("booking-1", amount=None)) is None
+    assert assess_event(None, event_for("booking-1")) is EventFlag.UNKNOWN_ORDER
+    paid = state._replace(status=PaymentStatus.PAID)
+    assert assess_event(paid, event_for("booking-1", PaymentStatus.EXPIRED)) is EventFlag.STALE
+    assert assess_event(paid, event_for("booking-1", PaymentStatus.PAID)) is EventFlag.STALE
+    assert assess_event(paid, event_for("booking-1", PaymentStatus.REFUNDED)) is None
+    in_usdt = state._replace(currency="USDT")
+    btc = Money("1.00", "BTC")
+    assert assess_event(in_usdt, event_for("booking-1", amount=btc)) is EventFlag.CURRENCY_MISMATCH

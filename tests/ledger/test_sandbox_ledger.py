@@ -1,0 +1,183 @@
+"""The ledger with the real Binance Pay plugin and the sandbox's real, signed webhooks.
+
+Through a real uvicorn server on loopback (the sandbox delivers, twice each), in process (the
+sandbox's signed notifications replayed through httpx's ASGI transport), and by
+``payments reconcile`` when the sandbox delivers nothing.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import httpx
+import pytest
+from click.testing import CliRunner
+
+from payments_binance import BinancePayProvider
+from payments_binance.sandbox import FaultProfile, Sandbox, SandboxConfig, SandboxServer
+from payments_core import (
+    Config,
+    Money,
+    Order,
+    OrderRequest,
+    Payments,
+    PaymentStatus,
+    open_ledger,
+)
+from payments_core.asgi import create_callback_app
+from payments_core.cli import cli
+
+from .fakes import HookRecorder
+from .servers import serve_on_loopback
+
+API_KEY = "ledger-test-key"
+API_SECRET = "ledger-test-secret"
+NOWHERE = "http://127.0.0.1:9/callbacks/binance"  # never reached: delivery is off
+
+
+@contextmanager
+def sandbox_on_loopback(**config: Any) -> Iterator[tuple[Sandbox, str]]:
+    """A sandbox for our merchant, retrying webhooks without delay, served on loopback."""
+    sandbox = Sandbox(
+        SandboxConfig(
+            api_key=API_KEY, api_secret=API_SECRET, webhook_retry_schedule=(0,) * 6, **config
+        )
+    )
+    with SandboxServer(sandbox, host="127.0.0.1", port=0) as server:
+        yield sandbox, server.base_url
+
+
+def binance_payments(base_url: str, ledger_url: str, *plugins: object) -> Payments:
+    return Payments(
+        Config(),
+        providers={"binance": BinancePayProvider},
+        provider_settings={
+            "binance": {"base_url": base_url, "api_key": API_KEY, "api_secret": API_SECRET}
+        },
+        load_entry_points=False,
+        plugins=plugins,
+        ledger=open_ledger(ledger_url),
+    )
+
+
+def booking(i: int, callback_url: str) -> OrderRequest:
+    return OrderRequest(
+        reference=f"booking-{i}",
+        price=Money("1.00", "USD"),
+        callback_url=callback_url,
+        description="LeadsCalendar booking",
+    )
+
+
+def ledger_statuses(payments: Payments, orders: list[Order]) -> dict[str, PaymentStatus]:
+    assert payments.ledger is not None
+    found = {o.reference: payments.ledger.get_order("binance", o.reference) for o in orders}
+    return {reference: order.status for reference, order in found.items() if order is not None}
+
+
+def test_sandbox_webhooks_through_uvicorn_change_each_order_once(ledger_url: str) -> None:
+    recorder = HookRecorder()
+    every_webhook_twice = FaultProfile(duplicate_webhook=1.0)
+    with (
+        sandbox_on_loopback(faults=every_webhook_twice) as (sandbox, provider_url),
+        binance_payments(provider_url, ledger_url, recorder) as payments,
+        serve_on_loopback(create_callback_app(payments, close_payments=True)) as app_url,
+    ):
+        callback_url = f"{app_url}/callbacks/binance"
+        orders = [payments.create_order(booking(i, callback_url)) for i in range(5)]
+        # One notification first: the provider fetches its certificates on the first callback,
+        # and a callback racing that fetch is refused (the sandbox then delivers it again).
+        sandbox.pay(orders[0].provider_order_id)
+        sandbox.wait_for_webhooks_sync(timeout=30)
+        for order in orders[1:4]:
+            sandbox.pay(order.provider_order_id)
+        sandbox.cancel(orders[4].provider_order_id)
+        sandbox.wait_for_webhooks_sync(timeout=30)
+        statuses = ledger_statuses(payments, orders)
+    attempts = sandbox.webhook_log
+    acknowledged = {(a.event_id, a.copy) for a in attempts if a.ok}
+    assert acknowledged == {(event, copy) for event in range(1, 6) for copy in (1, 2)}
+    after_warm_up = [a for a in attempts if a.event_id > 1]
+    assert all(a.ok for a in after_warm_up), [a.error for a in after_warm_up if not a.ok]
+    assert statuses == {
+        **{o.reference: PaymentStatus.PAID for o in orders[:4]},
+        orders[4].reference: PaymentStatus.CLOSED,
+    }
+    assert Counter((c.reference, c.new_status) for c in recorder.changes) == Counter(
+        statuses.items()
+    )
+
+
+@pytest.mark.anyio
+async def test_sandbox_notifications_replayed_in_process_change_each_order_once(
+    ledger_url: str,
+) -> None:
+    recorder = HookRecorder()
+    with sandbox_on_loopback(deliver_webhooks=False) as (sandbox, provider_url):
+        async with binance_payments(provider_url, ledger_url, recorder) as payments:
+            orders = [await payments.create_order_async(booking(i, NOWHERE)) for i in range(3)]
+            for order in orders:
+                sandbox.pay(order.provider_order_id)
+            notifications = [a for a in sandbox.webhook_log if a.skipped]
+            assert len(notifications) == 3
+            transport = httpx.ASGITransport(app=create_callback_app(payments))
+            async with httpx.AsyncClient(transport=transport, base_url="http://app.test") as app:
+                answers = [
+                    await app.post("/callbacks/binance", content=n.body, headers=dict(n.headers))
+                    for n in notifications * 2
+                ]
+                forged = notifications[0].body.replace(b"1.00", b"0.01")
+                refused = await app.post(
+                    "/callbacks/binance", content=forged, headers=dict(notifications[0].headers)
+                )
+            statuses = ledger_statuses(payments, orders)
+    assert [a.status_code for a in answers] == [200] * 6
+    assert all(a.json()["returnCode"] == "SUCCESS" for a in answers)
+    assert refused.status_code != 200
+    assert statuses == {o.reference: PaymentStatus.PAID for o in orders}
+    assert sorted(c.reference for c in recorder.changes) == [o.reference for o in orders]
+
+
+def test_payments_reconcile_brings_paid_orders_to_paid_without_webhooks(ledger_url: str) -> None:
+    with sandbox_on_loopback(deliver_webhooks=False) as (sandbox, provider_url):
+        with binance_payments(provider_url, ledger_url) as payments:
+            orders = [payments.create_order(booking(i, NOWHERE)) for i in range(4)]
+        for order in orders[:3]:
+            sandbox.pay(order.provider_order_id)
+        env = {
+            "PAYMENTS_CONFIG": None,
+            "PAYMENTS_PROVIDERS": "binance",
+            "PAYMENTS_DATABASE_URL": ledger_url,
+            "BINANCE_PAY_BASE_URL": provider_url,
+            "BINANCE_PAY_API_KEY": API_KEY,
+            "BINANCE_PAY_API_SECRET": API_SECRET,
+        }
+        runner = CliRunner()
+        first = runner.invoke(cli, ["reconcile", "--older-than", "0", "--json"], env=env)
+        second = runner.invoke(cli, ["reconcile", "--older-than", "0"], env=env)
+        status = runner.invoke(cli, ["status", "booking-0", "--json"], env=env)
+        assert all(a.skipped for a in sandbox.webhook_log)
+    assert first.exit_code == 0, first.output
+    rows = {row["reference"]: row for row in json.loads(first.output)["orders"]}
+    assert {r: (row["provider_status"], row["applied"]) for r, row in rows.items()} == {
+        "booking-0": ("paid", True),
+        "booking-1": ("paid", True),
+        "booking-2": ("paid", True),
+        "booking-3": ("pending", False),
+    }
+    assert second.exit_code == 0, second.output
+    assert "booking-3\tstill pending" in second.output
+    assert "1 pending checked: 0 changed, 0 not checked" in second.output
+    assert status.exit_code == 0, status.output
+    (record,) = json.loads(status.output)["orders"]
+    assert record["order"]["status"] == "paid"
+    (event,) = record["events"]
+    assert event["event_id"] == f"binance:reconcile:{orders[0].provider_order_id}:paid"
+    assert event["applied"] is True
+    with open_ledger(ledger_url) as ledger:
+        paid = [ledger.get_order("binance", o.reference) for o in orders]
+    assert [o.status if o else None for o in paid] == ["paid", "paid", "paid", "pending"]

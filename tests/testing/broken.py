@@ -1,0 +1,145 @@
+"""Deliberately broken variants of the ExamplePay provider, one flaw each.
+
+Each subclass overrides one hook of the working provider to make one mistake a real provider
+could make; the contract suite must catch every one and name the contract it breaks.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+
+import attrs
+from payments_example.provider import ExampleProvider
+
+from payments_core import (
+    CallbackPayloadError,
+    CallbackReply,
+    CallbackRequest,
+    CallbackResult,
+    CallbackVerificationError,
+    ErrorCategory,
+    ErrorClassification,
+    Order,
+    OrderRequest,
+    PaymentEvent,
+    PaymentsError,
+    ProviderError,
+    ProviderInfo,
+    hookimpl,
+)
+from payments_core.http import HttpResponse, Operation
+
+
+class NewOrderOnRepeat(ExampleProvider):
+    """Derives the merchant order id from a random value instead of the reference."""
+
+    @hookimpl
+    def create_order(self, request: OrderRequest) -> Operation[Order]:
+        order = yield from super().create_order(attrs.evolve(request, reference=uuid.uuid4().hex))
+        return attrs.evolve(order, reference=request.reference)
+
+
+class AcceptsTamperedCallback(ExampleProvider):
+    """Reads callbacks without checking their signature."""
+
+    @hookimpl
+    def handle_callback(self, callback: CallbackRequest) -> Operation[CallbackResult]:
+        yield from ()
+        return CallbackResult(self._event(callback.body), CallbackReply(200, b"{}"))
+
+
+class RateLimitNotRetryable(ExampleProvider):
+    """Tells the core that HTTP 429 is final."""
+
+    @hookimpl
+    def classify_error(self, error: PaymentsError) -> ErrorClassification | None:
+        if isinstance(error, ProviderError) and error.status_code == 429:
+            return ErrorClassification(
+                category=ErrorCategory.RATE_LIMITED,
+                retryable=False,
+                action="give up",
+                user_message="Try later.",
+                status_code=429,
+            )
+        return super().classify_error(error)
+
+
+class LogsItsSecret(ExampleProvider):
+    """Logs its credentials while debugging, on a logger without the redacting filter."""
+
+    @hookimpl
+    def create_order(self, request: OrderRequest) -> Operation[Order]:
+        logging.getLogger("broken.provider").debug(
+            "signing with %s", self._api_secret.reveal() if self._api_secret else None
+        )
+        return super().create_order(request)
+
+
+class FloatAmount(ExampleProvider):
+    """Parses the order amount into a float."""
+
+    def _order(self, reference: str, response: HttpResponse, operation: str) -> Order:
+        order = super()._order(reference, response, operation)
+        return attrs.evolve(order, amount=float(order.amount.amount))  # type: ignore[arg-type]
+
+
+class IgnoresRetryAfter(ExampleProvider):
+    """Drops the Retry-After the provider sent."""
+
+    def _error(self, response: HttpResponse, operation: str) -> ProviderError:
+        error = super()._error(response, operation)
+        error.retry_after = None
+        return error
+
+
+class SharedEventIds(ExampleProvider):
+    """Gives every paid callback the same event id, so a ledger would drop all but one."""
+
+    def _event(self, body: bytes) -> PaymentEvent:
+        event = super()._event(body)
+        return attrs.evolve(event, event_id=f"{event.status}")
+
+
+class CrashesOnGarbage(ExampleProvider):
+    """Peeks into the JSON body before verifying it, and lets a decoding error escape."""
+
+    @hookimpl
+    def handle_callback(self, callback: CallbackRequest) -> Operation[CallbackResult]:
+        json.loads(callback.body)
+        return super().handle_callback(callback)
+
+
+class RefusesWithServerError(ExampleProvider):
+    """Answers refused callbacks with HTTP 500, so the provider would keep redelivering."""
+
+    def _refused(
+        self, kind: type[CallbackVerificationError | CallbackPayloadError], status: int, why: str
+    ) -> CallbackVerificationError | CallbackPayloadError:
+        return super()._refused(kind, 500, why)
+
+
+class QueryFindsNothing(ExampleProvider):
+    """Never finds an order by its reference, so lost creates cannot be recovered."""
+
+    @hookimpl
+    def query_order(self, reference: str) -> Operation[Order | None]:
+        yield from ()
+        return None
+
+
+class ClaimsUnsupportedCurrency(ExampleProvider):
+    """Says it takes USD only, but sends orders in any currency to the API."""
+
+    @hookimpl
+    def describe_provider(self) -> ProviderInfo:
+        return attrs.evolve(super().describe_provider(), currencies=frozenset({"USD"}))
+
+
+class MisnamesItself(ExampleProvider):
+    """Describes itself under a hard-coded name, not the one it is registered under."""
+
+    @hookimpl
+    def describe_provider(self) -> ProviderInfo:
+        return attrs.evolve(super().describe_provider(), name="examplepay")
