@@ -1,0 +1,87 @@
+"""The contract suite's harness for ExamplePay: the provider wired to an in-process sandbox.
+
+Every harness gets a sandbox of its own with fresh credentials. Requests reach it through
+:func:`~payments_example.sandbox.sandbox_transport` (no sockets); callbacks are captured rather
+than posted, and handed to the suite by :meth:`ExampleHarness.paid_callback`.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Mapping
+
+import httpx
+
+from payments_core import CallbackRequest, Order
+from payments_core.testing import CallbackFormat, ProviderHarness
+from payments_example import wire
+from payments_example.provider import ExampleProvider
+from payments_example.sandbox import Delivery, ExamplePaySandbox, sandbox_transport
+
+__all__ = ["ExampleHarness"]
+
+
+class ExampleHarness(ProviderHarness):
+    """ExamplePay under test.
+
+    :param factory: The provider factory (tests pass deliberately broken variants).
+    :param name: The name to register it under.
+    """
+
+    def __init__(
+        self, factory: type[ExampleProvider] = ExampleProvider, *, name: str = "example"
+    ) -> None:
+        self._factory = factory
+        self._name = name
+        self.sandbox = ExamplePaySandbox(
+            api_key=f"ex_key_{secrets.token_hex(8)}",
+            api_secret=secrets.token_hex(24),
+            deliver=self._keep,
+        )
+        self._transport = sandbox_transport(self.sandbox)
+
+    def _keep(self, delivery: Delivery) -> None:
+        """Callbacks stay in ``sandbox.deliveries``; nothing is posted anywhere."""
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    def factory(self) -> type[ExampleProvider]:
+        return self._factory
+
+    def settings(self) -> Mapping[str, str]:
+        return {
+            "base_url": self.sandbox.base_url,
+            "api_key": self.sandbox.api_key,
+            "api_secret": self.sandbox.api_secret,
+        }
+
+    def transport(self) -> httpx.BaseTransport:
+        return self._transport
+
+    def async_transport(self) -> httpx.AsyncBaseTransport:
+        return self._transport
+
+    @property
+    def callback_format(self) -> CallbackFormat:
+        return CallbackFormat(
+            signature_header=wire.HEADER_EVENT_SIGNATURE,
+            required_headers={wire.HEADER_EVENT_SIGNATURE, wire.HEADER_EVENT_TIMESTAMP},
+            timestamp_header=wire.HEADER_EVENT_TIMESTAMP,
+        )
+
+    def paid_callback(self, order: Order) -> CallbackRequest:
+        delivery = self.sandbox.pay(order.provider_order_id)
+        return CallbackRequest(delivery.headers, delivery.body)
+
+    def order_count(self) -> int:
+        return len(self.sandbox.orders)
+
+    def secrets(self) -> Mapping[str, str]:
+        return {"api_key": self.sandbox.api_key, "api_secret": self.sandbox.api_secret}
+
+    def error_body(self, status_code: int) -> bytes:
+        code = next((c for c, s in wire.ERRORS.items() if s == status_code), "internal_error")
+        return json.dumps({"error": {"code": code, "message": "injected"}}).encode()

@@ -1,0 +1,400 @@
+"""The ExamplePay provider: the hooks ``payments_core`` calls.
+
+It does no I/O. Hooks that talk to ExamplePay return *operations*, generators that yield the
+signed :class:`~payments_core.HttpRequest` to send and receive the
+:class:`~payments_core.HttpResponse`; the core sends them, retries them and runs them for
+blocking and asynchronous callers alike.
+
+Settings (``[providers.example]`` in the configuration, or the environment):
+
+=================  ==========================  =============================================
+key                environment                 meaning
+=================  ==========================  =============================================
+``base_url``       ``EXAMPLEPAY_BASE_URL``     the API (default: ``wire.DEFAULT_BASE_URL``)
+``api_key``        ``EXAMPLEPAY_API_KEY``      the merchant's API key
+``api_secret``     ``EXAMPLEPAY_API_SECRET``   the shared secret for signatures
+=================  ==========================  =============================================
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import math
+from collections.abc import Mapping
+from contextlib import AbstractContextManager
+from datetime import UTC, datetime
+from typing import Any, Final
+
+from payments_core import (
+    CallbackPayloadError,
+    CallbackReply,
+    CallbackRequest,
+    CallbackResult,
+    CallbackVerificationError,
+    ConfigurationError,
+    ErrorCategory,
+    ErrorClassification,
+    HttpRequest,
+    HttpResponse,
+    Money,
+    Order,
+    OrderRequest,
+    PaymentEvent,
+    PaymentsError,
+    PaymentStatus,
+    ProviderContext,
+    ProviderError,
+    ProviderInfo,
+    ProviderSandbox,
+    ResponseLost,
+    Secret,
+    ValidationError,
+    get_logger,
+    hookimpl,
+)
+from payments_core.http import Operation
+from payments_example import wire
+
+__all__ = ["ExampleProvider", "merchant_order_id"]
+
+log = get_logger("payments_example")
+
+_STATUSES: Final = {
+    wire.STATUS_OPEN: PaymentStatus.PENDING,
+    wire.STATUS_PAID: PaymentStatus.PAID,
+    wire.STATUS_CLOSED: PaymentStatus.CLOSED,
+}
+_EVENTS: Final = {wire.EVENT_PAID: PaymentStatus.PAID, wire.EVENT_CLOSED: PaymentStatus.CLOSED}
+_ACK: Final = CallbackReply(200, b'{"received":true}')
+_TRY_AGAIN: Final = "The payment service is busy. Please try again in a moment."
+_CANNOT: Final = "We could not start the payment. Please contact support."
+
+# ExamplePay's own codes, where they say more than the HTTP status.
+_CODES: Final[Mapping[str, tuple[ErrorCategory, bool, str, str]]] = {
+    "duplicate_order": (
+        ErrorCategory.DUPLICATE_ORDER,
+        False,
+        "The order exists already: query it by its reference.",
+        _TRY_AGAIN,
+    ),
+    "order_not_closable": (
+        ErrorCategory.INVALID_STATE,
+        False,
+        "The order is paid or closed already; query it for its state.",
+        _CANNOT,
+    ),
+    "stale_timestamp": (
+        ErrorCategory.CLOCK_SKEW,
+        True,
+        "Our clock is more than 300 s off ExamplePay's: synchronise it (NTP).",
+        _TRY_AGAIN,
+    ),
+    "bad_signature": (
+        ErrorCategory.SIGNATURE,
+        False,
+        "ExamplePay rejected the request signature: check api_secret.",
+        _CANNOT,
+    ),
+    "unknown_key": (
+        ErrorCategory.AUTHENTICATION,
+        False,
+        "ExamplePay does not know api_key: check it, or renew it in the dashboard.",
+        _CANNOT,
+    ),
+}
+
+
+def merchant_order_id(reference: str) -> str:
+    """ExamplePay's ``merchant_order_id`` for a caller's reference: the same one every time.
+
+    References may hold characters and lengths ExamplePay refuses, so the id is a digest.
+    """
+    return "ref_" + hashlib.sha256(reference.encode()).hexdigest()[:40]
+
+
+class ExampleProvider:
+    """ExamplePay, as a ``payments`` provider plugin (the entry point's factory)."""
+
+    def __init__(self, context: ProviderContext) -> None:
+        settings = context.settings
+        self.name = context.name
+        self._clock = context.clock
+        base_url = settings.get("base_url", env="EXAMPLEPAY_BASE_URL") or wire.DEFAULT_BASE_URL
+        self.base_url = base_url.rstrip("/")
+        self._api_key = settings.secret("api_key", env="EXAMPLEPAY_API_KEY")
+        self._api_secret = settings.secret("api_secret", env="EXAMPLEPAY_API_SECRET")
+
+    # -- hooks ------------------------------------------------------------------------------
+
+    @hookimpl
+    def describe_provider(self) -> ProviderInfo:
+        return ProviderInfo(
+            name=self.name,
+            display_name="ExamplePay",
+            currencies=frozenset(wire.CURRENCIES),
+            capabilities=frozenset(
+                {"create_order", "query_order", "close_order", "callbacks", "sandbox"}
+            ),
+            settings={
+                "base_url": "EXAMPLEPAY_BASE_URL",
+                "api_key": "EXAMPLEPAY_API_KEY",
+                "api_secret": "EXAMPLEPAY_API_SECRET",
+            },
+        )
+
+    @hookimpl
+    def create_order(self, request: OrderRequest) -> Operation[Order]:
+        if request.price.currency not in wire.CURRENCIES:
+            raise ValidationError(
+                "price.currency",
+                f"ExamplePay accepts {', '.join(sorted(wire.CURRENCIES))}, "
+                f"not {request.price.currency}",
+                provider=self.name,
+            )
+        body = {
+            "merchant_order_id": merchant_order_id(request.reference),
+            "amount": str(request.price.amount),
+            "currency": request.price.currency,
+            "description": request.description,
+            "callback_url": request.callback_url,
+            "return_url": request.return_url,
+            "expires_at": request.expires_at.isoformat() if request.expires_at else None,
+        }
+        return self._create(request.reference, _json(body))
+
+    @hookimpl
+    def query_order(self, reference: str) -> Operation[Order | None]:
+        return self._query(reference)
+
+    @hookimpl
+    def close_order(self, reference: str) -> Operation[bool]:
+        return self._close(reference)
+
+    @hookimpl
+    def handle_callback(self, callback: CallbackRequest) -> Operation[CallbackResult]:
+        return self._callback(callback)
+
+    @hookimpl
+    def classify_error(self, error: PaymentsError) -> ErrorClassification | None:
+        if not isinstance(error, ProviderError):
+            return None  # transport failures: the core's judgement stands
+        code = error.provider_code
+        if code is None or code not in _CODES:
+            return None  # the core's table judges it by its HTTP status
+        category, retryable, action, user_message = _CODES[code]
+        return ErrorClassification(
+            category=category,
+            retryable=retryable,
+            action=action,
+            user_message=user_message,
+            status_code=error.status_code,
+            provider_code=code,
+        )
+
+    @hookimpl
+    def check_connection(self) -> Operation[str]:
+        return self._account()
+
+    @hookimpl
+    def open_sandbox(self) -> AbstractContextManager[ProviderSandbox]:
+        from payments_example.sandbox import serve
+
+        return serve()
+
+    # -- operations -------------------------------------------------------------------------
+
+    def _create(self, reference: str, body: bytes) -> Operation[Order]:
+        response = yield self._signed("POST", wire.PATH_ORDERS, body, "create_order")
+        if response.status_code != 201:
+            raise self._error(response, "create_order")
+        return self._order(reference, response, "create_order")
+
+    def _query(self, reference: str) -> Operation[Order | None]:
+        path = wire.PATH_ORDER.format(merchant_order_id=merchant_order_id(reference))
+        response = yield self._signed("GET", path, b"", "query_order")
+        if response.status_code == 404 and _error_code(response) == "order_not_found":
+            return None
+        if response.status_code != 200:
+            raise self._error(response, "query_order")
+        return self._order(reference, response, "query_order")
+
+    def _close(self, reference: str) -> Operation[bool]:
+        path = wire.PATH_CLOSE.format(merchant_order_id=merchant_order_id(reference))
+        response = yield self._signed("POST", path, b"", "close_order")
+        if response.status_code != 200:
+            raise self._error(response, "close_order")
+        return True
+
+    def _account(self) -> Operation[str]:
+        response = yield self._signed("GET", wire.PATH_ACCOUNT, b"", "check_connection")
+        if response.status_code != 200:
+            raise self._error(response, "check_connection")
+        try:
+            account = json.loads(response.content)["account"]
+            return f"ExamplePay account {account['merchant']} ({account['mode']})"
+        except (ValueError, KeyError, TypeError):
+            raise ResponseLost(
+                "ExamplePay's answer to check_connection is unreadable",
+                provider=self.name,
+                operation="check_connection",
+            ) from None
+
+    def _callback(self, callback: CallbackRequest) -> Operation[CallbackResult]:
+        yield from ()  # verification needs no request of its own
+        if len(callback.body) > wire.CALLBACK_BODY_MAX:
+            raise self._refused(CallbackPayloadError, 413, "body too large")
+        timestamp = callback.headers.get(wire.HEADER_EVENT_TIMESTAMP.lower(), "")
+        signature = callback.headers.get(wire.HEADER_EVENT_SIGNATURE.lower(), "")
+        if not (timestamp and signature):
+            raise self._refused(CallbackVerificationError, 401, "signature headers missing")
+        if not (timestamp.isascii() and timestamp.isdigit()):
+            raise self._refused(CallbackVerificationError, 401, "malformed timestamp")
+        if abs(self._clock.now().timestamp() - int(timestamp)) > wire.TIMESTAMP_TOLERANCE_SECONDS:
+            raise self._refused(CallbackVerificationError, 401, "timestamp outside tolerance")
+        expected = _hmac(self._secret(), f"{timestamp}.".encode() + callback.body)
+        if not hmac.compare_digest(expected.encode(), signature.encode("utf-8", "replace")):
+            raise self._refused(CallbackVerificationError, 401, "signature does not verify")
+        event = self._event(callback.body)
+        log.debug(
+            "callback %s verified: order %s is %s",
+            event.event_id,
+            event.provider_order_id,
+            event.status,
+        )
+        return CallbackResult(event, _ACK)
+
+    # -- helpers ----------------------------------------------------------------------------
+
+    def _secret(self) -> str:
+        if self._api_secret is None:
+            raise ConfigurationError(
+                "ExamplePay needs api_secret ([providers.example] or EXAMPLEPAY_API_SECRET)",
+                provider=self.name,
+            )
+        return self._api_secret.reveal()
+
+    def _signed(self, method: str, path: str, body: bytes, operation: str) -> HttpRequest:
+        key: Secret | None = self._api_key
+        if key is None:
+            raise ConfigurationError(
+                "ExamplePay needs api_key ([providers.example] or EXAMPLEPAY_API_KEY)",
+                provider=self.name,
+            )
+        timestamp = str(int(self._clock.now().timestamp()))
+        payload = f"{timestamp}\n{method}\n{path}\n".encode() + body
+        headers = {
+            wire.HEADER_KEY: key.reveal(),
+            wire.HEADER_TIMESTAMP: timestamp,
+            wire.HEADER_SIGNATURE: _hmac(self._secret(), payload),
+        }
+        if body:
+            headers["Content-Type"] = "application/json"
+        return HttpRequest(method, self.base_url + path, headers, body, operation=operation)
+
+    def _order(self, reference: str, response: HttpResponse, operation: str) -> Order:
+        try:
+            data = json.loads(response.content)["order"]
+            if not isinstance(data["amount"], str):
+                raise TypeError("amount must be a decimal string")
+            return Order(
+                provider=self.name,
+                reference=reference,
+                provider_order_id=str(data["id"]),
+                merchant_order_id=str(data["merchant_order_id"]),
+                status=_STATUSES[data["status"]],
+                amount=Money(data["amount"], data["currency"]),
+                checkout_url=data.get("checkout_url"),
+                expires_at=_datetime(data.get("expires_at")),
+                transaction_id=data.get("payment_id"),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            # A success we cannot read: the order may exist, so the outcome is unknown.
+            raise ResponseLost(
+                f"ExamplePay's answer to {operation} is unreadable ({type(exc).__name__})",
+                provider=self.name,
+                operation=operation,
+            ) from None
+
+    def _error(self, response: HttpResponse, operation: str) -> ProviderError:
+        code = _error_code(response)
+        return ProviderError(
+            f"ExamplePay refused {operation}: HTTP {response.status_code}"
+            + (f" ({code})" if code else ""),
+            provider=self.name,
+            status_code=response.status_code,
+            provider_code=code,
+            request_id=response.headers.get(wire.HEADER_REQUEST_ID.lower()),
+            retry_after=_retry_after(response.headers),
+            operation=operation,
+        )
+
+    def _event(self, body: bytes) -> PaymentEvent:
+        try:
+            document = json.loads(body)
+            order = document["order"]
+            status = _EVENTS[document["type"]]
+            created = document["created"]
+            if not (isinstance(created, int) and isinstance(order["amount"], str)):
+                raise TypeError("created must be an integer and amount a decimal string")
+            return PaymentEvent(
+                provider=self.name,
+                event_id=str(document["event_id"]),
+                status=status,
+                provider_order_id=str(order["id"]),
+                merchant_order_id=str(order["merchant_order_id"]),
+                amount=Money(order["amount"], order["currency"]),
+                occurred_at=datetime.fromtimestamp(created, UTC),
+                transaction_id=order.get("payment_id"),
+            )
+        except (KeyError, TypeError, ValueError, OverflowError, OSError) as exc:
+            raise self._refused(
+                CallbackPayloadError, 400, f"unreadable event ({type(exc).__name__})"
+            ) from None
+
+    def _refused(
+        self, kind: type[CallbackVerificationError | CallbackPayloadError], status: int, why: str
+    ) -> CallbackVerificationError | CallbackPayloadError:
+        log.info("refused an ExamplePay callback: %s", why)
+        return kind(
+            f"ExamplePay callback refused: {why}",
+            provider=self.name,
+            reply=CallbackReply(status, _json({"error": why})),
+        )
+
+
+def _hmac(secret: str, payload: bytes) -> str:
+    return hmac.new(secret.encode(), payload, hashlib.sha256).hexdigest()
+
+
+def _json(value: Any) -> bytes:
+    return json.dumps(value, separators=(",", ":")).encode()
+
+
+def _error_code(response: HttpResponse) -> str | None:
+    try:
+        code = json.loads(response.content)["error"]["code"]
+    except (ValueError, KeyError, TypeError):
+        return None
+    return code if isinstance(code, str) else None
+
+
+def _retry_after(headers: Mapping[str, str]) -> float | None:
+    # ExamplePay sends whole seconds; anything else is ignored rather than trusted.
+    try:
+        seconds = float(headers.get("retry-after", ""))
+    except ValueError:
+        return None
+    return seconds if math.isfinite(seconds) and seconds >= 0 else None
+
+
+def _datetime(value: object) -> datetime | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise TypeError("a time must be an ISO 8601 string")
+    moment = datetime.fromisoformat(value)
+    if moment.tzinfo is None:
+        raise ValueError("a time must carry its offset")
+    return moment

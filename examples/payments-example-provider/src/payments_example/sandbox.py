@@ -1,0 +1,462 @@
+"""ExamplePay imitated, for demos and tests: in process, as an ASGI app, or on loopback.
+
+:class:`ExamplePaySandbox` holds the orders and answers API requests as ExamplePay would,
+checking every signature and field itself (it shares only :mod:`payments_example.wire` with
+the provider, so a bug on one side cannot hide a bug on the other). Three ways to reach it:
+
+* :func:`sandbox_transport` — an ``httpx`` transport that calls it in process, for blocking and
+  asynchronous clients alike (no sockets, no threads);
+* :func:`build_app` — a Starlette ASGI app: the API plus a checkout page with a *Pay* button;
+* :func:`serve` — that app served by uvicorn on ``127.0.0.1`` (a free port), in a thread: what
+  the provider's ``open_sandbox`` hook returns.
+
+Paying an order (:meth:`ExamplePaySandbox.pay`) sends the signed ``order.paid`` callback to the
+order's ``callback_url`` through the sandbox's ``deliver`` function.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import re
+import secrets
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, Final
+
+import attrs
+import httpx
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+from starlette.routing import Route
+
+from payments_example import wire
+
+__all__ = [
+    "Answer",
+    "Delivery",
+    "ExamplePaySandbox",
+    "RunningSandbox",
+    "SandboxOrder",
+    "build_app",
+    "post_callback",
+    "sandbox_transport",
+    "serve",
+]
+
+_MERCHANT_ORDER_ID: Final = re.compile(rf"[A-Za-z0-9_-]{{1,{wire.MERCHANT_ORDER_ID_MAX}}}")
+_AMOUNT: Final = re.compile(r"(0|[1-9][0-9]{0,14})(\.[0-9]+)?")
+_ORDER_PATH: Final = re.compile(r"/v1/orders/([^/]+)(/close)?")
+
+
+@attrs.frozen
+class Answer:
+    """An HTTP answer of the sandbox: status, headers, body."""
+
+    status_code: int
+    body: bytes
+    headers: Mapping[str, str] = attrs.field(factory=lambda: {"content-type": "application/json"})
+
+
+@attrs.frozen
+class Delivery:
+    """One callback the sandbox sent (or tried to send).
+
+    Attributes:
+        url: Where it went.
+        headers: Its headers, signature included.
+        body: Its body bytes.
+    """
+
+    url: str
+    headers: Mapping[str, str]
+    body: bytes
+
+
+@attrs.define
+class SandboxOrder:
+    """An order as the sandbox holds it."""
+
+    id: str
+    merchant_order_id: str
+    amount: str
+    currency: str
+    description: str
+    callback_url: str
+    return_url: str | None
+    expires_at: str | None
+    status: str = wire.STATUS_OPEN
+    payment_id: str | None = None
+
+    def to_json(self, base_url: str) -> dict[str, Any]:
+        """The order as the API shows it."""
+        return {
+            "id": self.id,
+            "merchant_order_id": self.merchant_order_id,
+            "amount": self.amount,
+            "currency": self.currency,
+            "description": self.description,
+            "status": self.status,
+            "checkout_url": f"{base_url}/checkout/{self.id}",
+            "expires_at": self.expires_at,
+            "payment_id": self.payment_id,
+        }
+
+
+class _Refusal(Exception):
+    def __init__(self, code: str, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.field = field
+
+    def answer(self) -> Answer:
+        error: dict[str, str] = {"code": self.code, "message": str(self)}
+        if self.field is not None:
+            error["field"] = self.field
+        return Answer(wire.ERRORS[self.code], _json({"error": error}))
+
+
+def post_callback(delivery: Delivery) -> None:
+    """Send a callback over HTTP, as ExamplePay does; a failed delivery is not retried."""
+    try:
+        httpx.post(delivery.url, content=delivery.body, headers=dict(delivery.headers), timeout=5)
+    except httpx.HTTPError:
+        return  # the merchant will find the payment by querying the order
+
+
+class ExamplePaySandbox:
+    """ExamplePay's API with in-memory orders.
+
+    :param api_key: The one API key the sandbox accepts.
+    :param api_secret: The shared secret for request and callback signatures.
+    :param base_url: Where the sandbox says it is (checkout links); :func:`serve` sets it.
+    :param deliver: Sends each callback; default :func:`post_callback`.
+    :param clock: Unix seconds now.
+
+    Attributes:
+        orders: Orders by ``merchant_order_id``.
+        deliveries: Every callback sent, oldest first.
+    """
+
+    def __init__(
+        self,
+        *,
+        api_key: str,
+        api_secret: str,
+        base_url: str = "http://sandbox.examplepay.invalid",
+        deliver: Callable[[Delivery], None] = post_callback,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.api_key = api_key
+        self.api_secret = api_secret
+        self.base_url = base_url
+        self.deliver = deliver
+        self.clock = clock
+        self.orders: dict[str, SandboxOrder] = {}
+        self.deliveries: list[Delivery] = []
+        self._lock = threading.Lock()
+
+    # -- the merchant API ---------------------------------------------------------------------
+
+    def handle(self, method: str, path: str, headers: Mapping[str, str], body: bytes) -> Answer:
+        """Answer one API request as ExamplePay would."""
+        try:
+            self._authenticate(method, path, {k.lower(): v for k, v in headers.items()}, body)
+            if method == "GET" and path == wire.PATH_ACCOUNT:
+                return Answer(200, _json({"account": {"merchant": "sandbox", "mode": "test"}}))
+            if method == "POST" and path == wire.PATH_ORDERS:
+                return Answer(201, _json({"order": self._create(body)}))
+            match = _ORDER_PATH.fullmatch(path)
+            if match and method == "GET" and not match.group(2):
+                return Answer(
+                    200, _json({"order": self._find(match.group(1)).to_json(self.base_url)})
+                )
+            if match and method == "POST" and match.group(2):
+                return Answer(200, _json({"order": self.close(match.group(1))}))
+            raise _Refusal("not_found", f"no endpoint {method} {path}")
+        except _Refusal as refusal:
+            return refusal.answer()
+
+    def _authenticate(
+        self, method: str, path: str, headers: Mapping[str, str], body: bytes
+    ) -> None:
+        if not hmac.compare_digest(
+            headers.get(wire.HEADER_KEY.lower(), "").encode(), self.api_key.encode()
+        ):
+            raise _Refusal("unknown_key", "unknown API key")
+        timestamp = headers.get(wire.HEADER_TIMESTAMP.lower(), "")
+        if not (timestamp.isascii() and timestamp.isdigit()):
+            raise _Refusal("stale_timestamp", "timestamp missing or malformed")
+        if abs(self.clock() - int(timestamp)) > wire.TIMESTAMP_TOLERANCE_SECONDS:
+            raise _Refusal("stale_timestamp", "timestamp outside the 300 s window")
+        payload = f"{timestamp}\n{method}\n{path}\n".encode() + body
+        expected = hmac.new(self.api_secret.encode(), payload, hashlib.sha256).hexdigest()
+        given = headers.get(wire.HEADER_SIGNATURE.lower(), "")
+        if not hmac.compare_digest(expected.encode(), given.encode("utf-8", "replace")):
+            raise _Refusal("bad_signature", "signature does not match")
+
+    def _create(self, body: bytes) -> dict[str, Any]:
+        try:
+            fields = json.loads(body)
+        except ValueError:
+            raise _Refusal("invalid_request", "body is not JSON") from None
+        if not isinstance(fields, dict):
+            raise _Refusal("invalid_request", "body must be a JSON object")
+        order = SandboxOrder(
+            id=f"ord_{secrets.token_hex(12)}",
+            merchant_order_id=_field(fields, "merchant_order_id", _MERCHANT_ORDER_ID),
+            amount=_field(fields, "amount", _AMOUNT),
+            currency=_field(fields, "currency", re.compile("|".join(wire.CURRENCIES))),
+            description=_text(fields, "description", wire.DESCRIPTION_MAX),
+            callback_url=_url(fields, "callback_url"),
+            return_url=_optional(fields, "return_url", _url),
+            expires_at=_optional(fields, "expires_at", _timestamp),
+        )
+        _check_amount(order.amount, order.currency)
+        with self._lock:
+            if order.merchant_order_id in self.orders:
+                raise _Refusal("duplicate_order", "an order with this merchant_order_id exists")
+            self.orders[order.merchant_order_id] = order
+        return order.to_json(self.base_url)
+
+    def _find(self, merchant_order_id: str) -> SandboxOrder:
+        order = self.orders.get(merchant_order_id)
+        if order is None:
+            raise _Refusal("order_not_found", "no order with this merchant_order_id")
+        return order
+
+    # -- what the payer and the sandbox operator do ---------------------------------------------
+
+    def order_by_id(self, order_id: str) -> SandboxOrder:
+        """The order with ExamplePay id ``order_id``.
+
+        :raises KeyError: if there is none.
+        """
+        for order in self.orders.values():
+            if order.id == order_id:
+                return order
+        raise KeyError(order_id)
+
+    def pay(self, order_id: str) -> Delivery:
+        """Pay the open order ``order_id`` and send its ``order.paid`` callback.
+
+        :raises KeyError: if there is no such order.
+        :raises ValueError: if it is not open.
+        """
+        with self._lock:
+            order = self.order_by_id(order_id)
+            if order.status != wire.STATUS_OPEN:
+                raise ValueError(f"order {order_id} is {order.status}, not open")
+            order.status = wire.STATUS_PAID
+            order.payment_id = f"pay_{secrets.token_hex(12)}"
+        return self._notify(order, wire.EVENT_PAID)
+
+    def close(self, merchant_order_id: str) -> dict[str, Any]:
+        """Close an open order and send its ``order.closed`` callback; return the order."""
+        with self._lock:
+            order = self._find(merchant_order_id)
+            if order.status != wire.STATUS_OPEN:
+                raise _Refusal("order_not_closable", f"the order is {order.status}")
+            order.status = wire.STATUS_CLOSED
+        self._notify(order, wire.EVENT_CLOSED)
+        return order.to_json(self.base_url)
+
+    def _notify(self, order: SandboxOrder, event_type: str) -> Delivery:
+        created = int(self.clock())
+        body = _json(
+            {
+                "event_id": f"evt_{secrets.token_hex(12)}",
+                "type": event_type,
+                "created": created,
+                "order": order.to_json(self.base_url),
+            }
+        )
+        timestamp = str(created)
+        signature = hmac.new(
+            self.api_secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256
+        ).hexdigest()
+        delivery = Delivery(
+            order.callback_url,
+            {
+                "Content-Type": "application/json",
+                wire.HEADER_EVENT_TIMESTAMP: timestamp,
+                wire.HEADER_EVENT_SIGNATURE: signature,
+            },
+            body,
+        )
+        self.deliveries.append(delivery)
+        self.deliver(delivery)
+        return delivery
+
+
+def _field(fields: Mapping[str, Any], name: str, pattern: re.Pattern[str]) -> str:
+    value = fields.get(name)
+    if not isinstance(value, str) or not pattern.fullmatch(value):
+        raise _Refusal("invalid_request", f"{name} is missing or malformed", name)
+    return value
+
+
+def _text(fields: Mapping[str, Any], name: str, maximum: int) -> str:
+    value = fields.get(name)
+    if not isinstance(value, str) or len(value) > maximum:
+        raise _Refusal("invalid_request", f"{name} must be text of at most {maximum}", name)
+    return value
+
+
+def _url(fields: Mapping[str, Any], name: str) -> str:
+    value = _text(fields, name, 2048)
+    if not value.startswith(("http://", "https://")):
+        raise _Refusal("invalid_request", f"{name} must be an http or https URL", name)
+    return value
+
+
+def _optional(
+    fields: Mapping[str, Any], name: str, check: Callable[[Mapping[str, Any], str], str]
+) -> str | None:
+    return None if fields.get(name) is None else check(fields, name)
+
+
+def _timestamp(fields: Mapping[str, Any], name: str) -> str:
+    value = _text(fields, name, 64)
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise _Refusal("invalid_request", f"{name} must be an ISO 8601 time", name) from None
+    if moment.tzinfo is None:
+        raise _Refusal("invalid_request", f"{name} must carry its UTC offset", name)
+    return value
+
+
+def _check_amount(amount: str, currency: str) -> None:
+    places = wire.CURRENCIES[currency]
+    value = Decimal(amount)
+    if value <= 0 or value != value.quantize(Decimal(1).scaleb(-places)):
+        raise _Refusal(
+            "invalid_request", f"amount must be positive with at most {places} decimals", "amount"
+        )
+
+
+def _json(value: Any) -> bytes:
+    return json.dumps(value, separators=(",", ":")).encode()
+
+
+# -- ways in ----------------------------------------------------------------------------------
+
+
+def sandbox_transport(sandbox: ExamplePaySandbox) -> httpx.MockTransport:
+    """An ``httpx`` transport (blocking and asynchronous) that calls ``sandbox`` in process."""
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        answer = sandbox.handle(request.method, request.url.path, request.headers, request.read())
+        return httpx.Response(answer.status_code, headers=dict(answer.headers), content=answer.body)
+
+    return httpx.MockTransport(handler)
+
+
+def build_app(sandbox: ExamplePaySandbox) -> Starlette:
+    """The sandbox as an ASGI app: the API under ``/v1``, checkout pages under ``/checkout``."""
+
+    async def api(request: Request) -> Response:
+        answer = sandbox.handle(
+            request.method, request.url.path, request.headers, await request.body()
+        )
+        return Response(answer.body, answer.status_code, headers=dict(answer.headers))
+
+    def checkout(request: Request) -> Response:
+        try:
+            order = sandbox.order_by_id(request.path_params["order_id"])
+        except KeyError:
+            return HTMLResponse("<h1>No such order</h1>", 404)
+        if request.method == "POST" and order.status == wire.STATUS_OPEN:
+            sandbox.pay(order.id)  # a sync endpoint: Starlette runs it in a thread
+        return HTMLResponse(_checkout_page(order))
+
+    return Starlette(
+        routes=[
+            Route("/v1/{path:path}", api, methods=["GET", "POST"]),
+            Route("/checkout/{order_id}", checkout, methods=["GET", "POST"]),
+        ]
+    )
+
+
+def _checkout_page(order: SandboxOrder) -> str:
+    action = (
+        '<form method="post"><button>Pay</button></form>'
+        if order.status == wire.STATUS_OPEN
+        else f"<p>This order is {order.status}.</p>"
+    )
+    return (
+        "<!doctype html><title>ExamplePay sandbox</title>"
+        f"<h1>Pay {order.amount} {order.currency}</h1>{action}"
+    )
+
+
+@attrs.define
+class RunningSandbox:
+    """A sandbox served on loopback, as the ``open_sandbox`` hook hands it over.
+
+    Attributes:
+        base_url: Where it listens.
+        settings: Provider settings that point the provider at it.
+        sandbox: The sandbox itself (orders, deliveries).
+    """
+
+    base_url: str
+    settings: dict[str, str]
+    sandbox: ExamplePaySandbox
+
+    def pay(self, provider_order_id: str) -> None:
+        """Pay an order as the payer would; the sandbox sends the callback."""
+        self.sandbox.pay(provider_order_id)
+
+    def checkout_url(self, provider_order_id: str) -> str:
+        """The order's checkout page."""
+        return f"{self.base_url}/checkout/{provider_order_id}"
+
+
+@contextmanager
+def serve(
+    sandbox: ExamplePaySandbox | None = None, *, host: str = "127.0.0.1", port: int = 0
+) -> Iterator[RunningSandbox]:
+    """Serve a sandbox with uvicorn in a thread; stop it on leaving the block.
+
+    :param sandbox: The sandbox to serve; default a new one with fresh credentials.
+    :param port: ``0`` picks a free port.
+    """
+    if sandbox is None:
+        sandbox = ExamplePaySandbox(
+            api_key=f"ex_key_{secrets.token_hex(8)}", api_secret=secrets.token_hex(24)
+        )
+    server = uvicorn.Server(
+        uvicorn.Config(
+            build_app(sandbox), host=host, port=port, log_level="warning", lifespan="off"
+        )
+    )
+    thread = threading.Thread(target=server.run, name="examplepay-sandbox", daemon=True)
+    thread.start()
+    while not server.started:
+        if not thread.is_alive():
+            raise RuntimeError(f"the ExamplePay sandbox could not listen on {host}:{port}")
+        time.sleep(0.01)
+    bound = server.servers[0].sockets[0].getsockname()[1]
+    sandbox.base_url = f"http://{host}:{bound}"
+    try:
+        yield RunningSandbox(
+            sandbox.base_url,
+            {
+                "base_url": sandbox.base_url,
+                "api_key": sandbox.api_key,
+                "api_secret": sandbox.api_secret,
+            },
+            sandbox,
+        )
+    finally:
+        server.should_exit = True
+        thread.join()

@@ -1,0 +1,66 @@
+"""ExamplePay's wire format: facts both the provider and the sandbox rely on, and no logic.
+
+The API speaks JSON. Every merchant request carries three headers::
+
+    ExamplePay-Key:        the merchant's API key
+    ExamplePay-Timestamp:  Unix seconds; requests more than 300 s off are refused
+    ExamplePay-Signature:  hex HMAC-SHA256(api_secret, f"{timestamp}\\n{METHOD}\\n{path}\\n" + body)
+
+Callbacks to the merchant carry two::
+
+    ExamplePay-Event-Timestamp:  Unix seconds
+    ExamplePay-Event-Signature:  hex HMAC-SHA256(api_secret, f"{timestamp}." + body)
+
+Errors come as ``{"error": {"code": "...", "message": "...", "field": "..."}}`` with the
+status below; ``429`` answers carry ``Retry-After`` in whole seconds.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+DEFAULT_BASE_URL: Final = "https://api.examplepay.invalid"
+
+PATH_ACCOUNT: Final = "/v1/account"  # GET: who the credentials belong to
+PATH_ORDERS: Final = "/v1/orders"  # POST: create
+PATH_ORDER: Final = "/v1/orders/{merchant_order_id}"  # GET: query
+PATH_CLOSE: Final = "/v1/orders/{merchant_order_id}/close"  # POST: close
+
+HEADER_KEY: Final = "ExamplePay-Key"
+HEADER_TIMESTAMP: Final = "ExamplePay-Timestamp"
+HEADER_SIGNATURE: Final = "ExamplePay-Signature"
+HEADER_EVENT_TIMESTAMP: Final = "ExamplePay-Event-Timestamp"
+HEADER_EVENT_SIGNATURE: Final = "ExamplePay-Event-Signature"
+HEADER_REQUEST_ID: Final = "ExamplePay-Request-Id"
+
+TIMESTAMP_TOLERANCE_SECONDS: Final = 300
+MERCHANT_ORDER_ID_MAX: Final = 64
+DESCRIPTION_MAX: Final = 256
+CALLBACK_BODY_MAX: Final = 64 * 1024
+
+# Pricing currencies and their decimal places.
+CURRENCIES: Final = {"USD": 2, "EUR": 2, "GBP": 2, "JPY": 0}
+
+# Order "status" values.
+STATUS_OPEN: Final = "open"
+STATUS_PAID: Final = "paid"
+STATUS_CLOSED: Final = "closed"
+
+# Callback "type" values.
+EVENT_PAID: Final = "order.paid"
+EVENT_CLOSED: Final = "order.closed"
+
+# Error codes and the HTTP status each comes with.
+ERRORS: Final = {
+    "invalid_request": 400,
+    "unknown_key": 401,
+    "bad_signature": 401,
+    "stale_timestamp": 401,
+    "forbidden": 403,
+    "not_found": 404,
+    "order_not_found": 404,
+    "duplicate_order": 409,
+    "order_not_closable": 409,
+    "rate_limited": 429,
+    "internal_error": 500,
+}
