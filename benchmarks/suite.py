@@ -1,0 +1,484 @@
+"""P1 to P6 (docs/performance.md). Each function returns one row of the results table."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import secrets
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import httpx
+import psutil
+
+from payments_binance.sandbox import SandboxProcess
+from payments_core import HttpRequest, Money, OrderRequest, Payments
+from payments_core.ledger import open_ledger
+
+from .common import FixedClock, Webhooks, epoch_ms, facade, interleave, median, timed
+
+Row = dict[str, Any]
+CALLBACK_URL = "https://shop.example/callbacks/binance"
+_run_id = f"{os.getpid()}x{int(time.time())}"
+
+
+def order(reference: str) -> OrderRequest:
+    return OrderRequest(reference=reference, price=Money("1.00", "USD"), callback_url=CALLBACK_URL)
+
+
+class References:
+    """Fresh references: the sandbox refuses a second order for the same trade number."""
+
+    def __init__(self, tag: str) -> None:
+        self.tag = tag
+        self.count = 0
+
+    def take(self, n: int) -> list[str]:
+        start, self.count = self.count, self.count + n
+        return [f"{self.tag}-{_run_id}-{i}" for i in range(start, start + n)]
+
+
+def presigned(payments: Payments, references: list[str]) -> list[HttpRequest]:
+    """The exact signed create requests the provider would send for ``references``."""
+    hooks = payments.provider("binance")
+    requests = []
+    for reference in references:
+        operation = hooks.create_order(order(reference))
+        requests.append(next(operation))
+        operation.close()
+    return requests
+
+
+@contextmanager
+def sandbox_process(*args: str) -> Iterator[SandboxProcess]:
+    with SandboxProcess("--no-webhooks", *args) as process:
+        yield process
+
+
+def _credentials(process: SandboxProcess) -> tuple[str, str, str]:
+    return process.base_url, process.info["api_key"], process.info["api_secret"]
+
+
+# -- P1 ---------------------------------------------------------------------------------------
+
+
+def p1(quick: bool) -> Row:
+    """create_order end to end vs a bare httpx POST of the same pre-signed bytes."""
+    n = 100 if quick else 400
+    with sandbox_process() as process:
+        base_url, key, secret = _credentials(process)
+        payments = facade(base_url, key, secret)
+        bare = httpx.Client(trust_env=False, timeout=10)
+        refs = References("p1")
+        try:
+            for reference in refs.take(30):  # warm both connections
+                payments.create_order(order(reference))
+            for request in presigned(payments, refs.take(30)):
+                bare.post(request.url, content=request.content, headers=request.headers)
+            ours: list[float] = []
+            base: list[float] = []
+            for _ in range(0, n, 50):  # sign shortly before sending: 60 s window
+                requests = presigned(payments, refs.take(50))
+                references = refs.take(50)
+                for reference, request in zip(references, requests, strict=True):
+                    ours.append(timed(lambda r=reference: payments.create_order(order(r))))
+                    base.append(
+                        timed(
+                            lambda q=request: bare.post(
+                                q.url, content=q.content, headers=q.headers
+                            ).raise_for_status()
+                        )
+                    )
+        finally:
+            payments.close()
+            bare.close()
+    overhead = median(ours) / median(base) - 1
+    return {
+        "id": "P1",
+        "what": "create_order end to end vs bare httpx POST of the same signed bytes",
+        "figure": f"median overhead {overhead:+.1%} "
+        f"({median(ours) * 1e3:.2f} ms vs {median(base) * 1e3:.2f} ms)",
+        "value": overhead,
+        "target": "overhead <= 15%",
+        "met": overhead <= 0.15,
+        "details": {
+            "samples": len(ours),
+            "median_ms": median(ours) * 1e3,
+            "bare_median_ms": median(base) * 1e3,
+            "p90_ms": statistics.quantiles(ours, n=10)[-1] * 1e3,
+            "bare_p90_ms": statistics.quantiles(base, n=10)[-1] * 1e3,
+        },
+    }
+
+
+# -- P2 ---------------------------------------------------------------------------------------
+
+
+def p2(quick: bool) -> Row:
+    """Verified callbacks per second (verify + parse, no ledger) vs bare RSA verify."""
+    n, rounds = (200, 5) if quick else (500, 15)
+    moment = datetime.now(UTC).replace(microsecond=0)
+    hooks = Webhooks()
+    payments = facade(
+        "https://bpay.binanceapi.example",
+        "bench-key",
+        "bench-secret-0123456789",
+        transport=hooks.certificates_transport(),
+        clock=FixedClock(moment),
+    )
+    callbacks = [
+        hooks.callback(str(10**17 + i), f"P2TRADE{i:08d}", now_ms=epoch_ms(moment))
+        for i in range(n)
+    ]
+    public_key = hooks.key.public_key()
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import padding
+
+    def ours() -> float:
+        started = time.perf_counter()
+        for headers, body, _, _ in callbacks:
+            payments.handle_callback("binance", headers, body)
+        return time.perf_counter() - started
+
+    def bare() -> float:
+        started = time.perf_counter()
+        for _, _, signature, payload in callbacks:
+            public_key.verify(signature, payload, padding.PKCS1v15(), hashes.SHA256())
+        return time.perf_counter() - started
+
+    try:
+        ours()  # fetches the certificates once
+        mine, theirs = interleave(rounds, ours, bare)
+    finally:
+        payments.close()
+    ratio = median(mine) / median(theirs)
+    return {
+        "id": "P2",
+        "what": "verified callbacks/s (verify + parse) vs bare cryptography RSA verify",
+        "figure": f"{ratio:.2f}x the bare cost ({n / median(mine):,.0f}/s vs "
+        f"{n / median(theirs):,.0f}/s)",
+        "value": ratio,
+        "target": "<= 1.5x the bare cost",
+        "met": ratio <= 1.5,
+        "details": {
+            "callbacks_per_s": n / median(mine),
+            "bare_verifies_per_s": n / median(theirs),
+            "per_callback_us": median(mine) / n * 1e6,
+            "bare_us": median(theirs) / n * 1e6,
+        },
+    }
+
+
+# -- P3 ---------------------------------------------------------------------------------------
+
+
+def _postgres_url() -> str:
+    return os.environ.get("PAYMENTS_TEST_POSTGRES_URL", "postgresql://127.0.0.1:5432/test")
+
+
+def _apply_rate(url: str, n: int, fresh: str) -> dict[str, float]:
+    """Callbacks applied per second through Payments.apply_callback with the ledger at ``url``."""
+    moment = datetime.now(UTC).replace(microsecond=0)
+    hooks = Webhooks()
+    ledger = open_ledger(url)
+    payments = facade(
+        "https://bpay.binanceapi.example",
+        "bench-key",
+        "bench-secret-0123456789",
+        transport=hooks.certificates_transport(),
+        clock=FixedClock(moment),
+        ledger=ledger,
+    )
+    from payments_core import Order, PaymentStatus
+
+    callbacks = []
+    first = 2 * 10**17 + secrets.randbelow(10**16)  # a PostgreSQL ledger outlives the run
+    for i in range(n):
+        prepay = str(first + i)
+        trade_no = f"P3{fresh}{i:08d}"[:32]
+        ledger.record_order(
+            Order(
+                provider="binance",
+                reference=f"p3-{fresh}-{i}",
+                provider_order_id=prepay,
+                merchant_order_id=trade_no,
+                status=PaymentStatus.PENDING,
+                amount=Money("1.00", "USDT"),
+            )
+        )
+        callbacks.append(hooks.callback(prepay, trade_no, now_ms=epoch_ms(moment))[:2])
+    try:
+        payments.handle_callback("binance", *callbacks[0])  # the certificates fetch
+        started = time.perf_counter()
+        applied = sum(
+            1
+            for headers, body in callbacks
+            if (outcome := payments.apply_callback("binance", headers, body)).result is not None
+            and outcome.result.applied
+        )
+        elapsed = time.perf_counter() - started
+        verify_only = timed(
+            lambda: [payments.handle_callback("binance", h, b) for h, b in callbacks]
+        )
+    finally:
+        payments.close()
+    return {"per_s": n / elapsed, "applied": applied, "verify_only_per_s": n / verify_only}
+
+
+def p3(quick: bool) -> Row:
+    """Callbacks applied per second: SQLite (WAL) and PostgreSQL."""
+    n = 500 if quick else 3_000
+    fresh = f"{_run_id}".replace("x", "")
+    with tempfile.TemporaryDirectory() as directory:
+        sqlite = _apply_rate(f"sqlite:///{directory}/ledger.sqlite3", n, fresh)
+    details: dict[str, Any] = {"sqlite": sqlite, "callbacks": n}
+    postgres_note = ""
+    try:
+        import psycopg
+
+        psycopg.connect(_postgres_url(), connect_timeout=3).close()
+    except Exception as exc:  # any failure means: not reachable, skip it
+        postgres_note = f"PostgreSQL skipped: {type(exc).__name__}"
+        details["postgres"] = None
+    else:
+        details["postgres"] = _apply_rate(_postgres_url(), n, fresh + "pg")
+        postgres_note = f"PostgreSQL {details['postgres']['per_s']:,.0f}/s"
+    return {
+        "id": "P3",
+        "what": "callbacks applied/s (verify + parse + one ledger transaction)",
+        "figure": f"SQLite WAL {sqlite['per_s']:,.0f}/s; {postgres_note}",
+        "value": sqlite["per_s"],
+        "target": ">= 1,000/s SQLite on 2 cores; PostgreSQL reported",
+        "met": sqlite["per_s"] >= 1_000 and sqlite["applied"] == n,
+        "details": details,
+    }
+
+
+# -- P4 ---------------------------------------------------------------------------------------
+
+IN_FLIGHT = 64
+
+
+async def _gather_limited(coroutines: list[Any], limit: int) -> None:
+    gate = asyncio.Semaphore(limit)
+
+    async def one(coroutine: Any) -> None:
+        async with gate:
+            await coroutine
+
+    await asyncio.gather(*(one(c) for c in coroutines))
+
+
+def p4(quick: bool) -> Row:
+    """64 in flight through the async API vs sequential, and vs bare aiohttp (same bytes)."""
+    rounds, seq_n, conc_n = (3, 100, 400) if quick else (5, 200, 1_000)
+    with sandbox_process() as process:
+        base_url, key, secret = _credentials(process)
+        return asyncio.run(_p4(base_url, key, secret, rounds, seq_n, conc_n))
+
+
+async def _p4(base_url: str, key: str, secret: str, rounds: int, seq_n: int, conc_n: int) -> Row:
+    ours = facade(base_url, key, secret)  # async_http="auto": aiohttp when installed
+    with_httpx = facade(base_url, key, secret, async_http="httpx")
+    refs = References("p4")
+    session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=100))
+    try:
+
+        async def sequential(payments: Payments) -> float:
+            references = refs.take(seq_n)
+            started = time.perf_counter()
+            for reference in references:
+                await payments.create_order_async(order(reference))
+            return seq_n / (time.perf_counter() - started)
+
+        async def concurrent(payments: Payments, n: int = conc_n) -> float:
+            references = refs.take(n)
+            started = time.perf_counter()
+            await _gather_limited(
+                [payments.create_order_async(order(r)) for r in references], IN_FLIGHT
+            )
+            return n / (time.perf_counter() - started)
+
+        async def bare() -> float:
+            requests = presigned(ours, refs.take(conc_n))
+
+            async def post(request: HttpRequest) -> None:
+                async with session.post(
+                    request.url, data=request.content, headers=dict(request.headers)
+                ) as response:
+                    await response.read()
+                    assert response.status == 200
+
+            started = time.perf_counter()
+            await _gather_limited([post(r) for r in requests], IN_FLIGHT)
+            return conc_n / (time.perf_counter() - started)
+
+        await concurrent(ours, 200)  # warm-up: connections, certificates of nothing, caches
+        await concurrent(with_httpx, 200)
+        await bare()
+        samples: dict[str, list[float]] = {"seq": [], "c64": [], "bare": [], "httpx": []}
+        for _ in range(rounds):
+            samples["seq"].append(await sequential(ours))
+            samples["c64"].append(await concurrent(ours))
+            samples["bare"].append(await bare())
+            samples["httpx"].append(await concurrent(with_httpx, conc_n // 2))
+    finally:
+        await session.close()
+        await ours.aclose()
+        await with_httpx.aclose()
+    seq, c64, bare_rate, httpx_rate = (median(samples[k]) for k in ("seq", "c64", "bare", "httpx"))
+    speedup = c64 / seq
+    gap = bare_rate / c64
+    return {
+        "id": "P4",
+        "what": "64 in flight via create_order_async, sandbox in its own process",
+        "figure": f"{c64:,.0f}/s = {speedup:.2f}x sequential ({seq:,.0f}/s); bare aiohttp "
+        f"{bare_rate:,.0f}/s = {gap:.2f}x ours; httpx backend {httpx_rate:,.0f}/s",
+        "value": speedup,
+        "target": ">= 3x sequential; bare aiohttp <= 2x ours",
+        "met": speedup >= 3 and gap <= 2,
+        "details": {
+            "sequential_per_s": seq,
+            "concurrent_per_s": c64,
+            "bare_aiohttp_per_s": bare_rate,
+            "httpx_backend_concurrent_per_s": httpx_rate,
+            "speedup": speedup,
+            "met_speedup": speedup >= 3,
+            "bare_over_ours": gap,
+            "met_bare": gap <= 2,
+            "samples": samples,
+        },
+    }
+
+
+# -- P5 ---------------------------------------------------------------------------------------
+
+
+def _import_us(python: str) -> int:
+    done = subprocess.run(  # noqa: S603 - our interpreter, fixed arguments
+        [python, "-X", "importtime", "-c", "import payments_core"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    for line in reversed(done.stderr.splitlines()):
+        match = re.match(r"import time:\s+\d+\s+\|\s+(\d+)\s+\|\s*payments_core$", line)
+        if match:
+            return int(match.group(1))
+    raise RuntimeError("payments_core not in the -X importtime output")
+
+
+def _wall(command: list[str]) -> float:
+    started = time.perf_counter()
+    subprocess.run(command, capture_output=True, check=True)  # noqa: S603
+    return time.perf_counter() - started
+
+
+def p5(quick: bool) -> Row:
+    """Import time of payments_core and wall time of ``payments --help`` (medians)."""
+    runs = 5 if quick else 11
+    python = sys.executable
+    cli = shutil.which("payments", path=str(Path(python).parent)) or "payments"
+    imports, helps, bare = [], [], []
+    for _ in range(runs):  # interleaved with the bare interpreter start, for scale
+        imports.append(_import_us(python) / 1e3)
+        helps.append(_wall([cli, "--help"]) * 1e3)
+        bare.append(_wall([python, "-c", "pass"]) * 1e3)
+    imp, hlp, start = median(imports), median(helps), median(bare)
+    return {
+        "id": "P5",
+        "what": "import payments_core (-X importtime) and `payments --help` wall time",
+        "figure": f"import {imp:.0f} ms; --help {hlp:.0f} ms (bare interpreter {start:.0f} ms)",
+        "value": imp,
+        "target": "import <= 150 ms; --help <= 300 ms",
+        "met": imp <= 150 and hlp <= 300,
+        "details": {
+            "import_ms": imports,
+            "help_ms": helps,
+            "bare_python_ms": bare,
+            "import_median_ms": imp,
+            "help_median_ms": hlp,
+        },
+    }
+
+
+# -- P6 ---------------------------------------------------------------------------------------
+
+
+def p6(quick: bool) -> Row:
+    """Peak RSS over 10,000 orders created and settled in one process, and the RSS slope."""
+    n, warm, step = (2_000, 500, 250) if quick else (10_000, 1_000, 500)
+    hooks = Webhooks()
+    me = psutil.Process()
+    with tempfile.TemporaryDirectory() as directory:
+        key_file = Path(directory) / "webhook-key.pem"
+        key_file.write_bytes(hooks.private_pem())
+        with sandbox_process("--signing-key", str(key_file)) as process:
+            base_url, key, secret = _credentials(process)
+            serial = process.info["certificate_serial"]
+            ledger = open_ledger(f"sqlite:///{directory}/ledger.sqlite3")
+            payments = facade(base_url, key, secret, ledger=ledger)
+            refs = References("p6")
+            points: list[tuple[int, int]] = []
+            settled = 0
+            started = time.perf_counter()
+            try:
+                for i, reference in enumerate(refs.take(n), start=1):
+                    created = payments.create_order(order(reference))
+                    headers, body, _, _ = hooks.callback(
+                        created.provider_order_id,
+                        created.merchant_order_id,
+                        now_ms=int(time.time() * 1000),
+                        serial=serial,
+                    )
+                    outcome = payments.apply_callback("binance", headers, body)
+                    settled += bool(outcome.result and outcome.result.applied)
+                    if i % step == 0:
+                        points.append((i, me.memory_info().rss))
+            finally:
+                payments.close()
+            elapsed = time.perf_counter() - started
+    after = [(i, rss) for i, rss in points if i > warm]
+    xs = [float(i) for i, _ in after]
+    ys = [float(rss) for _, rss in after]
+    slope = statistics.linear_regression(xs, ys).slope if len(after) >= 2 else float("nan")
+    peak = _peak_rss()
+    growth = ys[-1] - ys[0] if ys else 0.0
+    return {
+        "id": "P6",
+        "what": f"{n:,} orders created and settled (ledger applied) in one process",
+        "figure": f"peak RSS {peak / 2**20:.0f} MiB; slope after warm-up {slope:+.0f} B/order "
+        f"({growth / 2**20:+.1f} MiB over {len(after) and int(xs[-1] - xs[0]):,} orders)",
+        "value": slope,
+        "target": "peak reported; no growth per order after warm-up",
+        "met": settled == n and slope < 1_024,  # under 1 KiB/order: noise, not a leak
+        "details": {
+            "orders": n,
+            "settled": settled,
+            "seconds": elapsed,
+            "peak_rss_bytes": peak,
+            "rss_points": points,
+            "slope_bytes_per_order": slope,
+        },
+    }
+
+
+def _peak_rss() -> int:
+    import resource
+
+    # ru_maxrss is in KiB on Linux.
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+BENCHMARKS = {"P1": p1, "P2": p2, "P3": p3, "P4": p4, "P5": p5, "P6": p6}
