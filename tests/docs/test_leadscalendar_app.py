@@ -1,0 +1,96 @@
+"""The LeadsCalendar guide's example app, run against the sandbox over loopback.
+
+What it must show: a booking is confirmed only after the provider's verified callback is
+committed, never before it and never on a forged one.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+
+import httpx
+import pytest
+
+from payments_core import Payments, PaymentStatus, ProviderSandbox, StatusChange, hookimpl
+from payments_core.cli.background import BackgroundServer
+from payments_core.ledger import open_ledger
+from payments_core.plugins import PluginHost
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "docs" / "examples" / "leadscalendar_app.py"
+
+
+def load_example() -> ModuleType:
+    """Import the example from docs/examples, where the guide includes it from."""
+    spec = importlib.util.spec_from_file_location("leadscalendar_app", EXAMPLE)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+class PaidSeen:
+    """Sets ``paid`` after every other ``payment_status_changed`` hook has run."""
+
+    def __init__(self) -> None:
+        self.paid = threading.Event()
+
+    @hookimpl(trylast=True)  # after the app's own hook, so the booking is confirmed by then
+    def payment_status_changed(self, change: StatusChange) -> None:
+        if change.new_status is PaymentStatus.PAID:
+            self.paid.set()
+
+
+@pytest.fixture
+def sandbox() -> Iterator[ProviderSandbox]:
+    host = PluginHost()
+    host.load_entry_points(["binance"])
+    opened = host.provider("binance").open_sandbox()
+    assert opened is not None
+    with opened as running:
+        yield running
+
+
+def test_a_booking_is_confirmed_only_after_the_verified_callback(
+    sandbox: ProviderSandbox, tmp_path: Path
+) -> None:
+    example = load_example()
+    bookings = example.Bookings()
+    payments = Payments(
+        ledger=open_ledger(f"sqlite:///{tmp_path / 'ledger.sqlite3'}"),
+        provider_settings={"binance": sandbox.settings},
+        plugins=(example.ConfirmPaidBookings(bookings),),
+    )
+    seen = PaidSeen()
+    payments.host.register(seen)
+
+    with (
+        BackgroundServer(example.create_app(payments, bookings)) as server,
+        httpx.Client(base_url=server.url) as client,
+    ):
+        created = client.post("/bookings", json={"title": "Intro call"})
+        assert created.status_code == 201, created.text
+        booking = created.json()
+        assert booking["status"] == "awaiting_payment"
+        assert booking["checkout_url"] == sandbox.checkout_url(booking["order_id"])
+
+        forged = client.post(
+            "/payments/callbacks/binance",
+            content=json.dumps({"bizType": "PAY", "bizStatus": "PAY_SUCCESS", "data": "{}"}),
+            headers={"content-type": "application/json"},
+        )
+        assert forged.status_code >= 400
+        assert client.get(f"/bookings/{booking['booking_id']}").json()["status"] == (
+            "awaiting_payment"
+        )
+
+        sandbox.pay(booking["order_id"])
+        assert seen.paid.wait(10), "the verified callback never reached the ledger"
+
+        assert client.get(f"/bookings/{booking['booking_id']}").json()["status"] == "confirmed"
+        assert client.get("/bookings/booking-none-such").status_code == 404
