@@ -4,6 +4,12 @@ Keys come from ``POST /certificates`` (reference section 7) and replace the cach
 since Binance's list is authoritative (a retired key disappears). A callback naming a serial the
 cache lacks may trigger a fetch, but at most one fetch starts per cool-down period whatever the
 serials: a flood of forged serials costs one request per period and no memory.
+
+The cache knows whether its list is *settled*: fetched successfully, with no fetch in flight.
+Only then does a missing serial prove a callback wrong. While a fetch is in flight (a rotation
+brings a burst of callbacks under the new serial) or after one failed, a missing serial only
+means "not known yet", and the callback is deferred: answered 503 so that Binance delivers it
+again, neither refused nor recorded.
 """
 
 from __future__ import annotations
@@ -30,6 +36,8 @@ class CertificateCache:
     def __init__(self) -> None:
         self._keys: dict[str, rsa.RSAPublicKey] = {}
         self._last_fetch: float | None = None
+        self._fetching = False
+        self._settled = False
         self._lock = threading.Lock()
 
     def get(self, serial: str) -> rsa.RSAPublicKey | None:
@@ -42,10 +50,25 @@ class CertificateCache:
         The claim holds even if the fetch then fails, so a failing Binance is not hammered.
         """
         with self._lock:
-            if self._last_fetch is not None and now - self._last_fetch < cooldown:
+            if self._fetching or (
+                self._last_fetch is not None and now - self._last_fetch < cooldown
+            ):
                 return False
             self._last_fetch = now
+            self._fetching = True
             return True
+
+    @property
+    def settled(self) -> bool:
+        """Whether the cached keys are Binance's whole list: the last fetch succeeded and
+        none is in flight. Only then does a missing serial mean the serial is unknown."""
+        return self._settled and not self._fetching
+
+    def fetch_failed(self) -> None:
+        """End the claimed fetch without keys; the cool-down still holds."""
+        with self._lock:
+            self._fetching = False
+            self._settled = False
 
     def replace(self, certificates: Iterable[wire.Certificate]) -> None:
         """Make ``certificates`` the cached keys; entries that are not RSA PEM keys are skipped."""
@@ -63,6 +86,8 @@ class CertificateCache:
             keys[certificate.cert_serial] = key
         with self._lock:
             self._keys = keys
+            self._fetching = False
+            self._settled = True
         log.info("cached %d Binance certificate(s): %s", len(keys), ", ".join(sorted(keys)))
 
     def __repr__(self) -> str:

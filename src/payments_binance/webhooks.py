@@ -32,6 +32,7 @@ from payments_binance.api import ApiClient
 from payments_binance.certificates import CertificateCache, fetch_certificates
 from payments_binance.orders import from_epoch_ms
 from payments_core import (
+    CallbackDeferred,
     CallbackPayloadError,
     CallbackReply,
     CallbackRequest,
@@ -65,6 +66,8 @@ REQUIRED_HEADERS: Final = (
 _TIMESTAMP: Final = re.compile(r"[0-9]{1,16}")
 _ID: Final = re.compile(r"[0-9]{1,40}")
 _MS_MAX: Final = 253_402_300_800_000  # 10000-01-01: beyond it datetime cannot go
+#: Seconds after which a deferred callback is worth delivering again (a fetch takes less).
+_DEFER_SECONDS: Final = 5.0
 _PKCS1V15: Final = padding.PKCS1v15()
 _SHA256: Final = hashes.SHA256()
 
@@ -95,6 +98,8 @@ def handle_callback(
     :raises CallbackVerificationError: a header is missing or malformed, the timestamp is
         outside the tolerance, the serial is unknown, or the signature does not verify.
     :raises CallbackPayloadError: the body is too large, not JSON, or not a known notification.
+    :raises CallbackDeferred: the serial is not cached while another callback is fetching the
+        certificates, or after a fetch failed (within the cool-down): it cannot be judged yet.
     :raises ProviderError: if the certificates fetch gets an error answer.
     """
     provider = api.provider
@@ -125,8 +130,18 @@ def handle_callback(
     key = certificates.get(serial)
     if key is None and certificates.claim_fetch(clock.monotonic(), settings.cert_refresh_cooldown):
         log.info("certificate serial %.64r is not cached: fetching the certificates", serial)
-        certificates.replace((yield from fetch_certificates(api)))
+        try:
+            certificates.replace((yield from fetch_certificates(api)))
+        except BaseException:  # an error answer, a transport failure, or an abandoned operation
+            certificates.fetch_failed()
+            raise
         key = certificates.get(serial)
+    if key is None and not certificates.settled:
+        raise CallbackDeferred(
+            "callback deferred: the certificates are being fetched or could not be fetched",
+            provider=provider,
+            retry_after=_DEFER_SECONDS,
+        )
     if key is None:
         raise _refuse("unknown certificate serial", provider)
     payload = b"%s\n%s\n%s\n" % (

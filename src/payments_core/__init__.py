@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from payments_core.config import Config, ProviderSettings
 from payments_core.errors import (
+    CallbackDeferred,
     CallbackError,
     CallbackPayloadError,
     CallbackVerificationError,
@@ -72,6 +73,7 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "CallbackDeferred",
     "CallbackError",
     "CallbackPayloadError",
     "CallbackReply",

@@ -6,6 +6,8 @@ the ledger in one transaction and tells the application after the commit. The an
 
 * applied, duplicate, stale or flagged: the provider's acknowledgement, so it stops delivering;
 * refused (``CallbackError``): the error's ``reply``, the provider's own failure answer;
+* not checkable yet (``CallbackDeferred``: the provider's keys are being fetched): 503 with
+  ``Retry-After``;
 * no such provider: 404; a body over ``max_body_bytes``: 413, before any verification;
 * not recorded (any other ``PaymentsError``: the ledger unreachable, the provider's keys not
   fetched, configuration missing): 503 with ``Retry-After``, so the provider delivers it again
@@ -19,6 +21,7 @@ Mount it in any ASGI framework::
 
 from __future__ import annotations
 
+import math
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Final
@@ -28,7 +31,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from payments_core.errors import CallbackError, ConfigurationError, PaymentsError
+from payments_core.errors import (
+    CallbackDeferred,
+    CallbackError,
+    ConfigurationError,
+    PaymentsError,
+)
 from payments_core.models import CallbackReply
 from payments_core.redaction import get_logger
 
@@ -74,6 +82,14 @@ def create_callback_app(
         except CallbackError as error:
             log.info("%s callback refused: %s", provider, error)
             return _reply(error.reply)
+        except CallbackDeferred as error:
+            log.info("%s %s", provider, error)
+            wait = RETRY_AFTER_SECONDS if error.retry_after is None else error.retry_after
+            return _error(
+                503,
+                "the callback cannot be checked yet; deliver it again",
+                {"retry-after": str(math.ceil(wait))},
+            )
         except PaymentsError as error:
             log.error(
                 "%s callback not recorded, the provider will deliver it again: %s: %s",

@@ -16,6 +16,7 @@
     ├── CallbackError                  an incoming callback was refused; carries the reply to send
     │   ├── CallbackVerificationError  signature, certificate serial, timestamp or headers are wrong
     │   └── CallbackPayloadError       the body is malformed, too large, or of an unknown kind
+    ├── CallbackDeferred               cannot be checked yet (keys being fetched): answer 503
     └── LedgerError                    the ledger could not record or read something
 
 Every error keeps its context (``provider``, ``status_code``, ``provider_code``, ``request_id``) and
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
     from payments_core.models import CallbackReply, ErrorClassification
 
 __all__ = [
+    "CallbackDeferred",
     "CallbackError",
     "CallbackPayloadError",
     "CallbackVerificationError",
@@ -205,6 +207,24 @@ class CallbackVerificationError(CallbackError):
 
 class CallbackPayloadError(CallbackError):
     """The callback's body is malformed, too large, or of a kind this provider does not know."""
+
+
+class CallbackDeferred(PaymentsError):
+    """An incoming callback could not be checked yet, through no fault of its own.
+
+    The provider's keys are being fetched by another callback, or the last fetch failed. The
+    callback is neither refused nor recorded: answer with a 5xx (the callback endpoint answers
+    503 with ``Retry-After``) so that the provider delivers it again.
+
+    Attributes:
+        retry_after: Seconds after which a redelivery can be checked, when known.
+    """
+
+    def __init__(
+        self, message: str, *, provider: str | None = None, retry_after: float | None = None
+    ) -> None:
+        super().__init__(message, provider=provider)
+        self.retry_after = retry_after
 
 
 class LedgerError(PaymentsError):

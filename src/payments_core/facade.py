@@ -222,6 +222,7 @@ class Payments:
         """Verify and interpret one incoming callback (no ledger: see the ledger's ``apply``).
 
         :raises CallbackError: if the callback is refused; its ``reply`` is the HTTP answer.
+        :raises CallbackDeferred: if it cannot be checked yet; answer 503 so it comes again.
         """
         hooks = self.provider(provider)
         callback = CallbackRequest(headers, body)
@@ -243,6 +244,8 @@ class Payments:
         :raises ConfigurationError: if the facade has no ledger.
         :raises CallbackError: if the callback is refused; nothing is recorded; answer with
             its ``reply``.
+        :raises CallbackDeferred: if it cannot be checked yet; nothing is recorded; answer 503
+            so that the provider delivers it again.
         :raises LedgerError: if the event could not be recorded; answer with an error (not the
             acknowledgement) so that the provider delivers it again.
         """

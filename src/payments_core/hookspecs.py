@@ -137,6 +137,8 @@ class PaymentProvider:
             the :class:`~payments_core.models.PaymentEvent` and the acknowledgement to send.
         :raises CallbackVerificationError: signature, serial, timestamp or headers are wrong.
         :raises CallbackPayloadError: malformed, oversized, or of an unknown kind.
+        :raises CallbackDeferred: it cannot be judged yet (the keys are being fetched); the
+            provider will deliver it again.
 
         Stops at the first non-``None`` result.
         """

@@ -66,6 +66,8 @@ class MockBinance:
     certificates: list[dict[str, str]]
     requests: list[httpx.Request] = attrs.field(factory=list)
     queued: dict[str, list[httpx.Response | Exception]] = attrs.field(factory=dict)
+    #: Called with each request before it is answered: what happens "while it is in flight".
+    meanwhile: Callable[[httpx.Request], None] | None = None
 
     def queue(self, path: str, *answers: httpx.Response | Exception) -> None:
         self.queued.setdefault(path, []).extend(answers)
@@ -78,6 +80,8 @@ class MockBinance:
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
         self.requests.append(request)
+        if self.meanwhile is not None:
+            self.meanwhile(request)
         pending = self.queued.get(request.url.path)
         if pending:
             answer = pending.pop(0)

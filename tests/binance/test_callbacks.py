@@ -5,16 +5,19 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 
+import httpx
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 import payments_core
 from payments_binance import protocol
 from payments_core import (
+    CallbackDeferred,
     CallbackError,
     CallbackPayloadError,
     CallbackVerificationError,
     Money,
+    PaymentsError,
     PaymentStatus,
 )
 
@@ -179,6 +182,69 @@ def test_unknown_serial_fetches_once_then_not_again_within_the_cooldown(
     clock.advance(61)
     assert deliver(notification()).event is not None  # the real serial still verifies, no fetch
     assert binance.count(protocol.PATH_CERTIFICATES) == 2
+
+
+def test_a_callback_arriving_while_the_certificates_are_fetched_is_deferred_not_refused(
+    deliver: Deliver, binance: MockBinance
+) -> None:
+    body = notification()
+    deferred: list[Exception] = []
+
+    def another_callback_arrives(request: httpx.Request) -> None:
+        if request.url.path == protocol.PATH_CERTIFICATES and not deferred:
+            with pytest.raises(CallbackDeferred) as caught:
+                deliver(body)
+            deferred.append(caught.value)
+
+    binance.meanwhile = another_callback_arrives
+    assert deliver(body).event is not None  # the first fetches the keys and verifies
+    assert len(deferred) == 1
+    assert not isinstance(deferred[0], CallbackError)  # not refused: to be delivered again
+    assert binance.count(protocol.PATH_CERTIFICATES) == 1
+    assert deliver(body).event is not None  # the redelivery verifies from the cache
+    assert binance.count(protocol.PATH_CERTIFICATES) == 1
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [httpx.Response(500, text="busy"), httpx.ConnectError("refused")],
+    ids=["error-answer", "unreachable"],
+)
+def test_after_a_failed_fetch_callbacks_are_deferred_until_a_fetch_succeeds(
+    failure: httpx.Response | Exception,
+    deliver: Deliver,
+    binance: MockBinance,
+    clock: FakeClock,
+) -> None:
+    binance.queue(protocol.PATH_CERTIFICATES, failure)
+    with pytest.raises(PaymentsError) as first:
+        deliver(notification())
+    assert not isinstance(first.value, CallbackError)
+    with pytest.raises(CallbackDeferred):  # within the cool-down: no second fetch, no refusal
+        deliver(notification())
+    assert binance.count(protocol.PATH_CERTIFICATES) == 1
+    clock.advance(61)
+    assert deliver(notification()).event is not None
+    assert binance.count(protocol.PATH_CERTIFICATES) == 2
+
+
+def test_an_abandoned_fetch_does_not_leave_the_cache_waiting(
+    payments: payments_core.Payments,
+    rsa_key: rsa.RSAPrivateKey,
+    binance: MockBinance,
+    clock: FakeClock,
+) -> None:
+    body = notification()
+    headers = callback_headers(rsa_key, body, timestamp_ms=clock.ms)
+    hooks = payments.provider("binance")
+    operation = hooks.handle_callback(payments_core.CallbackRequest(headers, body))
+    assert operation is not None
+    fetch = next(operation)  # the certificates request, never answered
+    assert fetch.url.endswith(protocol.PATH_CERTIFICATES)
+    operation.close()
+    clock.advance(61)
+    assert payments.handle_callback("binance", headers, body).event is not None
+    assert binance.count(protocol.PATH_CERTIFICATES) == 1  # only the second was sent
 
 
 def test_rotated_key_is_found_by_one_refresh(

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from payments_core import (
+    CallbackDeferred,
     CallbackReply,
     CallbackRequest,
     CallbackResult,
@@ -206,6 +207,8 @@ class FakeProvider:
             return CallbackResult(None, ACK)
         if data.get("kind") == "keys-unavailable":  # as if fetching the provider's keys failed
             raise ProviderError("keys unavailable", provider=self.name, status_code=503)
+        if data.get("kind") == "keys-being-fetched":  # as if another callback were fetching them
+            raise CallbackDeferred("keys being fetched", provider=self.name, retry_after=2.5)
         amount = Money(data["amount"], data["currency"]) if "amount" in data else None
         event = PaymentEvent(
             provider=self.name,

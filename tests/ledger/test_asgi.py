@@ -161,6 +161,19 @@ async def test_a_callback_that_cannot_be_verified_now_asks_for_redelivery(
     assert "deliver it again" in answer.json()["error"]
 
 
+async def test_a_deferred_callback_gets_503_with_its_retry_after_and_changes_nothing(
+    client: httpx.AsyncClient, payments: Payments, recorder: HookRecorder
+) -> None:
+    answer = await client.post(
+        "/callbacks/fake", content=b'{"kind": "keys-being-fetched"}', headers=HEADERS
+    )
+    assert answer.status_code == 503
+    assert answer.headers["retry-after"] == "3"  # 2.5 s, rounded up
+    assert "cannot be checked yet" in answer.json()["error"]
+    assert status_of(payments, "booking-1") is PaymentStatus.PENDING
+    assert recorder.changes == []
+
+
 async def test_the_app_mounts_under_a_prefix_in_another_starlette_app(
     payments: Payments,
 ) -> None:

@@ -20,7 +20,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from payments_core import CallbackError, CallbackResult, Payments
+from payments_core import CallbackDeferred, CallbackError, CallbackResult, Payments
 from payments_core.ledger import Ledger
 
 PATH = "/callbacks/binance"
@@ -32,7 +32,7 @@ class Outcome:
 
     status_code: int
     result: CallbackResult | None = None
-    error: CallbackError | None = None
+    error: CallbackError | CallbackDeferred | None = None
 
 
 class CallbackReceiver:
@@ -71,6 +71,9 @@ class CallbackReceiver:
         except CallbackError as error:
             reply = error.reply
             self._keep(Outcome(reply.status_code, error=error))
+        except CallbackDeferred as error:
+            self._keep(Outcome(503, error=error))
+            return Response(b"deferred", status_code=503, headers={"retry-after": "1"})
         else:
             if self.ledger is not None and result.event is not None:
                 self.ledger.apply_event(result.event)
