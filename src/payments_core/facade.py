@@ -501,9 +501,12 @@ class _CreateAttempt:
     def _create(self) -> Operation[Order]:
         return _need(self.hooks, "create_order", self.hooks.create_order(self.request))
 
-    def _note(self, error: PaymentsError) -> None:
-        if error.classification is not None and error.classification.category in RECOVER_BY_QUERY:
+    def _note(self, error: PaymentsError) -> bool:
+        """Remember whether the next attempt must query first; whether the order exists."""
+        category = None if error.classification is None else error.classification.category
+        if category in RECOVER_BY_QUERY:
             self.recover = True
+        return category is ErrorCategory.DUPLICATE_ORDER
 
     def _recovered(self, found: Order) -> Order:
         """The found order, with the requested price as its amount; refused if it differs.
@@ -531,9 +534,18 @@ class _CreateAttempt:
         try:
             created: Order = run(self._create())
         except PaymentsError as error:
-            self._note(error)
-            raise
-        return created
+            if not self._note(error):
+                raise
+            duplicate = error
+        else:
+            return created
+        # The provider says the order exists: find it now, in this attempt, rather than after
+        # a wait (and even when this was the last attempt).
+        found = run(self._query())
+        if found is None:  # not visible yet: the next attempt's create asks again
+            self.recover = False
+            raise duplicate
+        return self._recovered(found)
 
     async def arun(self, run: Callable[[Operation[Any]], Any]) -> Order:
         if self.recover:
@@ -544,9 +556,16 @@ class _CreateAttempt:
         try:
             created: Order = await run(self._create())
         except PaymentsError as error:
-            self._note(error)
-            raise
-        return created
+            if not self._note(error):
+                raise
+            duplicate = error
+        else:
+            return created
+        found = await run(self._query())
+        if found is None:
+            self.recover = False
+            raise duplicate
+        return self._recovered(found)
 
 
 def reconciliation_event(provider: str, answer: Order) -> PaymentEvent:

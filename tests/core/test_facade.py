@@ -13,6 +13,7 @@ import pytest
 from payments_core import (
     ErrorCategory,
     Money,
+    Order,
     OrderRequest,
     Payments,
     PluginError,
@@ -66,12 +67,12 @@ async def _no_async_sleep(seconds: float) -> None:
 
 
 def payments_for(server: FakeServer, **kwargs: object) -> Payments:
+    kwargs.setdefault("retry", no_sleep_policy())
     return Payments(
         providers={"echo": EchoProvider},
         load_entry_points=False,
         transport=httpx.MockTransport(server.handle),
         async_transport=httpx.MockTransport(server.handle),
-        retry=no_sleep_policy(),
         **kwargs,  # type: ignore[arg-type]
     )
 
@@ -124,6 +125,36 @@ def test_a_duplicate_answer_is_recovered_by_a_query_without_a_second_create() ->
         order = payments.create_order(REQUEST)
     assert order.provider_order_id == "42"
     assert server.requests == {"/orders": 1, "/orders/query": 1}
+
+
+@pytest.mark.parametrize("api", ["sync", "async"])
+def test_a_duplicate_answer_on_the_last_attempt_still_finds_the_order(api: str) -> None:
+    server = FakeServer()
+
+    def time_out_and_apply_later(request: httpx.Request) -> None:
+        raise httpx.ReadTimeout("held", request=request)
+
+    def applied_while_querying(request: httpx.Request) -> httpx.Response:
+        server.orders["booking-7"] = {"reference": "booking-7", "amount": "1.00",
+                                      "currency": "USD", "id": "77"}  # fmt: skip
+        return httpx.Response(404, json={"error": "not found"})  # the query came too early
+
+    server.script.extend([time_out_and_apply_later, applied_while_querying])
+    payments = payments_for(server, retry=no_sleep_policy(max_attempts=2))
+    if api == "sync":
+        with payments:
+            order = payments.create_order(REQUEST)
+    else:
+
+        async def main() -> Order:
+            async with payments:
+                return await payments.create_order_async(REQUEST)
+
+        order = anyio.run(main)
+    assert order.provider_order_id == "77"
+    # attempt 1: create (timed out); attempt 2, the last: query, create (duplicate), query.
+    assert server.requests == {"/orders": 2, "/orders/query": 2}
+    assert len(server.orders) == 1
 
 
 def test_the_final_error_carries_its_classification() -> None:
