@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import copy
 from decimal import Decimal
+from typing import Any
 
+import attrs
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from payments_core import Money, ValidationError, register_currency
-from payments_core.money import CURRENCIES
+from payments_core.money import CURRENCIES, _to_decimal
+from payments_core.money import currency as lookup_currency
 
 
 def test_one_dollar_is_accepted_and_exact() -> None:
@@ -94,3 +98,109 @@ def test_any_input_gives_money_or_a_named_validation_error(amount: object, curre
         assert money.amount >= 0
         places = -money.amount.as_tuple().exponent  # type: ignore[operator]
         assert places == CURRENCIES[money.currency].minor_units
+
+
+# -- Money's constructor against the attrs-generated one it replaced ----------------------------
+
+
+@attrs.frozen(order=False)
+class ReferenceMoney:
+    """``Money`` as first written: attrs's converter, validator and post-init checks."""
+
+    amount: Decimal = attrs.field(converter=_to_decimal)
+    currency: str = attrs.field()
+
+    @currency.validator
+    def _check_currency(self, attribute: attrs.Attribute[str], value: str) -> None:
+        del attribute
+        lookup_currency(value)
+
+    def __attrs_post_init__(self) -> None:
+        value = self.amount
+        if value.is_signed() and value != 0:
+            raise ValidationError("amount", f"must not be negative, got {value}")
+        if value.adjusted() >= 15:
+            raise ValidationError("amount", f"{value} is larger than any supported amount")
+        units = lookup_currency(self.currency).minor_units
+        if value != value.quantize(Decimal(1).scaleb(-units)):
+            raise ValidationError(
+                "amount",
+                f"{value} has more decimal places than {self.currency} allows ({units})",
+            )
+        step = Decimal(1).scaleb(-units)
+        object.__setattr__(self, "amount", value.quantize(step).copy_abs())
+
+
+def _outcome(make: Any, amount: object, code: object) -> tuple[str, object]:
+    try:
+        money = make(amount, code)
+    except ValidationError as error:
+        return "refused", (error.field, error.reason)
+    except Exception as error:  # the point is to compare whatever happens
+        return "raised", type(error)
+    # repr of the Decimal: the same value *and* the same exponent and sign.
+    return "money", (repr(money.amount), money.currency)
+
+
+_NUMERALS = st.from_regex(r"[+-]?[0-9]{0,20}(\.[0-9]{0,20})?", fullmatch=True)
+_DECIMAL_NUMERALS = st.from_regex(r"[+-]?[0-9]{1,20}(\.[0-9]{1,20})?", fullmatch=True)
+
+
+@given(
+    st.one_of(
+        _NUMERALS,
+        _DECIMAL_NUMERALS.map(Decimal),
+        st.decimals(allow_nan=True, allow_infinity=True, places=None),
+        st.decimals(allow_nan=True, allow_infinity=True, places=None).map(str),
+        st.integers(min_value=-(10**20), max_value=10**20),
+        st.floats(),
+        st.booleans(),
+        st.none(),
+        st.text(max_size=12),
+        st.sampled_from(["NaN", "-nan", "sNaN", "inf", "-Infinity", "1e3", "-0", "-0.00", "0E-8"]),
+    ),
+    st.one_of(
+        st.sampled_from(sorted(CURRENCIES)),
+        st.sampled_from(["XXX", "usd", "", " USD"]),
+        st.integers(),
+        st.none(),
+        st.lists(st.integers(), max_size=1),
+    ),
+)
+@example("1.00", "USD")
+@example("1.00000000", "USDT")
+@example(Decimal("-0.00"), "USD")
+@example("999999999999999.99", "USD")
+@example("1000000000000000", "USD")
+@example("000000000000000000001.00", "USD")
+@example("1.001", "USD")
+@example("1.5", "JPY")
+@example(Decimal("1E+2"), "USD")
+@example(Decimal("1.000"), "USD")
+@example(Decimal("NaN"), 840)
+@example(1.0, "XXX")
+def test_money_builds_and_refuses_exactly_as_the_attrs_generated_constructor(
+    amount: object, code: object
+) -> None:
+    assert _outcome(Money, amount, code) == _outcome(ReferenceMoney, amount, code)
+
+
+def test_a_currency_of_eighteen_places_behaves_as_before_at_the_precision_limit() -> None:
+    try:
+        register_currency("TEST18", 18, crypto=True)
+        for amount in ["1." + "1" * 18, "12345678901." + "1" * 18, "123456789012345." + "1" * 18]:
+            assert _outcome(Money, amount, "TEST18") == _outcome(ReferenceMoney, amount, "TEST18")
+    finally:
+        CURRENCIES.pop("TEST18")
+
+
+def test_money_still_evolves_pickles_and_compares() -> None:
+    money = Money("1.5", "USD")
+    assert attrs.evolve(money, amount="2") == Money("2.00", "USD")
+    with pytest.raises(ValidationError):
+        attrs.evolve(money, amount=1.5)
+    assert copy.deepcopy(money) == money
+    assert hash(Money("1.50", "USD")) == hash(money)
+    assert repr(money) == "Money(amount=Decimal('1.50'), currency='USD')"
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        money.amount = Decimal(2)  # type: ignore[misc]
