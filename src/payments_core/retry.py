@@ -6,7 +6,10 @@ exponentially with full jitter, never below a ``Retry-After`` the provider sent;
 bounded, and so is the total time (the deadline), including the wait about to start.
 
 The loop itself is tenacity's; the clock and the sleep functions are injected, so tests run a
-whole schedule without sleeping.
+whole schedule without sleeping. The first attempt runs before tenacity is set up: most calls
+succeed at once, and tenacity's bookkeeping would cost as much as building and signing the
+request. When that attempt fails, tenacity takes over with its failure as attempt 1 (replayed,
+not repeated), so the schedule is the one tenacity alone would have run.
 """
 
 from __future__ import annotations
@@ -88,7 +91,14 @@ class RetryPolicy:
 
     def call(self, fn: Callable[[], T], *, should_retry: Callable[[BaseException], bool]) -> T:
         """Run ``fn`` until it succeeds or the policy gives up; re-raise the last error."""
-        stop, wait, before_sleep = self._schedule()
+        started = self.clock()
+        try:
+            return fn()
+        except BaseException as error:  # as tenacity: whatever fn raises, the predicate judges
+            if not _retries(error, should_retry):
+                raise
+            first = error
+        stop, wait, before_sleep = self._schedule(started)
         retrying = tenacity.Retrying(
             sleep=self.sleep,
             stop=stop,
@@ -97,13 +107,29 @@ class RetryPolicy:
             before_sleep=before_sleep,
             reraise=True,
         )
-        return retrying(fn)
+        replayed = False
+
+        def attempt() -> T:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                raise first
+            return fn()
+
+        return retrying(attempt)
 
     async def acall(
         self, fn: Callable[[], Awaitable[T]], *, should_retry: Callable[[BaseException], bool]
     ) -> T:
         """Asynchronous :meth:`call`."""
-        stop, wait, before_sleep = self._schedule()
+        started = self.clock()
+        try:
+            return await fn()
+        except BaseException as error:  # as tenacity: whatever fn raises, the predicate judges
+            if not _retries(error, should_retry):
+                raise
+            first = error
+        stop, wait, before_sleep = self._schedule(started)
         retrying = tenacity.AsyncRetrying(
             sleep=self.async_sleep,
             stop=stop,
@@ -112,22 +138,26 @@ class RetryPolicy:
             before_sleep=before_sleep,
             reraise=True,
         )
+        replayed = False
 
         # tenacity awaits only coroutine functions; a lambda returning a coroutine would come
         # back un-awaited, so wrap whatever callable we were given.
         async def attempt() -> T:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                raise first
             return await fn()
 
         return await retrying(attempt)
 
     def _schedule(
-        self,
+        self, started: float
     ) -> tuple[
         Callable[[tenacity.RetryCallState], bool],
         Callable[[tenacity.RetryCallState], float],
         Callable[[tenacity.RetryCallState], None],
     ]:
-        started = self.clock()
 
         def wait(state: tenacity.RetryCallState) -> float:
             error = state.outcome.exception() if state.outcome else None
@@ -151,6 +181,12 @@ class RetryPolicy:
             )
 
         return stop, wait, before_sleep
+
+
+def _retries(error: BaseException, should_retry: Callable[[BaseException], bool]) -> bool:
+    # tenacity's own test after a failed attempt: an explicit TryAgain is retried whatever the
+    # predicate says; anything else is retried when the predicate says so.
+    return isinstance(error, tenacity.TryAgain) or should_retry(error)
 
 
 def is_retryable(error: BaseException) -> bool:
