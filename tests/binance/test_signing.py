@@ -6,9 +6,13 @@ import hashlib
 import hmac
 import json
 import re
+import string
+from unittest import mock
 
 import httpx
 import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
 
 import payments_core
 from payments_binance import protocol, signing
@@ -146,3 +150,35 @@ def test_sent_bytes_are_the_signed_bytes_with_the_four_headers(
     assert b"Caf\xc3\xa9" in sent.content  # UTF-8 as sent, not re-escaped after signing
     assert b": " not in sent.content
     assert b", " not in sent.content
+
+
+# -- the nonce ----------------------------------------------------------------------------------
+
+
+def reference_nonce(random_bytes: list[bytes]) -> str:
+    """The nonce as first written, drawing its bytes from ``random_bytes`` in turn."""
+    alphabet = string.ascii_letters + string.digits
+    unbiased_below = len(alphabet) * (256 // len(alphabet))
+    chars: list[str] = []
+    draws = iter(random_bytes)
+    while len(chars) < 32:
+        chars.extend(
+            alphabet[byte % len(alphabet)] for byte in next(draws) if byte < unbiased_below
+        )
+    return "".join(chars[:32])
+
+
+@given(st.lists(st.binary(min_size=64, max_size=64), min_size=40, max_size=40))
+@example([bytes([255] * 64)] * 3 + [bytes(range(64))] * 37)  # whole draws rejected
+@example([bytes([250] * 40 + list(range(24)))] * 40)  # 24 kept: a draw can fall short of 32
+@example([bytes([247, 248] * 32)] * 40)  # the edges of the unbiased range
+def test_the_nonce_maps_and_rejects_bytes_as_before(draws: list[bytes]) -> None:
+    expected = reference_nonce(draws)
+    supply = iter(draws)
+
+    def token_bytes(n: int) -> bytes:
+        assert n == 64
+        return next(supply)
+
+    with mock.patch.object(signing.secrets, "token_bytes", token_bytes):
+        assert signing.new_nonce() == expected
