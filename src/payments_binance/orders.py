@@ -88,11 +88,19 @@ def _amount(price: Money) -> Decimal:
     return price.amount
 
 
-def create_body(request: OrderRequest, settings: BinanceSettings, now: datetime) -> object:
+def create_body(
+    request: OrderRequest,
+    settings: BinanceSettings,
+    now: datetime,
+    *,
+    trade_no: str | None = None,
+) -> object:
     """The create-order v3 body for ``request``, as wire data ready to serialise.
 
     A fiat price becomes ``fiatCurrency``/``fiatAmount`` (Binance converts it to USDT), a
-    crypto price ``currency``/``orderAmount``.
+    crypto price ``currency``/``orderAmount``. ``trade_no`` is
+    ``merchant_trade_no(request.reference)`` when the caller has it already (it is derived
+    here otherwise).
 
     :raises ValidationError: naming the request's field: a currency Binance does not take, a
         URL over 256 characters, more than 8 decimal places, or an ``expires_at`` that is not
@@ -118,9 +126,11 @@ def create_body(request: OrderRequest, settings: BinanceSettings, now: datetime)
                 "(Binance's limit, setting max_order_expiry)",
             )
         expire_time = (request.expires_at - _EPOCH) // timedelta(milliseconds=1)
+    if trade_no is None:
+        trade_no = merchant_trade_no(request.reference)
     body = wire.CreateOrderBody(
         env=wire.Env(terminal_type=settings.terminal_type),
-        merchant_trade_no=merchant_trade_no(request.reference),
+        merchant_trade_no=trade_no,
         description=description,
         goods_details=(
             wire.GoodsDetail(
@@ -153,13 +163,21 @@ def from_epoch_ms(value: int | None) -> datetime | None:
 
 
 def order_from_create(
-    provider: str, request: OrderRequest, result: wire.CreateOrderResult
+    provider: str,
+    request: OrderRequest,
+    result: wire.CreateOrderResult,
+    *,
+    trade_no: str | None = None,
 ) -> Order:
     """The :class:`Order` a create-order answer describes (pending, priced as requested).
+
+    ``trade_no`` is ``merchant_trade_no(request.reference)`` when the caller has it already.
 
     :raises wire.MalformedAnswer: if the settlement amount (v3 ``currency``/``totalFee``) is
         not an amount :class:`Money` can hold.
     """
+    if trade_no is None:
+        trade_no = merchant_trade_no(request.reference)
     settlement = None
     if result.currency is not None and result.total_fee is not None:
         try:
@@ -170,7 +188,7 @@ def order_from_create(
         provider=provider,
         reference=request.reference,
         provider_order_id=result.prepay_id,
-        merchant_order_id=merchant_trade_no(request.reference),
+        merchant_order_id=trade_no,
         status=PaymentStatus.PENDING,
         amount=request.price,
         settlement=settlement,

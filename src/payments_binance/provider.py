@@ -15,6 +15,7 @@ from payments_binance import classification, orders, protocol, sandbox_bridge, w
 from payments_binance.api import ApiClient
 from payments_binance.certificates import CertificateCache, fetch_certificates
 from payments_binance.settings import SETTING_ENV, load_settings
+from payments_binance.trade_no import merchant_trade_no
 from payments_core import (
     CallbackRequest,
     CallbackResult,
@@ -81,12 +82,19 @@ class BinancePayProvider:
     @hookimpl
     def create_order(self, request: OrderRequest) -> Operation[Order]:
         api = self._client()
-        body = orders.create_body(request, api.settings, self._context.clock.now())
+        # Derived once: the body carries it and the order read back from the answer names it.
+        trade_no = merchant_trade_no(request.reference)
+        body = orders.create_body(
+            request, api.settings, self._context.clock.now(), trade_no=trade_no
+        )
         return api.call(
             protocol.PATH_CREATE_ORDER_V3,
             body,
             lambda data: orders.order_from_create(
-                self.name, request, wire.structure(data, wire.CreateOrderResult)
+                self.name,
+                request,
+                wire.structure(data, wire.CreateOrderResult),
+                trade_no=trade_no,
             ),
             operation="create_order",
         )

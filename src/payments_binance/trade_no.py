@@ -16,6 +16,7 @@ number only if SHA-256 collides on them (about 2**-65 after 2**33 references).
 from __future__ import annotations
 
 import hashlib
+import re
 import string
 from typing import Final
 
@@ -24,14 +25,21 @@ __all__ = ["merchant_trade_no"]
 _ALPHABET: Final = string.digits + string.ascii_uppercase + string.ascii_lowercase
 _PREFIX_LENGTH: Final = 10
 _SUFFIX_LENGTH: Final = 22
+_MODULUS: Final = len(_ALPHABET) ** _SUFFIX_LENGTH
+# Two base-62 digits at a time: 11 divisions of the suffix instead of 22.
+_PAIRS: Final = tuple(high + low for high in _ALPHABET for low in _ALPHABET)
+# Exactly what ``ch.isascii() and ch.isalnum()`` keeps: the ASCII letters and digits.
+_NOT_ASCII_ALNUM: Final = re.compile(r"[^0-9A-Za-z]+")
 
 
 def merchant_trade_no(reference: str) -> str:
     """The ``merchantTradeNo`` for ``reference`` (see the module docstring for the rule)."""
-    prefix = "".join(ch for ch in reference if ch.isascii() and ch.isalnum())[:_PREFIX_LENGTH]
-    number = int.from_bytes(hashlib.sha256(reference.encode("utf-8")).digest(), "big")
-    digits = []
-    for _ in range(_SUFFIX_LENGTH):
-        number, remainder = divmod(number, len(_ALPHABET))
-        digits.append(_ALPHABET[remainder])
-    return prefix + "".join(reversed(digits))
+    prefix = _NOT_ASCII_ALNUM.sub("", reference)[:_PREFIX_LENGTH]
+    digest = hashlib.sha256(reference.encode("utf-8")).digest()
+    number = int.from_bytes(digest, "big") % _MODULUS
+    pairs = []
+    for _ in range(_SUFFIX_LENGTH // 2):
+        number, remainder = divmod(number, len(_PAIRS))
+        pairs.append(_PAIRS[remainder])
+    pairs.reverse()
+    return prefix + "".join(pairs)
