@@ -35,6 +35,7 @@ __all__ = [
     "converter",
     "dumps",
     "loads",
+    "read_create_result",
     "structure",
     "unstructure",
 ]
@@ -256,3 +257,44 @@ def _describe(exc: Exception) -> str:
     if isinstance(exc, cattrs.BaseValidationError):
         return "; ".join(cattrs.transform_error(exc))
     return str(exc)
+
+
+# -- reading the create answer without cattrs -------------------------------------------------
+
+# CreateOrderResult's fields as cattrs reads them with the hooks above: the wire name, the
+# attribute, the hook, and whether the field may be absent (then it keeps its default, None).
+# Every field but prepayId is optional: an explicit null reads as None too.
+_CREATE_RESULT_FIELDS: Final[tuple[tuple[str, str, Callable[[object, type], object]], ...]] = (
+    ("expireTime", "expire_time", _structure_int),
+    ("qrcodeLink", "qrcode_link", _structure_str),
+    ("qrContent", "qr_content", _structure_str),
+    ("checkoutUrl", "checkout_url", _structure_str),
+    ("deeplink", "deeplink", _structure_str),
+    ("universalUrl", "universal_url", _structure_str),
+    ("currency", "currency", _structure_str),
+    ("totalFee", "total_fee", _structure_decimal),
+)
+
+
+def read_create_result(data: object) -> CreateOrderResult:
+    """``structure(data, CreateOrderResult)``, without cattrs's dispatch for an answer that fits.
+
+    Each field goes through the same hook cattrs would call; at the first thing that does not
+    fit, the answer is read again by :func:`structure`, so a refusal is exactly cattrs's (and
+    its message the same).
+
+    :raises MalformedAnswer: as :func:`structure`.
+    """
+    if type(data) is dict and "prepayId" in data:
+        values: dict[str, Any] = {}
+        try:
+            values["prepay_id"] = _structure_str(data["prepayId"], str)
+            for key, name, hook in _CREATE_RESULT_FIELDS:
+                if key in data:
+                    value = data[key]
+                    values[name] = None if value is None else hook(value, object)
+        except (TypeError, ValueError):  # MalformedAnswer, or int() refusing 5,000 digits
+            pass
+        else:
+            return CreateOrderResult(**values)
+    return structure(data, CreateOrderResult)

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import hashlib
 import string
+from decimal import Decimal
 from typing import Any
 
+import attrs
 import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
@@ -80,3 +82,78 @@ def test_create_body_and_order_from_create_still_derive_it_alone() -> None:
     answer = wire.structure(CREATED, wire.CreateOrderResult)
     order = orders.order_from_create("binance", request, answer)
     assert order.merchant_order_id == merchant_trade_no(request.reference)
+
+
+# -- the create answer --------------------------------------------------------------------------
+
+_KEYS = [
+    "prepayId",
+    "expireTime",
+    "qrcodeLink",
+    "qrContent",
+    "checkoutUrl",
+    "deeplink",
+    "universalUrl",
+    "currency",
+    "totalFee",
+    "terminalType",
+    "fiatCurrency",
+]
+_VALUES = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**70), max_value=2**70),
+    st.text(max_size=12),
+    st.from_regex(r"-?[0-9]{1,20}(\.[0-9]{1,10})?", fullmatch=True),
+    st.decimals(allow_nan=True, allow_infinity=True),
+    st.floats(allow_nan=False),
+    st.lists(st.integers(), max_size=2),
+    st.dictionaries(st.text(max_size=3), st.integers(), max_size=2),
+)
+_ANSWERS = st.one_of(
+    st.dictionaries(st.sampled_from(_KEYS) | st.text(max_size=5), _VALUES, max_size=12),
+    st.fixed_dictionaries(
+        {"prepayId": st.text(min_size=1) | st.integers(min_value=0)},
+        optional={key: _VALUES for key in _KEYS[1:]},
+    ),
+    _VALUES,
+)
+
+
+def _read(reader: Any, data: object) -> tuple[str, object]:
+    try:
+        return "ok", reader(data)
+    except wire.MalformedAnswer as error:
+        return "refused", str(error)
+
+
+@given(_ANSWERS)
+@example({"prepayId": "1", "expireTime": "9" * 5_000})  # int() refuses: cattrs's ValueError
+@example({"prepayId": True})
+@example({"prepayId": "1", "totalFee": Decimal("NaN")})
+@example({"prepayId": "1", "totalFee": "1e5"})
+@example({"prepayId": 29383937493038367292, "currency": None, "totalFee": "1.00000000"})
+def test_the_create_answer_reads_exactly_as_cattrs_reads_it(data: object) -> None:
+    fast = _read(wire.read_create_result, data)
+    plain = _read(lambda d: wire.structure(d, wire.CreateOrderResult), data)
+    assert fast == plain
+    if fast[0] == "ok":
+        # Same types too (attrs equality would take 1 == Decimal(1)).
+        assert types_of(fast[1]) == types_of(plain[1])
+
+
+def types_of(result: object) -> dict[str, type]:
+    return {name: type(value) for name, value in attrs.asdict(result).items()}  # type: ignore[arg-type]
+
+
+def test_the_documented_create_answer_takes_the_fast_reading(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def no_cattrs(data: object, cls: type) -> None:
+        raise AssertionError("fell back to cattrs")
+
+    monkeypatch.setattr(wire, "structure", no_cattrs)
+    result = wire.read_create_result(dict(CREATED))
+    assert result.prepay_id == "29383937493038367292"
+    assert result.total_fee == Decimal("1.00000000")
+    assert result.expire_time == 1714568400000
