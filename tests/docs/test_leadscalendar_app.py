@@ -17,9 +17,9 @@ import httpx
 import pytest
 
 from payments_core import Payments, PaymentStatus, ProviderSandbox, StatusChange, hookimpl
-from payments_core.cli.background import BackgroundServer
 from payments_core.ledger import open_ledger
 from payments_core.plugins import PluginHost
+from payments_core.serving import BackgroundServer
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "docs" / "examples" / "leadscalendar_app.py"
 

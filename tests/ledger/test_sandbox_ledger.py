@@ -30,9 +30,9 @@ from payments_core import (
 )
 from payments_core.asgi import create_callback_app
 from payments_core.cli import cli
+from payments_core.serving import BackgroundServer
 
 from .fakes import HookRecorder
-from .servers import serve_on_loopback
 
 API_KEY = "ledger-test-key"
 API_SECRET = "ledger-test-secret"
@@ -85,12 +85,12 @@ def test_sandbox_webhooks_through_uvicorn_change_each_order_once(ledger_url: str
     with (
         sandbox_on_loopback(faults=every_webhook_twice) as (sandbox, provider_url),
         binance_payments(provider_url, ledger_url, recorder) as payments,
-        serve_on_loopback(create_callback_app(payments, close_payments=True)) as app_url,
+        BackgroundServer(create_callback_app(payments, close_payments=True), lifespan="on") as app,
     ):
-        callback_url = f"{app_url}/callbacks/binance"
+        callback_url = f"{app.url}/callbacks/binance"
         orders = [payments.create_order(booking(i, callback_url)) for i in range(5)]
         # One notification first: the provider fetches its certificates on the first callback,
-        # and a callback racing that fetch is refused (the sandbox then delivers it again).
+        # and a callback racing that fetch is deferred (the sandbox then delivers it again).
         sandbox.pay(orders[0].provider_order_id)
         sandbox.wait_for_webhooks_sync(timeout=30)
         for order in orders[1:4]:

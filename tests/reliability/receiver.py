@@ -8,13 +8,11 @@ error's ``reply``. Every outcome is kept, in arrival order, for the test to insp
 
 from __future__ import annotations
 
-import socket
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import attrs
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
@@ -22,6 +20,7 @@ from starlette.routing import Route
 
 from payments_core import CallbackDeferred, CallbackError, CallbackResult, Payments
 from payments_core.ledger import Ledger
+from payments_core.serving import BackgroundServer
 
 PATH = "/callbacks/binance"
 
@@ -42,11 +41,8 @@ class CallbackReceiver:
         self.payments = payments
         self.ledger = ledger
         self.outcomes: list[Outcome] = []
+        self.url = ""  # known once entered
         self._lock = threading.Lock()
-        self._sock = socket.socket()
-        self._sock.bind(("127.0.0.1", 0))
-        self._sock.listen(256)
-        self.url = f"http://127.0.0.1:{self._sock.getsockname()[1]}{PATH}"
 
         @asynccontextmanager
         async def lifespan(_: Starlette) -> AsyncIterator[None]:
@@ -56,11 +52,7 @@ class CallbackReceiver:
                 await payments.aclose()  # the async HTTP client lives on this loop
 
         app = Starlette(routes=[Route(PATH, self._callback, methods=["POST"])], lifespan=lifespan)
-        config = uvicorn.Config(app, log_config=None, lifespan="on", ws="none", access_log=False)
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(
-            target=self._server.run, args=([self._sock],), name="callback receiver", daemon=True
-        )
+        self._server = BackgroundServer(app, name="callback receiver", lifespan="on")
 
     async def _callback(self, request: Request) -> Response:
         body = await request.body()
@@ -86,34 +78,25 @@ class CallbackReceiver:
             self.outcomes.append(outcome)
 
     def __enter__(self) -> CallbackReceiver:
-        self._thread.start()
+        self._server.start()
+        self.url = f"{self._server.url}{PATH}"
         return self
 
     def __exit__(self, *_: object) -> None:
-        self._server.should_exit = True
-        self._thread.join(30)
-        self._sock.close()
+        self._server.stop()
 
 
 class AsgiServer:
     """``with AsgiServer(app) as server:`` serves any ASGI app on ``server.base_url``."""
 
     def __init__(self, app: Starlette) -> None:
-        self._sock = socket.socket()
-        self._sock.bind(("127.0.0.1", 0))
-        self._sock.listen(256)
-        self.base_url = f"http://127.0.0.1:{self._sock.getsockname()[1]}"
-        config = uvicorn.Config(app, log_config=None, lifespan="on", ws="none", access_log=False)
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(
-            target=self._server.run, args=([self._sock],), name="asgi app", daemon=True
-        )
+        self._server = BackgroundServer(app, name="asgi app", lifespan="on")
+        self.base_url = ""
 
     def __enter__(self) -> AsgiServer:
-        self._thread.start()
+        self._server.start()
+        self.base_url = self._server.url
         return self
 
     def __exit__(self, *_: object) -> None:
-        self._server.should_exit = True
-        self._thread.join(30)
-        self._sock.close()
+        self._server.stop()

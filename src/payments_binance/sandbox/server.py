@@ -13,22 +13,18 @@ All of them use a uvicorn HTTP protocol that lets the app reach its connection, 
 
 from __future__ import annotations
 
-import asyncio
 import signal
 import socket
 import subprocess
 import sys
-import threading
 from collections.abc import Callable, Sequence
 from types import TracebackType
 
-import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from payments_binance.sandbox import connection
 from payments_binance.sandbox.sandbox import Sandbox
-
-STARTUP_TIMEOUT_S = 30.0
+from payments_core.serving import STARTUP_TIMEOUT_S, BackgroundServer, UvicornServer, bind, url_of
 
 
 class _ConnectionAwareH11Protocol(H11Protocol):
@@ -43,65 +39,38 @@ class _ConnectionAwareH11Protocol(H11Protocol):
             connection.CURRENT_TRANSPORT.reset(token)
 
 
-class _Server(uvicorn.Server):
-    """uvicorn server that reports when it has started and on which loop."""
-
-    def __init__(self, config: uvicorn.Config) -> None:
-        super().__init__(config)
-        self.ready = threading.Event()
-        self.loop: asyncio.AbstractEventLoop | None = None
-
-    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
-        self.loop = asyncio.get_running_loop()
-        await super().startup(sockets=sockets)
-        self.ready.set()
-
-
-def _bind(host: str, port: int) -> socket.socket:
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    # proto=IPPROTO_TCP matters: asyncio sets TCP_NODELAY on accepted sockets only when the
-    # listening socket says so, and without it every response waits ~40 ms for a delayed ACK.
-    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host, port))
-    except OSError:
-        sock.close()
-        raise
-    sock.listen(2048)  # connections made before uvicorn starts wait in the backlog
-    return sock
-
-
-def _base_url(sock: socket.socket) -> str:
-    host, port = sock.getsockname()[:2]
-    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
-
-
-def _uvicorn_server(sandbox: Sandbox) -> _Server:
-    config = uvicorn.Config(
+def _server_for(sandbox: Sandbox, sock: socket.socket) -> BackgroundServer:
+    return BackgroundServer(
         sandbox.app,
+        sock=sock,
+        name="sandbox",
         http=_ConnectionAwareH11Protocol,
-        ws="none",
         lifespan="on",
-        log_config=None,
-        log_level="warning",
-        access_log=False,
         timeout_graceful_shutdown=5,
     )
-    return _Server(config)
+
+
+def _bound(sandbox: Sandbox, host: str, port: int) -> socket.socket:
+    """A socket bound for ``sandbox``, whose base URL (for checkout links) it becomes."""
+    sock = bind(host, port)
+    if sandbox.base_url is None:
+        sandbox.base_url = url_of(sock)
+    return sock
 
 
 def serve_forever(
     sandbox: Sandbox, host: str = "127.0.0.1", port: int = 0, *, on_ready: Callable[[str], None]
 ) -> None:
     """Serve ``sandbox`` in this thread until interrupted; ``on_ready(base_url)`` once bound."""
-    sock = _bind(host, port)
+    sock = _bound(sandbox, host, port)
     with sock:
-        base = _base_url(sock)
-        if sandbox.base_url is None:
-            sandbox.base_url = base
-        server = _uvicorn_server(sandbox)
-        on_ready(base)
+        server = UvicornServer.for_app(
+            sandbox.app,
+            http=_ConnectionAwareH11Protocol,
+            lifespan="on",
+            timeout_graceful_shutdown=5,
+        )
+        on_ready(url_of(sock))
         server.run(sockets=[sock])
 
 
@@ -112,38 +81,21 @@ class SandboxServer:
         self.sandbox = sandbox
         self.host = host
         self.port = port
-        self._sock: socket.socket | None = None
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
         self.base_url = ""
+        self._server: BackgroundServer | None = None
 
     def start(self) -> None:
         """Bind, start uvicorn in a daemon thread and wait until it serves."""
-        self._sock = _bind(self.host, self.port)
-        self.base_url = _base_url(self._sock)
-        if self.sandbox.base_url is None:
-            self.sandbox.base_url = self.base_url
-        self._server = _uvicorn_server(self.sandbox)
-        sockets = [self._sock]
-        server = self._server
-        self._thread = threading.Thread(
-            target=lambda: server.run(sockets=sockets), name=f"sandbox {self.base_url}", daemon=True
-        )
-        self._thread.start()
-        if not server.ready.wait(STARTUP_TIMEOUT_S) or not server.started:
-            self.stop()
-            raise RuntimeError(f"the sandbox did not start on {self.base_url}")
+        self._server = _server_for(self.sandbox, _bound(self.sandbox, self.host, self.port))
+        self.base_url = self._server.url
+        self._server.start()
 
     def stop(self) -> None:
         """Stop serving: end fault delays, shut uvicorn down and join its thread."""
         if self._server is not None:
             self.sandbox.begin_shutdown()
-            self._server.should_exit = True
-        if self._thread is not None:
-            self._thread.join(STARTUP_TIMEOUT_S)
-        if self._sock is not None:
-            self._sock.close()
-        self._server = self._thread = self._sock = None
+            self._server.stop()
+            self._server = None
 
     def __enter__(self) -> SandboxServer:
         self.start()

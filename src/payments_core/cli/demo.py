@@ -171,9 +171,9 @@ def _run(
 
     from payments_core import Money, OrderRequest, Payments
     from payments_core.asgi import create_callback_app
-    from payments_core.cli.background import BackgroundServer
     from payments_core.ledger import open_ledger
     from payments_core.plugins import PluginHost
+    from payments_core.serving import BackgroundServer
 
     host = PluginHost()
     host.load_entry_points()
