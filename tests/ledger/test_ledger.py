@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import ClassVar
 
 import attrs
 import pytest
@@ -39,6 +40,25 @@ def test_record_order_returns_the_order_recorded_first(ledger: Ledger) -> None:
     assert ledger.record_order(later) == first
     assert ledger.get_order("fake", "booking-1") == first
     assert ledger.get_order("other", "booking-1") is None
+
+
+def test_links_missing_from_a_recovered_order_are_filled_by_the_created_one(
+    ledger: Ledger,
+) -> None:
+    created = attrs.evolve(
+        order_for("booking-1"),
+        qr_content="fake://pay/1",
+        expires_at=datetime(2030, 1, 2, tzinfo=UTC),
+    )
+    recovered = attrs.evolve(
+        created, checkout_url=None, qr_content=None, expires_at=None
+    )  # as a query answers
+    assert ledger.record_order(recovered) == recovered
+    assert ledger.record_order(created) == created
+    assert ledger.get_order("fake", "booking-1") == created
+    assert ledger.record_order(recovered) == created  # links are never taken away
+    elsewhere = attrs.evolve(created, provider_order_id="1", checkout_url="https://evil.test/")
+    assert ledger.record_order(elsewhere) == created  # another provider order: none of it
 
 
 def test_an_order_round_trips_every_field(ledger: Ledger) -> None:
@@ -220,6 +240,42 @@ def test_a_failure_before_commit_rolls_back_and_the_redelivery_applies_once(
     assert redelivered.change is not None
     assert ledger.apply_event(event_for("booking-1")).duplicate
     assert [e.applied for e in ledger.events_for("fake", "booking-1")] == [True]
+
+
+class _CommitFailsOnce(sqlite3.Connection):
+    """A connection whose first COMMIT fails, as one does when the disk is full."""
+
+    failures: ClassVar[list[Exception]] = []
+
+    def execute(self, sql: str, *args: object) -> sqlite3.Cursor:
+        if sql == "COMMIT" and self.failures:
+            raise self.failures.pop()
+        return super().execute(sql, *args)  # type: ignore[arg-type]
+
+
+def test_a_failed_commit_releases_the_sqlite_write_lock(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "ledger.sqlite3"
+    with SqliteLedger(path, busy_timeout=0.2) as ledger:
+        ledger.record_order(order_for("booking-1"))
+        connect = sqlite3.connect
+        monkeypatch.setattr(
+            sqlite3, "connect", lambda *a, **k: connect(*a, factory=_CommitFailsOnce, **k)
+        )
+        with SqliteLedger(path, busy_timeout=0.2) as failing:
+            monkeypatch.setattr(
+                _CommitFailsOnce, "failures", [sqlite3.OperationalError("database or disk is full")]
+            )
+            with pytest.raises(LedgerError, match="disk is full"):
+                failing.apply_event(event_for("booking-1"))
+            monkeypatch.undo()
+            # Neither this process's next write nor another writer is locked out.
+            ledger.record_order(order_for("booking-2"))
+            assert failing.apply_event(event_for("booking-1")).applied
+        order = ledger.get_order("fake", "booking-1")
+        assert order is not None
+        assert order.status is PaymentStatus.PAID
 
 
 def test_pending_orders_are_those_still_pending_after_a_while(

@@ -240,7 +240,9 @@ class Ledger(abc.ABC):
     def record_order(self, order: Order) -> Order:
         """Record ``order`` unless one is recorded for its provider and reference already.
 
-        :returns: The stored order: the one given, or the one recorded before, which wins.
+        :returns: The stored order: the one given, or the one recorded before, which wins;
+            but if the one recorded before has no payment links (it was recovered by a query)
+            and ``order`` is the same provider order with links, its links are filled in.
         :raises LedgerError: also if the provider order id is recorded for another reference.
         """
 
@@ -491,6 +493,15 @@ class SqlLedger(Ledger):
         )  # fmt: skip
         with self._errors("record order"), self._transaction() as conn:
             conn.execute(self._sql.insert_order, row)
+            if order.checkout_url is not None:
+                # An order recovered by a query has no payment links (a provider's query does
+                # not return them); whoever got the create's own answer supplies them.
+                links = (
+                    order.checkout_url, order.qr_code_url, order.qr_content, order.deep_link,
+                    order.universal_url, self.time_in(order.expires_at),
+                    order.provider, order.reference, order.provider_order_id,
+                )  # fmt: skip
+                conn.execute(self._sql.fill_links, links)
             stored = conn.execute(self._sql.order, (order.provider, order.reference)).fetchone()
         if stored is None:
             raise LedgerError(
@@ -681,10 +692,12 @@ class SqlLedger(Ledger):
             conn.execute(self.begin)
             try:
                 yield conn
+                conn.execute("COMMIT")
             except BaseException:
+                # A failed COMMIT too: left open, the transaction would keep its write lock
+                # and the pooled connection would refuse every later BEGIN.
                 _rollback(conn)
                 raise
-            conn.execute("COMMIT")
 
     @contextmanager
     def _errors(self, what: str) -> Iterator[None]:
@@ -735,6 +748,13 @@ class _Statements:
         self.insert_order = placeholder(
             f"INSERT INTO orders ({_ORDER_COLUMNS}) VALUES ({order_marks}) "  # noqa: S608
             "ON CONFLICT DO NOTHING"
+        )
+        self.fill_links = placeholder(
+            "UPDATE orders SET checkout_url = ?, qr_code_url = COALESCE(qr_code_url, ?), "
+            "qr_content = COALESCE(qr_content, ?), deep_link = COALESCE(deep_link, ?), "
+            "universal_url = COALESCE(universal_url, ?), expires_at = COALESCE(expires_at, ?) "
+            "WHERE provider = ? AND reference = ? AND provider_order_id = ? "
+            "AND checkout_url IS NULL"
         )
         self.order = placeholder(f"{order_select} provider = ? AND reference = ?")
         self.orders_by_reference = placeholder(f"{order_select} reference = ? ORDER BY provider")

@@ -21,10 +21,13 @@ from typing import Any, ClassVar, Final
 
 from payments_core.errors import ConfigurationError
 from payments_core.ledger.base import Connection, SqlLedger
+from payments_core.redaction import get_logger
 
 __all__ = ["SqliteLedger"]
 
 SYNCHRONOUS: Final = ("full", "normal")
+
+log = get_logger("payments_core.ledger")
 
 
 class SqliteLedger(SqlLedger):
@@ -76,12 +79,18 @@ class SqliteLedger(SqlLedger):
             self.path, timeout=self.busy_timeout, isolation_level=None, check_same_thread=False
         )
         try:
-            conn.execute("PRAGMA journal_mode = WAL")
+            (mode,) = conn.execute("PRAGMA journal_mode = WAL").fetchone()
             conn.execute(f"PRAGMA synchronous = {self.synchronous.upper()}")
         except sqlite3.Error:
             conn.close()
             raise
+        if mode != "wal":  # a filesystem without shared memory: correct, but writers wait more
+            log.warning("SQLite ledger %s runs in %s journal mode, not WAL", self.path, mode)
         return conn
+
+    def healthy(self, conn: Connection) -> bool:
+        assert isinstance(conn, sqlite3.Connection)
+        return not conn.in_transaction
 
     def writing(self) -> AbstractContextManager[object]:
         return self._write_lock
