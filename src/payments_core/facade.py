@@ -183,7 +183,8 @@ class Payments:
         calling the provider, and a new one is recorded; if a concurrent caller recorded the
         reference first, its order is returned.
 
-        :raises ValidationError: if the provider refuses the request's values.
+        :raises ValidationError: if the provider refuses the request's values, or the
+            reference already names an order for another price (``field == "reference"``).
         :raises ProviderError: with ``classification`` set, once the policy gives up.
         :raises TransportError: with ``classification`` set, once the policy gives up.
         :raises LedgerError: if the ledger cannot be read or written.
@@ -192,13 +193,15 @@ class Payments:
         if self.ledger is not None:
             known = self.ledger.get_order(hooks.name, request.reference)
             if known is not None:
-                return known
+                return _same_price(known, request)
         attempt = _CreateAttempt(hooks, request)
         order = self.retry.call(
             lambda: attempt.run(lambda op: self._run(hooks, op)),
             should_retry=_retry_create,
         )
-        return order if self.ledger is None else self.ledger.record_order(order)
+        if self.ledger is None:
+            return order
+        return _same_price(self.ledger.record_order(order), request)
 
     def query_order(self, reference: str, *, provider: str | None = None) -> Order | None:
         """The provider's order for ``reference``, or ``None`` if it has none."""
@@ -291,13 +294,15 @@ class Payments:
         if ledger is not None:
             known = await asyncio.to_thread(ledger.get_order, hooks.name, request.reference)
             if known is not None:
-                return known
+                return _same_price(known, request)
         attempt = _CreateAttempt(hooks, request)
         order = await self.retry.acall(
             lambda: attempt.arun(lambda op: self._arun(hooks, op)),
             should_retry=_retry_create,
         )
-        return order if ledger is None else await asyncio.to_thread(ledger.record_order, order)
+        if ledger is None:
+            return order
+        return _same_price(await asyncio.to_thread(ledger.record_order, order), request)
 
     async def query_order_async(
         self, reference: str, *, provider: str | None = None
@@ -516,13 +521,8 @@ class _CreateAttempt:
         currency is a different order, and must not be taken for this one.
         """
         price = self.request.price
-        if found.amount.currency == price.currency and found.amount != price:
-            raise ValidationError(
-                "reference",
-                f"{self.request.reference!r} already names an order for {found.amount} at "
-                f"{self.hooks.name}, not {price}",
-                provider=self.hooks.name,
-            )
+        if found.amount.currency == price.currency:
+            _same_price(found, self.request)
         return attrs.evolve(found, amount=price)
 
     def run(self, run: Callable[[Operation[Any]], Any]) -> Order:
@@ -588,6 +588,22 @@ def reconciliation_event(provider: str, answer: Order) -> PaymentEvent:
 def _pending(ledger: Ledger, older_than: timedelta, provider: str | None) -> list[Order]:
     records = ledger.pending_orders(older_than)
     return [r.order for r in records if provider is None or r.order.provider == provider]
+
+
+def _same_price(known: Order, request: OrderRequest) -> Order:
+    """``known``, the order recorded for the request's reference, if it is for the same price.
+
+    A reference names one order: asking again for another price is a mistake to report, not
+    an order to hand back (the payer would pay the first price).
+    """
+    if known.amount != request.price:
+        raise ValidationError(
+            "reference",
+            f"{request.reference!r} already names an order for {known.amount} at "
+            f"{known.provider}, not {request.price}",
+            provider=known.provider,
+        )
+    return known
 
 
 def _retry_create(error: BaseException) -> bool:

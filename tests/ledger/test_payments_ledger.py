@@ -11,6 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
 
+import anyio
 import attrs
 import pytest
 
@@ -22,6 +23,7 @@ from payments_core import (
     Order,
     PaymentStatus,
     StatusChange,
+    ValidationError,
     hookimpl,
     open_ledger,
 )
@@ -70,6 +72,27 @@ def test_create_order_returns_the_recorded_order_without_calling_the_provider(
         assert payments.ledger is not None
         recorded = payments.ledger.record_order(order_for("booking-1"))
         assert payments.create_order(request_for("booking-1")) == recorded
+        assert provider_calls(payments) == []
+
+
+@pytest.mark.parametrize("api", ["sync", "async"])
+def test_a_recorded_reference_asked_for_another_price_is_refused(
+    api: str, ledger_url: str, tmp_path: Path
+) -> None:
+    with make_payments(ledger_url, remote=tmp_path / "remote.db") as payments:
+        assert payments.ledger is not None
+        payments.ledger.record_order(order_for("booking-1"))
+        price = request_for("booking-1").price
+        dearer = attrs.evolve(request_for("booking-1"), price=Money("50.00", price.currency))
+        create = (
+            payments.create_order
+            if api == "sync"
+            else lambda r: anyio.run(payments.create_order_async, r)
+        )
+        with pytest.raises(ValidationError) as caught:
+            create(dearer)
+        assert caught.value.field == "reference"
+        assert str(price) in caught.value.reason
         assert provider_calls(payments) == []
 
 
