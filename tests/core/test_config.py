@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import logging
 from pathlib import Path
 
@@ -97,6 +98,29 @@ def test_logged_secrets_and_signatures_are_redacted(caplog: pytest.LogCaptureFix
     assert SECRET not in text
     assert signature not in text
     assert text.count(MASK) == 3
+
+
+def test_tracebacks_are_redacted_before_any_handler_formats_them() -> None:
+    Secret(SECRET)
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    logger = get_logger("payments_core.test.traceback")
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        try:
+            raise RuntimeError(f"the hook saw {SECRET}")
+        except RuntimeError:
+            logger.exception("hook failed")
+            logger.error("again", stack_info=True, exc_info=True)
+    finally:
+        logger.removeHandler(handler)
+    text = stream.getvalue()
+    assert "RuntimeError: the hook saw" in text  # the traceback is there
+    assert "Stack (most recent call last)" in text
+    assert SECRET not in text
+    assert text.count(MASK) == 2
 
 
 def test_pem_blocks_are_redacted() -> None:
