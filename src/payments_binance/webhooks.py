@@ -164,7 +164,7 @@ def _verifies(key: rsa.RSAPublicKey, signature: bytes, payload: bytes) -> bool:
 
 def _object(raw: bytes | str, what: str, provider: str) -> dict[str, Any]:
     try:
-        value = wire.loads(raw.encode("utf-8") if isinstance(raw, str) else raw)
+        value = wire.loads_text(raw) if isinstance(raw, str) else wire.loads(raw)
     except wire.MalformedJSON:
         raise _reject(f"{what} is not valid JSON", provider) from None
     if not isinstance(value, dict):

@@ -35,6 +35,7 @@ __all__ = [
     "converter",
     "dumps",
     "loads",
+    "loads_text",
     "read_create_result",
     "structure",
     "unstructure",
@@ -58,17 +59,52 @@ def _reject_constant(name: str) -> NoReturn:
 
 # One decoder for every call: json.loads with keyword arguments builds a new one each time.
 _DECODER: Final = json.JSONDecoder(parse_float=Decimal, parse_constant=_reject_constant)
+# Its C scanner, called as JSONDecoder.decode calls it, minus two Python frames and two regex
+# calls on the usual document (no surrounding whitespace): there are two per callback.
+_SCAN_ONCE: Final[Callable[[str, int], tuple[Any, int]]] = _DECODER.scan_once  # type: ignore[attr-defined]
+_JSON_SPACE: Final = " \t\n\r"  # json.decoder.WHITESPACE's characters, no others
+_WHITESPACE: Final = re.compile(f"[{_JSON_SPACE}]*").match
 
 
 def loads(raw: bytes) -> Any:
     """Parse ``raw`` with exact numbers; raise :class:`MalformedJSON` on any defect."""
     try:
         text = raw.decode("utf-8")
-        if text.startswith("\ufeff"):
-            raise MalformedJSON("a JSON document may not start with a byte order mark")
-        return _DECODER.decode(text)
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+    except UnicodeDecodeError as exc:
         raise MalformedJSON(str(exc)) from None
+    return _parse(text)
+
+
+def loads_text(text: str) -> Any:
+    """:func:`loads` of a document already decoded (a JSON string inside a JSON document).
+
+    Text that UTF-8 cannot carry (a lone surrogate, which a ``\\ud800`` escape in the outer
+    document yields) is refused as bytes that are not UTF-8 are.
+    """
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise MalformedJSON(str(exc)) from None
+    return _parse(text)
+
+
+def _parse(text: str) -> Any:
+    # JSONDecoder.decode and raw_decode, inlined: the same scanner, the same errors.
+    if text.startswith("\ufeff"):
+        raise MalformedJSON("a JSON document may not start with a byte order mark")
+    length = len(text)
+    try:
+        try:
+            value, end = _SCAN_ONCE(text, length - len(text.lstrip(_JSON_SPACE)))
+        except StopIteration as stop:
+            raise json.JSONDecodeError("Expecting value", text, stop.value) from None
+        if end != length and text[end:].strip(_JSON_SPACE):
+            space = _WHITESPACE(text, end)  # as decode: the error names the first non-space
+            raise json.JSONDecodeError("Extra data", text, space.end() if space else end)
+    except (json.JSONDecodeError, RecursionError) as exc:
+        raise MalformedJSON(str(exc)) from None
+    return value
 
 
 def dumps(value: object) -> bytes:

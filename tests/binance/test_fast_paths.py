@@ -7,6 +7,7 @@ the plain versions are kept here (or are still the library's fallback) as the re
 from __future__ import annotations
 
 import hashlib
+import json
 import string
 from decimal import Decimal
 from typing import Any
@@ -16,11 +17,11 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from payments_binance import orders, wire
+from payments_binance import orders, webhooks, wire
 from payments_binance import provider as provider_module
 from payments_binance.settings import BinanceSettings
 from payments_binance.trade_no import merchant_trade_no
-from payments_core import HttpResponse, Secret
+from payments_core import CallbackPayloadError, HttpResponse, Secret
 
 from .conftest import START, envelope
 from .test_orders import CREATED, provider, seed_request
@@ -157,3 +158,118 @@ def test_the_documented_create_answer_takes_the_fast_reading(
     assert result.prepay_id == "29383937493038367292"
     assert result.total_fee == Decimal("1.00000000")
     assert result.expire_time == 1714568400000
+
+
+# -- JSON reading -------------------------------------------------------------------------------
+
+_PLAIN_DECODER = json.JSONDecoder(parse_float=Decimal, parse_constant=wire._reject_constant)
+
+
+def reference_loads(raw: bytes) -> object:
+    """wire.loads as first written: JSONDecoder.decode after the BOM check."""
+    try:
+        text = raw.decode("utf-8")
+        if text.startswith("\ufeff"):
+            raise wire.MalformedJSON("a JSON document may not start with a byte order mark")
+        return _PLAIN_DECODER.decode(text)
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise wire.MalformedJSON(str(exc)) from None
+
+
+def _loaded(load: Any, raw: Any) -> tuple[str, object]:
+    try:
+        value = load(raw)
+    except wire.MalformedJSON as error:
+        return "refused", str(error)
+    return "ok", (value, _shape(value))
+
+
+def _shape(value: object) -> object:
+    """The value's types all the way down (1 == 1.0 == Decimal(1) would hide a difference)."""
+    if isinstance(value, dict):
+        return {k: _shape(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_shape(v) for v in value]
+    return type(value)
+
+
+_JSON_VALUES = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.decimals(allow_nan=False, allow_infinity=False)
+    | st.text(),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(), inner, max_size=3),
+    max_leaves=8,
+)
+_SPACE = st.text(alphabet=" \t\n\r\x0b\x0c\u00a0\u2028", max_size=3)
+
+
+@st.composite
+def json_documents(draw: st.DrawFn) -> bytes:
+    text = json.dumps(draw(_JSON_VALUES), default=str, ensure_ascii=draw(st.booleans()))
+    text = draw(_SPACE) + text + draw(_SPACE)
+    mangle = draw(st.sampled_from(["none", "cut", "append", "insert", "bom"]))
+    if mangle == "cut" and text:
+        text = text[: draw(st.integers(0, len(text) - 1))]
+    elif mangle == "append":
+        text += draw(st.sampled_from(["x", "}", " 1", ",", "\x00", "NaN", "[]"]))
+    elif mangle == "insert" and text:
+        at = draw(st.integers(0, len(text)))
+        text = (
+            text[:at] + draw(st.sampled_from(["NaN", "Infinity", "-", ",", "\\", '"'])) + text[at:]
+        )
+    elif mangle == "bom":
+        text = "\ufeff" + text
+    return text.encode("utf-8", "surrogatepass")
+
+
+@given(json_documents() | st.binary(max_size=40))
+@example(b"")
+@example(b"   ")
+@example(b" {} ")
+@example(b"{} x")
+@example(b"{}\x0b")
+@example(b"\xef\xbb\xbf{}")
+@example(b"[NaN]")
+@example(b"-Infinity")
+@example(b"1.50")
+@example(b"[" * 100_000)
+@example(b'"\\ud800"')
+@example(b'"\xed\xa0\x80"')  # a surrogate encoded as UTF-8: not UTF-8
+def test_loads_reads_and_refuses_exactly_as_jsondecoder_decode(raw: bytes) -> None:
+    assert _loaded(wire.loads, raw) == _loaded(reference_loads, raw)
+
+
+@given(st.text())
+@example("\ufeff{}")
+@example('{"a":1} ')
+def test_loads_text_is_loads_of_the_utf8_bytes(text: str) -> None:
+    assert _loaded(wire.loads_text, text) == _loaded(wire.loads, text.encode("utf-8"))
+
+
+@pytest.mark.parametrize("text", ["\ud800", '{"a":"\udfff"}', '{"merchantTradeNo":"x\ud83d"}'])
+def test_loads_text_refuses_text_utf8_cannot_carry(text: str) -> None:
+    with pytest.raises(wire.MalformedJSON, match="surrogates not allowed"):
+        wire.loads_text(text)
+
+
+# -- reading a verified callback ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "data",
+    ['"\\ud800"', '"{\\"merchantTradeNo\\":\\"a\\ud800\\"}"'],
+    ids=["lone-surrogate", "surrogate-in-a-value"],
+)
+def test_a_data_string_utf8_cannot_carry_is_a_payload_error_not_a_crash(data: str) -> None:
+    # The outer document's \ud800 escape makes a str no UTF-8 encoder takes; reading it once
+    # raised UnicodeEncodeError out of the provider. It is refused like any data not JSON.
+    body = (
+        '{"bizType":"PAY","bizStatus":"PAY_SUCCESS","bizIdStr":"1","data":' + data + "}"
+    ).encode()
+    with pytest.raises(CallbackPayloadError) as caught:
+        webhooks._interpret(body, "binance")
+    assert caught.value.reply is not None
+    assert caught.value.reply.status_code == 400
+    assert b"data is not valid JSON" in caught.value.reply.body
