@@ -63,6 +63,9 @@ class BinancePayProvider:
         return f"BinancePayProvider(name={self.name!r})"
 
     def _client(self) -> ApiClient:
+        api = self._api  # built once: no lock taken after that
+        if api is not None:
+            return api
         with self._api_lock:
             if self._api is None:
                 settings = load_settings(self._context.settings)

@@ -21,6 +21,7 @@ __all__ = ["CONTENT_TYPE", "new_nonce", "sign", "signed_headers", "timestamp_ms"
 CONTENT_TYPE: Final = "application/json"
 _NONCE_ALPHABET: Final = string.ascii_letters + string.digits
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+_MILLISECOND: Final = timedelta(milliseconds=1)
 
 
 #: Random bytes below this map onto the 62 letters and digits without bias (4 x 62 = 248).
@@ -49,7 +50,7 @@ def new_nonce() -> str:
 
 def timestamp_ms(now: datetime) -> str:
     """``now`` as Unix milliseconds in decimal, the form ``BinancePay-Timestamp`` carries."""
-    return str((now - _EPOCH) // timedelta(milliseconds=1))
+    return str((now - _EPOCH) // _MILLISECOND)
 
 
 def sign(secret: Secret, timestamp: str, nonce: str, body: bytes) -> str:

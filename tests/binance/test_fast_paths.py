@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import string
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -252,6 +253,28 @@ def test_loads_text_is_loads_of_the_utf8_bytes(text: str) -> None:
 def test_loads_text_refuses_text_utf8_cannot_carry(text: str) -> None:
     with pytest.raises(wire.MalformedJSON, match="surrogates not allowed"):
         wire.loads_text(text)
+
+
+# -- epoch milliseconds -------------------------------------------------------------------------
+
+
+@given(st.integers(min_value=-(10**20), max_value=10**20))
+@example(0)
+@example(253_402_300_799_999)
+@example(253_402_300_800_000)
+@example(-62_135_596_800_000)
+@example(-62_135_596_800_001)
+def test_from_epoch_ms_is_timedelta_milliseconds(value: int) -> None:
+    def outcome(make: Any) -> object:
+        try:
+            return make()
+        except OverflowError as error:
+            return ("overflow", str(error))
+
+    epoch = datetime(1970, 1, 1, tzinfo=UTC)
+    assert outcome(lambda: orders.from_epoch_ms(value)) == outcome(
+        lambda: epoch + timedelta(milliseconds=value)
+    )
 
 
 # -- reading a verified callback ----------------------------------------------------------------
