@@ -19,7 +19,7 @@ applied once each (:meth:`Payments.apply_callback`), the application's
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncGenerator, Callable, Mapping
 from datetime import timedelta
 from types import TracebackType
 from typing import Any, Self, TypeVar
@@ -129,6 +129,8 @@ class Payments:
         self._async_http = resolve_async_backend(async_http, transport=async_transport)
         self._sender: HttpxSender | None = None
         self._async_sender: AsyncHttpSender | None = None
+        self._async_loop: asyncio.AbstractEventLoop | None = None
+        self._async_closer: AsyncGenerator[None, None] | None = None
 
     # -- providers -------------------------------------------------------------------------
 
@@ -435,10 +437,17 @@ class Payments:
 
     async def _arun(self, hooks: ProviderHooks, operation: Operation[T]) -> T:
         sender = self._async_sender
+        loop = asyncio.get_running_loop()
+        if sender is not None and self._async_loop is not loop:
+            self._leave_loop()
+            sender = None
         if sender is None:
             sender = self._async_sender = async_sender(
                 self._async_http, self.config.http, transport=self._async_transport
             )
+            self._async_loop = loop
+            self._async_closer = self._close_with_loop(sender)
+            await anext(self._async_closer)
 
         async def send(request: HttpRequest) -> HttpResponse:
             return await sender.send(request, hooks.name)
@@ -448,6 +457,39 @@ class Payments:
         except PaymentsError as error:
             _classify(hooks, error)
             raise
+
+    async def _close_with_loop(self, sender: AsyncHttpSender) -> AsyncGenerator[None, None]:
+        """Close ``sender`` when its event loop shuts down, or at :meth:`aclose`.
+
+        A started async generator is finalised by ``loop.shutdown_asyncgens()``, which
+        ``asyncio.run`` calls while the loop still runs: so code that calls ``asyncio.run``
+        per request leaves no client (nor connection) behind.
+        """
+        try:
+            yield
+        finally:
+            if self._async_sender is sender:
+                self._async_sender = self._async_loop = self._async_closer = None
+            await sender.aclose()
+
+    def _leave_loop(self) -> None:
+        """Drop the async client of an event loop that has ended (``asyncio.run`` per call).
+
+        Its connections belong to that loop and cannot be used, nor closed, from another.
+        :raises ConfigurationError: if that loop still runs: one facade serves one loop at a
+            time.
+        """
+        old = self._async_loop
+        if old is not None and not old.is_closed():
+            raise ConfigurationError(
+                "this Payments object's async client belongs to another running event loop; "
+                "use one Payments per event loop"
+            )
+        log.warning(
+            "an event loop ended without shutting down its async generators, so its HTTP "
+            "connections were left open; use asyncio.run, or 'await payments.aclose()'"
+        )
+        self._async_sender = self._async_loop = self._async_closer = None
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -462,9 +504,10 @@ class Payments:
     async def aclose(self) -> None:
         """Close both HTTP clients and the ledger."""
         self.close()
-        if self._async_sender is not None:
-            await self._async_sender.aclose()
-            self._async_sender = None
+        if self._async_sender is not None and self._async_loop is not asyncio.get_running_loop():
+            self._leave_loop()
+        if self._async_closer is not None:
+            await self._async_closer.aclose()
 
     def __enter__(self) -> Self:
         return self

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -105,3 +106,26 @@ def test_create_pay_callback_query_round_trip(sandbox: payments_core.ProviderSan
         server.shutdown()
         server.server_close()
         payments.close()
+
+
+@pytest.mark.parametrize("backend", ["httpx", "aiohttp"])
+def test_async_calls_from_one_event_loop_after_another(
+    sandbox: payments_core.ProviderSandbox, backend: str
+) -> None:
+    payments = payments_core.Payments(
+        payments_core.Config(),
+        providers={"binance": BinancePayProvider},
+        load_entry_points=False,
+        provider_settings={"binance": sandbox.settings},
+        async_http=backend,
+    )
+    request = OrderRequest(
+        reference="booking-loops",
+        price=Money("1.00", "USD"),
+        callback_url="https://app.test/callbacks/binance",
+    )
+    with payments:
+        created = asyncio.run(payments.create_order_async(request))  # asyncio.run per call
+        found = asyncio.run(payments.query_order_async("booking-loops"))
+    assert found is not None
+    assert found.provider_order_id == created.provider_order_id

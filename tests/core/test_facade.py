@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import threading
 from collections import Counter
 from collections.abc import Callable
 
@@ -11,6 +13,7 @@ import httpx
 import pytest
 
 from payments_core import (
+    ConfigurationError,
     ErrorCategory,
     Money,
     Order,
@@ -194,6 +197,23 @@ def test_the_async_api_runs_the_same_operation() -> None:
 
     anyio.run(main)
     assert server.requests == {"/orders": 1, "/orders/query": 2}
+
+
+def test_one_facade_refuses_two_running_event_loops() -> None:
+    server = FakeServer()
+    payments = payments_for(server, async_http="httpx")
+    other = asyncio.new_event_loop()
+    serving = threading.Thread(target=other.run_forever, daemon=True)
+    serving.start()
+    try:
+        asyncio.run_coroutine_threadsafe(payments.query_order_async("x"), other).result(10)
+        with pytest.raises(ConfigurationError, match="one Payments per event loop"):
+            asyncio.run(payments.query_order_async("x"))
+        asyncio.run_coroutine_threadsafe(payments.aclose(), other).result(10)
+    finally:
+        other.call_soon_threadsafe(other.stop)
+        serving.join(10)
+        other.close()
 
 
 def test_a_missing_hook_is_a_plugin_error() -> None:
