@@ -71,7 +71,12 @@ def _is_emoji_or_quote(ch: str) -> bool:
 
 def goods_name(description: str) -> str:
     """``description`` with what ``goodsName`` may not hold removed (backslash, quote, emoji)."""
-    return " ".join("".join(ch for ch in description if not _is_emoji_or_quote(ch)).split())
+    if description.isascii():
+        # Of the ASCII characters, _is_emoji_or_quote holds for these two alone.
+        kept = description.replace("\\", "").replace('"', "")
+    else:
+        kept = "".join(ch for ch in description if not _is_emoji_or_quote(ch))
+    return " ".join(kept.split())
 
 
 def _url(value: str | None, field: str) -> str | None:

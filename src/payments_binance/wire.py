@@ -114,6 +114,18 @@ def dumps(value: object) -> bytes:
 
 def _encode(value: object) -> str:
     # The scalars by hand: json.dumps with keyword arguments builds an encoder per call.
+    kind = type(value)
+    if kind is str:
+        return _encode_string(value)  # type: ignore[arg-type]
+    if kind is dict:
+        # What a body is made of, without a call per string: the Mapping case below, unrolled.
+        parts: list[str] = []
+        for key, item in value.items():  # type: ignore[attr-defined]
+            name = _encode_string(key if type(key) is str else str(key))
+            parts.append(f"{name}:{_encode_string(item) if type(item) is str else _encode(item)}")
+        return "{" + ",".join(parts) + "}"
+    if kind is list or kind is tuple:
+        return "[" + ",".join([_encode(item) for item in value]) + "]"  # type: ignore[attr-defined]
     if isinstance(value, str):
         return _encode_string(value)
     if value is None:

@@ -6,11 +6,14 @@ the plain versions are kept here (or are still the library's fallback) as the re
 
 from __future__ import annotations
 
+import enum
 import hashlib
 import json
 import string
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from types import MappingProxyType
 from typing import Any
 
 import attrs
@@ -25,7 +28,7 @@ from payments_binance.trade_no import merchant_trade_no
 from payments_core import CallbackPayloadError, HttpResponse, Secret
 
 from .conftest import START, envelope
-from .test_orders import CREATED, provider, seed_request
+from .test_orders import CREATED, create_body, provider, seed_request
 
 # -- merchantTradeNo ----------------------------------------------------------------------------
 
@@ -296,3 +299,86 @@ def test_a_data_string_utf8_cannot_carry_is_a_payload_error_not_a_crash(data: st
     assert caught.value.reply is not None
     assert caught.value.reply.status_code == 400
     assert b"data is not valid JSON" in caught.value.reply.body
+
+
+# -- JSON writing and goodsName -----------------------------------------------------------------
+
+
+def reference_encode(value: object) -> str:
+    """wire's encoder as first written: one isinstance chain for every value."""
+    if isinstance(value, str):
+        return json.encoder.encode_basestring(value)
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return int.__repr__(value)
+    if isinstance(value, Decimal):
+        if not value.is_finite():
+            raise TypeError(f"{value!r} has no JSON form")
+        return format(value, "f")
+    if isinstance(value, Mapping):
+        members = (f"{reference_encode(str(k))}:{reference_encode(v)}" for k, v in value.items())
+        return "{" + ",".join(members) + "}"
+    if isinstance(value, Sequence) and not isinstance(value, bytes | bytearray):
+        return "[" + ",".join(reference_encode(item) for item in value) + "]"
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+class Kind(enum.StrEnum):
+    A = "a\u00e9"
+
+
+class Label(str):
+    def __str__(self) -> str:
+        return "label"
+
+
+_WIRE_SCALARS = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.decimals(),
+    st.text(),
+    st.sampled_from([Kind.A, Label("x"), b"raw", 1.5, object()]),
+)
+_WIRE_KEYS = st.one_of(st.text(), st.integers(), st.none(), st.sampled_from([Kind.A, Label("k")]))
+_WIRE_VALUES = st.recursive(
+    _WIRE_SCALARS,
+    lambda inner: (
+        st.lists(inner, max_size=3)
+        | st.lists(inner, max_size=3).map(tuple)
+        | st.dictionaries(_WIRE_KEYS, inner, max_size=3)
+        | st.dictionaries(_WIRE_KEYS, inner, max_size=3).map(MappingProxyType)
+    ),
+    max_leaves=10,
+)
+
+
+def _encoded(encode: Any, value: object) -> tuple[str, str]:
+    try:
+        return "ok", encode(value)
+    except TypeError as error:
+        return "refused", str(error)
+
+
+@given(_WIRE_VALUES)
+def test_dumps_writes_and_refuses_exactly_as_before(value: object) -> None:
+    assert _encoded(wire._encode, value) == _encoded(reference_encode, value)
+
+
+def test_dumps_of_a_create_body_is_unchanged() -> None:
+    body = create_body(seed_request(description='Caf\u00e9 "\\ booking'))
+    assert wire._encode(body) == reference_encode(body)
+
+
+def reference_goods_name(description: str) -> str:
+    return " ".join("".join(ch for ch in description if not orders._is_emoji_or_quote(ch)).split())
+
+
+@given(st.text() | st.text(alphabet=st.characters(max_codepoint=127)))
+@example('Booking \\ "deluxe"\t\n room')
+@example("\x1c\x1d\x1e\x1f\x85\xa0 x")  # separators str.split() splits on
+def test_goods_name_is_unchanged(description: str) -> None:
+    assert orders.goods_name(description) == reference_goods_name(description)
