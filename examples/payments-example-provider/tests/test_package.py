@@ -6,10 +6,11 @@ import asyncio
 from importlib.metadata import entry_points
 
 import httpx
-from payments_example import ExampleProvider
+import pytest
+from payments_example import ExampleProvider, wire
 from payments_example.sandbox import ExamplePaySandbox, build_app
 
-from payments_core import Config, Money, OrderRequest, Payments
+from payments_core import CallbackVerificationError, Config, Money, OrderRequest, Payments
 
 
 def test_the_entry_point_names_the_provider_factory() -> None:
@@ -49,3 +50,19 @@ def test_an_order_created_through_the_asgi_app_shows_on_its_checkout_page() -> N
         return page.text
 
     assert "Pay 2.50 EUR" in asyncio.run(flow())
+
+
+@pytest.mark.parametrize("timestamp", ["9" * 400, "12a", "-5", ""])
+def test_a_malformed_callback_timestamp_is_refused_with_a_typed_error(timestamp: str) -> None:
+    settings = {"base_url": "http://127.0.0.1:9", "api_key": "ex_key", "api_secret": "s" * 20}
+    headers = {wire.HEADER_EVENT_TIMESTAMP: timestamp, wire.HEADER_EVENT_SIGNATURE: "00"}
+    with (
+        Payments(
+            providers={"example": ExampleProvider},
+            provider_settings={"example": settings},
+            load_entry_points=False,
+        ) as payments,
+        pytest.raises(CallbackVerificationError) as caught,
+    ):
+        payments.handle_callback("example", headers, b"{}")
+    assert caught.value.reply.status_code == 401

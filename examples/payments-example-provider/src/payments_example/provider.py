@@ -249,7 +249,7 @@ class ExampleProvider:
         signature = callback.headers.get(wire.HEADER_EVENT_SIGNATURE.lower(), "")
         if not (timestamp and signature):
             raise self._refused(CallbackVerificationError, 401, "signature headers missing")
-        if not (timestamp.isascii() and timestamp.isdigit()):
+        if not (timestamp.isascii() and timestamp.isdigit() and len(timestamp) <= 12):
             raise self._refused(CallbackVerificationError, 401, "malformed timestamp")
         if abs(self._clock.now().timestamp() - int(timestamp)) > wire.TIMESTAMP_TOLERANCE_SECONDS:
             raise self._refused(CallbackVerificationError, 401, "timestamp outside tolerance")
