@@ -41,10 +41,22 @@ def _structure_datetime(data: Any, _: type) -> datetime:
         raise ValidationError("datetime", f"{data!r} is not ISO 8601") from None
 
 
+def _structure_decimal(data: object) -> Decimal:
+    # A float has already lost digits (0.1 is not 1/10): refuse it, as Money does.
+    if isinstance(data, Decimal):
+        return data
+    if isinstance(data, int | str) and not isinstance(data, bool):
+        try:
+            return Decimal(data)
+        except ArithmeticError:
+            pass
+    raise ValidationError("decimal", f"must be a decimal string or an integer, not {data!r}")
+
+
 converter.register_unstructure_hook(Money, lambda m: {"amount": m.plain, "currency": m.currency})
 converter.register_structure_hook(Money, _structure_money)
 converter.register_unstructure_hook(Decimal, lambda d: format(d, "f"))
-converter.register_structure_hook(Decimal, lambda d, _: Decimal(str(d)))
+converter.register_structure_hook(Decimal, lambda d, _: _structure_decimal(d))
 converter.register_unstructure_hook(datetime, datetime.isoformat)
 converter.register_structure_hook(datetime, _structure_datetime)
 # Sets become sorted lists: JSON has no set. A predicate, because cattrs dispatches a field
