@@ -57,7 +57,8 @@ class Booking:
     Attributes:
         booking_id: The booking's id, also its payment reference.
         title: What is booked.
-        status: ``awaiting_payment`` until the payment is committed, then ``confirmed``.
+        status: ``awaiting_payment`` until the payment is committed, then ``confirmed``;
+            ``cancelled`` if its payment could not be set up.
     """
 
     booking_id: str
@@ -83,6 +84,13 @@ class Bookings:
         """The booking, or ``None``."""
         with self._lock:
             return self._bookings.get(booking_id)
+
+    def cancel(self, booking_id: str) -> None:
+        """Mark the booking cancelled (its payment could not be set up)."""
+        with self._lock:
+            booking = self._bookings.get(booking_id)
+            if booking is not None and booking.status == "awaiting_payment":
+                booking.status = "cancelled"
 
     def confirm(self, booking_id: str) -> None:
         """Mark the booking confirmed (it is paid)."""
@@ -123,6 +131,19 @@ def create_app(payments: Payments, bookings: Bookings) -> Starlette:
         )
         try:
             order = await payments.create_order_async(order_request, provider=PROVIDER)
+            if order.checkout_url is None:
+                # The order exists, but the answer carrying its payment link was lost (a
+                # timeout) and Binance gives the link nowhere else: nobody can pay it. Close
+                # it, so it cannot be paid later either, and let the payer book again.
+                await payments.close_order_async(booking.booking_id, provider=PROVIDER)
+                bookings.cancel(booking.booking_id)
+                return JSONResponse(
+                    {
+                        "error": "the payment could not be set up; please book again",
+                        "booking_id": booking.booking_id,
+                    },
+                    status_code=503,
+                )
         except PaymentsError as error:
             reason = error.classification.user_message if error.classification else str(error)
             return JSONResponse({"error": reason}, status_code=502)

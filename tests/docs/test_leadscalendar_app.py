@@ -94,3 +94,49 @@ def test_a_booking_is_confirmed_only_after_the_verified_callback(
 
         assert client.get(f"/bookings/{booking['booking_id']}").json()["status"] == "confirmed"
         assert client.get("/bookings/booking-none-such").status_code == 404
+
+
+class LoseFirstCreateAnswer(httpx.AsyncBaseTransport):
+    """Real HTTP, except that the first create's answer is lost after Binance stored it."""
+
+    def __init__(self) -> None:
+        self.inner = httpx.AsyncHTTPTransport()
+        self.lost = False
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        response = await self.inner.handle_async_request(request)
+        if request.url.path.endswith("/v3/order") and not self.lost:
+            self.lost = True
+            await response.aread()
+            await response.aclose()
+            raise httpx.ReadTimeout("the answer was lost", request=request)
+        return response
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+def test_a_booking_whose_payment_link_was_lost_is_cancelled_and_its_order_closed(
+    sandbox: ProviderSandbox, tmp_path: Path
+) -> None:
+    example = load_example()
+    bookings = example.Bookings()
+    payments = Payments(
+        ledger=open_ledger(f"sqlite:///{tmp_path / 'ledger.sqlite3'}"),
+        provider_settings={"binance": sandbox.settings},
+        plugins=(example.ConfirmPaidBookings(bookings),),
+        async_transport=LoseFirstCreateAnswer(),
+    )
+    with (
+        BackgroundServer(example.create_app(payments, bookings)) as server,
+        httpx.Client(base_url=server.url) as client,
+    ):
+        answer = client.post("/bookings", json={"title": "Intro call"})
+        assert answer.status_code == 503, answer.text
+        assert "book again" in answer.json()["error"]
+        booking_id = answer.json()["booking_id"]
+        assert client.get(f"/bookings/{booking_id}").json()["status"] == "cancelled"
+    with Payments(provider_settings={"binance": sandbox.settings}) as check:
+        order = check.query_order(booking_id, provider="binance")
+    assert order is not None
+    assert order.status is PaymentStatus.CLOSED  # recovered by a query, then closed: unpayable
