@@ -54,6 +54,8 @@ CURRENCIES: dict[str, Currency] = {
 _NUMERAL: Final = re.compile(r"[+-]?[0-9]+(?:\.[0-9]+)?")
 # No real price needs more: this keeps absurd inputs from reaching a provider.
 _MAX_INTEGER_DIGITS: Final = 15
+# An amount already in canonical form: unsigned, at most 15 integer digits, group 1 the places.
+_CANONICAL: Final = re.compile(r"[0-9]{1,15}(?:\.([0-9]+))?")
 
 
 def register_currency(code: str, minor_units: int, *, crypto: bool = False) -> Currency:
@@ -159,6 +161,20 @@ class Money:
         # callback. The checks and their order are those of the field converter, the currency
         # validator and the amount checks it replaced: the amount's type and form, then the
         # currency, then sign, size and places.
+        if type(amount) is str and type(currency) is str:
+            # Fast path: an unsigned numeral of at most 15 integer digits with exactly the
+            # currency's places, as callbacks and answers carry them. Every check but the
+            # quantize passes by construction; the quantize stays, so that a decimal context
+            # too small for the amount raises exactly as on the full path.
+            info = CURRENCIES.get(currency)
+            match = _CANONICAL.fullmatch(amount)
+            if info is not None and match is not None:
+                places = match.end() - match.start(1) if match.start(1) >= 0 else 0
+                if places == info.minor_units:
+                    value = Decimal(amount).quantize(_step(places))
+                    object.__setattr__(self, "amount", value)
+                    object.__setattr__(self, "currency", currency)
+                    return
         value = _to_decimal(amount)
         info = _currency(currency)
         object.__setattr__(self, "amount", _canonical_amount(value, currency, info))

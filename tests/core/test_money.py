@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import decimal
 from decimal import Decimal
 from typing import Any
 
@@ -183,6 +184,31 @@ def test_money_builds_and_refuses_exactly_as_the_attrs_generated_constructor(
     amount: object, code: object
 ) -> None:
     assert _outcome(Money, amount, code) == _outcome(ReferenceMoney, amount, code)
+
+
+_CANONICAL_LIKE = st.from_regex(r"0{0,3}[0-9]{1,16}(\.[0-9]{0,10})?", fullmatch=True)
+
+
+@given(
+    _CANONICAL_LIKE,
+    st.sampled_from(sorted(CURRENCIES)),
+    st.sampled_from([None, 3, 6, 12, 28]),
+)
+@example("1.00", "USD", None)
+@example("1.00000000", "USDT", None)
+@example("150", "JPY", None)
+@example("999999999999999.99", "USD", None)
+@example("0999999999999999", "JPY", None)
+@example("1000000000000000", "JPY", None)  # 16 integer digits: too large
+@example("1234567890123456.00", "USD", None)
+@example("123456.78", "USD", 6)  # 8 digits in a 6-digit context: quantize must still raise
+def test_amounts_in_canonical_form_are_built_exactly_as_the_full_path_builds_them(
+    amount: str, code: str, precision: int | None
+) -> None:
+    with decimal.localcontext() as context:
+        if precision is not None:
+            context.prec = precision
+        assert _outcome(Money, amount, code) == _outcome(ReferenceMoney, amount, code)
 
 
 def test_a_currency_of_eighteen_places_behaves_as_before_at_the_precision_limit() -> None:
