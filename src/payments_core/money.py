@@ -9,7 +9,7 @@ with a :class:`~payments_core.errors.ValidationError` that names the field.
 from __future__ import annotations
 
 import re
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_HALF_EVEN, Context, Decimal, InvalidOperation
 from typing import Final
 
 import attrs
@@ -54,6 +54,10 @@ CURRENCIES: dict[str, Currency] = {
 _NUMERAL: Final = re.compile(r"[+-]?[0-9]+(?:\.[0-9]+)?")
 # No real price needs more: this keeps absurd inputs from reaching a provider.
 _MAX_INTEGER_DIGITS: Final = 15
+#: The context every quantize runs in, whatever the caller's thread context says: room for the
+#: largest amount with the most places a currency may have (15 + 18 digits), and an exact
+#: result or an error, never a rounded one.
+_CONTEXT: Final = Context(prec=40, rounding=ROUND_HALF_EVEN, traps=[InvalidOperation])
 # An amount already in canonical form: unsigned, at most 15 integer digits, group 1 the places.
 _CANONICAL: Final = re.compile(r"[0-9]{1,15}(?:\.([0-9]+))?")
 
@@ -128,7 +132,7 @@ def _canonical_amount(value: Decimal, code: str, info: Currency) -> Decimal:
     # Size first: quantizing a huge value would overflow the decimal context.
     if value.adjusted() >= _MAX_INTEGER_DIGITS:
         raise ValidationError("amount", f"{value} is larger than any supported amount")
-    quantized = value.quantize(_step(info.minor_units))
+    quantized = value.quantize(_step(info.minor_units), context=_CONTEXT)
     if value != quantized:
         raise ValidationError(
             "amount",
@@ -164,14 +168,13 @@ class Money:
         if type(amount) is str and type(currency) is str:
             # Fast path: an unsigned numeral of at most 15 integer digits with exactly the
             # currency's places, as callbacks and answers carry them. Every check but the
-            # quantize passes by construction; the quantize stays, so that a decimal context
-            # too small for the amount raises exactly as on the full path.
+            # quantize passes by construction; the quantize gives the canonical exponent.
             info = CURRENCIES.get(currency)
             match = _CANONICAL.fullmatch(amount)
             if info is not None and match is not None:
                 places = match.end() - match.start(1) if match.start(1) >= 0 else 0
                 if places == info.minor_units:
-                    value = Decimal(amount).quantize(_step(places))
+                    value = Decimal(amount).quantize(_step(places), context=_CONTEXT)
                     object.__setattr__(self, "amount", value)
                     object.__setattr__(self, "currency", currency)
                     return

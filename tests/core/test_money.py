@@ -104,6 +104,10 @@ def test_any_input_gives_money_or_a_named_validation_error(amount: object, curre
 # -- Money's constructor against the attrs-generated one it replaced ----------------------------
 
 
+#: What the reference quantizes in: its own context, as Money does, never the caller's.
+_EXACT = decimal.Context(prec=40, traps=[decimal.InvalidOperation])
+
+
 @attrs.frozen(order=False)
 class ReferenceMoney:
     """``Money`` as first written: attrs's converter, validator and post-init checks."""
@@ -123,13 +127,13 @@ class ReferenceMoney:
         if value.adjusted() >= 15:
             raise ValidationError("amount", f"{value} is larger than any supported amount")
         units = lookup_currency(self.currency).minor_units
-        if value != value.quantize(Decimal(1).scaleb(-units)):
+        if value != value.quantize(Decimal(1).scaleb(-units), context=_EXACT):
             raise ValidationError(
                 "amount",
                 f"{value} has more decimal places than {self.currency} allows ({units})",
             )
         step = Decimal(1).scaleb(-units)
-        object.__setattr__(self, "amount", value.quantize(step).copy_abs())
+        object.__setattr__(self, "amount", value.quantize(step, context=_EXACT).copy_abs())
 
 
 def _outcome(make: Any, amount: object, code: object) -> tuple[str, object]:
@@ -201,7 +205,7 @@ _CANONICAL_LIKE = st.from_regex(r"0{0,3}[0-9]{1,16}(\.[0-9]{0,10})?", fullmatch=
 @example("0999999999999999", "JPY", None)
 @example("1000000000000000", "JPY", None)  # 16 integer digits: too large
 @example("1234567890123456.00", "USD", None)
-@example("123456.78", "USD", 6)  # 8 digits in a 6-digit context: quantize must still raise
+@example("123456.78", "USD", 6)  # 8 digits in a 6-digit context: the caller's context is ignored
 def test_amounts_in_canonical_form_are_built_exactly_as_the_full_path_builds_them(
     amount: str, code: str, precision: int | None
 ) -> None:
@@ -211,13 +215,25 @@ def test_amounts_in_canonical_form_are_built_exactly_as_the_full_path_builds_the
         assert _outcome(Money, amount, code) == _outcome(ReferenceMoney, amount, code)
 
 
-def test_a_currency_of_eighteen_places_behaves_as_before_at_the_precision_limit() -> None:
+def test_a_currency_of_eighteen_places_holds_the_largest_amount_exactly() -> None:
     try:
         register_currency("TEST18", 18, crypto=True)
-        for amount in ["1." + "1" * 18, "12345678901." + "1" * 18, "123456789012345." + "1" * 18]:
+        for amount in ["1." + "1" * 18, "12345678901." + "1" * 18, "999999999999999." + "9" * 18]:
+            assert Money(amount, "TEST18").amount == Decimal(amount)
             assert _outcome(Money, amount, "TEST18") == _outcome(ReferenceMoney, amount, "TEST18")
+        with pytest.raises(ValidationError, match="larger than any supported amount"):
+            Money("1" + "0" * 15, "TEST18")
     finally:
         CURRENCIES.pop("TEST18")
+
+
+@pytest.mark.parametrize("precision", [3, 6, 12])
+def test_money_does_not_depend_on_the_callers_decimal_context(precision: int) -> None:
+    with decimal.localcontext(prec=precision, traps=[decimal.Inexact]):
+        assert Money("1234567.89", "USD").amount == Decimal("1234567.89")
+        assert Money(Decimal("999999999999999.5"), "USD").plain == "999999999999999.50"
+        with pytest.raises(ValidationError, match="more decimal places"):
+            Money("1234567.891", "USD")
 
 
 def test_money_still_evolves_pickles_and_compares() -> None:
