@@ -198,15 +198,22 @@ def _biz_id(body: Mapping[str, Any], provider: str) -> str:
     return str(as_number)
 
 
-def _amount(data: Mapping[str, Any], provider: str) -> Money | None:
+def _amount(data: Mapping[str, Any], provider: str, status: PaymentStatus) -> Money | None:
+    """The notification's ``totalFee`` in ``currency``.
+
+    A payment is marked paid only against an amount the ledger can check: a ``PAY_SUCCESS``
+    whose amount is missing or cannot be represented (an unknown currency, too many places,
+    a negative) is refused, and reconciliation settles the order from a query instead. For a
+    closed order the amount is informative only.
+    """
     fee, currency = data.get("totalFee"), data.get("currency")
-    if fee is None or currency is None:
-        return None
     try:
+        if fee is None or currency is None:
+            raise ValidationError("totalFee", "missing, or its currency is")
         return Money(fee, currency)
     except ValidationError as exc:
-        # The payment happened whatever its currency: keep the event, without an amount.
-        log.warning("%s callback amount not representable (%s)", provider, exc)
+        if status is PaymentStatus.PAID:
+            raise _reject(f"amount cannot be checked: {exc}", provider) from None
         return None
 
 
@@ -242,7 +249,7 @@ def _interpret(body: bytes, provider: str) -> CallbackResult:
         status=status,
         provider_order_id=provider_order_id,
         merchant_order_id=_text(data, "merchantTradeNo", provider, required=True) or "",
-        amount=_amount(data, provider),
+        amount=_amount(data, provider, status),
         occurred_at=_occurred_at(data.get("transactTime")),
         transaction_id=_text(data, "transactionId", provider, required=False),
     )

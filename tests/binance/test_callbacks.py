@@ -88,6 +88,41 @@ def test_pay_closed_means_closed(deliver: Deliver) -> None:
     assert event.status is PaymentStatus.CLOSED
 
 
+def _with_amount(biz_status: str, amount: dict[str, object]) -> bytes:
+    """A notification whose data states ``amount`` (``totalFee`` and ``currency``) instead."""
+    body = json.loads(notification(biz_status=biz_status))
+    data = {k: v for k, v in json.loads(body["data"]).items() if k not in ("totalFee", "currency")}
+    body["data"] = json.dumps(data | amount)
+    return json.dumps(body).encode()
+
+
+UNCHECKABLE = {
+    "over-precise": {"totalFee": "1.000000001", "currency": "USDT"},
+    "unknown-currency": {"totalFee": "0.5", "currency": "DOGE"},
+    "negative": {"totalFee": "-1", "currency": "USDT"},
+    "no-fee": {"currency": "USDT"},
+    "no-currency": {"totalFee": "1.00000000"},
+}
+
+
+@pytest.mark.parametrize("amount", UNCHECKABLE.values(), ids=UNCHECKABLE)
+def test_a_payment_whose_amount_cannot_be_checked_is_refused(
+    amount: dict[str, object], deliver: Deliver
+) -> None:
+    error = _refused(deliver, CallbackPayloadError, _with_amount("PAY_SUCCESS", amount), None)
+    assert "amount cannot be checked" in str(error)
+
+
+@pytest.mark.parametrize("amount", UNCHECKABLE.values(), ids=UNCHECKABLE)
+def test_a_closed_order_is_closed_whatever_its_amount_says(
+    amount: dict[str, object], deliver: Deliver
+) -> None:
+    event = deliver(_with_amount("PAY_CLOSED", amount)).event
+    assert event is not None
+    assert event.status is PaymentStatus.CLOSED
+    assert event.amount is None
+
+
 @pytest.mark.parametrize("with_str", [True, False], ids=["bizIdStr", "bizId-only"])
 def test_biz_id_above_2_pow_53_survives_exactly(deliver: Deliver, with_str: bool) -> None:
     event = deliver(notification(with_str=with_str)).event
