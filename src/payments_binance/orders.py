@@ -154,8 +154,34 @@ def create_body(
         cancel_url=_url(request.cancel_url, "cancel_url"),
         order_expire_time=expire_time,
         webhook_url=_url(request.callback_url, "callback_url"),
+        pass_through_info=price_note(request.price),
     )
     return wire.unstructure(body)
+
+
+#: How the requested price travels in ``passThroughInfo``: ``payments:price=1.00 USD``.
+_PRICE_NOTE: Final = "payments:price="
+
+
+def price_note(price: Money) -> str:
+    """The ``passThroughInfo`` that records ``price`` with the order.
+
+    Binance returns ``passThroughInfo`` unchanged in query answers, which otherwise state only
+    the order currency (USDT for a USD price): the note is how a recovered order is known to
+    be for the requested price, and not for another price under the same reference.
+    """
+    return f"{_PRICE_NOTE}{price}"
+
+
+def price_from_note(note: str | None) -> Money | None:
+    """The price a :func:`price_note` records, or ``None`` if ``note`` is not one."""
+    if note is None or not note.startswith(_PRICE_NOTE):
+        return None
+    amount, _, currency = note[len(_PRICE_NOTE) :].partition(" ")
+    try:
+        return Money(amount, currency)
+    except ValidationError:
+        return None
 
 
 def lookup_body(reference: str) -> object:
@@ -213,9 +239,9 @@ def order_from_query(provider: str, reference: str, result: wire.QueryOrderResul
     """The :class:`Order` a query-order answer describes.
 
     The query answer carries no checkout links and states the amount only in the order
-    currency (USDT for a fiat-priced order): that is the ``settlement``, and, since the fiat
-    price is not in the answer, the ``amount`` too. (After a recovered create the core puts the
-    requested price back as ``amount``.)
+    currency (USDT for a fiat-priced order): that is the ``settlement``. The ``amount`` is the
+    price recorded in ``passThroughInfo`` by :func:`price_note` at creation, or, for an order
+    created without one, the settlement too.
 
     :raises wire.MalformedAnswer: for an unknown ``status``, or an amount or currency that
         :class:`Money` cannot hold.
@@ -226,7 +252,7 @@ def order_from_query(provider: str, reference: str, result: wire.QueryOrderResul
     if result.currency is None or result.order_amount is None:
         raise wire.MalformedAnswer("the order has no currency or orderAmount")
     try:
-        amount = Money(result.order_amount, result.currency)
+        settlement = Money(result.order_amount, result.currency)
     except ValidationError as exc:
         raise wire.MalformedAnswer(f"order amount: {exc}") from None
     return Order(
@@ -235,7 +261,7 @@ def order_from_query(provider: str, reference: str, result: wire.QueryOrderResul
         provider_order_id=result.prepay_id,
         merchant_order_id=result.merchant_trade_no,
         status=status,
-        amount=amount,
-        settlement=amount,
+        amount=price_from_note(result.pass_through_info) or settlement,
+        settlement=settlement,
         transaction_id=result.transaction_id,
     )

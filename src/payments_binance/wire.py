@@ -187,6 +187,7 @@ class CreateOrderBody:
     cancel_url: str | None = None
     order_expire_time: int | None = None
     webhook_url: str | None = None
+    pass_through_info: str | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -225,6 +226,7 @@ class QueryOrderResult:
     order_amount: Decimal | None = None
     transaction_id: str | None = None
     transact_time: int | None = None
+    pass_through_info: str | None = None
 
 
 @attrs.frozen(kw_only=True)

@@ -100,6 +100,7 @@ def test_seed_order_is_priced_in_fiat_usd() -> None:
         "cancelUrl": "https://leadscalendar.example/cancelled",
         "orderExpireTime": 1714566600000,
         "webhookUrl": "https://leadscalendar.example/payments/binance",
+        "passThroughInfo": "payments:price=1.00 USD",  # read back when recovering by query
     }
 
 

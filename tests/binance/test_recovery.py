@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 
+import attrs
 import httpx
 import pytest
 
@@ -23,7 +24,7 @@ REQUEST = OrderRequest(
 )
 
 
-def _queried_order() -> httpx.Response:
+def _queried_order(**more: str) -> httpx.Response:
     return httpx.Response(
         200,
         content=envelope(
@@ -35,9 +36,44 @@ def _queried_order() -> httpx.Response:
                 "currency": "USDT",
                 "orderAmount": "1.00000000",
                 "createTime": 1714564800000,
+                **more,
             }
         ),
     )
+
+
+@pytest.mark.parametrize(
+    ("requested", "noted", "refused"),
+    [
+        ("1.00", "payments:price=1.00 USD", False),
+        ("50.00", "payments:price=1.00 USD", True),  # the reference was used at another price
+        ("50.00", None, False),  # created without a note: the price cannot be compared
+        ("50.00", "someone else's note", False),
+    ],
+)
+def test_a_recovered_fiat_order_is_checked_against_the_price_it_noted(
+    requested: str,
+    noted: str | None,
+    refused: bool,
+    payments: payments_core.Payments,
+    binance: MockBinance,
+) -> None:
+    request = attrs.evolve(REQUEST, price=Money(requested, "USD"))
+    duplicate = httpx.Response(400, content=failure("400201", "merchantTradeNo duplicated"))
+    binance.queue(protocol.PATH_CREATE_ORDER_V3, duplicate)
+    note = {} if noted is None else {"passThroughInfo": noted}
+    binance.queue(protocol.PATH_QUERY_ORDER, _queried_order(**note))
+
+    if refused:
+        with pytest.raises(payments_core.ValidationError) as caught:
+            payments.create_order(request)
+        assert caught.value.field == "reference"
+        assert "1.00 USD" in caught.value.reason
+    else:
+        order = payments.create_order(request)
+        assert order.amount == request.price
+        assert order.settlement == Money("1.00000000", "USDT")
+    assert binance.count(protocol.PATH_CREATE_ORDER_V3) == 1
 
 
 @pytest.mark.parametrize(
