@@ -208,10 +208,14 @@ def order_from_create(
     ``trade_no`` is ``merchant_trade_no(request.reference)`` when the caller has it already.
 
     :raises wire.MalformedAnswer: if the settlement amount (v3 ``currency``/``totalFee``) is
-        not an amount :class:`Money` can hold.
+        not an amount :class:`Money` can hold, or ``expireTime`` is not a representable time.
     """
     if trade_no is None:
         trade_no = merchant_trade_no(request.reference)
+    try:
+        expires_at = from_epoch_ms(result.expire_time)
+    except OverflowError:
+        raise wire.MalformedAnswer(f"expireTime {result.expire_time} is out of range") from None
     settlement = None
     if result.currency is not None and result.total_fee is not None:
         try:
@@ -231,7 +235,7 @@ def order_from_create(
         qr_content=result.qr_content,
         deep_link=result.deeplink,
         universal_url=result.universal_url,
-        expires_at=from_epoch_ms(result.expire_time),
+        expires_at=expires_at,
     )
 
 

@@ -84,6 +84,7 @@ def test_a_recovered_fiat_order_is_checked_against_the_price_it_noted(
         httpx.RemoteProtocolError("connection closed mid-answer"),
         httpx.Response(200, content=b"<html>proxy error</html>"),
         httpx.Response(200, content=envelope({"checkoutUrl": "no prepayId"})),
+        httpx.Response(200, content=envelope({"prepayId": "1", "expireTime": 10**30})),
     ],
     ids=[
         "duplicate-400201",
@@ -91,6 +92,7 @@ def test_a_recovered_fiat_order_is_checked_against_the_price_it_noted(
         "response-lost",
         "not-an-envelope",
         "data-without-prepay-id",
+        "expire-time-out-of-range",
     ],
 )
 def test_create_is_recovered_by_query_without_a_second_create(
