@@ -39,6 +39,12 @@ class _ConnectionAwareH11Protocol(H11Protocol):
             connection.CURRENT_TRANSPORT.reset(token)
 
 
+#: Seconds an idle connection stays open. uvicorn's default of 5 s raced clients that reuse a
+#: connection at the moment it is closed ("Can not write request body" in a benchmark); 75 s
+#: is what common front ends (nginx) keep, and longer than any client's own idle limit here.
+_KEEP_ALIVE_S = 75
+
+
 def _server_for(sandbox: Sandbox, sock: socket.socket) -> BackgroundServer:
     return BackgroundServer(
         sandbox.app,
@@ -47,6 +53,7 @@ def _server_for(sandbox: Sandbox, sock: socket.socket) -> BackgroundServer:
         http=_ConnectionAwareH11Protocol,
         lifespan="on",
         timeout_graceful_shutdown=5,
+        timeout_keep_alive=_KEEP_ALIVE_S,
     )
 
 
@@ -69,6 +76,7 @@ def serve_forever(
             http=_ConnectionAwareH11Protocol,
             lifespan="on",
             timeout_graceful_shutdown=5,
+            timeout_keep_alive=_KEEP_ALIVE_S,
         )
         on_ready(url_of(sock))
         server.run(sockets=[sock])
