@@ -178,6 +178,11 @@ def _text(data: Mapping[str, Any], field: str, provider: str, *, required: bool)
         return None
     if not isinstance(value, str) or not value:
         raise _reject(f"{field} must be a non-empty string", provider)
+    if not value.isascii():
+        try:  # a lone surrogate (a "\ud800" escape) is no text a ledger can store
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise _reject(f"{field} is not valid text", provider) from None
     return value
 
 

@@ -105,6 +105,14 @@ UNCHECKABLE = {
 }
 
 
+@pytest.mark.parametrize("field", ["merchantTradeNo", "transactionId"])
+def test_a_lone_surrogate_in_a_text_field_is_refused(field: str, deliver: Deliver) -> None:
+    body = json.loads(notification())
+    body["data"] = json.dumps(json.loads(body["data"]) | {field: "M\ud800"})
+    error = _refused(deliver, CallbackPayloadError, json.dumps(body).encode(), None)
+    assert f"{field} is not valid text" in str(error)
+
+
 @pytest.mark.parametrize("amount", UNCHECKABLE.values(), ids=UNCHECKABLE)
 def test_a_payment_whose_amount_cannot_be_checked_is_refused(
     amount: dict[str, object], deliver: Deliver
