@@ -18,7 +18,7 @@ import asyncio
 import random
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import attrs
 import tenacity
@@ -98,15 +98,7 @@ class RetryPolicy:
             if not _retries(error, should_retry):
                 raise
             first = error
-        stop, wait, before_sleep = self._schedule(started)
-        retrying = tenacity.Retrying(
-            sleep=self.sleep,
-            stop=stop,
-            wait=wait,
-            retry=tenacity.retry_if_exception(should_retry),
-            before_sleep=before_sleep,
-            reraise=True,
-        )
+        retrying = tenacity.Retrying(sleep=self.sleep, **self._tenacity(started, should_retry))
         replayed = False
 
         def attempt() -> T:
@@ -129,14 +121,8 @@ class RetryPolicy:
             if not _retries(error, should_retry):
                 raise
             first = error
-        stop, wait, before_sleep = self._schedule(started)
         retrying = tenacity.AsyncRetrying(
-            sleep=self.async_sleep,
-            stop=stop,
-            wait=wait,
-            retry=tenacity.retry_if_exception(should_retry),
-            before_sleep=before_sleep,
-            reraise=True,
+            sleep=self.async_sleep, **self._tenacity(started, should_retry)
         )
         replayed = False
 
@@ -150,6 +136,19 @@ class RetryPolicy:
             return await fn()
 
         return await retrying(attempt)
+
+    def _tenacity(
+        self, started: float, should_retry: Callable[[BaseException], bool]
+    ) -> dict[str, Any]:
+        """What both loops are built with, but the sleep: the schedule and the predicate."""
+        stop, wait, before_sleep = self._schedule(started)
+        return {
+            "stop": stop,
+            "wait": wait,
+            "retry": tenacity.retry_if_exception(should_retry),
+            "before_sleep": before_sleep,
+            "reraise": True,
+        }
 
     def _schedule(
         self, started: float
