@@ -482,8 +482,8 @@ class Payments:
         old = self._async_loop
         if old is not None and not old.is_closed():
             raise ConfigurationError(
-                "this Payments object's async client belongs to another running event loop; "
-                "use one Payments per event loop"
+                "this Payments object's async client belongs to another event loop, which "
+                "has not been closed; use one Payments per event loop"
             )
         log.warning(
             "an event loop ended without shutting down its async generators, so its HTTP "
@@ -564,7 +564,12 @@ class _CreateAttempt:
         currency is a different order, and must not be taken for this one.
         """
         price = self.request.price
-        if found.amount.currency == price.currency:
+        # The found order's amount is a price to compare when the provider states it beside a
+        # different settlement (it kept the price the order was created with), or when it is
+        # in the requested currency. An amount in another currency that may only be the
+        # settlement cannot be compared, and the request's price is taken.
+        stated = found.settlement is not None and found.amount != found.settlement
+        if stated or found.amount.currency == price.currency:
             _same_price(found, self.request)
         return attrs.evolve(found, amount=price)
 
@@ -623,7 +628,9 @@ def reconciliation_event(provider: str, answer: Order) -> PaymentEvent:
         status=answer.status,
         provider_order_id=answer.provider_order_id,
         merchant_order_id=answer.merchant_order_id,
-        amount=answer.amount,
+        # What the provider says it holds (the settlement) is what the ledger checks; the
+        # amount may only repeat the price the order was created with.
+        amount=answer.amount if answer.settlement is None else answer.settlement,
         transaction_id=answer.transaction_id,
     )
 

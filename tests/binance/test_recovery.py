@@ -158,3 +158,16 @@ def test_async_create_recovers_the_same_way(binance: MockBinance, clock: FakeClo
 
 async def _no_wait(seconds: float) -> None:
     """The policy's sleep, made instant."""
+
+
+@pytest.mark.parametrize("requested", [Money("50.00", "USDC"), Money("1.00", "USDC")])
+def test_a_reference_noted_at_a_price_in_one_currency_is_refused_in_another(
+    requested: Money, payments: payments_core.Payments, binance: MockBinance
+) -> None:
+    duplicate = httpx.Response(400, content=failure("400201", "merchantTradeNo duplicated"))
+    binance.queue(protocol.PATH_CREATE_ORDER_V3, duplicate)
+    noted = _queried_order(passThroughInfo="payments:price=1.00 USD")
+    binance.queue(protocol.PATH_QUERY_ORDER, noted)
+    with pytest.raises(payments_core.ValidationError) as caught:
+        payments.create_order(attrs.evolve(REQUEST, price=requested))
+    assert caught.value.field == "reference"

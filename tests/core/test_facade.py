@@ -9,6 +9,7 @@ from collections import Counter
 from collections.abc import Callable
 
 import anyio
+import attrs
 import httpx
 import pytest
 
@@ -19,6 +20,7 @@ from payments_core import (
     Order,
     OrderRequest,
     Payments,
+    PaymentStatus,
     PluginError,
     ProviderError,
     ProviderNotFound,
@@ -27,6 +29,7 @@ from payments_core import (
     RetryPolicy,
     ValidationError,
 )
+from payments_core.facade import reconciliation_event
 
 from .fakes import EchoProvider
 
@@ -261,3 +264,18 @@ def test_a_reference_already_used_for_another_price_is_refused() -> None:
         payments.create_order(REQUEST)
     assert caught.value.field == "reference"
     assert "2.00 USD" in caught.value.reason
+
+
+def test_reconciliation_checks_what_the_provider_holds_not_the_price_it_noted() -> None:
+    answer = Order(
+        provider="binance",
+        reference="booking-7",
+        provider_order_id="1",
+        merchant_order_id="m1",
+        status=PaymentStatus.PAID,
+        amount=Money("1.00", "USD"),  # the price the order was created with
+        settlement=Money("0.50000000", "USDT"),  # what the provider says it holds
+    )
+    assert reconciliation_event("binance", answer).amount == answer.settlement
+    without = attrs.evolve(answer, settlement=None)
+    assert reconciliation_event("binance", without).amount == answer.amount
