@@ -58,11 +58,15 @@ class CertificateCache:
             self._fetching = True
             return True
 
-    @property
-    def settled(self) -> bool:
-        """Whether the cached keys are Binance's whole list: the last fetch succeeded and
-        none is in flight. Only then does a missing serial mean the serial is unknown."""
-        return self._settled and not self._fetching
+    def lookup(self, serial: str) -> tuple[rsa.RSAPublicKey | None, bool]:
+        """The key for ``serial`` and whether the list is *settled*, read together.
+
+        Settled: the last fetch succeeded and none is in flight; only then does a missing
+        serial mean the serial is unknown. Read in one snapshot, so that a fetch landing
+        between the two reads cannot make a listed serial look unknown.
+        """
+        with self._lock:
+            return self._keys.get(serial), self._settled and not self._fetching
 
     def fetch_failed(self) -> None:
         """End the claimed fetch without keys; the cool-down still holds."""

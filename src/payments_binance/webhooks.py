@@ -136,12 +136,16 @@ def handle_callback(
             certificates.fetch_failed()
             raise
         key = certificates.get(serial)
-    if key is None and not certificates.settled:
-        raise CallbackDeferred(
-            "callback deferred: the certificates are being fetched or could not be fetched",
-            provider=provider,
-            retry_after=_DEFER_SECONDS,
-        )
+    elif key is None:
+        # Another callback's fetch may have landed since the first look: read again, together
+        # with whether the list is settled.
+        key, settled = certificates.lookup(serial)
+        if key is None and not settled:
+            raise CallbackDeferred(
+                "callback deferred: the certificates are being fetched or could not be fetched",
+                provider=provider,
+                retry_after=_DEFER_SECONDS,
+            )
     if key is None:
         raise _refuse("unknown certificate serial", provider)
     payload = b"%s\n%s\n%s\n" % (
@@ -178,6 +182,8 @@ def _text(data: Mapping[str, Any], field: str, provider: str, *, required: bool)
         return None
     if not isinstance(value, str) or not value:
         raise _reject(f"{field} must be a non-empty string", provider)
+    if "\x00" in value:  # PostgreSQL text cannot hold NUL
+        raise _reject(f"{field} is not valid text", provider)
     if not value.isascii():
         try:  # a lone surrogate (a "\ud800" escape) is no text a ledger can store
             value.encode("utf-8")

@@ -21,7 +21,7 @@ from payments_core import (
     PaymentStatus,
 )
 
-from .conftest import API_KEY, FakeClock, MockBinance, callback_headers, public_pem
+from .conftest import API_KEY, FakeClock, MockBinance, callback_headers, envelope, public_pem
 
 BIG_ID = "29383937493038367292"  # above 2**64, from Binance's own sample
 
@@ -105,10 +105,11 @@ UNCHECKABLE = {
 }
 
 
+@pytest.mark.parametrize("text", ["M\ud800", "M\x00"], ids=["lone-surrogate", "nul"])
 @pytest.mark.parametrize("field", ["merchantTradeNo", "transactionId"])
-def test_a_lone_surrogate_in_a_text_field_is_refused(field: str, deliver: Deliver) -> None:
+def test_text_a_ledger_cannot_store_is_refused(field: str, text: str, deliver: Deliver) -> None:
     body = json.loads(notification())
-    body["data"] = json.dumps(json.loads(body["data"]) | {field: "M\ud800"})
+    body["data"] = json.dumps(json.loads(body["data"]) | {field: text})
     error = _refused(deliver, CallbackPayloadError, json.dumps(body).encode(), None)
     assert f"{field} is not valid text" in str(error)
 
@@ -246,6 +247,34 @@ def test_a_callback_arriving_while_the_certificates_are_fetched_is_deferred_not_
     assert binance.count(protocol.PATH_CERTIFICATES) == 1
     assert deliver(body).event is not None  # the redelivery verifies from the cache
     assert binance.count(protocol.PATH_CERTIFICATES) == 1
+
+
+def test_a_fetch_landing_between_two_looks_does_not_make_a_listed_serial_unknown(
+    payments: payments_core.Payments,
+    binance: MockBinance,
+    rsa_key: rsa.RSAPrivateKey,
+    clock: FakeClock,
+) -> None:
+    """Callback A fetches the keys; callback B (another thread) misses the cache just before
+    A's fetch lands and finds the fetch's cool-down claimed just after: B must verify."""
+    provider = payments.host.pm.get_plugin("binance")
+    cache = provider._certificates
+    body = notification()
+    headers = callback_headers(rsa_key, body, timestamp_ms=clock.ms)
+    a = payments.provider("binance").handle_callback(payments_core.CallbackRequest(headers, body))
+    assert a is not None
+    fetch = next(a)  # A has claimed the fetch and sent it
+    assert fetch.url.endswith(protocol.PATH_CERTIFICATES)
+    claim = cache.claim_fetch
+
+    def a_lands_then_claim(now: float, cooldown: float) -> bool:
+        answer = payments_core.HttpResponse(200, {}, envelope(binance.certificates))
+        with pytest.raises(StopIteration):
+            a.send(answer)  # A verifies; the keys are cached and the list settled
+        return claim(now, cooldown)
+
+    cache.claim_fetch = a_lands_then_claim
+    assert payments.handle_callback("binance", headers, body).event is not None
 
 
 @pytest.mark.parametrize(
