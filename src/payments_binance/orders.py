@@ -40,7 +40,6 @@ GOODS_TYPE_VIRTUAL: Final = "02"
 SUPPORTED_CURRENCIES: Final = frozenset({"USD", "USDT", "USDC", "FDUSD", "BNB", "BTC", "ETH"})
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 _MILLISECOND: Final = timedelta(milliseconds=1)
-_STEP: Final = Decimal(1).scaleb(-protocol.AMOUNT_MAX_DECIMALS)
 
 #: Query-order ``status`` in provider-neutral words. A refund in progress leaves the order paid.
 STATUS_BY_ORDER_STATUS: Final[dict[str, PaymentStatus]] = {
@@ -86,7 +85,11 @@ def _url(value: str | None, field: str) -> str | None:
 
 
 def _amount(price: Money) -> Decimal:
-    if price.amount != price.amount.quantize(_STEP):
+    # Money is already quantised to its currency's places: count them, no arithmetic (which
+    # would run in the caller's decimal context).
+    exponent = price.amount.as_tuple().exponent
+    assert isinstance(exponent, int)  # Money is finite
+    if -exponent > protocol.AMOUNT_MAX_DECIMALS:
         raise ValidationError(
             "price.amount",
             f"Binance Pay accepts at most {protocol.AMOUNT_MAX_DECIMALS} decimal places",

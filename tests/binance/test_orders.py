@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import decimal
 import json
 import re
 import string
@@ -336,3 +337,9 @@ def test_check_connection_fetches_the_certificates_and_nothing_else() -> None:
     with pytest.raises(StopIteration) as done:
         operation.send(HttpResponse(200, {}, envelope(certificates)))
     assert done.value.value == "2 webhook certificate(s) from https://bpay.binanceapi.com"
+
+
+def test_the_body_does_not_depend_on_the_callers_decimal_context() -> None:
+    with decimal.localcontext(prec=3):
+        body = create_body(seed_request(price=Money("1234.50", "USD")))
+    assert body["fiatAmount"] == Decimal("1234.50")
