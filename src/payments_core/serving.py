@@ -23,7 +23,11 @@ from typing import Any, Final
 import uvicorn
 from starlette.types import ASGIApp
 
+from payments_core.redaction import get_logger
+
 __all__ = ["STARTUP_TIMEOUT_S", "BackgroundServer", "UvicornServer", "bind", "url_of"]
+
+log = get_logger("payments_core.serving")
 
 #: Seconds to wait for uvicorn to start, and for its thread to end after it was asked to.
 STARTUP_TIMEOUT_S: Final = 30.0
@@ -125,13 +129,24 @@ class BackgroundServer:
         sock = self._sock = self._sock or bind(self.host, self.port)
         self.url = url_of(sock)
         server = self._server = UvicornServer.for_app(self.app, **self.options)
-        self._thread = threading.Thread(
-            target=lambda: server.run(sockets=[sock]), name=f"{self.name} {self.url}", daemon=True
-        )
+        failure: list[BaseException] = []
+
+        def run() -> None:
+            try:
+                server.run(sockets=[sock])
+            except Exception as exc:  # before startup (uvicorn's config): start() raises it
+                failure.append(exc)
+                if server.started:
+                    log.exception("%s on %s stopped", self.name, self.url)
+            finally:
+                server.ready.set()
+
+        self._thread = threading.Thread(target=run, name=f"{self.name} {self.url}", daemon=True)
         self._thread.start()
         if not server.ready.wait(STARTUP_TIMEOUT_S) or not server.started:
             self.stop()
-            raise RuntimeError(f"{self.name} did not start on {self.url}")
+            cause = failure[0] if failure else None
+            raise RuntimeError(f"{self.name} did not start on {self.url}") from cause
 
     def stop(self) -> None:
         """Shut uvicorn down (running the app's shutdown) and join its thread."""
