@@ -19,15 +19,15 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from collections.abc import Mapping
-from datetime import datetime
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from payments_binance import protocol, signing, wire
+from payments_binance import protocol, wire
 from payments_binance.api import ApiClient
 from payments_binance.certificates import CertificateCache, fetch_certificates
 from payments_binance.orders import from_epoch_ms
@@ -63,7 +63,11 @@ REQUIRED_HEADERS: Final = (
     protocol.HEADER_CERTIFICATE_SN,
     protocol.HEADER_SIGNATURE,
 )
-_TIMESTAMP: Final = re.compile(r"[0-9]{1,16}")
+_TIMESTAMP: Final = re.compile(r"[0-9]{1,16}").fullmatch
+#: The headers as :class:`CallbackRequest` keeps them: in lower case.
+_HEADER_KEYS: Final = tuple(name.lower() for name in REQUIRED_HEADERS)
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+_MILLISECOND: Final = timedelta(milliseconds=1)
 _ID: Final = re.compile(r"[0-9]{1,40}")
 _MS_MAX: Final = 253_402_300_800_000  # 10000-01-01: beyond it datetime cannot go
 #: Seconds after which a deferred callback is worth delivering again (a fetch takes less).
@@ -95,6 +99,9 @@ def handle_callback(
 ) -> Operation[CallbackResult]:
     """Verify ``callback`` and say what it means; may fetch the certificates once.
 
+    The signature is checked over the raw bytes before anything is built from the body; the
+    body is then parsed once and read by its ``bizType``'s entry in :data:`_READERS`.
+
     :raises CallbackVerificationError: a header is missing or malformed, the timestamp is
         outside the tolerance, the serial is unknown, or the signature does not verify.
     :raises CallbackPayloadError: the body is too large, not JSON, or not a known notification.
@@ -104,17 +111,13 @@ def handle_callback(
     """
     provider = api.provider
     settings = api.settings
-    if len(callback.body) > settings.max_callback_bytes:
+    body = callback.body
+    if len(body) > settings.max_callback_bytes:
         raise _reject(f"body exceeds {settings.max_callback_bytes} bytes", provider, status=413)
-    headers = {name: callback.headers.get(name.lower(), "") for name in REQUIRED_HEADERS}
-    for name, value in headers.items():
-        if not value:
-            raise _refuse(f"missing header {name}", provider)
-    timestamp = headers[protocol.HEADER_TIMESTAMP]
-    if not _TIMESTAMP.fullmatch(timestamp):
+    timestamp, nonce, serial, encoded = _required_headers(callback.headers, provider)
+    if not _TIMESTAMP(timestamp):
         raise _refuse(f"malformed header {protocol.HEADER_TIMESTAMP}", provider)
-    now_ms = int(signing.timestamp_ms(clock.now()))
-    skew = (int(timestamp) - now_ms) / 1000
+    skew = (int(timestamp) - (clock.now() - _EPOCH) // _MILLISECOND) / 1000
     if abs(skew) > settings.timestamp_tolerance:
         when = "in the future" if skew > 0 else "stale"
         raise _refuse(
@@ -123,12 +126,35 @@ def handle_callback(
             provider,
         )
     try:
-        signature = base64.b64decode(headers[protocol.HEADER_SIGNATURE], validate=True)
+        signature = base64.b64decode(encoded, validate=True)
     except (binascii.Error, ValueError):
         raise _refuse(f"malformed header {protocol.HEADER_SIGNATURE}", provider) from None
-    serial = headers[protocol.HEADER_CERTIFICATE_SN]
     key = certificates.get(serial)
-    if key is None and certificates.claim_fetch(clock.monotonic(), settings.cert_refresh_cooldown):
+    if key is None:
+        key = yield from _key_after_fetch(serial, api, certificates, clock)
+    payload = b"%s\n%s\n%s\n" % (timestamp.encode("ascii"), nonce.encode("utf-8"), body)
+    try:
+        key.verify(signature, payload, _PKCS1V15, _SHA256)
+    except InvalidSignature:
+        raise _refuse("signature does not verify", provider) from None
+    return _interpret(body, provider)
+
+
+def _required_headers(headers: Mapping[str, str], provider: str) -> tuple[str, str, str, str]:
+    """Timestamp, nonce, certificate serial and signature, each present and non-empty."""
+    values = tuple(headers.get(name, "") for name in _HEADER_KEYS)
+    if not all(values):
+        missing = REQUIRED_HEADERS[values.index("")]
+        raise _refuse(f"missing header {missing}", provider)
+    return values  # type: ignore[return-value]  # four names, four values
+
+
+def _key_after_fetch(
+    serial: str, api: ApiClient, certificates: CertificateCache, clock: Clock
+) -> Operation[rsa.RSAPublicKey]:
+    """The key for a serial the cache lacks: fetched once per cool-down, or deferred."""
+    settings = api.settings
+    if certificates.claim_fetch(clock.monotonic(), settings.cert_refresh_cooldown):
         log.info("certificate serial %.64r is not cached: fetching the certificates", serial)
         try:
             certificates.replace((yield from fetch_certificates(api)))
@@ -136,34 +162,19 @@ def handle_callback(
             certificates.fetch_failed()
             raise
         key = certificates.get(serial)
-    elif key is None:
+    else:
         # Another callback's fetch may have landed since the first look: read again, together
         # with whether the list is settled.
         key, settled = certificates.lookup(serial)
         if key is None and not settled:
             raise CallbackDeferred(
                 "callback deferred: the certificates are being fetched or could not be fetched",
-                provider=provider,
+                provider=api.provider,
                 retry_after=_DEFER_SECONDS,
             )
     if key is None:
-        raise _refuse("unknown certificate serial", provider)
-    payload = b"%s\n%s\n%s\n" % (
-        timestamp.encode("ascii"),
-        headers[protocol.HEADER_NONCE].encode("utf-8"),
-        callback.body,
-    )
-    if not _verifies(key, signature, payload):
-        raise _refuse("signature does not verify", provider)
-    return _interpret(callback.body, provider)
-
-
-def _verifies(key: rsa.RSAPublicKey, signature: bytes, payload: bytes) -> bool:
-    try:
-        key.verify(signature, payload, _PKCS1V15, _SHA256)
-    except InvalidSignature:
-        return False
-    return True
+        raise _refuse("unknown certificate serial", api.provider)
+    return key
 
 
 def _object(raw: bytes | str, what: str, provider: str) -> dict[str, Any]:
@@ -235,13 +246,25 @@ def _occurred_at(value: object) -> datetime | None:
 
 
 def _interpret(body: bytes, provider: str) -> CallbackResult:
+    """What a verified body says: one parse, then its ``bizType``'s reader."""
     notification = _object(body, "body", provider)
     biz_type = _text(notification, "bizType", provider, required=True)
-    if biz_type in protocol.OTHER_BIZ_TYPES:
-        log.info("%s callback of kind %s acknowledged without an event", provider, biz_type)
-        return CallbackResult(None, ACK)
-    if biz_type != protocol.BizType.PAY:
+    read = _READERS.get(biz_type or "")
+    if read is None:
         raise _reject(f"unknown bizType {biz_type!r}", provider)
+    return read(notification, provider)
+
+
+def _acknowledged(notification: Mapping[str, Any], provider: str) -> CallbackResult:
+    """A documented kind this project does not track: acknowledged, no event."""
+    log.info(
+        "%s callback of kind %s acknowledged without an event", provider, notification["bizType"]
+    )
+    return CallbackResult(None, ACK)
+
+
+def _pay(notification: Mapping[str, Any], provider: str) -> CallbackResult:
+    """A ``PAY`` notification: the order was paid or closed."""
     biz_status = _text(notification, "bizStatus", provider, required=True)
     status = STATUS_BY_BIZ_STATUS.get(biz_status or "")
     if status is None:
@@ -265,3 +288,11 @@ def _interpret(body: bytes, provider: str) -> CallbackResult:
         transaction_id=_text(data, "transactionId", provider, required=False),
     )
     return CallbackResult(event, ACK)
+
+
+#: How each ``bizType`` is read once verified: adding a kind is adding its reader here. A kind
+#: not listed is refused (400), so that a typo in Binance's or a forger's body is not acked.
+_READERS: Final[Mapping[str, Callable[[Mapping[str, Any], str], CallbackResult]]] = {
+    protocol.BizType.PAY: _pay,
+    **dict.fromkeys(protocol.OTHER_BIZ_TYPES, _acknowledged),
+}

@@ -118,38 +118,89 @@ class ProviderHooks:
         self._callers = {
             hook: pm.subset_hook_caller(hook, remove_plugins=others) for hook in _PROVIDER_HOOKS
         }
+        self._sole = {hook: _Sole.of(pm, hook, others) for hook in _PROVIDER_HOOKS}
+
+    def _call(self, hook: str, **kwargs: object) -> Any:
+        # A hook with one plain implementation needs no dispatch: call it, unless the plugins
+        # changed since (then pluggy decides, as always) or a tracer watches the calls.
+        sole = self._sole[hook]
+        if sole is not None and sole.still_alone():
+            return sole.function(**kwargs)
+        return self._callers[hook](**kwargs)
 
     def describe_provider(self) -> ProviderInfo | None:
-        return cast("ProviderInfo | None", self._callers["describe_provider"]())
+        return cast("ProviderInfo | None", self._call("describe_provider"))
 
     def create_order(self, request: OrderRequest) -> Operation[Order] | None:
-        return cast("Operation[Order] | None", self._callers["create_order"](request=request))
+        return cast("Operation[Order] | None", self._call("create_order", request=request))
 
     def query_order(self, reference: str) -> Operation[Order | None] | None:
         return cast(
-            "Operation[Order | None] | None", self._callers["query_order"](reference=reference)
+            "Operation[Order | None] | None", self._call("query_order", reference=reference)
         )
 
     def close_order(self, reference: str) -> Operation[bool] | None:
-        return cast("Operation[bool] | None", self._callers["close_order"](reference=reference))
+        return cast("Operation[bool] | None", self._call("close_order", reference=reference))
 
     def handle_callback(self, callback: CallbackRequest) -> Operation[CallbackResult] | None:
         return cast(
             "Operation[CallbackResult] | None",
-            self._callers["handle_callback"](callback=callback),
+            self._call("handle_callback", callback=callback),
         )
 
     def classify_error(self, error: PaymentsError) -> ErrorClassification:
-        result = self._callers["classify_error"](error=error)
+        result = self._call("classify_error", error=error)
         return cast("ErrorClassification", result or fallback_classification(error))
 
     def check_connection(self) -> Operation[str] | None:
-        return cast("Operation[str] | None", self._callers["check_connection"]())
+        return cast("Operation[str] | None", self._call("check_connection"))
 
     def open_sandbox(self) -> AbstractContextManager[ProviderSandbox] | None:
-        return cast(
-            "AbstractContextManager[ProviderSandbox] | None", self._callers["open_sandbox"]()
-        )
+        return cast("AbstractContextManager[ProviderSandbox] | None", self._call("open_sandbox"))
+
+
+class _Sole:
+    """A provider hook served by one plain implementation, called without pluggy's dispatch.
+
+    pluggy's call of a subset costs a few microseconds (the subset's implementations listed
+    again, the arguments checked, the multicall loop), which is most of the core's share of a
+    verified callback. The shortcut holds only while the hook's implementations are exactly
+    those seen when it was built (one, not a wrapper, of this provider) and no tracer is
+    installed (``add_hookcall_monitoring``); otherwise the call goes through pluggy.
+    """
+
+    __slots__ = ("_caller", "_impls", "_pm", "function")
+
+    def __init__(self, pm: pluggy.PluginManager, hook: str, impl: pluggy.HookImpl) -> None:
+        self._pm = pm
+        self._caller: pluggy.HookCaller = getattr(pm.hook, hook)
+        self._impls = self._caller.get_hookimpls()
+        self.function: Callable[..., Any] = impl.function
+
+    @classmethod
+    def of(cls, pm: pluggy.PluginManager, hook: str, others: Collection[object]) -> _Sole | None:
+        caller = getattr(pm.hook, hook, None)
+        if caller is None or not _untraced(pm):
+            return None
+        mine = [impl for impl in caller.get_hookimpls() if impl.plugin not in others]
+        if len(mine) != 1 or mine[0].hookwrapper or mine[0].wrapper:
+            return None
+        return cls(pm, hook, mine[0])
+
+    def still_alone(self) -> bool:
+        """Whether the hook's implementations and the manager's call path are unchanged."""
+        return _untraced(self._pm) and self._caller.get_hookimpls() == self._impls
+
+
+def _untraced(pm: pluggy.PluginManager) -> bool:
+    # pluggy keeps its call path in _inner_hookexec and replaces it to trace calls. A new
+    # manager's is the plain one; if a future pluggy has no such attribute, no hook is ever
+    # called directly.
+    plain = getattr(pm, "_inner_hookexec", None)
+    return plain is not None and plain is _PLAIN_HOOKEXEC
+
+
+_PLAIN_HOOKEXEC: Final = getattr(pluggy.PluginManager("payments-probe"), "_inner_hookexec", None)
 
 
 class PluginHost:

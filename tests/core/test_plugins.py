@@ -153,3 +153,63 @@ def test_two_providers_cannot_share_a_name() -> None:
     host.register_provider("alpha", EchoProvider)
     with pytest.raises(PluginLoadError, match="already loaded"):
         host.register_provider("alpha", EchoProvider)
+
+
+def test_a_hook_called_directly_still_meets_a_wrapper_added_later() -> None:
+    # The provider's hooks skip pluggy's dispatch while the provider's is the only
+    # implementation; a wrapper registered after the route was built must still see the call,
+    # whether it comes through the host or straight through the plugin manager.
+    seen: list[str] = []
+
+    class Observer:
+        @hookimpl(wrapper=True)
+        def describe_provider(self) -> Iterator[None]:
+            result = yield
+            seen.append(result.name)
+            return result  # type: ignore[no-any-return]
+
+    host = PluginHost(Config.load(environ={}))
+    host.register_provider("alpha", EchoProvider)
+    hooks = host.provider("alpha")
+    assert hooks.describe_provider() is not None
+    assert seen == []
+    host.pm.register(Observer(), name="observer-behind-the-host")
+    hooks.describe_provider()
+    assert seen == ["alpha"]
+    host.pm.unregister(name="observer-behind-the-host")
+    hooks.describe_provider()
+    assert seen == ["alpha"]
+
+
+def test_a_hook_called_directly_is_still_traced() -> None:
+    traced: list[str] = []
+    host = PluginHost(Config.load(environ={}))
+    host.register_provider("alpha", EchoProvider)
+    hooks = host.provider("alpha")
+    hooks.describe_provider()
+    undo = host.pm.add_hookcall_monitoring(
+        lambda name, impls, kwargs: traced.append(name), lambda *args: None
+    )
+    try:
+        hooks.describe_provider()
+    finally:
+        undo()
+    hooks.describe_provider()
+    assert traced == ["describe_provider"]
+
+
+def test_a_second_implementation_for_the_same_provider_goes_through_pluggy() -> None:
+    class Shadow:  # implements the same hook for every provider: pluggy must decide
+        @hookimpl(tryfirst=True)
+        def describe_provider(self) -> None:
+            calls.append("shadow")
+
+    calls: list[str] = []
+    host = PluginHost(Config.load(environ={}))
+    host.register_provider("alpha", EchoProvider)
+    hooks = host.provider("alpha")
+    host.pm.register(Shadow(), name="shadow")
+    info = hooks.describe_provider()
+    assert calls == ["shadow"]
+    assert info is not None
+    assert info.name == "alpha"
