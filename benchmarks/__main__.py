@@ -1,4 +1,4 @@
-"""Run the benchmarks: ``python -m benchmarks [--quick] [--only P1,P4] [--output PATH]``.
+"""Run the benchmarks: ``python -m benchmarks [--quick] [--only P1,P4] [--growth] [--output PATH]``.
 
 Prints a table (figure, target, met?) with the machine it ran on, and writes the same as JSON
 (default ``benchmarks/results/latest.json``, not committed; recorded runs are copied into
@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from .common import machine
-from .suite import BENCHMARKS
+from .suite import BENCHMARKS, DEFAULT
 
 RESULTS = Path(__file__).parent / "results" / "latest.json"
 
@@ -41,6 +41,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="smaller sizes (a smoke run)")
     parser.add_argument("--only", default="", help="comma-separated ids, e.g. P1,P4")
+    parser.add_argument(
+        "--growth", action="store_true", help="also the ledger growth curve (minutes)"
+    )
     parser.add_argument("--output", type=Path, default=RESULTS, help="where to write the JSON")
     parser.add_argument(
         "--profile", action="store_true", help="profile create_order and handle_callback"
@@ -50,7 +53,9 @@ def main(argv: list[str] | None = None) -> int:
         from .profile import main as profile_main
 
         return profile_main()
-    chosen = [i.strip().upper() for i in args.only.split(",") if i.strip()] or list(BENCHMARKS)
+    chosen = [i.strip().upper() for i in args.only.split(",") if i.strip()] or list(DEFAULT)
+    if args.growth and "GROWTH" not in chosen:
+        chosen.append("GROWTH")
     box = machine()
     rows: list[dict[str, Any]] = []
     failed = False

@@ -39,6 +39,8 @@ from payments_core.ledger import open_ledger
 from payments_core.transport import drive
 
 from .common import FixedClock, Webhooks, epoch_ms, facade, interleave, median, timed
+from .growth import growth
+from .peer import clients, peer, pinned, server_pids
 
 Row = dict[str, Any]
 CALLBACK_URL = "https://shop.example/callbacks/binance"
@@ -348,9 +350,12 @@ async def _gather_limited(coroutines: list[Any], limit: int) -> None:
 def p4(quick: bool) -> Row:
     """64 in flight through the async API vs sequential, and vs bare aiohttp (same bytes)."""
     rounds, seq_n, conc_n = (3, 100, 400) if quick else (5, 200, 1_000)
-    with sandbox_process() as process:
+    with sandbox_process() as process, pinned(server_pids("payments_binance.sandbox")) as where:
         base_url, key, secret = _credentials(process)
-        return asyncio.run(_p4(base_url, key, secret, rounds, seq_n, conc_n))
+        row = asyncio.run(_p4(base_url, key, secret, rounds, seq_n, conc_n))
+    row["details"]["placement"] = where
+    row["details"]["server"] = "payments sandbox (stateful, one process)"
+    return row
 
 
 async def _p4(base_url: str, key: str, secret: str, rounds: int, seq_n: int, conc_n: int) -> Row:
@@ -546,4 +551,16 @@ def _peak_rss() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
-BENCHMARKS = {"P1": p1, "P2": p2, "P3": p3, "P4": p4, "P5": p5, "P6": p6}
+BENCHMARKS = {
+    "P1": p1,
+    "P2": p2,
+    "P3": p3,
+    "P4": p4,
+    "P5": p5,
+    "P6": p6,
+    "PEER": peer,
+    "CLIENTS": clients,
+    "GROWTH": growth,
+}
+#: What runs without --only: GROWTH takes minutes and runs with --growth.
+DEFAULT = [name for name in BENCHMARKS if name != "GROWTH"]

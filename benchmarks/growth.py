@@ -1,0 +1,243 @@
+"""The ledger as it fills: callbacks applied per second and their p99 at 1k, 10k and 100k stored
+orders, on SQLite (WAL) and PostgreSQL, and the process's memory over 100k callbacks.
+
+``python -m benchmarks --growth`` (or ``--only GROWTH``) runs it; it takes minutes (100,000
+orders stored per backend, 100,000 callbacks signed and applied on SQLite). Each level stores
+orders through ``Ledger.record_order`` up to the level, then applies ``PAY_SUCCESS`` callbacks
+for orders spread over all stored ones through ``Payments.apply_callback`` (verify, parse, one
+transaction), each timed on its own. The memory series then applies one callback for every
+stored SQLite order (those already paid are duplicates, recorded and not applied again),
+reading the RSS every 5,000. The plot goes to ``docs/images/ledger-growth.png``.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import secrets
+import statistics
+import tempfile
+import time
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from payments_core import Money, Order, PaymentStatus
+from payments_core.ledger import open_ledger
+
+from .common import FixedClock, Webhooks, epoch_ms, facade
+
+Row = dict[str, Any]
+PLOT = Path(__file__).parent.parent / "docs" / "images" / "ledger-growth.png"
+
+
+def _postgres_url() -> str:
+    return os.environ.get("PAYMENTS_TEST_POSTGRES_URL", "postgresql://127.0.0.1:5432/test")
+
+
+@contextmanager
+def _postgres_schema() -> Any:
+    """A fresh schema for the run, dropped afterwards: 100k rows do not outlive it."""
+    import psycopg
+
+    schema = f"bench_growth_{secrets.token_hex(4)}"
+    with psycopg.connect(_postgres_url(), autocommit=True, connect_timeout=3) as admin:
+        admin.execute(f"CREATE SCHEMA {schema}")
+        try:
+            separator = "&" if "?" in _postgres_url() else "?"
+            yield f"{_postgres_url()}{separator}options=-csearch_path%3D{schema}"
+        finally:
+            admin.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+class _Store:
+    """One ledger being filled, with the facade that applies callbacks to it."""
+
+    def __init__(self, url: str, hooks: Webhooks, moment: datetime) -> None:
+        self.ledger = open_ledger(url)
+        self.hooks = hooks
+        self.now_ms = epoch_ms(moment)
+        self.payments = facade(
+            "https://bpay.binanceapi.example",
+            "bench-key",
+            "bench-secret-0123456789",
+            transport=hooks.certificates_transport(),
+            clock=FixedClock(moment),
+            ledger=self.ledger,
+        )
+        self.stored = 0
+        self.first = 3 * 10**17 + secrets.randbelow(10**16)
+
+    def ids(self, i: int) -> tuple[str, str]:
+        return str(self.first + i), f"GROWTH{self.first % 10**6:06d}{i:08d}"
+
+    def fill(self, level: int) -> None:
+        for i in range(self.stored, level):
+            prepay, trade_no = self.ids(i)
+            self.ledger.record_order(
+                Order(
+                    provider="binance",
+                    reference=f"growth-{i}",
+                    provider_order_id=prepay,
+                    merchant_order_id=trade_no,
+                    status=PaymentStatus.PENDING,
+                    amount=Money("1.00", "USDT"),
+                )
+            )
+        self.stored = max(self.stored, level)
+
+    def callback(self, i: int) -> tuple[dict[str, str], bytes]:
+        prepay, trade_no = self.ids(i)
+        headers, body, _, _ = self.hooks.callback(prepay, trade_no, now_ms=self.now_ms)
+        return headers, body
+
+    def apply(self, callback: tuple[dict[str, str], bytes]) -> bool:
+        outcome = self.payments.apply_callback("binance", *callback)
+        return outcome.result is not None and outcome.result.applied
+
+    def close(self) -> None:
+        self.payments.close()
+
+
+def _level(store: _Store, level: int, n: int, chosen: set[int]) -> dict[str, float]:
+    """Fill to ``level``, then apply ``n`` callbacks for unpaid orders spread over all of them."""
+    started = time.perf_counter()
+    store.fill(level)
+    fill_s = time.perf_counter() - started
+    pool = [i for i in random.sample(range(level), min(level, 2 * n)) if i not in chosen][:n]
+    chosen.update(pool)
+    callbacks = [store.callback(i) for i in pool]
+    latencies = []
+    applied = 0
+    started = time.perf_counter()
+    for callback in callbacks:
+        one = time.perf_counter()
+        applied += store.apply(callback)
+        latencies.append(time.perf_counter() - one)
+    elapsed = time.perf_counter() - started
+    return {
+        "stored_orders": level,
+        "callbacks": len(callbacks),
+        "applied": applied,
+        "per_s": len(callbacks) / elapsed,
+        "p50_ms": statistics.median(latencies) * 1e3,
+        "p99_ms": statistics.quantiles(latencies, n=100)[-1] * 1e3,
+        "fill_seconds": fill_s,
+    }
+
+
+def _memory(store: _Store, total: int, step: int) -> list[tuple[int, int]]:
+    me = psutil.Process()
+    points = [(0, me.memory_info().rss)]
+    for i in range(total):
+        store.apply(store.callback(i))
+        if (i + 1) % step == 0:
+            points.append((i + 1, me.memory_info().rss))
+    return points
+
+
+def growth(quick: bool) -> Row:
+    """Callbacks/s and p99 at growing ledger sizes; memory over as many callbacks."""
+    levels = (500, 2_000, 5_000) if quick else (1_000, 10_000, 100_000)
+    n, step = (200, 500) if quick else (1_000, 5_000)
+    moment = datetime.now(UTC).replace(microsecond=0)
+    hooks = Webhooks()
+    curves: dict[str, list[dict[str, float]]] = {}
+    memory: list[tuple[int, int]] = []
+    with tempfile.TemporaryDirectory() as directory:
+        store = _Store(f"sqlite:///{directory}/ledger.sqlite3", hooks, moment)
+        try:
+            store.apply(store.callback(0))  # the certificates fetch, and order 0 paid
+            chosen = {0}
+            curves["SQLite (WAL)"] = [_level(store, level, n, chosen) for level in levels]
+            memory = _memory(store, levels[-1], step)
+        finally:
+            store.close()
+    postgres_note = ""
+    try:
+        with _postgres_schema() as url:
+            store = _Store(url, hooks, moment)
+            try:
+                store.apply(store.callback(0))
+                chosen = {0}
+                curves["PostgreSQL"] = [_level(store, level, n, chosen) for level in levels]
+            finally:
+                store.close()
+    except Exception as exc:  # not reachable, or no psycopg: the row says so
+        postgres_note = f"; PostgreSQL skipped: {type(exc).__name__}"
+    slope = _slope(memory, after=memory[len(memory) // 5][0] if memory else 0)
+    plotted = _plot(curves, memory)
+    figure = "; ".join(
+        f"{name}: "
+        + ", ".join(
+            f"{p['stored_orders']:,}: {p['per_s']:,.0f}/s p99 {p['p99_ms']:.1f} ms" for p in curve
+        )
+        for name, curve in curves.items()
+    )
+    first, last = curves["SQLite (WAL)"][0]["per_s"], curves["SQLite (WAL)"][-1]["per_s"]
+    peak = max(rss for _, rss in memory)
+    return {
+        "id": "GROWTH",
+        "what": "ledger callbacks/s and p99 at 1k/10k/100k stored orders; RSS over 100k callbacks",
+        "figure": f"{figure}{postgres_note}; RSS over {memory[-1][0]:,} callbacks: peak "
+        f"{peak / 2**20:.0f} MiB, slope after warm-up {slope:+.1f} B/callback"
+        + (f"; plot {plotted}" if plotted else ""),
+        "value": last / first,
+        "target": "a curve, not a point; memory flat",
+        "met": slope < 1_024,
+        "details": {
+            "curves": curves,
+            "rss_points": memory,
+            "rss_slope_bytes_per_callback": slope,
+            "sqlite_rate_last_over_first": last / first,
+            "plot": plotted,
+        },
+    }
+
+
+def _point(point: dict[str, float]) -> str:
+    return f"{point['stored_orders']:,.0f}: {point['per_s']:,.0f}/s p99 {point['p99_ms']:.1f} ms"
+
+
+def _slope(points: list[tuple[int, int]], *, after: int) -> float:
+    later = [(x, y) for x, y in points if x >= after]
+    if len(later) < 2:
+        return float("nan")
+    fit = statistics.linear_regression([float(x) for x, _ in later], [float(y) for _, y in later])
+    return fit.slope
+
+
+def _plot(curves: dict[str, list[dict[str, float]]], memory: list[tuple[int, int]]) -> str:
+    """Write the PNG; '' when matplotlib is not installed (the bench extra)."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return ""
+    figure, (rate, p99, rss) = plt.subplots(1, 3, figsize=(11, 3.2), dpi=80)
+    for name, curve in curves.items():
+        xs = [p["stored_orders"] for p in curve]
+        rate.plot(xs, [p["per_s"] for p in curve], marker="o", label=name)
+        p99.plot(xs, [p["p99_ms"] for p in curve], marker="o", label=name)
+    for axes, title in ((rate, "callbacks applied / s"), (p99, "p99 per callback (ms)")):
+        axes.set_xscale("log")
+        axes.set_xlabel("orders stored")
+        axes.set_title(title)
+        axes.set_ylim(bottom=0)
+        axes.grid(alpha=0.3)
+        axes.legend(fontsize=8)
+    rss.plot([x for x, _ in memory], [y / 2**20 for _, y in memory], color="tab:green")
+    rss.set_xlabel("callbacks applied (SQLite)")
+    rss.set_title("process RSS (MiB)")
+    rss.set_ylim(bottom=0)
+    rss.grid(alpha=0.3)
+    figure.tight_layout()
+    PLOT.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(PLOT)
+    plt.close(figure)
+    return str(PLOT.relative_to(PLOT.parent.parent.parent))
