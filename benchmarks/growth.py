@@ -150,6 +150,7 @@ def growth(quick: bool) -> Row:
     with tempfile.TemporaryDirectory() as directory:
         store = _Store(f"sqlite:///{directory}/ledger.sqlite3", hooks, moment)
         try:
+            store.fill(1)
             store.apply(store.callback(0))  # the certificates fetch, and order 0 paid
             chosen = {0}
             curves["SQLite (WAL)"] = [_level(store, level, n, chosen) for level in levels]
@@ -161,6 +162,7 @@ def growth(quick: bool) -> Row:
         with _postgres_schema() as url:
             store = _Store(url, hooks, moment)
             try:
+                store.fill(1)
                 store.apply(store.callback(0))
                 chosen = {0}
                 curves["PostgreSQL"] = [_level(store, level, n, chosen) for level in levels]

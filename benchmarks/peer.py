@@ -34,7 +34,7 @@ from typing import Any
 
 import psutil
 
-from payments_core import Money, OrderRequest, Payments
+from payments_core import HttpRequest, Money, OrderRequest, Payments
 
 from .canned import CannedServer
 from .common import facade, median
@@ -199,6 +199,32 @@ async def _gather(payments: Payments, names: list[str], width: int) -> float:
     return len(names) / (time.perf_counter() - started)
 
 
+async def _bare(pairs: list[tuple[HttpRequest, HttpRequest]], width: int) -> float:
+    import aiohttp
+
+    gate = asyncio.Semaphore(width)
+    connector = aiohttp.TCPConnector(limit=100)
+    async with aiohttp.ClientSession(connector=connector) as session:
+
+        async def post(request: HttpRequest) -> None:
+            async with session.post(
+                request.url, data=request.content, headers=dict(request.headers)
+            ) as response:
+                await response.read()
+                if response.status != 200:
+                    raise RuntimeError(f"bare aiohttp got {response.status}")
+
+        async def one(create: HttpRequest, query: HttpRequest) -> None:
+            async with gate:
+                await post(create)
+                await post(query)
+
+        await asyncio.gather(*(one(*pair) for pair in pairs[: min(width, len(pairs))]))  # warm
+        started = time.perf_counter()
+        await asyncio.gather(*(one(*pair) for pair in pairs))
+        return len(pairs) / (time.perf_counter() - started)
+
+
 class _Clients:
     """Ours (blocking, async, threads) and the connector, pointed at one server."""
 
@@ -216,6 +242,21 @@ class _Clients:
     def ours_async(self, n: int, width: int) -> float:
         names = self.names.take(n)
         return self.loop.run_until_complete(_gather(self.asynchronous, names, width))
+
+    def bare_aiohttp(self, n: int, width: int) -> float:
+        """Pairs/s of the same signed create and query bytes posted by a bare aiohttp session:
+        the transport alone, what no client built on it can exceed."""
+        hooks = self.blocking.provider("binance")
+        pairs = []
+        for name in self.names.take(n):
+            create = hooks.create_order(_ours_order(name))
+            query = hooks.query_order(name)
+            assert create is not None
+            assert query is not None
+            pairs.append((next(create), next(query)))
+            create.close()
+            query.close()
+        return self.loop.run_until_complete(_bare(pairs, width))
 
     def connector_threads(self, n: int, width: int) -> float:
         return _threads(self.connector.create_and_query, self.names.take(n), width)
@@ -334,6 +375,7 @@ def clients(quick: bool) -> Row:
                 if width > 1:
                     steps[f"ours_threads_{width}"] = lambda w=width: both.ours_threads(n, w)
             steps["ours_sequential"] = lambda: both.ours_threads(n, 1)
+            steps["bare_aiohttp_64"] = lambda: both.bare_aiohttp(n, 64)
             rates, server_cpu = _measure(rounds, steps, server.cpu_seconds)
         finally:
             both.close()
@@ -346,6 +388,10 @@ def clients(quick: bool) -> Row:
         ratios[f"ours_async_vs_ours_threads_{w}"] = (
             rates[f"ours_async_{w}"] / rates[f"ours_threads_{w}"]
         )
+    ratios["bare_aiohttp_vs_connector_64"] = (
+        rates["bare_aiohttp_64"] / rates["connector_threads_64"]
+    )
+    ratios["bare_aiohttp_vs_ours_64"] = rates["bare_aiohttp_64"] / rates["ours_async_64"]
     busiest = max(server_cpu.values())
     met = (
         ratios["ours_vs_connector_64"] >= 5
@@ -361,7 +407,8 @@ def clients(quick: bool) -> Row:
             f"16 {ratios['ours_vs_connector_16']:.2f}x, 64 {ratios['ours_vs_connector_64']:.2f}x "
             f"({rates['ours_async_64']:,.0f}/s vs {rates['connector_threads_64']:,.0f}/s); "
             f"async vs our threads: 16 {ratios['ours_async_vs_ours_threads_16']:.2f}x, "
-            f"64 {ratios['ours_async_vs_ours_threads_64']:.2f}x; "
+            f"64 {ratios['ours_async_vs_ours_threads_64']:.2f}x; bare aiohttp (same bytes) "
+            f"{ratios['bare_aiohttp_vs_connector_64']:.2f}x the connector at 64; "
             f"server CPU <= {busiest:.0%} of a core"
         ),
         "value": ratios["ours_vs_connector_64"],

@@ -90,7 +90,8 @@ def _credentials(process: SandboxProcess) -> tuple[str, str, str]:
 def p1(quick: bool) -> Row:
     """create_order end to end vs a bare httpx POST of the same pre-signed bytes."""
     n = 100 if quick else 400
-    with sandbox_process() as process:
+    stages = _p1_stages(2_000 if quick else 10_000)
+    with sandbox_process() as process, pinned(server_pids("payments_binance.sandbox")) as where:
         base_url, key, secret = _credentials(process)
         payments = facade(base_url, key, secret)
         bare = httpx.Client(trust_env=False, timeout=10)
@@ -122,7 +123,8 @@ def p1(quick: bool) -> Row:
         "id": "P1",
         "what": "create_order end to end vs bare httpx POST of the same signed bytes",
         "figure": f"median overhead {overhead:+.1%} "
-        f"({median(ours) * 1e3:.2f} ms vs {median(base) * 1e3:.2f} ms)",
+        f"({median(ours) * 1e3:.2f} ms vs {median(base) * 1e3:.2f} ms); in-process stages (us): "
+        + ", ".join(f"{name} {us:.1f}" for name, us in stages.items()),
         "value": overhead,
         "target": "overhead <= 15%",
         "met": overhead <= 0.15,
@@ -132,7 +134,86 @@ def p1(quick: bool) -> Row:
             "bare_median_ms": median(base) * 1e3,
             "p90_ms": statistics.quantiles(ours, n=10)[-1] * 1e3,
             "bare_p90_ms": statistics.quantiles(base, n=10)[-1] * 1e3,
+            "placement": where,
+            "server": "payments sandbox (stateful, one process)",
+            "stages_us": stages,
         },
+    }
+
+
+def _p1_stages(n: int) -> dict[str, float]:
+    """Where a create's client CPU goes, in-process over an httpx ``MockTransport`` that
+    answers the canned create answer: each stage's median microseconds, interleaved.
+
+    ``httpx post`` is the floor's own CPU (the bare client over the same mock transport);
+    ``library`` is ours minus it, split into the caller's ``OrderRequest``, building and
+    signing the request (pluggy's call, trade number, body, nonce, HMAC), reading the answer
+    (envelope, create result, ``Order``) and the rest (facade, retry, transport wrapper).
+    """
+    from .canned import API_KEY, API_SECRET, _created
+
+    answer = _created("https://canned.example", "STAGE").split(b"\r\n\r\n", 1)[1]
+    mock = httpx.MockTransport(lambda request: httpx.Response(200, content=answer))
+    payments = facade("https://canned.example", API_KEY, API_SECRET, transport=mock)
+    bare = httpx.Client(transport=mock, trust_env=False)
+    hooks = payments.provider("binance")
+    refs = References("stage")
+    signed = presigned(payments, refs.take(1))[0]
+    response = HttpResponse(200, {"content-type": "application/json"}, answer)
+
+    def batch(step: Callable[[str], object]) -> Callable[[], float]:
+        def run() -> float:
+            names = refs.take(200)
+            started = time.perf_counter()
+            for name in names:
+                step(name)
+            return (time.perf_counter() - started) / len(names)
+
+        return run
+
+    def build(name: str) -> None:
+        operation = hooks.create_order(order(name))
+        assert operation is not None
+        next(operation)
+        operation.close()
+
+    def build_and_read(name: str) -> None:
+        operation = hooks.create_order(order(name))
+        assert operation is not None
+        next(operation)
+        try:
+            operation.send(response)
+        except StopIteration:
+            return
+
+    steps = {
+        "ours": batch(lambda name: payments.create_order(order(name))),
+        "httpx post": batch(
+            lambda name: bare.post(signed.url, content=signed.content, headers=signed.headers)
+        ),
+        "OrderRequest": batch(order),
+        "build": batch(build),
+        "build+read": batch(build_and_read),
+    }
+    try:
+        for step in steps.values():
+            step()
+        rounds = max(3, n // 200)
+        per = {
+            name: median(values) * 1e6
+            for name, values in zip(steps, interleave(rounds, *steps.values()), strict=True)
+        }
+    finally:
+        payments.close()
+        bare.close()
+    library = per["ours"] - per["httpx post"]
+    return {
+        "httpx post (floor)": per["httpx post"],
+        "library": library,
+        "OrderRequest": per["OrderRequest"],
+        "build + sign": per["build"] - per["OrderRequest"],
+        "read answer": per["build+read"] - per["build"],
+        "facade + retry + transport": library - per["build+read"],
     }
 
 

@@ -128,6 +128,7 @@ class Payments:
         self._async_transport = async_transport
         self._async_http = resolve_async_backend(async_http, transport=async_transport)
         self._sender: HttpxSender | None = None
+        self._sending: dict[str, _Sending] = {}
         self._async_sender: AsyncHttpSender | None = None
         self._async_loop: asyncio.AbstractEventLoop | None = None
         self._async_closer: AsyncGenerator[None, None] | None = None
@@ -422,18 +423,21 @@ class Payments:
     # -- running operations ----------------------------------------------------------------
 
     def _run(self, hooks: ProviderHooks, operation: Operation[T]) -> T:
-        sender = self._sender
-        if sender is None:
-            sender = self._sender = HttpxSender(self.config.http, transport=self._transport)
-
-        def send(request: HttpRequest) -> HttpResponse:
-            return sender.send(request, hooks.name)
-
+        send = self._sending.get(hooks.name)
+        if send is None:
+            send = self._sending[hooks.name] = _Sending(self, hooks.name)
         try:
             return drive(operation, send)
         except PaymentsError as error:
             _classify(hooks, error)
             raise
+
+    def _blocking_sender(self) -> HttpxSender:
+        """The blocking client's sender, made on first use (a callback may need none)."""
+        sender = self._sender
+        if sender is None:
+            sender = self._sender = HttpxSender(self.config.http, transport=self._transport)
+        return sender
 
     async def _arun(self, hooks: ProviderHooks, operation: Operation[T]) -> T:
         sender = self._async_sender
@@ -533,6 +537,20 @@ class Payments:
 
     def __repr__(self) -> str:
         return f"Payments(providers={self.provider_names!r})"
+
+
+class _Sending:
+    """Sends one provider's requests over the facade's blocking client: one per provider,
+    kept, rather than a closure made for every operation."""
+
+    __slots__ = ("_payments", "_provider")
+
+    def __init__(self, payments: Payments, provider: str) -> None:
+        self._payments = payments
+        self._provider = provider
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self._payments._blocking_sender().send(request, self._provider)
 
 
 class _CreateAttempt:
