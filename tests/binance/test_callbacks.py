@@ -10,7 +10,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 import payments_core
-from payments_binance import protocol
+from payments_binance import protocol, webhooks
 from payments_core import (
     CallbackDeferred,
     CallbackError,
@@ -394,6 +394,14 @@ def test_documented_other_kind_is_acknowledged_without_an_event(deliver: Deliver
     result = deliver(notification(biz_type="PAY_REFUND", biz_status="REFUND_SUCCESS"))
     assert result.event is None
     assert result.reply.status_code == 200
+
+
+@pytest.mark.parametrize("kind", sorted(protocol.OTHER_BIZ_TYPES))
+def test_every_documented_kind_has_a_reader(kind: str, deliver: Deliver) -> None:
+    # The readers table is what decides: a documented kind is acknowledged, never refused.
+    result = deliver(notification(biz_type=kind, biz_status="ANYTHING"))
+    assert result.event is None
+    assert result.reply.body == webhooks.ACK.body
 
 
 def test_disagreeing_ids_are_refused(deliver: Deliver) -> None:
