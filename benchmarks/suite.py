@@ -29,11 +29,14 @@ from payments_binance import webhooks
 from payments_binance.sandbox import SandboxProcess
 from payments_core import (
     CallbackRequest,
+    CallbackResult,
     HttpRequest,
     HttpResponse,
     Money,
     OrderRequest,
+    PaymentEvent,
     Payments,
+    PaymentStatus,
 )
 from payments_core.ledger import open_ledger
 from payments_core.transport import drive
@@ -265,6 +268,27 @@ def p2(quick: bool) -> Row:
     def json_only() -> float:
         return loop(lambda c: json.loads(c[1]))
 
+    def design_floor() -> float:
+        # What the API promises, built directly after the floor: the nested data parsed too,
+        # and the CallbackRequest, Money, PaymentEvent and CallbackResult the hooks exchange.
+        def step(c: tuple[dict[str, str], bytes, bytes, bytes]) -> object:
+            public_key.verify(c[2], c[3], pkcs1, sha256)
+            request = CallbackRequest(c[0], c[1])
+            body = json.loads(request.body)
+            data = json.loads(body["data"])
+            event = PaymentEvent(
+                provider="binance",
+                event_id=f"binance:{body['bizIdStr']}:{body['bizStatus']}",
+                status=PaymentStatus.PAID,
+                provider_order_id=body["bizIdStr"],
+                merchant_order_id=data["merchantTradeNo"],
+                amount=Money(data["totalFee"], data["currency"]),
+                transaction_id=data["transactionId"],
+            )
+            return CallbackResult(event, webhooks.ACK)
+
+        return loop(step)
+
     def operation() -> float:  # the provider's operation alone: no CallbackRequest, no pluggy
         started = time.perf_counter()
         for request in requests:
@@ -280,6 +304,7 @@ def p2(quick: bool) -> Row:
     steps = {
         "ours": ours,
         "floor": floor,
+        "design floor": design_floor,
         "rsa": rsa_only,
         "json": json_only,
         "operation": operation,
@@ -295,7 +320,7 @@ def p2(quick: bool) -> Row:
     loop_us = per["loop"]
     stages = {
         "facade (CallbackRequest, pluggy, drive)": per["ours"] - per["operation"],
-        "checks before the verify": per["operation"] - per["rsa"] - per["reading"],
+        "checks before the verify": per["operation"] - per["rsa"] - per["reading"] + loop_us,
         "RSA verify": per["rsa"] - loop_us,
         "reading: parse + event": per["reading"] - loop_us,
     }
@@ -305,7 +330,8 @@ def p2(quick: bool) -> Row:
         "id": "P2",
         "what": "verified callbacks/s (verify + parse) vs RSA verify + one JSON parse",
         "figure": f"{ratio:.2f}x the floor ({per['ours']:.1f} us vs {per['floor']:.1f} us; "
-        f"{over_rsa:.2f}x RSA alone); stages: "
+        f"{over_rsa:.2f}x RSA alone; {per['ours'] / per['design floor']:.2f}x the models built "
+        f"directly, {per['design floor']:.1f} us); stages: "
         + ", ".join(f"{name} {us:.1f}" for name, us in stages.items()),
         "value": ratio,
         "target": "<= 1.5x RSA verify + JSON parse",
@@ -315,6 +341,7 @@ def p2(quick: bool) -> Row:
             "floor_per_s": n / median(timings["floor"]),
             "per_callback_us": per["ours"],
             "floor_us": per["floor"],
+            "design_floor_us": per["design floor"],
             "bare_rsa_us": per["rsa"],
             "bare_json_us": per["json"],
             "over_rsa_alone": over_rsa,
