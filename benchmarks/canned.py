@@ -28,10 +28,12 @@ import socket
 import subprocess
 import sys
 import time
-from types import TracebackType
+from pathlib import Path
 from typing import Final
 
 import psutil
+
+from payments_binance.sandbox import SandboxProcess
 
 API_KEY: Final = "canned-key"
 API_SECRET: Final = "canned-secret-0123456789abcdef"
@@ -215,27 +217,24 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-class CannedServer:
-    """``with CannedServer(workers=1, cpus="1") as server:`` runs it as a child process.
+class CannedServer(SandboxProcess):
+    """``with CannedServer(workers=1) as server:`` runs it as a child process.
 
-    ``server.cpu_seconds()`` is the CPU time its processes have used so far, so a benchmark
-    reads it before and after a measured stretch and states the server's share of a core.
+    Started and stopped as :class:`~payments_binance.sandbox.SandboxProcess` starts and stops
+    the sandbox (the same ``key: value`` lines, the same Ctrl-C). ``server.cpu_seconds()`` is
+    the CPU time its processes have used so far, so a benchmark reads it before and after a
+    measured stretch and states the server's share of a core.
     """
 
-    def __init__(self, *, workers: int = 1, cpus: str = "") -> None:
+    def __init__(self, *, workers: int = 1) -> None:
+        super().__init__()
         self.workers = workers
-        self.cpus = cpus
-        self.base_url = ""
-        self.info: dict[str, str] = {}
-        self._process: subprocess.Popen[str] | None = None
         self._watched: list[psutil.Process] = []
 
     def __enter__(self) -> CannedServer:
         command = [sys.executable, "-m", "benchmarks.canned", "--workers", str(self.workers)]
-        if self.cpus:
-            command += ["--cpus", self.cpus]
         self._process = subprocess.Popen(  # noqa: S603 - our interpreter, fixed module
-            command, stdout=subprocess.PIPE, text=True, cwd=os.path.dirname(__file__) + "/.."
+            command, stdout=subprocess.PIPE, text=True, cwd=Path(__file__).parent.parent
         )
         for line in self._process.stdout or ():
             key, _, value = line.partition(":")
@@ -254,25 +253,6 @@ class CannedServer:
             times = process.cpu_times()
             total += times.user + times.system
         return total
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        process, self._process = self._process, None
-        if process is None:
-            return
-        if process.poll() is None:
-            process.send_signal(signal.SIGINT)
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-        if process.stdout is not None:
-            process.stdout.close()
 
 
 if __name__ == "__main__":

@@ -26,7 +26,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from payments_binance import BinancePayProvider, protocol
-from payments_core import Config, Payments, RetryPolicy
+from payments_core import Config, Money, Order, Payments, PaymentStatus, RetryPolicy
 
 
 def machine() -> dict[str, Any]:
@@ -100,6 +100,50 @@ def facade(
         clock=clock,
         async_http=async_http,
         ledger=ledger,
+    )
+
+
+class References:
+    """Fresh references: the sandbox refuses a second order for the same trade number.
+
+    They are letters and digits only (``{tag}{run}N{i}``), so they also serve as trade numbers
+    for the connector, which sends what it is given.
+    """
+
+    def __init__(self, tag: str) -> None:
+        self.tag = tag
+        self.count = 0
+
+    def take(self, n: int) -> list[str]:
+        start, self.count = self.count, self.count + n
+        return [f"{self.tag}{_RUN}N{i}" for i in range(start, start + n)]
+
+
+_RUN = f"{os.getpid() % 10_000:04d}{int(time.time()) % 100_000:05d}"
+
+
+def callback_facade(hooks: Webhooks, moment: datetime, *, ledger: Any = None) -> Payments:
+    """A facade that receives ``hooks``'s callbacks at the fixed ``moment`` (no API calls
+    but the certificates fetch, which ``hooks`` answers)."""
+    return facade(
+        "https://bpay.binanceapi.example",
+        "bench-key",
+        "bench-secret-0123456789",
+        transport=hooks.certificates_transport(),
+        clock=FixedClock(moment),
+        ledger=ledger,
+    )
+
+
+def pending_order(reference: str, prepay_id: str, trade_no: str) -> Order:
+    """An unpaid order of 1.00 USDT as the ledger records it, for callbacks to settle."""
+    return Order(
+        provider="binance",
+        reference=reference,
+        provider_order_id=prepay_id,
+        merchant_order_id=trade_no,
+        status=PaymentStatus.PENDING,
+        amount=Money("1.00", "USDT"),
     )
 
 

@@ -25,10 +25,9 @@ from typing import Any
 
 import psutil
 
-from payments_core import Money, Order, PaymentStatus
 from payments_core.ledger import open_ledger
 
-from .common import FixedClock, Webhooks, epoch_ms, facade
+from .common import Webhooks, callback_facade, epoch_ms, pending_order
 
 Row = dict[str, Any]
 PLOT = Path(__file__).parent.parent / "docs" / "images" / "ledger-growth.png"
@@ -60,14 +59,7 @@ class _Store:
         self.ledger = open_ledger(url)
         self.hooks = hooks
         self.now_ms = epoch_ms(moment)
-        self.payments = facade(
-            "https://bpay.binanceapi.example",
-            "bench-key",
-            "bench-secret-0123456789",
-            transport=hooks.certificates_transport(),
-            clock=FixedClock(moment),
-            ledger=self.ledger,
-        )
+        self.payments = callback_facade(hooks, moment, ledger=self.ledger)
         self.stored = 0
         self.first = 3 * 10**17 + secrets.randbelow(10**16)
 
@@ -77,16 +69,7 @@ class _Store:
     def fill(self, level: int) -> None:
         for i in range(self.stored, level):
             prepay, trade_no = self.ids(i)
-            self.ledger.record_order(
-                Order(
-                    provider="binance",
-                    reference=f"growth-{i}",
-                    provider_order_id=prepay,
-                    merchant_order_id=trade_no,
-                    status=PaymentStatus.PENDING,
-                    amount=Money("1.00", "USDT"),
-                )
-            )
+            self.ledger.record_order(pending_order(f"growth-{i}", prepay, trade_no))
         self.stored = max(self.stored, level)
 
     def callback(self, i: int) -> tuple[dict[str, str], bytes]:

@@ -37,11 +37,10 @@ import psutil
 from payments_core import HttpRequest, Money, OrderRequest, Payments
 
 from .canned import CannedServer
-from .common import facade, median
+from .common import References, facade, median
 
 Row = dict[str, Any]
 CALLBACK_URL = "https://shop.example/callbacks/binance"
-_run = f"{os.getpid() % 10_000:04d}{int(time.time()) % 100_000:05d}"
 
 
 def _ours_order(reference: str) -> OrderRequest:
@@ -61,18 +60,6 @@ def _connector_order(trade_no: str) -> dict[str, Any]:
             "goodsName": "Booking",
         },
     }
-
-
-class _Names:
-    """Fresh references and trade numbers: the sandbox refuses a second order for one."""
-
-    def __init__(self, tag: str) -> None:
-        self.tag = tag
-        self.count = 0
-
-    def take(self, n: int) -> list[str]:
-        start, self.count = self.count, self.count + n
-        return [f"{self.tag}{_run}N{i}" for i in range(start, start + n)]
 
 
 # -- pinning ------------------------------------------------------------------------------------
@@ -232,7 +219,7 @@ class _Clients:
         self.blocking = facade(base_url, key, secret)
         self.connector = Connector(base_url, key, secret)
         self.base = (base_url, key, secret)
-        self.names = _Names("b")
+        self.names = References("b")
         self.loop = asyncio.new_event_loop()
         self.asynchronous = facade(base_url, key, secret)  # aiohttp when installed
 

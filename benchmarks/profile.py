@@ -12,8 +12,8 @@ from pathlib import Path
 
 from pyinstrument import Profiler
 
-from .common import FixedClock, Webhooks, epoch_ms, facade
-from .suite import References, order, sandbox_process
+from .common import References, Webhooks, callback_facade, epoch_ms, facade
+from .suite import order, sandbox_process
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -44,13 +44,7 @@ def profile_create_order(n: int = 1_500) -> None:
 def profile_handle_callback(n: int = 5_000) -> None:
     moment = datetime.now(UTC).replace(microsecond=0)
     hooks = Webhooks()
-    payments = facade(
-        "https://bpay.binanceapi.example",
-        "bench-key",
-        "bench-secret-0123456789",
-        transport=hooks.certificates_transport(),
-        clock=FixedClock(moment),
-    )
+    payments = callback_facade(hooks, moment)
     callbacks = [
         hooks.callback(str(10**17 + i), f"PROFILE{i:08d}", now_ms=epoch_ms(moment))[:2]
         for i in range(500)

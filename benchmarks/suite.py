@@ -41,29 +41,26 @@ from payments_core import (
 from payments_core.ledger import open_ledger
 from payments_core.transport import drive
 
-from .common import FixedClock, Webhooks, epoch_ms, facade, interleave, median, timed
+from .common import (
+    References,
+    Webhooks,
+    callback_facade,
+    epoch_ms,
+    facade,
+    interleave,
+    median,
+    pending_order,
+    timed,
+)
 from .growth import growth
 from .peer import clients, peer, pinned, server_pids
 
 Row = dict[str, Any]
 CALLBACK_URL = "https://shop.example/callbacks/binance"
-_run_id = f"{os.getpid()}x{int(time.time())}"
 
 
 def order(reference: str) -> OrderRequest:
     return OrderRequest(reference=reference, price=Money("1.00", "USD"), callback_url=CALLBACK_URL)
-
-
-class References:
-    """Fresh references: the sandbox refuses a second order for the same trade number."""
-
-    def __init__(self, tag: str) -> None:
-        self.tag = tag
-        self.count = 0
-
-    def take(self, n: int) -> list[str]:
-        start, self.count = self.count, self.count + n
-        return [f"{self.tag}-{_run_id}-{i}" for i in range(start, start + n)]
 
 
 def presigned(payments: Payments, references: list[str]) -> list[HttpRequest]:
@@ -234,13 +231,7 @@ def p2(quick: bool) -> Row:
     n, rounds = (200, 5) if quick else (500, 15)
     moment = datetime.now(UTC).replace(microsecond=0)
     hooks = Webhooks()
-    payments = facade(
-        "https://bpay.binanceapi.example",
-        "bench-key",
-        "bench-secret-0123456789",
-        transport=hooks.certificates_transport(),
-        clock=FixedClock(moment),
-    )
+    payments = callback_facade(hooks, moment)
     callbacks = [
         hooks.callback(str(10**17 + i), f"P2TRADE{i:08d}", now_ms=epoch_ms(moment))
         for i in range(n)
@@ -367,31 +358,13 @@ def _apply_rate(url: str, n: int, fresh: str) -> dict[str, float]:
     moment = datetime.now(UTC).replace(microsecond=0)
     hooks = Webhooks()
     ledger = open_ledger(url)
-    payments = facade(
-        "https://bpay.binanceapi.example",
-        "bench-key",
-        "bench-secret-0123456789",
-        transport=hooks.certificates_transport(),
-        clock=FixedClock(moment),
-        ledger=ledger,
-    )
-    from payments_core import Order, PaymentStatus
-
+    payments = callback_facade(hooks, moment, ledger=ledger)
     callbacks = []
     first = 2 * 10**17 + secrets.randbelow(10**16)  # a PostgreSQL ledger outlives the run
     for i in range(n):
         prepay = str(first + i)
         trade_no = f"P3{fresh}{i:08d}"[:32]
-        ledger.record_order(
-            Order(
-                provider="binance",
-                reference=f"p3-{fresh}-{i}",
-                provider_order_id=prepay,
-                merchant_order_id=trade_no,
-                status=PaymentStatus.PENDING,
-                amount=Money("1.00", "USDT"),
-            )
-        )
+        ledger.record_order(pending_order(f"p3-{fresh}-{i}", prepay, trade_no))
         callbacks.append(hooks.callback(prepay, trade_no, now_ms=epoch_ms(moment))[:2])
     try:
         payments.handle_callback("binance", *callbacks[0])  # the certificates fetch
@@ -414,7 +387,7 @@ def _apply_rate(url: str, n: int, fresh: str) -> dict[str, float]:
 def p3(quick: bool) -> Row:
     """Callbacks applied per second: SQLite (WAL) and PostgreSQL."""
     n = 500 if quick else 3_000
-    fresh = f"{_run_id}".replace("x", "")
+    fresh = f"{os.getpid()}{int(time.time())}"
     with tempfile.TemporaryDirectory() as directory:
         sqlite = _apply_rate(f"sqlite:///{directory}/ledger.sqlite3", n, fresh)
     details: dict[str, Any] = {"sqlite": sqlite, "callbacks": n}

@@ -116,20 +116,26 @@ def test_a_failing_factory_is_a_load_error() -> None:
         host.register_provider("broken", broken)
 
 
+class Observer:
+    """A wrapper (not a provider) that notes the name of every provider described."""
+
+    def __init__(self) -> None:
+        self.seen: list[str] = []
+
+    @hookimpl(wrapper=True)
+    def describe_provider(self) -> Iterator[None]:
+        result = yield
+        self.seen.append(result.name)
+        return result  # type: ignore[no-any-return]
+
+
 def test_a_call_for_one_provider_reaches_that_provider_alone() -> None:
-    seen: list[str] = []
-
-    class Observer:
-        @hookimpl(wrapper=True)
-        def describe_provider(self) -> Iterator[None]:
-            result = yield
-            seen.append(result.name)
-            return result  # type: ignore[no-any-return]
-
+    observer = Observer()
+    seen = observer.seen
     host = PluginHost(Config.load(environ={}))
     alpha = host.register_provider("alpha", EchoProvider)
     beta = host.register_provider("beta", EchoProvider)
-    host.register(Observer())
+    host.register(observer)
 
     info = host.provider("beta").describe_provider()
     assert info is not None
@@ -159,21 +165,14 @@ def test_a_hook_called_directly_still_meets_a_wrapper_added_later() -> None:
     # The provider's hooks skip pluggy's dispatch while the provider's is the only
     # implementation; a wrapper registered after the route was built must still see the call,
     # whether it comes through the host or straight through the plugin manager.
-    seen: list[str] = []
-
-    class Observer:
-        @hookimpl(wrapper=True)
-        def describe_provider(self) -> Iterator[None]:
-            result = yield
-            seen.append(result.name)
-            return result  # type: ignore[no-any-return]
-
+    observer = Observer()
+    seen = observer.seen
     host = PluginHost(Config.load(environ={}))
     host.register_provider("alpha", EchoProvider)
     hooks = host.provider("alpha")
     assert hooks.describe_provider() is not None
     assert seen == []
-    host.pm.register(Observer(), name="observer-behind-the-host")
+    host.pm.register(observer, name="observer-behind-the-host")
     hooks.describe_provider()
     assert seen == ["alpha"]
     host.pm.unregister(name="observer-behind-the-host")
