@@ -60,6 +60,7 @@ class _Store:
         self.hooks = hooks
         self.now_ms = epoch_ms(moment)
         self.payments = callback_facade(hooks, moment, ledger=self.ledger)
+        self.verifier = callback_facade(hooks, moment)  # the same callbacks, no ledger
         self.stored = 0
         self.first = 3 * 10**17 + secrets.randbelow(10**16)
 
@@ -81,12 +82,21 @@ class _Store:
         outcome = self.payments.apply_callback("binance", *callback)
         return outcome.result is not None and outcome.result.applied
 
+    def verify(self, callback: tuple[dict[str, str], bytes]) -> None:
+        self.verifier.handle_callback("binance", *callback)
+
     def close(self) -> None:
         self.payments.close()
+        self.verifier.close()
 
 
 def _level(store: _Store, level: int, n: int, chosen: set[int]) -> dict[str, float]:
-    """Fill to ``level``, then apply ``n`` callbacks for unpaid orders spread over all of them."""
+    """Fill to ``level``, then apply ``n`` callbacks for unpaid orders spread over all of them.
+
+    Batches of applied callbacks alternate with the same batches only verified (no ledger), so
+    ``ledger_ratio`` (verified/s over applied/s) is what the ledger costs at this size, read
+    side by side, whatever else the machine is doing.
+    """
     started = time.perf_counter()
     store.fill(level)
     fill_s = time.perf_counter() - started
@@ -95,21 +105,33 @@ def _level(store: _Store, level: int, n: int, chosen: set[int]) -> dict[str, flo
     callbacks = [store.callback(i) for i in pool]
     latencies = []
     applied = 0
-    started = time.perf_counter()
-    for callback in callbacks:
-        one = time.perf_counter()
-        applied += store.apply(callback)
-        latencies.append(time.perf_counter() - one)
-    elapsed = time.perf_counter() - started
+    applying = verifying = 0.0
+    for first in range(0, len(callbacks), _BATCH):
+        batch = callbacks[first : first + _BATCH]
+        started = time.perf_counter()
+        for callback in batch:
+            one = time.perf_counter()
+            applied += store.apply(callback)
+            latencies.append(time.perf_counter() - one)
+        applying += time.perf_counter() - started
+        started = time.perf_counter()
+        for callback in batch:
+            store.verify(callback)
+        verifying += time.perf_counter() - started
     return {
         "stored_orders": level,
         "callbacks": len(callbacks),
         "applied": applied,
-        "per_s": len(callbacks) / elapsed,
+        "per_s": len(callbacks) / applying,
+        "verify_only_per_s": len(callbacks) / verifying,
+        "ledger_ratio": applying / verifying,
         "p50_ms": statistics.median(latencies) * 1e3,
         "p99_ms": statistics.quantiles(latencies, n=100)[-1] * 1e3,
         "fill_seconds": fill_s,
     }
+
+
+_BATCH = 50
 
 
 def _memory(store: _Store, total: int, step: int) -> list[tuple[int, int]]:
@@ -156,11 +178,7 @@ def growth(quick: bool) -> Row:
     slope = _slope(memory, after=memory[len(memory) // 5][0] if memory else 0)
     plotted = _plot(curves, memory)
     figure = "; ".join(
-        f"{name}: "
-        + ", ".join(
-            f"{p['stored_orders']:,}: {p['per_s']:,.0f}/s p99 {p['p99_ms']:.1f} ms" for p in curve
-        )
-        for name, curve in curves.items()
+        f"{name}: " + ", ".join(_point(p) for p in curve) for name, curve in curves.items()
     )
     first, last = curves["SQLite (WAL)"][0]["per_s"], curves["SQLite (WAL)"][-1]["per_s"]
     peak = max(rss for _, rss in memory)
@@ -184,7 +202,10 @@ def growth(quick: bool) -> Row:
 
 
 def _point(point: dict[str, float]) -> str:
-    return f"{point['stored_orders']:,.0f}: {point['per_s']:,.0f}/s p99 {point['p99_ms']:.1f} ms"
+    return (
+        f"{point['stored_orders']:,.0f}: {point['per_s']:,.0f}/s p99 {point['p99_ms']:.1f} ms "
+        f"({point['ledger_ratio']:.1f}x verify only)"
+    )
 
 
 def _slope(points: list[tuple[int, int]], *, after: int) -> float:
@@ -204,12 +225,17 @@ def _plot(curves: dict[str, list[dict[str, float]]], memory: list[tuple[int, int
         import matplotlib.pyplot as plt
     except ImportError:
         return ""
-    figure, (rate, p99, rss) = plt.subplots(1, 3, figsize=(11, 3.2), dpi=80)
+    figure, (rate, ratio, p99, rss) = plt.subplots(1, 4, figsize=(14, 3.2), dpi=72)
     for name, curve in curves.items():
         xs = [p["stored_orders"] for p in curve]
         rate.plot(xs, [p["per_s"] for p in curve], marker="o", label=name)
+        ratio.plot(xs, [p["ledger_ratio"] for p in curve], marker="o", label=name)
         p99.plot(xs, [p["p99_ms"] for p in curve], marker="o", label=name)
-    for axes, title in ((rate, "callbacks applied / s"), (p99, "p99 per callback (ms)")):
+    for axes, title in (
+        (rate, "callbacks applied / s"),
+        (ratio, "time applied / time verified only"),
+        (p99, "p99 per callback (ms)"),
+    ):
         axes.set_xscale("log")
         axes.set_xlabel("orders stored")
         axes.set_title(title)
