@@ -217,6 +217,11 @@ class _Clients:
 
     def __init__(self, base_url: str, key: str, secret: str) -> None:
         self.blocking = facade(base_url, key, secret)
+        # One at a time gets its own facade, as each connector thread has its own session:
+        # httpx's pool checks every idle connection on every request (httpcore's
+        # _assign_requests_to_connections), so a pool left with ~20 idle connections by the
+        # threaded runs makes sequential use slower (see docs/performance.md).
+        self.sequential = facade(base_url, key, secret)
         self.connector = Connector(base_url, key, secret)
         self.base = (base_url, key, secret)
         self.names = References("b")
@@ -224,7 +229,8 @@ class _Clients:
         self.asynchronous = facade(base_url, key, secret)  # aiohttp when installed
 
     def ours_threads(self, n: int, width: int) -> float:
-        return _threads(lambda r: _ours_blocking(self.blocking, r), self.names.take(n), width)
+        payments = self.sequential if width == 1 else self.blocking
+        return _threads(lambda r: _ours_blocking(payments, r), self.names.take(n), width)
 
     def ours_async(self, n: int, width: int) -> float:
         names = self.names.take(n)
@@ -250,6 +256,7 @@ class _Clients:
 
     def close(self) -> None:
         self.blocking.close()
+        self.sequential.close()
         self.loop.run_until_complete(self.asynchronous.aclose())
         self.loop.close()
 
