@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 import traceback
@@ -26,7 +27,7 @@ RESULTS = Path(__file__).parent / "results" / "latest.json"
 def table(rows: list[dict[str, Any]], box: dict[str, Any]) -> str:
     lines = [
         f"machine: {box['cpu']}, {box['cores']} cores, {box['implementation']} "
-        f"{box['python']}, {box['os']}, load {box['load_average']}",
+        f"{box['python']}, {box['os']}, load {box['load_average']} -> {box['load_after']}",
         "",
         f"{'id':<4} {'met':<5} {'target':<44} figure",
         f"{'-' * 4} {'-' * 5} {'-' * 44} {'-' * 60}",
@@ -61,7 +62,8 @@ def main(argv: list[str] | None = None) -> int:
     failed = False
     for name in chosen:
         started = time.perf_counter()
-        print(f"running {name} ...", file=sys.stderr, flush=True)
+        load = [round(x, 2) for x in os.getloadavg()]
+        print(f"running {name} (load {load}) ...", file=sys.stderr, flush=True)
         try:
             row = BENCHMARKS[name](args.quick)
         except Exception:
@@ -75,7 +77,9 @@ def main(argv: list[str] | None = None) -> int:
                 "met": None,
             }
         row["seconds"] = round(time.perf_counter() - started, 1)
+        row["load_average_before"] = load
         rows.append(row)
+    box["load_after"] = [round(x, 2) for x in os.getloadavg()]
     print(table(rows, box))
     args.output.parent.mkdir(parents=True, exist_ok=True)
     document = {"machine": box, "quick": args.quick, "results": rows}

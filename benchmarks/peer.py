@@ -161,9 +161,17 @@ async def _ours_async(payments: Payments, reference: str) -> None:
         raise RuntimeError(f"the order for {reference} was not found")
 
 
-def _threads(work: Callable[[str], None], names: list[str], width: int) -> float:
-    """Pairs per second doing ``work`` for each name with ``width`` threads."""
-    started = time.perf_counter()
+Timed = tuple[float, float]
+"""Pairs per second, and this process's CPU seconds per pair (all its threads)."""
+
+
+def _timed(n: int, started: float, cpu_started: float) -> Timed:
+    return n / (time.perf_counter() - started), (time.process_time() - cpu_started) / n
+
+
+def _threads(work: Callable[[str], None], names: list[str], width: int) -> Timed:
+    """Doing ``work`` for each name with ``width`` threads."""
+    started, cpu_started = time.perf_counter(), time.process_time()
     if width == 1:
         for name in names:
             work(name)
@@ -171,22 +179,22 @@ def _threads(work: Callable[[str], None], names: list[str], width: int) -> float
         with ThreadPoolExecutor(width) as pool:
             for _ in pool.map(work, names):
                 pass
-    return len(names) / (time.perf_counter() - started)
+    return _timed(len(names), started, cpu_started)
 
 
-async def _gather(payments: Payments, names: list[str], width: int) -> float:
+async def _gather(payments: Payments, names: list[str], width: int) -> Timed:
     gate = asyncio.Semaphore(width)
 
     async def one(name: str) -> None:
         async with gate:
             await _ours_async(payments, name)
 
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     await asyncio.gather(*(one(n) for n in names))
-    return len(names) / (time.perf_counter() - started)
+    return _timed(len(names), started, cpu_started)
 
 
-async def _bare(pairs: list[tuple[HttpRequest, HttpRequest]], width: int) -> float:
+async def _bare(pairs: list[tuple[HttpRequest, HttpRequest]], width: int) -> Timed:
     import aiohttp
 
     gate = asyncio.Semaphore(width)
@@ -207,9 +215,9 @@ async def _bare(pairs: list[tuple[HttpRequest, HttpRequest]], width: int) -> flo
                 await post(query)
 
         await asyncio.gather(*(one(*pair) for pair in pairs[: min(width, len(pairs))]))  # warm
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         await asyncio.gather(*(one(*pair) for pair in pairs))
-        return len(pairs) / (time.perf_counter() - started)
+        return _timed(len(pairs), started, cpu_started)
 
 
 class _Clients:
@@ -227,14 +235,20 @@ class _Clients:
         self.names = References("b")
         self.loop = asyncio.new_event_loop()
         self.asynchronous = facade(base_url, key, secret)  # aiohttp when installed
+        self.last_cpu = 0.0  # CPU seconds per pair of the last run
+
+    def _rate(self, timed: Timed) -> float:
+        rate, self.last_cpu = timed
+        return rate
 
     def ours_threads(self, n: int, width: int) -> float:
         payments = self.sequential if width == 1 else self.blocking
-        return _threads(lambda r: _ours_blocking(payments, r), self.names.take(n), width)
+        names = self.names.take(n)
+        return self._rate(_threads(lambda r: _ours_blocking(payments, r), names, width))
 
     def ours_async(self, n: int, width: int) -> float:
         names = self.names.take(n)
-        return self.loop.run_until_complete(_gather(self.asynchronous, names, width))
+        return self._rate(self.loop.run_until_complete(_gather(self.asynchronous, names, width)))
 
     def bare_aiohttp(self, n: int, width: int) -> float:
         """Pairs/s of the same signed create and query bytes posted by a bare aiohttp session:
@@ -249,10 +263,11 @@ class _Clients:
             pairs.append((next(create), next(query)))
             create.close()
             query.close()
-        return self.loop.run_until_complete(_bare(pairs, width))
+        return self._rate(self.loop.run_until_complete(_bare(pairs, width)))
 
     def connector_threads(self, n: int, width: int) -> float:
-        return _threads(self.connector.create_and_query, self.names.take(n), width)
+        names = self.names.take(n)
+        return self._rate(_threads(self.connector.create_and_query, names, width))
 
     def close(self) -> None:
         self.blocking.close()
@@ -262,19 +277,29 @@ class _Clients:
 
 
 def _measure(
-    rounds: int, steps: dict[str, Callable[[], float]], cpu: Callable[[], float] | None
-) -> tuple[dict[str, float], dict[str, float]]:
-    """Medians of each step's rate over interleaved rounds, and the server's CPU share."""
+    rounds: int,
+    steps: dict[str, Callable[[], float]],
+    clients: _Clients,
+    server_cpu: Callable[[], float] | None,
+) -> tuple[dict[str, float], dict[str, float], dict[str, float]]:
+    """Medians over interleaved rounds of each step's pairs/s and of the client's CPU µs per
+    pair, and the server's largest CPU share of one core."""
     rates: dict[str, list[float]] = {name: [] for name in steps}
+    cpu_us: dict[str, list[float]] = {name: [] for name in steps}
     shares: dict[str, list[float]] = {name: [] for name in steps}
     for _ in range(rounds):
         for name, step in steps.items():
-            cpu_before, started = (cpu() if cpu else 0.0), time.perf_counter()
+            before, started = (server_cpu() if server_cpu else 0.0), time.perf_counter()
             rates[name].append(step())
-            if cpu is not None:
-                shares[name].append((cpu() - cpu_before) / (time.perf_counter() - started))
+            cpu_us[name].append(clients.last_cpu * 1e6)
+            if server_cpu is not None:
+                shares[name].append((server_cpu() - before) / (time.perf_counter() - started))
     server = {name: max(values) for name, values in shares.items() if values}
-    return {name: median(values) for name, values in rates.items()}, server
+    return (
+        {name: median(values) for name, values in rates.items()},
+        {name: median(values) for name, values in cpu_us.items()},
+        server,
+    )
 
 
 # -- PEER: against the sandbox ------------------------------------------------------------------
@@ -317,7 +342,7 @@ def peer(quick: bool) -> Row:
                 "ours_async_64": lambda: clients.ours_async(conc_n, 64),
                 "connector_threads_64": lambda: clients.connector_threads(conc_n, 64),
             }
-            rates, _ = _measure(rounds, steps, None)
+            rates, cpu_us, _ = _measure(rounds, steps, clients, None)
         finally:
             clients.close()
     sequential = rates["ours_sequential"] / rates["connector_sequential"]
@@ -336,6 +361,7 @@ def peer(quick: bool) -> Row:
             "server": "payments sandbox (stateful, one process)",
             "placement": placement,
             "pairs_per_s": rates,
+            "client_cpu_us_per_pair": cpu_us,
             "sequential_ratio": sequential,
             "concurrent_ratio": concurrent,
             "met_sequential": sequential >= 1.0,
@@ -370,7 +396,7 @@ def clients(quick: bool) -> Row:
                     steps[f"ours_threads_{width}"] = lambda w=width: both.ours_threads(n, w)
             steps["ours_sequential"] = lambda: both.ours_threads(n, 1)
             steps["bare_aiohttp_64"] = lambda: both.bare_aiohttp(n, 64)
-            rates, server_cpu = _measure(rounds, steps, server.cpu_seconds)
+            rates, cpu_us, server_cpu = _measure(rounds, steps, both, server.cpu_seconds)
         finally:
             both.close()
     ratios = {
@@ -402,7 +428,10 @@ def clients(quick: bool) -> Row:
             f"({rates['ours_async_64']:,.0f}/s vs {rates['connector_threads_64']:,.0f}/s); "
             f"async vs our threads: 16 {ratios['ours_async_vs_ours_threads_16']:.2f}x, "
             f"64 {ratios['ours_async_vs_ours_threads_64']:.2f}x; bare aiohttp (same bytes) "
-            f"{ratios['bare_aiohttp_vs_connector_64']:.2f}x the connector at 64; "
+            f"{ratios['bare_aiohttp_vs_connector_64']:.2f}x the connector at 64; client CPU per "
+            f"pair at 64: ours {cpu_us['ours_async_64']:.0f} us, bare aiohttp "
+            f"{cpu_us['bare_aiohttp_64']:.0f} us, connector {cpu_us['connector_threads_64']:.0f} "
+            "us; "
             f"server CPU <= {busiest:.0%} of a core"
         ),
         "value": ratios["ours_vs_connector_64"],
@@ -412,6 +441,7 @@ def clients(quick: bool) -> Row:
             "server": "benchmarks.canned (stateless, signature checked, one process)",
             "placement": placement,
             "pairs_per_s": rates,
+            "client_cpu_us_per_pair": cpu_us,
             "ratios": ratios,
             "server_cpu_share_max": server_cpu,
             "server_cpu_below_half": busiest < 0.5,
