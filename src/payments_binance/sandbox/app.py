@@ -175,7 +175,7 @@ class MerchantEndpoint:
         return 200, envelope.success(data)
 
 
-def _merchant_routes(sandbox: Sandbox) -> list[Route]:
+def _merchant_endpoints(sandbox: Sandbox) -> dict[str, MerchantEndpoint]:
     api = sandbox.merchant
     operations: dict[str, Operation] = {
         protocol.PATH_CREATE_ORDER_V3: lambda key, body, base: api.create_order(
@@ -190,7 +190,7 @@ def _merchant_routes(sandbox: Sandbox) -> list[Route]:
         PATH_REFUND_QUERY: lambda key, body, _: api.query_refund(key, body),
         protocol.PATH_CERTIFICATES: lambda _key, _body, _base: api.certificates(),
     }
-    return [Route(path, MerchantEndpoint(sandbox, op)) for path, op in operations.items()]
+    return {path: MerchantEndpoint(sandbox, op) for path, op in operations.items()}
 
 
 def _payer_routes(sandbox: Sandbox) -> list[Route]:
@@ -289,8 +289,25 @@ async def _not_found(request: Request) -> Response:
     return HTMLResponse(_CDN_403, status_code=403)
 
 
-def build_app(sandbox: Sandbox) -> Starlette:
-    """The Starlette app of ``sandbox``; its lifespan starts and stops the sandbox."""
+class SandboxApp:
+    """The sandbox's ASGI app: merchant paths go straight to their endpoint (no routing
+    layers on the hot path), everything else (payer pages, control, lifespan) to Starlette.
+    """
+
+    def __init__(self, merchant: Mapping[str, MerchantEndpoint], rest: Starlette) -> None:
+        self.merchant = merchant
+        self.rest = rest
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        endpoint = self.merchant.get(scope["path"]) if scope["type"] == "http" else None
+        if endpoint is not None:
+            await endpoint(scope, receive, send)
+        else:
+            await self.rest(scope, receive, send)
+
+
+def build_app(sandbox: Sandbox) -> SandboxApp:
+    """The ASGI app of ``sandbox``; its lifespan starts and stops the sandbox."""
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
@@ -302,8 +319,7 @@ def build_app(sandbox: Sandbox) -> Starlette:
 
     all_methods = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
     routes = [
-        *_merchant_routes(sandbox),
         *_payer_routes(sandbox),
         Route("/{path:path}", _not_found, methods=all_methods),
     ]
-    return Starlette(routes=routes, lifespan=lifespan)
+    return SandboxApp(_merchant_endpoints(sandbox), Starlette(routes=routes, lifespan=lifespan))

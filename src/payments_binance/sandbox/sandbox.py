@@ -16,10 +16,8 @@ import time
 from collections.abc import Mapping, Sequence
 from types import TracebackType
 
-from starlette.applications import Starlette
-
 from payments_binance.protocol import BizStatus
-from payments_binance.sandbox.app import build_app
+from payments_binance.sandbox.app import SandboxApp, build_app
 from payments_binance.sandbox.auth import Authenticator
 from payments_binance.sandbox.certificates import KeyRing
 from payments_binance.sandbox.config import SandboxConfig
@@ -78,7 +76,7 @@ class Sandbox:
         self._closing: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._sweeper: asyncio.Task[None] | None = None
-        self.app: Starlette = build_app(self)
+        self.app: SandboxApp = build_app(self)
 
     # -- read access for tests -------------------------------------------------------------
 
