@@ -155,9 +155,14 @@ class Sandbox:
         ``merchant_key`` defaults to the primary API key. Settling a settled refund changes
         nothing and sends nothing. Raises :class:`RefundNotFound` for an unknown id.
         """
-        refund = self.book.get_refund(merchant_key or self.config.api_key, refund_request_id)
-        if self.book.settle_refund(refund, succeeded=succeeded, now=self.clock()):
-            self.webhooks.notify_refund(self.book.get(refund.prepay_id), refund)
+        order, refund, settled = self.book.settle_refund(
+            merchant_key or self.config.api_key,
+            refund_request_id,
+            succeeded=succeeded,
+            now=self.clock(),
+        )
+        if settled:
+            self.webhooks.notify_refund(order, refund)
         return refund
 
     def _refunded(self, order: Order, refund: Refund) -> None:
