@@ -122,12 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     load_before = os.getloadavg()
     processes = []
     for workers in counts:
-        extra: list[str] = ["--no-webhooks"]
-        if workers > 1 or args.state:
-            extra += ["--workers", str(workers)]
-        if args.state:
-            extra += ["--state", args.state]
-        processes.append(SandboxProcess(*extra))
+        processes.append(SandboxProcess("--no-webhooks", workers=workers, state=args.state))
     try:
         for process in processes:
             process.__enter__()

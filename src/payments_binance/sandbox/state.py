@@ -20,6 +20,7 @@ import threading
 from collections.abc import Mapping
 from decimal import Decimal
 from types import MappingProxyType
+from typing import Protocol
 
 import attrs
 
@@ -298,7 +299,45 @@ def _refund_state(order: Order) -> OrderStatus:
     return OrderStatus.REFUNDED if order.refunded_amount > 0 else OrderStatus.PAID
 
 
-# -- the in-memory book ---------------------------------------------------------------------
+# -- the books ----------------------------------------------------------------------------
+
+
+class Book(Protocol):
+    """What the sandbox needs of an order book: :class:`OrderBook` (in memory) or
+    :class:`~payments_binance.sandbox.shared.SharedOrderBook` (a database, for workers)."""
+
+    @property
+    def orders(self) -> Mapping[str, Order]: ...
+    @property
+    def refunds(self) -> tuple[Refund, ...]: ...
+    def create(
+        self,
+        new: NewOrder,
+        *,
+        merchant_key: str,
+        merchant_id: int,
+        now: int,
+        default_expire_ms: int,
+    ) -> Order: ...
+    def find(
+        self, merchant_key: str, *, prepay_id: str | None, merchant_trade_no: str | None
+    ) -> Order: ...
+    def get(self, prepay_id: str) -> Order: ...
+    def by_token(self, token: str) -> Order: ...
+    def mark_viewed(self, order: Order) -> None: ...
+    def pay(self, order: Order, *, now: int, open_user_id: str) -> None: ...
+    def cancel(self, order: Order, *, now: int) -> None: ...
+    def close(self, order: Order, *, now: int) -> bool: ...
+    def refund(
+        self, merchant_key: str, new: NewRefund, *, now: int
+    ) -> tuple[Order, Refund, bool]: ...
+    def settle_refund(
+        self, merchant_key: str, refund_request_id: str, *, succeeded: bool, now: int
+    ) -> tuple[Order, Refund, bool]: ...
+    def get_refund(self, merchant_key: str, refund_request_id: str) -> Refund: ...
+    def find_refund(self, merchant_key: str, refund_request_id: str) -> Refund: ...
+    def expire_due(self, now: int) -> list[Order]: ...
+    def count_by_status(self) -> dict[str, int]: ...
 
 
 @attrs.define
