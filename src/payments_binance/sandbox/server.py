@@ -191,6 +191,13 @@ class SandboxProcess:
         self.info: dict[str, str] = {}
         self._process: subprocess.Popen[str] | None = None
 
+    @property
+    def pid(self) -> int:
+        """The process id of the command (the parent of the workers, with ``workers > 1``)."""
+        if self._process is None:
+            raise RuntimeError("the sandbox process is not running")
+        return self._process.pid
+
     def __enter__(self) -> SandboxProcess:
         command = [
             sys.executable,
