@@ -24,7 +24,8 @@ from types import FrameType
 from payments_core.serving import STARTUP_TIMEOUT_S
 
 
-def _stop(children: Sequence[subprocess.Popen[str]]) -> None:
+def stop_processes(children: Sequence[subprocess.Popen[str]]) -> None:
+    """Ask each process to stop (SIGINT), wait for it, kill it after the grace period."""
     for child in children:
         if child.poll() is None:
             child.send_signal(signal.SIGINT)
@@ -97,4 +98,4 @@ def serve_workers(
         except KeyboardInterrupt:
             pass
         finally:
-            _stop(children)
+            stop_processes(children)
