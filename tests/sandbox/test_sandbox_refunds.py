@@ -9,9 +9,13 @@ from typing import Any
 
 import httpx
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from payments_binance import protocol
-from payments_binance.sandbox import FaultProfile, RefundNotFound
+from payments_binance.sandbox import FaultProfile, RefundNotFound, validation
+from payments_binance.sandbox.envelope import ApiError
+from payments_binance.sandbox.state import NewOrder, OrderBook
 
 from .conftest import Receiver, Running
 from .test_sandbox_webhooks import public_keys, verify
@@ -353,3 +357,68 @@ def test_refund_with_a_settle_delay_settles_later_by_itself(
     assert made.settle_time - made.create_time >= 250  # timers may fire a millisecond early
     assert query_refund(run, "rf17")["data"]["refundStatus"] == "REFUND_SUCCESS"
     assert run.merchant.query(prepayId=prepay_id)["status"] == "REFUNDED"
+
+
+_json_scalars = st.none() | st.booleans() | st.integers() | st.text(max_size=80)
+_refund_values = {
+    "refundRequestId": _json_scalars | st.text(min_size=60, max_size=70),
+    "prepayId": st.just("the order")
+    | _json_scalars
+    | st.integers(min_value=0, max_value=10**21).map(str),
+    "refundAmount": _json_scalars
+    | st.decimals(allow_nan=True, allow_infinity=True)
+    | st.decimals(min_value=-10, max_value=20, places=9).map(str),
+    "refundReason": _json_scalars | st.text(min_size=250, max_size=260),
+    "webhookUrl": _json_scalars | st.just("https://shop.example/hook"),
+}
+
+
+_plausible_refund = st.fixed_dictionaries(
+    {
+        "refundRequestId": st.text(min_size=1, max_size=64),
+        "prepayId": st.just("the order"),
+        "refundAmount": st.decimals(min_value="0.01", max_value="12", places=2).map(str),
+    },
+    optional={"refundReason": st.text(max_size=256), "webhookUrl": _refund_values["webhookUrl"]},
+)
+
+
+@given(
+    _plausible_refund
+    | st.fixed_dictionaries({}, optional=_refund_values)
+    | st.dictionaries(st.text(max_size=5), _json_scalars, max_size=3)
+)
+@settings(max_examples=1_000, deadline=None)
+def test_any_refund_body_is_a_refund_or_a_coded_refusal_and_changes_nothing_when_refused(
+    body: dict[str, Any],
+) -> None:
+    book = OrderBook()
+    order = book.create(
+        NewOrder(
+            api_version="v3",
+            merchant_trade_no="H1",
+            terminal_type="WEB",
+            currency="USDT",
+            amount=Decimal("10.50"),
+            product_type="Z000",
+            product_name="Booking",
+        ),
+        merchant_key="k",
+        merchant_id=1,
+        now=0,
+        default_expire_ms=10**9,
+    )
+    book.pay(order, now=1, open_user_id="payer")
+    if body.get("prepayId") == "the order":
+        body = {**body, "prepayId": order.prepay_id}
+    try:
+        new = validation.refund(body)
+        book.refund("k", new, now=2)
+    except ApiError as error:
+        assert error.code in {"400100", "400101", "400102", "400301", "400303"}
+        assert book.refunds == ()
+        assert (order.status, order.refunded_amount) == ("PAID", Decimal(0))
+        return
+    [made] = book.refunds
+    assert Decimal(0) < made.amount <= Decimal("10.50")
+    assert order.refunded_amount == made.amount

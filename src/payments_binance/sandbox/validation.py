@@ -90,6 +90,8 @@ def _amount(value: object, field: str) -> Decimal:
     if isinstance(value, str) and not _DECIMAL_TEXT.fullmatch(value):
         raise _missing(field)
     amount = Decimal(value)
+    if not amount.is_finite():  # only a caller in Python can hand one over; JSON cannot
+        raise _missing(field)
     if amount < MIN_AMOUNT:
         raise ApiError("400102", f"{field} must be at least {MIN_AMOUNT}")
     exponent = amount.as_tuple().exponent
