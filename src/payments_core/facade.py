@@ -258,6 +258,13 @@ class Payments:
         order: Order | None
         if ledger is None:
             answer = self.query_order(request.reference, provider=hooks.name)
+            if answer is not None and answer.status is PaymentStatus.REFUNDED:
+                # Asked again after it refunded everything: the refund, if it is this one.
+                known = RefundAttempt(hooks, answer, request, recover=True).known()
+                if known is not None:
+                    found = self._run(hooks, known)
+                    if found is not None:
+                        return found
             order = check_order_refundable(answer, request, hooks.name)
             reserved = None
         else:
@@ -431,6 +438,12 @@ class Payments:
         order: Order | None
         if ledger is None:
             answer = await self.query_order_async(request.reference, provider=hooks.name)
+            if answer is not None and answer.status is PaymentStatus.REFUNDED:
+                known = RefundAttempt(hooks, answer, request, recover=True).known()
+                if known is not None:
+                    found = await self._arun(hooks, known)
+                    if found is not None:
+                        return found
             order = check_order_refundable(answer, request, hooks.name)
             reserved = None
         else:

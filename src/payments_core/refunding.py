@@ -144,6 +144,17 @@ class RefundAttempt:
         self.unknown = False
         return self._checked(refund)
 
+    def known(self) -> Operation[Refund | None] | None:
+        """The query for this refund, checked against the request; ``None`` without one."""
+        query = self._query()
+        if query is None:
+            return None
+        return self._checked_query(query)
+
+    def _checked_query(self, query: Operation[Refund | None]) -> Operation[Refund | None]:
+        found = yield from query
+        return None if found is None else self._checked(found)
+
     def follow_up(self, refund: Refund) -> Operation[Refund | None] | None:
         """For a refund still pending, the query that may say it is done; else ``None``."""
         if refund.status is not RefundStatus.PENDING:
