@@ -299,12 +299,15 @@ class RefundRequest:
         amount: How much to give back, in the order's price currency: the whole price for a
             full refund, less for a partial one. Must be more than zero.
         reason: Why, in words the provider may show the payer (at most 256 characters).
+        callback_url: Where the provider posts the refund's notification, when it takes one
+            per refund; otherwise the provider's configured URL receives it.
     """
 
     reference: str = attrs.field()
     refund_reference: str = attrs.field()
     amount: Money = attrs.field()
     reason: str = attrs.field(default="")
+    callback_url: str | None = attrs.field(default=None)
 
     def __attrs_post_init__(self) -> None:
         _check_reference(self.reference)
@@ -314,6 +317,8 @@ class RefundRequest:
         if self.amount.is_zero:
             raise ValidationError("amount.amount", "must be more than zero for a refund")
         _check_text(self.reason, "reason", REASON_MAX)
+        if self.callback_url is not None:
+            check_url(self.callback_url, "callback_url")
 
 
 @attrs.frozen(kw_only=True)
