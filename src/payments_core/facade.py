@@ -287,6 +287,9 @@ class Payments:
             raise
         follow_up = attempt.follow_up(refund)
         if follow_up is not None:
+            if ledger is not None:
+                # Known by its provider id now, the refund's notification can settle it too.
+                self._settled_refund(ledger.settle_refund(refund))
             try:
                 refund = attempt.settled(refund, self._run(hooks, follow_up))
             except PaymentsError as error:
@@ -469,6 +472,9 @@ class Payments:
             raise
         follow_up = attempt.follow_up(refund)
         if follow_up is not None:
+            if ledger is not None:
+                noted = await asyncio.to_thread(ledger.settle_refund, refund)
+                await asyncio.to_thread(self._settled_refund, noted)
             try:
                 refund = attempt.settled(refund, await self._arun(hooks, follow_up))
             except PaymentsError as error:
