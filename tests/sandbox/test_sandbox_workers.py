@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psutil
 import psycopg
 import pytest
 
@@ -185,3 +186,18 @@ def test_workers_command_refuses_a_duplicate_sent_to_two_worker_processes_at_onc
         finally:
             for client in clients:
                 client.close()
+
+
+def test_workers_command_stops_every_worker_and_fails_when_one_dies(tmp_path: Path) -> None:
+    sandbox = SandboxProcess("--no-webhooks", workers=2, state=str(tmp_path / "s.db"))
+    with sandbox as process:
+        clients = worker_clients(process.base_url, 2)
+        pids = []
+        for client in clients:
+            pids.append(client.get("/sandbox/stats").json()["worker_pid"])
+            client.close()
+        parent = psutil.Process(process.pid)
+        assert sorted(child.pid for child in parent.children()) == sorted(pids)
+        psutil.Process(pids[0]).kill()
+        assert parent.wait(30) == 1  # the command reports the failure
+        assert not any(psutil.pid_exists(pid) for pid in pids)  # the other one was stopped

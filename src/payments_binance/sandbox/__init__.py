@@ -1,9 +1,10 @@
 """A faithful local simulator of the Binance Pay Merchant API (see docs/sandbox.md).
 
 It checks what arrives as Binance would (HMAC over the raw bytes, nonce, timestamp window, every
-field rule with its error code), keeps orders and their state machine, serves a checkout page,
-signs and delivers webhooks with its own RSA key, and injects seeded faults. It shares no code
-with the client side except the wire facts in :mod:`payments_binance.protocol`.
+field rule with its error code), keeps orders, refunds and their state machine (in memory, or in
+a SQLite/PostgreSQL state shared by several worker processes), serves a checkout page, signs and
+delivers payment and refund webhooks with its own RSA key, and injects seeded faults. It shares
+no code with the client side except the wire facts in :mod:`payments_binance.protocol`.
 
 Names are imported lazily, so ``from payments_binance.sandbox import sandbox_command`` (what a
 CLI mounts) does not pay for starlette, uvicorn, httpx and cryptography.

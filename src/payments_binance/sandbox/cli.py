@@ -199,12 +199,10 @@ def _serve_with_workers(
         sandbox.book.disconnect()  # the parent only created the schema; the workers serve
     with bind(host, port) as sock:
         base_url = url_of(sock)
-        serve_workers(
-            sock,
-            workers,
-            child_args,
-            on_ready=lambda: announce(base_url),
-        )
+        try:
+            serve_workers(sock, workers, child_args, on_ready=lambda: announce(base_url))
+        except RuntimeError as exc:
+            raise click.ClickException(str(exc)) from exc
 
 
 def _serve_as_worker(sandbox: Sandbox, fd: int) -> None:

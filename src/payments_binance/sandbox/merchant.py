@@ -20,7 +20,7 @@ from payments_binance.protocol import BizStatus
 from payments_binance.sandbox import links, validation
 from payments_binance.sandbox.certificates import KeyRing
 from payments_binance.sandbox.config import SandboxConfig
-from payments_binance.sandbox.state import Book, Order, Refund
+from payments_binance.sandbox.state import Book, Order, Refund, find_refund
 from payments_binance.sandbox.webhooks import refund_info
 
 #: Refund paths (reference section 6), spelt here rather than shared with the client side.
@@ -123,8 +123,8 @@ class MerchantApi:
 
     def query_refund(self, api_key: str, body: Mapping[str, Any]) -> dict[str, object]:
         """One of the merchant's refunds with its ``refundStatus``; 400202 if unknown."""
-        refund = self.book.find_refund(
-            api_key, validation.refund_request_id(body.get("refundRequestId"))
+        refund = find_refund(
+            self.book, api_key, validation.refund_request_id(body.get("refundRequestId"))
         )
         data = refund_info(refund, duplicate=False)
         del data["duplicateRequest"]

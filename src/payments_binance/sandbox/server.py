@@ -14,11 +14,11 @@ All of them use a uvicorn HTTP protocol that lets the app reach its connection, 
 from __future__ import annotations
 
 import asyncio
-import signal
+import contextlib
 import socket
 import subprocess
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from types import TracebackType
 from typing import Any
 
@@ -26,19 +26,26 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from payments_binance.sandbox import connection
 from payments_binance.sandbox.sandbox import Sandbox
-from payments_core.serving import STARTUP_TIMEOUT_S, BackgroundServer, UvicornServer, bind, url_of
+from payments_binance.sandbox.workers import stop_processes
+from payments_core.serving import BackgroundServer, UvicornServer, bind, url_of
+
+
+@contextlib.contextmanager
+def _exposing(transport: asyncio.BaseTransport) -> Iterator[None]:
+    # A request task copies this context when the protocol creates it inside the block.
+    token = connection.CURRENT_TRANSPORT.set(transport)  # type: ignore[arg-type]
+    try:
+        yield
+    finally:
+        connection.CURRENT_TRANSPORT.reset(token)
 
 
 class _ConnectionAwareH11Protocol(H11Protocol):
     """h11 protocol that exposes the transport to the request task it creates."""
 
     def data_received(self, data: bytes) -> None:
-        # The request task copies this context when it is created inside handle_events().
-        token = connection.CURRENT_TRANSPORT.set(self.transport)
-        try:
+        with _exposing(self.transport):
             super().data_received(data)
-        finally:
-            connection.CURRENT_TRANSPORT.reset(token)
 
 
 def _httptools_protocol() -> type[asyncio.Protocol] | None:
@@ -52,19 +59,13 @@ def _httptools_protocol() -> type[asyncio.Protocol] | None:
         """httptools protocol that exposes the transport to the request tasks it creates."""
 
         def data_received(self, data: bytes) -> None:
-            token = connection.CURRENT_TRANSPORT.set(self.transport)
-            try:
+            with _exposing(self.transport):
                 super().data_received(data)
-            finally:
-                connection.CURRENT_TRANSPORT.reset(token)
 
         def _start_asgi_task(self, cycle: Any, app: Any) -> None:
             # A pipelined request starts later, from the previous response's completion.
-            token = connection.CURRENT_TRANSPORT.set(self.transport)
-            try:
+            with _exposing(self.transport):
                 super()._start_asgi_task(cycle, app)
-            finally:
-                connection.CURRENT_TRANSPORT.reset(token)
 
     return ConnectionAwareHttpToolsProtocol
 
@@ -229,14 +230,5 @@ class SandboxProcess:
         tb: TracebackType | None,
     ) -> None:
         process, self._process = self._process, None
-        if process is None:
-            return
-        if process.poll() is None:
-            process.send_signal(signal.SIGINT)
-            try:
-                process.wait(STARTUP_TIMEOUT_S)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-        if process.stdout is not None:
-            process.stdout.close()
+        if process is not None:
+            stop_processes([process])

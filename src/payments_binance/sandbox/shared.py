@@ -455,13 +455,6 @@ class SharedOrderBook:
             raise RefundNotFound(refund_request_id)
         return made
 
-    def find_refund(self, merchant_key: str, refund_request_id: str) -> Refund:
-        """The merchant's refund with this id; 400202 if there is none."""
-        try:
-            return self.get_refund(merchant_key, refund_request_id)
-        except RefundNotFound:
-            raise ApiError("400202", "Refund not found.") from None
-
     def expire_due(self, now: int) -> list[Order]:
         """Expire every open order past its expiry time; each is returned by one worker only."""
         due_sql = "SELECT prepay_id FROM sandbox_orders WHERE status IN (?, ?) AND expire_time <= ?"

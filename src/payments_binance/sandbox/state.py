@@ -299,6 +299,14 @@ def _refund_state(order: Order) -> OrderStatus:
     return OrderStatus.REFUNDED if order.refunded_amount > 0 else OrderStatus.PAID
 
 
+def find_refund(book: Book, merchant_key: str, refund_request_id: str) -> Refund:
+    """The merchant's refund with this id, for the merchant API: 400202 if there is none."""
+    try:
+        return book.get_refund(merchant_key, refund_request_id)
+    except RefundNotFound:
+        raise ApiError("400202", "Refund not found.") from None
+
+
 # -- the books ----------------------------------------------------------------------------
 
 
@@ -335,7 +343,6 @@ class Book(Protocol):
         self, merchant_key: str, refund_request_id: str, *, succeeded: bool, now: int
     ) -> tuple[Order, Refund, bool]: ...
     def get_refund(self, merchant_key: str, refund_request_id: str) -> Refund: ...
-    def find_refund(self, merchant_key: str, refund_request_id: str) -> Refund: ...
     def expire_due(self, now: int) -> list[Order]: ...
     def count_by_status(self) -> dict[str, int]: ...
 
@@ -485,13 +492,6 @@ class OrderBook:
         if made is None:
             raise RefundNotFound(refund_request_id)
         return made
-
-    def find_refund(self, merchant_key: str, refund_request_id: str) -> Refund:
-        """The merchant's refund with this id; 400202 if there is none."""
-        try:
-            return self.get_refund(merchant_key, refund_request_id)
-        except RefundNotFound:
-            raise ApiError("400202", "Refund not found.") from None
 
     def expire_due(self, now: int) -> list[Order]:
         """Move every open order whose expiry time has passed to ``EXPIRED``; return them."""

@@ -6,8 +6,8 @@ each new connection to one of them. Every child keeps its orders, refunds and us
 same state (a SQLite file or a PostgreSQL database, see :mod:`payments_binance.sandbox.shared`)
 and signs webhooks with the same key, which the parent generates when none is given. The parent
 waits until every child is ready, then until it is interrupted or a child ends; either way it
-stops the others (SIGINT, then SIGKILL after a grace period) and returns. A child that fails
-to start raises ``RuntimeError`` in the parent after the others were stopped.
+stops the others (SIGINT, then SIGKILL after a grace period). Interrupted, it returns; a child
+that fails to start or ends on its own raises ``RuntimeError`` after the others were stopped.
 """
 
 from __future__ import annotations
@@ -24,7 +24,8 @@ from types import FrameType
 from payments_core.serving import STARTUP_TIMEOUT_S
 
 
-def _stop(children: Sequence[subprocess.Popen[str]]) -> None:
+def stop_processes(children: Sequence[subprocess.Popen[str]]) -> None:
+    """Ask each process to stop (SIGINT), wait for it, kill it after the grace period."""
     for child in children:
         if child.poll() is None:
             child.send_signal(signal.SIGINT)
@@ -93,8 +94,15 @@ def serve_workers(
             for child in children:
                 _wait_ready(child)
             on_ready()
-            os.wait()  # returns when any child ends; Ctrl-C or SIGTERM interrupts it
+            pid, status = os.wait()  # returns when any child ends; Ctrl-C or SIGTERM interrupts
         except KeyboardInterrupt:
-            pass
+            return
         finally:
-            _stop(children)
+            stop_processes(children)
+    raise RuntimeError(f"sandbox worker {pid} ended ({_ended(status)}); the others were stopped")
+
+
+def _ended(status: int) -> str:
+    if os.WIFSIGNALED(status):
+        return f"signal {os.WTERMSIG(status)}"
+    return f"exit code {os.waitstatus_to_exitcode(status)}"
