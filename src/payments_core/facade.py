@@ -268,7 +268,7 @@ class Payments:
             order = check_order_refundable(answer, request, hooks.name)
             reserved = None
         else:
-            order = self._refundable(ledger, hooks, request.reference)
+            order = self._refundable(ledger, hooks, request)
             reserved = ledger.reserve_refund(hooks.name, request)
             if not reserved.created and reserved.refund.status is not RefundStatus.PENDING:
                 return reserved.refund
@@ -298,14 +298,20 @@ class Payments:
             return refund
         return self._settled_refund(ledger.settle_refund(refund))
 
-    def _refundable(self, ledger: Ledger, hooks: ProviderHooks, reference: str) -> Order | None:
-        """The ledger's order for ``reference``, first brought up to date if it is not paid.
+    def _refundable(
+        self, ledger: Ledger, hooks: ProviderHooks, request: RefundRequest
+    ) -> Order | None:
+        """The ledger's order for the refund, first brought up to date if it is not paid.
 
         A payment whose callback has not arrived yet is learnt from the provider and applied
-        as reconciliation applies it; an order the ledger never saw is recorded.
+        as reconciliation applies it; an order the ledger never saw is recorded. A refund
+        recorded before under the refund reference needs neither: it is the answer.
         """
+        reference = request.reference
         order = ledger.get_order(hooks.name, reference)
         if order is not None and order.status.is_refundable:
+            return order
+        if ledger.get_refund(hooks.name, reference, request.refund_reference) is not None:
             return order
         answer = self.query_order(reference, provider=hooks.name)
         if answer is None:
@@ -450,7 +456,7 @@ class Payments:
             order = check_order_refundable(answer, request, hooks.name)
             reserved = None
         else:
-            order = await self._refundable_async(ledger, hooks, request.reference)
+            order = await self._refundable_async(ledger, hooks, request)
             reserved = await asyncio.to_thread(ledger.reserve_refund, hooks.name, request)
             if not reserved.created and reserved.refund.status is not RefundStatus.PENDING:
                 return reserved.refund
@@ -485,10 +491,16 @@ class Payments:
         return await asyncio.to_thread(self._settled_refund, outcome)
 
     async def _refundable_async(
-        self, ledger: Ledger, hooks: ProviderHooks, reference: str
+        self, ledger: Ledger, hooks: ProviderHooks, request: RefundRequest
     ) -> Order | None:
+        reference = request.reference
         order = await asyncio.to_thread(ledger.get_order, hooks.name, reference)
         if order is not None and order.status.is_refundable:
+            return order
+        known = await asyncio.to_thread(
+            ledger.get_refund, hooks.name, reference, request.refund_reference
+        )
+        if known is not None:
             return order
         answer = await self.query_order_async(reference, provider=hooks.name)
         if answer is None:
