@@ -8,11 +8,11 @@ from urllib.parse import parse_qsl
 
 import httpx
 import pytest
-from conftest import Facade
 from payments_stripe import StripeProvider, wire
 from payments_stripe.amounts import from_stripe, to_stripe
 from payments_stripe.sandbox import StripeSandbox, sandbox_transport
 
+from conftest import Facade
 from payments_core import (
     ErrorCategory,
     Money,
