@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qsl
 
@@ -12,7 +13,6 @@ from payments_stripe import StripeProvider, wire
 from payments_stripe.amounts import from_stripe, to_stripe
 from payments_stripe.sandbox import StripeSandbox, sandbox_transport
 
-from conftest import Facade
 from payments_core import (
     ErrorCategory,
     Money,
@@ -23,6 +23,9 @@ from payments_core import (
     RetryPolicy,
     ValidationError,
 )
+
+#: The ``make_facade`` fixture: a facade for a sandbox, closed after the test.
+Facade = Callable[..., Payments]
 
 
 def request(reference: str, price: Money | None = None, **fields: object) -> OrderRequest:

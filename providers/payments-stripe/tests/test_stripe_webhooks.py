@@ -10,6 +10,7 @@ from __future__ import annotations
 import hmac
 import json
 import time
+from collections.abc import Callable
 
 import pytest
 import stripe
@@ -19,7 +20,6 @@ from payments_stripe import wire
 from payments_stripe.sandbox import Delivery, StripeSandbox
 from payments_stripe.sandbox_server import new_sandbox
 
-from conftest import Facade
 from payments_core import (
     CallbackPayloadError,
     CallbackVerificationError,
@@ -28,6 +28,9 @@ from payments_core import (
     Payments,
     PaymentStatus,
 )
+
+#: The ``make_facade`` fixture: a facade for a sandbox, closed after the test.
+Facade = Callable[..., Payments]
 
 SIGNATURE = wire.HEADER_SIGNATURE
 
