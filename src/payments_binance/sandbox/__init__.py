@@ -20,7 +20,14 @@ if TYPE_CHECKING:
     from payments_binance.sandbox.faults import FaultKind, FaultProfile
     from payments_binance.sandbox.sandbox import Sandbox
     from payments_binance.sandbox.server import SandboxProcess, SandboxServer
-    from payments_binance.sandbox.state import Order, OrderNotFound, OrderNotPayable
+    from payments_binance.sandbox.state import (
+        Order,
+        OrderNotFound,
+        OrderNotPayable,
+        Refund,
+        RefundNotFound,
+        RefundStatus,
+    )
     from payments_binance.sandbox.webhooks import WebhookAttempt
 
 __all__ = [
@@ -29,6 +36,9 @@ __all__ = [
     "Order",
     "OrderNotFound",
     "OrderNotPayable",
+    "Refund",
+    "RefundNotFound",
+    "RefundStatus",
     "Sandbox",
     "SandboxConfig",
     "SandboxProcess",
@@ -48,6 +58,9 @@ _HOMES = {
     "Order": "state",
     "OrderNotFound": "state",
     "OrderNotPayable": "state",
+    "Refund": "state",
+    "RefundNotFound": "state",
+    "RefundStatus": "state",
     "WebhookAttempt": "webhooks",
 }
 

@@ -13,12 +13,14 @@ All of them use a uvicorn HTTP protocol that lets the app reach its connection, 
 
 from __future__ import annotations
 
+import asyncio
 import signal
 import socket
 import subprocess
 import sys
 from collections.abc import Callable, Sequence
 from types import TracebackType
+from typing import Any
 
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
@@ -39,6 +41,39 @@ class _ConnectionAwareH11Protocol(H11Protocol):
             connection.CURRENT_TRANSPORT.reset(token)
 
 
+def _httptools_protocol() -> type[asyncio.Protocol] | None:
+    """The httptools protocol, connection-aware like the h11 one; ``None`` if not installed."""
+    try:
+        from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+    except ImportError:
+        return None
+
+    class ConnectionAwareHttpToolsProtocol(HttpToolsProtocol):
+        """httptools protocol that exposes the transport to the request tasks it creates."""
+
+        def data_received(self, data: bytes) -> None:
+            token = connection.CURRENT_TRANSPORT.set(self.transport)
+            try:
+                super().data_received(data)
+            finally:
+                connection.CURRENT_TRANSPORT.reset(token)
+
+        def _start_asgi_task(self, cycle: Any, app: Any) -> None:
+            # A pipelined request starts later, from the previous response's completion.
+            token = connection.CURRENT_TRANSPORT.set(self.transport)
+            try:
+                super()._start_asgi_task(cycle, app)
+            finally:
+                connection.CURRENT_TRANSPORT.reset(token)
+
+    return ConnectionAwareHttpToolsProtocol
+
+
+#: The HTTP protocol the sandbox serves with: httptools parses a request in C, several times
+#: faster than the pure-Python h11 (docs/performance.md, "The sandbox's own cost").
+HTTP_PROTOCOL: type[asyncio.Protocol] = _httptools_protocol() or _ConnectionAwareH11Protocol
+
+
 #: Seconds an idle connection stays open. uvicorn's default of 5 s raced clients that reuse a
 #: connection at the moment it is closed ("Can not write request body" in a benchmark); 75 s
 #: is what common front ends (nginx) keep, and longer than any client's own idle limit here.
@@ -50,7 +85,7 @@ def _server_for(sandbox: Sandbox, sock: socket.socket) -> BackgroundServer:
         sandbox.app,
         sock=sock,
         name="sandbox",
-        http=_ConnectionAwareH11Protocol,
+        http=HTTP_PROTOCOL,
         lifespan="on",
         timeout_graceful_shutdown=5,
         timeout_keep_alive=_KEEP_ALIVE_S,
@@ -73,7 +108,7 @@ def serve_forever(
     with sock:
         server = UvicornServer.for_app(
             sandbox.app,
-            http=_ConnectionAwareH11Protocol,
+            http=HTTP_PROTOCOL,
             lifespan="on",
             timeout_graceful_shutdown=5,
             timeout_keep_alive=_KEEP_ALIVE_S,

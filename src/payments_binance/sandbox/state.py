@@ -1,15 +1,19 @@
-"""Orders and their state machine (reference sections 4, 5 and 15).
+"""Orders, refunds and their state machine (reference sections 4, 5, 6 and 15).
 
 ``INITIAL`` (created) → ``PENDING`` (the payer opened the checkout page) → ``PAID``;
 ``INITIAL``/``PENDING`` → ``CANCELED`` (closed by the merchant or cancelled by the payer) or
-``EXPIRED`` (at ``orderExpireTime``). Closing a paid order raises the 400204 :class:`ApiError`; a
-payer action on an order that is not open raises :class:`OrderNotPayable`; an unknown id raises
-:class:`OrderNotFound`. Identifiers are drawn from a seeded generator, so a run is reproducible;
+``EXPIRED`` (at ``orderExpireTime``); ``PAID`` → ``REFUNDING`` (a refund is pending) → ``REFUNDED``
+(partly refunded) or ``FULL_REFUNDED``. Closing a paid or refunded order raises the 400204
+:class:`ApiError`; a payer action on an order that is not open raises :class:`OrderNotPayable`; an
+unknown id raises :class:`OrderNotFound`. Refund rules (idempotent ``refundRequestId``, at most ten
+refunds, the tenth refunds everything left) raise their :class:`ApiError` codes from
+:meth:`OrderBook.refund`. Identifiers are drawn from a seeded generator, so a run is reproducible;
 prepay ids are 18 digits and always above 2^53, as real ones are. All methods are thread-safe.
 """
 
 from __future__ import annotations
 
+import enum
 import heapq
 import random
 import threading
@@ -23,10 +27,28 @@ from payments_binance.protocol import OrderStatus
 from payments_binance.sandbox.envelope import ApiError
 
 OPEN_STATES = frozenset({OrderStatus.INITIAL, OrderStatus.PENDING})
+#: States in which an order has been paid, so it can be refunded (again).
+REFUNDABLE_STATES = frozenset(
+    {OrderStatus.PAID, OrderStatus.REFUNDING, OrderStatus.REFUNDED, OrderStatus.FULL_REFUNDED}
+)
+#: Binance allows at most ten refunds per order (400302 beyond).
+MAX_REFUNDS = 10
+
+
+class RefundStatus(enum.StrEnum):
+    """``refundStatus`` of the refund query (reference section 6.2)."""
+
+    REFUND_SUCCESS = "REFUND_SUCCESS"
+    REFUND_FAIL = "REFUND_FAIL"
+    REFUND_PENDING = "REFUND_PENDING"
 
 
 class OrderNotFound(LookupError):
     """No order has this prepay id or checkout token."""
+
+
+class RefundNotFound(LookupError):
+    """The merchant has no refund with this ``refundRequestId``."""
 
 
 class OrderNotPayable(Exception):
@@ -54,6 +76,44 @@ class NewOrder:
     expire_time: int | None = None
 
 
+@attrs.frozen(kw_only=True)
+class NewRefund:
+    """A validated refund request."""
+
+    refund_request_id: str
+    prepay_id: str
+    amount: Decimal
+    reason: str | None = None
+    webhook_url: str | None = None
+
+
+@attrs.define(kw_only=True)
+class Refund:
+    """One stored refund; the figures are those answered when it was made.
+
+    Attributes:
+        requested_amount: The ``refundAmount`` sent, compared when the id is reused.
+        amount: What was refunded: the requested amount, or everything left on the last attempt.
+        refunded_amount: The order's refunded total including this refund, when it was made.
+        remaining_attempts: Refunds still allowed on the order after this one.
+    """
+
+    refund_request_id: str
+    merchant_key: str
+    prepay_id: str
+    requested_amount: Decimal
+    amount: Decimal
+    order_amount: Decimal
+    refunded_amount: Decimal
+    remaining_attempts: int
+    payer_open_id: str | None
+    reason: str | None
+    webhook_url: str | None
+    create_time: int
+    status: RefundStatus = RefundStatus.REFUND_PENDING
+    settle_time: int | None = None
+
+
 @attrs.define(kw_only=True)
 class Order:
     """One stored order; mutated only by :class:`OrderBook` under its lock."""
@@ -70,6 +130,9 @@ class Order:
     transact_time: int | None = None
     open_user_id: str | None = None
     close_time: int | None = None
+    #: Refunded or pending total; failed refunds are taken off again.
+    refunded_amount: Decimal = Decimal(0)
+    refunds: list[Refund] = attrs.Factory(list)
 
 
 @attrs.define
@@ -106,6 +169,7 @@ class OrderBook:
     _by_trade_no: dict[tuple[str, str], str] = attrs.field(init=False, factory=dict)
     _by_token: dict[str, str] = attrs.field(init=False, factory=dict)
     _expiry_heap: list[tuple[int, str]] = attrs.field(init=False, factory=list)
+    _refunds: dict[tuple[str, str], Refund] = attrs.field(init=False, factory=dict)
     _lock: threading.Lock = attrs.field(init=False, factory=threading.Lock)
 
     def __attrs_post_init__(self) -> None:
@@ -115,6 +179,12 @@ class OrderBook:
     def orders(self) -> Mapping[str, Order]:
         """Read-only view of the orders by prepay id."""
         return MappingProxyType(self._orders)
+
+    @property
+    def refunds(self) -> tuple[Refund, ...]:
+        """Every refund, in the order they were made."""
+        with self._lock:
+            return tuple(self._refunds.values())
 
     def create(
         self,
@@ -210,6 +280,82 @@ class OrderBook:
             order.close_time = now
             return True
 
+    def refund(self, merchant_key: str, new: NewRefund, *, now: int) -> tuple[Order, Refund, bool]:
+        """Store a refund (``REFUND_PENDING``): (order, refund, whether the id was seen before).
+
+        A reused ``refundRequestId`` returns its refund again if it names the same order and
+        amount, else 400001. Then: an unknown or another merchant's order → 400301; an order
+        never paid → 400204; ten refunds already → 400302; more than what is left → 400303.
+        The tenth refund ignores its amount and refunds everything left.
+        """
+        with self._lock:
+            seen = self._refunds.get((merchant_key, new.refund_request_id))
+            if seen is not None:
+                if seen.prepay_id != new.prepay_id or seen.requested_amount != new.amount:
+                    raise ApiError(
+                        "400001", "refundRequestId was already used for a different refund"
+                    )
+                return self._orders[seen.prepay_id], seen, True
+            order = self._orders.get(new.prepay_id)
+            if order is None or order.merchant_key != merchant_key:
+                raise ApiError("400301", "Invalid prepayId.")
+            if order.status not in REFUNDABLE_STATES:
+                raise ApiError("400204", f"Order status is invalid: it is {order.status.value}.")
+            if len(order.refunds) >= MAX_REFUNDS:
+                raise ApiError("400302", f"An order can be refunded at most {MAX_REFUNDS} times.")
+            left = order.request.amount - order.refunded_amount
+            last_attempt = len(order.refunds) == MAX_REFUNDS - 1
+            amount = left if last_attempt else new.amount
+            if left <= 0 or amount > left:
+                raise ApiError("400303", f"refundAmount exceeds the remaining {left:f}.")
+            order.refunded_amount += amount
+            refund = Refund(
+                refund_request_id=new.refund_request_id,
+                merchant_key=merchant_key,
+                prepay_id=order.prepay_id,
+                requested_amount=new.amount,
+                amount=amount,
+                order_amount=order.request.amount,
+                refunded_amount=order.refunded_amount,
+                remaining_attempts=MAX_REFUNDS - len(order.refunds) - 1,
+                payer_open_id=order.open_user_id,
+                reason=new.reason,
+                webhook_url=new.webhook_url,
+                create_time=now,
+            )
+            order.refunds.append(refund)
+            self._refunds[(merchant_key, refund.refund_request_id)] = refund
+            order.status = _refund_state(order)
+            return order, refund, False
+
+    def settle_refund(self, refund: Refund, *, succeeded: bool, now: int) -> bool:
+        """Settle a pending refund; False (nothing changes) if it was settled already."""
+        with self._lock:
+            if refund.status is not RefundStatus.REFUND_PENDING:
+                return False
+            order = self._orders[refund.prepay_id]
+            refund.status = RefundStatus.REFUND_SUCCESS if succeeded else RefundStatus.REFUND_FAIL
+            refund.settle_time = now
+            if not succeeded:
+                order.refunded_amount -= refund.amount
+            order.status = _refund_state(order)
+            return True
+
+    def get_refund(self, merchant_key: str, refund_request_id: str) -> Refund:
+        """The merchant's refund with this id; :class:`RefundNotFound` if there is none."""
+        with self._lock:
+            refund = self._refunds.get((merchant_key, refund_request_id))
+        if refund is None:
+            raise RefundNotFound(refund_request_id)
+        return refund
+
+    def find_refund(self, merchant_key: str, refund_request_id: str) -> Refund:
+        """The merchant's refund with this id; 400202 if there is none."""
+        try:
+            return self.get_refund(merchant_key, refund_request_id)
+        except RefundNotFound:
+            raise ApiError("400202", "Refund not found.") from None
+
     def expire_due(self, now: int) -> list[Order]:
         """Move every open order whose expiry time has passed to ``EXPIRED``; return them."""
         expired: list[Order] = []
@@ -230,3 +376,12 @@ class OrderBook:
             for order in self._orders.values():
                 counts[order.status.value] = counts.get(order.status.value, 0) + 1
             return counts
+
+
+def _refund_state(order: Order) -> OrderStatus:
+    """A paid order's status from its refunds: pending first, then how much was refunded."""
+    if any(refund.status is RefundStatus.REFUND_PENDING for refund in order.refunds):
+        return OrderStatus.REFUNDING
+    if order.refunded_amount >= order.request.amount:
+        return OrderStatus.FULL_REFUNDED
+    return OrderStatus.REFUNDED if order.refunded_amount > 0 else OrderStatus.PAID
