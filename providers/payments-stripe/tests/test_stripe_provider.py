@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from urllib.parse import parse_qsl
 
 import httpx
@@ -20,8 +21,11 @@ from payments_core import (
     Payments,
     PaymentStatus,
     ProviderError,
+    RefundRequest,
+    RefundStatus,
     RetryPolicy,
     ValidationError,
+    open_ledger,
 )
 
 #: The ``make_facade`` fixture: a facade for a sandbox, closed after the test.
@@ -202,23 +206,102 @@ def test_an_expires_at_stripe_would_refuse_is_a_validation_error(
     assert order.expires_at == later.replace(microsecond=0)
 
 
-def test_a_full_refund_becomes_a_refunded_event_for_the_session(
+def test_refunds_are_idempotent_and_their_webhooks_settle_them_in_the_ledger(
+    sandbox: StripeSandbox, tmp_path: Path
+) -> None:
+    transport = sandbox_transport(sandbox)
+    settings = {
+        "base_url": sandbox.base_url,
+        "api_key": sandbox.api_key,
+        "webhook_secret": sandbox.webhook_secrets[0],
+    }
+    with Payments(
+        providers={"stripe": StripeProvider},
+        provider_settings={"stripe": settings},
+        load_entry_points=False,
+        transport=transport,
+        ledger=open_ledger(f"sqlite:///{tmp_path / 'refunds.sqlite3'}"),
+    ) as payments:
+
+        def deliver_new() -> list[str]:
+            kinds = []
+            for delivery in sandbox.deliveries[delivered:]:
+                outcome = payments.apply_callback("stripe", delivery.headers, delivery.body)
+                assert outcome.reply.status_code == 200
+                kinds.append(delivery.type)
+            return kinds
+
+        delivered = 0
+        order = payments.create_order(request("refund-1", Money("3.00", "GBP")))
+        sandbox.pay(order.provider_order_id)
+        deliver_new()
+        delivered = len(sandbox.deliveries)
+        part = RefundRequest(
+            reference="refund-1", refund_reference="part-1", amount=Money("1.00", "GBP")
+        )
+        first = payments.refund_order(part)
+        again = payments.refund_order(part)
+        assert deliver_new() == ["refund.created", "charge.refunded"]
+        delivered = len(sandbox.deliveries)
+        halfway = payments.ledger.get_order("stripe", "refund-1")  # type: ignore[union-attr]
+        rest = payments.refund_order(
+            RefundRequest(
+                reference="refund-1", refund_reference="rest-1", amount=Money("2.00", "GBP")
+            )
+        )
+        deliver_new()
+        settled = payments.ledger.get_order("stripe", "refund-1")  # type: ignore[union-attr]
+
+    assert first.provider_refund_id == again.provider_refund_id
+    assert first.provider_refund_id.startswith("re_")
+    assert first.status is RefundStatus.SUCCEEDED
+    assert rest.amount == Money("2.00", "GBP")
+    assert len(sandbox.refunds) == 2
+    assert halfway is not None
+    assert halfway.status is PaymentStatus.PARTIALLY_REFUNDED
+    assert settled is not None
+    assert settled.status is PaymentStatus.REFUNDED
+    charge = sandbox.charges[sandbox.sessions[order.provider_order_id]["payment_intent"]]
+    assert (charge["amount_refunded"], charge["refunded"]) == (300, True)
+
+
+def test_a_refund_webhook_names_the_refund_and_its_session(
     payments: Payments, sandbox: StripeSandbox
 ) -> None:
-    order = payments.create_order(request("refund-1", Money("3.00", "GBP")))
+    order = payments.create_order(request("refund-2", Money(1000, "JPY")))
     sandbox.pay(order.provider_order_id)
-    partial = sandbox.refund(order.provider_order_id, 100)
-    full = sandbox.refund(order.provider_order_id)
+    charge_refunded = sandbox.refund(order.provider_order_id, 400)  # from the Dashboard
+    refund_created = sandbox.deliveries[-2]
 
-    partly = payments.handle_callback("stripe", partial.headers, partial.body)
-    wholly = payments.handle_callback("stripe", full.headers, full.body)
+    noted = payments.handle_callback("stripe", refund_created.headers, refund_created.body)
+    ignored = payments.handle_callback("stripe", charge_refunded.headers, charge_refunded.body)
 
-    assert partly.event is None  # the core has no partly refunded state to move to
-    assert wholly.event is not None
-    assert wholly.event.status is PaymentStatus.REFUNDED
-    assert wholly.event.provider_order_id == order.provider_order_id
-    assert wholly.event.merchant_order_id == "refund-1"
-    assert wholly.event.amount == Money("3.00", "GBP")
+    (refund_id,) = sandbox.refunds
+    assert noted.event is not None
+    assert noted.event.provider_order_id == order.provider_order_id
+    assert noted.event.merchant_order_id == "refund-2"
+    assert noted.event.status is PaymentStatus.PARTIALLY_REFUNDED
+    assert noted.event.refund is not None
+    assert noted.event.refund.provider_refund_id == refund_id
+    assert noted.event.refund.amount == Money(400, "JPY")
+    assert ignored.event is None  # each refund's own event tells it
+
+
+def test_more_than_remains_is_refused_by_stripe_and_refunds_nothing(
+    payments: Payments, sandbox: StripeSandbox
+) -> None:
+    order = payments.create_order(request("refund-3", Money("2.00", "USD")))
+    sandbox.pay(order.provider_order_id)
+    payments.refund_order(
+        RefundRequest(reference="refund-3", refund_reference="all", amount=Money("2.00", "USD"))
+    )
+    more = RefundRequest(reference="refund-3", refund_reference="more", amount=Money("0.01", "USD"))
+    with pytest.raises(ProviderError) as refused:
+        payments.refund_order(more)
+    assert refused.value.provider_code == wire.CODE_CHARGE_ALREADY_REFUNDED
+    assert refused.value.classification is not None
+    assert not refused.value.classification.retryable
+    assert len(sandbox.refunds) == 1
 
 
 def _answer(status: int, error: dict[str, str], **headers: str) -> httpx.MockTransport:

@@ -85,6 +85,9 @@ class StripeHarness(ProviderHarness):
     def order_count(self) -> int:
         return len(self.sandbox.sessions)
 
+    def refund_count(self) -> int:
+        return len(self.sandbox.refunds)
+
     def secrets(self) -> Mapping[str, str]:
         return {
             "api_key": self.sandbox.api_key,

@@ -32,6 +32,7 @@ key                     environment                      meaning
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Mapping
 from contextlib import AbstractContextManager
@@ -57,6 +58,10 @@ from payments_core import (
     ProviderContext,
     ProviderInfo,
     ProviderSandbox,
+    Refund,
+    RefundNotice,
+    RefundRequest,
+    RefundStatus,
     ResponseLost,
     Secret,
     ValidationError,
@@ -71,7 +76,7 @@ from payments_stripe.amounts import from_stripe, to_stripe
 from payments_stripe.classification import StripeError, classify
 from payments_stripe.signatures import SignatureRefused, verify
 
-__all__ = ["StripeProvider", "idempotency_key"]
+__all__ = ["StripeProvider", "idempotency_key", "refund_idempotency_key"]
 
 log = get_logger("payments_stripe")
 
@@ -90,11 +95,36 @@ _SESSION_EVENTS: Final = {
     wire.EVENT_EXPIRED: PaymentStatus.EXPIRED,
 }
 _SETTLED: Final = frozenset({wire.PAYMENT_PAID, wire.PAYMENT_NOT_REQUIRED})
+_REFUND_STATUSES: Final = {
+    wire.REFUND_SUCCEEDED: RefundStatus.SUCCEEDED,
+    wire.REFUND_PENDING: RefundStatus.PENDING,
+    wire.REFUND_REQUIRES_ACTION: RefundStatus.PENDING,
+    wire.REFUND_FAILED: RefundStatus.FAILED,
+    wire.REFUND_CANCELED: RefundStatus.FAILED,
+}
+#: Events whose object is a Refund: each says how one refund stands.
+_REFUND_EVENTS: Final = frozenset(
+    {
+        wire.EVENT_REFUND_CREATED,
+        wire.EVENT_REFUND_UPDATED,
+        wire.EVENT_REFUND_FAILED,
+        wire.EVENT_CHARGE_REFUND_UPDATED,
+    }
+)
 
 
 def idempotency_key(reference: str) -> str:
     """The ``Idempotency-Key`` of the create for ``reference``: the same one every time."""
     return f"payments-create-{reference}"
+
+
+def refund_idempotency_key(reference: str, refund_reference: str) -> str:
+    """The ``Idempotency-Key`` of a refund: the same for the same two references.
+
+    A digest, since the two references together may exceed Stripe's 255 characters.
+    """
+    digest = hashlib.sha256(f"{reference}\x00{refund_reference}".encode()).hexdigest()
+    return f"payments-refund-{digest[:48]}"
 
 
 class StripeProvider:
@@ -131,7 +161,15 @@ class StripeProvider:
             display_name="Stripe Checkout",
             currencies=frozenset(wire.CURRENCIES & CURRENCIES.keys()),
             capabilities=frozenset(
-                {"create_order", "query_order", "close_order", "callbacks", "sandbox"}
+                {
+                    "create_order",
+                    "query_order",
+                    "close_order",
+                    "refund_order",
+                    "query_refund",
+                    "callbacks",
+                    "sandbox",
+                }
             ),
             settings=dict(_SETTINGS),
         )
@@ -147,6 +185,14 @@ class StripeProvider:
     @hookimpl
     def close_order(self, reference: str) -> Operation[bool]:
         return self._close(reference)
+
+    @hookimpl
+    def refund_order(self, order: Order, request: RefundRequest) -> Operation[Refund]:
+        return self._refund(order, request)
+
+    @hookimpl
+    def query_refund(self, order: Order, request: RefundRequest) -> Operation[Refund | None]:
+        return self._query_refund(order, request)
 
     @hookimpl
     def handle_callback(self, callback: CallbackRequest) -> Operation[CallbackResult]:
@@ -285,6 +331,88 @@ class StripeProvider:
         self._answer(response, "close_order")
         return True
 
+    def _intent(self, order: Order, operation: str) -> Operation[str]:
+        """The PaymentIntent that paid ``order``: the order's, or its session's.
+
+        :raises ValidationError: on ``reference`` if Stripe holds the order as unpaid.
+        """
+        if order.transaction_id is not None:
+            return order.transaction_id
+        session = yield from self._find(order.reference, operation)
+        intent = None if session is None else session.get("payment_intent")
+        if not isinstance(intent, str) or not intent:
+            raise ValidationError(
+                "reference",
+                f"Stripe holds no paid session for {order.reference!r}: nothing to refund",
+                provider=self.name,
+            )
+        return intent
+
+    def _refund(self, order: Order, request: RefundRequest) -> Operation[Refund]:
+        amount, _ = to_stripe(request.amount, field="amount")
+        intent = yield from self._intent(order, "refund_order")
+        fields = [
+            ("payment_intent", intent),
+            ("amount", str(amount)),
+            (f"metadata[{wire.METADATA_REFERENCE}]", request.reference),
+            (f"metadata[{wire.METADATA_REFUND_REFERENCE}]", request.refund_reference),
+        ]
+        if request.reason:
+            fields.append((f"metadata[{wire.METADATA_REFUND_REASON}]", request.reason))
+        response = yield self._request(
+            "POST",
+            wire.PATH_REFUNDS,
+            "refund_order",
+            form=urlencode(fields).encode(),
+            idempotency=refund_idempotency_key(request.reference, request.refund_reference),
+        )
+        return self._refund_of(
+            request, order, self._answer(response, "refund_order"), "refund_order"
+        )
+
+    def _query_refund(self, order: Order, request: RefundRequest) -> Operation[Refund | None]:
+        intent = yield from self._intent(order, "query_refund")
+        after: str | None = None
+        while True:
+            params = [("payment_intent", intent), ("limit", str(wire.LIST_LIMIT_MAX))]
+            if after is not None:
+                params.append(("starting_after", after))
+            response = yield self._request(
+                "GET", f"{wire.PATH_REFUNDS}?{urlencode(params)}", "query_refund"
+            )
+            refunds, has_more = self._page(response, "query_refund")
+            for refund in refunds:
+                metadata = refund.get("metadata")
+                if isinstance(metadata, dict) and (
+                    metadata.get(wire.METADATA_REFERENCE),
+                    metadata.get(wire.METADATA_REFUND_REFERENCE),
+                ) == (request.reference, request.refund_reference):
+                    return self._refund_of(request, order, refund, "query_refund")
+            if not (has_more and refunds):
+                return None
+            after = str(refunds[-1]["id"])
+
+    def _refund_of(
+        self, request: RefundRequest, order: Order, refund: Mapping[str, Any], operation: str
+    ) -> Refund:
+        try:
+            return Refund(
+                provider=self.name,
+                reference=request.reference,
+                refund_reference=request.refund_reference,
+                provider_refund_id=_text(refund["id"]),
+                provider_order_id=order.provider_order_id,
+                amount=from_stripe(refund["amount"], refund["currency"]),
+                status=_REFUND_STATUSES[refund["status"]],
+                reason=request.reason,
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ResponseLost(
+                f"Stripe's answer to {operation} is unreadable ({type(exc).__name__})",
+                provider=self.name,
+                operation=operation,
+            ) from None
+
     def _balance(self) -> Operation[str]:
         response = yield self._request("GET", wire.PATH_BALANCE, "check_connection")
         balance = self._answer(response, "check_connection")
@@ -304,7 +432,7 @@ class StripeProvider:
         event_id, kind, created, data = self._event(callback.body)
         if kind in _SESSION_EVENTS:
             event = self._session_event(event_id, kind, created, data)
-        elif kind == wire.EVENT_CHARGE_REFUNDED:
+        elif kind in _REFUND_EVENTS:
             event = yield from self._refund_event(event_id, created, data)
         else:
             event = None  # a verified event of a kind that moves no order: acknowledged
@@ -435,37 +563,48 @@ class StripeProvider:
             ) from None
 
     def _refund_event(
-        self, event_id: str, created: int, charge: Mapping[str, Any]
+        self, event_id: str, created: int, refund: Mapping[str, Any]
     ) -> Operation[PaymentEvent | None]:
-        """A full refund as a ``refunded`` event for the session the charge paid.
+        """A refund that ended (succeeded or failed), as a notice for the session it refunds.
 
-        A charge names its PaymentIntent, not the session: the session is looked up by it.
-        A partial refund moves no order (the core has no partly refunded state).
+        A refund names its PaymentIntent, not the session: the session is looked up by it.
+        ``charge.refunded`` is acknowledged and left alone: each refund's own event tells it.
         """
-        intent = charge.get("payment_intent")
-        if charge.get("refunded") is not True or not isinstance(intent, str) or not intent:
-            return None
         try:
-            refunded = from_stripe(charge["amount_refunded"], charge["currency"])
-        except (KeyError, ValueError) as exc:
+            status = _REFUND_STATUSES[refund["status"]]
+            intent = refund["payment_intent"]
+            amount = from_stripe(refund["amount"], refund["currency"])
+            refund_id = _text(refund["id"])
+        except (KeyError, TypeError, ValueError) as exc:
             raise self._refused(
-                CallbackPayloadError, 400, f"unreadable charge ({type(exc).__name__})"
+                CallbackPayloadError, 400, f"unreadable refund ({type(exc).__name__})"
             ) from None
+        if status is RefundStatus.PENDING or not isinstance(intent, str) or not intent:
+            return None  # not done yet, or not a PaymentIntent's refund
         params = urlencode([("payment_intent", intent), ("limit", "1")])
         response = yield self._request("GET", f"{wire.PATH_SESSIONS}?{params}", "handle_callback")
         sessions, _ = self._page(response, "handle_callback")
         reference = sessions[0].get("client_reference_id") if sessions else None
         if not isinstance(reference, str):
             return None  # the charge was not paid through one of our sessions
+        whole = sessions[0].get("amount_total") == refund["amount"]
         return PaymentEvent(
             provider=self.name,
             event_id=event_id,
-            status=PaymentStatus.REFUNDED,
+            # What Stripe's refund alone suggests; the ledger decides from its own totals.
+            status=(
+                PaymentStatus.PAID
+                if status is RefundStatus.FAILED
+                else PaymentStatus.REFUNDED
+                if whole
+                else PaymentStatus.PARTIALLY_REFUNDED
+            ),
             provider_order_id=str(sessions[0]["id"]),
             merchant_order_id=reference,
-            amount=refunded,
+            amount=amount,
             occurred_at=_moment(created),
             transaction_id=intent,
+            refund=RefundNotice(provider_refund_id=refund_id, status=status, amount=amount),
         )
 
     def _secret(self) -> str:

@@ -131,7 +131,7 @@ def post_delivery(delivery: Delivery) -> None:
 class _Idempotent:
     """What the sandbox remembers of a key: the parameters and the answer given."""
 
-    fingerprint: tuple[tuple[str, str], ...]
+    fingerprint: tuple[tuple[str, str], ...]  # the path first, then the sorted parameters
     answer: Answer
     at: float
 
@@ -149,6 +149,8 @@ class StripeSandbox:
 
     Attributes:
         sessions: Sessions by id, oldest first.
+        charges: Charges by PaymentIntent id.
+        refunds: Refunds by id, oldest first.
         deliveries: Every webhook sent, oldest first.
         replays: How many creates were answered from an idempotency key.
         requests: How many API requests arrived.
@@ -174,6 +176,7 @@ class StripeSandbox:
         self.clock = clock
         self.sessions: dict[str, dict[str, Any]] = {}
         self.charges: dict[str, dict[str, Any]] = {}
+        self.refunds: dict[str, dict[str, Any]] = {}
         self.deliveries: list[Delivery] = []
         self.replays = 0
         self.requests = 0
@@ -198,6 +201,10 @@ class StripeSandbox:
                 return self._create(lowered, body)
             if path == wire.PATH_SESSIONS and method == "GET":
                 return Answer(200, _json(self._list(_form(query.encode()))))
+            if path == wire.PATH_REFUNDS and method == "POST":
+                return self._refund_created(lowered, body)
+            if path == wire.PATH_REFUNDS and method == "GET":
+                return Answer(200, _json(self._list_refunds(_form(query.encode()))))
             if path == wire.PATH_BALANCE and method == "GET":
                 return Answer(200, _json(_BALANCE))
             match = _SESSION_PATH.fullmatch(path)
@@ -226,10 +233,25 @@ class StripeSandbox:
             raise StripeRefusal(401, f"Invalid API Key provided: {key[:8]}****{key[-4:]}")
 
     def _create(self, headers: Mapping[str, str], body: bytes) -> Answer:
+        return self._idempotent(wire.PATH_SESSIONS, headers, body, self._new_session_answer)
+
+    def _new_session_answer(self, fields: dict[str, str]) -> Answer:
+        session = self._new_session(fields)  # a validation failure saves nothing
+        self.sessions[session["id"]] = session
+        return Answer(200, _json(self._view(session)))
+
+    def _idempotent(
+        self,
+        path: str,
+        headers: Mapping[str, str],
+        body: bytes,
+        make: Callable[[dict[str, str]], Answer],
+    ) -> Answer:
+        """Run a create under its ``Idempotency-Key``: the first answer, replayed for 24 h."""
         if headers.get("content-type", "").split(";")[0].strip() != wire.FORM:
             raise StripeRefusal(400, f"Requests must be sent as {wire.FORM}.")
         fields = _form(body)
-        fingerprint = tuple(sorted(fields.items()))
+        fingerprint = ((":path", path), *sorted(fields.items()))
         key = headers.get(wire.HEADER_IDEMPOTENCY_KEY.lower())
         if key is not None and not 1 <= len(key) <= 255:
             raise StripeRefusal(400, "Idempotency keys must be 1 to 255 characters long.")
@@ -248,12 +270,10 @@ class StripeSandbox:
                     self.replays += 1
                     headers_out = {**known.answer.headers, "idempotent-replayed": "true"}
                     return Answer(known.answer.status_code, known.answer.body, headers_out)
-            session = self._new_session(fields)  # a validation failure saves nothing
-            self.sessions[session["id"]] = session
-            answer = Answer(200, _json(self._view(session)))
+            answer = make(fields)
             if key is not None:
                 self._keys[(self.api_key, key)] = _Idempotent(fingerprint, answer, self.clock())
-            return answer
+        return answer
 
     def _known(self, key: str) -> _Idempotent | None:
         known = self._keys.get((self.api_key, key))
@@ -462,21 +482,117 @@ class StripeSandbox:
         return view
 
     def refund(self, session_id: str, amount: int | None = None) -> Delivery:
-        """Refund a paid session's charge, wholly or ``amount`` minor units; send
-        ``charge.refunded``."""
+        """Refund a paid session's charge from the Dashboard, wholly or ``amount`` minor
+        units; send ``refund.created`` and ``charge.refunded``, return the latter."""
         with self._lock:
-            session = self._session(session_id)
-            charge = self.charges.get(session["payment_intent"] or "")
-            if charge is None:
-                raise StripeRefusal(400, "The Checkout Session has no charge to refund.")
-            left = charge["amount"] - charge["amount_refunded"]
-            amount = left if amount is None else amount
-            if not 0 < amount <= left:
-                raise StripeRefusal(400, f"Refund amount must be 1 to {left}.", param="amount")
-            charge["amount_refunded"] += amount
-            charge["refunded"] = charge["amount_refunded"] == charge["amount"]
-            view = dict(charge)
-        return self._send(wire.EVENT_CHARGE_REFUNDED, view)
+            intent = self._session(session_id)["payment_intent"]
+            fields = {"payment_intent": intent or ""}
+            if amount is not None:
+                fields["amount"] = str(amount)
+            refund = self._new_refund(fields)
+        return self._refund_events(refund)
+
+    def _refund_created(self, headers: Mapping[str, str], body: bytes) -> Answer:
+        made: list[dict[str, Any]] = []
+
+        def make(fields: dict[str, str]) -> Answer:
+            made.append(self._new_refund(fields))
+            return Answer(200, _json(made[-1]))
+
+        answer = self._idempotent(wire.PATH_REFUNDS, headers, body, make)
+        if made:  # not a replay: the refund is new, and so are its events
+            self._refund_events(made[0])
+        return answer
+
+    def _new_refund(self, fields: dict[str, str]) -> dict[str, Any]:
+        allowed = {"payment_intent", "amount", "reason"}
+        unknown = sorted(n for n in fields if n not in allowed and not _METADATA_KEY.fullmatch(n))
+        if unknown:
+            raise StripeRefusal(
+                400,
+                f"Received unknown parameter: {unknown[0]}",
+                code=wire.CODE_PARAMETER_UNKNOWN,
+                param=unknown[0],
+            )
+        intent = _required(fields, "payment_intent")
+        charge = self.charges.get(intent)
+        if charge is None:
+            raise StripeRefusal(
+                400 if intent else 404,
+                f"This PaymentIntent ({intent}) does not have a successful charge to refund.",
+                param="payment_intent",
+            )
+        left = charge["amount"] - charge["amount_refunded"]
+        if left == 0:
+            raise StripeRefusal(
+                400,
+                f"Charge {charge['id']} has already been refunded.",
+                code=wire.CODE_CHARGE_ALREADY_REFUNDED,
+            )
+        amount = _integer(fields, "amount") if "amount" in fields else left
+        if not 0 < amount <= left:
+            raise StripeRefusal(
+                400,
+                f"Refund amount ({amount}) is greater than unrefunded amount on charge ({left}).",
+                code=wire.CODE_AMOUNT_TOO_LARGE,
+                param="amount",
+            )
+        charge["amount_refunded"] += amount
+        charge["refunded"] = charge["amount_refunded"] == charge["amount"]
+        refund = {
+            "id": f"re_{secrets.token_hex(12)}",
+            "object": "refund",
+            "amount": amount,
+            "charge": charge["id"],
+            "created": int(self.clock()),
+            "currency": charge["currency"],
+            "metadata": _nested(fields, _METADATA_KEY),
+            "payment_intent": intent,
+            "reason": fields.get("reason"),
+            "status": wire.REFUND_SUCCEEDED,  # card refunds succeed at once
+        }
+        self.refunds[refund["id"]] = refund
+        return refund
+
+    def _refund_events(self, refund: Mapping[str, Any]) -> Delivery:
+        with self._lock:
+            charge = dict(self.charges[refund["payment_intent"]])
+        self._send(wire.EVENT_REFUND_CREATED, dict(refund))
+        return self._send(wire.EVENT_CHARGE_REFUNDED, charge)
+
+    def _list_refunds(self, params: dict[str, str]) -> dict[str, Any]:
+        unknown = set(params) - {"limit", "payment_intent", "starting_after"}
+        if unknown:
+            name = sorted(unknown)[0]
+            raise StripeRefusal(
+                400,
+                f"Received unknown parameter: {name}",
+                code=wire.CODE_PARAMETER_UNKNOWN,
+                param=name,
+            )
+        limit = _integer(params, "limit") if "limit" in params else 10
+        if not 1 <= limit <= wire.LIST_LIMIT_MAX:
+            raise StripeRefusal(400, "limit must be between 1 and 100.", param="limit")
+        with self._lock:
+            chosen = [
+                dict(r)
+                for r in reversed(self.refunds.values())
+                if params.get("payment_intent") in (None, r["payment_intent"])
+            ]
+        after = params.get("starting_after")
+        if after is not None:
+            ids = [r["id"] for r in chosen]
+            if after not in ids:
+                raise StripeRefusal(
+                    400, f"No such refund: '{after}'", code=wire.CODE_RESOURCE_MISSING
+                )
+            chosen = chosen[ids.index(after) + 1 :]
+        return {
+            "object": "list",
+            "url": wire.PATH_REFUNDS,
+            "has_more": len(chosen) > limit,
+            "data": chosen[:limit],
+        }
 
     def resend(self, delivery: Delivery) -> None:
         """Deliver a webhook again, byte for byte (Stripe's retries look the same)."""

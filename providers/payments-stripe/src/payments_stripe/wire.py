@@ -28,6 +28,7 @@ PATH_SESSIONS: Final = "/v1/checkout/sessions"  # POST: create; GET: list
 PATH_SESSION: Final = "/v1/checkout/sessions/{session_id}"  # GET: retrieve
 PATH_EXPIRE: Final = "/v1/checkout/sessions/{session_id}/expire"  # POST: expire an open one
 PATH_BALANCE: Final = "/v1/balance"  # GET: the cheapest authenticated call
+PATH_REFUNDS: Final = "/v1/refunds"  # POST: refund a PaymentIntent's charge; GET: list
 
 HEADER_IDEMPOTENCY_KEY: Final = "Idempotency-Key"
 HEADER_IDEMPOTENT_REPLAYED: Final = "Idempotent-Replayed"
@@ -84,10 +85,24 @@ EVENT_ASYNC_SUCCEEDED: Final = "checkout.session.async_payment_succeeded"
 EVENT_ASYNC_FAILED: Final = "checkout.session.async_payment_failed"
 EVENT_EXPIRED: Final = "checkout.session.expired"
 EVENT_CHARGE_REFUNDED: Final = "charge.refunded"
+EVENT_REFUND_CREATED: Final = "refund.created"
+EVENT_REFUND_UPDATED: Final = "refund.updated"
+EVENT_REFUND_FAILED: Final = "refund.failed"
+EVENT_CHARGE_REFUND_UPDATED: Final = "charge.refund.updated"
+
+# Refund ``status`` values.
+REFUND_SUCCEEDED: Final = "succeeded"
+REFUND_PENDING: Final = "pending"
+REFUND_REQUIRES_ACTION: Final = "requires_action"
+REFUND_FAILED: Final = "failed"
+REFUND_CANCELED: Final = "canceled"
 
 #: ``metadata`` key under which the caller's reference travels with the session and its
 #: PaymentIntent (``client_reference_id`` carries it too).
 METADATA_REFERENCE: Final = "payments_reference"
+#: ``metadata`` keys of a refund: the caller's refund reference and reason.
+METADATA_REFUND_REFERENCE: Final = "payments_refund_reference"
+METADATA_REFUND_REASON: Final = "payments_refund_reason"
 
 # Error ``type`` values.
 ERROR_API: Final = "api_error"
@@ -104,3 +119,4 @@ CODE_PARAMETER_MISSING: Final = "parameter_missing"
 CODE_PARAMETER_INVALID_INTEGER: Final = "parameter_invalid_integer"
 CODE_PARAMETER_UNKNOWN: Final = "parameter_unknown"
 CODE_AMOUNT_TOO_LARGE: Final = "amount_too_large"
+CODE_CHARGE_ALREADY_REFUNDED: Final = "charge_already_refunded"
