@@ -5,7 +5,8 @@ load client. It signs every create-order request before the clock starts (distin
 and nonces, fresh timestamps), then posts them with aiohttp, ``--concurrency`` in flight, so what
 is timed is the sandbox's work plus a lean client's. Each worker count is measured in
 alternating rounds (1, N, 1, N, ...) so that a busy patch of the shared machine lands on both;
-the median round is reported with the load average.
+the median round is reported with the load average, and so is the CPU time the sandbox
+process(es) spent per order (psutil, all workers included), which a busy machine changes less.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import aiohttp
+import psutil
 
 from payments_binance import protocol
 from payments_binance.sandbox import SandboxProcess
@@ -90,19 +92,32 @@ async def blast(
     return n / (time.perf_counter() - started)
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) of a process and all its descendants so far."""
+    root = psutil.Process(pid)
+    total = 0.0
+    for process in (root, *root.children(recursive=True)):
+        times = process.cpu_times()
+        total += times.user + times.system
+    return total
+
+
 async def measure(
     processes: Sequence[SandboxProcess], n: int, concurrency: int, rounds: int
-) -> list[list[float]]:
-    """Alternating rounds over the running sandboxes; the rates of each."""
-    samples: list[list[float]] = [[] for _ in processes]
+) -> tuple[list[list[float]], list[list[float]]]:
+    """Alternating rounds over the running sandboxes: the rates of each, and its CPU µs/order."""
+    rates: list[list[float]] = [[] for _ in processes]
+    cpu_us: list[list[float]] = [[] for _ in processes]
     connector = aiohttp.TCPConnector(limit=concurrency)
     async with aiohttp.ClientSession(connector=connector) as session:
         for process in processes:  # warm-up: connections, workers, caches
             await blast(session, *_target(process), min(n, 500), concurrency)
         for _ in range(rounds):
             for index, process in enumerate(processes):
-                samples[index].append(await blast(session, *_target(process), n, concurrency))
-    return samples
+                before = cpu_seconds(process.pid)
+                rates[index].append(await blast(session, *_target(process), n, concurrency))
+                cpu_us[index].append((cpu_seconds(process.pid) - before) / n * 1e6)
+    return rates, cpu_us
 
 
 def _target(process: SandboxProcess) -> tuple[str, str, str]:
@@ -122,16 +137,11 @@ def main(argv: list[str] | None = None) -> int:
     load_before = os.getloadavg()
     processes = []
     for workers in counts:
-        extra: list[str] = ["--no-webhooks"]
-        if workers > 1 or args.state:
-            extra += ["--workers", str(workers)]
-        if args.state:
-            extra += ["--state", args.state]
-        processes.append(SandboxProcess(*extra))
+        processes.append(SandboxProcess("--no-webhooks", workers=workers, state=args.state))
     try:
         for process in processes:
             process.__enter__()
-        samples = asyncio.run(measure(processes, args.n, args.concurrency, args.rounds))
+        samples, cpu_us = asyncio.run(measure(processes, args.n, args.concurrency, args.rounds))
     finally:
         for process in processes:
             process.__exit__(None, None, None)
@@ -142,11 +152,12 @@ def main(argv: list[str] | None = None) -> int:
         "orders_per_round": args.n,
     }
     base = statistics.median(samples[0])
-    for workers, rates in zip(counts, samples, strict=True):
+    for workers, rates, cpu in zip(counts, samples, cpu_us, strict=True):
         median = statistics.median(rates)
         result[f"workers={workers}"] = {
             "median_per_s": round(median),
             "ratio_to_first": round(median / base, 2),
+            "sandbox_cpu_us_per_order": round(statistics.median(cpu)),
             "rounds": [round(rate) for rate in rates],
         }
     print(json.dumps(result, indent=2))

@@ -10,23 +10,19 @@ Examples per property: the loaded hypothesis profile's, as for the order propert
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
-import pytest
 from hypothesis import event, given
 from hypothesis import strategies as st
 
-from payments_binance import BinancePayProvider, protocol
+from payments_binance import protocol
 from payments_binance.sandbox import validation as sandbox_validation
 from payments_binance.trade_no import merchant_trade_no
 from payments_core import (
-    Config,
     HttpRequest,
     Money,
     Order,
-    Payments,
     PaymentStatus,
     RefundRequest,
     ValidationError,
@@ -34,8 +30,13 @@ from payments_core import (
 from payments_core.ledger.base import OrderState, check_refundable
 from payments_core.testing.strategies import refund_requests
 
-from .conftest import API_KEY, API_SECRET
-from .test_r4_properties import PROPERTY, FixedClock, amounts, currency_codes, good_references
+from .test_r4_properties import (  # provider: the same module-scoped fixture
+    PROPERTY,
+    amounts,
+    currency_codes,
+    good_references,
+    provider,  # noqa: F401
+)
 
 REFUND_FIELDS = {"reference", "refund_reference", "amount", "reason", "callback_url"}
 PRICE = Money("1.00", "USD")
@@ -103,28 +104,12 @@ def build(kwargs: dict[str, Any]) -> RefundRequest:
     )
 
 
-@pytest.fixture(scope="module")
-def provider() -> Iterator[Any]:
-    payments = Payments(
-        Config(),
-        providers={"binance": BinancePayProvider},
-        load_entry_points=False,
-        provider_settings={
-            "binance": {
-                "api_key": API_KEY,
-                "api_secret": API_SECRET,
-                "base_url": "http://127.0.0.1:9",
-            }
-        },
-        clock=FixedClock(),
-    )
-    yield payments.provider("binance")
-    payments.close()
-
-
 @PROPERTY
 @given(kwargs=refund_kwargs())
-def test_refund_request_is_valid_or_names_the_field(provider: Any, kwargs: dict[str, Any]) -> None:
+def test_refund_request_is_valid_or_names_the_field(
+    provider: Any,  # noqa: F811 - the fixture imported above
+    kwargs: dict[str, Any],
+) -> None:
     try:
         request = build(kwargs)
     except ValidationError as error:

@@ -110,6 +110,12 @@ class SandboxConfig:
     faults: FaultProfile | None = None
     seed: int = 0
 
+    #: Where the orders, refunds and used nonces live: ``None`` in memory (one process), else a
+    #: SQLite file path or a ``postgresql://`` URL shared by several worker processes.
+    state: str | None = None
+    #: This process's index among the workers serving one sandbox (seeds its fault decisions).
+    worker: int = 0
+
     signing_key_pem: bytes | None = attrs.field(default=None, repr=False)
     extra_signing_keys: tuple[bytes, ...] = attrs.field(default=(), converter=tuple, repr=False)
     active_signing_key: int = 0

@@ -20,7 +20,7 @@ from payments_binance.protocol import BizStatus
 from payments_binance.sandbox import links, validation
 from payments_binance.sandbox.certificates import KeyRing
 from payments_binance.sandbox.config import SandboxConfig
-from payments_binance.sandbox.state import Order, OrderBook, Refund
+from payments_binance.sandbox.state import Book, Order, Refund
 from payments_binance.sandbox.webhooks import refund_info
 
 #: Refund paths (reference section 6), spelt here rather than shared with the client side.
@@ -51,7 +51,7 @@ class MerchantApi:
     """Business logic of the merchant endpoints, over the order book and the key ring."""
 
     config: SandboxConfig
-    book: OrderBook
+    book: Book
     keys: KeyRing
     clock: Callable[[], int]
     merchant_ids: Mapping[str, int]

@@ -12,18 +12,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import time
 from collections.abc import Mapping, Sequence
 from types import TracebackType
 
 from payments_binance.protocol import BizStatus
 from payments_binance.sandbox.app import SandboxApp, build_app
-from payments_binance.sandbox.auth import Authenticator
+from payments_binance.sandbox.auth import Authenticator, NonceRegistry
 from payments_binance.sandbox.certificates import KeyRing
 from payments_binance.sandbox.config import SandboxConfig
 from payments_binance.sandbox.faults import FaultInjector, FaultRecord
 from payments_binance.sandbox.merchant import Counters, MerchantApi
-from payments_binance.sandbox.state import Order, OrderBook, Refund
+from payments_binance.sandbox.shared import SharedOrderBook
+from payments_binance.sandbox.state import Book, Order, OrderBook, Refund
 from payments_binance.sandbox.webhooks import WebhookAttempt, WebhookDispatcher
 
 
@@ -48,17 +50,28 @@ class Sandbox:
             self.config.extra_signing_keys,
             self.config.active_signing_key,
         )
-        self.book = OrderBook(self.config.seed)
+        window_ms = self.config.effective_timestamp_window_ms
+        self.book: Book
+        nonces: NonceRegistry | None = None
+        if self.config.state is None:
+            self.book = OrderBook(self.config.seed)
+        else:
+            self.book = nonces = SharedOrderBook(
+                self.config.state, seed=self.config.seed, window_ms=window_ms
+            )
+        # Each worker draws its own faults: the same seed would repeat one worker's in another.
+        fault_seed = self.config.seed + 7919 * self.config.worker
         self.injector = (
-            FaultInjector(self.config.faults, self.config.seed) if self.config.faults else None
+            FaultInjector(self.config.faults, fault_seed) if self.config.faults else None
         )
         credentials = self.config.accepted_credentials
         self.authenticator = Authenticator(
             credentials,
-            self.config.effective_timestamp_window_ms,
+            window_ms,
             self.clock,
             accept_lowercase_signature=self.config.accept_lowercase_signature,
             reject_reused_nonce=self.config.reject_reused_nonce,
+            nonces=nonces,
         )
         self.webhooks = WebhookDispatcher(self.config, self.keys, self.clock, self.injector)
         self.counters = Counters()
@@ -126,6 +139,8 @@ class Sandbox:
             "webhooks_failed": self.webhooks.failed,
             "webhooks_skipped": self.webhooks.skipped,
             "orders_by_status": self.book.count_by_status(),
+            "worker": self.config.worker,
+            "worker_pid": os.getpid(),
         }
 
     # -- payer side and time ---------------------------------------------------------------
@@ -155,9 +170,14 @@ class Sandbox:
         ``merchant_key`` defaults to the primary API key. Settling a settled refund changes
         nothing and sends nothing. Raises :class:`RefundNotFound` for an unknown id.
         """
-        refund = self.book.get_refund(merchant_key or self.config.api_key, refund_request_id)
-        if self.book.settle_refund(refund, succeeded=succeeded, now=self.clock()):
-            self.webhooks.notify_refund(self.book.get(refund.prepay_id), refund)
+        order, refund, settled = self.book.settle_refund(
+            merchant_key or self.config.api_key,
+            refund_request_id,
+            succeeded=succeeded,
+            now=self.clock(),
+        )
+        if settled:
+            self.webhooks.notify_refund(order, refund)
         return refund
 
     def _refunded(self, order: Order, refund: Refund) -> None:
@@ -206,6 +226,8 @@ class Sandbox:
                 await self._sweeper
             self._sweeper = None
         await self.webhooks.aclose()
+        if isinstance(self.book, SharedOrderBook):
+            self.book.disconnect()  # reopened if the sandbox is read afterwards
         self._loop = None
 
     def begin_shutdown(self) -> None:

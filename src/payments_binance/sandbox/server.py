@@ -101,10 +101,21 @@ def _bound(sandbox: Sandbox, host: str, port: int) -> socket.socket:
 
 
 def serve_forever(
-    sandbox: Sandbox, host: str = "127.0.0.1", port: int = 0, *, on_ready: Callable[[str], None]
+    sandbox: Sandbox,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    *,
+    on_ready: Callable[[str], None],
+    sock: socket.socket | None = None,
 ) -> None:
-    """Serve ``sandbox`` in this thread until interrupted; ``on_ready(base_url)`` once bound."""
-    sock = _bound(sandbox, host, port)
+    """Serve ``sandbox`` in this thread until interrupted; ``on_ready(base_url)`` once bound.
+
+    ``sock``: a listening socket to serve on (a worker's, inherited) instead of binding one.
+    """
+    if sock is None:
+        sock = _bound(sandbox, host, port)
+    elif sandbox.base_url is None:
+        sandbox.base_url = url_of(sock)
     with sock:
         server = UvicornServer.for_app(
             sandbox.app,
@@ -156,18 +167,36 @@ class SandboxServer:
 class SandboxProcess:
     """``with SandboxProcess("--faults", "flaky") as proc:`` runs the CLI in a child process.
 
-    ``args`` are extra options of ``payments sandbox``; ``proc.base_url`` and ``proc.info``
-    (every ``key: value`` line it printed) are read from its output. ``RuntimeError`` if the
-    process exits before printing its base URL.
+    ``args`` are extra options of ``payments sandbox``; ``workers`` and ``state`` are its
+    ``--workers`` and ``--state`` (``SandboxProcess(workers=2)`` serves one sandbox from two
+    processes). ``proc.base_url`` and ``proc.info`` (every ``key: value`` line it printed) are
+    read from its output. ``RuntimeError`` if the process exits before printing its base URL.
     """
 
-    def __init__(self, *args: str, host: str = "127.0.0.1", port: int = 0) -> None:
-        self.args: Sequence[str] = args
+    def __init__(
+        self,
+        *args: str,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        workers: int = 1,
+        state: str | None = None,
+    ) -> None:
+        extra = ["--workers", str(workers)] if workers != 1 else []
+        if state is not None:
+            extra += ["--state", state]
+        self.args: Sequence[str] = (*args, *extra)
         self.host = host
         self.port = port
         self.base_url = ""
         self.info: dict[str, str] = {}
         self._process: subprocess.Popen[str] | None = None
+
+    @property
+    def pid(self) -> int:
+        """The process id of the command (the parent of the workers, with ``workers > 1``)."""
+        if self._process is None:
+            raise RuntimeError("the sandbox process is not running")
+        return self._process.pid
 
     def __enter__(self) -> SandboxProcess:
         command = [
