@@ -375,46 +375,16 @@ class StripeSandbox:
         }
 
     def _list(self, params: dict[str, str]) -> dict[str, Any]:
-        unknown = set(params) - {"limit", "created[gte]", "starting_after", "payment_intent"}
-        if unknown:
-            name = sorted(unknown)[0]
-            raise StripeRefusal(
-                400,
-                f"Received unknown parameter: {name}",
-                code=wire.CODE_PARAMETER_UNKNOWN,
-                param=name,
-            )
-        limit = _integer(params, "limit") if "limit" in params else 10
-        if not 1 <= limit <= wire.LIST_LIMIT_MAX:
-            raise StripeRefusal(400, "limit must be between 1 and 100.", param="limit")
+        limit = _list_limit(params, {"created[gte]", "payment_intent"})
         since = _integer(params, "created[gte]") if "created[gte]" in params else 0
         with self._lock:
-            return self._page(params, since, limit)
-
-    def _page(self, params: dict[str, str], since: int, limit: int) -> dict[str, Any]:
-        newest_first = list(reversed(self.sessions.values()))
-        chosen = [
-            s
-            for s in newest_first
-            if s["created"] >= since and params.get("payment_intent") in (None, s["payment_intent"])
-        ]
-        after = params.get("starting_after")
-        if after is not None:
-            ids = [s["id"] for s in chosen]
-            if after not in ids:
-                raise StripeRefusal(
-                    400,
-                    f"No such checkout.session: '{after}'",
-                    code=wire.CODE_RESOURCE_MISSING,
-                    param="starting_after",
-                )
-            chosen = chosen[ids.index(after) + 1 :]
-        return {
-            "object": "list",
-            "url": wire.PATH_SESSIONS,
-            "has_more": len(chosen) > limit,
-            "data": [self._view(s) for s in chosen[:limit]],
-        }
+            chosen = [
+                self._view(s)
+                for s in reversed(self.sessions.values())
+                if s["created"] >= since
+                and params.get("payment_intent") in (None, s["payment_intent"])
+            ]
+        return _list_page(wire.PATH_SESSIONS, "checkout.session", chosen, params, limit)
 
     def _session(self, session_id: str) -> dict[str, Any]:
         session = self.sessions.get(session_id)
@@ -561,38 +531,14 @@ class StripeSandbox:
         return self._send(wire.EVENT_CHARGE_REFUNDED, charge)
 
     def _list_refunds(self, params: dict[str, str]) -> dict[str, Any]:
-        unknown = set(params) - {"limit", "payment_intent", "starting_after"}
-        if unknown:
-            name = sorted(unknown)[0]
-            raise StripeRefusal(
-                400,
-                f"Received unknown parameter: {name}",
-                code=wire.CODE_PARAMETER_UNKNOWN,
-                param=name,
-            )
-        limit = _integer(params, "limit") if "limit" in params else 10
-        if not 1 <= limit <= wire.LIST_LIMIT_MAX:
-            raise StripeRefusal(400, "limit must be between 1 and 100.", param="limit")
+        limit = _list_limit(params, {"payment_intent"})
         with self._lock:
             chosen = [
                 dict(r)
                 for r in reversed(self.refunds.values())
                 if params.get("payment_intent") in (None, r["payment_intent"])
             ]
-        after = params.get("starting_after")
-        if after is not None:
-            ids = [r["id"] for r in chosen]
-            if after not in ids:
-                raise StripeRefusal(
-                    400, f"No such refund: '{after}'", code=wire.CODE_RESOURCE_MISSING
-                )
-            chosen = chosen[ids.index(after) + 1 :]
-        return {
-            "object": "list",
-            "url": wire.PATH_REFUNDS,
-            "has_more": len(chosen) > limit,
-            "data": chosen[:limit],
-        }
+        return _list_page(wire.PATH_REFUNDS, "refund", chosen, params, limit)
 
     def resend(self, delivery: Delivery) -> None:
         """Deliver a webhook again, byte for byte (Stripe's retries look the same)."""
@@ -655,6 +601,45 @@ def _form(body: bytes) -> dict[str, str]:
             raise StripeRefusal(400, f"Received the parameter {name} twice.", param=name)
         fields[name] = value
     return fields
+
+
+def _list_limit(params: Mapping[str, str], filters: set[str]) -> int:
+    """The ``limit`` of a list request whose only other parameters are ``filters``."""
+    unknown = sorted(set(params) - filters - {"limit", "starting_after"})
+    if unknown:
+        raise StripeRefusal(
+            400,
+            f"Received unknown parameter: {unknown[0]}",
+            code=wire.CODE_PARAMETER_UNKNOWN,
+            param=unknown[0],
+        )
+    limit = _integer(params, "limit") if "limit" in params else 10
+    if not 1 <= limit <= wire.LIST_LIMIT_MAX:
+        raise StripeRefusal(400, "limit must be between 1 and 100.", param="limit")
+    return limit
+
+
+def _list_page(
+    url: str, noun: str, newest_first: list[dict[str, Any]], params: Mapping[str, str], limit: int
+) -> dict[str, Any]:
+    """One page of a list, after ``starting_after`` when it is given."""
+    after = params.get("starting_after")
+    if after is not None:
+        ids = [item["id"] for item in newest_first]
+        if after not in ids:
+            raise StripeRefusal(
+                400,
+                f"No such {noun}: '{after}'",
+                code=wire.CODE_RESOURCE_MISSING,
+                param="starting_after",
+            )
+        newest_first = newest_first[ids.index(after) + 1 :]
+    return {
+        "object": "list",
+        "url": url,
+        "has_more": len(newest_first) > limit,
+        "data": newest_first[:limit],
+    }
 
 
 def _required(fields: Mapping[str, str], name: str) -> str:
