@@ -71,6 +71,14 @@ class ProviderSandbox(Protocol):
     def checkout_url(self, provider_order_id: str) -> str:
         """The URL of the order's checkout page in the sandbox."""
 
+    def forward_callbacks(self, url: str) -> None:
+        """Send the sandbox's callbacks to ``url`` from now on.
+
+        A provider whose callbacks go to endpoints configured on the account (Stripe's
+        webhooks), not to the callback URL of each order, has its sandbox deliver them here;
+        one that posts each order's callback to that order's URL does nothing.
+        """
+
 
 class PaymentProvider:
     """Hooks a payment provider implements. Each is called on one named provider only."""

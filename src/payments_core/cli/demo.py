@@ -229,10 +229,13 @@ def _run(
         with timeline.step("start the callback server"):
             app = create_callback_app(payments, close_payments=True)
             server = stack.enter_context(BackgroundServer(app))
+        callback_url = f"{server.url}/callbacks/{provider}"
+        # Stripe-like sandboxes send every callback to one endpoint of the account.
+        sandbox.forward_callbacks(callback_url)
         request = OrderRequest(
             reference=booking.booking_id,
             price=Money(booking.price, booking.currency),
-            callback_url=f"{server.url}/callbacks/{provider}",
+            callback_url=callback_url,
             description=booking.title,
         )
         with timeline.step(f"create the {booking.price} {booking.currency} order"):

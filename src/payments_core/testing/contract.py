@@ -557,7 +557,9 @@ class ProviderContract:
 
     @_contract(
         "idempotent-create",
-        hooks={"create_order", "query_order", "classify_error"},
+        # Only create_order is certain: a provider may refuse the repeat as a duplicate (then
+        # classify_error and query_order recover it) or answer it with the same order.
+        hooks={"create_order"},
         summary="creating twice for one reference, from one facade or two, gives the same "
         "provider order, and the provider holds one order",
     )

@@ -516,6 +516,10 @@ class RunningSandbox:
         """The order's checkout page."""
         return f"{self.base_url}/checkout/{provider_order_id}"
 
+    def forward_callbacks(self, url: str) -> None:
+        """Nothing to do: ExamplePay posts each order's callback to its own ``callback_url``."""
+        del url
+
 
 @contextmanager
 def serve(
