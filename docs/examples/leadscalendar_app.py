@@ -6,10 +6,14 @@ A small Starlette app, the whole integration in one file:
   (the booking id is the payment reference, so a retried request never creates a second order);
   the answer carries the checkout URL to send the payer to.
 * ``GET /bookings/{id}`` shows the booking.
+* ``POST /bookings/{id}/cancel`` cancels it: a paid booking is refunded in full (the refund
+  reference is derived from the booking id, so a retried cancel never refunds twice) and is
+  ``cancelled`` once the refund is committed; an unpaid one has its order closed.
 * ``/payments`` is the callback app from :func:`payments_core.asgi.create_callback_app`; the
   provider's callback URL is ``https://<host>/payments/callbacks/binance``.
 * :class:`ConfirmPaidBookings` implements the ``payment_status_changed`` hook: the booking is
-  confirmed there, once the verified callback is committed to the ledger, and nowhere else.
+  confirmed there, once the verified callback is committed to the ledger, and nowhere else;
+  and marked cancelled there once its refund is.
 
 Run it with real credentials (``BINANCE_PAY_API_KEY``, ``BINANCE_PAY_API_SECRET``)::
 
@@ -39,6 +43,8 @@ from payments_core import (
     Payments,
     PaymentsError,
     PaymentStatus,
+    RefundRequest,
+    RefundStatus,
     StatusChange,
     hookimpl,
 )
@@ -58,7 +64,8 @@ class Booking:
         booking_id: The booking's id, also its payment reference.
         title: What is booked.
         status: ``awaiting_payment`` until the payment is committed, then ``confirmed``;
-            ``cancelled`` if its payment could not be set up.
+            ``cancelling`` while its refund is on its way, ``cancelled`` once it is back (or if
+            its payment could not be set up, or it was cancelled before it was paid).
     """
 
     booking_id: str
@@ -93,11 +100,25 @@ class Bookings:
                 booking.status = "cancelled"
 
     def confirm(self, booking_id: str) -> None:
-        """Mark the booking confirmed (it is paid)."""
+        """Mark the booking confirmed (it is paid), unless it was cancelled meanwhile."""
+        with self._lock:
+            booking = self._bookings.get(booking_id)
+            if booking is not None and booking.status == "awaiting_payment":
+                booking.status = "confirmed"
+
+    def cancelling(self, booking_id: str) -> None:
+        """Mark a confirmed booking as being cancelled (its refund is asked for)."""
+        with self._lock:
+            booking = self._bookings.get(booking_id)
+            if booking is not None and booking.status == "confirmed":
+                booking.status = "cancelling"
+
+    def refunded(self, booking_id: str) -> None:
+        """Mark the booking cancelled (its payment is back)."""
         with self._lock:
             booking = self._bookings.get(booking_id)
             if booking is not None:
-                booking.status = "confirmed"
+                booking.status = "cancelled"
 
 
 class ConfirmPaidBookings:
@@ -112,9 +133,12 @@ class ConfirmPaidBookings:
 
     @hookimpl
     def payment_status_changed(self, change: StatusChange) -> None:
-        """Confirm the booking whose payment (reference = booking id) is now paid."""
+        """Confirm the booking whose payment (reference = booking id) is now paid; cancel the
+        one whose payment is now refunded."""
         if change.new_status is PaymentStatus.PAID:
             self.bookings.confirm(change.reference)
+        elif change.new_status is PaymentStatus.REFUNDED:
+            self.bookings.refunded(change.reference)
 
 
 def create_app(payments: Payments, bookings: Bookings) -> Starlette:
@@ -151,6 +175,36 @@ def create_app(payments: Payments, bookings: Bookings) -> Starlette:
         answer |= {"checkout_url": order.checkout_url, "order_id": order.provider_order_id}
         return JSONResponse(answer, status_code=201)
 
+    async def cancel(request: Request) -> JSONResponse:
+        booking = bookings.get(request.path_params["booking_id"])
+        if booking is None:
+            return JSONResponse({"error": "no such booking"}, status_code=404)
+        try:
+            if booking.status == "awaiting_payment":
+                # Not paid: close the order so that it cannot be paid any more.
+                await payments.close_order_async(booking.booking_id, provider=PROVIDER)
+                bookings.cancel(booking.booking_id)
+                return JSONResponse(attrs.asdict(booking))
+            bookings.cancelling(booking.booking_id)
+            refund = await payments.refund_order_async(
+                RefundRequest(
+                    reference=booking.booking_id,
+                    # One cancellation, one refund: a retried request finds the same refund.
+                    refund_reference=f"{booking.booking_id}-cancel",
+                    amount=PRICE,
+                    reason="LeadsCalendar booking cancelled",
+                    callback_url=str(request.url_for("payments", path=f"/callbacks/{PROVIDER}")),
+                ),
+                provider=PROVIDER,
+            )
+        except PaymentsError as error:
+            reason = error.classification.user_message if error.classification else str(error)
+            return JSONResponse({"error": reason}, status_code=502)
+        answer = attrs.asdict(booking) | {"refund": str(refund.status)}
+        # Pending: the refund's notification (or asking again) finishes the cancellation.
+        done = refund.status is RefundStatus.SUCCEEDED
+        return JSONResponse(answer, status_code=200 if done else 202)
+
     async def show(request: Request) -> JSONResponse:
         booking = bookings.get(request.path_params["booking_id"])
         if booking is None:
@@ -167,6 +221,7 @@ def create_app(payments: Payments, bookings: Bookings) -> Starlette:
         routes=[
             Route("/bookings", book, methods=["POST"]),
             Route("/bookings/{booking_id}", show),
+            Route("/bookings/{booking_id}/cancel", cancel, methods=["POST"]),
             Mount("/payments", app=create_callback_app(payments), name="payments"),
         ],
         lifespan=lifespan,

@@ -122,8 +122,8 @@ CODE_JUDGEMENTS: Final[dict[str, Judgement]] = {
     "400204": Judgement(
         ErrorCategory.INVALID_STATE,
         False,
-        "The order is paid or a payment is in progress, so it cannot be closed: query it and "
-        "wait for the payment callback.",
+        "The order's status does not allow this: a paid order (or one in payment) cannot be "
+        "closed, and an unpaid one cannot be refunded. Query it and wait for its callback.",
         _DONE,
     ),
     "400205": Judgement(
@@ -138,14 +138,17 @@ CODE_JUDGEMENTS: Final[dict[str, Judgement]] = {
         f"The sub-merchant is missing or unavailable. {_CHECK_PERMISSIONS}",
         _CANNOT,
     ),
-    "400301": _invalid("The prepayId is invalid."),
+    "400301": _invalid("The prepayId of the order to refund is invalid."),
     "400302": Judgement(
         ErrorCategory.INVALID_STATE,
         False,
         "The order has had the maximum of 10 refunds: refund it by other means.",
         _CANNOT,
     ),
-    "400303": _invalid("The refund exceeds what remains of the order."),
+    "400303": _invalid(
+        "The refund exceeds what remains of the order: query the order and refund at most what "
+        "is left."
+    ),
     "400304": Judgement(
         ErrorCategory.INVALID_STATE,
         False,

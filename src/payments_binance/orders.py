@@ -41,7 +41,8 @@ SUPPORTED_CURRENCIES: Final = frozenset({"USD", "USDT", "USDC", "FDUSD", "BNB", 
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 _MILLISECOND: Final = timedelta(milliseconds=1)
 
-#: Query-order ``status`` in provider-neutral words. A refund in progress leaves the order paid.
+#: Query-order ``status`` in provider-neutral words. A refund in progress leaves the order paid;
+#: Binance's ``REFUNDED`` is a partial refund, ``FULL_REFUNDED`` a whole one.
 STATUS_BY_ORDER_STATUS: Final[dict[str, PaymentStatus]] = {
     protocol.OrderStatus.INITIAL: PaymentStatus.PENDING,
     protocol.OrderStatus.PENDING: PaymentStatus.PENDING,
@@ -49,7 +50,7 @@ STATUS_BY_ORDER_STATUS: Final[dict[str, PaymentStatus]] = {
     protocol.OrderStatus.CANCELED: PaymentStatus.CLOSED,
     protocol.OrderStatus.ERROR: PaymentStatus.FAILED,
     protocol.OrderStatus.REFUNDING: PaymentStatus.PAID,
-    protocol.OrderStatus.REFUNDED: PaymentStatus.REFUNDED,
+    protocol.OrderStatus.REFUNDED: PaymentStatus.PARTIALLY_REFUNDED,
     protocol.OrderStatus.FULL_REFUNDED: PaymentStatus.REFUNDED,
     protocol.OrderStatus.EXPIRED: PaymentStatus.EXPIRED,
 }

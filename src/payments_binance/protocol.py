@@ -19,6 +19,9 @@ PATH_CREATE_ORDER_V2: Final = "/binancepay/openapi/v2/order"
 PATH_QUERY_ORDER: Final = "/binancepay/openapi/v2/order/query"
 PATH_CLOSE_ORDER: Final = "/binancepay/openapi/order/close"
 PATH_CERTIFICATES: Final = "/binancepay/openapi/certificates"
+# Refunds have one version; the docs name no v2/v3 path for them (reference section 6).
+PATH_REFUND: Final = "/binancepay/openapi/order/refund"
+PATH_REFUND_QUERY: Final = "/binancepay/openapi/order/refund/query"
 
 # Request-signing and webhook headers (the same four names in both directions).
 HEADER_TIMESTAMP: Final = "BinancePay-Timestamp"
@@ -29,6 +32,8 @@ HEADER_SIGNATURE: Final = "BinancePay-Signature"
 NONCE_LENGTH: Final = 32
 MERCHANT_TRADE_NO_MAX: Final = 32
 PREPAY_ID_MAX: Final = 19
+REFUND_REQUEST_ID_MAX: Final = 64
+REFUND_REASON_MAX: Final = 256
 AMOUNT_MAX_DECIMALS: Final = 8
 
 STATUS_SUCCESS: Final = "SUCCESS"
@@ -81,13 +86,26 @@ class BizType(enum.StrEnum):
     """Webhook ``bizType`` values this project understands."""
 
     PAY = "PAY"
+    PAY_REFUND = "PAY_REFUND"
 
 
 class BizStatus(enum.StrEnum):
-    """Webhook ``bizStatus`` values of a ``PAY`` notification."""
+    """Webhook ``bizStatus`` values of a ``PAY`` and a ``PAY_REFUND`` notification."""
 
     PAY_SUCCESS = "PAY_SUCCESS"
     PAY_CLOSED = "PAY_CLOSED"
+    REFUND_SUCCESS = "REFUND_SUCCESS"
+    REFUND_REJECTED = "REFUND_REJECTED"
+    #: The rejection as one community library spells it; the docs say ``REFUND_REJECTED``.
+    REFUND_REJECT = "REFUND_REJECT"
+
+
+class RefundStatus(enum.StrEnum):
+    """``refundStatus`` values of a refund query."""
+
+    REFUND_SUCCESS = "REFUND_SUCCESS"
+    REFUND_FAIL = "REFUND_FAIL"
+    REFUND_PENDING = "REFUND_PENDING"
 
 
 class ErrorCode(NamedTuple):
@@ -153,11 +171,10 @@ ERROR_CODES: Final[dict[str, ErrorCode]] = {
     )
 }
 
-#: Other documented webhook ``bizType`` values (reference section 8.3): refunds, payouts,
-#: balance, direct debit, partner and QR-code notifications. This project tracks none of them.
+#: Other documented webhook ``bizType`` values (reference section 8.3): payouts, balance,
+#: direct debit, partner and QR-code notifications. This project tracks none of them.
 OTHER_BIZ_TYPES: Final = frozenset(
     {
-        "PAY_REFUND",
         "PAYOUT",
         "PAYOUT_NON_BN",
         "BALANCE",

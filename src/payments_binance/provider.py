@@ -11,7 +11,15 @@ import threading
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Final
 
-from payments_binance import classification, orders, protocol, sandbox_bridge, webhooks, wire
+from payments_binance import (
+    classification,
+    orders,
+    protocol,
+    refunds,
+    sandbox_bridge,
+    webhooks,
+    wire,
+)
 from payments_binance.api import ApiClient
 from payments_binance.certificates import CertificateCache, fetch_certificates
 from payments_binance.settings import SETTING_ENV, load_settings
@@ -28,6 +36,8 @@ from payments_core import (
     ProviderError,
     ProviderInfo,
     ProviderSandbox,
+    Refund,
+    RefundRequest,
     hookimpl,
 )
 
@@ -38,7 +48,15 @@ __all__ = ["BinancePayProvider"]
 
 ORDER_NOT_FOUND: Final = "400202"
 CAPABILITIES: Final = frozenset(
-    {"create_order", "query_order", "close_order", "callbacks", "sandbox"}
+    {
+        "create_order",
+        "query_order",
+        "close_order",
+        "refund_order",
+        "query_refund",
+        "callbacks",
+        "sandbox",
+    }
 )
 
 
@@ -127,6 +145,17 @@ class BinancePayProvider:
             orders.lookup_body(reference),
             lambda data: data is not False,
             operation="close_order",
+        )
+
+    @hookimpl
+    def refund_order(self, order: Order, request: RefundRequest) -> Operation[Refund]:
+        return refunds.refund(self._client(), order, request)
+
+    @hookimpl
+    def query_refund(self, order: Order, request: RefundRequest) -> Operation[Refund | None]:
+        api = self._client()
+        return refunds.query_refund(
+            api, order, request, not_found=api.settings.refund_not_found_codes
         )
 
     @hookimpl

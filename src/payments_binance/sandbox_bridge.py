@@ -51,6 +51,10 @@ class RunningSandbox:
 
         return links.checkout_url(self.base_url, self.sandbox.orders[provider_order_id])
 
+    def forward_callbacks(self, url: str) -> None:
+        """Nothing to do: Binance Pay posts each order's callback to its own ``webhookUrl``."""
+        del url
+
 
 @contextmanager
 def open_sandbox() -> Iterator[ProviderSandbox]:

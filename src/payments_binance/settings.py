@@ -28,6 +28,9 @@ DEFAULT_MAX_CALLBACK_BYTES: Final = 64 * 1024
 #: UNCERTAIN: the v1 docs cap orderExpireTime at 1 hour, a transcription of v3 at 15 days.
 DEFAULT_MAX_ORDER_EXPIRY: Final = 15 * 24 * 3600.0
 DEFAULT_GOODS_CATEGORY: Final = "Z000"
+#: UNCERTAIN: Binance does not document how a refund query for an unknown refundRequestId is
+#: answered; 400202 ORDER_NOT_FOUND is the code its order query uses for "none".
+DEFAULT_REFUND_NOT_FOUND_CODES: Final = frozenset({"400202"})
 
 #: Each configuration key with the environment variable that overrides it.
 SETTING_ENV: Final[Mapping[str, str]] = {
@@ -40,6 +43,7 @@ SETTING_ENV: Final[Mapping[str, str]] = {
     "max_callback_bytes": "BINANCE_PAY_MAX_CALLBACK_BYTES",
     "goods_category": "BINANCE_PAY_GOODS_CATEGORY",
     "max_order_expiry": "BINANCE_PAY_MAX_ORDER_EXPIRY",
+    "refund_not_found_codes": "BINANCE_PAY_REFUND_NOT_FOUND_CODES",
 }
 
 
@@ -57,6 +61,8 @@ class BinanceSettings:
         max_callback_bytes: Largest callback body accepted.
         goods_category: ``goodsCategory`` of the one item each order lists.
         max_order_expiry: Seconds from now an order's ``expires_at`` may lie at most.
+        refund_not_found_codes: Binance codes that, answering a refund query, mean "no such
+            refund" (comma-separated in configuration).
     """
 
     api_key: Secret
@@ -68,6 +74,7 @@ class BinanceSettings:
     max_callback_bytes: int = DEFAULT_MAX_CALLBACK_BYTES
     goods_category: str = DEFAULT_GOODS_CATEGORY
     max_order_expiry: float = DEFAULT_MAX_ORDER_EXPIRY
+    refund_not_found_codes: frozenset[str] = DEFAULT_REFUND_NOT_FOUND_CODES
 
 
 def _non_negative(settings: ProviderSettings, key: str, default: float) -> float:
@@ -86,6 +93,19 @@ def _choice(settings: ProviderSettings, key: str, default: str, allowed: frozens
             f"[providers.{settings.name}] {key} must be one of {sorted(allowed)}, got {value!r}"
         )
     return value
+
+
+def _codes(settings: ProviderSettings, key: str, default: frozenset[str]) -> frozenset[str]:
+    value = settings.get(key, env=SETTING_ENV[key])
+    if value is None:
+        return default
+    codes = frozenset(code.strip() for code in str(value).split(",") if code.strip())
+    if not codes or not all(code.isascii() and code.isdigit() for code in codes):
+        raise ConfigurationError(
+            f"[providers.{settings.name}] {key} must be comma-separated Binance codes (digits), "
+            f"got {value!r}"
+        )
+    return codes
 
 
 def load_settings(settings: ProviderSettings) -> BinanceSettings:
@@ -130,4 +150,7 @@ def load_settings(settings: ProviderSettings) -> BinanceSettings:
             settings, "goods_category", DEFAULT_GOODS_CATEGORY, protocol.GOODS_CATEGORIES
         ),
         max_order_expiry=_non_negative(settings, "max_order_expiry", DEFAULT_MAX_ORDER_EXPIRY),
+        refund_not_found_codes=_codes(
+            settings, "refund_not_found_codes", DEFAULT_REFUND_NOT_FOUND_CODES
+        ),
     )

@@ -20,7 +20,7 @@ import re
 import string
 from typing import Final
 
-__all__ = ["merchant_trade_no"]
+__all__ = ["merchant_trade_no", "refund_request_id"]
 
 _ALPHABET: Final = string.digits + string.ascii_uppercase + string.ascii_lowercase
 _PREFIX_LENGTH: Final = 10
@@ -34,8 +34,24 @@ _NOT_ASCII_ALNUM: Final = re.compile(r"[^0-9A-Za-z]+")
 
 def merchant_trade_no(reference: str) -> str:
     """The ``merchantTradeNo`` for ``reference`` (see the module docstring for the rule)."""
-    prefix = _NOT_ASCII_ALNUM.sub("", reference)[:_PREFIX_LENGTH]
-    digest = hashlib.sha256(reference.encode("utf-8")).digest()
+    return _named(reference, reference.encode("utf-8"))
+
+
+def refund_request_id(reference: str, refund_reference: str) -> str:
+    """The ``refundRequestId`` for a refund: the same rule over both references.
+
+    The prefix comes from ``refund_reference``, the digest from ``reference``, a NUL byte (no
+    reference holds one) and ``refund_reference``: 22 to 32 characters of ``[A-Za-z0-9]``,
+    well within Binance's 64. Like ``merchantTradeNo`` it must never change: it is how a
+    retried refund is known to Binance as the same refund.
+    """
+    hashed = b"%s\x00%s" % (reference.encode("utf-8"), refund_reference.encode("utf-8"))
+    return _named(refund_reference, hashed)
+
+
+def _named(label: str, hashed: bytes) -> str:
+    prefix = _NOT_ASCII_ALNUM.sub("", label)[:_PREFIX_LENGTH]
+    digest = hashlib.sha256(hashed).digest()
     number = int.from_bytes(digest, "big") % _MODULUS
     pairs = []
     for _ in range(_SUFFIX_LENGTH // 2):

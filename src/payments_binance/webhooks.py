@@ -6,8 +6,10 @@ of the clock, in the past or the future; and ``BinancePay-Signature`` is a valid
 SHA-256 signature, by the key whose serial is ``BinancePay-Certificate-SN``, over the raw bytes
 ``timestamp\\nnonce\\nbody\\n``. An unknown serial makes the operation fetch the certificates
 once (within the cache's cool-down). Then the body must be a ``PAY`` notification with status
-``PAY_SUCCESS`` or ``PAY_CLOSED``; other documented ``bizType`` values are acknowledged without
-an event, and anything else is refused.
+``PAY_SUCCESS`` or ``PAY_CLOSED``, or a ``PAY_REFUND`` notification with status
+``REFUND_SUCCESS`` or ``REFUND_REJECTED`` (whose event carries a
+:class:`~payments_core.RefundNotice` naming the ``refundRequestId``); other documented
+``bizType`` values are acknowledged without an event, and anything else is refused.
 
 Refusals raise :class:`~payments_core.CallbackVerificationError` (HTTP 401) or
 :class:`~payments_core.CallbackPayloadError` (HTTP 400; 413 for an oversized body), whose
@@ -43,11 +45,13 @@ from payments_core import (
     Operation,
     PaymentEvent,
     PaymentStatus,
+    RefundNotice,
+    RefundStatus,
     ValidationError,
     get_logger,
 )
 
-__all__ = ["ACK", "STATUS_BY_BIZ_STATUS", "handle_callback"]
+__all__ = ["ACK", "REFUND_STATUS_BY_BIZ_STATUS", "STATUS_BY_BIZ_STATUS", "handle_callback"]
 
 log = get_logger("payments_binance.webhooks")
 
@@ -56,6 +60,12 @@ STATUS_BY_BIZ_STATUS: Final[Mapping[str, PaymentStatus]] = {
     protocol.BizStatus.PAY_SUCCESS: PaymentStatus.PAID,
     # Binance notifies an expired order as closed too; the order's query status tells them apart.
     protocol.BizStatus.PAY_CLOSED: PaymentStatus.CLOSED,
+}
+#: A ``PAY_REFUND`` notification's ``bizStatus``: only final states are notified.
+REFUND_STATUS_BY_BIZ_STATUS: Final[Mapping[str, RefundStatus]] = {
+    protocol.BizStatus.REFUND_SUCCESS: RefundStatus.SUCCEEDED,
+    protocol.BizStatus.REFUND_REJECTED: RefundStatus.FAILED,
+    protocol.BizStatus.REFUND_REJECT: RefundStatus.FAILED,
 }
 REQUIRED_HEADERS: Final = (
     protocol.HEADER_TIMESTAMP,
@@ -270,13 +280,7 @@ def _pay(notification: Mapping[str, Any], provider: str) -> CallbackResult:
     if status is None:
         raise _reject(f"unknown bizStatus {biz_status!r}", provider)
     provider_order_id = _biz_id(notification, provider)
-    inner = notification.get("data")
-    if isinstance(inner, str):
-        data = _object(inner, "data", provider)
-    elif isinstance(inner, dict):
-        data = inner
-    else:
-        raise _reject("data must be a JSON string", provider)
+    data = _nested(notification, "data", provider)
     event = PaymentEvent(
         provider=provider,
         event_id=f"{provider}:{provider_order_id}:{biz_status}",
@@ -290,9 +294,75 @@ def _pay(notification: Mapping[str, Any], provider: str) -> CallbackResult:
     return CallbackResult(event, ACK)
 
 
+def _nested(document: Mapping[str, Any], field: str, provider: str) -> dict[str, Any]:
+    """A JSON object inside ``document``: sent as a JSON string (as documented) or an object."""
+    inner = document.get(field)
+    if isinstance(inner, str):
+        return _object(inner, field, provider)
+    if isinstance(inner, dict):
+        return inner
+    raise _reject(f"{field} must be a JSON string", provider)
+
+
+def _refund_notice(notification: Mapping[str, Any], provider: str) -> CallbackResult:
+    """A ``PAY_REFUND`` notification as an event carrying a :class:`RefundNotice`.
+
+    ``bizId`` is the order's prepay id, ``refundInfo`` names the refund by its
+    ``refundRequestId``; amounts are in the order's currency. The event's ``status`` is what
+    Binance's totals say the order became; the ledger decides from its own.
+    """
+    biz_status = _text(notification, "bizStatus", provider, required=True) or ""
+    refund_status = REFUND_STATUS_BY_BIZ_STATUS.get(biz_status)
+    if refund_status is None:
+        raise _reject(f"unknown bizStatus {biz_status!r}", provider)
+    provider_order_id = _biz_id(notification, provider)
+    data = _nested(notification, "data", provider)
+    merchant_order_id = _text(data, "merchantTradeNo", provider, required=True) or ""
+    if data.get("refundInfo") is None:
+        # The docs mark refundInfo optional; without it the refund cannot be told. Asking for
+        # the refund again (payments refund) settles it from a query instead.
+        log.warning("%s refund notice for order %s names no refund", provider, provider_order_id)
+        return CallbackResult(None, ACK)
+    info = _nested(data, "refundInfo", provider)
+    request_id = _text(info, "refundRequestId", provider, required=True) or ""
+    prepay_id = info.get("prepayId")
+    if prepay_id is not None and str(prepay_id) != provider_order_id:
+        raise _reject("refundInfo.prepayId and bizId disagree", provider)
+    currency = data.get("currency")
+    refunded, ordered = info.get("refundedAmount"), info.get("orderAmount")
+    try:
+        if not isinstance(currency, str):
+            raise ValidationError("currency", "missing")
+        amount = Money(info.get("refundAmount"), currency)
+        # Binance's own totals say whether this refund gave back the whole order.
+        whole = (
+            refunded is not None
+            and ordered is not None
+            and Money(refunded, currency).amount >= Money(ordered, currency).amount
+        )
+    except ValidationError as exc:
+        raise _reject(f"refund amount cannot be checked: {exc}", provider) from None
+    if refund_status is RefundStatus.FAILED:
+        status = PaymentStatus.PAID
+    else:
+        status = PaymentStatus.REFUNDED if whole else PaymentStatus.PARTIALLY_REFUNDED
+    event = PaymentEvent(
+        provider=provider,
+        event_id=f"{provider}:{provider_order_id}:{protocol.BizType.PAY_REFUND}:{request_id}:"
+        f"{biz_status}",
+        status=status,
+        provider_order_id=provider_order_id,
+        merchant_order_id=merchant_order_id,
+        amount=amount,
+        refund=RefundNotice(provider_refund_id=request_id, status=refund_status, amount=amount),
+    )
+    return CallbackResult(event, ACK)
+
+
 #: How each ``bizType`` is read once verified: adding a kind is adding its reader here. A kind
 #: not listed is refused (400), so that a typo in Binance's or a forger's body is not acked.
 _READERS: Final[Mapping[str, Callable[[Mapping[str, Any], str], CallbackResult]]] = {
     protocol.BizType.PAY: _pay,
+    protocol.BizType.PAY_REFUND: _refund_notice,
     **dict.fromkeys(protocol.OTHER_BIZ_TYPES, _acknowledged),
 }

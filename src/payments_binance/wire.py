@@ -32,6 +32,9 @@ __all__ = [
     "MalformedJSON",
     "OrderLookup",
     "QueryOrderResult",
+    "RefundBody",
+    "RefundLookup",
+    "RefundResult",
     "converter",
     "dumps",
     "loads",
@@ -197,6 +200,24 @@ class OrderLookup:
     merchant_trade_no: str
 
 
+@attrs.frozen(kw_only=True)
+class RefundBody:
+    """A refund body (reference 6.1). ``refundAmount`` is in the order's currency."""
+
+    refund_request_id: str
+    prepay_id: str
+    refund_amount: Decimal
+    refund_reason: str | None = None
+    webhook_url: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class RefundLookup:
+    """A refund-query body: the refund named by its ``refundRequestId``."""
+
+    refund_request_id: str
+
+
 # -- answers --------------------------------------------------------------------------------
 
 
@@ -227,6 +248,25 @@ class QueryOrderResult:
     transaction_id: str | None = None
     transact_time: int | None = None
     pass_through_info: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class RefundResult:
+    """``data`` of a refund or refund-query answer, or a notification's ``refundInfo``.
+
+    Amounts are in the order's currency; ``refunded_amount`` counts every refund of the order
+    so far, this one included. ``refund_status`` comes with a query alone,
+    ``duplicate_request`` with a refund alone (``"Y"``: the id was seen before).
+    """
+
+    refund_request_id: str
+    prepay_id: str
+    refund_amount: Decimal
+    order_amount: Decimal | None = None
+    refunded_amount: Decimal | None = None
+    remaining_attempts: int | None = None
+    duplicate_request: str | None = None
+    refund_status: str | None = None
 
 
 @attrs.frozen(kw_only=True)

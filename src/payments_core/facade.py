@@ -36,6 +36,7 @@ from payments_core.ledger.base import (
     EventFlag,
     Ledger,
     ReconcileOutcome,
+    RefundOutcome,
 )
 from payments_core.models import (
     CallbackRequest,
@@ -47,10 +48,14 @@ from payments_core.models import (
     PaymentEvent,
     PaymentStatus,
     ProviderInfo,
+    Refund,
+    RefundRequest,
+    RefundStatus,
     StatusChange,
 )
 from payments_core.plugins import Clock, PluginHost, ProviderFactory, ProviderHooks
 from payments_core.redaction import get_logger
+from payments_core.refunding import RefundAttempt, check_order_refundable
 from payments_core.retry import RetryPolicy, is_retryable
 from payments_core.transport import (
     AsyncHttpSender,
@@ -222,6 +227,115 @@ class Payments:
             should_retry=is_retryable,
         )
 
+    def refund_order(self, request: RefundRequest, *, provider: str | None = None) -> Refund:
+        """Give back ``request.amount`` of the paid order for ``request.reference``.
+
+        Safe to repeat: the same refund reference always names the same refund. After an
+        unknown outcome (a timeout, a lost answer) the refund is recovered by ``query_refund``,
+        and sent again, with the same provider refund id, only if the provider holds none.
+
+        With a ledger, the refund is checked and reserved there before the provider is asked
+        (a refund reference recorded before is returned as it stands, with no provider call
+        once it is final); the provider's answer is recorded, and once the refund succeeded
+        the order's refunded total grows, its status moves to ``partially_refunded`` or
+        ``refunded``, and ``payment_status_changed`` hears of the move once. A refund the
+        provider refused outright is forgotten, so its reference may be used again; one whose
+        outcome stayed unknown stays pending, and asking again settles it.
+
+        Without a ledger the order is queried and checked as the provider states it, and the
+        provider alone guards against refunding more than was paid.
+
+        :returns: The refund: ``succeeded``, or ``pending`` while the provider has not said it
+            is done (its callback, or asking again, settles it).
+        :raises ValidationError: nothing changed: naming ``reference`` (no such order, or not
+            paid), ``amount.currency`` (not the price's currency), ``amount`` (more than
+            remains to refund) or ``refund_reference`` (it names a refund of another amount).
+        :raises ProviderError: with ``classification`` set, once the policy gives up.
+        :raises TransportError: with ``classification`` set, once the policy gives up.
+        :raises LedgerError: if the ledger cannot be read or written.
+        """
+        hooks = self.provider(provider)
+        ledger = self.ledger
+        order: Order | None
+        if ledger is None:
+            answer = self.query_order(request.reference, provider=hooks.name)
+            if answer is not None and answer.status is PaymentStatus.REFUNDED:
+                # Asked again after it refunded everything: the refund, if it is this one.
+                known = RefundAttempt(hooks, answer, request, recover=True).known()
+                if known is not None:
+                    found = self._run(hooks, known)
+                    if found is not None:
+                        return found
+            order = check_order_refundable(answer, request, hooks.name)
+            reserved = None
+        else:
+            order = self._refundable(ledger, hooks, request)
+            reserved = ledger.reserve_refund(hooks.name, request)
+            if not reserved.created and reserved.refund.status is not RefundStatus.PENDING:
+                return reserved.refund
+            order = order or ledger.get_order(hooks.name, request.reference)
+        assert order is not None  # the reservation found it
+        attempt = RefundAttempt(
+            hooks, order, request, recover=reserved is not None and not reserved.created
+        )
+        try:
+            refund = self.retry.call(
+                lambda: attempt.run(lambda op: self._run(hooks, op)), should_retry=is_retryable
+            )
+        except PaymentsError:
+            if ledger is not None and not attempt.unknown:
+                ledger.release_refund(hooks.name, request.reference, request.refund_reference)
+            raise
+        follow_up = attempt.follow_up(refund)
+        if follow_up is not None:
+            if ledger is not None:
+                # Known by its provider id now, the refund's notification can settle it too.
+                self._settled_refund(ledger.settle_refund(refund))
+            try:
+                refund = attempt.settled(refund, self._run(hooks, follow_up))
+            except PaymentsError as error:
+                log.info("refund %s stays pending: %s", request.refund_reference, error)
+        if ledger is None:
+            return refund
+        return self._settled_refund(ledger.settle_refund(refund))
+
+    def _refundable(
+        self, ledger: Ledger, hooks: ProviderHooks, request: RefundRequest
+    ) -> Order | None:
+        """The ledger's order for the refund, first brought up to date if it is not paid.
+
+        A payment whose callback has not arrived yet is learnt from the provider and applied
+        as reconciliation applies it; an order the ledger never saw is recorded. A refund
+        recorded before under the refund reference needs neither: it is the answer.
+        """
+        reference = request.reference
+        order = ledger.get_order(hooks.name, reference)
+        if order is not None and order.status.is_refundable:
+            return order
+        if ledger.get_refund(hooks.name, reference, request.refund_reference) is not None:
+            return order
+        answer = self.query_order(reference, provider=hooks.name)
+        if answer is None:
+            return order
+        if order is None:
+            return ledger.record_order(answer)
+        if answer.status is not PaymentStatus.PENDING:
+            self._apply(ledger, reconciliation_event(hooks.name, answer))
+        return ledger.get_order(hooks.name, reference)
+
+    def _settled_refund(self, outcome: RefundOutcome) -> Refund:
+        if outcome.change is not None:
+            self._announce(outcome.change)
+        return outcome.refund
+
+    def refunds(self, reference: str, *, provider: str | None = None) -> list[Refund]:
+        """Every refund the ledger holds for the order of ``reference``, oldest first.
+
+        :raises ConfigurationError: if the facade has no ledger.
+        """
+        ledger = self._need_ledger("refunds")
+        return ledger.refunds_for(self.provider(provider).name, reference)
+
     def handle_callback(
         self, provider: str, headers: Mapping[str, str], body: bytes
     ) -> CallbackResult:
@@ -324,6 +438,80 @@ class Payments:
             lambda: self._arun(hooks, _need(hooks, "close_order", hooks.close_order(reference))),
             should_retry=is_retryable,
         )
+
+    async def refund_order_async(
+        self, request: RefundRequest, *, provider: str | None = None
+    ) -> Refund:
+        """Asynchronous :meth:`refund_order`; the ledger's work runs in a worker thread."""
+        hooks = self.provider(provider)
+        ledger = self.ledger
+        order: Order | None
+        if ledger is None:
+            answer = await self.query_order_async(request.reference, provider=hooks.name)
+            if answer is not None and answer.status is PaymentStatus.REFUNDED:
+                known = RefundAttempt(hooks, answer, request, recover=True).known()
+                if known is not None:
+                    found = await self._arun(hooks, known)
+                    if found is not None:
+                        return found
+            order = check_order_refundable(answer, request, hooks.name)
+            reserved = None
+        else:
+            order = await self._refundable_async(ledger, hooks, request)
+            reserved = await asyncio.to_thread(ledger.reserve_refund, hooks.name, request)
+            if not reserved.created and reserved.refund.status is not RefundStatus.PENDING:
+                return reserved.refund
+            if order is None:
+                order = await asyncio.to_thread(ledger.get_order, hooks.name, request.reference)
+        assert order is not None
+        attempt = RefundAttempt(
+            hooks, order, request, recover=reserved is not None and not reserved.created
+        )
+        try:
+            refund = await self.retry.acall(
+                lambda: attempt.arun(lambda op: self._arun(hooks, op)), should_retry=is_retryable
+            )
+        except PaymentsError:
+            if ledger is not None and not attempt.unknown:
+                await asyncio.to_thread(
+                    ledger.release_refund, hooks.name, request.reference, request.refund_reference
+                )
+            raise
+        follow_up = attempt.follow_up(refund)
+        if follow_up is not None:
+            if ledger is not None:
+                noted = await asyncio.to_thread(ledger.settle_refund, refund)
+                await asyncio.to_thread(self._settled_refund, noted)
+            try:
+                refund = attempt.settled(refund, await self._arun(hooks, follow_up))
+            except PaymentsError as error:
+                log.info("refund %s stays pending: %s", request.refund_reference, error)
+        if ledger is None:
+            return refund
+        outcome = await asyncio.to_thread(ledger.settle_refund, refund)
+        return await asyncio.to_thread(self._settled_refund, outcome)
+
+    async def _refundable_async(
+        self, ledger: Ledger, hooks: ProviderHooks, request: RefundRequest
+    ) -> Order | None:
+        reference = request.reference
+        order = await asyncio.to_thread(ledger.get_order, hooks.name, reference)
+        if order is not None and order.status.is_refundable:
+            return order
+        known = await asyncio.to_thread(
+            ledger.get_refund, hooks.name, reference, request.refund_reference
+        )
+        if known is not None:
+            return order
+        answer = await self.query_order_async(reference, provider=hooks.name)
+        if answer is None:
+            return order
+        if order is None:
+            return await asyncio.to_thread(ledger.record_order, answer)
+        if answer.status is not PaymentStatus.PENDING:
+            event = reconciliation_event(hooks.name, answer)
+            await asyncio.to_thread(self._apply, ledger, event)
+        return await asyncio.to_thread(ledger.get_order, hooks.name, reference)
 
     async def handle_callback_async(
         self, provider: str, headers: Mapping[str, str], body: bytes

@@ -35,6 +35,8 @@ if TYPE_CHECKING:
         Order,
         OrderRequest,
         ProviderInfo,
+        Refund,
+        RefundRequest,
         StatusChange,
     )
 
@@ -68,6 +70,14 @@ class ProviderSandbox(Protocol):
 
     def checkout_url(self, provider_order_id: str) -> str:
         """The URL of the order's checkout page in the sandbox."""
+
+    def forward_callbacks(self, url: str) -> None:
+        """Send the sandbox's callbacks to ``url`` from now on.
+
+        A provider whose callbacks go to endpoints configured on the account (Stripe's
+        webhooks), not to the callback URL of each order, has its sandbox deliver them here;
+        one that posts each order's callback to that order's URL does nothing.
+        """
 
 
 class PaymentProvider:
@@ -121,6 +131,45 @@ class PaymentProvider:
         :returns: An operation whose result is ``True`` once the provider accepted the close.
             The final state arrives later, by callback or query.
         :raises ProviderError: from the operation, e.g. when the order is already paid.
+
+        Stops at the first non-``None`` result.
+        """
+
+    @hookspec(firstresult=True)
+    def refund_order(self, order: Order, request: RefundRequest) -> Operation[Refund] | None:
+        """Give back ``request.amount`` of the paid ``order``.
+
+        The provider's refund id must be derived from ``(order.reference,
+        request.refund_reference)`` deterministically, and sending the same refund twice must
+        be safe at the provider (it answers with the refund it made the first time), so that a
+        retry after a timeout never refunds twice. The core has checked already that the order
+        is paid, that ``request.amount`` is in the order's price currency and that it does not
+        exceed what remains (with a ledger).
+
+        :param order: The order as the ledger (or a query) holds it: ids, price, settlement,
+            and ``refunded``, the total given back so far, when known.
+        :param request: The validated refund request.
+        :returns: An operation whose result is the :class:`~payments_core.models.Refund`
+            (``PENDING`` if the provider has not said it is done).
+        :raises ValidationError: if the request is valid in general but not for this provider.
+        :raises ProviderError: from the operation, when the provider refuses the refund.
+
+        Stops at the first non-``None`` result.
+        """
+
+    @hookspec(firstresult=True)
+    def query_refund(self, order: Order, request: RefundRequest) -> Operation[Refund | None] | None:
+        """Ask the provider for the refund it holds for ``request.refund_reference``.
+
+        Used to recover a refund whose outcome is unknown (timeout, lost answer) and to learn
+        whether a pending refund is done. Providers that can implement it should: without it
+        a refund's unknown outcome is recovered by sending the same refund again.
+
+        :param order: The refunded order (as for :meth:`refund_order`).
+        :param request: The refund request the refund was asked with.
+        :returns: An operation whose result is the :class:`~payments_core.models.Refund`, or
+            ``None`` if the provider holds no such refund.
+        :raises ProviderError: from the operation, for any other error answer.
 
         Stops at the first non-``None`` result.
         """

@@ -30,6 +30,10 @@ __all__ = [
     "PaymentEvent",
     "PaymentStatus",
     "ProviderInfo",
+    "Refund",
+    "RefundNotice",
+    "RefundRequest",
+    "RefundStatus",
     "StatusChange",
     "TransactionType",
 ]
@@ -37,6 +41,7 @@ __all__ = [
 REFERENCE_MAX: Final = 128
 URL_MAX: Final = 2048
 DESCRIPTION_MAX: Final = 256
+REASON_MAX: Final = 256
 _REFERENCE_CHARS: Final = frozenset(string.ascii_letters + string.digits + "-_.:/#@+=")
 _CONTROL: Final = re.compile(r"[\x00-\x1f\x7f]")
 
@@ -51,7 +56,9 @@ class PaymentStatus(enum.StrEnum):
     """Where a payment stands, in provider-neutral words.
 
     ``PENDING`` is the only non-final state. Of the final ones ``PAID`` wins: a late ``CLOSED``
-    or ``EXPIRED`` never undoes it; only ``REFUNDED`` may follow it.
+    or ``EXPIRED`` never undoes it; only refunds may follow it: ``PARTIALLY_REFUNDED`` while
+    some of the payment is given back, ``REFUNDED`` once all of it is. Nothing follows
+    ``REFUNDED``, and a late ``PAID`` never undoes a refund.
     """
 
     PENDING = "pending"
@@ -59,6 +66,7 @@ class PaymentStatus(enum.StrEnum):
     CLOSED = "closed"
     EXPIRED = "expired"
     FAILED = "failed"
+    PARTIALLY_REFUNDED = "partially_refunded"
     REFUNDED = "refunded"
 
     @property
@@ -70,10 +78,16 @@ class PaymentStatus(enum.StrEnum):
         """Whether moving from this status to ``new`` is a step forward."""
         return new in _FORWARD[self]
 
+    @property
+    def is_refundable(self) -> bool:
+        """Whether money was paid and not all of it given back yet."""
+        return self in {PaymentStatus.PAID, PaymentStatus.PARTIALLY_REFUNDED}
+
 
 _FORWARD: Final[Mapping[PaymentStatus, frozenset[PaymentStatus]]] = {
     PaymentStatus.PENDING: frozenset(PaymentStatus) - {PaymentStatus.PENDING},
-    PaymentStatus.PAID: frozenset({PaymentStatus.REFUNDED}),
+    PaymentStatus.PAID: frozenset({PaymentStatus.PARTIALLY_REFUNDED, PaymentStatus.REFUNDED}),
+    PaymentStatus.PARTIALLY_REFUNDED: frozenset({PaymentStatus.REFUNDED}),
     PaymentStatus.CLOSED: frozenset({PaymentStatus.PAID}),
     PaymentStatus.EXPIRED: frozenset({PaymentStatus.PAID}),
     PaymentStatus.FAILED: frozenset({PaymentStatus.PAID}),
@@ -209,6 +223,8 @@ class Order:
         universal_url: A link that opens the app or falls back to the web.
         expires_at: When the order stops accepting payment.
         transaction_id: The provider's payment transaction id, once paid.
+        refunded: How much of ``amount`` has been given back (in its currency), when known:
+            the ledger's total of succeeded refunds. ``None`` when nothing is known of refunds.
     """
 
     provider: str
@@ -225,6 +241,7 @@ class Order:
     universal_url: str | None = None
     expires_at: datetime | None = None
     transaction_id: str | None = None
+    refunded: Money | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -241,6 +258,9 @@ class PaymentEvent:
         amount: The amount the provider says was paid or closed, when it says.
         occurred_at: When the provider says it happened.
         transaction_id: The provider's payment transaction id.
+        refund: For a refund notification, which refund it is about and how it ended; then
+            ``status`` is what the provider believes the order became, and the ledger decides
+            the status from its own refund totals instead.
     """
 
     provider: str
@@ -251,6 +271,99 @@ class PaymentEvent:
     amount: Money | None = None
     occurred_at: datetime | None = None
     transaction_id: str | None = None
+    refund: RefundNotice | None = None
+
+
+class RefundStatus(enum.StrEnum):
+    """Where one refund stands.
+
+    ``PENDING``: the provider accepted it and has not said it is done. ``SUCCEEDED`` and
+    ``FAILED`` are final; only a succeeded refund counts towards the order's refunded total.
+    """
+
+    PENDING = "pending"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
+@attrs.frozen(kw_only=True)
+class RefundRequest:
+    """What the application asks a provider to give back of a paid order.
+
+    Attributes:
+        reference: The reference the order was created for (the booking id).
+        refund_reference: The caller's own id for this refund. It makes the refund idempotent:
+            asking again with the same one (after a crash, a timeout, a retry) returns the same
+            refund and never makes a second. A second, different refund of the same order
+            needs another one.
+        amount: How much to give back, in the order's price currency: the whole price for a
+            full refund, less for a partial one. Must be more than zero.
+        reason: Why, in words the provider may show the payer (at most 256 characters).
+        callback_url: Where the provider posts the refund's notification, when it takes one
+            per refund; otherwise the provider's configured URL receives it.
+    """
+
+    reference: str = attrs.field()
+    refund_reference: str = attrs.field()
+    amount: Money = attrs.field()
+    reason: str = attrs.field(default="")
+    callback_url: str | None = attrs.field(default=None)
+
+    def __attrs_post_init__(self) -> None:
+        _check_reference(self.reference)
+        _check_reference(self.refund_reference, "refund_reference")
+        if not isinstance(self.amount, Money):
+            raise ValidationError("amount", f"must be Money, not {type(self.amount).__name__}")
+        if self.amount.is_zero:
+            raise ValidationError("amount.amount", "must be more than zero for a refund")
+        _check_text(self.reason, "reason", REASON_MAX)
+        if self.callback_url is not None:
+            check_url(self.callback_url, "callback_url")
+
+
+@attrs.frozen(kw_only=True)
+class Refund:
+    """A refund as the provider (and the ledger) holds it.
+
+    Attributes:
+        provider: The provider's registered name.
+        reference: The reference of the refunded order.
+        refund_reference: The caller's id for the refund.
+        provider_refund_id: The provider's id for the refund (Binance ``refundRequestId``),
+            derived from the references by the provider; ``None`` only in a ledger's
+            reservation the provider has not answered yet.
+        provider_order_id: The provider's id of the refunded order.
+        amount: What is given back, in the order's price currency.
+        status: Where the refund stands.
+        settlement: What the provider moves back in its own currency, when that is not the
+            price's (Binance: USDT for a USD price).
+        reason: The reason given.
+    """
+
+    provider: str
+    reference: str
+    refund_reference: str
+    provider_refund_id: str | None
+    provider_order_id: str
+    amount: Money
+    status: RefundStatus
+    settlement: Money | None = None
+    reason: str = ""
+
+
+@attrs.frozen(kw_only=True)
+class RefundNotice:
+    """What a refund callback says about one refund.
+
+    Attributes:
+        provider_refund_id: The provider's id of the refund (as :attr:`Refund.provider_refund_id`).
+        status: ``SUCCEEDED`` or ``FAILED`` (a notice of a pending refund is not sent).
+        amount: The amount the provider says it gave back, in whichever currency it states.
+    """
+
+    provider_refund_id: str
+    status: RefundStatus
+    amount: Money | None = None
 
 
 def _lower_headers(headers: Mapping[str, str]) -> Mapping[str, str]:

@@ -193,6 +193,41 @@ class Money:
         """The amount as a plain decimal numeral, never in exponent form (``"0.00000001"``)."""
         return format(self.amount, "f")
 
+    def to_minor(self, exponent: int | None = None) -> int:
+        """The amount as a whole number of minor units: ``Money("12.34", "USD").to_minor()`` is
+        ``1234``, ``Money(500, "JPY").to_minor()`` is ``500``.
+
+        :param exponent: The decimal places the count is in, for a provider that counts some
+            currency in other units than ISO 4217 does (Stripe counts ISK in hundredths);
+            default the currency's own minor units.
+        :raises ValidationError: on ``amount`` if the amount is finer than ``exponent`` places.
+        """
+        places = self.currency_info.minor_units if exponent is None else exponent
+        count = self.amount.scaleb(places, context=_CONTEXT)
+        if count != count.to_integral_value(context=_CONTEXT):
+            raise ValidationError(
+                "amount", f"{self} is not a whole number of {places}-place minor units"
+            )
+        return int(count)
+
+    @classmethod
+    def from_minor(cls, count: int, currency: str, exponent: int | None = None) -> Money:
+        """Money from a whole number of minor units, the inverse of :meth:`to_minor`.
+
+        :param count: The number of minor units (``1234`` for 12.34 USD); an ``int``, never a
+            float or a bool.
+        :param exponent: As for :meth:`to_minor`.
+        :raises ValidationError: on ``amount`` for a count that is not an ``int``, is negative,
+            or (with an ``exponent``) is finer than the currency allows; on ``currency`` for an
+            unknown code.
+        """
+        if type(count) is not int:
+            raise ValidationError(
+                "amount", f"a count of minor units must be an int, not {type(count).__name__}"
+            )
+        places = _currency(currency).minor_units if exponent is None else exponent
+        return cls(Decimal(count).scaleb(-places, context=_CONTEXT), currency)
+
     @property
     def is_zero(self) -> bool:
         """Whether the amount is zero."""

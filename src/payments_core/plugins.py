@@ -45,6 +45,8 @@ if TYPE_CHECKING:
         Order,
         OrderRequest,
         ProviderInfo,
+        Refund,
+        RefundRequest,
     )
 
 __all__ = [
@@ -63,6 +65,8 @@ _PROVIDER_HOOKS: Final = (
     "create_order",
     "query_order",
     "close_order",
+    "refund_order",
+    "query_refund",
     "handle_callback",
     "classify_error",
     "check_connection",
@@ -141,6 +145,18 @@ class ProviderHooks:
 
     def close_order(self, reference: str) -> Operation[bool] | None:
         return cast("Operation[bool] | None", self._call("close_order", reference=reference))
+
+    def refund_order(self, order: Order, request: RefundRequest) -> Operation[Refund] | None:
+        return cast(
+            "Operation[Refund] | None",
+            self._callers["refund_order"](order=order, request=request),
+        )
+
+    def query_refund(self, order: Order, request: RefundRequest) -> Operation[Refund | None] | None:
+        return cast(
+            "Operation[Refund | None] | None",
+            self._callers["query_refund"](order=order, request=request),
+        )
 
     def handle_callback(self, callback: CallbackRequest) -> Operation[CallbackResult] | None:
         return cast(

@@ -391,7 +391,7 @@ def test_unknown_kind_is_refused(body: bytes, deliver: Deliver) -> None:
 
 
 def test_documented_other_kind_is_acknowledged_without_an_event(deliver: Deliver) -> None:
-    result = deliver(notification(biz_type="PAY_REFUND", biz_status="REFUND_SUCCESS"))
+    result = deliver(notification(biz_type="PAYOUT", biz_status="SUCCESS"))
     assert result.event is None
     assert result.reply.status_code == 200
 

@@ -186,7 +186,7 @@ def test_create_answer_becomes_an_order_with_every_link() -> None:
         ("CANCELED", PaymentStatus.CLOSED),
         ("ERROR", PaymentStatus.FAILED),
         ("REFUNDING", PaymentStatus.PAID),
-        ("REFUNDED", PaymentStatus.REFUNDED),
+        ("REFUNDED", PaymentStatus.PARTIALLY_REFUNDED),
         ("FULL_REFUNDED", PaymentStatus.REFUNDED),
         ("EXPIRED", PaymentStatus.EXPIRED),
     ],

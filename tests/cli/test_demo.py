@@ -73,3 +73,43 @@ def test_interactive_demo_leaves_paying_to_a_person(runner: CliRunner) -> None:
     assert "Open the checkout URL and press Pay" in result.stderr
     assert "pay as the sandbox's payer" not in result.stderr
     assert result.stderr.splitlines()[-1].startswith("Error: no verified callback for order ")
+
+
+def test_demo_refund_shows_order_paid_then_refunded_with_the_ledger_rows(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    database = tmp_path / "demo.sqlite3"
+
+    result = runner.invoke(
+        cli, ["demo", "--refund", "--json", "--database", str(database)], env=CLEARED
+    )
+
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["status"] == "refunded"
+    assert data["booking"]["status"] == "cancelled"
+    assert data["refund"]["status"] == "succeeded"
+    assert data["refund"]["amount"] == {"amount": "1.00", "currency": "USD"}
+    rows = data["ledger"]
+    assert rows["order"]["refunded"] == {"amount": "1.00", "currency": "USD"}
+    (refund,) = rows["refunds"]
+    assert refund["provider_refund_id"] == data["refund"]["provider_refund_id"]
+    # The payment's callback and the refund's notification, each recorded once; the refund
+    # counted once, by its notification or by its own answer, whichever came first.
+    assert [e["status"] for e in rows["events"]] == ["paid", "refunded"]
+    assert rows["events"][1]["flag"] in {None, "stale"}
+    with open_ledger(f"sqlite:///{database}") as ledger:
+        order = ledger.get_order("binance", data["reference"])
+    assert order is not None
+    assert order.status is PaymentStatus.REFUNDED
+
+
+def test_demo_refund_prints_the_ledger_rows(runner: CliRunner) -> None:
+    result = runner.invoke(cli, ["demo", "--refund"], env=CLEARED)
+
+    assert result.exit_code == 0, result.output
+    assert "is CANCELLED: 1.00 USD refunded (succeeded)" in result.stdout
+    rows = result.stdout.split("Ledger rows")[1].split("Timeline")[0]
+    assert "refunded  1.00 USD  refunded 1.00 USD" in rows
+    assert "succeeded  1.00 USD (1.00000000 USDT)" in rows
+    assert "cancel the booking: refund 1.00 USD" in result.stdout.split("Timeline")[1]

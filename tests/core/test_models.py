@@ -29,6 +29,10 @@ from payments_core import (
     PaymentEvent,
     PaymentStatus,
     ProviderInfo,
+    Refund,
+    RefundNotice,
+    RefundRequest,
+    RefundStatus,
     StatusChange,
     TransactionType,
     ValidationError,
@@ -204,6 +208,27 @@ SAMPLES: dict[type, Callable[[], object]] = {
     CallbackResult: lambda: CallbackResult(
         SAMPLES[PaymentEvent](),  # type: ignore[arg-type]
         CallbackReply(200, b"{}"),
+    ),
+    RefundRequest: lambda: RefundRequest(
+        reference="booking-42",
+        refund_reference="cancel-1",
+        amount=Money("0.40", "USD"),
+        reason="booking cancelled",
+    ),
+    Refund: lambda: Refund(
+        provider="binance",
+        reference="booking-42",
+        refund_reference="cancel-1",
+        provider_refund_id="LC0123456789R0a1b2c3",
+        provider_order_id="29383937493038367292",
+        amount=Money("0.40", "USD"),
+        status=RefundStatus.SUCCEEDED,
+        settlement=Money("0.40000000", "USDT"),
+    ),
+    RefundNotice: lambda: RefundNotice(
+        provider_refund_id="LC0123456789R0a1b2c3",
+        status=RefundStatus.SUCCEEDED,
+        amount=Money("0.4", "USDT"),
     ),
 }
 

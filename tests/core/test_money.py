@@ -246,3 +246,43 @@ def test_money_still_evolves_pickles_and_compares() -> None:
     assert repr(money) == "Money(amount=Decimal('1.50'), currency='USD')"
     with pytest.raises(attrs.exceptions.FrozenInstanceError):
         money.amount = Decimal(2)  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    ("money", "exponent", "count"),
+    [
+        (Money("12.34", "USD"), None, 1234),
+        (Money("0.01", "USD"), None, 1),
+        (Money(500, "JPY"), None, 500),
+        (Money("1.234", "KWD"), None, 1234),
+        (Money(500, "ISK"), 2, 50000),
+        (Money("0.00000001", "BTC"), None, 1),
+    ],
+)
+def test_minor_units_count_the_smallest_unit_both_ways(
+    money: Money, exponent: int | None, count: int
+) -> None:
+    assert money.to_minor(exponent) == count
+    assert type(money.to_minor(exponent)) is int
+    assert Money.from_minor(count, money.currency, exponent) == money
+
+
+def test_minor_units_refuse_what_the_units_cannot_hold() -> None:
+    with pytest.raises(ValidationError) as finer:
+        Money("1.25", "USD").to_minor(1)
+    assert finer.value.field == "amount"
+    with pytest.raises(ValidationError) as fraction:
+        Money.from_minor(50050, "ISK", 2)  # 500.50 ISK: ISK has no minor unit
+    assert fraction.value.field == "amount"
+    for bad in (1.5, True, "100", Decimal(100)):
+        with pytest.raises(ValidationError) as typed:
+            Money.from_minor(bad, "USD")  # type: ignore[arg-type]
+        assert typed.value.field == "amount"
+    with pytest.raises(ValidationError) as negative:
+        Money.from_minor(-1, "USD")
+    assert negative.value.field == "amount"
+
+
+@given(st.integers(min_value=0, max_value=10**15 - 1), st.sampled_from(["USD", "JPY", "KWD"]))
+def test_minor_units_round_trip(count: int, code: str) -> None:
+    assert Money.from_minor(count, code).to_minor() == count

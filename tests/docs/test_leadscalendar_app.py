@@ -10,6 +10,7 @@ import importlib.util
 import json
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import ModuleType
 
@@ -46,6 +47,23 @@ class PaidSeen:
             self.paid.set()
 
 
+@contextmanager
+def served(sandbox: ProviderSandbox, tmp_path: Path, seen: PaidSeen) -> Iterator[httpx.Client]:
+    """The example app on loopback against ``sandbox``, with ``seen`` hearing its changes."""
+    example = load_example()
+    bookings = example.Bookings()
+    payments = Payments(
+        ledger=open_ledger(f"sqlite:///{tmp_path / 'ledger.sqlite3'}"),
+        provider_settings={"binance": sandbox.settings},
+        plugins=(example.ConfirmPaidBookings(bookings), seen),
+    )
+    with (
+        BackgroundServer(example.create_app(payments, bookings)) as server,
+        httpx.Client(base_url=server.url) as client,
+    ):
+        yield client
+
+
 @pytest.fixture
 def sandbox() -> Iterator[ProviderSandbox]:
     host = PluginHost()
@@ -59,20 +77,8 @@ def sandbox() -> Iterator[ProviderSandbox]:
 def test_a_booking_is_confirmed_only_after_the_verified_callback(
     sandbox: ProviderSandbox, tmp_path: Path
 ) -> None:
-    example = load_example()
-    bookings = example.Bookings()
-    payments = Payments(
-        ledger=open_ledger(f"sqlite:///{tmp_path / 'ledger.sqlite3'}"),
-        provider_settings={"binance": sandbox.settings},
-        plugins=(example.ConfirmPaidBookings(bookings),),
-    )
     seen = PaidSeen()
-    payments.host.register(seen)
-
-    with (
-        BackgroundServer(example.create_app(payments, bookings)) as server,
-        httpx.Client(base_url=server.url) as client,
-    ):
+    with served(sandbox, tmp_path, seen) as client:
         created = client.post("/bookings", json={"title": "Intro call"})
         assert created.status_code == 201, created.text
         booking = created.json()
@@ -140,3 +146,33 @@ def test_a_booking_whose_payment_link_was_lost_is_cancelled_and_its_order_closed
         order = check.query_order(booking_id, provider="binance")
     assert order is not None
     assert order.status is PaymentStatus.CLOSED  # recovered by a query, then closed: unpayable
+
+
+def test_cancelling_a_paid_booking_refunds_it_once(
+    sandbox: ProviderSandbox, tmp_path: Path
+) -> None:
+    seen = PaidSeen()
+    with served(sandbox, tmp_path, seen) as client:
+        booking = client.post("/bookings", json={"title": "Intro call"}).json()
+        sandbox.pay(booking["order_id"])
+        assert seen.paid.wait(10), "the verified callback never reached the ledger"
+        path = f"/bookings/{booking['booking_id']}/cancel"
+
+        cancelled = client.post(path)
+        again = client.post(path)  # a retried cancel: the same refund, not a second
+
+        assert cancelled.status_code == 200, cancelled.text
+        assert cancelled.json()["status"] == "cancelled"
+        assert cancelled.json()["refund"] == "succeeded"
+        assert again.status_code == 200, again.text
+        assert client.get(f"/bookings/{booking['booking_id']}").json()["status"] == "cancelled"
+        unpaid = client.post("/bookings", json={"title": "Another"}).json()
+        closed = client.post(f"/bookings/{unpaid['booking_id']}/cancel")
+        assert closed.json()["status"] == "cancelled"
+        assert "refund" not in closed.json()
+    with Payments(provider_settings={"binance": sandbox.settings}) as check:
+        order = check.query_order(booking["booking_id"], provider="binance")
+    assert order is not None
+    assert order.status is PaymentStatus.REFUNDED
+    made = [r for r in sandbox.sandbox.refunds if r.prepay_id == booking["order_id"]]  # type: ignore[attr-defined]
+    assert len(made) == 1

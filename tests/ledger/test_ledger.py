@@ -317,7 +317,7 @@ def test_amounts_are_stored_as_exact_decimal_text(ledger_url: str, ledger: Ledge
                 "WHERE column_name = 'amount' AND table_schema = current_schema() "
                 "ORDER BY table_name"
             ).fetchall()
-        assert types == [("events", "text"), ("orders", "text")]
+        assert types == [("events", "text"), ("orders", "text"), ("refunds", "text")]
     order = ledger.get_order("fake", "booking-1")
     assert order is not None
     assert order.amount.amount == Decimal("0.00000001")

@@ -27,6 +27,8 @@ from payments_core import (
     PaymentsError,
     ProviderError,
     ProviderInfo,
+    Refund,
+    RefundRequest,
     hookimpl,
 )
 from payments_core.http import HttpResponse, Operation
@@ -143,3 +145,13 @@ class MisnamesItself(ExampleProvider):
     @hookimpl
     def describe_provider(self) -> ProviderInfo:
         return attrs.evolve(super().describe_provider(), name="examplepay")
+
+
+class RefundsTwice(ExampleProvider):
+    """Names each refund afresh instead of deriving its id, so a retried refund pays out again."""
+
+    @hookimpl
+    def refund_order(self, order: Order, request: RefundRequest) -> Operation[Refund]:
+        fresh = attrs.evolve(request, refund_reference=uuid.uuid4().hex)
+        refund = yield from super().refund_order(order, fresh)
+        return attrs.evolve(refund, refund_reference=request.refund_reference)

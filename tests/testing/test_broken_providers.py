@@ -73,6 +73,12 @@ CASES = [
         "an order in EUR succeeded",
     ),
     (broken.MisnamesItself, "test_describes_itself", "describes-itself", "'examplepay'"),
+    (
+        broken.RefundsTwice,
+        "test_same_refund_reference_gives_same_refund",
+        "idempotent-refund",
+        "the second refund gave refund",
+    ),
 ]
 
 
@@ -123,4 +129,6 @@ def test_every_contract_is_shown_to_fail_by_some_broken_provider() -> None:
         "check-connection",
         "sandbox",
         "commands",
+        "over-refund-refused",
+        "refund-unpaid-refused",
     }, unbroken

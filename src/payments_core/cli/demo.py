@@ -6,6 +6,10 @@ what an application does. It creates the order through :class:`~payments_core.Pa
 (recorded in an SQLite ledger), serves the callback app on loopback, has the sandbox's payer
 pay (or waits for a person to, with ``--interactive``), and waits, on an event set by the
 ``payment_status_changed`` hook, for the verified callback to be committed to the ledger.
+
+With ``--refund`` LeadsCalendar then cancels the booking: the order is refunded in full, the
+provider's refund notification is received, and the ledger's rows (the order, its refund and
+every event) are shown, each refund counted once.
 """
 
 from __future__ import annotations
@@ -26,12 +30,15 @@ from payments_core.models import PaymentStatus, StatusChange
 if TYPE_CHECKING:
     from pathlib import Path
 
+    from payments_core.ledger import Ledger
     from payments_core.models import Order
 
 __all__ = ["commands"]
 
 #: Seconds to wait for the callback when the sandbox's payer pays.
 CALLBACK_TIMEOUT_S: Final = 30.0
+#: How often the demo looks whether the refund notification has been recorded.
+_POLL_S: Final = 0.05
 
 
 @attrs.frozen
@@ -89,19 +96,25 @@ class PaidWatcher:
     Attributes:
         paid: Set once the change is committed.
         change: The committed change, once there is one.
+        refund_change: The committed change to ``refunded``, once there is one.
     """
 
     def __init__(self, reference: str) -> None:
         self.reference = reference
         self.paid = threading.Event()
         self.change: StatusChange | None = None
+        self.refund_change: StatusChange | None = None
 
     @hookimpl
     def payment_status_changed(self, change: StatusChange) -> None:
-        """Note the change if it is the watched order becoming paid."""
-        if change.reference == self.reference and change.new_status is PaymentStatus.PAID:
+        """Note the change if it is the watched order becoming paid (or refunded)."""
+        if change.reference != self.reference:
+            return
+        if change.new_status is PaymentStatus.PAID:
             self.change = change
             self.paid.set()
+        elif change.new_status is PaymentStatus.REFUNDED:
+            self.refund_change = change
 
 
 @click.command("demo")
@@ -121,14 +134,26 @@ class PaidWatcher:
     help=f"Seconds to wait for the paid callback (default {CALLBACK_TIMEOUT_S:.0f}; "
     "none with --interactive).",
 )
+@click.option(
+    "--refund",
+    is_flag=True,
+    help="Then cancel the booking: refund it in full and show the ledger's rows.",
+)
 def demo_command(
-    provider: str, interactive: bool, as_json: bool, database: str | None, timeout: float | None
+    provider: str,
+    interactive: bool,
+    as_json: bool,
+    database: str | None,
+    timeout: float | None,
+    refund: bool,
 ) -> None:
     """Pay a 1.00 USD LeadsCalendar booking end to end on the provider's local sandbox.
 
     Starts the sandbox and the callback server on 127.0.0.1, creates the order, shows its
     checkout URL and QR code, pays it as the sandbox's payer, and waits for the verified
-    callback to be recorded in the ledger. No credentials or network needed.
+    callback to be recorded in the ledger. With --refund, then cancels the booking with a full
+    refund and shows order, refund and events as the ledger holds them. No credentials or
+    network needed.
     """
     import json
     import secrets
@@ -144,7 +169,13 @@ def demo_command(
     with tempfile.TemporaryDirectory(prefix="payments-demo-") as scratch:
         path = Path(database) if database else Path(scratch) / "ledger.sqlite3"
         result = _run(
-            booking, provider, path, interactive=interactive, timeout=timeout, as_json=as_json
+            booking,
+            provider,
+            path,
+            interactive=interactive,
+            timeout=timeout,
+            as_json=as_json,
+            refund=refund,
         )
     result["database"] = str(Path(database).resolve()) if database else None
     if as_json:
@@ -161,6 +192,7 @@ def _run(
     interactive: bool,
     timeout: float | None,
     as_json: bool,
+    refund: bool = False,
 ) -> dict[str, Any]:
     """Run the flow; return what ``--json`` prints.
 
@@ -169,7 +201,7 @@ def _run(
     """
     from contextlib import ExitStack
 
-    from payments_core import Money, OrderRequest, Payments
+    from payments_core import Money, OrderRequest, Payments, RefundRequest
     from payments_core.asgi import create_callback_app
     from payments_core.ledger import open_ledger
     from payments_core.plugins import PluginHost
@@ -197,10 +229,13 @@ def _run(
         with timeline.step("start the callback server"):
             app = create_callback_app(payments, close_payments=True)
             server = stack.enter_context(BackgroundServer(app))
+        callback_url = f"{server.url}/callbacks/{provider}"
+        # Stripe-like sandboxes send every callback to one endpoint of the account.
+        sandbox.forward_callbacks(callback_url)
         request = OrderRequest(
             reference=booking.booking_id,
             price=Money(booking.price, booking.currency),
-            callback_url=f"{server.url}/callbacks/{provider}",
+            callback_url=callback_url,
             description=booking.title,
         )
         with timeline.step(f"create the {booking.price} {booking.currency} order"):
@@ -216,10 +251,26 @@ def _run(
                 sandbox.pay(order.provider_order_id)
         with timeline.step("receive, verify and record the callback"):
             _wait(watcher.paid, timeout, order)
+        refunded = None
+        if refund:
+            cancel = RefundRequest(
+                reference=booking.booking_id,
+                refund_reference=f"{booking.booking_id}-cancel",
+                amount=request.price,
+                reason="LeadsCalendar booking cancelled",
+                callback_url=request.callback_url,
+            )
+            before = len(ledger.events_for(provider, booking.booking_id))
+            with timeline.step(f"cancel the booking: refund {booking.price} {booking.currency}"):
+                refunded = payments.refund_order(cancel, provider=provider)
+            with timeline.step("receive, verify and record the refund notification"):
+                _wait_for_refund_notice(ledger, provider, booking.booking_id, before, timeout)
+            rows = _ledger_rows(ledger, provider, booking.booking_id)
         recorded = ledger.get_order(provider, booking.booking_id)
-    if recorded is None or recorded.status is not PaymentStatus.PAID or watcher.change is None:
-        raise click.ClickException(f"the ledger does not hold {booking.booking_id} as paid")
-    return {
+    expected = PaymentStatus.REFUNDED if refund else PaymentStatus.PAID
+    if recorded is None or recorded.status is not expected or watcher.change is None:
+        raise click.ClickException(f"the ledger does not hold {booking.booking_id} as {expected}")
+    result: dict[str, Any] = {
         "booking": {
             "id": booking.booking_id,
             "title": booking.title,
@@ -235,6 +286,56 @@ def _run(
         "checkout_url": checkout_url,
         "timeline": [{"step": title, "ms": round(ms, 1)} for title, ms in timeline.steps],
         "total_ms": round(timeline.total_ms, 1),
+    }
+    if refunded is not None:
+        result["booking"]["status"] = "cancelled"
+        result["refund"] = {
+            "refund_reference": refunded.refund_reference,
+            "provider_refund_id": refunded.provider_refund_id,
+            "amount": {"amount": refunded.amount.plain, "currency": refunded.amount.currency},
+            "status": str(refunded.status),
+            "event_id": None if watcher.refund_change is None else watcher.refund_change.event_id,
+        }
+        result["ledger"] = rows
+    return result
+
+
+def _wait_for_refund_notice(
+    ledger: Ledger, provider: str, reference: str, before: int, timeout: float | None
+) -> None:
+    """Block until the ledger holds more than ``before`` events for ``reference``.
+
+    The refund's own answer already settled the refund; the provider's notification of it
+    arrives by itself a moment later, and is recorded once without changing anything.
+
+    :raises click.ClickException: if ``timeout`` seconds pass first.
+    """
+    deadline = None if timeout is None else time.monotonic() + timeout
+    pause = threading.Event()
+    while len(ledger.events_for(provider, reference)) <= before:
+        if deadline is not None and time.monotonic() > deadline:
+            raise click.ClickException(f"no refund notification for {reference} in {timeout} s")
+        pause.wait(_POLL_S)
+
+
+def _ledger_rows(ledger: Ledger, provider: str, reference: str) -> dict[str, Any]:
+    """The order's ledger rows, as ``--json`` prints them."""
+    from payments_core.serialization import converter
+
+    order = ledger.get_order(provider, reference)
+    return {
+        "order": converter.unstructure(order),
+        "refunds": converter.unstructure(ledger.refunds_for(provider, reference)),
+        "events": [
+            {
+                "event_id": event.event_id,
+                "status": str(event.status),
+                "amount": None if event.amount is None else str(event.amount),
+                "applied": event.applied,
+                "flag": None if event.flag is None else str(event.flag),
+            }
+            for event in ledger.events_for(provider, reference)
+        ],
     }
 
 
@@ -252,11 +353,40 @@ def _report(result: dict[str, Any]) -> None:
     click.echo(f"  callback event id   {result['event_id']}")
     if result["database"]:
         click.echo(f"  ledger              {result['database']}")
+    if "refund" in result:
+        _report_refund(result)
     click.echo("Timeline")
     width = max(len(step["step"]) for step in result["timeline"])
     for step in result["timeline"]:
         click.echo(f"  {step['step']:<{width}}  {step['ms']:>8.1f} ms")
     click.echo(f"  {'total':<{width}}  {result['total_ms']:>8.1f} ms")
+
+
+def _report_refund(result: dict[str, Any]) -> None:
+    """Print the cancellation's refund and the ledger's rows."""
+    refund, rows = result["refund"], result["ledger"]
+    amount = refund["amount"]
+    order = rows["order"]
+    click.echo(
+        f"Booking {result['booking']['id']} is CANCELLED: {amount['amount']} {amount['currency']} "
+        f"refunded ({refund['status']}), refund id {refund['provider_refund_id']}."
+    )
+    click.echo("Ledger rows")
+    refunded = order["refunded"] or {"amount": "0", "currency": order["amount"]["currency"]}
+    click.echo(
+        f"  order   {order['reference']}  {order['status']}  {order['amount']['amount']} "
+        f"{order['amount']['currency']}  refunded {refunded['amount']} {refunded['currency']}"
+    )
+    for row in rows["refunds"]:
+        settlement = row["settlement"]
+        moved = f" ({settlement['amount']} {settlement['currency']})" if settlement else ""
+        click.echo(
+            f"  refund  {row['refund_reference']}  {row['status']}  {row['amount']['amount']} "
+            f"{row['amount']['currency']}{moved}  {row['provider_refund_id']}"
+        )
+    for row in rows["events"]:
+        what = "applied" if row["applied"] else f"recorded, not applied: {row['flag']}"
+        click.echo(f"  event   {row['event_id']}  {row['status']}  {row['amount']}  {what}")
 
 
 def _show_checkout(url: str, *, err: bool) -> None:

@@ -1,4 +1,4 @@
-"""``payments serve``, ``payments reconcile`` and ``payments status``: the ledger's commands.
+"""``payments serve``, ``reconcile``, ``status`` and ``refund``: the ledger's commands.
 
 Each reads the ledger's URL from ``--database-url``, else ``PAYMENTS_DATABASE_URL`` (or
 ``database_url`` in the configuration file), else ``sqlite:///payments.sqlite3`` in the working
@@ -15,6 +15,7 @@ import click
 if TYPE_CHECKING:
     from payments_core.config import Config
     from payments_core.ledger import ReconcileOutcome
+    from payments_core.models import Order, Refund
 
 __all__ = ["commands"]
 
@@ -147,7 +148,7 @@ def _reconciled_line(row: dict[str, Any]) -> str:
 def status_command(
     reference: str, provider: str | None, database_url: str | None, as_json: bool
 ) -> None:
-    """Show the ledger's record of the order for REFERENCE and every event it received."""
+    """Show the ledger's record of the order for REFERENCE: its refunds and every event."""
     import json
 
     from payments_core import Config
@@ -158,7 +159,11 @@ def status_command(
     url = _ledger_url(database_url, Config.load())
     with open_ledger(url) as ledger:
         records = [
-            (record, ledger.events_for(record.order.provider, reference))
+            (
+                record,
+                ledger.refunds_for(record.order.provider, reference),
+                ledger.events_for(record.order.provider, reference),
+            )
             for record in ledger.find_orders(reference)
             if provider is None or record.order.provider == provider
         ]
@@ -169,21 +174,29 @@ def status_command(
         )
     if as_json:
         data = [
-            {**converter.unstructure(record), "events": converter.unstructure(events)}
-            for record, events in records
+            {
+                **converter.unstructure(record),
+                "refunds": converter.unstructure(refunds),
+                "events": converter.unstructure(events),
+            }
+            for record, refunds, events in records
         ]
         click.echo(json.dumps({"orders": data}, indent=2, sort_keys=True))
         return
-    for record, events in records:
+    for record, refunds, events in records:
         order = record.order
         click.echo(f"{order.provider} order for {order.reference}: {order.status}")
         click.echo(f"  amount            {order.amount.plain} {order.amount.currency}")
+        click.echo(f"  refunded          {_refunded(order)}")
         click.echo(f"  provider order id {order.provider_order_id}")
         click.echo(f"  merchant order id {order.merchant_order_id}")
         if order.transaction_id is not None:
             click.echo(f"  transaction id    {order.transaction_id}")
         click.echo(f"  recorded          {record.created_at.isoformat()}")
         click.echo(f"  last changed      {record.updated_at.isoformat()}")
+        click.echo(f"  refunds           {len(refunds) or 'none'}")
+        for refund in refunds:
+            click.echo(f"    {_refund_line(refund)}")
         click.echo(f"  events            {len(events) or 'none'}")
         for event in events:
             what = "applied" if event.applied else f"not applied: {event.flag}"
@@ -192,4 +205,87 @@ def status_command(
             )
 
 
-commands = [serve_command, reconcile_command, status_command]
+def _refunded(order: Order) -> str:
+    refunded = order.refunded
+    plain = "0" if refunded is None else refunded.plain
+    return f"{plain} {order.amount.currency} of {order.amount.plain}"
+
+
+def _refund_line(refund: Refund) -> str:
+    settlement = "" if refund.settlement is None else f" ({refund.settlement})"
+    return (
+        f"{refund.refund_reference}  {refund.status:<9} {refund.amount}{settlement}  "
+        f"provider id {refund.provider_refund_id or '(not answered yet)'}"
+    )
+
+
+@click.command("refund")
+@click.argument("reference")
+@click.option(
+    "--amount",
+    metavar="AMOUNT",
+    help="How much to give back, in the order's price currency (default: all that remains).",
+)
+@click.option("--reason", default="", help="Why; the provider may show it to the payer.")
+@click.option(
+    "--refund-reference",
+    metavar="REF",
+    help="The refund's own id, which makes it safe to run again (default: refund-AMOUNT, so "
+    "the same command twice is one refund).",
+)
+@click.option("--provider", help="The order's provider (default: the configured one).")
+@_database_url_option
+@click.option("--json", "as_json", is_flag=True, help="Print the result as one JSON object.")
+def refund_command(
+    reference: str,
+    amount: str | None,
+    reason: str,
+    refund_reference: str | None,
+    provider: str | None,
+    database_url: str | None,
+    as_json: bool,
+) -> None:
+    """Give back all or part of the paid order for REFERENCE, once, and record it.
+
+    The refund is checked against the ledger first: more than remains, another currency or
+    an unpaid order is refused with nothing sent. Run it again after a timeout: the same
+    refund reference is the same refund. Exits with status 1 if the refund is still pending.
+    """
+    import json
+
+    from payments_core import Config, Money, Payments, RefundRequest, RefundStatus
+    from payments_core.ledger import open_ledger
+    from payments_core.serialization import converter
+
+    config = Config.load()
+    with Payments(config, ledger=open_ledger(_ledger_url(database_url, config))) as payments:
+        name = payments.provider(provider).name
+        assert payments.ledger is not None
+        order = payments.ledger.get_order(name, reference)
+        if order is None:
+            raise click.ClickException(f"no {name} order for reference {reference!r} in the ledger")
+        if amount is None:
+            refunded = order.refunded.amount if order.refunded is not None else 0
+            money = Money(order.amount.amount - refunded, order.amount.currency)
+        else:
+            money = Money(amount, order.amount.currency)
+        request = RefundRequest(
+            reference=reference,
+            refund_reference=refund_reference or f"refund-{money.plain}",
+            amount=money,
+            reason=reason,
+        )
+        refund = payments.refund_order(request, provider=name)
+        after = payments.ledger.get_order(name, reference)
+    assert after is not None
+    if as_json:
+        data = {"refund": converter.unstructure(refund), "order": converter.unstructure(after)}
+        click.echo(json.dumps(data, indent=2, sort_keys=True))
+    else:
+        click.echo(f"{name} refund of {reference}: {_refund_line(refund)}")
+        click.echo(f"order {after.status}: refunded {_refunded(after)}")
+    if refund.status is RefundStatus.PENDING:
+        raise SystemExit(1)
+
+
+commands = [serve_command, reconcile_command, status_command, refund_command]

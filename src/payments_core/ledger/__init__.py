@@ -29,6 +29,7 @@ from payments_core.ledger.base import (
     Ledger,
     OrderRecord,
     ReconcileOutcome,
+    RefundOutcome,
     safe_url,
 )
 
@@ -41,6 +42,7 @@ __all__ = [
     "Ledger",
     "OrderRecord",
     "ReconcileOutcome",
+    "RefundOutcome",
     "open_ledger",
 ]
 

@@ -33,8 +33,17 @@ from urllib.parse import urlsplit, urlunsplit
 
 import attrs
 
-from payments_core.errors import LedgerError, PaymentsError
-from payments_core.models import CallbackReply, Order, PaymentEvent, PaymentStatus, StatusChange
+from payments_core.errors import LedgerError, PaymentsError, ValidationError
+from payments_core.models import (
+    CallbackReply,
+    Order,
+    PaymentEvent,
+    PaymentStatus,
+    Refund,
+    RefundRequest,
+    RefundStatus,
+    StatusChange,
+)
 from payments_core.money import Money, currency
 
 __all__ = [
@@ -46,8 +55,11 @@ __all__ = [
     "OrderRecord",
     "OrderState",
     "ReconcileOutcome",
+    "RefundOutcome",
     "SqlLedger",
     "assess_event",
+    "assess_refund_notice",
+    "check_refundable",
     "safe_url",
 ]
 
@@ -63,6 +75,7 @@ class EventFlag(enum.StrEnum):
     CURRENCY_MISMATCH = "currency_mismatch"  # neither the price's nor the settlement's currency
     AMOUNT_MISMATCH = "amount_mismatch"  # same currency, another amount
     STALE = "stale"  # not a step forward: a late "closed" after "paid", or no change at all
+    UNKNOWN_REFUND = "unknown_refund"  # a refund notice for no refund the ledger has asked for
 
 
 @attrs.frozen(kw_only=True)
@@ -73,8 +86,9 @@ class ApplyResult:
         applied: Whether the order's status changed (then ``change`` says how).
         duplicate: Whether the event id was recorded before; nothing changed this time.
         flagged: Why the event was recorded without changing its order, if it was.
-        change: The committed status change, when ``applied``.
+        change: The committed status change, when ``applied`` changed the order's status.
         reference: The reference of the order the event matched, if any.
+        refund: For a refund notice that was applied, the refund as it now stands.
     """
 
     applied: bool
@@ -82,6 +96,23 @@ class ApplyResult:
     flagged: EventFlag | None
     change: StatusChange | None
     reference: str | None
+    refund: Refund | None = None
+
+
+@attrs.frozen(kw_only=True)
+class RefundOutcome:
+    """What the ledger did with one refund: reserved it, found it, or settled it.
+
+    Attributes:
+        refund: The refund as the ledger now holds it.
+        created: Whether this call recorded it (a reservation); ``False`` when the refund
+            reference was recorded before, which is then the refund to return.
+        change: The committed status change of the order, if settling it changed the status.
+    """
+
+    refund: Refund
+    created: bool = False
+    change: StatusChange | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -217,6 +248,78 @@ def assess_event(state: OrderState | None, event: PaymentEvent) -> EventFlag | N
     return None
 
 
+def check_refundable(
+    state: OrderState, request: RefundRequest, held: Decimal, provider: str
+) -> None:
+    """Refuse ``request`` unless the order in ``state`` can give back ``request.amount``.
+
+    ``held`` is the total of the order's refunds that have not failed.
+
+    :raises ValidationError: naming ``reference`` (the order is not paid, or fully
+        refunded), ``amount.currency`` (not the price's currency) or ``amount`` (more than
+        the price less ``held``).
+    """
+    if not state.status.is_refundable:
+        raise ValidationError(
+            "reference",
+            f"order {state.reference!r} is {state.status.value}: only a paid order can be refunded",
+            provider=provider,
+        )
+    if request.amount.currency != state.currency:
+        raise ValidationError(
+            "amount.currency",
+            f"must be the order's price currency {state.currency}, not {request.amount.currency}",
+            provider=provider,
+        )
+    remaining = state.amount - held
+    if request.amount.amount > remaining:
+        raise ValidationError(
+            "amount",
+            f"{request.amount} exceeds what remains to refund of {state.reference!r}: "
+            f"{_plain(remaining)} {state.currency} of {_plain(state.amount)}",
+            provider=provider,
+        )
+
+
+def assess_refund_notice(
+    state: OrderState | None, event: PaymentEvent, stored: Refund | None
+) -> EventFlag | None:
+    """Decide whether a refund notice may settle ``stored``, the refund it names.
+
+    :returns: ``None`` if it may; otherwise the :class:`EventFlag` saying why it must be
+        recorded without changing anything (``STALE`` for a refund that is final already).
+    """
+    notice = event.refund
+    assert notice is not None
+    if state is None:
+        return EventFlag.UNKNOWN_ORDER
+    if (
+        event.provider_order_id != state.provider_order_id
+        or event.merchant_order_id != state.merchant_order_id
+    ):
+        return EventFlag.ORDER_MISMATCH
+    if stored is None:
+        return EventFlag.UNKNOWN_REFUND
+    if stored.reference != state.reference:
+        return EventFlag.ORDER_MISMATCH
+    amount = notice.amount
+    if amount is not None:
+        settlement = stored.settlement
+        if amount.currency == stored.amount.currency:
+            expected: Money | None = stored.amount
+        elif settlement is not None and amount.currency == settlement.currency:
+            expected = settlement
+        elif settlement is None:
+            expected = None  # converted at a rate the ledger never learnt: nothing to check
+        else:
+            return EventFlag.CURRENCY_MISMATCH
+        if expected is not None and amount.amount != expected.amount:
+            return EventFlag.AMOUNT_MISMATCH
+    if stored.status is not RefundStatus.PENDING:
+        return EventFlag.STALE
+    return None
+
+
 def safe_url(url: str) -> str:
     """``url`` with any password replaced by ``***``, fit for messages and logs."""
     parts = urlsplit(url)
@@ -263,6 +366,50 @@ class Ledger(abc.ABC):
         unknown order, naming mismatched ids, or stating another currency or amount is
         recorded with a flag and changes nothing; so is one that is not a step forward.
         """
+
+    @abc.abstractmethod
+    def reserve_refund(self, provider: str, request: RefundRequest) -> RefundOutcome:
+        """Record ``request`` as a pending refund, unless its refund reference is recorded.
+
+        One transaction with the order's row locked, so two refunds of one order never both
+        pass the check: the order must be recorded, paid (or partly refunded), priced in the
+        refund's currency, and the refund must not exceed the price less every refund not
+        failed (pending ones count: their money may already be on its way back).
+
+        :returns: The new pending refund (``created``), or the refund recorded before under the
+            same refund reference, which the caller must return instead of refunding again.
+        :raises ValidationError: naming ``reference`` (no such order, or not paid),
+            ``amount.currency``, ``amount`` (more than remains), or ``refund_reference``
+            (recorded before for another amount). Nothing is changed.
+        """
+
+    @abc.abstractmethod
+    def settle_refund(self, refund: Refund) -> RefundOutcome:
+        """Record what the provider said of a reserved refund; apply it once if it succeeded.
+
+        A succeeded refund adds to the order's refunded total and moves the order to
+        ``partially_refunded``, or ``refunded`` once the total is the price. A refund that is
+        final already stays as it is (the provider's answer and its notice may both report
+        it: only the first counts).
+
+        :raises LedgerError: if no refund is reserved under ``refund``'s references.
+        """
+
+    @abc.abstractmethod
+    def release_refund(self, provider: str, reference: str, refund_reference: str) -> bool:
+        """Forget a pending refund the provider refused outright; whether one was removed.
+
+        Only a pending refund is removed: its reservation no longer holds back the amount, and
+        the refund reference may be used again.
+        """
+
+    @abc.abstractmethod
+    def get_refund(self, provider: str, reference: str, refund_reference: str) -> Refund | None:
+        """The refund recorded under ``refund_reference`` for the order, or ``None``."""
+
+    @abc.abstractmethod
+    def refunds_for(self, provider: str, reference: str) -> list[Refund]:
+        """Every refund recorded for an order, oldest first."""
 
     @abc.abstractmethod
     def pending_orders(self, older_than: timedelta) -> list[OrderRecord]:
@@ -348,7 +495,8 @@ class _Pool:
 _ORDER_COLUMNS: Final = (
     "provider, reference, provider_order_id, merchant_order_id, status, amount, currency, "
     "checkout_url, qr_code_url, qr_content, deep_link, universal_url, expires_at, "
-    "transaction_id, created_at, updated_at, settlement_amount, settlement_currency"
+    "transaction_id, created_at, updated_at, settlement_amount, settlement_currency, "
+    "refunded_amount"
 )
 _EVENT_COLUMNS: Final = (
     "provider, event_id, status, provider_order_id, merchant_order_id, reference, "
@@ -357,6 +505,10 @@ _EVENT_COLUMNS: Final = (
 _STATE_COLUMNS: Final = (
     "reference, provider_order_id, merchant_order_id, status, amount, currency, "
     "settlement_amount, settlement_currency"
+)
+_REFUND_COLUMNS: Final = (
+    "provider, reference, refund_reference, provider_refund_id, provider_order_id, amount, "
+    "currency, settlement_amount, settlement_currency, reason, status, created_at, updated_at"
 )
 
 #: The schema, one entry per version. ``{id}``, ``{time}`` and ``{bool}`` are the store's types
@@ -408,6 +560,27 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
     (
         "ALTER TABLE orders ADD COLUMN settlement_amount TEXT",
         "ALTER TABLE orders ADD COLUMN settlement_currency TEXT",
+    ),
+    (
+        # The total of succeeded refunds, in the price's currency; NULL: none yet.
+        "ALTER TABLE orders ADD COLUMN refunded_amount TEXT",
+        """CREATE TABLE refunds (
+            provider TEXT NOT NULL,
+            reference TEXT NOT NULL,
+            refund_reference TEXT NOT NULL,
+            provider_refund_id TEXT,
+            provider_order_id TEXT NOT NULL,
+            amount TEXT NOT NULL,
+            currency TEXT NOT NULL,
+            settlement_amount TEXT,
+            settlement_currency TEXT,
+            reason TEXT NOT NULL,
+            status TEXT NOT NULL,
+            created_at {time} NOT NULL,
+            updated_at {time} NOT NULL,
+            PRIMARY KEY (provider, reference, refund_reference),
+            UNIQUE (provider, provider_refund_id)
+        )""",
     ),
 )
 
@@ -490,6 +663,7 @@ class SqlLedger(Ledger):
             order.universal_url, self.time_in(order.expires_at), order.transaction_id, now, now,
             None if settlement is None else _plain(settlement.amount),
             None if settlement is None else settlement.currency,
+            None,
         )  # fmt: skip
         with self._errors("record order"), self._transaction() as conn:
             conn.execute(self._sql.insert_order, row)
@@ -533,6 +707,8 @@ class SqlLedger(Ledger):
         return [self._event(row) for row in rows]
 
     def apply_event(self, event: PaymentEvent) -> ApplyResult:
+        if event.refund is not None:
+            return self._apply_refund_notice(event)
         now = self._now()
         try:
             with self._errors("apply event"), self._transaction() as conn:
@@ -577,6 +753,212 @@ class SqlLedger(Ledger):
             applied=True, duplicate=False, flagged=None, change=change, reference=state.reference
         )
 
+    # -- refunds ----------------------------------------------------------------------------
+
+    def reserve_refund(self, provider: str, request: RefundRequest) -> RefundOutcome:
+        now = self.time_in(self._now())
+        key = (provider, request.reference, request.refund_reference)
+        with self._errors("reserve refund"), self._transaction() as conn:
+            state = self._order_state(conn, provider, request.reference)
+            if state is None:
+                raise ValidationError(
+                    "reference",
+                    f"no order is recorded for {request.reference!r} at {provider}",
+                    provider=provider,
+                )
+            row = conn.execute(self._sql.refund, key).fetchone()
+            if row is not None:
+                known = self._refund(row)
+                if known.amount != request.amount:
+                    raise ValidationError(
+                        "refund_reference",
+                        f"{request.refund_reference!r} already names a refund of {known.amount} "
+                        f"of {request.reference!r}, not {request.amount}",
+                        provider=provider,
+                    )
+                return RefundOutcome(refund=known)
+            held = self._held(conn, provider, request.reference)
+            check_refundable(state, request, held, provider)
+            conn.execute(
+                self._sql.insert_refund,
+                (
+                    provider, request.reference, request.refund_reference, None,
+                    state.provider_order_id, _plain(request.amount.amount),
+                    request.amount.currency, None, None, request.reason,
+                    RefundStatus.PENDING.value, now, now,
+                ),
+            )  # fmt: skip
+        refund = Refund(
+            provider=provider,
+            reference=request.reference,
+            refund_reference=request.refund_reference,
+            provider_refund_id=None,
+            provider_order_id=state.provider_order_id,
+            amount=request.amount,
+            status=RefundStatus.PENDING,
+            reason=request.reason,
+        )
+        return RefundOutcome(refund=refund, created=True)
+
+    def settle_refund(self, refund: Refund) -> RefundOutcome:
+        now = self._now()
+        key = (refund.provider, refund.reference, refund.refund_reference)
+        with self._errors("settle refund"), self._transaction() as conn:
+            state = self._order_state(conn, refund.provider, refund.reference)
+            row = conn.execute(self._sql.refund, key).fetchone()
+            if state is None or row is None:
+                raise LedgerError(
+                    f"no refund {refund.refund_reference!r} of {refund.reference!r} is reserved "
+                    f"at {refund.provider}",
+                    provider=refund.provider,
+                )
+            stored = self._refund(row)
+            if stored.status is not RefundStatus.PENDING:
+                return RefundOutcome(refund=stored)
+            event_id = f"{refund.provider}:refund:{refund.reference}:{refund.refund_reference}"
+            change, settled = self._settle(conn, state, stored, refund, now, event_id)
+        return RefundOutcome(refund=settled, change=change)
+
+    def release_refund(self, provider: str, reference: str, refund_reference: str) -> bool:
+        key = (provider, reference, refund_reference, RefundStatus.PENDING.value)
+        with self._errors("release refund"), self._transaction() as conn:
+            return conn.execute(self._sql.delete_pending_refund, key).rowcount > 0
+
+    def get_refund(self, provider: str, reference: str, refund_reference: str) -> Refund | None:
+        key = (provider, reference, refund_reference)
+        with self._errors("read refund"), self._pool.connection() as conn:
+            row = conn.execute(self._sql.refund, key).fetchone()
+        return None if row is None else self._refund(row)
+
+    def refunds_for(self, provider: str, reference: str) -> list[Refund]:
+        with self._errors("read refunds"), self._pool.connection() as conn:
+            rows = conn.execute(self._sql.refunds, (provider, reference)).fetchall()
+        return [self._refund(row) for row in rows]
+
+    def _apply_refund_notice(self, event: PaymentEvent) -> ApplyResult:
+        notice = event.refund
+        assert notice is not None
+        now = self._now()
+        change = settled = None
+        try:
+            with self._errors("apply event"), self._transaction() as conn:
+                state = self._state(conn, event)
+                row = conn.execute(
+                    self._sql.refund_by_provider_id, (event.provider, notice.provider_refund_id)
+                ).fetchone()
+                stored = None if row is None else self._refund(row)
+                flag = assess_refund_notice(state, event, stored)
+                self._insert_event(conn, event, state, flag, now)
+                if flag is None:
+                    assert state is not None
+                    assert stored is not None
+                    heard = attrs.evolve(stored, status=notice.status)
+                    change, settled = self._settle(conn, state, stored, heard, now, event.event_id)
+                if self.before_commit is not None:
+                    self.before_commit()
+        except _Duplicate as duplicate:
+            return ApplyResult(
+                applied=False,
+                duplicate=True,
+                flagged=None,
+                change=None,
+                reference=duplicate.reference,
+            )
+        return ApplyResult(
+            applied=flag is None,
+            duplicate=False,
+            flagged=flag,
+            change=change,
+            reference=None if state is None else state.reference,
+            refund=settled,
+        )
+
+    def _settle(
+        self,
+        conn: Connection,
+        state: OrderState,
+        stored: Refund,
+        heard: Refund,
+        now: datetime,
+        event_id: str,
+    ) -> tuple[StatusChange | None, Refund]:
+        """Write what was heard of the pending ``stored`` refund; count it if it succeeded."""
+        settlement = heard.settlement
+        conn.execute(
+            self._sql.update_refund,
+            (
+                heard.provider_refund_id,
+                None if settlement is None else _plain(settlement.amount),
+                None if settlement is None else settlement.currency,
+                heard.status.value, self.time_in(now),
+                stored.provider, stored.reference, stored.refund_reference,
+            ),
+        )  # fmt: skip
+        settled = attrs.evolve(
+            stored,
+            status=heard.status,
+            provider_refund_id=heard.provider_refund_id or stored.provider_refund_id,
+            settlement=settlement or stored.settlement,
+        )
+        if heard.status is not RefundStatus.SUCCEEDED:
+            return None, settled
+        key = (stored.provider, stored.reference)
+        before = conn.execute(self._sql.refunded, key).fetchone()[0]
+        total = (Decimal(0) if before is None else Decimal(before)) + stored.amount.amount
+        status = (
+            PaymentStatus.REFUNDED if total >= state.amount else PaymentStatus.PARTIALLY_REFUNDED
+        )
+        moves = state.status.can_become(status)
+        conn.execute(
+            self._sql.update_refunded,
+            (
+                _plain(total), (status if moves else state.status).value, self.time_in(now),
+                *key,
+            ),
+        )  # fmt: skip
+        if not moves:
+            return None, settled
+        change = StatusChange(
+            provider=stored.provider,
+            reference=stored.reference,
+            old_status=state.status,
+            new_status=status,
+            event_id=event_id,
+            changed_at=now,
+        )
+        return change, settled
+
+    def _order_state(self, conn: Connection, provider: str, reference: str) -> OrderState | None:
+        row = conn.execute(self._sql.state_by_reference, (provider, reference)).fetchone()
+        return None if row is None else _order_state(row)
+
+    def _held(self, conn: Connection, provider: str, reference: str) -> Decimal:
+        """The total of an order's refunds that have not failed."""
+        rows = conn.execute(self._sql.refund_amounts, (provider, reference)).fetchall()
+        return sum(
+            (Decimal(amount) for amount, status in rows if status != RefundStatus.FAILED.value),
+            Decimal(0),
+        )
+
+    def _refund(self, row: Sequence[Any]) -> Refund:
+        (
+            provider, reference, refund_reference, provider_refund_id, provider_order_id, amount,
+            currency, settlement_amount, settlement_currency, reason, status, _, _,
+        ) = row  # fmt: skip
+        return Refund(
+            provider=provider,
+            reference=reference,
+            refund_reference=refund_reference,
+            provider_refund_id=provider_refund_id,
+            provider_order_id=provider_order_id,
+            amount=Money(amount, currency),
+            status=RefundStatus(status),
+            settlement=(
+                None if settlement_amount is None else Money(settlement_amount, settlement_currency)
+            ),
+            reason=reason,
+        )
+
     def close(self) -> None:
         self._pool.close()
 
@@ -588,22 +970,7 @@ class SqlLedger(Ledger):
         if row is None:
             key = (event.provider, event.merchant_order_id)
             row = conn.execute(self._sql.state_by_merchant_id, key).fetchone()
-        if row is None:
-            return None
-        (
-            reference, provider_order_id, merchant_order_id, status, amount, currency,
-            settlement_amount, settlement_currency,
-        ) = row  # fmt: skip
-        return OrderState(
-            reference,
-            provider_order_id,
-            merchant_order_id,
-            PaymentStatus(status),
-            Decimal(amount),
-            currency,
-            None if settlement_amount is None else Decimal(settlement_amount),
-            settlement_currency,
-        )
+        return None if row is None else _order_state(row)
 
     def _insert_event(
         self,
@@ -635,6 +1002,7 @@ class SqlLedger(Ledger):
             provider, reference, provider_order_id, merchant_order_id, status, amount, currency,
             checkout_url, qr_code_url, qr_content, deep_link, universal_url, expires_at,
             transaction_id, created_at, updated_at, settlement_amount, settlement_currency,
+            refunded_amount,
         ) = row  # fmt: skip
         order = Order(
             provider=provider,
@@ -653,6 +1021,7 @@ class SqlLedger(Ledger):
             universal_url=universal_url,
             expires_at=self.time_out(expires_at),
             transaction_id=transaction_id,
+            refunded=None if refunded_amount is None else Money(refunded_amount, currency),
         )
         return OrderRecord(
             order=order,
@@ -777,10 +1146,64 @@ class _Statements:
         self.state_by_provider_id = placeholder(
             f"{state_select} provider = ? AND provider_order_id = ?{lock}"
         )
+        refund_select = f"SELECT {_REFUND_COLUMNS} FROM refunds WHERE"  # noqa: S608
+        refund_marks = ", ".join("?" * len(_REFUND_COLUMNS.split(",")))
+        self.state_by_reference = placeholder(
+            f"{state_select} provider = ? AND reference = ?{lock}"
+        )
+        self.refund = placeholder(
+            f"{refund_select} provider = ? AND reference = ? AND refund_reference = ?"
+        )
+        self.refund_by_provider_id = placeholder(
+            f"{refund_select} provider = ? AND provider_refund_id = ?"
+        )
+        self.refunds = placeholder(
+            f"{refund_select} provider = ? AND reference = ? ORDER BY created_at, refund_reference"
+        )
+        self.refund_amounts = placeholder(
+            "SELECT amount, status FROM refunds WHERE provider = ? AND reference = ?"
+        )
+        self.insert_refund = placeholder(
+            f"INSERT INTO refunds ({_REFUND_COLUMNS}) VALUES ({refund_marks})"  # noqa: S608
+        )
+        self.update_refund = placeholder(
+            "UPDATE refunds SET provider_refund_id = COALESCE(?, provider_refund_id), "
+            "settlement_amount = COALESCE(?, settlement_amount), "
+            "settlement_currency = COALESCE(?, settlement_currency), status = ?, updated_at = ? "
+            "WHERE provider = ? AND reference = ? AND refund_reference = ?"
+        )
+        self.delete_pending_refund = placeholder(
+            "DELETE FROM refunds WHERE provider = ? AND reference = ? AND refund_reference = ? "
+            "AND status = ?"
+        )
+        self.refunded = placeholder(
+            "SELECT refunded_amount FROM orders WHERE provider = ? AND reference = ?"
+        )
+        self.update_refunded = placeholder(
+            "UPDATE orders SET refunded_amount = ?, status = ?, updated_at = ? "
+            "WHERE provider = ? AND reference = ?"
+        )
         self.state_by_merchant_id = placeholder(
             f"{state_select} provider = ? AND merchant_order_id = ? "
             f"ORDER BY reference LIMIT 1{lock}"
         )
+
+
+def _order_state(row: Sequence[Any]) -> OrderState:
+    (
+        reference, provider_order_id, merchant_order_id, status, amount, currency,
+        settlement_amount, settlement_currency,
+    ) = row  # fmt: skip
+    return OrderState(
+        reference,
+        provider_order_id,
+        merchant_order_id,
+        PaymentStatus(status),
+        Decimal(amount),
+        currency,
+        None if settlement_amount is None else Decimal(settlement_amount),
+        settlement_currency,
+    )
 
 
 def _rollback(conn: Connection) -> None:

@@ -61,6 +61,9 @@ from payments_core.models import (
     PaymentEvent,
     PaymentStatus,
     ProviderInfo,
+    Refund,
+    RefundRequest,
+    RefundStatus,
 )
 from payments_core.money import CURRENCIES, Money
 from payments_core.retry import RetryPolicy
@@ -143,6 +146,16 @@ class _HookRecorder:
     @hookimpl(wrapper=True)
     def close_order(self, reference: str) -> Iterator[None]:
         self.called.add("close_order")
+        return (yield)
+
+    @hookimpl(wrapper=True)
+    def refund_order(self, order: Order, request: RefundRequest) -> Iterator[None]:
+        self.called.add("refund_order")
+        return (yield)
+
+    @hookimpl(wrapper=True)
+    def query_refund(self, order: Order, request: RefundRequest) -> Iterator[None]:
+        self.called.add("query_refund")
         return (yield)
 
     @hookimpl(wrapper=True)
@@ -236,6 +249,31 @@ class ContractRun:
             callback_url=_CALLBACK_URL,
             description="Contract test order",
         )
+
+    def paid_order(self, label: str, payments: Payments) -> Order:
+        """A new order for two units of the provider's first currency, paid in the sandbox.
+
+        Two units, so that half of it is a whole unit in every currency.
+        """
+        request = self.request(label, payments)
+        request = attrs.evolve(request, price=Money(2, request.price.currency))
+        order = payments.create_order(request)
+        self.harness.paid_callback(order)
+        return order
+
+    def refund_request(self, order: Order, label: str, units: int) -> RefundRequest:
+        """A refund of ``units`` of ``order``'s currency, under a new refund reference."""
+        return RefundRequest(
+            reference=order.reference,
+            refund_reference=self.reference(label),
+            amount=Money(units, order.amount.currency),
+            reason="Contract test refund",
+        )
+
+    def refunds_made(self, before: int | None) -> int | None:
+        """How many refunds the sandbox made since it held ``before``; ``None`` if unknown."""
+        now = self.harness.refund_count()
+        return None if now is None or before is None else now - before
 
     def close(self) -> None:
         """Close every facade this run opened, and the injector's own transport."""
@@ -371,6 +409,33 @@ def _check_order(
     return order
 
 
+def _check_refund(refund: object, request: RefundRequest, provider: str) -> Refund:
+    _require(isinstance(refund, Refund), f"refund_order gave a {type(refund).__name__}")
+    assert isinstance(refund, Refund)
+    _require(refund.provider == provider, f"refund.provider is {refund.provider!r}")
+    _require(
+        (refund.reference, refund.refund_reference)
+        == (request.reference, request.refund_reference),
+        f"the refund names {refund.reference!r}/{refund.refund_reference!r}, not the request's",
+    )
+    _require(
+        isinstance(refund.provider_refund_id, str) and refund.provider_refund_id,
+        f"refund.provider_refund_id is {refund.provider_refund_id!r}: it must be a non-empty str",
+    )
+    amount = _check_money(refund.amount, "refund.amount")
+    _require(amount == request.amount, f"refund.amount is {amount}, {request.amount} was asked")
+    _require(
+        isinstance(refund.status, RefundStatus) and refund.status is not RefundStatus.FAILED,
+        f"a valid refund ended {refund.status!r}",
+    )
+    return refund
+
+
+def _skip_without_refunds(payments: Payments, name: str) -> None:
+    if "refund_order" not in payments.describe(name).capabilities:
+        pytest.skip("the provider does not list the refund_order capability")
+
+
 def _check_refused(exc: CallbackError, what: str) -> None:
     status = exc.reply.status_code
     _require(
@@ -492,7 +557,9 @@ class ProviderContract:
 
     @_contract(
         "idempotent-create",
-        hooks={"create_order", "query_order", "classify_error"},
+        # Only create_order is certain: a provider may refuse the repeat as a duplicate (then
+        # classify_error and query_order recover it) or answer it with the same order.
+        hooks={"create_order"},
         summary="creating twice for one reference, from one facade or two, gives the same "
         "provider order, and the provider holds one order",
     )
@@ -579,6 +646,102 @@ class ProviderContract:
         payments.create_order(request)
         closed = payments.close_order(request.reference)
         _require(closed is True, f"close_order gave {closed!r}, not True")
+
+    @_contract(
+        "idempotent-refund",
+        hooks={"create_order", "query_order", "refund_order", "query_refund"},
+        summary="refunding twice under one refund reference, from one facade or two, or after "
+        "the refund's answer was lost, gives the same refund and the provider makes one "
+        "(providers listing the refund_order capability)",
+    )
+    def test_same_refund_reference_gives_same_refund(self, run: ContractRun) -> None:
+        """A repeated refund (a retry, a second app instance, a lost answer) refunds once."""
+        payments = run.payments()
+        _skip_without_refunds(payments, run.harness.name)
+        order = run.paid_order("refund", payments)
+        before = run.harness.refund_count()
+        request = run.refund_request(order, "refund", 1)
+        first = _check_refund(payments.refund_order(request), request, run.harness.name)
+        for label, facade in (("the second refund", payments), ("another facade's", None)):
+            again = (facade or run.payments()).refund_order(request)
+            _require(
+                again.provider_refund_id == first.provider_refund_id,
+                f"{label} gave refund {again.provider_refund_id!r}, the first gave "
+                f"{first.provider_refund_id!r}",
+            )
+        made = run.refunds_made(before)
+        _require(made in {None, 1}, f"three refunds under one refund reference made {made}")
+        lost = run.refund_request(order, "refund-lost", 1)
+        run.faults.inject(Fault.forward())  # the order's query goes through
+        run.faults.inject(Fault.timeout())  # the refund is made, its answer lost
+        recovered = _check_refund(payments.refund_order(lost), lost, run.harness.name)
+        again = payments.refund_order(lost)
+        _require(
+            again.provider_refund_id == recovered.provider_refund_id,
+            "after a lost answer, refunding again gave another provider refund",
+        )
+        made = run.refunds_made(before)
+        _require(made in {None, 2}, f"two refund references, one answer lost, made {made}")
+
+    @_contract(
+        "over-refund-refused",
+        hooks={"create_order", "refund_order"},
+        summary="a refund of more than remains of a paid order is refused with a typed, "
+        "non-retryable error, and refunds nothing",
+    )
+    def test_over_refund_is_refused(self, run: ContractRun) -> None:
+        """No refund gives back more than was paid."""
+        payments = run.payments()
+        _skip_without_refunds(payments, run.harness.name)
+        order = run.paid_order("over-refund", payments)
+        payments.refund_order(run.refund_request(order, "over-refund-part", 1))
+        before = run.harness.refund_count()
+        excess = run.refund_request(order, "over-refund-excess", 2)
+        error = _expect_error(
+            partial(payments.refund_order, excess), "refunding 2 of what remains 1"
+        )
+        retryable = error.classification is not None and error.classification.retryable
+        _require(
+            isinstance(error, ValidationError | ProviderError) and not retryable,
+            f"refunding more than remains raised {type(error).__name__} (retryable="
+            f"{retryable}): expected a ValidationError or a non-retryable ProviderError",
+        )
+        made = run.refunds_made(before)
+        _require(made in {None, 0}, f"a refund of more than remains made {made} refund(s)")
+
+    @_contract(
+        "refund-unpaid-refused",
+        hooks={"create_order", "refund_order"},
+        summary="the provider refuses to refund an order it holds as unpaid, even when told it "
+        "is paid; the facade refuses it with a ValidationError naming reference",
+    )
+    def test_refund_of_an_unpaid_order_is_refused(self, run: ContractRun) -> None:
+        """Nothing is refunded of an order nobody paid."""
+        payments = run.payments()
+        _skip_without_refunds(payments, run.harness.name)
+        order = payments.create_order(run.request("refund-unpaid", payments))
+        request = run.refund_request(order, "refund-unpaid", 1)
+        before = run.harness.refund_count()
+        error = _expect_error(partial(payments.refund_order, request), "refunding an unpaid order")
+        _require(
+            isinstance(error, ValidationError) and error.field == "reference",
+            f"refunding an unpaid order raised {error!r}, not a ValidationError on reference",
+        )
+        # The provider itself, told by a stale ledger that the order is paid, must refuse too.
+        forged = attrs.evolve(order, status=PaymentStatus.PAID)
+        operation = payments.provider(run.harness.name).refund_order(forged, request)
+        _require(operation is not None, "refund_order gave no operation")
+        assert operation is not None
+        sender = HttpxSender(HttpSettings(), transport=run.faults)
+        try:
+            _expect_error(
+                lambda: drive(operation, partial(sender.send, provider=run.harness.name)),
+                "the provider's refund of an unpaid order",
+            )
+        finally:
+            sender.close()
+        made = run.refunds_made(before)
+        _require(made in {None, 0}, f"refunding an unpaid order made {made} refund(s)")
 
     @_contract(
         "callback-accepted",

@@ -73,6 +73,14 @@ class ProviderHarness(abc.ABC):
     def order_count(self) -> int:
         """How many orders the sandbox holds in all (the suite compares before and after)."""
 
+    def refund_count(self) -> int | None:
+        """How many refunds the sandbox holds in all; ``None`` if it cannot tell (default).
+
+        The refund contracts compare before and after, to see that a refund asked twice was
+        made once; without a count they check the refunds' ids alone.
+        """
+        return None
+
     @abc.abstractmethod
     def secrets(self) -> Mapping[str, str]:
         """Values that must never reach a log line or an error message, by label.
@@ -105,6 +113,7 @@ class ProviderHarness(abc.ABC):
 class FaultKind(enum.Enum):
     """How an injected fault answers a request."""
 
+    FORWARD = "forward"  # no fault: the request goes through (to fault a later one)
     ANSWER = "answer"  # the provider never sees the request; the given answer comes back
     TIMEOUT = "timeout"  # the provider handles the request; its answer never arrives
     UNREACHABLE = "unreachable"  # the connection is refused; the request never leaves
@@ -132,6 +141,11 @@ class Fault:
     ) -> Fault:
         """Answer with ``status_code`` instead of forwarding the request."""
         return cls(FaultKind.ANSWER, status_code, dict(headers or {}), body)
+
+    @classmethod
+    def forward(cls) -> Fault:
+        """Let the request through untouched: a place-holder before a later request's fault."""
+        return cls(FaultKind.FORWARD)
 
     @classmethod
     def timeout(cls) -> Fault:
@@ -175,7 +189,8 @@ class FaultInjector(httpx.BaseTransport, httpx.AsyncBaseTransport):
     def _next_fault(self, request: httpx.Request) -> Fault | None:
         self.requests.append(request)
         if self._planned:
-            return self._planned.popleft()
+            fault = self._planned.popleft()
+            return None if fault.kind is FaultKind.FORWARD else fault
         return self._always
 
     def _inner(self) -> httpx.BaseTransport:

@@ -54,6 +54,7 @@ from payments_core.models import (
     URL_MAX,
     CallbackRequest,
     OrderRequest,
+    RefundRequest,
 )
 from payments_core.money import CURRENCIES, Money
 
@@ -70,6 +71,7 @@ __all__ = [
     "order_requests",
     "prices",
     "references",
+    "refund_requests",
     "urls",
 ]
 
@@ -220,6 +222,27 @@ def order_requests(
         return_url=st.none() | urls(),
         cancel_url=st.none() | urls(),
         expires_at=st.none() | _future_datetimes(),
+    )
+
+
+def refund_requests(
+    price: Money, *, reference: str | None = None
+) -> st.SearchStrategy[RefundRequest]:
+    """Valid :class:`~payments_core.RefundRequest` objects for an order priced ``price``.
+
+    Amounts run from the currency's smallest unit to the whole price, in its currency.
+
+    :param price: The refunded order's price.
+    :param reference: The order's reference; default: any drawn by :func:`references`.
+    """
+    smallest = Decimal(1).scaleb(-price.currency_info.minor_units)
+    return st.builds(
+        RefundRequest,
+        reference=st.just(reference) if reference is not None else _all_references(),
+        refund_reference=_all_references(),
+        amount=money(price.currency, min_value=smallest, max_value=price.amount),
+        reason=_TEXT,
+        callback_url=st.none() | urls(),
     )
 
 

@@ -79,6 +79,9 @@ class ExampleHarness(ProviderHarness):
     def order_count(self) -> int:
         return len(self.sandbox.orders)
 
+    def refund_count(self) -> int:
+        return self.sandbox.refund_count()
+
     def secrets(self) -> Mapping[str, str]:
         return {"api_key": self.sandbox.api_key, "api_secret": self.sandbox.api_secret}
 

@@ -48,6 +48,10 @@ from payments_core import (
     ProviderError,
     ProviderInfo,
     ProviderSandbox,
+    Refund,
+    RefundNotice,
+    RefundRequest,
+    RefundStatus,
     ResponseLost,
     Secret,
     ValidationError,
@@ -57,7 +61,7 @@ from payments_core import (
 from payments_core.http import Operation
 from payments_example import wire
 
-__all__ = ["ExampleProvider", "merchant_order_id"]
+__all__ = ["ExampleProvider", "merchant_order_id", "merchant_refund_id"]
 
 log = get_logger("payments_example")
 
@@ -65,8 +69,18 @@ _STATUSES: Final = {
     wire.STATUS_OPEN: PaymentStatus.PENDING,
     wire.STATUS_PAID: PaymentStatus.PAID,
     wire.STATUS_CLOSED: PaymentStatus.CLOSED,
+    wire.STATUS_PARTIALLY_REFUNDED: PaymentStatus.PARTIALLY_REFUNDED,
+    wire.STATUS_REFUNDED: PaymentStatus.REFUNDED,
 }
-_EVENTS: Final = {wire.EVENT_PAID: PaymentStatus.PAID, wire.EVENT_CLOSED: PaymentStatus.CLOSED}
+_EVENTS: Final = {
+    wire.EVENT_PAID: PaymentStatus.PAID,
+    wire.EVENT_CLOSED: PaymentStatus.CLOSED,
+    wire.EVENT_REFUNDED: PaymentStatus.PARTIALLY_REFUNDED,
+}
+_REFUND_STATUSES: Final = {
+    wire.REFUND_SUCCEEDED: RefundStatus.SUCCEEDED,
+    wire.REFUND_FAILED: RefundStatus.FAILED,
+}
 _ACK: Final = CallbackReply(200, b'{"received":true}')
 _TRY_AGAIN: Final = "The payment service is busy. Please try again in a moment."
 _CANNOT: Final = "We could not start the payment. Please contact support."
@@ -97,6 +111,24 @@ _CODES: Final[Mapping[str, tuple[ErrorCategory, bool, str, str]]] = {
         "ExamplePay rejected the request signature: check api_secret.",
         _CANNOT,
     ),
+    "order_not_refundable": (
+        ErrorCategory.INVALID_STATE,
+        False,
+        "The order is not paid, or is refunded already: query it for its state.",
+        _CANNOT,
+    ),
+    "refund_exceeds_remaining": (
+        ErrorCategory.INVALID_REQUEST,
+        False,
+        "The refund is more than remains of the order: refund less.",
+        _CANNOT,
+    ),
+    "refund_mismatch": (
+        ErrorCategory.INVALID_REQUEST,
+        False,
+        "This refund reference names a refund of another amount: use a new reference.",
+        _CANNOT,
+    ),
     "unknown_key": (
         ErrorCategory.AUTHENTICATION,
         False,
@@ -112,6 +144,13 @@ def merchant_order_id(reference: str) -> str:
     References may hold characters and lengths ExamplePay refuses, so the id is a digest.
     """
     return "ref_" + hashlib.sha256(reference.encode()).hexdigest()[:40]
+
+
+def merchant_refund_id(reference: str, refund_reference: str) -> str:
+    """ExamplePay's ``merchant_refund_id`` for a refund: the same one every time it is asked."""
+    # NUL cannot occur in a reference, so the pair is read back unambiguously.
+    digest = hashlib.sha256(f"{reference}\x00{refund_reference}".encode()).hexdigest()
+    return "rfd_" + digest[:40]
 
 
 class ExampleProvider:
@@ -135,7 +174,15 @@ class ExampleProvider:
             display_name="ExamplePay",
             currencies=frozenset(wire.CURRENCIES),
             capabilities=frozenset(
-                {"create_order", "query_order", "close_order", "callbacks", "sandbox"}
+                {
+                    "create_order",
+                    "query_order",
+                    "close_order",
+                    "refund_order",
+                    "query_refund",
+                    "callbacks",
+                    "sandbox",
+                }
             ),
             settings={
                 "base_url": "EXAMPLEPAY_BASE_URL",
@@ -171,6 +218,21 @@ class ExampleProvider:
     @hookimpl
     def close_order(self, reference: str) -> Operation[bool]:
         return self._close(reference)
+
+    @hookimpl
+    def refund_order(self, order: Order, request: RefundRequest) -> Operation[Refund]:
+        body = {
+            "merchant_refund_id": merchant_refund_id(request.reference, request.refund_reference),
+            "amount": str(request.amount.amount),
+            "currency": request.amount.currency,
+            "reason": request.reason,
+        }
+        path = wire.PATH_REFUNDS.format(merchant_order_id=order.merchant_order_id)
+        return self._send_refund(path, _json(body), request)
+
+    @hookimpl
+    def query_refund(self, order: Order, request: RefundRequest) -> Operation[Refund | None]:
+        return self._query_refund(order, request)
 
     @hookimpl
     def handle_callback(self, callback: CallbackRequest) -> Operation[CallbackResult]:
@@ -226,6 +288,24 @@ class ExampleProvider:
         if response.status_code != 200:
             raise self._error(response, "close_order")
         return True
+
+    def _send_refund(self, path: str, body: bytes, request: RefundRequest) -> Operation[Refund]:
+        response = yield self._signed("POST", path, body, "refund_order")
+        if response.status_code not in {200, 201}:
+            raise self._error(response, "refund_order")
+        return self._refund(request, response, "refund_order")
+
+    def _query_refund(self, order: Order, request: RefundRequest) -> Operation[Refund | None]:
+        path = wire.PATH_REFUND.format(
+            merchant_order_id=order.merchant_order_id,
+            merchant_refund_id=merchant_refund_id(request.reference, request.refund_reference),
+        )
+        response = yield self._signed("GET", path, b"", "query_refund")
+        if response.status_code == 404 and _error_code(response) == "refund_not_found":
+            return None
+        if response.status_code != 200:
+            raise self._error(response, "query_refund")
+        return self._refund(request, response, "query_refund")
 
     def _account(self) -> Operation[str]:
         response = yield self._signed("GET", wire.PATH_ACCOUNT, b"", "check_connection")
@@ -317,6 +397,29 @@ class ExampleProvider:
                 operation=operation,
             ) from None
 
+    def _refund(self, request: RefundRequest, response: HttpResponse, operation: str) -> Refund:
+        try:
+            document = json.loads(response.content)
+            data, order = document["refund"], document["order"]
+            if not isinstance(data["amount"], str):
+                raise TypeError("amount must be a decimal string")
+            return Refund(
+                provider=self.name,
+                reference=request.reference,
+                refund_reference=request.refund_reference,
+                provider_refund_id=str(data["merchant_refund_id"]),
+                provider_order_id=str(order["id"]),
+                amount=Money(data["amount"], data["currency"]),
+                status=_REFUND_STATUSES[data["status"]],
+                reason=str(data.get("reason") or ""),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ResponseLost(
+                f"ExamplePay's answer to {operation} is unreadable ({type(exc).__name__})",
+                provider=self.name,
+                operation=operation,
+            ) from None
+
     def _error(self, response: HttpResponse, operation: str) -> ProviderError:
         code = _error_code(response)
         return ProviderError(
@@ -338,15 +441,29 @@ class ExampleProvider:
             created = document["created"]
             if not (isinstance(created, int) and isinstance(order["amount"], str)):
                 raise TypeError("created must be an integer and amount a decimal string")
+            notice = None
+            amount = Money(order["amount"], order["currency"])
+            if "refund" in document:
+                refund = document["refund"]
+                if not isinstance(refund["amount"], str):
+                    raise TypeError("a refund amount must be a decimal string")
+                notice = RefundNotice(
+                    provider_refund_id=str(refund["merchant_refund_id"]),
+                    status=_REFUND_STATUSES[refund["status"]],
+                    amount=Money(refund["amount"], refund["currency"]),
+                )
+                amount = Money(refund["amount"], refund["currency"])
+                status = _STATUSES[order["status"]]
             return PaymentEvent(
                 provider=self.name,
                 event_id=str(document["event_id"]),
                 status=status,
                 provider_order_id=str(order["id"]),
                 merchant_order_id=str(order["merchant_order_id"]),
-                amount=Money(order["amount"], order["currency"]),
+                amount=amount,
                 occurred_at=datetime.fromtimestamp(created, UTC),
                 transaction_id=order.get("payment_id"),
+                refund=notice,
             )
         except (KeyError, TypeError, ValueError, OverflowError, OSError) as exc:
             raise self._refused(

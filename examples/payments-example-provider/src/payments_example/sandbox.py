@@ -45,6 +45,7 @@ __all__ = [
     "ExamplePaySandbox",
     "RunningSandbox",
     "SandboxOrder",
+    "SandboxRefund",
     "build_app",
     "post_callback",
     "sandbox_transport",
@@ -54,6 +55,8 @@ __all__ = [
 _MERCHANT_ORDER_ID: Final = re.compile(rf"[A-Za-z0-9_-]{{1,{wire.MERCHANT_ORDER_ID_MAX}}}")
 _AMOUNT: Final = re.compile(r"(0|[1-9][0-9]{0,14})(\.[0-9]+)?")
 _ORDER_PATH: Final = re.compile(r"/v1/orders/([^/]+)(/close)?")
+_REFUND_PATH: Final = re.compile(r"/v1/orders/([^/]+)/refunds(?:/([^/]+))?")
+_REFUNDABLE: Final = frozenset({wire.STATUS_PAID, wire.STATUS_PARTIALLY_REFUNDED})
 
 
 @attrs.frozen
@@ -94,6 +97,15 @@ class SandboxOrder:
     expires_at: str | None
     status: str = wire.STATUS_OPEN
     payment_id: str | None = None
+    refunds: dict[str, SandboxRefund] = attrs.field(factory=dict)
+
+    @property
+    def refunded(self) -> Decimal:
+        """The total of the order's succeeded refunds."""
+        return sum(
+            (Decimal(r.amount) for r in self.refunds.values() if r.status == wire.REFUND_SUCCEEDED),
+            Decimal(0),
+        )
 
     def to_json(self, base_url: str) -> dict[str, Any]:
         """The order as the API shows it."""
@@ -107,6 +119,30 @@ class SandboxOrder:
             "checkout_url": f"{base_url}/checkout/{self.id}",
             "expires_at": self.expires_at,
             "payment_id": self.payment_id,
+            "refunded": str(self.refunded),
+        }
+
+
+@attrs.define
+class SandboxRefund:
+    """A refund as the sandbox holds it."""
+
+    id: str
+    merchant_refund_id: str
+    amount: str
+    currency: str
+    reason: str
+    status: str = wire.REFUND_SUCCEEDED
+
+    def to_json(self) -> dict[str, Any]:
+        """The refund as the API shows it."""
+        return {
+            "id": self.id,
+            "merchant_refund_id": self.merchant_refund_id,
+            "amount": self.amount,
+            "currency": self.currency,
+            "reason": self.reason,
+            "status": self.status,
         }
 
 
@@ -173,6 +209,11 @@ class ExamplePaySandbox:
                 return Answer(200, _json({"account": {"merchant": "sandbox", "mode": "test"}}))
             if method == "POST" and path == wire.PATH_ORDERS:
                 return Answer(201, _json({"order": self._create(body)}))
+            refund_path = _REFUND_PATH.fullmatch(path)
+            if refund_path and method == "POST" and not refund_path.group(2):
+                return self._refund(refund_path.group(1), body)
+            if refund_path and method == "GET" and refund_path.group(2):
+                return self._find_refund(refund_path.group(1), refund_path.group(2))
             match = _ORDER_PATH.fullmatch(path)
             if match and method == "GET" and not match.group(2):
                 return Answer(
@@ -203,12 +244,7 @@ class ExamplePaySandbox:
             raise _Refusal("bad_signature", "signature does not match")
 
     def _create(self, body: bytes) -> dict[str, Any]:
-        try:
-            fields = json.loads(body)
-        except ValueError:
-            raise _Refusal("invalid_request", "body is not JSON") from None
-        if not isinstance(fields, dict):
-            raise _Refusal("invalid_request", "body must be a JSON object")
+        fields = _object(body)
         order = SandboxOrder(
             id=f"ord_{secrets.token_hex(12)}",
             merchant_order_id=_field(fields, "merchant_order_id", _MERCHANT_ORDER_ID),
@@ -231,6 +267,53 @@ class ExamplePaySandbox:
         if order is None:
             raise _Refusal("order_not_found", "no order with this merchant_order_id")
         return order
+
+    def _refund(self, merchant_order_id: str, body: bytes) -> Answer:
+        fields = _object(body)
+        merchant_refund_id = _field(fields, "merchant_refund_id", _MERCHANT_ORDER_ID)
+        amount = _field(fields, "amount", _AMOUNT)
+        currency = _field(fields, "currency", re.compile("|".join(wire.CURRENCIES)))
+        reason = _text(fields, "reason", wire.REASON_MAX)
+        _check_amount(amount, currency)
+        with self._lock:
+            order = self._find(merchant_order_id)
+            known = order.refunds.get(merchant_refund_id)
+            if known is not None:
+                # The same refund asked again: the one made the first time, never a second.
+                if (Decimal(known.amount), known.currency) != (Decimal(amount), currency):
+                    raise _Refusal("refund_mismatch", "this merchant_refund_id names another")
+                return Answer(
+                    200, _json({"refund": known.to_json(), "order": order.to_json(self.base_url)})
+                )
+            if order.status not in _REFUNDABLE:
+                raise _Refusal("order_not_refundable", f"the order is {order.status}")
+            if currency != order.currency:
+                raise _Refusal("invalid_request", "currency must be the order's", "currency")
+            if Decimal(amount) > Decimal(order.amount) - order.refunded:
+                raise _Refusal("refund_exceeds_remaining", "more than remains", "amount")
+            refund = SandboxRefund(
+                f"rfd_{secrets.token_hex(12)}", merchant_refund_id, amount, currency, reason
+            )
+            order.refunds[merchant_refund_id] = refund
+            full = order.refunded >= Decimal(order.amount)
+            order.status = wire.STATUS_REFUNDED if full else wire.STATUS_PARTIALLY_REFUNDED
+        self._notify(order, wire.EVENT_REFUNDED, refund=refund)
+        return Answer(
+            201, _json({"refund": refund.to_json(), "order": order.to_json(self.base_url)})
+        )
+
+    def _find_refund(self, merchant_order_id: str, merchant_refund_id: str) -> Answer:
+        order = self._find(merchant_order_id)
+        refund = order.refunds.get(merchant_refund_id)
+        if refund is None:
+            raise _Refusal("refund_not_found", "no refund with this merchant_refund_id")
+        return Answer(
+            200, _json({"refund": refund.to_json(), "order": order.to_json(self.base_url)})
+        )
+
+    def refund_count(self) -> int:
+        """How many refunds the sandbox holds in all."""
+        return sum(len(order.refunds) for order in self.orders.values())
 
     # -- what the payer and the sandbox operator do ---------------------------------------------
 
@@ -268,16 +351,19 @@ class ExamplePaySandbox:
         self._notify(order, wire.EVENT_CLOSED)
         return order.to_json(self.base_url)
 
-    def _notify(self, order: SandboxOrder, event_type: str) -> Delivery:
+    def _notify(
+        self, order: SandboxOrder, event_type: str, *, refund: SandboxRefund | None = None
+    ) -> Delivery:
         created = int(self.clock())
-        body = _json(
-            {
-                "event_id": f"evt_{secrets.token_hex(12)}",
-                "type": event_type,
-                "created": created,
-                "order": order.to_json(self.base_url),
-            }
-        )
+        event: dict[str, Any] = {
+            "event_id": f"evt_{secrets.token_hex(12)}",
+            "type": event_type,
+            "created": created,
+            "order": order.to_json(self.base_url),
+        }
+        if refund is not None:
+            event["refund"] = refund.to_json()
+        body = _json(event)
         timestamp = str(created)
         signature = hmac.new(
             self.api_secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256
@@ -294,6 +380,16 @@ class ExamplePaySandbox:
         self.deliveries.append(delivery)
         self.deliver(delivery)
         return delivery
+
+
+def _object(body: bytes) -> dict[str, Any]:
+    try:
+        fields = json.loads(body)
+    except ValueError:
+        raise _Refusal("invalid_request", "body is not JSON") from None
+    if not isinstance(fields, dict):
+        raise _Refusal("invalid_request", "body must be a JSON object")
+    return fields
 
 
 def _field(fields: Mapping[str, Any], name: str, pattern: re.Pattern[str]) -> str:
@@ -419,6 +515,10 @@ class RunningSandbox:
     def checkout_url(self, provider_order_id: str) -> str:
         """The order's checkout page."""
         return f"{self.base_url}/checkout/{provider_order_id}"
+
+    def forward_callbacks(self, url: str) -> None:
+        """Nothing to do: ExamplePay posts each order's callback to its own ``callback_url``."""
+        del url
 
 
 @contextmanager

@@ -25,6 +25,9 @@ PATH_ACCOUNT: Final = "/v1/account"  # GET: who the credentials belong to
 PATH_ORDERS: Final = "/v1/orders"  # POST: create
 PATH_ORDER: Final = "/v1/orders/{merchant_order_id}"  # GET: query
 PATH_CLOSE: Final = "/v1/orders/{merchant_order_id}/close"  # POST: close
+# POST: refund (201 new, 200 the same merchant_refund_id again: idempotent)
+PATH_REFUNDS: Final = "/v1/orders/{merchant_order_id}/refunds"
+PATH_REFUND: Final = "/v1/orders/{merchant_order_id}/refunds/{merchant_refund_id}"  # GET: query
 
 HEADER_KEY: Final = "ExamplePay-Key"
 HEADER_TIMESTAMP: Final = "ExamplePay-Timestamp"
@@ -45,10 +48,18 @@ CURRENCIES: Final = {"USD": 2, "EUR": 2, "GBP": 2, "JPY": 0}
 STATUS_OPEN: Final = "open"
 STATUS_PAID: Final = "paid"
 STATUS_CLOSED: Final = "closed"
+STATUS_PARTIALLY_REFUNDED: Final = "partially_refunded"
+STATUS_REFUNDED: Final = "refunded"
+
+# Refund "status" values: ExamplePay refunds at once, or refuses.
+REFUND_SUCCEEDED: Final = "succeeded"
+REFUND_FAILED: Final = "failed"
+REASON_MAX: Final = 256
 
 # Callback "type" values.
 EVENT_PAID: Final = "order.paid"
 EVENT_CLOSED: Final = "order.closed"
+EVENT_REFUNDED: Final = "refund.succeeded"
 
 # Error codes and the HTTP status each comes with.
 ERRORS: Final = {
@@ -61,6 +72,10 @@ ERRORS: Final = {
     "order_not_found": 404,
     "duplicate_order": 409,
     "order_not_closable": 409,
+    "order_not_refundable": 409,
+    "refund_exceeds_remaining": 400,
+    "refund_mismatch": 409,
+    "refund_not_found": 404,
     "rate_limited": 429,
     "internal_error": 500,
 }

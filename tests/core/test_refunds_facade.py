@@ -1,0 +1,217 @@
+"""``Payments.refund_order``: one refund per refund reference, through faults, with and without
+a ledger. ExamplePay's in-process sandbox holds the refunds; a fault injector loses answers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from payments_example.harness import ExampleHarness
+
+from payments_core import (
+    Config,
+    Money,
+    Order,
+    OrderRequest,
+    Payments,
+    PaymentStatus,
+    ProviderError,
+    RefundRequest,
+    RefundStatus,
+    RequestTimeout,
+    RetryPolicy,
+    StatusChange,
+    ValidationError,
+    hookimpl,
+    open_ledger,
+)
+from payments_core.testing import Fault, FaultInjector
+
+
+class Changes:
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, PaymentStatus, PaymentStatus]] = []
+
+    @hookimpl
+    def payment_status_changed(self, change: StatusChange) -> None:
+        self.seen.append((change.reference, change.old_status, change.new_status))
+
+
+@pytest.fixture
+def harness() -> Iterator[ExampleHarness]:
+    harness = ExampleHarness()
+    yield harness
+    harness.close()
+
+
+@pytest.fixture
+def faults(harness: ExampleHarness) -> FaultInjector:
+    return FaultInjector(harness.transport(), harness.async_transport())
+
+
+def facade(
+    harness: ExampleHarness, faults: FaultInjector, ledger_path: Path | None, *plugins: object
+) -> Payments:
+    async def no_sleep(_: float) -> None:
+        return None
+
+    return Payments(
+        Config(),
+        providers={"example": harness.factory()},
+        provider_settings={"example": harness.settings()},
+        load_entry_points=False,
+        plugins=plugins,
+        retry=RetryPolicy(max_attempts=3, sleep=lambda _: None, async_sleep=no_sleep),
+        transport=faults,
+        async_transport=faults,
+        ledger=None if ledger_path is None else open_ledger(f"sqlite:///{ledger_path}"),
+    )
+
+
+def paid_order(payments: Payments, harness: ExampleHarness, reference: str) -> Order:
+    order = payments.create_order(
+        OrderRequest(
+            reference=reference, price=Money("1.00", "USD"), callback_url="https://a.test/cb"
+        )
+    )
+    callback = harness.paid_callback(order)
+    if payments.ledger is not None:
+        payments.apply_callback("example", callback.headers, callback.body)
+    return order
+
+
+def refund(amount: str, refund_reference: str = "cancel-1") -> RefundRequest:
+    return RefundRequest(
+        reference="booking-1",
+        refund_reference=refund_reference,
+        amount=Money(amount, "USD"),
+        reason="booking cancelled",
+    )
+
+
+def test_a_lost_refund_answer_is_recovered_by_query_not_by_a_second_refund(
+    harness: ExampleHarness, faults: FaultInjector, tmp_path: Path
+) -> None:
+    changes = Changes()
+    with facade(harness, faults, tmp_path / "l.db", changes) as payments:
+        paid_order(payments, harness, "booking-1")
+        faults.inject(Fault.timeout())
+        made = payments.refund_order(refund("1.00"))
+        sent = len(faults.requests)
+        again = payments.refund_order(refund("1.00"))
+        assert len(faults.requests) == sent  # a final refund is answered from the ledger
+        assert payments.ledger is not None
+        order = payments.ledger.get_order("example", "booking-1")
+    assert harness.refund_count() == 1
+    assert made.status is RefundStatus.SUCCEEDED
+    assert again == made
+    assert order is not None
+    assert (order.status, order.refunded) == (PaymentStatus.REFUNDED, Money("1.00", "USD"))
+    assert changes.seen == [
+        ("booking-1", PaymentStatus.PENDING, PaymentStatus.PAID),
+        ("booking-1", PaymentStatus.PAID, PaymentStatus.REFUNDED),
+    ]
+    paths = [r.url.path for r in faults.requests if "/refunds" in r.url.path]
+    assert [p.endswith("/refunds") for p in paths] == [True, False]  # refund, then its query
+
+
+def test_an_outcome_still_unknown_stays_pending_and_asking_again_settles_it(
+    harness: ExampleHarness, faults: FaultInjector, tmp_path: Path
+) -> None:
+    with facade(harness, faults, tmp_path / "l.db") as payments:
+        paid_order(payments, harness, "booking-1")
+        faults.inject(Fault.timeout(), times=3)
+        with pytest.raises(RequestTimeout):
+            payments.refund_order(refund("0.40"))
+        assert payments.ledger is not None
+        held = payments.ledger.get_refund("example", "booking-1", "cancel-1")
+        assert held is not None
+        assert held.status is RefundStatus.PENDING
+        with pytest.raises(ValidationError) as refused:  # its amount stays held back
+            payments.refund_order(refund("0.61", "cancel-2"))
+        assert refused.value.field == "amount"
+        settled = payments.refund_order(refund("0.40"))
+    assert settled.status is RefundStatus.SUCCEEDED
+    assert harness.refund_count() == 1
+
+
+def test_a_refund_the_provider_refuses_outright_frees_its_reference(
+    harness: ExampleHarness, faults: FaultInjector, tmp_path: Path
+) -> None:
+    with facade(harness, faults, tmp_path / "l.db") as payments:
+        paid_order(payments, harness, "booking-1")
+        body = b'{"error":{"code":"order_not_refundable","message":"injected"}}'
+        faults.inject(Fault.answer(409, body))
+        with pytest.raises(ProviderError) as refused:
+            payments.refund_order(refund("0.40"))
+        assert refused.value.classification is not None
+        assert not refused.value.classification.retryable
+        assert payments.ledger is not None
+        assert payments.ledger.refunds_for("example", "booking-1") == []
+        assert payments.refund_order(refund("0.40")).status is RefundStatus.SUCCEEDED
+    assert harness.refund_count() == 1
+
+
+def test_a_payment_whose_callback_has_not_come_is_learnt_before_the_refund(
+    harness: ExampleHarness, faults: FaultInjector, tmp_path: Path
+) -> None:
+    changes = Changes()
+    with facade(harness, faults, tmp_path / "l.db", changes) as payments:
+        order = payments.create_order(
+            OrderRequest(
+                reference="booking-1", price=Money("1.00", "USD"), callback_url="https://a.test/cb"
+            )
+        )
+        harness.paid_callback(order)  # paid at the provider; the callback is never delivered
+        assert payments.refund_order(refund("0.40")).status is RefundStatus.SUCCEEDED
+    assert changes.seen == [
+        ("booking-1", PaymentStatus.PENDING, PaymentStatus.PAID),
+        ("booking-1", PaymentStatus.PAID, PaymentStatus.PARTIALLY_REFUNDED),
+    ]
+
+
+def test_without_a_ledger_the_provider_refuses_an_over_refund_and_repeats_are_one_refund(
+    harness: ExampleHarness, faults: FaultInjector
+) -> None:
+    with facade(harness, faults, None) as payments:
+        paid_order(payments, harness, "booking-1")
+        partial = payments.refund_order(refund("0.40"))
+        with pytest.raises(ProviderError) as refused:
+            payments.refund_order(refund("0.61", "cancel-2"))
+        assert refused.value.provider_code == "refund_exceeds_remaining"
+        rest = payments.refund_order(refund("0.60", "cancel-2"))
+        # The order is refunded in full now: asking for either refund again finds it.
+        assert payments.refund_order(refund("0.40")) == partial
+        assert payments.refund_order(refund("0.60", "cancel-2")) == rest
+        with pytest.raises(ValidationError) as unpaid:
+            payments.refund_order(refund("0.10", "cancel-3"))
+        assert unpaid.value.field == "reference"
+    assert harness.refund_count() == 2
+
+
+def test_the_async_refund_matches_the_blocking_one(
+    harness: ExampleHarness, faults: FaultInjector, tmp_path: Path
+) -> None:
+    changes = Changes()
+    payments = facade(harness, faults, tmp_path / "l.db", changes)
+    paid_order(payments, harness, "booking-1")
+
+    async def flow() -> tuple[RefundStatus, RefundStatus]:
+        async with payments:
+            faults.inject(Fault.timeout())
+            first = await payments.refund_order_async(refund("0.40"))
+            again = await payments.refund_order_async(refund("0.40"))
+            rest = await payments.refund_order_async(refund("0.60", "cancel-2"))
+            assert again == first
+            return first.status, rest.status
+
+    assert asyncio.run(flow()) == (RefundStatus.SUCCEEDED, RefundStatus.SUCCEEDED)
+    assert harness.refund_count() == 2
+    assert [new for _, _, new in changes.seen] == [
+        PaymentStatus.PAID,
+        PaymentStatus.PARTIALLY_REFUNDED,
+        PaymentStatus.REFUNDED,
+    ]

@@ -1,0 +1,89 @@
+"""``payments refund`` against the sandbox, and ``payments status`` showing what was refunded."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import timedelta
+
+import pytest
+from click.testing import CliRunner, Result
+
+from payments_binance.sandbox import Sandbox
+from payments_core import Order
+from payments_core.cli import cli
+
+from .test_sandbox_ledger import (
+    API_KEY,
+    API_SECRET,
+    NOWHERE,
+    binance_payments,
+    booking,
+    sandbox_on_loopback,
+)
+
+
+@pytest.fixture
+def paid(ledger_url: str) -> Iterator[tuple[Sandbox, dict[str, str | None], Order]]:
+    """A sandbox, the environment pointing the command line at it, and a paid order."""
+    with sandbox_on_loopback() as (sandbox, base_url):
+        env: dict[str, str | None] = {
+            "BINANCE_PAY_BASE_URL": base_url,
+            "BINANCE_PAY_API_KEY": API_KEY,
+            "BINANCE_PAY_API_SECRET": API_SECRET,
+            "PAYMENTS_DATABASE_URL": ledger_url,
+            "PAYMENTS_PROVIDERS": "binance",
+            "PAYMENTS_CONFIG": None,
+        }
+        with binance_payments(base_url, ledger_url) as payments:
+            order = payments.create_order(booking(1, NOWHERE))
+            sandbox.pay(order.provider_order_id)
+            payments.reconcile(older_than=timedelta(0))  # learns of the payment
+        yield sandbox, env, order
+
+
+def run(env: dict[str, str | None], *args: str) -> Result:
+    return CliRunner().invoke(cli, list(args), env=env)
+
+
+def test_a_partial_refund_then_the_rest_and_status_shows_both(
+    paid: tuple[Sandbox, dict[str, str | None], Order],
+) -> None:
+    sandbox, env, order = paid
+    first = run(env, "refund", order.reference, "--amount", "0.40", "--reason", "moved")
+    assert first.exit_code == 0, first.output
+    assert "refund-0.40  succeeded 0.40 USD (0.40000000 USDT)" in first.output
+    assert "order partially_refunded: refunded 0.40 USD of 1.00" in first.output
+    rest = run(env, "refund", order.reference, "--json")
+    assert rest.exit_code == 0, rest.output
+    data = json.loads(rest.output)
+    assert data["refund"]["amount"] == {"amount": "0.60", "currency": "USD"}
+    assert data["refund"]["refund_reference"] == "refund-0.60"
+    assert data["order"]["status"] == "refunded"
+    assert data["order"]["refunded"] == {"amount": "1.00", "currency": "USD"}
+    assert len(sandbox.refunds) == 2
+
+    status = run(env, "status", order.reference)
+    assert status.exit_code == 0, status.output
+    assert "  refunded          1.00 USD of 1.00" in status.output
+    assert "  refunds           2" in status.output
+    assert status.output.count("succeeded") == 2
+    as_json = json.loads(run(env, "status", order.reference, "--json").output)
+    (record,) = as_json["orders"]
+    assert [r["refund_reference"] for r in record["refunds"]] == ["refund-0.40", "refund-0.60"]
+
+
+def test_the_same_refund_twice_is_one_refund_and_too_much_is_refused_unsent(
+    paid: tuple[Sandbox, dict[str, str | None], Order],
+) -> None:
+    sandbox, env, order = paid
+    assert run(env, "refund", order.reference, "--amount", "0.40").exit_code == 0
+    again = run(env, "refund", order.reference, "--amount", "0.40")
+    assert again.exit_code == 0, again.output
+    assert len(sandbox.refunds) == 1
+    requests = sandbox.stats()["requests"]
+    too_much = run(env, "refund", order.reference, "--amount", "0.61", "--refund-reference", "b")
+    assert too_much.exit_code == 1
+    assert len(too_much.output.strip().splitlines()) == 1
+    assert "ValidationError: amount: 0.61 USD exceeds what remains" in too_much.output
+    assert sandbox.stats()["requests"] == requests  # refused before anything was sent

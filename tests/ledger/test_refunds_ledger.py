@@ -1,0 +1,298 @@
+"""The ledger's refunds: reservations checked under the order's lock, settled exactly once.
+
+Every test runs against SQLite and PostgreSQL (the ``ledger`` fixture).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from decimal import Decimal
+
+import attrs
+import pytest
+
+from payments_core import (
+    Ledger,
+    LedgerError,
+    Money,
+    PaymentEvent,
+    PaymentStatus,
+    Refund,
+    RefundNotice,
+    RefundRequest,
+    RefundStatus,
+    ValidationError,
+)
+from payments_core.ledger import EventFlag, open_ledger
+from payments_core.ledger.base import MIGRATIONS
+
+from .fakes import NAME, event_for, merchant_order_id, order_for, provider_order_id
+
+
+def paid(ledger: Ledger, reference: str = "booking-1") -> None:
+    ledger.record_order(order_for(reference))
+    assert ledger.apply_event(event_for(reference)).applied
+
+
+def asked(
+    amount: str, refund_reference: str = "cancel-1", reference: str = "booking-1"
+) -> RefundRequest:
+    return RefundRequest(
+        reference=reference, refund_reference=refund_reference, amount=Money(amount, "USD")
+    )
+
+
+def answered(
+    reservation: Refund,
+    status: RefundStatus = RefundStatus.SUCCEEDED,
+    provider_refund_id: str | None = None,
+) -> Refund:
+    """What the provider answers for a reserved refund."""
+    return attrs.evolve(
+        reservation,
+        status=status,
+        provider_refund_id=provider_refund_id or refund_id(reservation),
+        settlement=Money(reservation.amount.amount, "USDT"),
+    )
+
+
+def refund_id(refund: Refund) -> str:
+    """The provider's id for a refund: derived from both references, as providers must."""
+    return f"rf-{refund.reference}-{refund.refund_reference}"
+
+
+def notice(reference: str, refund_id: str, status: RefundStatus, amount: str) -> PaymentEvent:
+    """A refund callback's event for the refund ``refund_id`` of ``reference``'s order."""
+    return PaymentEvent(
+        provider=NAME,
+        event_id=f"{NAME}:{refund_id}:{status.value}",
+        status=PaymentStatus.PARTIALLY_REFUNDED,
+        provider_order_id=provider_order_id(reference),
+        merchant_order_id=merchant_order_id(reference),
+        amount=Money(amount, "USDT"),
+        refund=RefundNotice(
+            provider_refund_id=refund_id, status=status, amount=Money(amount, "USDT")
+        ),
+    )
+
+
+def state(ledger: Ledger, reference: str = "booking-1") -> tuple[PaymentStatus, Money | None]:
+    order = ledger.get_order(NAME, reference)
+    assert order is not None
+    return order.status, order.refunded
+
+
+def test_a_partial_then_the_rest_moves_paid_to_partially_refunded_to_refunded(
+    ledger: Ledger,
+) -> None:
+    paid(ledger)
+    first = ledger.reserve_refund(NAME, asked("0.40"))
+    assert first.created
+    assert first.refund.status is RefundStatus.PENDING
+    assert state(ledger) == (PaymentStatus.PAID, None)  # a reservation moves no money
+    settled = ledger.settle_refund(answered(first.refund))
+    assert settled.change is not None
+    assert (settled.change.old_status, settled.change.new_status) == (
+        PaymentStatus.PAID,
+        PaymentStatus.PARTIALLY_REFUNDED,
+    )
+    assert state(ledger) == (PaymentStatus.PARTIALLY_REFUNDED, Money("0.40", "USD"))
+    rest = ledger.reserve_refund(NAME, asked("0.60", "cancel-2"))
+    last = ledger.settle_refund(answered(rest.refund))
+    assert last.change is not None
+    assert last.change.new_status is PaymentStatus.REFUNDED
+    assert state(ledger) == (PaymentStatus.REFUNDED, Money("1.00", "USD"))
+    assert [r.refund_reference for r in ledger.refunds_for(NAME, "booking-1")] == [
+        "cancel-1",
+        "cancel-2",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("request_", "field"),
+    [
+        (asked("1.01"), "amount"),
+        (
+            RefundRequest(reference="booking-1", refund_reference="r", amount=Money("1", "EUR")),
+            "amount.currency",
+        ),
+        (asked("0.10", reference="booking-unknown"), "reference"),
+    ],
+    ids=["more-than-paid", "other-currency", "unknown-order"],
+)
+def test_a_bad_refund_is_refused_naming_its_field_and_changes_nothing(
+    ledger: Ledger, request_: RefundRequest, field: str
+) -> None:
+    paid(ledger)
+    with pytest.raises(ValidationError) as refused:
+        ledger.reserve_refund(NAME, request_)
+    assert refused.value.field == field
+    assert ledger.refunds_for(NAME, "booking-1") == []
+    assert state(ledger) == (PaymentStatus.PAID, None)
+
+
+def test_an_unpaid_order_cannot_be_refunded(ledger: Ledger) -> None:
+    ledger.record_order(order_for("booking-1"))
+    with pytest.raises(ValidationError) as refused:
+        ledger.reserve_refund(NAME, asked("0.10"))
+    assert refused.value.field == "reference"
+    assert "pending" in refused.value.reason
+    assert ledger.refunds_for(NAME, "booking-1") == []
+
+
+def test_pending_refunds_hold_back_their_amount(ledger: Ledger) -> None:
+    paid(ledger)
+    ledger.reserve_refund(NAME, asked("0.70"))
+    with pytest.raises(ValidationError) as refused:
+        ledger.reserve_refund(NAME, asked("0.31", "cancel-2"))
+    assert refused.value.field == "amount"
+    assert "0.30 USD of 1.00" in refused.value.reason
+
+
+def test_a_failed_refund_gives_its_amount_back(ledger: Ledger) -> None:
+    paid(ledger)
+    first = ledger.reserve_refund(NAME, asked("1.00"))
+    outcome = ledger.settle_refund(answered(first.refund, RefundStatus.FAILED))
+    assert outcome.change is None
+    assert outcome.refund.status is RefundStatus.FAILED
+    assert state(ledger) == (PaymentStatus.PAID, None)
+    assert ledger.reserve_refund(NAME, asked("1.00", "cancel-2")).created
+
+
+def test_the_same_refund_reference_returns_the_recorded_refund(ledger: Ledger) -> None:
+    paid(ledger)
+    first = ledger.reserve_refund(NAME, asked("0.40"))
+    ledger.settle_refund(answered(first.refund))
+    again = ledger.reserve_refund(NAME, asked("0.40"))
+    assert not again.created
+    assert again.refund.status is RefundStatus.SUCCEEDED
+    assert again.refund.provider_refund_id == "rf-booking-1-cancel-1"
+    with pytest.raises(ValidationError) as refused:
+        ledger.reserve_refund(NAME, asked("0.50"))
+    assert refused.value.field == "refund_reference"
+    assert len(ledger.refunds_for(NAME, "booking-1")) == 1
+
+
+def test_a_refund_is_counted_once_whether_its_answer_or_its_notice_comes_first(
+    ledger: Ledger,
+) -> None:
+    paid(ledger, "booking-1")
+    paid(ledger, "booking-2")
+    # booking-1: the answer (pending) first, then the notice, then a repeat of the notice.
+    one = ledger.reserve_refund(NAME, asked("0.40"))
+    ledger.settle_refund(answered(one.refund, RefundStatus.PENDING))
+    applied = ledger.apply_event(
+        notice("booking-1", "rf-booking-1-cancel-1", RefundStatus.SUCCEEDED, "0.4")
+    )
+    assert applied.applied
+    assert applied.change is not None
+    assert applied.refund is not None
+    assert applied.refund.status is RefundStatus.SUCCEEDED
+    again = ledger.apply_event(
+        notice("booking-1", "rf-booking-1-cancel-1", RefundStatus.SUCCEEDED, "0.4")
+    )
+    assert again.duplicate
+    assert ledger.settle_refund(answered(one.refund)).change is None
+    # booking-2: the final answer first; the notice after it changes nothing.
+    two = ledger.reserve_refund(NAME, asked("0.40", reference="booking-2"))
+    assert ledger.settle_refund(answered(two.refund)).change is not None
+    late = ledger.apply_event(
+        notice("booking-2", "rf-booking-2-cancel-1", RefundStatus.SUCCEEDED, "0.4")
+    )
+    assert late.flagged is EventFlag.STALE
+    assert state(ledger, "booking-1") == state(ledger, "booking-2")
+    assert state(ledger, "booking-1") == (PaymentStatus.PARTIALLY_REFUNDED, Money("0.40", "USD"))
+
+
+def test_a_notice_for_another_amount_or_an_unknown_refund_is_flagged(ledger: Ledger) -> None:
+    paid(ledger)
+    one = ledger.reserve_refund(NAME, asked("0.40"))
+    ledger.settle_refund(answered(one.refund, RefundStatus.PENDING))
+    wrong = ledger.apply_event(
+        notice("booking-1", "rf-booking-1-cancel-1", RefundStatus.SUCCEEDED, "0.5")
+    )
+    assert wrong.flagged is EventFlag.AMOUNT_MISMATCH
+    unknown = ledger.apply_event(notice("booking-1", "rf-other", RefundStatus.SUCCEEDED, "0.4"))
+    assert unknown.flagged is EventFlag.UNKNOWN_REFUND
+    assert state(ledger) == (PaymentStatus.PAID, None)
+
+
+def test_a_late_payment_notice_never_undoes_a_refund(ledger: Ledger) -> None:
+    paid(ledger)
+    one = ledger.reserve_refund(NAME, asked("1.00"))
+    ledger.settle_refund(answered(one.refund))
+    late = ledger.apply_event(event_for("booking-1", event_id="redelivered-paid"))
+    assert late.flagged is EventFlag.STALE
+    assert state(ledger) == (PaymentStatus.REFUNDED, Money("1.00", "USD"))
+
+
+def test_settling_an_unreserved_refund_is_a_ledger_error(ledger: Ledger) -> None:
+    paid(ledger)
+    stray = Refund(
+        provider=NAME,
+        reference="booking-1",
+        refund_reference="never-reserved",
+        provider_refund_id="rf-x",
+        provider_order_id=provider_order_id("booking-1"),
+        amount=Money("0.10", "USD"),
+        status=RefundStatus.SUCCEEDED,
+    )
+    with pytest.raises(LedgerError):
+        ledger.settle_refund(stray)
+    assert state(ledger) == (PaymentStatus.PAID, None)
+
+
+def test_release_forgets_only_a_pending_refund(ledger: Ledger) -> None:
+    paid(ledger)
+    pending = ledger.reserve_refund(NAME, asked("0.40"))
+    assert ledger.release_refund(NAME, "booking-1", "cancel-1")
+    assert ledger.get_refund(NAME, "booking-1", "cancel-1") is None
+    assert ledger.reserve_refund(NAME, asked("1.00")).created  # its amount is free again
+    ledger.settle_refund(answered(pending.refund))
+    assert not ledger.release_refund(NAME, "booking-1", "cancel-1")
+    assert ledger.get_refund(NAME, "booking-1", "cancel-1") is not None
+
+
+def test_concurrent_refunds_of_one_order_never_exceed_its_price(
+    open_test_ledger: Callable[..., Ledger],
+) -> None:
+    ledgers = [open_test_ledger() for _ in range(4)]
+    paid(ledgers[0])
+
+    def reserve(i: int) -> bool:
+        try:
+            ledgers[i % 4].reserve_refund(NAME, asked("0.30", f"cancel-{i}"))
+        except ValidationError:
+            return False
+        return True
+
+    with ThreadPoolExecutor(8) as pool:
+        made = sum(pool.map(reserve, range(16)))
+    assert made == 3
+    held = sum(r.amount.amount for r in ledgers[0].refunds_for(NAME, "booking-1"))
+    assert held == Decimal("0.90")
+
+
+def test_a_version_two_ledger_is_upgraded_with_its_orders_kept(tmp_path: object) -> None:
+    path = f"{tmp_path}/old.sqlite3"
+    types = {"id": "INTEGER PRIMARY KEY", "time": "TEXT", "bool": "INTEGER"}
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+        for version, statements in enumerate(MIGRATIONS[:2], start=1):
+            for statement in statements:
+                conn.execute(statement.format(**types))
+            conn.execute("INSERT INTO schema_version VALUES (?)", (version,))
+        conn.execute(
+            "INSERT INTO orders (provider, reference, provider_order_id, merchant_order_id, "
+            "status, amount, currency, created_at, updated_at) VALUES "
+            "('fake', 'old', '1', 'm-old', 'paid', '1.00', 'USD', "
+            "'2026-01-01T00:00:00+00:00', '2026-01-01T00:00:00+00:00')"
+        )
+    conn.close()
+    with open_ledger(f"sqlite:///{path}") as upgraded:
+        order = upgraded.get_order("fake", "old")
+        assert order is not None
+        assert (order.status, order.refunded) == (PaymentStatus.PAID, None)
+        assert upgraded.reserve_refund("fake", asked("1.00", reference="old")).created

@@ -1,0 +1,102 @@
+"""R2 for Stripe: 1,000 paid sessions whose webhooks each arrive 1 to 5 times, shuffled, at once.
+
+The orders are created through the facade (recorded in an SQLite ledger) against the Stripe
+sandbox in process; paying each makes the sandbox sign a ``checkout.session.completed`` event.
+Every event is then delivered 1 to 5 times, shuffled, from 8 threads, through
+``Payments.apply_callback``: the ledger must show exactly one ``paid`` transition per order,
+the application hook must fire once per order, and every delivery must be acknowledged.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+from pathlib import Path
+
+from payments_stripe import StripeProvider
+from payments_stripe.sandbox import Delivery, sandbox_transport
+from payments_stripe.sandbox_server import new_sandbox
+
+from payments_core import (
+    Money,
+    OrderRequest,
+    Payments,
+    PaymentStatus,
+    StatusChange,
+    hookimpl,
+    open_ledger,
+)
+
+from .conftest import Leaks
+
+ORDERS = 1000
+
+
+class Changes:
+    """The application's ``payment_status_changed`` hook, counting what it heard."""
+
+    def __init__(self) -> None:
+        self.heard: list[StatusChange] = []
+        self._lock = threading.Lock()
+
+    @hookimpl
+    def payment_status_changed(self, change: StatusChange) -> None:
+        with self._lock:
+            self.heard.append(change)
+
+
+def test_stripe_webhooks_delivered_many_times_concurrently_pay_each_order_once(
+    tmp_path: Path, leaks: Leaks
+) -> None:
+    sandbox = new_sandbox(deliver=lambda delivery: None)
+    leaks.add(sandbox.api_key, *sandbox.webhook_secrets)
+    transport = sandbox_transport(sandbox)
+    changes = Changes()
+    references = [f"r2-stripe-{i:04d}" for i in range(ORDERS)]
+    with Payments(
+        providers={"stripe": StripeProvider},
+        provider_settings={
+            "stripe": {
+                "base_url": sandbox.base_url,
+                "api_key": sandbox.api_key,
+                "webhook_secret": sandbox.webhook_secrets[0],
+            }
+        },
+        load_entry_points=False,
+        plugins=(changes,),
+        transport=transport,
+        async_transport=transport,
+        ledger=open_ledger(f"sqlite:///{tmp_path / 'r2.sqlite3'}"),
+    ) as payments:
+        for reference in references:
+            order = payments.create_order(
+                OrderRequest(
+                    reference=reference,
+                    price=Money("1.00", "USD"),
+                    callback_url="https://leadscalendar.example/callbacks/stripe",
+                )
+            )
+            sandbox.pay(order.provider_order_id)
+        rng = random.Random(2)
+        deliveries: list[Delivery] = [
+            delivery for delivery in sandbox.deliveries for _ in range(rng.randint(1, 5))
+        ]
+        rng.shuffle(deliveries)
+        with ThreadPoolExecutor(8) as pool:
+            outcomes = list(
+                pool.map(lambda d: payments.apply_callback("stripe", d.headers, d.body), deliveries)
+            )
+        assert payments.ledger is not None
+        pending = payments.ledger.pending_orders(timedelta(0))
+        recorded = [payments.ledger.get_order("stripe", r) for r in references]
+
+    assert len(deliveries) > ORDERS
+    assert all(outcome.reply.status_code == 200 for outcome in outcomes)
+    assert sum(o.result is not None and o.result.applied for o in outcomes) == ORDERS
+    assert Counter(change.reference for change in changes.heard) == Counter(references)
+    assert all(change.new_status is PaymentStatus.PAID for change in changes.heard)
+    assert pending == []
+    assert all(order is not None and order.status is PaymentStatus.PAID for order in recorded)
