@@ -52,7 +52,7 @@ from .common import (
     pending_order,
     timed,
 )
-from .growth import growth
+from .growth import _postgres_schema, growth
 from .peer import clients, peer, pinned, server_pids
 
 Row = dict[str, Any]
@@ -400,7 +400,8 @@ def p3(quick: bool) -> Row:
         postgres_note = f"PostgreSQL skipped: {type(exc).__name__}"
         details["postgres"] = None
     else:
-        details["postgres"] = _apply_rate(_postgres_url(), n, fresh + "pg")
+        with _postgres_schema() as url:  # a schema of its own: the shared one may be older
+            details["postgres"] = _apply_rate(url, n, fresh + "pg")
         postgres_note = f"PostgreSQL {details['postgres']['per_s']:,.0f}/s"
     return {
         "id": "P3",
