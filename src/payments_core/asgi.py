@@ -72,9 +72,11 @@ def create_callback_app(
     :param max_body_bytes: Larger bodies are refused with 413 before any verification.
     :param body_timeout: Seconds to receive the whole body; a slower one is refused with 408,
         so a stalled sender cannot hold a worker.
-    :param close_payments: Close ``payments`` when the app shuts down (ASGI lifespan); for an
-        app that owns its facade, as ``payments serve`` does. A mounted sub-app gets no
-        lifespan events: close the facade in the host application's own shutdown.
+    :param close_payments: The app owns ``payments``: at startup (ASGI lifespan) it announces
+        the changes a previous run committed but never announced
+        (:meth:`~payments_core.Payments.announce_pending_changes`), and at shutdown it closes
+        the facade; as ``payments serve`` does. A mounted sub-app gets no lifespan events: do
+        both in the host application's own startup and shutdown.
     :raises ConfigurationError: if ``payments`` has no ledger.
     """
     if payments.ledger is None:
@@ -121,15 +123,22 @@ def create_callback_app(
         return _reply(outcome.reply)
 
     @asynccontextmanager
-    async def closing(app: Starlette) -> AsyncIterator[None]:
+    async def owning(app: Starlette) -> AsyncIterator[None]:
         del app
+        try:
+            announced = await payments.announce_pending_changes_async()
+        except PaymentsError as error:  # the callbacks themselves may still be recorded
+            log.error("changes left unannounced could not be read: %s", error)
+        else:
+            if announced:
+                log.warning("announced %d change(s) left unannounced by a previous run", announced)
         yield
         await payments.aclose()
 
     return Starlette(
         routes=[Route("/callbacks/{provider}", receive_callback, methods=["POST"])],
         exception_handlers={HTTPException: _http_error},
-        lifespan=closing if close_payments else None,
+        lifespan=owning if close_payments else None,
     )
 
 

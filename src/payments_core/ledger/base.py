@@ -16,6 +16,12 @@ Applying an event is one transaction::
     COMMIT
 
 so the event id (unique per provider) and the status change commit together or not at all.
+
+The applied event's row is also the application's outbox: it is committed with
+``announced_at`` empty, and :meth:`Ledger.mark_announced` fills that in once the application's
+hook has returned. A change whose announcement never completed (the process died between the
+commit and the hook, or the hook raised) stays in :meth:`Ledger.unannounced_changes` until it is
+announced again.
 """
 
 from __future__ import annotations
@@ -273,6 +279,21 @@ class Ledger(abc.ABC):
         """The events recorded for an order, in the order they arrived."""
 
     @abc.abstractmethod
+    def unannounced_changes(
+        self, older_than: timedelta = timedelta(0), *, limit: int = 1000
+    ) -> list[StatusChange]:
+        """Committed status changes whose announcement to the application has not completed.
+
+        :param older_than: Only changes recorded at least this long ago (so that changes
+            another process is announcing right now are left to it).
+        :param limit: At most this many, oldest first.
+        """
+
+    @abc.abstractmethod
+    def mark_announced(self, provider: str, event_id: str) -> None:
+        """Record that the change made by ``event_id`` has been announced to the application."""
+
+    @abc.abstractmethod
     def close(self) -> None:
         """Release the ledger's connections; calling it again does nothing."""
 
@@ -408,6 +429,13 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
     (
         "ALTER TABLE orders ADD COLUMN settlement_amount TEXT",
         "ALTER TABLE orders ADD COLUMN settlement_currency TEXT",
+    ),
+    (
+        # The outbox: an applied event is announced to the application once this is set.
+        # Events applied before it existed were announced by the code of their time.
+        "ALTER TABLE events ADD COLUMN announced_at {time}",
+        "UPDATE events SET announced_at = received_at WHERE applied",
+        "CREATE INDEX events_unannounced ON events (id) WHERE applied AND announced_at IS NULL",
     ),
 )
 
@@ -576,6 +604,29 @@ class SqlLedger(Ledger):
         return ApplyResult(
             applied=True, duplicate=False, flagged=None, change=change, reference=state.reference
         )
+
+    def unannounced_changes(
+        self, older_than: timedelta = timedelta(0), *, limit: int = 1000
+    ) -> list[StatusChange]:
+        cutoff = self.time_in(self._now() - older_than)
+        with self._errors("read unannounced changes"), self._pool.connection() as conn:
+            rows = conn.execute(self._sql.unannounced, (cutoff, limit)).fetchall()
+        return [
+            StatusChange(
+                provider=provider,
+                reference=reference,
+                old_status=PaymentStatus(previous_status),
+                new_status=PaymentStatus(status),
+                event_id=event_id,
+                changed_at=_aware(self.time_out(received_at)),
+            )
+            for provider, reference, previous_status, status, event_id, received_at in rows
+        ]
+
+    def mark_announced(self, provider: str, event_id: str) -> None:
+        now = self.time_in(self._now())
+        with self._errors("mark a change announced"), self._transaction() as conn:
+            conn.execute(self._sql.mark_announced, (now, provider, event_id))
 
     def close(self) -> None:
         self._pool.close()
@@ -773,6 +824,15 @@ class _Statements:
         self.update_status = placeholder(
             "UPDATE orders SET status = ?, transaction_id = COALESCE(?, transaction_id), "
             "updated_at = ? WHERE provider = ? AND reference = ?"
+        )
+        self.unannounced = placeholder(
+            "SELECT provider, reference, previous_status, status, event_id, received_at "
+            "FROM events WHERE applied AND announced_at IS NULL AND received_at <= ? "
+            "ORDER BY id LIMIT ?"
+        )
+        self.mark_announced = placeholder(
+            "UPDATE events SET announced_at = ? "
+            "WHERE provider = ? AND event_id = ? AND announced_at IS NULL"
         )
         self.state_by_provider_id = placeholder(
             f"{state_select} provider = ? AND provider_order_id = ?{lock}"
