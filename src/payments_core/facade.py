@@ -397,8 +397,10 @@ class Payments:
         return ReconcileOutcome(order=order, answer=answer, result=result)
 
     def _apply(self, ledger: Ledger, event: PaymentEvent) -> ApplyResult:
-        result = ledger.apply_event(event)
-        if result.change is not None:
+        # With no application listening, the change needs no announcement, nor a second write.
+        listening = bool(self.host.pm.hook.payment_status_changed.get_hookimpls())
+        result = ledger.apply_event(event, announced=not listening)
+        if result.change is not None and listening:
             self._announce(ledger, result.change)
         elif result.flagged not in {None, EventFlag.STALE}:
             log.warning(

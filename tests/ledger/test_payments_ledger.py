@@ -434,3 +434,16 @@ async def test_the_async_api_creates_applies_and_reconciles_once(
     assert reconciled.result.change is not None
     assert reconciled.result.change.new_status is PaymentStatus.EXPIRED
     assert [c.reference for c in recorder.changes] == ["booking-1", "booking-2"]
+
+
+def test_without_an_application_hook_a_change_is_recorded_announced_at_once(
+    ledger_url: str,
+) -> None:
+    with make_payments(ledger_url) as payments:
+        assert payments.ledger is not None
+        payments.ledger.record_order(order_for("booking-1"))
+        outcome = payments.apply_callback(NAME, HEADERS, callback_body(event_for("booking-1")))
+        left = payments.ledger.unannounced_changes()
+    assert outcome.result is not None
+    assert outcome.result.applied
+    assert left == []

@@ -261,13 +261,17 @@ class Ledger(abc.ABC):
         """Every order recorded for ``reference``, at any provider, with its times."""
 
     @abc.abstractmethod
-    def apply_event(self, event: PaymentEvent) -> ApplyResult:
+    def apply_event(self, event: PaymentEvent, *, announced: bool = False) -> ApplyResult:
         """Record ``event`` and, if it is a step forward for a matching order, apply it.
 
         One transaction: the event row (unique per provider and event id) and the order's
         status change commit together. A duplicate event id changes nothing. An event for an
         unknown order, naming mismatched ids, or stating another currency or amount is
         recorded with a flag and changes nothing; so is one that is not a step forward.
+
+        :param announced: Record the change as announced at once (no application listens
+            for it), instead of leaving it in :meth:`unannounced_changes` until
+            :meth:`mark_announced`.
         """
 
     @abc.abstractmethod
@@ -375,6 +379,7 @@ _EVENT_COLUMNS: Final = (
     "provider, event_id, status, provider_order_id, merchant_order_id, reference, "
     "previous_status, amount, currency, transaction_id, occurred_at, received_at, applied, flag"
 )
+_NEW_EVENT_COLUMNS: Final = f"{_EVENT_COLUMNS}, announced_at"
 _STATE_COLUMNS: Final = (
     "reference, provider_order_id, merchant_order_id, status, amount, currency, "
     "settlement_amount, settlement_currency"
@@ -560,13 +565,13 @@ class SqlLedger(Ledger):
             rows = conn.execute(self._sql.events, (provider, reference)).fetchall()
         return [self._event(row) for row in rows]
 
-    def apply_event(self, event: PaymentEvent) -> ApplyResult:
+    def apply_event(self, event: PaymentEvent, *, announced: bool = False) -> ApplyResult:
         now = self._now()
         try:
             with self._errors("apply event"), self._transaction() as conn:
                 state = self._state(conn, event)
                 flag = assess_event(state, event)
-                self._insert_event(conn, event, state, flag, now)
+                self._insert_event(conn, event, state, flag, now, announced=announced)
                 if state is not None and flag is None:
                     conn.execute(
                         self._sql.update_status,
@@ -663,6 +668,8 @@ class SqlLedger(Ledger):
         state: OrderState | None,
         flag: EventFlag | None,
         now: datetime,
+        *,
+        announced: bool,
     ) -> None:
         """Insert the event row; raise :class:`_Duplicate` if its id is recorded already."""
         reference = None if state is None else state.reference
@@ -676,6 +683,7 @@ class SqlLedger(Ledger):
                 None if amount is None else amount.currency,
                 event.transaction_id, self.time_in(event.occurred_at), self.time_in(now),
                 flag is None, None if flag is None else flag.value,
+                self.time_in(now) if announced and flag is None else None,
             ),
         ).rowcount  # fmt: skip
         if inserted == 0:
@@ -793,7 +801,7 @@ class _Statements:
 
     def __init__(self, placeholder: Callable[[str], str], lock: str) -> None:
         order_marks = ", ".join("?" * len(_ORDER_COLUMNS.split(",")))
-        event_marks = ", ".join("?" * len(_EVENT_COLUMNS.split(",")))
+        event_marks = ", ".join("?" * len(_NEW_EVENT_COLUMNS.split(",")))
         order_select = f"SELECT {_ORDER_COLUMNS} FROM orders WHERE"  # noqa: S608
         state_select = f"SELECT {_STATE_COLUMNS} FROM orders WHERE"  # noqa: S608
         self.insert_order = placeholder(
@@ -818,7 +826,7 @@ class _Statements:
             "WHERE provider = ? AND reference = ? ORDER BY id"
         )
         self.insert_event = placeholder(
-            f"INSERT INTO events ({_EVENT_COLUMNS}) VALUES ({event_marks}) "  # noqa: S608
+            f"INSERT INTO events ({_NEW_EVENT_COLUMNS}) VALUES ({event_marks}) "  # noqa: S608
             "ON CONFLICT DO NOTHING"
         )
         self.update_status = placeholder(
