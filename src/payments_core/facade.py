@@ -398,7 +398,7 @@ class Payments:
 
     def _apply(self, ledger: Ledger, event: PaymentEvent) -> ApplyResult:
         # With no application listening, the change needs no announcement, nor a second write.
-        listening = bool(self.host.pm.hook.payment_status_changed.get_hookimpls())
+        listening = self._listening()
         result = ledger.apply_event(event, announced=not listening)
         if result.change is not None and listening:
             self._announce(ledger, result.change)
@@ -410,6 +410,10 @@ class Payments:
                 result.flagged,
             )
         return result
+
+    def _listening(self) -> bool:
+        """Whether a registered plugin implements ``payment_status_changed``."""
+        return bool(self.host.pm.hook.payment_status_changed.get_hookimpls())
 
     def _announce(self, ledger: Ledger, change: StatusChange) -> bool:
         """Call the application's hook for ``change``, then mark it announced; True if both."""
@@ -452,12 +456,17 @@ class Payments:
         the application to ignore a repeat. ``payments serve`` calls it at startup and
         ``payments reconcile`` on every run.
 
+        With no plugin implementing the hook registered, it does nothing and returns 0: the
+        changes wait for a process that has the application's plugins.
+
         :param older_than: Only changes committed at least this long ago; another process
             may be announcing younger ones right now.
         :raises ConfigurationError: if the facade has no ledger.
         :raises LedgerError: if the ledger cannot be read.
         """
         ledger = self._need_ledger("announce_pending_changes")
+        if not self._listening():
+            return 0
         announced = 0
         while changes := ledger.unannounced_changes(older_than):
             done = [self._announce(ledger, change) for change in changes]

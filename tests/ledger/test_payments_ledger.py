@@ -308,6 +308,8 @@ def test_a_change_committed_but_never_announced_is_announced_once_by_the_outbox(
         ]
         pending = payments.ledger.unannounced_changes()
         too_young = payments.ledger.unannounced_changes(timedelta(hours=1))
+        with make_payments(ledger_url) as deaf:  # a process without the application's plugin
+            assert deaf.announce_pending_changes() == 0
         announced = payments.announce_pending_changes()
         again = payments.announce_pending_changes()
     assert announced_live.result is not None
