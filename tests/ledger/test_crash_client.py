@@ -3,8 +3,9 @@
 The sandbox runs in a process of its own with the "flaky" fault profile: answers lost after the
 order is stored, timeouts (the order stored later), resets, 429s and 5xx. A worker process
 creates the orders ``client-0`` ... through ``Payments.create_order`` (SQLite ledger) and is
-killed with SIGKILL right after its retry policy logs a retry: in the middle of a create's
-retries, when the sandbox may or may not hold the order. It is started again (as an
+killed with SIGKILL right after its retry policy logs a retry after an unknown outcome (a lost
+answer, a timeout, a reset): in the middle of a create's retries, when the sandbox may or may
+not hold the order. It is started again (as an
 application re-runs its job) until it finishes; some orders are paid at the sandbox; then
 ``payments reconcile`` runs. The sandbox then holds exactly one order per reference, the very
 one the ledger holds, and no order is unknown to the ledger or left with an unknown status.
@@ -28,7 +29,7 @@ from payments_core import PaymentStatus, open_ledger
 
 from .serve_process import STARTUP_TIMEOUT_S, child_env, cli_command
 
-ORDERS = 40
+ORDERS = 80
 KILLS = 5
 API_KEY = "client-crash-key"
 API_SECRET = "client-crash-secret-0a1b2c3d4e5f"
@@ -48,7 +49,8 @@ max_delay = 0.2
 
 
 def run_worker(env: dict[str, str], kill_at_retry: int | None) -> tuple[bool, list[str]]:
-    """Run the worker; with ``kill_at_retry``, SIGKILL it right after that many retry lines.
+    """Run the worker; with ``kill_at_retry``, SIGKILL it right after that many retries of a
+    create whose outcome is unknown.
 
     :returns: whether it was killed, and the lines it printed.
     """
@@ -64,7 +66,7 @@ def run_worker(env: dict[str, str], kill_at_retry: int | None) -> tuple[bool, li
     killed = False
     for line in process.stdout:
         lines.append(line.rstrip())
-        retries += line.startswith("retry ")
+        retries += line.startswith("retry ") and "outcome_unknown" in line
         if kill_at_retry is not None and retries == kill_at_retry:
             process.send_signal(signal.SIGKILL)
             killed = True
@@ -94,20 +96,25 @@ def test_create_killed_mid_retry_then_reconcile_leaves_one_order_per_reference(
             }
         )
         rng = random.Random(14)
-        kills = runs = 0
+        kills = runs = orphaned = 0
         created: dict[str, str] = {}
         while True:
             runs += 1
             assert runs <= KILLS + 10
-            kill_at = rng.randrange(1, 3) if kills < KILLS else None
-            killed, lines = run_worker(env, kill_at)
+            killed, lines = run_worker(env, 1 if kills < KILLS else None)
             for line in lines:
                 if line.startswith("created "):
                     _, reference, provider_order_id = line.split()
                     assert created.setdefault(reference, provider_order_id) == provider_order_id
-            kills += killed
             if not killed:
                 break
+            kills += 1
+            # Did the kill leave an order at the sandbox that the ledger does not know yet?
+            at_sandbox = httpx.get(f"{box.base_url}/sandbox/stats").json()["orders_created"]
+            with open_ledger(ledger_url) as ledger:
+                known = sum(bool(ledger.find_orders(f"client-{i}")) for i in range(ORDERS))
+            orphaned += at_sandbox > known
+        assert kills == KILLS, "the worker finished before it could be killed often enough"
         with open_ledger(ledger_url) as ledger:
             orders = {
                 f"client-{i}": ledger.get_order("binance", f"client-{i}") for i in range(ORDERS)
@@ -155,7 +162,8 @@ def test_create_killed_mid_retry_then_reconcile_leaves_one_order_per_reference(
     assert stats["orders_by_status"].get("PAID") == len(paid)
     rows = json.loads(reconciles[-1].stdout)["orders"]
     report_figure(
-        f"{kills} SIGKILLs of a create_order process mid-retry over {runs} runs; "
+        f"{kills} SIGKILLs of a create_order process mid-retry over {runs} runs "
+        f"({orphaned} left an order at the sandbox the ledger did not know yet); "
         f"{stats_before['duplicates_refused']} duplicate creates refused by the sandbox; "
         f"{stats['orders_created']} provider orders for {ORDERS} references; "
         f"reconcile: {len(reconciles)} run(s), last checked {len(rows)} pending, "
