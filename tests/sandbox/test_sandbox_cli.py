@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import socket
+from pathlib import Path
 
 import httpx
 from click.testing import CliRunner
 
 from payments_binance import protocol
 from payments_binance.sandbox import SandboxProcess, sandbox_command
+from payments_binance.sandbox.config import DEFAULT_API_SECRET
 
 from .conftest import signed_headers, v3_order
 
@@ -55,3 +57,23 @@ def test_command_is_a_click_command_named_sandbox() -> None:
 def test_unknown_fault_profile_is_a_usage_error() -> None:
     result = CliRunner().invoke(sandbox_command, ["--faults", "meteor"])
     assert result.exit_code == 2
+
+
+def test_zero_workers_or_an_unreachable_state_is_a_usage_error(tmp_path: Path) -> None:
+    assert CliRunner().invoke(sandbox_command, ["--workers", "0"]).exit_code == 2
+    missing = tmp_path / "no-such-dir" / "state.db"
+    result = CliRunner().invoke(sandbox_command, ["--state", str(missing)])
+    assert result.exit_code == 2
+    assert "--state" in result.output
+
+
+def test_state_file_keeps_orders_for_the_next_run(tmp_path: Path) -> None:
+    state = str(tmp_path / "kept.db")
+    body = json.dumps(v3_order("KEPT1")).encode()
+    for expected in ("000000", "400201"):  # the second run remembers the first's order
+        with SandboxProcess("--no-webhooks", state=state) as process:
+            assert process.info["state"] == state
+            url = process.base_url + protocol.PATH_CREATE_ORDER_V3
+            headers = signed_headers(body, key="sandbox-key", secret=DEFAULT_API_SECRET)
+            answer = httpx.post(url, content=body, headers=headers, trust_env=False).json()
+            assert answer["code"] == expected

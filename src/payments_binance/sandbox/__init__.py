@@ -1,9 +1,10 @@
 """A faithful local simulator of the Binance Pay Merchant API (see docs/sandbox.md).
 
 It checks what arrives as Binance would (HMAC over the raw bytes, nonce, timestamp window, every
-field rule with its error code), keeps orders and their state machine, serves a checkout page,
-signs and delivers webhooks with its own RSA key, and injects seeded faults. It shares no code
-with the client side except the wire facts in :mod:`payments_binance.protocol`.
+field rule with its error code), keeps orders, refunds and their state machine (in memory, or in
+a SQLite/PostgreSQL state shared by several worker processes), serves a checkout page, signs and
+delivers payment and refund webhooks with its own RSA key, and injects seeded faults. It shares
+no code with the client side except the wire facts in :mod:`payments_binance.protocol`.
 
 Names are imported lazily, so ``from payments_binance.sandbox import sandbox_command`` (what a
 CLI mounts) does not pay for starlette, uvicorn, httpx and cryptography.
@@ -20,7 +21,14 @@ if TYPE_CHECKING:
     from payments_binance.sandbox.faults import FaultKind, FaultProfile
     from payments_binance.sandbox.sandbox import Sandbox
     from payments_binance.sandbox.server import SandboxProcess, SandboxServer
-    from payments_binance.sandbox.state import Order, OrderNotFound, OrderNotPayable
+    from payments_binance.sandbox.state import (
+        Order,
+        OrderNotFound,
+        OrderNotPayable,
+        Refund,
+        RefundNotFound,
+        RefundStatus,
+    )
     from payments_binance.sandbox.webhooks import WebhookAttempt
 
 __all__ = [
@@ -29,6 +37,9 @@ __all__ = [
     "Order",
     "OrderNotFound",
     "OrderNotPayable",
+    "Refund",
+    "RefundNotFound",
+    "RefundStatus",
     "Sandbox",
     "SandboxConfig",
     "SandboxProcess",
@@ -48,6 +59,9 @@ _HOMES = {
     "Order": "state",
     "OrderNotFound": "state",
     "OrderNotPayable": "state",
+    "Refund": "state",
+    "RefundNotFound": "state",
+    "RefundStatus": "state",
     "WebhookAttempt": "webhooks",
 }
 

@@ -24,7 +24,15 @@ from payments_binance import protocol
 from payments_binance.sandbox import checkout, connection, envelope, links, validation
 from payments_binance.sandbox.envelope import ApiError
 from payments_binance.sandbox.faults import FaultKind, FaultRecord
-from payments_binance.sandbox.state import Order, OrderNotFound, OrderNotPayable
+from payments_binance.sandbox.merchant import PATH_REFUND, PATH_REFUND_QUERY
+from payments_binance.sandbox.state import (
+    Order,
+    OrderNotFound,
+    OrderNotPayable,
+    Refund,
+    RefundNotFound,
+)
+from payments_binance.sandbox.webhooks import refund_info
 
 if TYPE_CHECKING:
     from payments_binance.sandbox.sandbox import Sandbox
@@ -167,7 +175,7 @@ class MerchantEndpoint:
         return 200, envelope.success(data)
 
 
-def _merchant_routes(sandbox: Sandbox) -> list[Route]:
+def _merchant_endpoints(sandbox: Sandbox) -> dict[str, MerchantEndpoint]:
     api = sandbox.merchant
     operations: dict[str, Operation] = {
         protocol.PATH_CREATE_ORDER_V3: lambda key, body, base: api.create_order(
@@ -178,9 +186,11 @@ def _merchant_routes(sandbox: Sandbox) -> list[Route]:
         ),
         protocol.PATH_QUERY_ORDER: lambda key, body, _: api.query_order(key, body),
         protocol.PATH_CLOSE_ORDER: lambda key, body, _: api.close_order(key, body),
+        PATH_REFUND: lambda key, body, _: api.refund(key, body),
+        PATH_REFUND_QUERY: lambda key, body, _: api.query_refund(key, body),
         protocol.PATH_CERTIFICATES: lambda _key, _body, _base: api.certificates(),
     }
-    return [Route(path, MerchantEndpoint(sandbox, op)) for path, op in operations.items()]
+    return {path: MerchantEndpoint(sandbox, op) for path, op in operations.items()}
 
 
 def _payer_routes(sandbox: Sandbox) -> list[Route]:
@@ -230,11 +240,23 @@ def _payer_routes(sandbox: Sandbox) -> list[Route]:
 
         return endpoint
 
+    async def settle_refund(request: Request) -> Response:
+        refund_request_id = request.path_params["refund_request_id"]
+        succeeded = request.query_params.get("outcome", "success") != "fail"
+        try:
+            refund = sandbox.settle_refund(refund_request_id, succeeded=succeeded)
+        except RefundNotFound:
+            return JSONResponse({"error": f"no refund {refund_request_id}"}, status_code=404)
+        return JSONResponse(refund_json(refund))
+
     async def webhook_log(_: Request) -> Response:
         return JSONResponse([attempt.to_json() for attempt in sandbox.webhook_log])
 
     async def stats(_: Request) -> Response:
         return JSONResponse(sandbox.stats())
+
+    async def refunds(_: Request) -> Response:
+        return JSONResponse([refund_json(refund) for refund in sandbox.refunds])
 
     return [
         Route("/sandbox/checkout/{token}", checkout_page),
@@ -242,9 +264,23 @@ def _payer_routes(sandbox: Sandbox) -> list[Route]:
         Route("/sandbox/secpay", secpay),
         Route("/sandbox/orders/{prepay_id}/pay", payer_action(sandbox.pay), methods=["POST"]),
         Route("/sandbox/orders/{prepay_id}/cancel", payer_action(sandbox.cancel), methods=["POST"]),
+        Route("/sandbox/refunds/{refund_request_id}/settle", settle_refund, methods=["POST"]),
         Route("/sandbox/webhooks", webhook_log),
         Route("/sandbox/stats", stats),
+        Route("/sandbox/refunds", refunds),
     ]
+
+
+def refund_json(refund: Refund) -> dict[str, object]:
+    """A refund as listed at ``/sandbox/refunds``."""
+    return {
+        **refund_info(refund, duplicate=False),
+        "refundStatus": refund.status.value,
+        "requestedAmount": format(refund.requested_amount, "f"),
+        "merchantKey": refund.merchant_key,
+        "createTime": refund.create_time,
+        "settleTime": refund.settle_time,
+    }
 
 
 async def _not_found(request: Request) -> Response:
@@ -253,8 +289,25 @@ async def _not_found(request: Request) -> Response:
     return HTMLResponse(_CDN_403, status_code=403)
 
 
-def build_app(sandbox: Sandbox) -> Starlette:
-    """The Starlette app of ``sandbox``; its lifespan starts and stops the sandbox."""
+class SandboxApp:
+    """The sandbox's ASGI app: merchant paths go straight to their endpoint (no routing
+    layers on the hot path), everything else (payer pages, control, lifespan) to Starlette.
+    """
+
+    def __init__(self, merchant: Mapping[str, MerchantEndpoint], rest: Starlette) -> None:
+        self.merchant = merchant
+        self.rest = rest
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        endpoint = self.merchant.get(scope["path"]) if scope["type"] == "http" else None
+        if endpoint is not None:
+            await endpoint(scope, receive, send)
+        else:
+            await self.rest(scope, receive, send)
+
+
+def build_app(sandbox: Sandbox) -> SandboxApp:
+    """The ASGI app of ``sandbox``; its lifespan starts and stops the sandbox."""
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
@@ -266,8 +319,7 @@ def build_app(sandbox: Sandbox) -> Starlette:
 
     all_methods = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
     routes = [
-        *_merchant_routes(sandbox),
         *_payer_routes(sandbox),
         Route("/{path:path}", _not_found, methods=all_methods),
     ]
-    return Starlette(routes=routes, lifespan=lifespan)
+    return SandboxApp(_merchant_endpoints(sandbox), Starlette(routes=routes, lifespan=lifespan))

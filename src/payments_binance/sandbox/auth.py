@@ -15,6 +15,7 @@ import hashlib
 import hmac
 import re
 from collections.abc import Callable, Mapping
+from typing import Protocol
 
 import attrs
 
@@ -37,6 +38,36 @@ def expected_signature(secret: str, timestamp: str, nonce: str, body: bytes) -> 
     return hmac.new(secret.encode("utf-8"), payload, hashlib.sha512).hexdigest().upper()
 
 
+class NonceRegistry(Protocol):
+    """Where used nonces are remembered: in memory, or in a database shared by workers."""
+
+    def first_use(self, api_key: str, nonce: str, timestamp: int, now: int) -> bool:
+        """Record ``nonce``; False if the key used it already within the window."""
+
+
+@attrs.define
+class MemoryNonces:
+    """Nonces used within the last ``window_ms``, in this process."""
+
+    window_ms: int
+    _seen: set[tuple[str, str]] = attrs.field(init=False, factory=set)
+    _seen_order: collections.deque[tuple[int, str, str]] = attrs.field(
+        init=False, factory=collections.deque
+    )
+
+    def first_use(self, api_key: str, nonce: str, timestamp: int, now: int) -> bool:
+        """Record ``nonce``; False if the key used it already within the window."""
+        # A remembered nonce can be forgotten once its timestamp could no longer pass the window.
+        while self._seen_order and self._seen_order[0][0] < now - self.window_ms:
+            _, old_key, old_nonce = self._seen_order.popleft()
+            self._seen.discard((old_key, old_nonce))
+        if (api_key, nonce) in self._seen:
+            return False
+        self._seen.add((api_key, nonce))
+        self._seen_order.append((timestamp, api_key, nonce))
+        return True
+
+
 @attrs.define
 class Authenticator:
     """Checks the four signing headers of a merchant request against the accepted keys."""
@@ -46,10 +77,11 @@ class Authenticator:
     clock: Callable[[], int]
     accept_lowercase_signature: bool = False
     reject_reused_nonce: bool = True
-    _seen: set[tuple[str, str]] = attrs.field(init=False, factory=set)
-    _seen_order: collections.deque[tuple[int, str, str]] = attrs.field(
-        init=False, factory=collections.deque
-    )
+    nonces: NonceRegistry | None = None
+
+    def __attrs_post_init__(self) -> None:
+        if self.nonces is None:
+            self.nonces = MemoryNonces(self.window_ms)
 
     def authenticate(self, headers: Mapping[str, str], body: bytes) -> str:
         """Return the API key of a correctly signed request; raise :class:`ApiError` otherwise."""
@@ -81,16 +113,10 @@ class Authenticator:
         expected = expected_signature(secret, timestamp, nonce, body)
         if not hmac.compare_digest(expected.encode("ascii"), signature.encode("latin-1")):
             raise ApiError("400002", "Signature for this request is not valid.")
-        if self.reject_reused_nonce:
-            self._remember_nonce(api_key, nonce, int(timestamp), now)
-        return api_key
-
-    def _remember_nonce(self, api_key: str, nonce: str, timestamp: int, now: int) -> None:
-        # A remembered nonce can be forgotten once its timestamp could no longer pass the window.
-        while self._seen_order and self._seen_order[0][0] < now - self.window_ms:
-            _, old_key, old_nonce = self._seen_order.popleft()
-            self._seen.discard((old_key, old_nonce))
-        if (api_key, nonce) in self._seen:
+        if (
+            self.reject_reused_nonce
+            and self.nonces is not None
+            and not self.nonces.first_use(api_key, nonce, int(timestamp), now)
+        ):
             raise ApiError("400001", "nonce already used")
-        self._seen.add((api_key, nonce))
-        self._seen_order.append((timestamp, api_key, nonce))
+        return api_key

@@ -1,16 +1,26 @@
 """``payments sandbox``: run the Binance Pay sandbox on loopback until Ctrl-C.
 
 It prints ``key: value`` lines (base URL, accepted credentials, webhook certificate serial,
-fault profile) and then ``ready: ...``, which ``SandboxProcess`` waits for. Heavy imports
+fault profile, workers, state) and then ``ready: ...``, which ``SandboxProcess`` waits for.
+With ``--workers N`` it starts N processes on one socket sharing ``--state`` (see
+:mod:`payments_binance.sandbox.workers`); the hidden ``--listen-fd``/``--worker-index`` options
+are how it starts them. Heavy imports
 happen inside the command, so mounting it in a CLI costs only click.
 An unreadable ``--signing-key`` file or an unknown ``--faults`` name is a usage error.
 """
 
 from __future__ import annotations
 
+import contextlib
+import re
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
+
+if TYPE_CHECKING:
+    from payments_binance.sandbox.sandbox import Sandbox
 
 PROFILE_NAMES = ("none", "flaky", "webhooks", "chaos")
 
@@ -55,6 +65,27 @@ def _schedule(_: click.Context, __: click.Parameter, value: str | None) -> tuple
     default=None,
     help="PEM RSA private key for webhooks [generated at start].",
 )
+@click.option(
+    "--refund-settle-delay",
+    type=click.FloatRange(min=0),
+    default=None,
+    help="Seconds until a refund settles [0: at once].",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Processes serving this sandbox (they share --state).",
+)
+@click.option(
+    "--state",
+    default=None,
+    help="SQLite file or postgresql:// URL holding the orders [memory; a temporary file "
+    "with --workers > 1].",
+)
+@click.option("--listen-fd", type=int, default=None, hidden=True, help="Internal: worker socket.")
+@click.option("--worker-index", type=int, default=0, hidden=True, help="Internal: worker number.")
 def sandbox_command(
     host: str,
     port: int,
@@ -68,12 +99,16 @@ def sandbox_command(
     webhook_retry_schedule: tuple[float, ...] | None,
     default_webhook_url: str | None,
     signing_key: Path | None,
+    refund_settle_delay: float | None,
+    workers: int,
+    state: str | None,
+    listen_fd: int | None,
+    worker_index: int,
 ) -> None:
     """Run a local Binance Pay Merchant API simulator (the sandbox) until Ctrl-C."""
     from payments_binance.sandbox.config import SandboxConfig
     from payments_binance.sandbox.faults import PROFILES
     from payments_binance.sandbox.sandbox import Sandbox
-    from payments_binance.sandbox.server import serve_forever
 
     options: dict[str, object] = {
         "seed": seed,
@@ -81,6 +116,7 @@ def sandbox_command(
         "strict": strict,
         "default_webhook_url": default_webhook_url,
         "faults": None if faults == "none" else PROFILES[faults],
+        "worker": worker_index,
     }
     if api_key is not None:
         options["api_key"] = api_key
@@ -92,24 +128,130 @@ def sandbox_command(
         options["webhook_retry_schedule"] = webhook_retry_schedule
     if signing_key is not None:
         options["signing_key_pem"] = signing_key.read_bytes()
-    try:
-        config = SandboxConfig(**options)  # type: ignore[arg-type]
-    except (TypeError, ValueError) as exc:
-        raise click.UsageError(str(exc)) from exc
-    sandbox = Sandbox(config)
+    if refund_settle_delay is not None:
+        options["refund_settle_delay_s"] = refund_settle_delay
+    with contextlib.ExitStack() as cleanup:
+        if workers > 1 and listen_fd is None:
+            import tempfile
 
-    def announce(base_url: str) -> None:
-        click.echo("Binance Pay sandbox: a local simulator, no real money moves")
-        click.echo(f"base_url: {base_url}")
-        click.echo(f"api_key: {config.api_key}")
-        click.echo(f"api_secret: {config.api_secret}")
-        click.echo(f"certificate_serial: {', '.join(sandbox.certificate_serials)}")
-        click.echo(f"timestamp_window_ms: {config.effective_timestamp_window_ms}")
-        click.echo(f"faults: {faults} (seed {seed})")
-        click.echo(f"webhooks: {'off' if no_webhooks else 'on'}")
-        click.echo("ready: serving until Ctrl-C", nl=True)
+            scratch = Path(cleanup.enter_context(tempfile.TemporaryDirectory(prefix="sandbox-")))
+            state = state or str(scratch / "state.db")
+            if signing_key is None:
+                # Every worker must sign with the same key, so the parent makes it.
+                signing_key = scratch / "webhook-key.pem"
+                signing_key.write_bytes(_new_signing_key())
+                options["signing_key_pem"] = signing_key.read_bytes()
+        options["state"] = state
+        try:
+            config = SandboxConfig(**options)  # type: ignore[arg-type]
+            sandbox = Sandbox(config)
+        except (TypeError, ValueError) as exc:
+            raise click.UsageError(str(exc)) from exc
+        except Exception as exc:  # the state database cannot be opened
+            raise click.UsageError(f"--state {state}: {exc}") from exc
+        if listen_fd is not None:
+            _serve_as_worker(sandbox, listen_fd)
+            return
+
+        def announce(base_url: str) -> None:
+            click.echo("Binance Pay sandbox: a local simulator, no real money moves")
+            click.echo(f"base_url: {base_url}")
+            click.echo(f"api_key: {config.api_key}")
+            click.echo(f"api_secret: {config.api_secret}")
+            click.echo(f"certificate_serial: {', '.join(sandbox.certificate_serials)}")
+            click.echo(f"timestamp_window_ms: {config.effective_timestamp_window_ms}")
+            click.echo(f"faults: {faults} (seed {seed})")
+            click.echo(f"webhooks: {'off' if no_webhooks else 'on'}")
+            click.echo(f"workers: {workers}")
+            click.echo(f"state: {_shown(state)}")
+            click.echo("ready: serving until Ctrl-C", nl=True)
+
+        if workers == 1:
+            _serve_alone(sandbox, host, port, announce)
+            return
+        child_args = _child_args(click.get_current_context(), state, signing_key)
+        _serve_with_workers(sandbox, host, port, workers, child_args, announce)
+        click.echo("stopped")
+
+
+def _serve_alone(sandbox: Sandbox, host: str, port: int, announce: Callable[[str], None]) -> None:
+    from payments_binance.sandbox.server import serve_forever
 
     try:
         serve_forever(sandbox, host, port, on_ready=announce)
     except KeyboardInterrupt:
         click.echo("stopped")  # uvicorn re-raises Ctrl-C after its graceful shutdown
+
+
+def _serve_with_workers(
+    sandbox: Sandbox,
+    host: str,
+    port: int,
+    workers: int,
+    child_args: list[str],
+    announce: Callable[[str], None],
+) -> None:
+    from payments_binance.sandbox.shared import SharedOrderBook
+    from payments_binance.sandbox.workers import serve_workers
+    from payments_core.serving import bind, url_of
+
+    if isinstance(sandbox.book, SharedOrderBook):
+        sandbox.book.disconnect()  # the parent only created the schema; the workers serve
+    with bind(host, port) as sock:
+        base_url = url_of(sock)
+        try:
+            serve_workers(sock, workers, child_args, on_ready=lambda: announce(base_url))
+        except RuntimeError as exc:
+            raise click.ClickException(str(exc)) from exc
+
+
+def _serve_as_worker(sandbox: Sandbox, fd: int) -> None:
+    import socket
+
+    from payments_binance.sandbox.server import serve_forever
+
+    sock = socket.socket(fileno=fd)
+    # "ready" is what the parent waits for; a worker prints nothing else.
+    with contextlib.suppress(KeyboardInterrupt):
+        serve_forever(sandbox, sock=sock, on_ready=lambda _: click.echo("ready: worker"))
+
+
+def _child_args(context: click.Context, state: str | None, signing_key: Path | None) -> list[str]:
+    """The options every worker gets: the parent's own, with the shared state and key."""
+    args: list[str] = []
+    skip = {"host", "port", "workers", "state", "signing_key", "listen_fd", "worker_index"}
+    command = context.command
+    for param in command.params:
+        if param.name in skip or not isinstance(param, click.Option):
+            continue
+        value = context.params[param.name]
+        source = context.get_parameter_source(param.name)
+        if source is click.core.ParameterSource.DEFAULT or value is None:
+            continue
+        flag = param.opts[0]
+        if param.is_flag:
+            if value:
+                args.append(flag)
+        elif param.name == "webhook_retry_schedule":
+            args += [flag, ",".join(str(delay) for delay in value)]
+        else:
+            args += [flag, str(value)]
+    args += ["--state", str(state), "--signing-key", str(signing_key)]
+    return args
+
+
+def _shown(state: str | None) -> str:
+    """``--state`` as printed: a database URL without its password."""
+    if state is None:
+        return "memory"
+    return re.sub(r"://([^:/@]+):[^@]*@", r"://\1:***@", state)
+
+
+def _new_signing_key() -> bytes:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )

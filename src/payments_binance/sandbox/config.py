@@ -103,8 +103,18 @@ class SandboxConfig:
     default_webhook_url: str | None = None
     webhook_on_expiry: bool = True
 
+    #: Seconds until a refund settles: 0 settles it in the request, ``None`` leaves it
+    #: ``REFUND_PENDING`` until ``Sandbox.settle_refund``.
+    refund_settle_delay_s: float | None = 0.0
+
     faults: FaultProfile | None = None
     seed: int = 0
+
+    #: Where the orders, refunds and used nonces live: ``None`` in memory (one process), else a
+    #: SQLite file path or a ``postgresql://`` URL shared by several worker processes.
+    state: str | None = None
+    #: This process's index among the workers serving one sandbox (seeds its fault decisions).
+    worker: int = 0
 
     signing_key_pem: bytes | None = attrs.field(default=None, repr=False)
     extra_signing_keys: tuple[bytes, ...] = attrs.field(default=(), converter=tuple, repr=False)
@@ -126,6 +136,8 @@ class SandboxConfig:
     def __attrs_post_init__(self) -> None:
         if not self.api_key or not self.api_secret:
             raise ValueError("api_key and api_secret must not be empty")
+        if self.refund_settle_delay_s is not None and self.refund_settle_delay_s < 0:
+            raise ValueError("refund_settle_delay_s must be >= 0 or None")
         if self.active_signing_key < 0 or self.active_signing_key > len(self.extra_signing_keys):
             raise ValueError("active_signing_key must index the primary or an extra signing key")
 

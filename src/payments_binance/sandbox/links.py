@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import functools
 from urllib.parse import quote
 
 from payments_binance.sandbox.state import Order
@@ -28,11 +29,17 @@ def cancel_url(base: str, order: Order) -> str:
     return f"{base}/sandbox/orders/{order.prepay_id}/cancel"
 
 
+@functools.lru_cache(maxsize=64)
+def _quoted_checkout_prefix(base: str) -> str:
+    # Tokens are hex, so only the base URL and the fixed path need quoting: once per base URL.
+    return quote(f"{base}/sandbox/checkout/", safe="")
+
+
 def deeplink(base: str, order: Order) -> str:
     """An app deeplink shaped like Binance's; nothing ever opens it."""
     return (
         f"bnc://app.binance.com/payment/secpay?tempToken={order.checkout_token}"
-        f"&returnLink={quote(checkout_url(base, order), safe='')}"
+        f"&returnLink={_quoted_checkout_prefix(base)}{order.checkout_token}"
     )
 
 

@@ -1,9 +1,11 @@
-"""The merchant API operations behind the endpoints: create (v3/v2), query, close, certificates.
+"""The merchant API operations behind the endpoints: create (v3/v2), query, close, refund, refund
+query, certificates.
 
-Each operation takes the authenticated API key and the parsed body, and returns the ``data`` of
-the success envelope or raises :class:`ApiError` (validation codes, 400201 duplicate, 400202 not
-found, 400204 close of a paid order). Expired orders are swept before every operation, so a
-query never shows an order as open after its expiry time.
+Each operation takes the authenticated API key and the parsed body, and returns the ``data`` of the
+success envelope or raises :class:`ApiError` (validation codes, 400201 duplicate, 400202 not found,
+400204 close of a paid order or refund of an unpaid one, 400301–400303 refund rules). Expired
+orders are swept before every operation, so a query never shows an order as open after its expiry
+time.
 """
 
 from __future__ import annotations
@@ -14,11 +16,16 @@ from typing import Any
 
 import attrs
 
-from payments_binance.protocol import BizStatus, OrderStatus
+from payments_binance.protocol import BizStatus
 from payments_binance.sandbox import links, validation
 from payments_binance.sandbox.certificates import KeyRing
 from payments_binance.sandbox.config import SandboxConfig
-from payments_binance.sandbox.state import Order, OrderBook
+from payments_binance.sandbox.state import Book, Order, Refund, find_refund
+from payments_binance.sandbox.webhooks import refund_info
+
+#: Refund paths (reference section 6), spelt here rather than shared with the client side.
+PATH_REFUND = "/binancepay/openapi/order/refund"
+PATH_REFUND_QUERY = "/binancepay/openapi/order/refund/query"
 
 
 @attrs.define
@@ -28,6 +35,8 @@ class Counters:
     requests: int = 0
     orders_created: int = 0
     duplicates_refused: int = 0
+    refunds_created: int = 0
+    duplicate_refunds: int = 0
     errors: dict[str, int] = attrs.field(factory=dict)
 
     def error(self, code: str) -> None:
@@ -42,12 +51,13 @@ class MerchantApi:
     """Business logic of the merchant endpoints, over the order book and the key ring."""
 
     config: SandboxConfig
-    book: OrderBook
+    book: Book
     keys: KeyRing
     clock: Callable[[], int]
     merchant_ids: Mapping[str, int]
     expire_due: Callable[[], object]
     notify: Callable[[Order, BizStatus], None]
+    refunded: Callable[[Order, Refund], None]
     counters: Counters
 
     def create_order(
@@ -99,6 +109,28 @@ class MerchantApi:
             self.notify(order, BizStatus.PAY_CLOSED)
         return True
 
+    def refund(self, api_key: str, body: Mapping[str, Any]) -> dict[str, object]:
+        """Refund (part of) a paid order once per ``refundRequestId``; its RefundResult."""
+        self.expire_due()
+        new = validation.refund(body)
+        order, refund, duplicate = self.book.refund(api_key, new, now=self.clock())
+        if duplicate:
+            self.counters.duplicate_refunds += 1
+        else:
+            self.counters.refunds_created += 1
+            self.refunded(order, refund)
+        return refund_info(refund, duplicate=duplicate)
+
+    def query_refund(self, api_key: str, body: Mapping[str, Any]) -> dict[str, object]:
+        """One of the merchant's refunds with its ``refundStatus``; 400202 if unknown."""
+        refund = find_refund(
+            self.book, api_key, validation.refund_request_id(body.get("refundRequestId"))
+        )
+        data = refund_info(refund, duplicate=False)
+        del data["duplicateRequest"]
+        data["refundStatus"] = refund.status.value
+        return data
+
     def certificates(self) -> list[dict[str, str]]:
         """Every published webhook key."""
         return self.keys.certificates()
@@ -116,7 +148,7 @@ def query_result(order: Order) -> dict[str, object]:
         "orderAmount": format(request.amount, "f"),
         "createTime": order.create_time,
     }
-    if order.status is OrderStatus.PAID:
+    if order.transaction_id is not None:
         data["transactionId"] = order.transaction_id
         data["openUserId"] = order.open_user_id
         data["transactTime"] = order.transact_time

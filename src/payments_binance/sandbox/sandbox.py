@@ -2,7 +2,8 @@
 
 It ties the order book, the authenticator, the fault injector, the key ring and the webhook
 dispatcher together, exposes the ASGI app (``sandbox.app``) and the payer's actions (``pay``,
-``cancel``) to tests, and reports figures (``stats()``). Payer actions on an unknown order raise
+``cancel``), refund settlement (``settle_refund``) and read-only views (``orders``,
+``refunds``) to tests, and reports figures (``stats()``). Payer actions on an unknown order raise
 :class:`~payments_binance.sandbox.state.OrderNotFound`; on a paid, closed or expired order,
 :class:`~payments_binance.sandbox.state.OrderNotPayable`.
 """
@@ -11,20 +12,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import time
 from collections.abc import Mapping, Sequence
 from types import TracebackType
 
-from starlette.applications import Starlette
-
 from payments_binance.protocol import BizStatus
-from payments_binance.sandbox.app import build_app
-from payments_binance.sandbox.auth import Authenticator
+from payments_binance.sandbox.app import SandboxApp, build_app
+from payments_binance.sandbox.auth import Authenticator, NonceRegistry
 from payments_binance.sandbox.certificates import KeyRing
 from payments_binance.sandbox.config import SandboxConfig
 from payments_binance.sandbox.faults import FaultInjector, FaultRecord
 from payments_binance.sandbox.merchant import Counters, MerchantApi
-from payments_binance.sandbox.state import Order, OrderBook
+from payments_binance.sandbox.shared import SharedOrderBook
+from payments_binance.sandbox.state import Book, Order, OrderBook, Refund
 from payments_binance.sandbox.webhooks import WebhookAttempt, WebhookDispatcher
 
 
@@ -49,17 +50,28 @@ class Sandbox:
             self.config.extra_signing_keys,
             self.config.active_signing_key,
         )
-        self.book = OrderBook(self.config.seed)
+        window_ms = self.config.effective_timestamp_window_ms
+        self.book: Book
+        nonces: NonceRegistry | None = None
+        if self.config.state is None:
+            self.book = OrderBook(self.config.seed)
+        else:
+            self.book = nonces = SharedOrderBook(
+                self.config.state, seed=self.config.seed, window_ms=window_ms
+            )
+        # Each worker draws its own faults: the same seed would repeat one worker's in another.
+        fault_seed = self.config.seed + 7919 * self.config.worker
         self.injector = (
-            FaultInjector(self.config.faults, self.config.seed) if self.config.faults else None
+            FaultInjector(self.config.faults, fault_seed) if self.config.faults else None
         )
         credentials = self.config.accepted_credentials
         self.authenticator = Authenticator(
             credentials,
-            self.config.effective_timestamp_window_ms,
+            window_ms,
             self.clock,
             accept_lowercase_signature=self.config.accept_lowercase_signature,
             reject_reused_nonce=self.config.reject_reused_nonce,
+            nonces=nonces,
         )
         self.webhooks = WebhookDispatcher(self.config, self.keys, self.clock, self.injector)
         self.counters = Counters()
@@ -71,12 +83,13 @@ class Sandbox:
             merchant_ids={key: self.config.merchant_id + i for i, key in enumerate(credentials)},
             expire_due=self.expire_due,
             notify=self.webhooks.notify,
+            refunded=self._refunded,
             counters=self.counters,
         )
         self._closing: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._sweeper: asyncio.Task[None] | None = None
-        self.app: Starlette = build_app(self)
+        self.app: SandboxApp = build_app(self)
 
     # -- read access for tests -------------------------------------------------------------
 
@@ -84,6 +97,11 @@ class Sandbox:
     def orders(self) -> Mapping[str, Order]:
         """Every stored order by prepay id (read-only view)."""
         return self.book.orders
+
+    @property
+    def refunds(self) -> Sequence[Refund]:
+        """Every refund made (never a duplicate request), in the order they were made."""
+        return self.book.refunds
 
     @property
     def webhook_log(self) -> Sequence[WebhookAttempt]:
@@ -111,6 +129,8 @@ class Sandbox:
             "requests": self.counters.requests,
             "orders_created": self.counters.orders_created,
             "duplicates_refused": self.counters.duplicates_refused,
+            "refunds_created": self.counters.refunds_created,
+            "duplicate_refunds": self.counters.duplicate_refunds,
             "errors": dict(self.counters.errors),
             "faults_injected": self.injector.counts() if self.injector else {},
             "webhook_events": self.webhooks.events,
@@ -119,6 +139,8 @@ class Sandbox:
             "webhooks_failed": self.webhooks.failed,
             "webhooks_skipped": self.webhooks.skipped,
             "orders_by_status": self.book.count_by_status(),
+            "worker": self.config.worker,
+            "worker_pid": os.getpid(),
         }
 
     # -- payer side and time ---------------------------------------------------------------
@@ -139,6 +161,38 @@ class Sandbox:
         self.book.cancel(order, now=self.clock())
         self.webhooks.notify(order, BizStatus.PAY_CLOSED)
         return order
+
+    def settle_refund(
+        self, refund_request_id: str, *, succeeded: bool = True, merchant_key: str | None = None
+    ) -> Refund:
+        """Settle a pending refund (``REFUND_SUCCESS`` or ``REFUND_FAIL``); PAY_REFUND follows.
+
+        ``merchant_key`` defaults to the primary API key. Settling a settled refund changes
+        nothing and sends nothing. Raises :class:`RefundNotFound` for an unknown id.
+        """
+        order, refund, settled = self.book.settle_refund(
+            merchant_key or self.config.api_key,
+            refund_request_id,
+            succeeded=succeeded,
+            now=self.clock(),
+        )
+        if settled:
+            self.webhooks.notify_refund(order, refund)
+        return refund
+
+    def _refunded(self, order: Order, refund: Refund) -> None:
+        # Runs on the request's loop: settle now, later, or leave it to settle_refund().
+        delay = self.config.refund_settle_delay_s
+        if delay == 0:
+            self.settle_refund(refund.refund_request_id, merchant_key=refund.merchant_key)
+        elif delay is not None:
+            asyncio.get_running_loop().call_later(
+                delay, self._settle_later, refund.refund_request_id, refund.merchant_key
+            )
+
+    def _settle_later(self, refund_request_id: str, merchant_key: str) -> None:
+        if self._loop is not None:  # the sandbox was closed meanwhile: leave it pending
+            self.settle_refund(refund_request_id, merchant_key=merchant_key)
 
     def expire_due(self) -> list[Order]:
         """Expire every open order past its ``orderExpireTime``; PAY_CLOSED for each (if on)."""
@@ -172,6 +226,8 @@ class Sandbox:
                 await self._sweeper
             self._sweeper = None
         await self.webhooks.aclose()
+        if isinstance(self.book, SharedOrderBook):
+            self.book.disconnect()  # reopened if the sandbox is read afterwards
         self._loop = None
 
     def begin_shutdown(self) -> None:

@@ -13,30 +13,66 @@ All of them use a uvicorn HTTP protocol that lets the app reach its connection, 
 
 from __future__ import annotations
 
-import signal
+import asyncio
+import contextlib
 import socket
 import subprocess
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from types import TracebackType
+from typing import Any
 
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from payments_binance.sandbox import connection
 from payments_binance.sandbox.sandbox import Sandbox
-from payments_core.serving import STARTUP_TIMEOUT_S, BackgroundServer, UvicornServer, bind, url_of
+from payments_binance.sandbox.workers import stop_processes
+from payments_core.serving import BackgroundServer, UvicornServer, bind, url_of
+
+
+@contextlib.contextmanager
+def _exposing(transport: asyncio.BaseTransport) -> Iterator[None]:
+    # A request task copies this context when the protocol creates it inside the block.
+    token = connection.CURRENT_TRANSPORT.set(transport)  # type: ignore[arg-type]
+    try:
+        yield
+    finally:
+        connection.CURRENT_TRANSPORT.reset(token)
 
 
 class _ConnectionAwareH11Protocol(H11Protocol):
     """h11 protocol that exposes the transport to the request task it creates."""
 
     def data_received(self, data: bytes) -> None:
-        # The request task copies this context when it is created inside handle_events().
-        token = connection.CURRENT_TRANSPORT.set(self.transport)
-        try:
+        with _exposing(self.transport):
             super().data_received(data)
-        finally:
-            connection.CURRENT_TRANSPORT.reset(token)
+
+
+def _httptools_protocol() -> type[asyncio.Protocol] | None:
+    """The httptools protocol, connection-aware like the h11 one; ``None`` if not installed."""
+    try:
+        from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+    except ImportError:
+        return None
+
+    class ConnectionAwareHttpToolsProtocol(HttpToolsProtocol):
+        """httptools protocol that exposes the transport to the request tasks it creates."""
+
+        def data_received(self, data: bytes) -> None:
+            with _exposing(self.transport):
+                super().data_received(data)
+
+        def _start_asgi_task(self, cycle: Any, app: Any) -> None:
+            # A pipelined request starts later, from the previous response's completion.
+            with _exposing(self.transport):
+                super()._start_asgi_task(cycle, app)
+
+    return ConnectionAwareHttpToolsProtocol
+
+
+#: The HTTP protocol the sandbox serves with: httptools parses a request in C, several times
+#: faster than the pure-Python h11 (docs/performance.md, "The sandbox's own cost").
+HTTP_PROTOCOL: type[asyncio.Protocol] = _httptools_protocol() or _ConnectionAwareH11Protocol
 
 
 #: Seconds an idle connection stays open. uvicorn's default of 5 s raced clients that reuse a
@@ -50,7 +86,7 @@ def _server_for(sandbox: Sandbox, sock: socket.socket) -> BackgroundServer:
         sandbox.app,
         sock=sock,
         name="sandbox",
-        http=_ConnectionAwareH11Protocol,
+        http=HTTP_PROTOCOL,
         lifespan="on",
         timeout_graceful_shutdown=5,
         timeout_keep_alive=_KEEP_ALIVE_S,
@@ -66,14 +102,25 @@ def _bound(sandbox: Sandbox, host: str, port: int) -> socket.socket:
 
 
 def serve_forever(
-    sandbox: Sandbox, host: str = "127.0.0.1", port: int = 0, *, on_ready: Callable[[str], None]
+    sandbox: Sandbox,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    *,
+    on_ready: Callable[[str], None],
+    sock: socket.socket | None = None,
 ) -> None:
-    """Serve ``sandbox`` in this thread until interrupted; ``on_ready(base_url)`` once bound."""
-    sock = _bound(sandbox, host, port)
+    """Serve ``sandbox`` in this thread until interrupted; ``on_ready(base_url)`` once bound.
+
+    ``sock``: a listening socket to serve on (a worker's, inherited) instead of binding one.
+    """
+    if sock is None:
+        sock = _bound(sandbox, host, port)
+    elif sandbox.base_url is None:
+        sandbox.base_url = url_of(sock)
     with sock:
         server = UvicornServer.for_app(
             sandbox.app,
-            http=_ConnectionAwareH11Protocol,
+            http=HTTP_PROTOCOL,
             lifespan="on",
             timeout_graceful_shutdown=5,
             timeout_keep_alive=_KEEP_ALIVE_S,
@@ -121,18 +168,36 @@ class SandboxServer:
 class SandboxProcess:
     """``with SandboxProcess("--faults", "flaky") as proc:`` runs the CLI in a child process.
 
-    ``args`` are extra options of ``payments sandbox``; ``proc.base_url`` and ``proc.info``
-    (every ``key: value`` line it printed) are read from its output. ``RuntimeError`` if the
-    process exits before printing its base URL.
+    ``args`` are extra options of ``payments sandbox``; ``workers`` and ``state`` are its
+    ``--workers`` and ``--state`` (``SandboxProcess(workers=2)`` serves one sandbox from two
+    processes). ``proc.base_url`` and ``proc.info`` (every ``key: value`` line it printed) are
+    read from its output. ``RuntimeError`` if the process exits before printing its base URL.
     """
 
-    def __init__(self, *args: str, host: str = "127.0.0.1", port: int = 0) -> None:
-        self.args: Sequence[str] = args
+    def __init__(
+        self,
+        *args: str,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        workers: int = 1,
+        state: str | None = None,
+    ) -> None:
+        extra = ["--workers", str(workers)] if workers != 1 else []
+        if state is not None:
+            extra += ["--state", state]
+        self.args: Sequence[str] = (*args, *extra)
         self.host = host
         self.port = port
         self.base_url = ""
         self.info: dict[str, str] = {}
         self._process: subprocess.Popen[str] | None = None
+
+    @property
+    def pid(self) -> int:
+        """The process id of the command (the parent of the workers, with ``workers > 1``)."""
+        if self._process is None:
+            raise RuntimeError("the sandbox process is not running")
+        return self._process.pid
 
     def __enter__(self) -> SandboxProcess:
         command = [
@@ -165,14 +230,5 @@ class SandboxProcess:
         tb: TracebackType | None,
     ) -> None:
         process, self._process = self._process, None
-        if process is None:
-            return
-        if process.poll() is None:
-            process.send_signal(signal.SIGINT)
-            try:
-                process.wait(STARTUP_TIMEOUT_S)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-        if process.stdout is not None:
-            process.stdout.close()
+        if process is not None:
+            stop_processes([process])

@@ -1,21 +1,26 @@
-"""Orders and their state machine (reference sections 4, 5 and 15).
+"""Orders, refunds and their state machine (reference sections 4, 5, 6 and 15).
 
 ``INITIAL`` (created) → ``PENDING`` (the payer opened the checkout page) → ``PAID``;
 ``INITIAL``/``PENDING`` → ``CANCELED`` (closed by the merchant or cancelled by the payer) or
-``EXPIRED`` (at ``orderExpireTime``). Closing a paid order raises the 400204 :class:`ApiError`; a
-payer action on an order that is not open raises :class:`OrderNotPayable`; an unknown id raises
-:class:`OrderNotFound`. Identifiers are drawn from a seeded generator, so a run is reproducible;
+``EXPIRED`` (at ``orderExpireTime``); ``PAID`` → ``REFUNDING`` (a refund is pending) → ``REFUNDED``
+(partly refunded) or ``FULL_REFUNDED``. Closing a paid or refunded order raises the 400204
+:class:`ApiError`; a payer action on an order that is not open raises :class:`OrderNotPayable`; an
+unknown id raises :class:`OrderNotFound`. Refund rules (idempotent ``refundRequestId``, at most ten
+refunds, the tenth refunds everything left) raise their :class:`ApiError` codes from
+:meth:`OrderBook.refund`. Identifiers are drawn from a seeded generator, so a run is reproducible;
 prepay ids are 18 digits and always above 2^53, as real ones are. All methods are thread-safe.
 """
 
 from __future__ import annotations
 
+import enum
 import heapq
 import random
 import threading
 from collections.abc import Mapping
 from decimal import Decimal
 from types import MappingProxyType
+from typing import Protocol
 
 import attrs
 
@@ -23,10 +28,28 @@ from payments_binance.protocol import OrderStatus
 from payments_binance.sandbox.envelope import ApiError
 
 OPEN_STATES = frozenset({OrderStatus.INITIAL, OrderStatus.PENDING})
+#: States in which an order has been paid, so it can be refunded (again).
+REFUNDABLE_STATES = frozenset(
+    {OrderStatus.PAID, OrderStatus.REFUNDING, OrderStatus.REFUNDED, OrderStatus.FULL_REFUNDED}
+)
+#: Binance allows at most ten refunds per order (400302 beyond).
+MAX_REFUNDS = 10
+
+
+class RefundStatus(enum.StrEnum):
+    """``refundStatus`` of the refund query (reference section 6.2)."""
+
+    REFUND_SUCCESS = "REFUND_SUCCESS"
+    REFUND_FAIL = "REFUND_FAIL"
+    REFUND_PENDING = "REFUND_PENDING"
 
 
 class OrderNotFound(LookupError):
     """No order has this prepay id or checkout token."""
+
+
+class RefundNotFound(LookupError):
+    """The merchant has no refund with this ``refundRequestId``."""
 
 
 class OrderNotPayable(Exception):
@@ -54,6 +77,44 @@ class NewOrder:
     expire_time: int | None = None
 
 
+@attrs.frozen(kw_only=True)
+class NewRefund:
+    """A validated refund request."""
+
+    refund_request_id: str
+    prepay_id: str
+    amount: Decimal
+    reason: str | None = None
+    webhook_url: str | None = None
+
+
+@attrs.define(kw_only=True)
+class Refund:
+    """One stored refund; the figures are those answered when it was made.
+
+    Attributes:
+        requested_amount: The ``refundAmount`` sent, compared when the id is reused.
+        amount: What was refunded: the requested amount, or everything left on the last attempt.
+        refunded_amount: The order's refunded total including this refund, when it was made.
+        remaining_attempts: Refunds still allowed on the order after this one.
+    """
+
+    refund_request_id: str
+    merchant_key: str
+    prepay_id: str
+    requested_amount: Decimal
+    amount: Decimal
+    order_amount: Decimal
+    refunded_amount: Decimal
+    remaining_attempts: int
+    payer_open_id: str | None
+    reason: str | None
+    webhook_url: str | None
+    create_time: int
+    status: RefundStatus = RefundStatus.REFUND_PENDING
+    settle_time: int | None = None
+
+
 @attrs.define(kw_only=True)
 class Order:
     """One stored order; mutated only by :class:`OrderBook` under its lock."""
@@ -70,6 +131,9 @@ class Order:
     transact_time: int | None = None
     open_user_id: str | None = None
     close_time: int | None = None
+    #: Refunded or pending total; failed refunds are taken off again.
+    refunded_amount: Decimal = Decimal(0)
+    refunds: list[Refund] = attrs.Factory(list)
 
 
 @attrs.define
@@ -96,9 +160,201 @@ class _Ids:
         return f"M_R_{self._rng.randrange(10**17, 10**18)}"
 
 
+# -- transitions, shared by the in-memory book and the shared (SQL) one ----------------------
+
+
+def new_order(
+    new: NewOrder,
+    *,
+    prepay_id: str,
+    checkout_token: str,
+    merchant_key: str,
+    merchant_id: int,
+    now: int,
+    default_expire_ms: int,
+) -> Order:
+    """A freshly created order (``INITIAL``)."""
+    return Order(
+        prepay_id=prepay_id,
+        merchant_key=merchant_key,
+        merchant_id=merchant_id,
+        request=new,
+        create_time=now,
+        expire_time=new.expire_time or now + default_expire_ms,
+        checkout_token=checkout_token,
+    )
+
+
+def view(order: Order) -> bool:
+    """The payer opened the checkout page: ``INITIAL`` becomes ``PENDING``; True if it did."""
+    if order.status is OrderStatus.INITIAL:
+        order.status = OrderStatus.PENDING
+        return True
+    return False
+
+
+def pay(order: Order, *, now: int, open_user_id: str, transaction_id: str) -> None:
+    """Mark an open order paid; :class:`OrderNotPayable` if it is not open."""
+    if order.status not in OPEN_STATES:
+        raise OrderNotPayable(f"order {order.prepay_id} is {order.status}")
+    order.status = OrderStatus.PAID
+    order.transact_time = now
+    order.transaction_id = transaction_id
+    order.open_user_id = open_user_id
+
+
+def cancel(order: Order, *, now: int) -> None:
+    """The payer cancels an open order; :class:`OrderNotPayable` if it is not open."""
+    if order.status not in OPEN_STATES:
+        raise OrderNotPayable(f"order {order.prepay_id} is {order.status}")
+    order.status = OrderStatus.CANCELED
+    order.close_time = now
+
+
+def close(order: Order, *, now: int) -> bool:
+    """Close an order: True if it was open and is now ``CANCELED``, False if already closed.
+
+    Raises the 400204 :class:`ApiError` when the order has payment activity.
+    """
+    if order.status in {OrderStatus.CANCELED, OrderStatus.EXPIRED}:
+        return False
+    if order.status not in OPEN_STATES:
+        raise ApiError("400204", "Order status is invalid: it is paid or being paid.")
+    order.status = OrderStatus.CANCELED
+    order.close_time = now
+    return True
+
+
+def expire(order: Order, *, now: int) -> bool:
+    """Expire an open order; True if it was open."""
+    if order.status not in OPEN_STATES:
+        return False
+    order.status = OrderStatus.EXPIRED
+    order.close_time = now
+    return True
+
+
+def same_refund(seen: Refund, new: NewRefund) -> None:
+    """A reused ``refundRequestId`` must name the same order and amount; 400001 otherwise."""
+    if seen.prepay_id != new.prepay_id or seen.requested_amount != new.amount:
+        raise ApiError("400001", "refundRequestId was already used for a different refund")
+
+
+def refund(order: Order | None, merchant_key: str, new: NewRefund, *, now: int) -> Refund:
+    """Add a refund (``REFUND_PENDING``) to ``order``, the order ``new`` names (if it exists).
+
+    An unknown or another merchant's order → 400301; an order never paid → 400204; ten refunds
+    already → 400302; more than what is left → 400303. The tenth refund ignores its amount and
+    refunds everything left.
+    """
+    if order is None or order.merchant_key != merchant_key:
+        raise ApiError("400301", "Invalid prepayId.")
+    if order.status not in REFUNDABLE_STATES:
+        raise ApiError("400204", f"Order status is invalid: it is {order.status.value}.")
+    if len(order.refunds) >= MAX_REFUNDS:
+        raise ApiError("400302", f"An order can be refunded at most {MAX_REFUNDS} times.")
+    left = order.request.amount - order.refunded_amount
+    last_attempt = len(order.refunds) == MAX_REFUNDS - 1
+    amount = left if last_attempt else new.amount
+    if left <= 0 or amount > left:
+        raise ApiError("400303", f"refundAmount exceeds the remaining {left:f}.")
+    order.refunded_amount += amount
+    made = Refund(
+        refund_request_id=new.refund_request_id,
+        merchant_key=merchant_key,
+        prepay_id=order.prepay_id,
+        requested_amount=new.amount,
+        amount=amount,
+        order_amount=order.request.amount,
+        refunded_amount=order.refunded_amount,
+        remaining_attempts=MAX_REFUNDS - len(order.refunds) - 1,
+        payer_open_id=order.open_user_id,
+        reason=new.reason,
+        webhook_url=new.webhook_url,
+        create_time=now,
+    )
+    order.refunds.append(made)
+    order.status = _refund_state(order)
+    return made
+
+
+def settle(order: Order, made: Refund, *, succeeded: bool, now: int) -> bool:
+    """Settle a pending refund of ``order``; False (nothing changes) if it was settled already."""
+    if made.status is not RefundStatus.REFUND_PENDING:
+        return False
+    made.status = RefundStatus.REFUND_SUCCESS if succeeded else RefundStatus.REFUND_FAIL
+    made.settle_time = now
+    if not succeeded:
+        order.refunded_amount -= made.amount
+    order.status = _refund_state(order)
+    return True
+
+
+def _refund_state(order: Order) -> OrderStatus:
+    """A paid order's status from its refunds: pending first, then how much was refunded."""
+    if any(made.status is RefundStatus.REFUND_PENDING for made in order.refunds):
+        return OrderStatus.REFUNDING
+    if order.refunded_amount >= order.request.amount:
+        return OrderStatus.FULL_REFUNDED
+    return OrderStatus.REFUNDED if order.refunded_amount > 0 else OrderStatus.PAID
+
+
+def find_refund(book: Book, merchant_key: str, refund_request_id: str) -> Refund:
+    """The merchant's refund with this id, for the merchant API: 400202 if there is none."""
+    try:
+        return book.get_refund(merchant_key, refund_request_id)
+    except RefundNotFound:
+        raise ApiError("400202", "Refund not found.") from None
+
+
+# -- the books ----------------------------------------------------------------------------
+
+
+class Book(Protocol):
+    """What the sandbox needs of an order book: :class:`OrderBook` (in memory) or
+    :class:`~payments_binance.sandbox.shared.SharedOrderBook` (a database, for workers)."""
+
+    @property
+    def orders(self) -> Mapping[str, Order]: ...
+    @property
+    def refunds(self) -> tuple[Refund, ...]: ...
+    def create(
+        self,
+        new: NewOrder,
+        *,
+        merchant_key: str,
+        merchant_id: int,
+        now: int,
+        default_expire_ms: int,
+    ) -> Order: ...
+    def find(
+        self, merchant_key: str, *, prepay_id: str | None, merchant_trade_no: str | None
+    ) -> Order: ...
+    def get(self, prepay_id: str) -> Order: ...
+    def by_token(self, token: str) -> Order: ...
+    def mark_viewed(self, order: Order) -> None: ...
+    def pay(self, order: Order, *, now: int, open_user_id: str) -> None: ...
+    def cancel(self, order: Order, *, now: int) -> None: ...
+    def close(self, order: Order, *, now: int) -> bool: ...
+    def refund(
+        self, merchant_key: str, new: NewRefund, *, now: int
+    ) -> tuple[Order, Refund, bool]: ...
+    def settle_refund(
+        self, merchant_key: str, refund_request_id: str, *, succeeded: bool, now: int
+    ) -> tuple[Order, Refund, bool]: ...
+    def get_refund(self, merchant_key: str, refund_request_id: str) -> Refund: ...
+    def expire_due(self, now: int) -> list[Order]: ...
+    def count_by_status(self) -> dict[str, int]: ...
+
+
 @attrs.define
 class OrderBook:
-    """Every order the sandbox holds, indexed by prepay id, merchant trade number and token."""
+    """Every order the sandbox holds, in memory, by prepay id, merchant trade number and token.
+
+    Its methods apply the transitions above under one lock. ``SharedOrderBook``
+    (:mod:`payments_binance.sandbox.shared`) offers the same methods over a database, for
+    several worker processes.
+    """
 
     seed: int = 0
     _ids: _Ids = attrs.field(init=False)
@@ -106,6 +362,7 @@ class OrderBook:
     _by_trade_no: dict[tuple[str, str], str] = attrs.field(init=False, factory=dict)
     _by_token: dict[str, str] = attrs.field(init=False, factory=dict)
     _expiry_heap: list[tuple[int, str]] = attrs.field(init=False, factory=list)
+    _refunds: dict[tuple[str, str], Refund] = attrs.field(init=False, factory=dict)
     _lock: threading.Lock = attrs.field(init=False, factory=threading.Lock)
 
     def __attrs_post_init__(self) -> None:
@@ -115,6 +372,12 @@ class OrderBook:
     def orders(self) -> Mapping[str, Order]:
         """Read-only view of the orders by prepay id."""
         return MappingProxyType(self._orders)
+
+    @property
+    def refunds(self) -> tuple[Refund, ...]:
+        """Every refund, in the order they were made."""
+        with self._lock:
+            return tuple(self._refunds.values())
 
     def create(
         self,
@@ -130,14 +393,14 @@ class OrderBook:
             key = (merchant_key, new.merchant_trade_no)
             if key in self._by_trade_no:
                 raise ApiError("400201", "merchantTradeNo is invalid or duplicated")
-            order = Order(
+            order = new_order(
+                new,
                 prepay_id=self._ids.prepay_id(),
+                checkout_token=self._ids.token(),
                 merchant_key=merchant_key,
                 merchant_id=merchant_id,
-                request=new,
-                create_time=now,
-                expire_time=new.expire_time or now + default_expire_ms,
-                checkout_token=self._ids.token(),
+                now=now,
+                default_expire_ms=default_expire_ms,
             )
             self._orders[order.prepay_id] = order
             self._by_trade_no[key] = order.prepay_id
@@ -175,40 +438,60 @@ class OrderBook:
     def mark_viewed(self, order: Order) -> None:
         """The payer opened the checkout page: ``INITIAL`` becomes ``PENDING``."""
         with self._lock:
-            if order.status is OrderStatus.INITIAL:
-                order.status = OrderStatus.PENDING
+            view(order)
 
     def pay(self, order: Order, *, now: int, open_user_id: str) -> None:
         """Mark an open order paid; :class:`OrderNotPayable` if it is not open."""
         with self._lock:
-            if order.status not in OPEN_STATES:
-                raise OrderNotPayable(f"order {order.prepay_id} is {order.status}")
-            order.status = OrderStatus.PAID
-            order.transact_time = now
-            order.transaction_id = self._ids.transaction_id()
-            order.open_user_id = open_user_id
+            pay(
+                order, now=now, open_user_id=open_user_id, transaction_id=self._ids.transaction_id()
+            )
 
     def cancel(self, order: Order, *, now: int) -> None:
         """The payer cancels an open order; :class:`OrderNotPayable` if it is not open."""
         with self._lock:
-            if order.status not in OPEN_STATES:
-                raise OrderNotPayable(f"order {order.prepay_id} is {order.status}")
-            order.status = OrderStatus.CANCELED
-            order.close_time = now
+            cancel(order, now=now)
 
     def close(self, order: Order, *, now: int) -> bool:
-        """Close an order: True if it was open and is now ``CANCELED``, False if already closed.
+        """Close an order (see :func:`close`)."""
+        with self._lock:
+            return close(order, now=now)
 
-        Raises the 400204 :class:`ApiError` when the order has payment activity.
+    def refund(self, merchant_key: str, new: NewRefund, *, now: int) -> tuple[Order, Refund, bool]:
+        """Store a refund (``REFUND_PENDING``): (order, refund, whether the id was seen before).
+
+        A reused ``refundRequestId`` returns its refund again if it names the same order and
+        amount, else 400001 (this check comes first); then the rules of :func:`refund`.
         """
         with self._lock:
-            if order.status in {OrderStatus.CANCELED, OrderStatus.EXPIRED}:
-                return False
-            if order.status not in OPEN_STATES:
-                raise ApiError("400204", "Order status is invalid: it is paid or being paid.")
-            order.status = OrderStatus.CANCELED
-            order.close_time = now
-            return True
+            seen = self._refunds.get((merchant_key, new.refund_request_id))
+            if seen is not None:
+                same_refund(seen, new)
+                return self._orders[seen.prepay_id], seen, True
+            order = self._orders.get(new.prepay_id)
+            made = refund(order, merchant_key, new, now=now)
+            self._refunds[(merchant_key, made.refund_request_id)] = made
+            return self._orders[made.prepay_id], made, False
+
+    def settle_refund(
+        self, merchant_key: str, refund_request_id: str, *, succeeded: bool, now: int
+    ) -> tuple[Order, Refund, bool]:
+        """Settle a pending refund: (its order, it, False if it was settled already).
+
+        Raises :class:`RefundNotFound` for an unknown id.
+        """
+        made = self.get_refund(merchant_key, refund_request_id)
+        with self._lock:
+            order = self._orders[made.prepay_id]
+            return order, made, settle(order, made, succeeded=succeeded, now=now)
+
+    def get_refund(self, merchant_key: str, refund_request_id: str) -> Refund:
+        """The merchant's refund with this id; :class:`RefundNotFound` if there is none."""
+        with self._lock:
+            made = self._refunds.get((merchant_key, refund_request_id))
+        if made is None:
+            raise RefundNotFound(refund_request_id)
+        return made
 
     def expire_due(self, now: int) -> list[Order]:
         """Move every open order whose expiry time has passed to ``EXPIRED``; return them."""
@@ -217,9 +500,7 @@ class OrderBook:
             while self._expiry_heap and self._expiry_heap[0][0] <= now:
                 _, prepay_id = heapq.heappop(self._expiry_heap)
                 order = self._orders[prepay_id]
-                if order.status in OPEN_STATES:
-                    order.status = OrderStatus.EXPIRED
-                    order.close_time = now
+                if expire(order, now=now):
                     expired.append(order)
         return expired
 

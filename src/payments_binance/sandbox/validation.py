@@ -1,4 +1,4 @@
-"""Field rules of the merchant API (reference sections 3, 4, 5 and 15), each with its error code.
+"""Field rules of the merchant API (reference sections 3–6 and 15), each with its error code.
 
 The codes follow the meanings of the reference's error table: a required field missing, empty, of
 the wrong JSON type or unparseable → 400100; too long, too many decimals or a wrong format (a
@@ -20,7 +20,7 @@ from payments_binance import protocol
 from payments_binance.sandbox import jsonwire
 from payments_binance.sandbox.config import SandboxConfig
 from payments_binance.sandbox.envelope import ApiError
-from payments_binance.sandbox.state import NewOrder
+from payments_binance.sandbox.state import NewOrder, NewRefund
 
 MIN_AMOUNT = Decimal("0.00000001")
 _QUANTUM = Decimal(1).scaleb(-protocol.AMOUNT_MAX_DECIMALS)
@@ -33,6 +33,7 @@ MAX_PASS_THROUGH = 512
 MAX_SUPPORT_PAY_CURRENCY = 1024
 MAX_UNIVERSAL_URL_ATTACH = 120
 MAX_SUB_MERCHANT_ID = 19
+MAX_REFUND_REQUEST_ID = 64
 
 
 def parse_body(raw: bytes) -> dict[str, Any]:
@@ -89,6 +90,8 @@ def _amount(value: object, field: str) -> Decimal:
     if isinstance(value, str) and not _DECIMAL_TEXT.fullmatch(value):
         raise _missing(field)
     amount = Decimal(value)
+    if not amount.is_finite():  # only a caller in Python can hand one over; JSON cannot
+        raise _missing(field)
     if amount < MIN_AMOUNT:
         raise ApiError("400102", f"{field} must be at least {MIN_AMOUNT}")
     exponent = amount.as_tuple().exponent
@@ -245,14 +248,40 @@ def order_lookup(body: Mapping[str, Any]) -> tuple[str | None, str | None]:
     raw_trade_no = body.get("merchantTradeNo")
     if raw_prepay in (None, "") and raw_trade_no in (None, ""):
         raise _missing("prepayId or merchantTradeNo")
-    prepay_id = None
-    if raw_prepay not in (None, ""):
-        if isinstance(raw_prepay, bool) or not isinstance(raw_prepay, str | int):
-            raise _missing("prepayId")
-        prepay_id = str(raw_prepay)
-        if not _DIGITS.fullmatch(prepay_id):
-            raise _missing("prepayId")
-        if len(prepay_id) > protocol.PREPAY_ID_MAX:
-            raise ApiError("400101", f"prepayId must be at most {protocol.PREPAY_ID_MAX} digits")
+    prepay_id = None if raw_prepay in (None, "") else _prepay_id(raw_prepay)
     trade_no = None if raw_trade_no in (None, "") else merchant_trade_no(raw_trade_no)
     return prepay_id, trade_no
+
+
+def _prepay_id(value: object) -> str:
+    """A prepay id sent as a string or a JSON integer: up to 19 digits."""
+    if isinstance(value, bool) or not isinstance(value, str | int) or value == "":
+        raise _missing("prepayId")
+    prepay_id = str(value)
+    if not _DIGITS.fullmatch(prepay_id):
+        raise _missing("prepayId")
+    if len(prepay_id) > protocol.PREPAY_ID_MAX:
+        raise ApiError("400101", f"prepayId must be at most {protocol.PREPAY_ID_MAX} digits")
+    return prepay_id
+
+
+def refund_request_id(value: object) -> str:
+    """A valid ``refundRequestId``: a non-empty string of at most 64 characters."""
+    if not isinstance(value, str) or not value:
+        raise _missing("refundRequestId")
+    if len(value) > MAX_REFUND_REQUEST_ID:
+        raise ApiError(
+            "400101", f"refundRequestId must be at most {MAX_REFUND_REQUEST_ID} characters"
+        )
+    return value
+
+
+def refund(body: Mapping[str, Any]) -> NewRefund:
+    """Validate a refund body (reference section 6.1) into a :class:`NewRefund`."""
+    return NewRefund(
+        refund_request_id=refund_request_id(body.get("refundRequestId")),
+        prepay_id=_prepay_id(body.get("prepayId")),
+        amount=_amount(body.get("refundAmount"), "refundAmount"),
+        reason=_text(body, "refundReason", "refundReason", max_len=MAX_TEXT),
+        webhook_url=_url(body, "webhookUrl", http_only=True),
+    )

@@ -1,4 +1,4 @@
-"""Order notifications (reference sections 8 and 14): build, sign, deliver, retry, log.
+"""Order and refund notifications (reference sections 6.3, 8 and 14): build, sign, deliver, retry.
 
 A notification body is serialised once; every delivery attempt posts exactly those bytes, signed
 afresh (new timestamp and nonce) with the active RSA key. A delivery is acknowledged by HTTP 200
@@ -29,10 +29,12 @@ from payments_binance.sandbox import jsonwire
 from payments_binance.sandbox.certificates import KeyRing
 from payments_binance.sandbox.config import SandboxConfig
 from payments_binance.sandbox.faults import FaultInjector, FaultKind
-from payments_binance.sandbox.state import Order
+from payments_binance.sandbox.state import Order, Refund, RefundStatus
 
 _NONCE_ALPHABET = string.ascii_letters + string.digits
 _FEE_QUANTUM = Decimal("0.00000001")
+#: The sandbox's own spelling, so a client typo cannot hide behind a shared constant.
+REFUND_BIZ_TYPE = "PAY_REFUND"
 
 
 @attrs.frozen
@@ -97,6 +99,51 @@ def notification_body(order: Order, biz_status: BizStatus) -> bytes:
             "bizId": int(order.prepay_id),
             "bizIdStr": order.prepay_id,
             "bizStatus": biz_status.value,
+            "data": jsonwire.dumps(inner).decode("utf-8"),
+        }
+    )
+
+
+#: ``bizStatus`` of the ``PAY_REFUND`` notification for each final refund status.
+REFUND_BIZ_STATUS = {
+    RefundStatus.REFUND_SUCCESS: "REFUND_SUCCESS",
+    RefundStatus.REFUND_FAIL: "REFUND_REJECTED",
+}
+
+
+def refund_info(refund: Refund, *, duplicate: bool) -> dict[str, object]:
+    """RefundResult (reference section 6.1): amounts as strings, as when the refund was made."""
+    return {
+        "refundRequestId": refund.refund_request_id,
+        "prepayId": refund.prepay_id,
+        "orderAmount": format(refund.order_amount, "f"),
+        "refundedAmount": format(refund.refunded_amount, "f"),
+        "refundAmount": format(refund.amount, "f"),
+        "remainingAttempts": refund.remaining_attempts,
+        "payerOpenId": refund.payer_open_id,
+        "duplicateRequest": "Y" if duplicate else "N",
+    }
+
+
+def refund_notification_body(order: Order, refund: Refund, biz_status: str) -> bytes:
+    """The exact bytes of a ``PAY_REFUND`` notification (reference section 6.3)."""
+    request = order.request
+    inner: dict[str, object] = {
+        "merchantTradeNo": request.merchant_trade_no,
+        "productType": request.product_type,
+        "productName": request.product_name,
+        "tradeType": request.terminal_type,
+        "totalFee": request.amount.quantize(_FEE_QUANTUM),
+        "currency": request.currency,
+        "openUserId": order.open_user_id,
+        "refundInfo": refund_info(refund, duplicate=False),
+    }
+    return jsonwire.dumps(
+        {
+            "bizType": REFUND_BIZ_TYPE,
+            "bizId": int(order.prepay_id),
+            "bizIdStr": order.prepay_id,
+            "bizStatus": biz_status,
             "data": jsonwire.dumps(inner).decode("utf-8"),
         }
     )
@@ -171,23 +218,33 @@ class WebhookDispatcher:
         self._loop = None
 
     def notify(self, order: Order, biz_status: BizStatus) -> None:
-        """Build, sign and schedule the notification of ``order``; thread-safe."""
+        """Build, sign and schedule the ``PAY`` notification of ``order``; thread-safe."""
         body = notification_body(order, biz_status)
-        url = order.request.webhook_url or self.config.default_webhook_url
+        self.send(order.prepay_id, biz_status.value, body, order.request.webhook_url)
+
+    def notify_refund(self, order: Order, refund: Refund) -> None:
+        """Build, sign and schedule the ``PAY_REFUND`` notification of a settled refund."""
+        biz_status = REFUND_BIZ_STATUS[refund.status]
+        body = refund_notification_body(order, refund, biz_status)
+        self.send(
+            order.prepay_id, biz_status, body, refund.webhook_url or order.request.webhook_url
+        )
+
+    def send(self, prepay_id: str, biz_status: str, body: bytes, url: str | None) -> None:
+        """Sign and deliver one event's ``body`` to ``url`` (else the default URL); thread-safe."""
+        url = url or self.config.default_webhook_url
         with self._idle:
             self.events += 1
             event_id = self.events
         if url is not None and self.config.deliver_webhooks:
-            faults = self.injector.for_webhook(order.prepay_id) if self.injector else frozenset()
+            faults = self.injector.for_webhook(prepay_id) if self.injector else frozenset()
             copies = 2 if FaultKind.DUPLICATE_WEBHOOK in faults else 1
             with self._idle:
                 self._pending += copies
             for copy in range(1, copies + 1):
                 # Only the first copy is held back, so a duplicate can also overtake its original.
                 hold = copy == 1 and FaultKind.OUT_OF_ORDER_WEBHOOK in faults
-                self._schedule(
-                    _Delivery(event_id, order.prepay_id, biz_status.value, url, body, copy, hold)
-                )
+                self._schedule(_Delivery(event_id, prepay_id, biz_status, url, body, copy, hold))
             return
         reason = (
             "webhook delivery is switched off"
@@ -198,9 +255,7 @@ class WebhookDispatcher:
             self.skipped += 1
         headers = signed_headers(self.keys, body, self.clock())
         self.log.append(
-            WebhookAttempt(
-                event_id, order.prepay_id, biz_status.value, url, body, headers, 0, skipped=reason
-            )
+            WebhookAttempt(event_id, prepay_id, biz_status, url, body, headers, 0, skipped=reason)
         )
 
     def _schedule(self, delivery: _Delivery) -> None:
