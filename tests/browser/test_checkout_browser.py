@@ -188,6 +188,31 @@ def test_the_countdown_reaches_zero_and_the_page_then_shows_the_order_expired(
     screenshot(browser, screenshots, "expired")
 
 
+def test_a_refunded_order_says_so_and_offers_nothing(
+    browser: Any, shop: Shop, screenshots: Path
+) -> None:
+    from selenium.webdriver.common.by import By
+
+    order = shop.order("lc-browser-refunded")
+    assert order.checkout_url is not None
+    sandbox = shop.sandbox.sandbox
+    paid = sandbox.pay(order.provider_order_id)
+    shop.wait_for_ledger("lc-browser-refunded", PaymentStatus.PAID)
+    refund = {
+        "refundRequestId": "lc-browser-refund-1",
+        "prepayId": order.provider_order_id,
+        "refundAmount": format(paid.request.amount, "f"),  # all of it (the sandbox settles at once)
+    }
+    sandbox.merchant.refund(sandbox.config.api_key, refund)
+    browser.get(order.checkout_url)
+    assert text_of(browser, "status") == "FULL_REFUNDED"
+    assert text_of(browser, "state") == "Paid and refunded in full."
+    assert text_of(browser, "amount") == "1.00 USD"
+    assert browser.find_elements(By.TAG_NAME, "button") == []
+    assert_fits_a_phone(browser)
+    screenshot(browser, screenshots, "refunded")
+
+
 def test_an_unknown_checkout_link_says_so_with_404(
     browser: Any, shop: Shop, screenshots: Path
 ) -> None:

@@ -80,7 +80,8 @@ main { max-width: 26rem; margin: 0 auto; background: #fff; border-radius: 0.75re
 <main>
 <h1 id="unknown">Unknown checkout</h1>
 <p>The sandbox has no order behind this link: it may be mistyped, or the sandbox was
-restarted since the order was created (it keeps orders in memory).</p>
+restarted since the order was created (without <code>--state</code>, it keeps orders in
+memory).</p>
 </main>
 </body>
 </html>
