@@ -8,7 +8,9 @@ the ledger in one transaction and tells the application after the commit. The an
 * refused (``CallbackError``): the error's ``reply``, the provider's own failure answer;
 * not checkable yet (``CallbackDeferred``: the provider's keys are being fetched): 503 with
   ``Retry-After``;
-* no such provider: 404; a body over ``max_body_bytes``: 413, before any verification;
+* no such provider: 404; a body over ``max_body_bytes``: 413, before any verification; a body
+  not received within ``body_timeout`` seconds (a stalled or very slow sender): 408; another
+  path or method: 404 or 405. Every one of these answers is a JSON ``{"error": "..."}``;
 * not recorded (any other ``PaymentsError``: the ledger unreachable, the provider's keys not
   fetched, configuration missing): 503 with ``Retry-After``, so the provider delivers it again
   and the redelivery is applied once the fault is fixed.
@@ -21,12 +23,14 @@ Mount it in any ASGI framework::
 
 from __future__ import annotations
 
+import asyncio
 import math
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Final
 
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -43,10 +47,12 @@ from payments_core.redaction import get_logger
 if TYPE_CHECKING:
     from payments_core.facade import Payments
 
-__all__ = ["MAX_CALLBACK_BYTES", "create_callback_app"]
+__all__ = ["BODY_TIMEOUT_SECONDS", "MAX_CALLBACK_BYTES", "create_callback_app"]
 
 #: The largest callback body accepted by default; real payment callbacks are a few KiB.
 MAX_CALLBACK_BYTES: Final = 64 * 1024
+#: Seconds a sender has, by default, to deliver the whole body once its request has begun.
+BODY_TIMEOUT_SECONDS: Final = 10.0
 #: Seconds a provider is asked to wait before delivering again after a 503.
 RETRY_AFTER_SECONDS: Final = 5
 
@@ -54,15 +60,23 @@ log = get_logger("payments_core.asgi")
 
 
 def create_callback_app(
-    payments: Payments, *, max_body_bytes: int = MAX_CALLBACK_BYTES, close_payments: bool = False
+    payments: Payments,
+    *,
+    max_body_bytes: int = MAX_CALLBACK_BYTES,
+    body_timeout: float = BODY_TIMEOUT_SECONDS,
+    close_payments: bool = False,
 ) -> Starlette:
     """Build the ASGI app that receives provider callbacks for ``payments``.
 
     :param payments: A facade with a ledger.
     :param max_body_bytes: Larger bodies are refused with 413 before any verification.
-    :param close_payments: Close ``payments`` when the app shuts down (ASGI lifespan); for an
-        app that owns its facade, as ``payments serve`` does. A mounted sub-app gets no
-        lifespan events: close the facade in the host application's own shutdown.
+    :param body_timeout: Seconds to receive the whole body; a slower one is refused with 408,
+        so a stalled sender cannot hold a worker.
+    :param close_payments: The app owns ``payments``: at startup (ASGI lifespan) it announces
+        the changes a previous run committed but never announced
+        (:meth:`~payments_core.Payments.announce_pending_changes`), and at shutdown it closes
+        the facade; as ``payments serve`` does. A mounted sub-app gets no lifespan events: do
+        both in the host application's own startup and shutdown.
     :raises ConfigurationError: if ``payments`` has no ledger.
     """
     if payments.ledger is None:
@@ -74,7 +88,11 @@ def create_callback_app(
         provider = request.path_params["provider"]
         if provider not in payments.provider_names:
             return _error(404, f"no provider named {provider[:64]!r}")
-        body = await _read_body(request, max_body_bytes)
+        try:
+            async with asyncio.timeout(body_timeout):
+                body = await _read_body(request, max_body_bytes)
+        except TimeoutError:
+            return _error(408, f"the body was not received within {body_timeout:g} s")
         if body is None:
             return _error(413, f"callback bodies are limited to {max_body_bytes} bytes")
         try:
@@ -105,14 +123,22 @@ def create_callback_app(
         return _reply(outcome.reply)
 
     @asynccontextmanager
-    async def closing(app: Starlette) -> AsyncIterator[None]:
+    async def owning(app: Starlette) -> AsyncIterator[None]:
         del app
+        try:
+            announced = await payments.announce_pending_changes_async()
+        except PaymentsError as error:  # the callbacks themselves may still be recorded
+            log.error("changes left unannounced could not be read: %s", error)
+        else:
+            if announced:
+                log.warning("announced %d change(s) left unannounced by a previous run", announced)
         yield
         await payments.aclose()
 
     return Starlette(
         routes=[Route("/callbacks/{provider}", receive_callback, methods=["POST"])],
-        lifespan=closing if close_payments else None,
+        exception_handlers={HTTPException: _http_error},
+        lifespan=owning if close_payments else None,
     )
 
 
@@ -133,5 +159,11 @@ def _reply(reply: CallbackReply) -> Response:
     return Response(reply.body, status_code=reply.status_code, media_type=reply.content_type)
 
 
-def _error(status_code: int, message: str, headers: dict[str, str] | None = None) -> Response:
+async def _http_error(request: Request, exc: Exception) -> Response:
+    """Starlette's own refusals (an unknown path, a method other than POST), as JSON."""
+    assert isinstance(exc, HTTPException)
+    return _error(exc.status_code, exc.detail, exc.headers)
+
+
+def _error(status_code: int, message: str, headers: Mapping[str, str] | None = None) -> Response:
     return JSONResponse({"error": message}, status_code=status_code, headers=headers)

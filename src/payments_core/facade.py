@@ -28,7 +28,13 @@ import attrs
 import httpx
 
 from payments_core.config import Config
-from payments_core.errors import ConfigurationError, PaymentsError, PluginError, ValidationError
+from payments_core.errors import (
+    ConfigurationError,
+    LedgerError,
+    PaymentsError,
+    PluginError,
+    ValidationError,
+)
 from payments_core.http import HttpRequest, HttpResponse, Operation
 from payments_core.ledger.base import (
     ApplyResult,
@@ -290,14 +296,14 @@ class Payments:
         if follow_up is not None:
             if ledger is not None:
                 # Known by its provider id now, the refund's notification can settle it too.
-                self._settled_refund(ledger.settle_refund(refund))
+                self._settled_refund(ledger, ledger.settle_refund(refund))
             try:
                 refund = attempt.settled(refund, self._run(hooks, follow_up))
             except PaymentsError as error:
                 log.info("refund %s stays pending: %s", request.refund_reference, error)
         if ledger is None:
             return refund
-        return self._settled_refund(ledger.settle_refund(refund))
+        return self._settled_refund(ledger, ledger.settle_refund(refund))
 
     def _refundable(
         self, ledger: Ledger, hooks: ProviderHooks, request: RefundRequest
@@ -323,9 +329,9 @@ class Payments:
             self._apply(ledger, reconciliation_event(hooks.name, answer))
         return ledger.get_order(hooks.name, reference)
 
-    def _settled_refund(self, outcome: RefundOutcome) -> Refund:
+    def _settled_refund(self, ledger: Ledger, outcome: RefundOutcome) -> Refund:
         if outcome.change is not None:
-            self._announce(outcome.change)
+            self._announce(ledger, outcome.change)
         return outcome.refund
 
     def refunds(self, reference: str, *, provider: str | None = None) -> list[Refund]:
@@ -481,7 +487,7 @@ class Payments:
         if follow_up is not None:
             if ledger is not None:
                 noted = await asyncio.to_thread(ledger.settle_refund, refund)
-                await asyncio.to_thread(self._settled_refund, noted)
+                await asyncio.to_thread(self._settled_refund, ledger, noted)
             try:
                 refund = attempt.settled(refund, await self._arun(hooks, follow_up))
             except PaymentsError as error:
@@ -489,7 +495,7 @@ class Payments:
         if ledger is None:
             return refund
         outcome = await asyncio.to_thread(ledger.settle_refund, refund)
-        return await asyncio.to_thread(self._settled_refund, outcome)
+        return await asyncio.to_thread(self._settled_refund, ledger, outcome)
 
     async def _refundable_async(
         self, ledger: Ledger, hooks: ProviderHooks, request: RefundRequest
@@ -580,9 +586,11 @@ class Payments:
         return ReconcileOutcome(order=order, answer=answer, result=result)
 
     def _apply(self, ledger: Ledger, event: PaymentEvent) -> ApplyResult:
-        result = ledger.apply_event(event)
-        if result.change is not None:
-            self._announce(result.change)
+        # With no application listening, the change needs no announcement, nor a second write.
+        listening = self._listening()
+        result = ledger.apply_event(event, announced=not listening)
+        if result.change is not None and listening:
+            self._announce(ledger, result.change)
         elif result.flagged not in {None, EventFlag.STALE}:
             log.warning(
                 "%s event %s recorded but not applied: %s",
@@ -592,21 +600,73 @@ class Payments:
             )
         return result
 
-    def _announce(self, change: StatusChange) -> None:
+    def _listening(self) -> bool:
+        """Whether a registered plugin implements ``payment_status_changed``."""
+        return bool(self.host.pm.hook.payment_status_changed.get_hookimpls())
+
+    def _announce(self, ledger: Ledger, change: StatusChange) -> bool:
+        """Call the application's hook for ``change``, then mark it announced; True if both."""
         # The change is committed and acknowledged whatever the hook does: a failing hook is
-        # logged, not retried, or the provider would redeliver to no effect.
+        # logged and the change stays in the outbox, for announce_pending_changes.
         try:
             self.host.pm.hook.payment_status_changed(change=change)
         except Exception:
             log.exception(
                 "payment_status_changed failed for %s order %s (%s -> %s, event %s); the "
-                "change is committed and will not be announced again",
+                "change is committed and will be announced again by announce_pending_changes",
                 change.provider,
                 change.reference,
                 change.old_status,
                 change.new_status,
                 change.event_id,
             )
+            return False
+        try:
+            ledger.mark_announced(change.provider, change.event_id)
+        except LedgerError as error:
+            log.warning(
+                "%s event %s was announced but could not be marked so; it will be announced "
+                "again: %s",
+                change.provider,
+                change.event_id,
+                error,
+            )
+            return False
+        return True
+
+    def announce_pending_changes(self, older_than: timedelta = timedelta(0)) -> int:
+        """Announce committed changes whose announcement never completed; how many now did.
+
+        A change is committed before the application's ``payment_status_changed`` hook
+        hears of it, and marked announced after the hook returns. If the process dies in
+        between, or the hook raises, the change stays pending in the ledger (its outbox);
+        this calls the hook for each such change, oldest first, and marks it. A change may so
+        reach the hook more than once (never less): ``change.event_id`` is its stable id for
+        the application to ignore a repeat. ``payments serve`` calls it at startup and
+        ``payments reconcile`` on every run.
+
+        With no plugin implementing the hook registered, it does nothing and returns 0: the
+        changes wait for a process that has the application's plugins.
+
+        :param older_than: Only changes committed at least this long ago; another process
+            may be announcing younger ones right now.
+        :raises ConfigurationError: if the facade has no ledger.
+        :raises LedgerError: if the ledger cannot be read.
+        """
+        ledger = self._need_ledger("announce_pending_changes")
+        if not self._listening():
+            return 0
+        announced = 0
+        while changes := ledger.unannounced_changes(older_than):
+            done = [self._announce(ledger, change) for change in changes]
+            announced += sum(done)
+            if not all(done):  # a failing hook or ledger: leave the rest for the next call
+                break
+        return announced
+
+    async def announce_pending_changes_async(self, older_than: timedelta = timedelta(0)) -> int:
+        """Asynchronous :meth:`announce_pending_changes` (the hooks run in a worker thread)."""
+        return await asyncio.to_thread(self.announce_pending_changes, older_than)
 
     # -- running operations ----------------------------------------------------------------
 

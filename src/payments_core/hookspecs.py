@@ -250,9 +250,12 @@ class ApplicationHooks:
     def payment_status_changed(self, change: StatusChange) -> None:
         """An order's status changed, and the change is committed to the ledger.
 
-        Called exactly once per real change, after the commit: a duplicate callback, a late
-        ``closed`` after ``paid`` or a failed transaction never calls it. Called for every
-        registered plugin that implements it.
+        Called once per real change, after the commit: a duplicate callback, a late ``closed``
+        after ``paid`` or a failed transaction never calls it. Called for every registered
+        plugin that implements it. Only a crash (or a raising hook) between the call and the
+        ledger's note that it was made brings the same change again, from
+        :meth:`~payments_core.Payments.announce_pending_changes`: ignore a repeated
+        ``change.event_id``.
 
         :param change: What changed: reference, old and new status, the causing event.
         """

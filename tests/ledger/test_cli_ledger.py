@@ -7,6 +7,8 @@ import re
 import signal
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import attrs
 from click.testing import CliRunner
@@ -14,6 +16,7 @@ from click.testing import CliRunner
 from payments_core import Ledger, Money, PaymentStatus, open_ledger
 from payments_core.cli import cli
 
+from .crash_app import read_lines
 from .fakes import event_for, order_for
 from .test_sandbox_ledger import API_KEY, API_SECRET, binance_payments, booking, sandbox_on_loopback
 
@@ -104,3 +107,34 @@ def test_payments_serve_applies_the_sandboxs_webhooks_and_stops_cleanly(ledger_u
         paid = ledger.get_order("binance", "booking-1")
     assert paid is not None
     assert paid.status is PaymentStatus.PAID
+
+
+def test_a_plugin_that_cannot_be_loaded_is_a_usage_error(ledger_url: str) -> None:
+    runner = CliRunner()
+    for spec in ("no_such_module_here", "payments_core:NoSuchName"):
+        result = runner.invoke(
+            cli, ["reconcile", "--plugin", spec, "--database-url", ledger_url], env={}
+        )
+        assert result.exit_code == 2, result.output
+        assert f"cannot load {spec!r}" in result.output
+
+
+def test_reconcile_announces_changes_left_unannounced_for_over_a_minute(
+    ledger_url: str, tmp_path: Path
+) -> None:
+    an_hour_ago = datetime.now(UTC) - timedelta(hours=1)
+    with open_ledger(ledger_url, clock=lambda: an_hour_ago) as old:
+        old.record_order(order_for("booking-1"))
+        old.apply_event(event_for("booking-1"))  # committed, then the process died
+    with open_ledger(ledger_url) as fresh:
+        fresh.record_order(order_for("booking-2"))
+        fresh.apply_event(event_for("booking-2"))  # another process may be announcing it now
+    env = {"PAYMENTS_CONFIG": None, "PAYMENTS_CRASH_APP_DIR": str(tmp_path)}
+    args = ["reconcile", "--database-url", ledger_url, "--plugin", "tests.ledger.crash_app:Effects"]
+    first = CliRunner().invoke(cli, args, env=env)
+    second = CliRunner().invoke(cli, args, env=env)
+    assert first.exit_code == second.exit_code == 0, first.output
+    assert read_lines(tmp_path / "calls.log") == [event_for("booking-1").event_id]
+    with open_ledger(ledger_url) as ledger:
+        left = [change.reference for change in ledger.unannounced_changes()]
+    assert left == ["booking-2"]

@@ -361,6 +361,38 @@ def test_a_version_1_ledger_is_migrated_and_keeps_its_orders(tmp_path: Path) -> 
     assert versions == [(v,) for v in range(1, len(MIGRATIONS) + 1)]
 
 
+def test_events_applied_before_the_outbox_existed_are_not_announced_again(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "ledger.sqlite3"
+    stamp = "2030-01-01T00:00:00.000000+00:00"
+    with sqlite3.connect(path) as conn:  # a version 2 ledger, written by the code of its time
+        conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+        for statement in (*MIGRATIONS[0], *MIGRATIONS[1]):
+            conn.execute(statement.format(**SqliteLedger.types))
+        conn.execute("INSERT INTO schema_version VALUES (1), (2)")
+        conn.execute(
+            "INSERT INTO orders (provider, reference, provider_order_id, merchant_order_id, "
+            "status, amount, currency, created_at, updated_at) VALUES "
+            "('fake', 'old', '1', 'm-old', 'paid', '1.00', 'USD', ?, ?)",
+            (stamp, stamp),
+        )
+        conn.execute(
+            "INSERT INTO events (provider, event_id, status, provider_order_id, "
+            "merchant_order_id, reference, previous_status, received_at, applied) VALUES "
+            "('fake', 'fake:1:paid', 'paid', '1', 'm-old', 'old', 'pending', ?, 1)",
+            (stamp,),
+        )
+    conn.close()
+    with open_ledger(f"sqlite:///{path}") as migrated:
+        left = migrated.unannounced_changes()
+        migrated.record_order(order_for("booking-2"))
+        result = migrated.apply_event(event_for("booking-2"))
+        pending = migrated.unannounced_changes()
+    assert left == []
+    assert pending == [result.change]
+
+
 def test_a_closed_ledger_refuses_work(ledger: Ledger) -> None:
     ledger.close()
     ledger.close()

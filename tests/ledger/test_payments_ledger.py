@@ -256,23 +256,68 @@ def test_a_failure_before_commit_is_not_announced_and_the_redelivery_is_once(
     assert [event.applied for event in events] == [True]
 
 
-def test_a_failing_application_hook_is_logged_and_the_callback_still_acknowledged(
+def test_a_failing_application_hook_is_logged_and_its_change_announced_again_later(
     ledger_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    class Broken:
+    class DownOnce:
+        def __init__(self) -> None:
+            self.down = True
+            self.changes: list[StatusChange] = []
+
         @hookimpl
         def payment_status_changed(self, change: StatusChange) -> None:
-            raise RuntimeError("the app is down")
+            if self.down:
+                raise RuntimeError("the app is down")
+            self.changes.append(change)
 
-    with make_payments(ledger_url, plugins=[Broken()]) as payments:
+    app = DownOnce()
+    with make_payments(ledger_url, plugins=[app]) as payments:
         assert payments.ledger is not None
         payments.ledger.record_order(order_for("booking-1"))
         with caplog.at_level(logging.ERROR, logger="payments_core.facade"):
             outcome = payments.apply_callback(NAME, HEADERS, callback_body(event_for("booking-1")))
+        pending = payments.ledger.unannounced_changes()
+        app.down = False
+        announced = payments.announce_pending_changes()
+        again = payments.announce_pending_changes()
+        left = payments.ledger.unannounced_changes()
     assert outcome.reply == ACK
     assert outcome.result is not None
     assert outcome.result.applied
-    assert "will not be announced again" in caplog.text
+    assert "will be announced again" in caplog.text
+    assert [change.reference for change in pending] == ["booking-1"]
+    assert (announced, again, left) == (1, 0, [])
+    assert app.changes == [outcome.result.change]
+
+
+def test_a_change_committed_but_never_announced_is_announced_once_by_the_outbox(
+    ledger_url: str,
+) -> None:
+    recorder = HookRecorder()
+    with make_payments(ledger_url, plugins=[recorder]) as payments:
+        assert payments.ledger is not None
+        for reference in ("booking-1", "booking-2", "booking-3"):
+            payments.ledger.record_order(order_for(reference))
+        announced_live = payments.apply_callback(
+            NAME, HEADERS, callback_body(event_for("booking-1"))
+        )
+        # What a process killed between its commit and its hook leaves behind.
+        crashed = [
+            payments.ledger.apply_event(event_for(reference))
+            for reference in ("booking-2", "booking-3")
+        ]
+        pending = payments.ledger.unannounced_changes()
+        too_young = payments.ledger.unannounced_changes(timedelta(hours=1))
+        with make_payments(ledger_url) as deaf:  # a process without the application's plugin
+            assert deaf.announce_pending_changes() == 0
+        announced = payments.announce_pending_changes()
+        again = payments.announce_pending_changes()
+    assert announced_live.result is not None
+    assert [c.reference for c in pending] == ["booking-2", "booking-3"]
+    assert pending == [result.change for result in crashed]
+    assert too_young == []
+    assert (announced, again) == (2, 0)
+    assert [c.reference for c in recorder.changes] == ["booking-1", "booking-2", "booking-3"]
 
 
 def test_paid_callbacks_delivered_many_times_concurrently_pay_each_order_once(
@@ -391,3 +436,16 @@ async def test_the_async_api_creates_applies_and_reconciles_once(
     assert reconciled.result.change is not None
     assert reconciled.result.change.new_status is PaymentStatus.EXPIRED
     assert [c.reference for c in recorder.changes] == ["booking-1", "booking-2"]
+
+
+def test_without_an_application_hook_a_change_is_recorded_announced_at_once(
+    ledger_url: str,
+) -> None:
+    with make_payments(ledger_url) as payments:
+        assert payments.ledger is not None
+        payments.ledger.record_order(order_for("booking-1"))
+        outcome = payments.apply_callback(NAME, HEADERS, callback_body(event_for("booking-1")))
+        left = payments.ledger.unannounced_changes()
+    assert outcome.result is not None
+    assert outcome.result.applied
+    assert left == []

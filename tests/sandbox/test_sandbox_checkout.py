@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from html.parser import HTMLParser
 
 import httpx
@@ -121,3 +122,23 @@ def test_stats_endpoint(running: Running) -> None:
     assert stats["errors"] == {"400100": 1}
     assert stats["orders_by_status"] == {"INITIAL": 1}
     assert stats["faults_injected"] == {}
+
+
+def test_checkout_page_is_for_a_phone_and_loads_nothing_from_elsewhere(running: Running) -> None:
+    order = running.merchant.create(
+        "SHOP4", orderAmount=None, currency=None, fiatAmount="1.00", fiatCurrency="USD"
+    )
+    page, html = load(running.merchant.http, order["checkoutUrl"])
+    assert page.amount.strip() == "1.00 USD"
+    assert '<meta name="viewport" content="width=device-width, initial-scale=1">' in html
+    assert 'id="countdown" data-expires="' in html
+    # Every link is the page's own forms or an inline data: URL; no src= fetches anything.
+    assert " src=" not in html
+    assert re.findall(r'href="([^"]*)"', html) == ["data:,"]
+
+
+def test_unknown_checkout_page_says_so_with_404(running: Running) -> None:
+    response = running.merchant.http.get("/sandbox/checkout/0123456789abcdef")
+    assert response.status_code == 404
+    assert response.headers["content-type"].startswith("text/html")
+    assert "Unknown checkout" in response.text

@@ -202,7 +202,7 @@ def _payer_routes(sandbox: Sandbox) -> list[Route]:
         try:
             order = order_by_token(request.path_params["token"])
         except OrderNotFound:
-            return HTMLResponse("<h1>Unknown checkout</h1>", status_code=404)
+            return HTMLResponse(checkout.render_unknown(), status_code=404)
         sandbox.book.mark_viewed(order)
         return HTMLResponse(checkout.render(order, base_url_of(sandbox, request.scope)))
 
@@ -218,7 +218,7 @@ def _payer_routes(sandbox: Sandbox) -> list[Route]:
         try:
             order = order_by_token(request.query_params.get("linkToken", ""))
         except OrderNotFound:
-            return HTMLResponse("<h1>Unknown link</h1>", status_code=404)
+            return HTMLResponse(checkout.render_unknown(), status_code=404)
         return RedirectResponse(links.checkout_url(base_url_of(sandbox, request.scope), order))
 
     def payer_action(action: Callable[[str], Order]) -> Callable[[Request], Any]:

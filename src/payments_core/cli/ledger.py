@@ -21,6 +21,9 @@ __all__ = ["commands"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+#: Reconciliation leaves younger unannounced changes to the process announcing them now.
+ANNOUNCE_AFTER_S = 60
+
 
 def _database_url_option(command: F) -> F:
     return click.option(
@@ -29,6 +32,37 @@ def _database_url_option(command: F) -> F:
         help="The ledger: sqlite:///path or postgresql://... (default: PAYMENTS_DATABASE_URL, "
         "else sqlite:///payments.sqlite3 in the working directory).",
     )(command)
+
+
+def _plugins_option(command: F) -> F:
+    return click.option(
+        "--plugin",
+        "plugins",
+        multiple=True,
+        metavar="MODULE[:NAME]",
+        envvar="PAYMENTS_PLUGINS",
+        help="An application plugin to register (its payment_status_changed hook hears of "
+        "every committed change): a module, or an object in it; a class is instantiated. "
+        "Repeatable; PAYMENTS_PLUGINS holds several, separated by spaces.",
+    )(command)
+
+
+def _load_plugins(specs: tuple[str, ...]) -> tuple[object, ...]:
+    """The plugin objects named ``module`` or ``module:name`` (a class is instantiated)."""
+    from importlib import import_module
+
+    loaded = []
+    for spec in specs:
+        module_name, _, name = spec.partition(":")
+        try:
+            found: object = import_module(module_name)
+            for part in filter(None, name.split(".")):
+                found = getattr(found, part)
+        except (ImportError, AttributeError) as error:
+            message = f"cannot load {spec!r}: {error}"
+            raise click.BadParameter(message, param_hint="--plugin") from None
+        loaded.append(found() if isinstance(found, type) else found)
+    return tuple(loaded)
 
 
 def _ledger_url(database_url: str | None, config: Config) -> str:
@@ -41,11 +75,13 @@ def _ledger_url(database_url: str | None, config: Config) -> str:
 @click.option("--host", default="127.0.0.1", show_default=True, help="The address to listen on.")
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))
 @_database_url_option
-def serve_command(host: str, port: int, database_url: str | None) -> None:
+@_plugins_option
+def serve_command(host: str, port: int, database_url: str | None, plugins: tuple[str, ...]) -> None:
     """Receive provider callbacks at POST /callbacks/{provider} and apply them to the ledger.
 
     Runs uvicorn until interrupted. Each callback is verified, applied once, announced to the
-    application hooks, and acknowledged to the provider.
+    application hooks, and acknowledged to the provider. At startup, changes that a previous
+    run committed but never announced (it was killed in between) are announced first.
     """
     import uvicorn
 
@@ -56,9 +92,10 @@ def serve_command(host: str, port: int, database_url: str | None) -> None:
 
     config = Config.load()
     url = _ledger_url(database_url, config)
+    application = _load_plugins(plugins)
     ledger = open_ledger(url)
     try:
-        payments = Payments(config, ledger=ledger)
+        payments = Payments(config, ledger=ledger, plugins=application)
     except BaseException:
         ledger.close()
         raise
@@ -78,14 +115,20 @@ def serve_command(host: str, port: int, database_url: str | None) -> None:
 )
 @click.option("--provider", help="Only orders of this provider.")
 @_database_url_option
+@_plugins_option
 @click.option("--json", "as_json", is_flag=True, help="Print the result as one JSON object.")
 def reconcile_command(
-    older_than: float | None, provider: str | None, database_url: str | None, as_json: bool
+    older_than: float | None,
+    provider: str | None,
+    database_url: str | None,
+    plugins: tuple[str, ...],
+    as_json: bool,
 ) -> None:
     """Ask the provider about orders still pending and apply its answers as callbacks would.
 
-    Exits with status 1 if the provider could not be asked about some order (after the others
-    are done).
+    First announces, to the application plugins, the changes committed at least a minute ago
+    but never announced (a process died between its commit and its hook). Exits with status 1
+    if the provider could not be asked about some order (after the others are done).
     """
     import json
     from datetime import timedelta
@@ -96,7 +139,10 @@ def reconcile_command(
 
     config = Config.load()
     age = RECONCILE_AFTER if older_than is None else timedelta(seconds=older_than)
-    with Payments(config, ledger=open_ledger(_ledger_url(database_url, config))) as payments:
+    application = _load_plugins(plugins)
+    ledger = open_ledger(_ledger_url(database_url, config))
+    with Payments(config, ledger=ledger, plugins=application) as payments:
+        payments.announce_pending_changes(timedelta(seconds=ANNOUNCE_AFTER_S))
         outcomes = payments.reconcile(age, provider=provider)
     rows = [_reconciled(outcome) for outcome in outcomes]
     if as_json:

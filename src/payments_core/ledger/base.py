@@ -16,6 +16,12 @@ Applying an event is one transaction::
     COMMIT
 
 so the event id (unique per provider) and the status change commit together or not at all.
+
+The applied event's row is also the application's outbox: it is committed with
+``announced_at`` empty, and :meth:`Ledger.mark_announced` fills that in once the application's
+hook has returned. A change whose announcement never completed (the process died between the
+commit and the hook, or the hook raised) stays in :meth:`Ledger.unannounced_changes` until it is
+announced again.
 """
 
 from __future__ import annotations
@@ -358,13 +364,17 @@ class Ledger(abc.ABC):
         """Every order recorded for ``reference``, at any provider, with its times."""
 
     @abc.abstractmethod
-    def apply_event(self, event: PaymentEvent) -> ApplyResult:
+    def apply_event(self, event: PaymentEvent, *, announced: bool = False) -> ApplyResult:
         """Record ``event`` and, if it is a step forward for a matching order, apply it.
 
         One transaction: the event row (unique per provider and event id) and the order's
         status change commit together. A duplicate event id changes nothing. An event for an
         unknown order, naming mismatched ids, or stating another currency or amount is
         recorded with a flag and changes nothing; so is one that is not a step forward.
+
+        :param announced: Record the change as announced at once (no application listens
+            for it), instead of leaving it in :meth:`unannounced_changes` until
+            :meth:`mark_announced`.
         """
 
     @abc.abstractmethod
@@ -418,6 +428,21 @@ class Ledger(abc.ABC):
     @abc.abstractmethod
     def events_for(self, provider: str, reference: str) -> list[EventRecord]:
         """The events recorded for an order, in the order they arrived."""
+
+    @abc.abstractmethod
+    def unannounced_changes(
+        self, older_than: timedelta = timedelta(0), *, limit: int = 1000
+    ) -> list[StatusChange]:
+        """Committed status changes whose announcement to the application has not completed.
+
+        :param older_than: Only changes recorded at least this long ago (so that changes
+            another process is announcing right now are left to it).
+        :param limit: At most this many, oldest first.
+        """
+
+    @abc.abstractmethod
+    def mark_announced(self, provider: str, event_id: str) -> None:
+        """Record that the change made by ``event_id`` has been announced to the application."""
 
     @abc.abstractmethod
     def close(self) -> None:
@@ -502,6 +527,7 @@ _EVENT_COLUMNS: Final = (
     "provider, event_id, status, provider_order_id, merchant_order_id, reference, "
     "previous_status, amount, currency, transaction_id, occurred_at, received_at, applied, flag"
 )
+_NEW_EVENT_COLUMNS: Final = f"{_EVENT_COLUMNS}, announced_at"
 _STATE_COLUMNS: Final = (
     "reference, provider_order_id, merchant_order_id, status, amount, currency, "
     "settlement_amount, settlement_currency"
@@ -581,6 +607,13 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
             PRIMARY KEY (provider, reference, refund_reference),
             UNIQUE (provider, provider_refund_id)
         )""",
+    ),
+    (
+        # The outbox: an applied event is announced to the application once this is set.
+        # Events applied before it existed were announced by the code of their time.
+        "ALTER TABLE events ADD COLUMN announced_at {time}",
+        "UPDATE events SET announced_at = received_at WHERE applied",
+        "CREATE INDEX events_unannounced ON events (id) WHERE applied AND announced_at IS NULL",
     ),
 )
 
@@ -706,7 +739,7 @@ class SqlLedger(Ledger):
             rows = conn.execute(self._sql.events, (provider, reference)).fetchall()
         return [self._event(row) for row in rows]
 
-    def apply_event(self, event: PaymentEvent) -> ApplyResult:
+    def apply_event(self, event: PaymentEvent, *, announced: bool = False) -> ApplyResult:
         if event.refund is not None:
             return self._apply_refund_notice(event)
         now = self._now()
@@ -714,7 +747,7 @@ class SqlLedger(Ledger):
             with self._errors("apply event"), self._transaction() as conn:
                 state = self._state(conn, event)
                 flag = assess_event(state, event)
-                self._insert_event(conn, event, state, flag, now)
+                self._insert_event(conn, event, state, flag, now, announced=announced)
                 if state is not None and flag is None:
                     conn.execute(
                         self._sql.update_status,
@@ -848,7 +881,8 @@ class SqlLedger(Ledger):
                 ).fetchone()
                 stored = None if row is None else self._refund(row)
                 flag = assess_refund_notice(state, event, stored)
-                self._insert_event(conn, event, state, flag, now)
+                # Refund changes are announced after the commit, outside the outbox.
+                self._insert_event(conn, event, state, flag, now, announced=True)
                 if flag is None:
                     assert state is not None
                     assert stored is not None
@@ -959,6 +993,29 @@ class SqlLedger(Ledger):
             reason=reason,
         )
 
+    def unannounced_changes(
+        self, older_than: timedelta = timedelta(0), *, limit: int = 1000
+    ) -> list[StatusChange]:
+        cutoff = self.time_in(self._now() - older_than)
+        with self._errors("read unannounced changes"), self._pool.connection() as conn:
+            rows = conn.execute(self._sql.unannounced, (cutoff, limit)).fetchall()
+        return [
+            StatusChange(
+                provider=provider,
+                reference=reference,
+                old_status=PaymentStatus(previous_status),
+                new_status=PaymentStatus(status),
+                event_id=event_id,
+                changed_at=_aware(self.time_out(received_at)),
+            )
+            for provider, reference, previous_status, status, event_id, received_at in rows
+        ]
+
+    def mark_announced(self, provider: str, event_id: str) -> None:
+        now = self.time_in(self._now())
+        with self._errors("mark a change announced"), self._transaction() as conn:
+            conn.execute(self._sql.mark_announced, (now, provider, event_id))
+
     def close(self) -> None:
         self._pool.close()
 
@@ -979,6 +1036,8 @@ class SqlLedger(Ledger):
         state: OrderState | None,
         flag: EventFlag | None,
         now: datetime,
+        *,
+        announced: bool,
     ) -> None:
         """Insert the event row; raise :class:`_Duplicate` if its id is recorded already."""
         reference = None if state is None else state.reference
@@ -992,6 +1051,7 @@ class SqlLedger(Ledger):
                 None if amount is None else amount.currency,
                 event.transaction_id, self.time_in(event.occurred_at), self.time_in(now),
                 flag is None, None if flag is None else flag.value,
+                self.time_in(now) if announced and flag is None else None,
             ),
         ).rowcount  # fmt: skip
         if inserted == 0:
@@ -1111,7 +1171,7 @@ class _Statements:
 
     def __init__(self, placeholder: Callable[[str], str], lock: str) -> None:
         order_marks = ", ".join("?" * len(_ORDER_COLUMNS.split(",")))
-        event_marks = ", ".join("?" * len(_EVENT_COLUMNS.split(",")))
+        event_marks = ", ".join("?" * len(_NEW_EVENT_COLUMNS.split(",")))
         order_select = f"SELECT {_ORDER_COLUMNS} FROM orders WHERE"  # noqa: S608
         state_select = f"SELECT {_STATE_COLUMNS} FROM orders WHERE"  # noqa: S608
         self.insert_order = placeholder(
@@ -1136,12 +1196,21 @@ class _Statements:
             "WHERE provider = ? AND reference = ? ORDER BY id"
         )
         self.insert_event = placeholder(
-            f"INSERT INTO events ({_EVENT_COLUMNS}) VALUES ({event_marks}) "  # noqa: S608
+            f"INSERT INTO events ({_NEW_EVENT_COLUMNS}) VALUES ({event_marks}) "  # noqa: S608
             "ON CONFLICT DO NOTHING"
         )
         self.update_status = placeholder(
             "UPDATE orders SET status = ?, transaction_id = COALESCE(?, transaction_id), "
             "updated_at = ? WHERE provider = ? AND reference = ?"
+        )
+        self.unannounced = placeholder(
+            "SELECT provider, reference, previous_status, status, event_id, received_at "
+            "FROM events WHERE applied AND announced_at IS NULL AND received_at <= ? "
+            "ORDER BY id LIMIT ?"
+        )
+        self.mark_announced = placeholder(
+            "UPDATE events SET announced_at = ? "
+            "WHERE provider = ? AND event_id = ? AND announced_at IS NULL"
         )
         self.state_by_provider_id = placeholder(
             f"{state_select} provider = ? AND provider_order_id = ?{lock}"
