@@ -25,13 +25,11 @@ DEFAULT_BASE_URL: Final = "https://api.stripe.com"
 API_VERSION: Final = "2024-06-20"
 
 PATH_SESSIONS: Final = "/v1/checkout/sessions"  # POST: create; GET: list
-PATH_SESSION: Final = "/v1/checkout/sessions/{session_id}"  # GET: retrieve
 PATH_EXPIRE: Final = "/v1/checkout/sessions/{session_id}/expire"  # POST: expire an open one
 PATH_BALANCE: Final = "/v1/balance"  # GET: the cheapest authenticated call
 PATH_REFUNDS: Final = "/v1/refunds"  # POST: refund a PaymentIntent's charge; GET: list
 
 HEADER_IDEMPOTENCY_KEY: Final = "Idempotency-Key"
-HEADER_IDEMPOTENT_REPLAYED: Final = "Idempotent-Replayed"
 HEADER_SHOULD_RETRY: Final = "Stripe-Should-Retry"
 HEADER_REQUEST_ID: Final = "Request-Id"
 HEADER_VERSION: Final = "Stripe-Version"
