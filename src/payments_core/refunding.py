@@ -9,19 +9,15 @@ again: with the same id, never a new one.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from decimal import Decimal
-from typing import Any, TypeVar
 
 from payments_core.errors import PaymentsError, PluginError, ValidationError
-from payments_core.http import Operation
+from payments_core.flows import Flow, call_provider
 from payments_core.ledger.base import OrderState, check_refundable
 from payments_core.models import ErrorCategory, Order, Refund, RefundRequest, RefundStatus
 from payments_core.plugins import ProviderHooks
 
 __all__ = ["RefundAttempt", "check_order_refundable"]
-
-T = TypeVar("T")
 
 
 def check_order_refundable(order: Order | None, request: RefundRequest, provider: str) -> Order:
@@ -72,17 +68,9 @@ class RefundAttempt:
         self.request = request
         self.unknown = recover
 
-    def _query(self) -> Operation[Refund | None] | None:
-        return self.hooks.query_refund(self.order, self.request)
-
-    def _refund(self) -> Operation[Refund]:
-        operation = self.hooks.refund_order(self.order, self.request)
-        if operation is None:
-            raise PluginError(
-                f"provider {self.hooks.name!r} does not implement refund_order",
-                provider=self.hooks.name,
-            )
-        return operation
+    def _query(self) -> Flow[Refund | None] | None:
+        operation = self.hooks.query_refund(self.order, self.request)
+        return None if operation is None else call_provider(self.hooks, "query_refund", operation)
 
     def _note(self, error: PaymentsError) -> None:
         category = None if error.classification is None else error.classification.category
@@ -110,52 +98,37 @@ class RefundAttempt:
             )
         return refund
 
-    def run(self, run: Callable[[Operation[Any]], Any]) -> Refund:
-        """One attempt, its operations sent by ``run``."""
+    def flow(self) -> Flow[Refund]:
+        """One attempt: the query first while the outcome is unknown, else the refund."""
         query = self._query() if self.unknown else None
         if query is not None:
-            found: Refund | None = run(query)
+            found = yield from query
+            self.unknown = False  # found, or the provider holds none: sending it is the way on
             if found is not None:
-                self.unknown = False
                 return self._checked(found)
-            self.unknown = False  # the provider holds none: sending it is the only way on
+        hooks = self.hooks
         try:
-            refund: Refund = run(self._refund())
+            refund = yield from call_provider(
+                hooks, "refund_order", hooks.refund_order(self.order, self.request)
+            )
         except PaymentsError as error:
             self._note(error)
             raise
         self.unknown = False
         return self._checked(refund)
 
-    async def arun(self, run: Callable[[Operation[Any]], Awaitable[Any]]) -> Refund:
-        """Asynchronous :meth:`run`."""
-        query = self._query() if self.unknown else None
-        if query is not None:
-            found: Refund | None = await run(query)
-            if found is not None:
-                self.unknown = False
-                return self._checked(found)
-            self.unknown = False
-        try:
-            refund: Refund = await run(self._refund())
-        except PaymentsError as error:
-            self._note(error)
-            raise
-        self.unknown = False
-        return self._checked(refund)
-
-    def known(self) -> Operation[Refund | None] | None:
+    def known(self) -> Flow[Refund | None] | None:
         """The query for this refund, checked against the request; ``None`` without one."""
         query = self._query()
         if query is None:
             return None
         return self._checked_query(query)
 
-    def _checked_query(self, query: Operation[Refund | None]) -> Operation[Refund | None]:
+    def _checked_query(self, query: Flow[Refund | None]) -> Flow[Refund | None]:
         found = yield from query
         return None if found is None else self._checked(found)
 
-    def follow_up(self, refund: Refund) -> Operation[Refund | None] | None:
+    def follow_up(self, refund: Refund) -> Flow[Refund | None] | None:
         """For a refund still pending, the query that may say it is done; else ``None``."""
         if refund.status is not RefundStatus.PENDING:
             return None
