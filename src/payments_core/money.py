@@ -27,11 +27,18 @@ class Currency:
         code: Upper-case code: ISO 4217 for fiat (``USD``), the ticker for crypto (``USDT``).
         minor_units: Decimal places an amount may carry (USD: 2, JPY: 0, USDT: 8).
         crypto: Whether this is a crypto asset rather than a fiat currency.
+        quantum: The smallest step of an amount (``Decimal("0.01")`` for USD), derived from
+            ``minor_units``.
     """
 
     code: str
     minor_units: int
     crypto: bool = False
+    quantum: Decimal = attrs.field(init=False, repr=False, eq=False)
+
+    @quantum.default
+    def _quantum(self) -> Decimal:
+        return Decimal(1).scaleb(-self.minor_units)
 
 
 # ISO 4217 minor units of the fiat currencies providers commonly price in.
@@ -119,13 +126,13 @@ def _canonical_amount(value: Decimal, code: str, info: Currency) -> Decimal:
     # Size first: quantizing a huge value would overflow the decimal context.
     if value.adjusted() >= _MAX_INTEGER_DIGITS:
         raise ValidationError("amount", f"{value} is larger than any supported amount")
-    quantized = value.quantize(Decimal(1).scaleb(-info.minor_units, _CONTEXT), context=_CONTEXT)
+    quantized = value.quantize(info.quantum, context=_CONTEXT)
     if value != quantized:
         raise ValidationError(
             "amount",
             f"{value} has more decimal places than {code} allows ({info.minor_units})",
         )
-    return quantized.copy_abs()
+    return quantized.copy_abs() if quantized.is_signed() else quantized
 
 
 @attrs.frozen(order=False, init=False)
