@@ -179,7 +179,7 @@ class Payments:
         """Judge ``error`` with the provider's ``classify_error`` (and the core's fallback)."""
         return self.provider(provider or error.provider).classify_error(error)
 
-    # -- blocking API ----------------------------------------------------------------------
+    # -- operations: each for blocking code, then for asyncio, over one flow ---------------
 
     def create_order(self, request: OrderRequest, *, provider: str | None = None) -> Order:
         """Create (or find) the provider's order for ``request.reference``.
