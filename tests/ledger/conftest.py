@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from payments_core import Ledger, open_ledger
-from payments_core.ledger.base import safe_url
+from payments_core.redaction import safe_url
 
 POSTGRES_URL = os.environ.get(
     "PAYMENTS_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"

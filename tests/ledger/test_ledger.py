@@ -23,8 +23,10 @@ from payments_core import (
     PaymentStatus,
     open_ledger,
 )
-from payments_core.ledger.base import MIGRATIONS, OrderState, assess_event, safe_url
+from payments_core.ledger.migrations import MIGRATIONS
 from payments_core.ledger.sqlite import SqliteLedger
+from payments_core.redaction import safe_url
+from payments_core.rules import OrderState, assess_event
 
 from .fakes import event_for, order_for, provider_order_id
 

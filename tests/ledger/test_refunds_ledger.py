@@ -26,7 +26,7 @@ from payments_core import (
     ValidationError,
 )
 from payments_core.ledger import EventFlag, open_ledger
-from payments_core.ledger.base import MIGRATIONS
+from payments_core.ledger.migrations import MIGRATIONS
 
 from .fakes import NAME, event_for, merchant_order_id, order_for, provider_order_id
 

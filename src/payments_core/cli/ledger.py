@@ -14,8 +14,8 @@ import click
 
 if TYPE_CHECKING:
     from payments_core.config import Config
-    from payments_core.ledger import ReconcileOutcome
     from payments_core.models import Order, Refund
+    from payments_core.outcomes import ReconcileOutcome
 
 __all__ = ["commands"]
 
@@ -88,7 +88,7 @@ def serve_command(host: str, port: int, database_url: str | None, plugins: tuple
     from payments_core import Config, Payments
     from payments_core.asgi import create_callback_app
     from payments_core.ledger import open_ledger
-    from payments_core.ledger.base import safe_url
+    from payments_core.redaction import safe_url
 
     config = Config.load()
     url = _ledger_url(database_url, config)
@@ -199,7 +199,7 @@ def status_command(
 
     from payments_core import Config
     from payments_core.ledger import open_ledger
-    from payments_core.ledger.base import safe_url
+    from payments_core.redaction import safe_url
     from payments_core.serialization import converter
 
     url = _ledger_url(database_url, Config.load())

@@ -1,0 +1,343 @@
+"""The ledger's tables, column by column, and how records become rows and rows records.
+
+This is the one place that knows the columns. Statements name the columns they write or read
+(:mod:`payments_core.ledger.statements`), and a row travels as a mapping from column name to
+value, so no column order is kept in step by hand anywhere.
+
+A column's :class:`Kind` says how its value is stored: an amount as exact decimal text, a time
+in the store's own form (see :class:`Times`), anything else as it is.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, Final, Protocol
+
+import attrs
+
+from payments_core.ledger.records import EventRecord, OrderRecord
+from payments_core.models import Order, PaymentEvent, PaymentStatus, Refund, RefundStatus
+from payments_core.money import Money
+from payments_core.rules import EventFlag, OrderState
+
+__all__ = [
+    "EVENTS",
+    "ORDERS",
+    "REFUNDS",
+    "Column",
+    "Kind",
+    "Table",
+    "Times",
+    "event_record",
+    "event_row",
+    "order_record",
+    "order_row",
+    "order_state",
+    "refund",
+    "refund_row",
+]
+
+#: A row as the ledger handles it: column name to value.
+Row = Mapping[str, Any]
+
+
+class Times(Protocol):
+    """How a store writes and reads a timestamp (a :class:`~payments_core.ledger.sql.SqlLedger`)."""
+
+    def time_in(self, moment: datetime | None) -> object: ...
+
+    def time_out(self, value: Any) -> datetime | None: ...
+
+
+class Kind(enum.Enum):
+    """How a column's value is stored."""
+
+    PLAIN = "plain"  # as it is: text, a number, a boolean
+    AMOUNT = "amount"  # a Decimal, stored as plain decimal text and read back as that text
+    TIME = "time"  # a timezone-aware datetime, in the store's form
+
+
+@attrs.frozen
+class Column:
+    """One column: its name and how its value is stored."""
+
+    name: str
+    kind: Kind = Kind.PLAIN
+
+    def store(self, value: object, times: Times) -> object:
+        """``value`` as the store takes it."""
+        if value is None or self.kind is Kind.PLAIN:
+            return value
+        if self.kind is Kind.AMOUNT:
+            assert isinstance(value, Decimal)
+            return format(value, "f")  # never exponent form: "0.00000001", not "1E-8"
+        assert isinstance(value, datetime)
+        return times.time_in(value)
+
+    def load(self, value: object, times: Times) -> object:
+        """``value`` as the store gives it back, in the ledger's terms."""
+        return times.time_out(value) if self.kind is Kind.TIME else value
+
+
+@attrs.frozen
+class Table:
+    """A table's name and its columns, in the order a statement lists them."""
+
+    name: str
+    columns: tuple[Column, ...]
+
+    def __getitem__(self, name: str) -> Column:
+        for column in self.columns:
+            if column.name == name:
+                return column
+        raise KeyError(f"table {self.name} has no column {name!r}")
+
+    def pick(self, names: str) -> tuple[Column, ...]:
+        """The columns named in ``names`` (comma-separated), or every column for ``*``."""
+        if names == "*":
+            return self.columns
+        return tuple(self[name.strip()] for name in names.split(","))
+
+
+def _table(name: str, *columns: str | Column) -> Table:
+    return Table(name, tuple(c if isinstance(c, Column) else Column(c) for c in columns))
+
+
+_AMOUNT, _TIME = Kind.AMOUNT, Kind.TIME
+
+ORDERS: Final = _table(
+    "orders",
+    "provider",
+    "reference",
+    "provider_order_id",
+    "merchant_order_id",
+    "status",
+    Column("amount", _AMOUNT),
+    "currency",
+    "checkout_url",
+    "qr_code_url",
+    "qr_content",
+    "deep_link",
+    "universal_url",
+    Column("expires_at", _TIME),
+    "transaction_id",
+    Column("created_at", _TIME),
+    Column("updated_at", _TIME),
+    Column("settlement_amount", _AMOUNT),
+    "settlement_currency",
+    Column("refunded_amount", _AMOUNT),  # succeeded refunds, in the price's currency
+)
+
+EVENTS: Final = _table(
+    "events",
+    "provider",
+    "event_id",
+    "status",
+    "provider_order_id",
+    "merchant_order_id",
+    "reference",
+    "previous_status",
+    Column("amount", _AMOUNT),
+    "currency",
+    "transaction_id",
+    Column("occurred_at", _TIME),
+    Column("received_at", _TIME),
+    "applied",
+    "flag",
+    Column("announced_at", _TIME),  # the outbox: set once the application heard of the change
+)
+
+REFUNDS: Final = _table(
+    "refunds",
+    "provider",
+    "reference",
+    "refund_reference",
+    "provider_refund_id",
+    "provider_order_id",
+    Column("amount", _AMOUNT),
+    "currency",
+    Column("settlement_amount", _AMOUNT),
+    "settlement_currency",
+    "reason",
+    "status",
+    Column("created_at", _TIME),
+    Column("updated_at", _TIME),
+)
+
+#: What decides whether an event may change an order (an :class:`OrderState`).
+STATE_COLUMNS: Final = (
+    "reference, provider_order_id, merchant_order_id, status, amount, currency, "
+    "settlement_amount, settlement_currency"
+)
+#: What :func:`event_record` reads: every column of ``events`` but the outbox's.
+EVENT_RECORD_COLUMNS: Final = ", ".join(c.name for c in EVENTS.columns if c.name != "announced_at")
+
+
+# -- records to rows --------------------------------------------------------------------------
+
+
+def order_row(order: Order, now: datetime) -> dict[str, object]:
+    """The row that records ``order``, new at ``now``."""
+    settlement = order.settlement
+    return {
+        "provider": order.provider,
+        "reference": order.reference,
+        "provider_order_id": order.provider_order_id,
+        "merchant_order_id": order.merchant_order_id,
+        "status": order.status.value,
+        "amount": order.amount.amount,
+        "currency": order.amount.currency,
+        **links_row(order),
+        "transaction_id": order.transaction_id,
+        "created_at": now,
+        "updated_at": now,
+        "settlement_amount": None if settlement is None else settlement.amount,
+        "settlement_currency": None if settlement is None else settlement.currency,
+        "refunded_amount": None,
+    }
+
+
+def links_row(order: Order) -> dict[str, object]:
+    """The columns of ``order``'s payment links."""
+    return {
+        "checkout_url": order.checkout_url,
+        "qr_code_url": order.qr_code_url,
+        "qr_content": order.qr_content,
+        "deep_link": order.deep_link,
+        "universal_url": order.universal_url,
+        "expires_at": order.expires_at,
+    }
+
+
+def event_row(
+    event: PaymentEvent,
+    state: OrderState | None,
+    flag: EventFlag | None,
+    now: datetime,
+    *,
+    announced: bool,
+) -> dict[str, object]:
+    """The row that records ``event``, received at ``now`` for the order in ``state``."""
+    amount = event.amount
+    applied = flag is None
+    return {
+        "provider": event.provider,
+        "event_id": event.event_id,
+        "status": event.status.value,
+        "provider_order_id": event.provider_order_id,
+        "merchant_order_id": event.merchant_order_id,
+        "reference": None if state is None else state.reference,
+        "previous_status": None if state is None else state.status.value,
+        "amount": None if amount is None else amount.amount,
+        "currency": None if amount is None else amount.currency,
+        "transaction_id": event.transaction_id,
+        "occurred_at": event.occurred_at,
+        "received_at": now,
+        "applied": applied,
+        "flag": None if flag is None else flag.value,
+        "announced_at": now if announced and applied else None,
+    }
+
+
+def refund_row(refund: Refund, now: datetime) -> dict[str, object]:
+    """The row that records ``refund``, new at ``now``."""
+    settlement = refund.settlement
+    return {
+        "provider": refund.provider,
+        "reference": refund.reference,
+        "refund_reference": refund.refund_reference,
+        "provider_refund_id": refund.provider_refund_id,
+        "provider_order_id": refund.provider_order_id,
+        "amount": refund.amount.amount,
+        "currency": refund.amount.currency,
+        "settlement_amount": None if settlement is None else settlement.amount,
+        "settlement_currency": None if settlement is None else settlement.currency,
+        "reason": refund.reason,
+        "status": refund.status.value,
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
+# -- rows to records --------------------------------------------------------------------------
+
+
+def order_record(row: Row) -> OrderRecord:
+    """The order in a row of every ``orders`` column."""
+    currency = row["currency"]
+    refunded = row["refunded_amount"]
+    order = Order(
+        provider=row["provider"],
+        reference=row["reference"],
+        provider_order_id=row["provider_order_id"],
+        merchant_order_id=row["merchant_order_id"],
+        status=PaymentStatus(row["status"]),
+        amount=Money(row["amount"], currency),
+        settlement=_money(row["settlement_amount"], row["settlement_currency"]),
+        checkout_url=row["checkout_url"],
+        qr_code_url=row["qr_code_url"],
+        qr_content=row["qr_content"],
+        deep_link=row["deep_link"],
+        universal_url=row["universal_url"],
+        expires_at=row["expires_at"],
+        transaction_id=row["transaction_id"],
+        refunded=None if refunded is None else Money(refunded, currency),
+    )
+    return OrderRecord(order=order, created_at=row["created_at"], updated_at=row["updated_at"])
+
+
+def order_state(row: Row) -> OrderState:
+    """The :class:`OrderState` in a row of :data:`STATE_COLUMNS`."""
+    settlement_amount = row["settlement_amount"]
+    return OrderState(
+        row["reference"],
+        row["provider_order_id"],
+        row["merchant_order_id"],
+        PaymentStatus(row["status"]),
+        Decimal(row["amount"]),
+        row["currency"],
+        None if settlement_amount is None else Decimal(settlement_amount),
+        row["settlement_currency"],
+    )
+
+
+def event_record(row: Row) -> EventRecord:
+    """The event in a row of :data:`EVENT_RECORD_COLUMNS`."""
+    previous_status, flag = row["previous_status"], row["flag"]
+    return EventRecord(
+        provider=row["provider"],
+        event_id=row["event_id"],
+        status=PaymentStatus(row["status"]),
+        provider_order_id=row["provider_order_id"],
+        merchant_order_id=row["merchant_order_id"],
+        reference=row["reference"],
+        previous_status=None if previous_status is None else PaymentStatus(previous_status),
+        amount=_money(row["amount"], row["currency"]),
+        transaction_id=row["transaction_id"],
+        occurred_at=row["occurred_at"],
+        received_at=row["received_at"],
+        applied=bool(row["applied"]),
+        flag=None if flag is None else EventFlag(flag),
+    )
+
+
+def refund(row: Row) -> Refund:
+    """The refund in a row of every ``refunds`` column."""
+    return Refund(
+        provider=row["provider"],
+        reference=row["reference"],
+        refund_reference=row["refund_reference"],
+        provider_refund_id=row["provider_refund_id"],
+        provider_order_id=row["provider_order_id"],
+        amount=Money(row["amount"], row["currency"]),
+        status=RefundStatus(row["status"]),
+        settlement=_money(row["settlement_amount"], row["settlement_currency"]),
+        reason=row["reason"],
+    )
+
+
+def _money(amount: str | None, currency: str | None) -> Money | None:
+    return None if amount is None or currency is None else Money(amount, currency)
