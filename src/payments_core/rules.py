@@ -66,10 +66,7 @@ def assess_event(state: OrderState | None, event: PaymentEvent) -> EventFlag | N
     """
     if state is None:
         return EventFlag.UNKNOWN_ORDER
-    if (
-        event.provider_order_id != state.provider_order_id
-        or event.merchant_order_id != state.merchant_order_id
-    ):
+    if _names_another_order(state, event):
         return EventFlag.ORDER_MISMATCH
     amount = event.amount
     if amount is not None:
@@ -138,10 +135,7 @@ def assess_refund_notice(
     assert notice is not None
     if state is None:
         return EventFlag.UNKNOWN_ORDER
-    if (
-        event.provider_order_id != state.provider_order_id
-        or event.merchant_order_id != state.merchant_order_id
-    ):
+    if _names_another_order(state, event):
         return EventFlag.ORDER_MISMATCH
     if stored is None:
         return EventFlag.UNKNOWN_REFUND
@@ -163,6 +157,14 @@ def assess_refund_notice(
     if stored.status is not RefundStatus.PENDING:
         return EventFlag.STALE
     return None
+
+
+def _names_another_order(state: OrderState, event: PaymentEvent) -> bool:
+    """Whether either of the event's order ids differs from the order's."""
+    return (event.provider_order_id, event.merchant_order_id) != (
+        state.provider_order_id,
+        state.merchant_order_id,
+    )
 
 
 def _plain(amount: Decimal) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -68,16 +69,8 @@ def ledger_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 @pytest.fixture
 def open_test_ledger(ledger_url: str) -> Iterator[Callable[..., Ledger]]:
     """Open ledgers at ``ledger_url`` (with any ``open_ledger`` options); all closed after."""
-    opened: list[Ledger] = []
-
-    def open_one(**options: Any) -> Ledger:
-        ledger = open_ledger(ledger_url, **options)
-        opened.append(ledger)
-        return ledger
-
-    yield open_one
-    for ledger in opened:
-        ledger.close()
+    with ExitStack() as opened:
+        yield lambda **options: opened.enter_context(open_ledger(ledger_url, **options))
 
 
 @pytest.fixture

@@ -25,15 +25,13 @@ from typing import Any
 import httpx
 import pytest
 
-from payments_binance import BinancePayProvider
 from payments_binance.sandbox import Sandbox, SandboxConfig, SandboxServer
-from payments_core import Config, Money, OrderRequest, Payments, PaymentStatus, open_ledger
+from payments_core import Money, OrderRequest, PaymentStatus, open_ledger
 
 from .crash_app import read_lines
 from .serve_process import ServeProcess, child_env
+from .test_sandbox_ledger import API_KEY, API_SECRET, binance_payments
 
-API_KEY = "crash-test-key"
-API_SECRET = "crash-test-secret-9f8e7d6c5b4a"
 ORDERS = 60
 KILLS = 20
 SENDERS = 4
@@ -52,15 +50,7 @@ def sandbox_url() -> Iterator[tuple[Sandbox, str]]:
 
 def paid_notifications(sandbox: Sandbox, base_url: str, ledger_url: str) -> list[Any]:
     """Create ``ORDERS`` orders (recorded in the ledger), pay each: its signed callback."""
-    with Payments(
-        Config(),
-        providers={"binance": BinancePayProvider},
-        provider_settings={
-            "binance": {"base_url": base_url, "api_key": API_KEY, "api_secret": API_SECRET}
-        },
-        load_entry_points=False,
-        ledger=open_ledger(ledger_url),
-    ) as payments:
+    with binance_payments(base_url, ledger_url) as payments:
         orders = [
             payments.create_order(
                 OrderRequest(

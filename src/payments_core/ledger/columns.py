@@ -25,14 +25,19 @@ from payments_core.rules import EventFlag, OrderState
 
 __all__ = [
     "EVENTS",
+    "EVENT_RECORD_COLUMNS",
     "ORDERS",
     "REFUNDS",
+    "STATE_COLUMNS",
     "Column",
     "Kind",
+    "Row",
     "Table",
     "Times",
     "event_record",
     "event_row",
+    "links_row",
+    "money_row",
     "order_record",
     "order_row",
     "order_state",
@@ -181,21 +186,18 @@ EVENT_RECORD_COLUMNS: Final = ", ".join(c.name for c in EVENTS.columns if c.name
 
 def order_row(order: Order, now: datetime) -> dict[str, object]:
     """The row that records ``order``, new at ``now``."""
-    settlement = order.settlement
     return {
         "provider": order.provider,
         "reference": order.reference,
         "provider_order_id": order.provider_order_id,
         "merchant_order_id": order.merchant_order_id,
         "status": order.status.value,
-        "amount": order.amount.amount,
-        "currency": order.amount.currency,
+        **money_row(order.amount),
         **links_row(order),
         "transaction_id": order.transaction_id,
         "created_at": now,
         "updated_at": now,
-        "settlement_amount": None if settlement is None else settlement.amount,
-        "settlement_currency": None if settlement is None else settlement.currency,
+        **money_row(order.settlement, "settlement_"),
         "refunded_amount": None,
     }
 
@@ -221,7 +223,6 @@ def event_row(
     announced: bool,
 ) -> dict[str, object]:
     """The row that records ``event``, received at ``now`` for the order in ``state``."""
-    amount = event.amount
     applied = flag is None
     return {
         "provider": event.provider,
@@ -231,8 +232,7 @@ def event_row(
         "merchant_order_id": event.merchant_order_id,
         "reference": None if state is None else state.reference,
         "previous_status": None if state is None else state.status.value,
-        "amount": None if amount is None else amount.amount,
-        "currency": None if amount is None else amount.currency,
+        **money_row(event.amount),
         "transaction_id": event.transaction_id,
         "occurred_at": event.occurred_at,
         "received_at": now,
@@ -244,21 +244,26 @@ def event_row(
 
 def refund_row(refund: Refund, now: datetime) -> dict[str, object]:
     """The row that records ``refund``, new at ``now``."""
-    settlement = refund.settlement
     return {
         "provider": refund.provider,
         "reference": refund.reference,
         "refund_reference": refund.refund_reference,
         "provider_refund_id": refund.provider_refund_id,
         "provider_order_id": refund.provider_order_id,
-        "amount": refund.amount.amount,
-        "currency": refund.amount.currency,
-        "settlement_amount": None if settlement is None else settlement.amount,
-        "settlement_currency": None if settlement is None else settlement.currency,
+        **money_row(refund.amount),
+        **money_row(refund.settlement, "settlement_"),
         "reason": refund.reason,
         "status": refund.status.value,
         "created_at": now,
         "updated_at": now,
+    }
+
+
+def money_row(money: Money | None, prefix: str = "") -> dict[str, object]:
+    """The two columns that hold ``money``: ``{prefix}amount`` and ``{prefix}currency``."""
+    return {
+        f"{prefix}amount": None if money is None else money.amount,
+        f"{prefix}currency": None if money is None else money.currency,
     }
 
 
@@ -276,7 +281,7 @@ def order_record(row: Row) -> OrderRecord:
         merchant_order_id=row["merchant_order_id"],
         status=PaymentStatus(row["status"]),
         amount=Money(row["amount"], currency),
-        settlement=_money(row["settlement_amount"], row["settlement_currency"]),
+        settlement=_money(row, "settlement_"),
         checkout_url=row["checkout_url"],
         qr_code_url=row["qr_code_url"],
         qr_content=row["qr_content"],
@@ -315,7 +320,7 @@ def event_record(row: Row) -> EventRecord:
         merchant_order_id=row["merchant_order_id"],
         reference=row["reference"],
         previous_status=None if previous_status is None else PaymentStatus(previous_status),
-        amount=_money(row["amount"], row["currency"]),
+        amount=_money(row),
         transaction_id=row["transaction_id"],
         occurred_at=row["occurred_at"],
         received_at=row["received_at"],
@@ -334,10 +339,12 @@ def refund(row: Row) -> Refund:
         provider_order_id=row["provider_order_id"],
         amount=Money(row["amount"], row["currency"]),
         status=RefundStatus(row["status"]),
-        settlement=_money(row["settlement_amount"], row["settlement_currency"]),
+        settlement=_money(row, "settlement_"),
         reason=row["reason"],
     )
 
 
-def _money(amount: str | None, currency: str | None) -> Money | None:
-    return None if amount is None or currency is None else Money(amount, currency)
+def _money(row: Row, prefix: str = "") -> Money | None:
+    """The money in the columns ``{prefix}amount`` and ``{prefix}currency``, if any."""
+    amount = row[f"{prefix}amount"]
+    return None if amount is None else Money(amount, row[f"{prefix}currency"])
