@@ -7,8 +7,6 @@ from collections.abc import Generator
 from typing import Any
 
 from payments_core import (
-    ErrorCategory,
-    ErrorClassification,
     HttpRequest,
     HttpResponse,
     Money,
@@ -22,6 +20,7 @@ from payments_core import (
     hookimpl,
 )
 from payments_core.errors import parse_retry_after
+from payments_core.models import ErrorCategory, ErrorClassification
 
 #: How a fake provider classifies its refusal of a second create for one reference.
 DUPLICATE_ORDER = ErrorClassification(

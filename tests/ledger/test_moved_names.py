@@ -12,25 +12,23 @@ import pytest
 import payments_core.ledger
 import payments_core.ledger.base
 
-MOVED = {
-    "ApplyResult": "payments_core.ledger.records",
-    "EventRecord": "payments_core.ledger.records",
-    "OrderRecord": "payments_core.ledger.records",
-    "RefundOutcome": "payments_core.ledger.records",
-    "CallbackOutcome": "payments_core.outcomes",
-    "ReconcileOutcome": "payments_core.outcomes",
-    "EventFlag": "payments_core.rules",
-    "OrderState": "payments_core.rules",
-    "assess_event": "payments_core.rules",
-    "assess_refund_notice": "payments_core.rules",
-    "check_refundable": "payments_core.rules",
-    "safe_url": "payments_core.redaction",
-    "Ledger": "payments_core.ledger.interface",
-    "SqlLedger": "payments_core.ledger.sql",
-    "Connection": "payments_core.ledger.dbapi",
-    "Cursor": "payments_core.ledger.dbapi",
-    "MIGRATIONS": "payments_core.ledger.migrations",
+_NEW_HOMES = {
+    "payments_core.ledger.records": ("ApplyResult", "EventRecord", "OrderRecord", "RefundOutcome"),
+    "payments_core.outcomes": ("CallbackOutcome", "ReconcileOutcome"),
+    "payments_core.rules": (
+        "EventFlag",
+        "OrderState",
+        "assess_event",
+        "assess_refund_notice",
+        "check_refundable",
+    ),
+    "payments_core.redaction": ("safe_url",),
+    "payments_core.ledger.interface": ("Ledger",),
+    "payments_core.ledger.sql": ("SqlLedger",),
+    "payments_core.ledger.dbapi": ("Connection", "Cursor"),
+    "payments_core.ledger.migrations": ("MIGRATIONS",),
 }
+MOVED = {name: module for module, names in _NEW_HOMES.items() for name in names}
 
 
 @pytest.mark.parametrize(("name", "module"), MOVED.items())

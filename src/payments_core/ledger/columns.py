@@ -187,31 +187,29 @@ EVENT_RECORD_COLUMNS: Final = ", ".join(c.name for c in EVENTS.columns if c.name
 def order_row(order: Order, now: datetime) -> dict[str, object]:
     """The row that records ``order``, new at ``now``."""
     return {
-        "provider": order.provider,
-        "reference": order.reference,
-        "provider_order_id": order.provider_order_id,
-        "merchant_order_id": order.merchant_order_id,
+        **_same(order, "provider", "reference", "provider_order_id", "merchant_order_id"),
         "status": order.status.value,
         **money_row(order.amount),
+        **money_row(order.settlement, "settlement_"),
         **links_row(order),
         "transaction_id": order.transaction_id,
+        "refunded_amount": None,
         "created_at": now,
         "updated_at": now,
-        **money_row(order.settlement, "settlement_"),
-        "refunded_amount": None,
     }
 
 
 def links_row(order: Order) -> dict[str, object]:
     """The columns of ``order``'s payment links."""
-    return {
-        "checkout_url": order.checkout_url,
-        "qr_code_url": order.qr_code_url,
-        "qr_content": order.qr_content,
-        "deep_link": order.deep_link,
-        "universal_url": order.universal_url,
-        "expires_at": order.expires_at,
-    }
+    return _same(
+        order,
+        "checkout_url",
+        "qr_code_url",
+        "qr_content",
+        "deep_link",
+        "universal_url",
+        "expires_at",
+    )
 
 
 def event_row(
@@ -225,16 +223,12 @@ def event_row(
     """The row that records ``event``, received at ``now`` for the order in ``state``."""
     applied = flag is None
     return {
-        "provider": event.provider,
-        "event_id": event.event_id,
+        **_same(event, "provider", "event_id", "provider_order_id", "merchant_order_id"),
+        **_same(event, "transaction_id", "occurred_at"),
         "status": event.status.value,
-        "provider_order_id": event.provider_order_id,
-        "merchant_order_id": event.merchant_order_id,
+        **money_row(event.amount),
         "reference": None if state is None else state.reference,
         "previous_status": None if state is None else state.status.value,
-        **money_row(event.amount),
-        "transaction_id": event.transaction_id,
-        "occurred_at": event.occurred_at,
         "received_at": now,
         "applied": applied,
         "flag": None if flag is None else flag.value,
@@ -245,18 +239,19 @@ def event_row(
 def refund_row(refund: Refund, now: datetime) -> dict[str, object]:
     """The row that records ``refund``, new at ``now``."""
     return {
-        "provider": refund.provider,
-        "reference": refund.reference,
-        "refund_reference": refund.refund_reference,
-        "provider_refund_id": refund.provider_refund_id,
-        "provider_order_id": refund.provider_order_id,
+        **_same(refund, "provider", "reference", "refund_reference", "provider_order_id"),
+        **_same(refund, "provider_refund_id", "reason"),
+        "status": refund.status.value,
         **money_row(refund.amount),
         **money_row(refund.settlement, "settlement_"),
-        "reason": refund.reason,
-        "status": refund.status.value,
         "created_at": now,
         "updated_at": now,
     }
+
+
+def _same(record: object, *names: str) -> dict[str, object]:
+    """The columns named like attributes of ``record``, holding them."""
+    return {name: getattr(record, name) for name in names}
 
 
 def money_row(money: Money | None, prefix: str = "") -> dict[str, object]:
