@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from contextlib import closing
 from datetime import UTC, datetime
@@ -12,6 +13,7 @@ import pytest
 
 from payments_core import Ledger
 from payments_core.ledger.columns import EVENTS, ORDERS, REFUNDS, Column, Kind, Table
+from payments_core.ledger.migrations import MIGRATIONS
 from payments_core.ledger.statements import Statements
 
 
@@ -66,3 +68,19 @@ def test_values_are_stored_and_read_back_as_their_column_says() -> None:
     assert ORDERS["amount"].kind is Kind.AMOUNT
     with pytest.raises(KeyError, match="no column 'amont'"):
         ORDERS["amont"]
+
+
+def test_the_time_columns_are_those_the_migrations_declare_as_times() -> None:
+    declared = {
+        name
+        for statements in MIGRATIONS
+        for statement in statements
+        for name in re.findall(r"(\w+) \{time\}", statement)
+    }
+    specified = {
+        column.name
+        for table in (ORDERS, EVENTS, REFUNDS)
+        for column in table.columns
+        if column.kind is Kind.TIME
+    }
+    assert specified == declared

@@ -107,69 +107,38 @@ class Table:
         return tuple(self[name.strip()] for name in names.split(","))
 
 
-def _table(name: str, *columns: str | Column) -> Table:
-    return Table(name, tuple(c if isinstance(c, Column) else Column(c) for c in columns))
+def _table(name: str, spec: str) -> Table:
+    """The table ``name`` with the columns in ``spec``, in order: each column's name, followed by
+    ``:amount`` or ``:time`` if it holds one."""
+    columns = []
+    for word in spec.split():
+        column, _, kind = word.partition(":")
+        columns.append(Column(column, Kind(kind or "plain")))
+    return Table(name, tuple(columns))
 
 
-_AMOUNT, _TIME = Kind.AMOUNT, Kind.TIME
-
+# refunded_amount: the total of succeeded refunds, in the price's currency.
 ORDERS: Final = _table(
     "orders",
-    "provider",
-    "reference",
-    "provider_order_id",
-    "merchant_order_id",
-    "status",
-    Column("amount", _AMOUNT),
-    "currency",
-    "checkout_url",
-    "qr_code_url",
-    "qr_content",
-    "deep_link",
-    "universal_url",
-    Column("expires_at", _TIME),
-    "transaction_id",
-    Column("created_at", _TIME),
-    Column("updated_at", _TIME),
-    Column("settlement_amount", _AMOUNT),
-    "settlement_currency",
-    Column("refunded_amount", _AMOUNT),  # succeeded refunds, in the price's currency
+    """provider reference provider_order_id merchant_order_id status amount:amount currency
+    checkout_url qr_code_url qr_content deep_link universal_url expires_at:time transaction_id
+    created_at:time updated_at:time settlement_amount:amount settlement_currency
+    refunded_amount:amount""",
 )
 
+# announced_at: the outbox; set once the application has heard of the change.
 EVENTS: Final = _table(
     "events",
-    "provider",
-    "event_id",
-    "status",
-    "provider_order_id",
-    "merchant_order_id",
-    "reference",
-    "previous_status",
-    Column("amount", _AMOUNT),
-    "currency",
-    "transaction_id",
-    Column("occurred_at", _TIME),
-    Column("received_at", _TIME),
-    "applied",
-    "flag",
-    Column("announced_at", _TIME),  # the outbox: set once the application heard of the change
+    """provider event_id status provider_order_id merchant_order_id reference previous_status
+    amount:amount currency transaction_id occurred_at:time received_at:time applied flag
+    announced_at:time""",
 )
 
 REFUNDS: Final = _table(
     "refunds",
-    "provider",
-    "reference",
-    "refund_reference",
-    "provider_refund_id",
-    "provider_order_id",
-    Column("amount", _AMOUNT),
-    "currency",
-    Column("settlement_amount", _AMOUNT),
-    "settlement_currency",
-    "reason",
-    "status",
-    Column("created_at", _TIME),
-    Column("updated_at", _TIME),
+    """provider reference refund_reference provider_refund_id provider_order_id amount:amount
+    currency settlement_amount:amount settlement_currency reason status created_at:time
+    updated_at:time""",
 )
 
 #: What decides whether an event may change an order (an :class:`OrderState`).

@@ -1,7 +1,8 @@
-"""The ledger's schema, one entry per version, applied in order by :class:`SqlLedger`.
+"""The ledger's schema, one entry per version.
 
-An entry, once released, never changes: a database at version *n* runs only the entries after
-*n*. Change the schema by adding an entry.
+:class:`~payments_core.ledger.sql.SqlLedger` runs, in order, the entries a database lacks: one
+at version *n* runs only those after *n*. An entry, once released, never changes; change the
+schema by adding an entry.
 """
 
 from __future__ import annotations
