@@ -18,7 +18,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 import httpx
-import jsonschema
+import jsonschema  # type: ignore[import-untyped]
 from payments_stripe import StripeProvider, wire
 from payments_stripe.sandbox import EVENT_TYPES, ROUTES, StripeSandbox, sandbox_transport
 from payments_stripe.sandbox_server import new_sandbox
@@ -82,7 +82,7 @@ def _full_run(sandbox: StripeSandbox, transport: httpx.BaseTransport) -> None:
     api = httpx.Client(transport=transport, base_url=sandbox.base_url, headers=headers)
     form = {"Content-Type": wire.FORM}
 
-    def create(reference: str, amount: int = 1500, **extra: str) -> dict[str, Any]:
+    def create(reference: str, amount: int = 1500, extra: Any = None) -> dict[str, Any]:
         fields = {
             "mode": "payment",
             "success_url": "https://shop.example/done",
@@ -91,22 +91,26 @@ def _full_run(sandbox: StripeSandbox, transport: httpx.BaseTransport) -> None:
             "line_items[0][price_data][currency]": "usd",
             "line_items[0][price_data][unit_amount]": str(amount),
             "line_items[0][price_data][product_data][name]": "A booking",
-            **extra,
+            **(extra or {}),
         }
         answer = api.post(wire.PATH_SESSIONS, content=urlencode(fields), headers=form)
         return dict(answer.json())
 
     paid = create(
         "spec-paid",
-        customer_email="payer@example.com",
-        locale="fr",
-        **{"payment_method_types[0]": "card", "metadata[k]": "v", "expand[0]": "line_items"},
+        extra={
+            "customer_email": "payer@example.com",
+            "locale": "fr",
+            "payment_method_types[0]": "card",
+            "metadata[k]": "v",
+            "expand[0]": "line_items",
+        },
     )
     sandbox.pay(paid["id"])
     open_one = create("spec-open")
     api.post(f"{wire.PATH_SESSIONS}/{open_one['id']}/expire", headers=form)
     create("spec-small", amount=10)  # below the minimum: refused
-    create("spec-unknown", foo="bar")  # an unknown parameter: refused
+    create("spec-unknown", extra={"foo": "bar"})  # an unknown parameter: refused
     intent = api.get(f"{wire.PATH_SESSIONS}/{paid['id']}").json()["payment_intent"]
     for query in (
         {"expand[]": "payment_intent"},
