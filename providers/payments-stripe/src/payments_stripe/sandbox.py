@@ -53,6 +53,10 @@ __all__ = [
 ]
 
 _JSON: Final = {"content-type": "application/json"}
+#: The create's parameters a session shows as they were given.
+_ECHOED_FIELDS: Final = (
+    "success_url", "cancel_url", "client_reference_id", "customer_email", "locale"
+)  # fmt: skip
 
 #: The API's routes: method, path (as :mod:`~payments_stripe.wire` spells it), handler.
 _ROUTE_TABLE: Final = (
@@ -338,16 +342,7 @@ class StripeSandbox:
             quantity=quantity,
             product_name=name,
             url=f"{self.base_url}/checkout/{session_id}",
-            fields={
-                name_: fields.get(name_)
-                for name_ in (
-                    "success_url",
-                    "cancel_url",
-                    "client_reference_id",
-                    "customer_email",
-                    "locale",
-                )
-            },
+            fields={name_: fields.get(name_) for name_ in _ECHOED_FIELDS},
             metadata=params.nested(fields, params.METADATA_KEY),
             intent_metadata=params.nested(fields, params.INTENT_METADATA_KEY),
             payment_method_types=params.method_types(fields),
@@ -373,19 +368,24 @@ class StripeSandbox:
             return self._list_answer(wire.PATH_SESSIONS, "checkout.session", chosen, call.query)
 
     def _retrieve_session(self, call: _Call, session_id: str) -> Answer:
-        params.refuse_unknown(params.unlisted(call.query, set()))
+        params.refuse_unknown(params.unlisted(call.query, set(), paged=False))
         with self._lock:
             return _ok(
                 self._expanded(self._view(self._session(session_id)), params.expansions(call.query))
             )
 
     def _expire_session(self, call: _Call, session_id: str) -> Answer:
+        made: list[dict[str, Any]] = []
+
         def make(fields: dict[str, str]) -> Answer:
             params.refuse_unknown(params.unlisted(fields, set(), paged=False))
-            view = self._expire(session_id, call)
-            return _ok(self._expanded(view, params.expansions(fields)))
+            made.append(self._expired(session_id))
+            return _ok(self._expanded(made[0], params.expansions(fields)))
 
-        return self._idempotent(wire.PATH_EXPIRE.format(session_id=session_id), call, make)
+        answer = self._idempotent(wire.PATH_EXPIRE.format(session_id=session_id), call, make)
+        if made:  # not a replay: the event is new
+            self._send(wire.EVENT_EXPIRED, made[0], call)
+        return answer
 
     def _list_line_items(self, call: _Call, session_id: str) -> Answer:
         params.refuse_unknown(params.unlisted(call.query, set()))
@@ -412,7 +412,7 @@ class StripeSandbox:
     # -- PaymentIntents, charges, refunds, balance -----------------------------------------------
 
     def _retrieve_intent(self, call: _Call, intent_id: str) -> Answer:
-        params.refuse_unknown(params.unlisted(call.query, set()))
+        params.refuse_unknown(params.unlisted(call.query, set(), paged=False))
         with self._lock:
             intent = params.found(
                 self.intents.get(intent_id), "payment_intent", intent_id, "intent"
@@ -420,7 +420,7 @@ class StripeSandbox:
             return _ok(self._expanded(intent, params.expansions(call.query)))
 
     def _retrieve_refund(self, call: _Call, refund_id: str) -> Answer:
-        params.refuse_unknown(params.unlisted(call.query, set()))
+        params.refuse_unknown(params.unlisted(call.query, set(), paged=False))
         with self._lock:
             refund = params.found(self.refunds.get(refund_id), "refund", refund_id, "refund")
             return _ok(self._expanded(refund, params.expansions(call.query)))
@@ -505,9 +505,12 @@ class StripeSandbox:
 
     def expire(self, session_id: str) -> dict[str, Any]:
         """Expire an open session, as the Dashboard does; send ``checkout.session.expired``."""
-        return self._expire(session_id, _NO_CALL)
+        view = self._expired(session_id)
+        self._send(wire.EVENT_EXPIRED, view, _NO_CALL)
+        return view
 
-    def _expire(self, session_id: str, call: _Call) -> dict[str, Any]:
+    def _expired(self, session_id: str) -> dict[str, Any]:
+        """Mark an open session expired; the caller sends the event, holding no lock."""
         with self._lock:
             session = self._session(session_id)
             status = self._view(session)["status"]
@@ -518,9 +521,7 @@ class StripeSandbox:
                     f"Checkout Session has a status of `{status}`.",
                 )
             session["status"] = wire.SESSION_EXPIRED
-            view = self._view(session)
-        self._send(wire.EVENT_EXPIRED, view, call)
-        return view
+            return self._view(session)
 
     def refund(self, session_id: str, amount: int | None = None) -> Delivery:
         """Refund a paid session's charge from the Dashboard, wholly or ``amount`` minor

@@ -116,10 +116,10 @@ def form(body: bytes) -> dict[str, str]:
     except (UnicodeDecodeError, ValueError):
         raise StripeRefusal(400, "The request body could not be parsed as form data.") from None
     fields: dict[str, str] = {}
-    expanded = 0
+    repeated = 0
     for name, value in pairs:
         if name == "expand[]":
-            name, expanded = f"expand[{expanded}]", expanded + 1
+            name, repeated = f"expand[{repeated}]", repeated + 1
         if name in fields:
             raise StripeRefusal(400, f"Received the parameter {name} twice.", param=name)
         fields[name] = value
