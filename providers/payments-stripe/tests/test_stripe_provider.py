@@ -138,6 +138,7 @@ def test_the_same_reference_for_another_price_is_refused_by_stripe_and_not_retri
     with pytest.raises(ProviderError) as refused:
         payments.create_order(request("priced-1", Money("2.00", "USD")))
     assert refused.value.provider_code == wire.ERROR_IDEMPOTENCY
+    assert str(refused.value.request_id).startswith("req_")  # Stripe's Request-Id, kept
     assert refused.value.classification is not None
     assert refused.value.classification.category is ErrorCategory.INVALID_REQUEST
     assert not refused.value.classification.retryable

@@ -107,7 +107,7 @@ def session(
         "mode": "payment",
         "payment_intent": None,
         "payment_link": None,
-        "payment_method_collection": "if_required",
+        "payment_method_collection": "always",
         "payment_method_types": list(payment_method_types),
         "payment_status": wire.PAYMENT_UNPAID,
         "phone_number_collection": {"enabled": False},
