@@ -286,16 +286,18 @@ def _store(
         stack.callback(callbacks.close)
         for server in servers.values():  # warm-up: connections, each worker's certificates
             _over_http(server, callbacks.take(min(n, 4 * IN_FLIGHT)))
-        in_process: list[float] = []
+        in_process: list[dict[str, float]] = []
         samples: dict[int, list[dict[str, Any]]] = {w: [] for w in servers}
         for index in range(rounds):
-            in_process.append(apply_rate(ledger_url, n, f"{fresh}r{index}")["per_s"])
+            in_process.append(apply_rate(ledger_url, n, f"{fresh}r{index}"))
             for workers, server in servers.items():
                 samples[workers].append(_over_http(server, callbacks.take(n)))
         unpaid = callbacks.unpaid()
-    base = median(in_process)
+    base = median([row["per_s"] for row in in_process])
+    base_cpu = median([row["cpu_us"] for row in in_process])
     result: dict[str, Any] = {
         "in_process_per_s": base,
+        "in_process_cpu_us_per_callback": base_cpu,
         "in_process_rounds": in_process,
         "unpaid_after": unpaid,
     }
@@ -307,9 +309,10 @@ def _store(
             "p99_ms": median([row["p99_ms"] for row in rows]),
             "p50_ms": median([row["p50_ms"] for row in rows]),
             "sender_cpu_share": max(row["sender_cpu_share"] for row in rows),
-            "server_cpu_us_per_callback": median(
-                [row["server_cpu_us_per_callback"] for row in rows]
+            "server_cpu_us_per_callback": (
+                cpu := median([row["server_cpu_us_per_callback"] for row in rows])
             ),
+            "server_cpu_over_in_process": cpu / base_cpu,
             "server_cpu_share": median([row["server_cpu_share"] for row in rows]),
             "deferred": sum(row["deferred"] for row in rows),
             "rounds": rows,
@@ -377,11 +380,15 @@ def p7(quick: bool) -> Row:
                 continue
             figures.append(
                 f"{workers} worker{'s' * (workers > 1)} {one['per_s']:,.0f}/s = "
-                f"{one['ratio']:.2f}x, p99 {one['p99_ms']:.0f} ms, "
-                f"sender CPU {one['sender_cpu_share']:.0%}"
+                f"{one['ratio']:.2f}x, p99 {one['p99_ms']:.0f} ms, server CPU "
+                f"{one['server_cpu_us_per_callback']:,.0f} us/callback "
+                f"({one['server_cpu_over_in_process']:.2f}x), sender CPU "
+                f"{one['sender_cpu_share']:.0%} of a core"
             )
         parts.append(
-            f"{label}: in-process {store['in_process_per_s']:,.0f}/s; " + "; ".join(figures)
+            f"{label}: in-process {store['in_process_per_s']:,.0f}/s "
+            f"({store['in_process_cpu_us_per_callback']:,.0f} us CPU/callback); "
+            + "; ".join(figures)
         )
     ratios = [store["workers_1"]["ratio"] for store in stores.values() if store is not None]
     complete = all(store["unpaid_after"] == 0 for store in stores.values() if store is not None)
@@ -405,3 +412,119 @@ def p7(quick: bool) -> Row:
             "stores": stores,
         },
     }
+
+
+# -- profiling the server ---------------------------------------------------------------------
+
+
+def profile(store: str, workers: int, seconds: float, output: Path) -> int:
+    """py-spy samples of one ``payments serve`` worker while the sender keeps it busy.
+
+    Writes py-spy's collapsed stacks to ``output`` and prints the functions holding the most
+    samples (inclusive), so that where a callback's server time goes can be read at once.
+    """
+    import shutil
+
+    py_spy = shutil.which("py-spy", path=str(Path(sys.executable).parent)) or "py-spy"
+    hooks = Webhooks()
+    with tempfile.TemporaryDirectory() as directory, ExitStack() as stack:
+        key_file = Path(directory) / "webhook-key.pem"
+        key_file.write_bytes(hooks.private_pem())
+        sandbox = stack.enter_context(
+            SandboxProcess("--no-webhooks", "--signing-key", str(key_file))
+        )
+        if store == "sqlite":
+            url = f"sqlite:///{directory}/ledger.sqlite3"
+        else:
+            url = stack.enter_context(_postgres_schema())
+        server = stack.enter_context(Server(workers, url, _server_env(sandbox), directory))
+        callbacks = Callbacks(url, hooks, sandbox.info["certificate_serial"], "prof")
+        stack.callback(callbacks.close)
+        _over_http(server, callbacks.take(4 * IN_FLIGHT))  # warm-up
+        rate = _over_http(server, callbacks.take(500))["per_s"]
+        batch = callbacks.take(int(rate * seconds * 1.5) + IN_FLIGHT)
+        target = (
+            server.pid
+            if workers == 1
+            else max(
+                server.cpu_seconds().items(),
+                key=lambda item: item[1] if item[0] != server.pid else 0,
+            )[0]
+        )
+        recorder = subprocess.Popen(  # noqa: S603 - py-spy from this environment
+            [
+                py_spy,
+                "record",
+                "--format",
+                "raw",
+                "--rate",
+                "200",
+                "--duration",
+                str(int(seconds)),
+                "--pid",
+                str(target),
+                "--output",
+                str(output),
+                "--nonblocking",
+                "--gil",  # what holds the interpreter: the CPU the server spends
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        result = _over_http(server, batch)
+        _, errors = recorder.communicate(timeout=seconds + STARTUP_TIMEOUT_S)
+    if recorder.returncode != 0:
+        print(errors, file=sys.stderr)
+        return 1
+    print(
+        f"{store}, {workers} worker(s): {result['per_s']:,.0f}/s while profiled, server CPU "
+        f"{result['server_cpu_us_per_callback']:,.0f} us/callback; samples in {output}"
+    )
+    print(summary(output.read_text(encoding="utf-8")))
+    return 0
+
+
+def summary(collapsed: str, top: int = 30) -> str:
+    """The functions in most samples of py-spy's collapsed stacks, inclusive, in percent."""
+    total = 0
+    inclusive: dict[str, int] = {}
+    own: dict[str, int] = {}
+    for line in collapsed.splitlines():
+        stack, _, count_text = line.rpartition(" ")
+        if not stack:
+            continue
+        count = int(count_text)
+        frames = [re.sub(r":\d+\)$", ")", frame) for frame in stack.split(";")]
+        total += count
+        for frame in set(frames):
+            inclusive[frame] = inclusive.get(frame, 0) + count
+        own[frames[-1]] = own.get(frames[-1], 0) + count
+    lines = [f"{total} samples; inclusive % (own %) function"]
+    for frame, count in sorted(inclusive.items(), key=lambda item: -item[1])[:top]:
+        lines.append(f"{count / total:6.1%} ({own.get(frame, 0) / total:6.1%}) {frame}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.http_callbacks")
+    parser.add_argument("--profile", action="store_true", help="py-spy samples of the server")
+    parser.add_argument("--store", choices=["sqlite", "postgres"], default="sqlite")
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument(
+        "--output", type=Path, default=Path(__file__).parent / "results" / "p7-server.txt"
+    )
+    args = parser.parse_args(argv)
+    if not args.profile:
+        row = p7(quick=False)
+        print(row["figure"])
+        return 0
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    return profile(args.store, args.workers, args.seconds, args.output)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
