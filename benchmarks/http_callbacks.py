@@ -11,10 +11,12 @@ the certificates) is delivered again, as Binance would, and counted.
 
 Rounds alternate: P3's in-process ``apply_callback`` loop (``common.apply_rate``), then each
 server, on the same ledger, so that a busy patch of the shared machine lands on all of them.
-The figure is each server's median rate as a ratio to the in-process median; the target is
-0.6x with one worker on each store. The CPU time of the sender (this process) and of the
-server processes (all workers) is read over every stretch: a sender near 100% of a core would
-be the bottleneck, and the server's CPU per callback is what a busy machine disturbs least.
+The figure is each server's median rate as a ratio to the in-process median, and its CPU per
+callback against the in-process loop's; the target is 0.6x with one worker on each store, on
+both counts (the in-process CPU per callback at least 0.6x the server's). The CPU time of the
+sender (this process) and of the server processes (all workers) is read over every stretch: a
+sender near 100% of a core would be the bottleneck, and the server's CPU per callback is what a
+busy machine disturbs least.
 
 It runs against any checkout of the project with ``payments serve``: where the command has no
 ``--workers`` option (before it existed) the two-worker server is reported as not available.
@@ -390,14 +392,21 @@ def p7(quick: bool) -> Row:
             f"({store['in_process_cpu_us_per_callback']:,.0f} us CPU/callback); "
             + "; ".join(figures)
         )
-    ratios = [store["workers_1"]["ratio"] for store in stores.values() if store is not None]
+    # The rate and the CPU per callback, each as a share of the in-process loop's: on a busy
+    # disk the server's 64 in flight hide fsync waits the sequential loop sits through, and
+    # the CPU share is what stays of HTTP's own cost.
+    ratios = [
+        min(store["workers_1"]["ratio"], 1 / store["workers_1"]["server_cpu_over_in_process"])
+        for store in stores.values()
+        if store is not None
+    ]
     complete = all(store["unpaid_after"] == 0 for store in stores.values() if store is not None)
     return {
         "id": "P7",
         "what": "callbacks over HTTP to payments serve (own process), 64 in flight, vs P3",
         "figure": " | ".join(parts),
         "value": min(ratios),
-        "target": f">= {TARGET}x P3 in-process, 1 worker, each store",
+        "target": f">= {TARGET}x P3 in-process (rate and CPU), 1 worker, each store",
         "met": complete and min(ratios) >= TARGET,
         "details": {
             "callbacks_per_round": n,
@@ -507,23 +516,36 @@ def summary(collapsed: str, top: int = 30) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """``python -m benchmarks.http_callbacks``: P7 alone (it imports only the project's public
+    names, so it runs on a checkout whose other benchmarks do not), or ``--profile``."""
     import argparse
+    import json
 
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.http_callbacks")
+    from .common import machine
+
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.http_callbacks", description=__doc__
+    )
+    parser.add_argument("--quick", action="store_true", help="smaller rounds (a smoke run)")
+    parser.add_argument(
+        "--output", type=Path, default=Path(__file__).parent / "results" / "p7.json"
+    )
     parser.add_argument("--profile", action="store_true", help="py-spy samples of the server")
     parser.add_argument("--store", choices=["sqlite", "postgres"], default="sqlite")
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--seconds", type=float, default=5.0)
-    parser.add_argument(
-        "--output", type=Path, default=Path(__file__).parent / "results" / "p7-server.txt"
-    )
     args = parser.parse_args(argv)
-    if not args.profile:
-        row = p7(quick=False)
-        print(row["figure"])
-        return 0
     args.output.parent.mkdir(parents=True, exist_ok=True)
-    return profile(args.store, args.workers, args.seconds, args.output)
+    if args.profile:
+        return profile(args.store, args.workers, args.seconds, args.output.with_suffix(".txt"))
+    box = machine()
+    row = p7(args.quick)
+    box["load_after"] = [round(x, 2) for x in os.getloadavg()]
+    document = {"machine": box, "quick": args.quick, "results": [row]}
+    args.output.write_text(json.dumps(document, indent=2, default=str) + "\n", encoding="utf-8")
+    print(row["figure"])
+    print(f"\nwritten: {args.output}")
+    return 0
 
 
 if __name__ == "__main__":
