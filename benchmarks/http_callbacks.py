@@ -467,7 +467,7 @@ def profile(store: str, workers: int, seconds: float, output: Path) -> int:
                 "--format",
                 "raw",
                 "--rate",
-                "200",
+                "500",
                 "--duration",
                 str(int(seconds)),
                 "--pid",
@@ -494,8 +494,44 @@ def profile(store: str, workers: int, seconds: float, output: Path) -> int:
     return 0
 
 
+#: Where a sample's time goes: the innermost frame from one of these files decides.
+STAGES: list[tuple[str, tuple[str, ...]]] = [
+    ("ledger (SQL, commit)", ("payments_core/ledger/",)),
+    ("provider: verify + parse", ("payments_binance/", "cryptography/")),
+    ("facade", ("payments_core/facade.py", "payments_core/plugins.py", "payments_core/http")),
+    ("logging (uvicorn's access log)", ("logging/",)),
+    (
+        "thread hand-off (to_thread)",
+        ("asyncio/threads.py", "concurrent/futures/", "threading.py", "asyncio/futures.py"),
+    ),
+    ("callback app (payments_core.asgi)", ("payments_core/asgi.py",)),
+    ("Starlette (middleware, routing, Request)", ("starlette/",)),
+    ("uvicorn + httptools (parse, write)", ("uvicorn/", "httptools/")),
+    ("event loop", ("asyncio/", "uvloop/")),
+]
+
+
+def stages(collapsed: str) -> dict[str, float]:
+    """Each stage's share of py-spy's collapsed samples (see ``STAGES``)."""
+    counts: dict[str, int] = {}
+    total = 0
+    for line in collapsed.splitlines():
+        stack, _, count_text = line.rpartition(" ")
+        if not stack:
+            continue
+        count = int(count_text)
+        total += count
+        stage = "other"
+        for frame in reversed(stack.split(";")):
+            stage = next((name for name, files in STAGES if any(f in frame for f in files)), "")
+            if stage:
+                break
+        counts[stage or "other"] = counts.get(stage or "other", 0) + count
+    return {name: count / total for name, count in sorted(counts.items(), key=lambda i: -i[1])}
+
+
 def summary(collapsed: str, top: int = 30) -> str:
-    """The functions in most samples of py-spy's collapsed stacks, inclusive, in percent."""
+    """The stages, then the functions in most samples of py-spy's collapsed stacks."""
     total = 0
     inclusive: dict[str, int] = {}
     own: dict[str, int] = {}
@@ -509,7 +545,9 @@ def summary(collapsed: str, top: int = 30) -> str:
         for frame in set(frames):
             inclusive[frame] = inclusive.get(frame, 0) + count
         own[frames[-1]] = own.get(frames[-1], 0) + count
-    lines = [f"{total} samples; inclusive % (own %) function"]
+    lines = [f"{total} samples holding the GIL; by stage:"]
+    lines += [f"{share:6.1%} {name}" for name, share in stages(collapsed).items()]
+    lines.append("inclusive % (own %) function")
     for frame, count in sorted(inclusive.items(), key=lambda item: -item[1])[:top]:
         lines.append(f"{count / total:6.1%} ({own.get(frame, 0) / total:6.1%}) {frame}")
     return "\n".join(lines)
