@@ -81,8 +81,9 @@ def create_callback_app(
         both in the host application's own startup and shutdown.
     :param announce_older_than: With ``close_payments``, announce at startup only the changes
         committed at least this long ago: with several processes serving one ledger, a younger
-        change may be one another process is announcing right now (``payments serve --workers``
-        announces them all once, before its workers start, and its workers pass a minute).
+        change may be one another process is announcing right now. ``payments serve
+        --workers`` announces them all once before its workers start, and each worker passes
+        one minute.
     :raises ConfigurationError: if ``payments`` has no ledger.
     """
     if payments.ledger is None:
