@@ -13,12 +13,15 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from payments_core import Ledger, open_ledger
 from payments_core.redaction import safe_url
+
+if TYPE_CHECKING:
+    from payments_binance.sandbox import Sandbox
 
 POSTGRES_URL = os.environ.get(
     "PAYMENTS_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
@@ -77,6 +80,15 @@ def open_test_ledger(ledger_url: str) -> Iterator[Callable[..., Ledger]]:
 def ledger(open_test_ledger: Callable[..., Ledger]) -> Ledger:
     """An empty ledger, in each store."""
     return open_test_ledger()
+
+
+@pytest.fixture
+def quiet_binance_sandbox() -> Iterator[tuple[Sandbox, str]]:
+    """A served Binance sandbox for our merchant that sends no webhook: (it, its URL)."""
+    from .serve_process import quiet_sandbox
+
+    with quiet_sandbox(seed=14) as running:
+        yield running
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ import re
 import sqlite3
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -28,7 +28,7 @@ import pytest
 from payments_binance.sandbox import Sandbox
 
 from .crash_app import read_lines
-from .serve_process import ServeProcess, paid_callbacks, paid_once, quiet_sandbox, serve_env
+from .serve_process import ServeProcess, paid_callbacks, paid_once, serve_env
 
 ORDERS = 60
 KILLS = 20
@@ -39,12 +39,6 @@ ANNOUNCED = re.compile(r"announced (\d+) change")
 
 #: The orders' references.
 REFERENCES = [f"crash-{i}" for i in range(ORDERS)]
-
-
-@pytest.fixture
-def sandbox_url() -> Iterator[tuple[Sandbox, str]]:
-    with quiet_sandbox(seed=14) as running:
-        yield running
 
 
 def one_run(
@@ -108,11 +102,11 @@ def deliver(url: str, notification: Any) -> bool:
 )
 def test_serve_killed_mid_stream_pays_every_order_once_and_announces_each_once(
     ledger_url: str,
-    sandbox_url: tuple[Sandbox, str],
+    quiet_binance_sandbox: tuple[Sandbox, str],
     tmp_path: Path,
     report_figure: Callable[[str], None],
 ) -> None:
-    sandbox, base_url = sandbox_url
+    sandbox, base_url = quiet_binance_sandbox
     notifications = paid_callbacks(sandbox, base_url, ledger_url, REFERENCES)
     env = serve_env(ledger_url, base_url, tmp_path)
     rng = random.Random(14)

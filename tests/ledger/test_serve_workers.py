@@ -9,7 +9,6 @@ reaches the application's hook exactly once, whichever worker applied it.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
@@ -25,7 +24,7 @@ from payments_core.cli.ledger import serve_command
 
 from .crash_app import read_lines
 from .fakes import HookRecorder, event_for, make_payments, order_for
-from .serve_process import ServeProcess, paid_callbacks, paid_once, quiet_sandbox, serve_env
+from .serve_process import ServeProcess, paid_callbacks, paid_once, serve_env
 
 WORKERS = 2
 ORDERS = 40
@@ -39,12 +38,6 @@ _PARENT = re.compile(r"Started parent process \[(\d+)\]")
 
 #: The orders' references.
 REFERENCES = [f"workers-{i}" for i in range(ORDERS)]
-
-
-@pytest.fixture
-def sandbox() -> Iterator[tuple[Sandbox, str]]:
-    with quiet_sandbox(seed=7) as running:
-        yield running
 
 
 def deliver_all(url: str, notifications: list[Any]) -> int:
@@ -72,9 +65,9 @@ def deliver_all(url: str, notifications: list[Any]) -> int:
 
 
 def test_serve_with_two_workers_applies_and_announces_each_callback_exactly_once(
-    ledger_url: str, sandbox: tuple[Sandbox, str], tmp_path: Path
+    ledger_url: str, quiet_binance_sandbox: tuple[Sandbox, str], tmp_path: Path
 ) -> None:
-    the_sandbox, base_url = sandbox
+    the_sandbox, base_url = quiet_binance_sandbox
     notifications = paid_callbacks(the_sandbox, base_url, ledger_url, REFERENCES)
     env = serve_env(ledger_url, base_url, tmp_path)
     with ServeProcess([], env, workers=WORKERS) as serve:
