@@ -90,10 +90,6 @@ class ValidationError(PaymentsError, ValueError):
         self.field = field
         self.reason = reason
 
-    def within(self, parent: str) -> ValidationError:
-        """Return the same error with its field under ``parent`` (``amount`` → ``price.amount``)."""
-        return ValidationError(f"{parent}.{self.field}", self.reason, provider=self.provider)
-
 
 class ConfigurationError(PaymentsError):
     """The configuration is missing something or holds an invalid value."""

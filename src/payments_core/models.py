@@ -69,11 +69,6 @@ class PaymentStatus(enum.StrEnum):
     PARTIALLY_REFUNDED = "partially_refunded"
     REFUNDED = "refunded"
 
-    @property
-    def is_final(self) -> bool:
-        """Whether no further change is expected, short of a refund."""
-        return self is not PaymentStatus.PENDING
-
     def can_become(self, new: PaymentStatus) -> bool:
         """Whether moving from this status to ``new`` is a step forward."""
         return new in _FORWARD[self]
