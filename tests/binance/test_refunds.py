@@ -389,3 +389,9 @@ def test_a_malformed_refund_notice_is_refused(
     with pytest.raises(CallbackPayloadError) as refused:
         deliver(payments, rsa_key, clock, body)
     assert refused.value.reply.status_code == 400
+
+
+def test_the_old_name_of_binances_refund_status_still_works_and_warns() -> None:
+    with pytest.warns(DeprecationWarning, match="BinanceRefundStatus"):
+        old = protocol.RefundStatus
+    assert old is protocol.BinanceRefundStatus
