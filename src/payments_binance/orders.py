@@ -35,8 +35,9 @@ __all__ = [
 URL_MAX: Final = 256
 #: ``goodsType`` "02": what LeadsCalendar sells (a booking) is virtual.
 GOODS_TYPE_VIRTUAL: Final = "02"
-#: The seed's USD and the crypto assets Binance Pay settles in. Binance converts other fiat
-#: codes too but publishes no list, so only the one this project prices in is named.
+#: USD (what LeadsCalendar prices in) and the crypto assets Binance Pay settles in. Binance
+#: converts other fiat codes too but publishes no list, so only the one this project prices in
+#: is named.
 SUPPORTED_CURRENCIES: Final = frozenset({"USD", "USDT", "USDC", "FDUSD", "BNB", "BTC", "ETH"})
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 _MILLISECOND: Final = timedelta(milliseconds=1)

@@ -47,7 +47,7 @@ _CONTROL: Final = re.compile(r"[\x00-\x1f\x7f]")
 
 
 class TransactionType(enum.StrEnum):
-    """What an order asks the payer to do. The seed's vocabulary: ``PAY``."""
+    """What an order asks the payer to do: ``PAY``, the one transaction type the project makes."""
 
     PAY = "PAY"
 
@@ -145,7 +145,7 @@ def _check_aware(value: object, field: str) -> None:
 
 @attrs.frozen(kw_only=True)
 class OrderRequest:
-    """What the application asks a provider to create: the seed's ``PAY`` order.
+    """What the application asks a provider to create: a ``PAY`` order.
 
     Attributes:
         reference: The caller's own id for what is being paid (LeadsCalendar's booking id).
@@ -192,7 +192,7 @@ class OrderRequest:
 
     @property
     def fiat(self) -> str:
-        """The pricing currency code (the seed's ``fiat``)."""
+        """The pricing currency code (the ``fiat`` of a ``PAY`` order)."""
         return self.price.currency
 
 
@@ -427,7 +427,7 @@ class ErrorClassification:
         category: The kind of failure.
         retryable: Whether sending the same operation again may succeed.
         retry_after: Seconds to wait at least before trying again, when known.
-        action: What an operator or developer should do (the seed's recommendation).
+        action: What an operator or developer should do (the error table's recommendation).
         user_message: A sentence safe to show the payer: no ids, no internals.
         status_code: The HTTP status involved, if any.
         provider_code: The provider's own error code, if any.
