@@ -18,7 +18,7 @@ from payments_core import (
     ResponseLost,
 )
 
-from .conftest import MockBinance, failure
+from .conftest import MockBinance, refusal
 
 C = ErrorCategory
 
@@ -136,11 +136,8 @@ def test_binance_code(
 def test_code_in_the_body_wins_over_the_http_status(
     code: str, payments: payments_core.Payments, binance: MockBinance
 ) -> None:
-    binance.queue(
-        protocol.PATH_CREATE_ORDER_V3,
-        *[httpx.Response(200, content=failure(code)) for _ in range(4)],
-    )
-    binance.queue(protocol.PATH_QUERY_ORDER, *[httpx.Response(200, content=failure("400202"))] * 4)
+    binance.queue(protocol.PATH_CREATE_ORDER_V3, *[refusal(code) for _ in range(4)])
+    binance.queue(protocol.PATH_QUERY_ORDER, *[refusal("400202")] * 4)
     error = _create_error(payments, binance)
     assert error.provider_code == code
     assert error.classification is not None
