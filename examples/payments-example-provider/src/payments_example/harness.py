@@ -21,11 +21,7 @@ __all__ = ["ExampleHarness"]
 
 
 class ExampleHarness(InProcessHarness):
-    """ExamplePay under test.
-
-    :param factory: The provider factory (tests pass deliberately broken variants).
-    :param name: The name to register it under.
-    """
+    """ExamplePay under test, with a sandbox of its own (parameters: as for the base)."""
 
     def __init__(
         self, factory: type[ExampleProvider] = ExampleProvider, *, name: str = "example"

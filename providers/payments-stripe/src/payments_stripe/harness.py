@@ -32,11 +32,7 @@ _ERRORS: dict[int, tuple[str, str | None]] = {
 
 
 class StripeHarness(InProcessHarness):
-    """Stripe under test.
-
-    :param factory: The provider factory (tests pass deliberately broken variants).
-    :param name: The name to register it under.
-    """
+    """Stripe under test, with a sandbox of its own (parameters: as for the base)."""
 
     def __init__(
         self, factory: type[StripeProvider] = StripeProvider, *, name: str = "stripe"
