@@ -21,7 +21,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import math
 from collections.abc import Mapping
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime
@@ -58,6 +57,7 @@ from payments_core import (
     get_logger,
     hookimpl,
 )
+from payments_core.errors import parse_retry_after
 from payments_core.http import Operation
 from payments_example import wire
 
@@ -315,11 +315,7 @@ class ExampleProvider:
             account = json.loads(response.content)["account"]
             return f"ExamplePay account {account['merchant']} ({account['mode']})"
         except (ValueError, KeyError, TypeError):
-            raise ResponseLost(
-                "ExamplePay's answer to check_connection is unreadable",
-                provider=self.name,
-                operation="check_connection",
-            ) from None
+            raise self._unreadable("check_connection") from None
 
     def _callback(self, callback: CallbackRequest) -> Operation[CallbackResult]:
         yield from ()  # verification needs no request of its own
@@ -390,12 +386,7 @@ class ExampleProvider:
                 transaction_id=data.get("payment_id"),
             )
         except (KeyError, TypeError, ValueError) as exc:
-            # A success we cannot read: the order may exist, so the outcome is unknown.
-            raise ResponseLost(
-                f"ExamplePay's answer to {operation} is unreadable ({type(exc).__name__})",
-                provider=self.name,
-                operation=operation,
-            ) from None
+            raise self._unreadable(operation, exc) from None
 
     def _refund(self, request: RefundRequest, response: HttpResponse, operation: str) -> Refund:
         try:
@@ -414,11 +405,11 @@ class ExampleProvider:
                 reason=str(data.get("reason") or ""),
             )
         except (KeyError, TypeError, ValueError) as exc:
-            raise ResponseLost(
-                f"ExamplePay's answer to {operation} is unreadable ({type(exc).__name__})",
-                provider=self.name,
-                operation=operation,
-            ) from None
+            raise self._unreadable(operation, exc) from None
+
+    def _unreadable(self, operation: str, error: Exception | None = None) -> ResponseLost:
+        """A success answer we cannot read: what was asked may have happened (outcome unknown)."""
+        return ResponseLost.unreadable("ExamplePay", operation, provider=self.name, error=error)
 
     def _error(self, response: HttpResponse, operation: str) -> ProviderError:
         code = _error_code(response)
@@ -429,7 +420,7 @@ class ExampleProvider:
             status_code=response.status_code,
             provider_code=code,
             request_id=response.headers.get(wire.HEADER_REQUEST_ID.lower()),
-            retry_after=_retry_after(response.headers),
+            retry_after=parse_retry_after(response.headers),
             operation=operation,
         )
 
@@ -495,15 +486,6 @@ def _error_code(response: HttpResponse) -> str | None:
     except (ValueError, KeyError, TypeError):
         return None
     return code if isinstance(code, str) else None
-
-
-def _retry_after(headers: Mapping[str, str]) -> float | None:
-    # ExamplePay sends whole seconds; anything else is ignored rather than trusted.
-    try:
-        seconds = float(headers.get("retry-after", ""))
-    except ValueError:
-        return None
-    return seconds if math.isfinite(seconds) and seconds >= 0 else None
 
 
 def _datetime(value: object) -> datetime | None:

@@ -407,11 +407,7 @@ class StripeProvider:
                 reason=request.reason,
             )
         except (KeyError, TypeError, ValueError) as exc:
-            raise ResponseLost(
-                f"Stripe's answer to {operation} is unreadable ({type(exc).__name__})",
-                provider=self.name,
-                operation=operation,
-            ) from None
+            raise self._unreadable(operation, exc) from None
 
     def _balance(self) -> Operation[str]:
         response = yield self._request("GET", wire.PATH_BALANCE, "check_connection")
@@ -450,11 +446,7 @@ class StripeProvider:
             document = None
         if not isinstance(document, dict):
             # A success we cannot read: the session may exist, so the outcome is unknown.
-            raise ResponseLost(
-                f"Stripe's answer to {operation} is unreadable",
-                provider=self.name,
-                operation=operation,
-            )
+            raise self._unreadable(operation)
         return document
 
     def _page(self, response: HttpResponse, operation: str) -> tuple[list[dict[str, Any]], bool]:
@@ -464,11 +456,7 @@ class StripeProvider:
             isinstance(sessions, list)
             and all(isinstance(s, dict) and isinstance(s.get("id"), str) for s in sessions)
         ):
-            raise ResponseLost(
-                f"Stripe's list answer to {operation} is unreadable",
-                provider=self.name,
-                operation=operation,
-            )
+            raise self._unreadable(operation)
         return sessions, page.get("has_more") is True
 
     def _order(self, reference: str, session: Mapping[str, Any], operation: str) -> Order:
@@ -488,11 +476,11 @@ class StripeProvider:
                 transaction_id=_optional_text(session.get("payment_intent")),
             )
         except (KeyError, TypeError, ValueError, OverflowError, OSError) as exc:
-            raise ResponseLost(
-                f"Stripe's answer to {operation} is unreadable ({type(exc).__name__})",
-                provider=self.name,
-                operation=operation,
-            ) from None
+            raise self._unreadable(operation, exc) from None
+
+    def _unreadable(self, operation: str, error: Exception | None = None) -> ResponseLost:
+        """A success answer we cannot read: what was asked may have happened (outcome unknown)."""
+        return ResponseLost.unreadable("Stripe", operation, provider=self.name, error=error)
 
     def _error(self, response: HttpResponse, operation: str) -> StripeError:
         error: dict[str, Any] = {}
