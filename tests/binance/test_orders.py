@@ -73,6 +73,7 @@ def create_body(request: OrderRequest, **settings: str) -> dict[str, Any]:
 
 
 def seed_request(**changes: Any) -> OrderRequest:
+    """LeadsCalendar's booking: 1.00 USD, reference ``booking-42``; ``changes`` override."""
     values: dict[str, Any] = {
         "reference": "booking-42",
         "price": Money("1.00", "USD"),
@@ -82,7 +83,7 @@ def seed_request(**changes: Any) -> OrderRequest:
     return OrderRequest(**values)
 
 
-def test_seed_order_is_priced_in_fiat_usd() -> None:
+def test_a_usd_booking_becomes_the_documented_fiat_priced_create_body() -> None:
     body = create_body(
         seed_request(
             return_url="https://leadscalendar.example/paid",

@@ -171,6 +171,7 @@ def reference_nonce(random_bytes: list[bytes]) -> str:
 @example([bytes([250] * 40 + list(range(24)))] * 40)  # 24 kept: a draw can fall short of 32
 @example([bytes([247, 248] * 32)] * 40)  # the edges of the unbiased range
 def test_the_nonce_maps_and_rejects_bytes_as_before(draws: list[bytes]) -> None:
+    """The fast nonce keeps the reference's unbiased mapping: same random bytes, same nonce."""
     expected = reference_nonce(draws)
     supply = iter(draws)
 
