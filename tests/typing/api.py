@@ -14,11 +14,10 @@ from typing import Any, assert_type
 
 import httpx
 
+import payments_core
 from payments_core import (
-    CallbackError,
     CallbackResult,
     Config,
-    ConfigurationError,
     Currency,
     ErrorCategory,
     ErrorClassification,
@@ -28,16 +27,13 @@ from payments_core import (
     OrderRequest,
     PaymentEvent,
     Payments,
-    PaymentsError,
     PaymentStatus,
-    ProviderError,
     ProviderInfo,
     Refund,
     RefundRequest,
     RefundStatus,
     RetryPolicy,
     TransactionType,
-    ValidationError,
     open_ledger,
     register_currency,
 )
@@ -133,27 +129,27 @@ async def checkout_async() -> None:
         assert_type(await payments.announce_pending_changes_async(), int)
 
 
-# -- errors ------------------------------------------------------------------------------------
+# -- errors, caught as a user who writes `import payments_core` would catch them -------------
 
 
 def judge(payments: Payments) -> str:
     try:
         payments.create_order(request)
-    except ValidationError as error:
+    except payments_core.ValidationError as error:
         assert_type(error.field, str)
         assert_type(error.reason, str)
         return error.field
-    except ProviderError as error:
+    except payments_core.ProviderError as error:
         assert_type(error.status_code, int | None)
         assert_type(error.provider_code, str | None)
         assert_type(error.retry_after, float | None)
         return error.message
-    except CallbackError as error:
+    except payments_core.CallbackError as error:
         return str(error.reply.status_code)
-    except ConfigurationError as error:
+    except payments_core.ConfigurationError as error:
         assert_type(error.provider, str | None)
         return error.message
-    except PaymentsError as error:
+    except payments_core.PaymentsError as error:
         judgement = error.classification
         assert_type(judgement, ErrorClassification | None)
         if judgement is not None:
