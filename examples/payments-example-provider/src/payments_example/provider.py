@@ -268,31 +268,21 @@ class ExampleProvider:
     # -- operations -------------------------------------------------------------------------
 
     def _create(self, reference: str, body: bytes) -> Operation[Order]:
-        response = yield self._signed("POST", wire.PATH_ORDERS, body, "create_order")
-        if response.status_code != 201:
-            raise self._error(response, "create_order")
+        response = yield from self._call("POST", wire.PATH_ORDERS, body, "create_order")
         return self._order(reference, response, "create_order")
 
     def _query(self, reference: str) -> Operation[Order | None]:
         path = wire.PATH_ORDER.format(merchant_order_id=merchant_order_id(reference))
-        response = yield self._signed("GET", path, b"", "query_order")
-        if response.status_code == 404 and _error_code(response) == "order_not_found":
-            return None
-        if response.status_code != 200:
-            raise self._error(response, "query_order")
-        return self._order(reference, response, "query_order")
+        response = yield from self._look_up(path, "query_order", missing="order_not_found")
+        return None if response is None else self._order(reference, response, "query_order")
 
     def _close(self, reference: str) -> Operation[bool]:
         path = wire.PATH_CLOSE.format(merchant_order_id=merchant_order_id(reference))
-        response = yield self._signed("POST", path, b"", "close_order")
-        if response.status_code != 200:
-            raise self._error(response, "close_order")
+        yield from self._call("POST", path, b"", "close_order")
         return True
 
     def _send_refund(self, path: str, body: bytes, request: RefundRequest) -> Operation[Refund]:
-        response = yield self._signed("POST", path, body, "refund_order")
-        if response.status_code not in {200, 201}:
-            raise self._error(response, "refund_order")
+        response = yield from self._call("POST", path, body, "refund_order")
         return self._refund(request, response, "refund_order")
 
     def _query_refund(self, order: Order, request: RefundRequest) -> Operation[Refund | None]:
@@ -300,17 +290,11 @@ class ExampleProvider:
             merchant_order_id=order.merchant_order_id,
             merchant_refund_id=merchant_refund_id(request.reference, request.refund_reference),
         )
-        response = yield self._signed("GET", path, b"", "query_refund")
-        if response.status_code == 404 and _error_code(response) == "refund_not_found":
-            return None
-        if response.status_code != 200:
-            raise self._error(response, "query_refund")
-        return self._refund(request, response, "query_refund")
+        response = yield from self._look_up(path, "query_refund", missing="refund_not_found")
+        return None if response is None else self._refund(request, response, "query_refund")
 
     def _account(self) -> Operation[str]:
-        response = yield self._signed("GET", wire.PATH_ACCOUNT, b"", "check_connection")
-        if response.status_code != 200:
-            raise self._error(response, "check_connection")
+        response = yield from self._call("GET", wire.PATH_ACCOUNT, b"", "check_connection")
         try:
             account = json.loads(response.content)["account"]
             return f"ExamplePay account {account['merchant']} ({account['mode']})"
@@ -342,6 +326,27 @@ class ExampleProvider:
         return CallbackResult(event, _ACK)
 
     # -- helpers ----------------------------------------------------------------------------
+
+    def _call(self, method: str, path: str, body: bytes, operation: str) -> Operation[HttpResponse]:
+        """Send one signed request; its answer, if ExamplePay carried it out (any 2xx).
+
+        :raises ProviderError: for any other answer, with ExamplePay's error code if it sent one.
+        """
+        response = yield self._signed(method, path, body, operation)
+        if not 200 <= response.status_code < 300:
+            raise self._error(response, operation)
+        return response
+
+    def _look_up(
+        self, path: str, operation: str, *, missing: str
+    ) -> Operation[HttpResponse | None]:
+        """GET ``path``; ``None`` when ExamplePay answers 404 with the error code ``missing``."""
+        try:
+            return (yield from self._call("GET", path, b"", operation))
+        except ProviderError as error:
+            if error.status_code == 404 and error.provider_code == missing:
+                return None
+            raise
 
     def _secret(self) -> str:
         if self._api_secret is None:
