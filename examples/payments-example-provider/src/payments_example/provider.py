@@ -35,8 +35,6 @@ from payments_core import (
     ConfigurationError,
     ErrorCategory,
     ErrorClassification,
-    HttpRequest,
-    HttpResponse,
     Money,
     Order,
     OrderRequest,
@@ -58,7 +56,7 @@ from payments_core import (
     hookimpl,
 )
 from payments_core.errors import parse_retry_after
-from payments_core.http import Operation
+from payments_core.http import HttpRequest, HttpResponse, Operation
 from payments_example import wire
 
 __all__ = ["ExampleProvider", "merchant_order_id", "merchant_refund_id"]

@@ -48,8 +48,6 @@ from payments_core import (
     CallbackVerificationError,
     ConfigurationError,
     ErrorClassification,
-    HttpRequest,
-    HttpResponse,
     Order,
     OrderRequest,
     PaymentEvent,
@@ -69,7 +67,7 @@ from payments_core import (
     hookimpl,
 )
 from payments_core.errors import parse_retry_after
-from payments_core.http import Operation
+from payments_core.http import HttpRequest, HttpResponse, Operation
 from payments_core.money import CURRENCIES
 from payments_stripe import wire
 from payments_stripe.amounts import from_stripe, to_stripe
