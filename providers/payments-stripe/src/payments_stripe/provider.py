@@ -27,7 +27,15 @@ key                     environment                      meaning
 ``webhook_secret``      ``STRIPE_WEBHOOK_SECRET``        the endpoint's signing secret
 ``base_url``            ``STRIPE_BASE_URL``              default ``https://api.stripe.com``
 ``query_window_hours``  ``STRIPE_QUERY_WINDOW_HOURS``    how far back a query looks (72)
+``return_url``          ``STRIPE_RETURN_URL``            where the payer lands when the
+                                                         order names no ``return_url``
 ======================  ===============================  =================================
+
+Every session carries ``success_url`` and ``cancel_url``: Stripe's API reference lists
+``success_url`` as required for a hosted session, so a create without one would fail on live
+Stripe for every order. They come from the order's ``return_url`` and ``cancel_url``, else
+the ``return_url`` setting, else the site of the order's ``callback_url`` (its scheme and
+host: the merchant's own).
 """
 
 from __future__ import annotations
@@ -38,7 +46,7 @@ from collections.abc import Mapping
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from typing import Any, Final
-from urllib.parse import quote, urlencode
+from urllib.parse import quote, urlencode, urlsplit
 
 from payments_core import (
     CallbackPayloadError,
@@ -84,6 +92,7 @@ _SETTINGS: Final = {
     "webhook_secret": "STRIPE_WEBHOOK_SECRET",
     "base_url": "STRIPE_BASE_URL",
     "query_window_hours": "STRIPE_QUERY_WINDOW_HOURS",
+    "return_url": "STRIPE_RETURN_URL",
 }
 #: Events that say a session's payment succeeded, failed, or that it expired.
 _SESSION_EVENTS: Final = {
@@ -146,6 +155,11 @@ class StripeProvider:
                 provider=self.name,
             )
         self.query_window_s = int(hours * 3600)
+        self.return_url = settings.get("return_url", env=_SETTINGS["return_url"])
+        if self.return_url is not None and not self.return_url.startswith(("https://", "http://")):
+            raise ConfigurationError(
+                f"return_url must be an http(s) URL, not {self.return_url!r}", provider=self.name
+            )
 
     def __repr__(self) -> str:
         return f"StripeProvider(name={self.name!r}, base_url={self.base_url!r})"
@@ -225,6 +239,13 @@ class StripeProvider:
                 provider=self.name,
             )
         unit_amount, currency = to_stripe(request.price)
+        minimum = wire.MINIMUM_CHARGE.get(request.price.currency)
+        if minimum is not None and unit_amount < minimum:
+            raise ValidationError(
+                "price.amount",
+                f"Stripe charges at least {from_stripe(minimum, currency)}",
+                provider=self.name,
+            )
         reference = request.reference
         name = request.description or f"Order {reference}"
         fields = [
@@ -237,10 +258,9 @@ class StripeProvider:
             ("line_items[0][price_data][unit_amount]", str(unit_amount)),
             ("line_items[0][price_data][product_data][name]", name[: wire.PRODUCT_NAME_MAX]),
         ]
-        if request.return_url is not None:
-            fields.append(("success_url", request.return_url))
-        if request.cancel_url is not None:
-            fields.append(("cancel_url", request.cancel_url))
+        success_url = request.return_url or self.return_url or _site(request.callback_url)
+        fields.append(("success_url", success_url))
+        fields.append(("cancel_url", request.cancel_url or success_url))
         if request.expires_at is not None:
             fields.append(("expires_at", str(self._expires_at(request.expires_at))))
         return urlencode(fields).encode()
@@ -611,6 +631,12 @@ class StripeProvider:
             provider=self.name,
             reply=CallbackReply(status, json.dumps({"error": why}).encode()),
         )
+
+
+def _site(url: str) -> str:
+    """The site a URL is on: its scheme and host, with ``/``."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}/"
 
 
 def _status(session: Mapping[str, Any]) -> PaymentStatus:
