@@ -56,8 +56,6 @@ from payments_core import (
     CallbackVerificationError,
     ConfigurationError,
     ErrorClassification,
-    HttpRequest,
-    HttpResponse,
     Order,
     OrderRequest,
     PaymentEvent,
@@ -77,7 +75,7 @@ from payments_core import (
     hookimpl,
 )
 from payments_core.errors import parse_retry_after
-from payments_core.http import Operation
+from payments_core.http import HttpRequest, HttpResponse, Operation
 from payments_core.money import CURRENCIES
 from payments_stripe import wire
 from payments_stripe.amounts import from_stripe, to_stripe
@@ -427,11 +425,7 @@ class StripeProvider:
                 reason=request.reason,
             )
         except (KeyError, TypeError, ValueError) as exc:
-            raise ResponseLost(
-                f"Stripe's answer to {operation} is unreadable ({type(exc).__name__})",
-                provider=self.name,
-                operation=operation,
-            ) from None
+            raise self._unreadable(operation, exc) from None
 
     def _balance(self) -> Operation[str]:
         response = yield self._request("GET", wire.PATH_BALANCE, "check_connection")
@@ -470,11 +464,7 @@ class StripeProvider:
             document = None
         if not isinstance(document, dict):
             # A success we cannot read: the session may exist, so the outcome is unknown.
-            raise ResponseLost(
-                f"Stripe's answer to {operation} is unreadable",
-                provider=self.name,
-                operation=operation,
-            )
+            raise self._unreadable(operation)
         return document
 
     def _page(self, response: HttpResponse, operation: str) -> tuple[list[dict[str, Any]], bool]:
@@ -484,11 +474,7 @@ class StripeProvider:
             isinstance(sessions, list)
             and all(isinstance(s, dict) and isinstance(s.get("id"), str) for s in sessions)
         ):
-            raise ResponseLost(
-                f"Stripe's list answer to {operation} is unreadable",
-                provider=self.name,
-                operation=operation,
-            )
+            raise self._unreadable(operation)
         return sessions, page.get("has_more") is True
 
     def _order(self, reference: str, session: Mapping[str, Any], operation: str) -> Order:
@@ -508,11 +494,11 @@ class StripeProvider:
                 transaction_id=_optional_text(session.get("payment_intent")),
             )
         except (KeyError, TypeError, ValueError, OverflowError, OSError) as exc:
-            raise ResponseLost(
-                f"Stripe's answer to {operation} is unreadable ({type(exc).__name__})",
-                provider=self.name,
-                operation=operation,
-            ) from None
+            raise self._unreadable(operation, exc) from None
+
+    def _unreadable(self, operation: str, error: Exception | None = None) -> ResponseLost:
+        """A success answer we cannot read: what was asked may have happened (outcome unknown)."""
+        return ResponseLost.unreadable("Stripe", operation, provider=self.name, error=error)
 
     def _error(self, response: HttpResponse, operation: str) -> StripeError:
         error: dict[str, Any] = {}
