@@ -36,13 +36,7 @@ from payments_core.errors import (
 )
 from payments_core.flows import Exchange, Flow, call_provider, create_flow, query_flow
 from payments_core.http import HttpResponse, blocking
-from payments_core.ledger.base import (
-    ApplyResult,
-    CallbackOutcome,
-    EventFlag,
-    Ledger,
-    ReconcileOutcome,
-)
+from payments_core.ledger import ApplyResult, Ledger
 from payments_core.models import (
     CallbackRequest,
     CallbackResult,
@@ -57,10 +51,12 @@ from payments_core.models import (
     RefundStatus,
     StatusChange,
 )
+from payments_core.outcomes import CallbackOutcome, ReconcileOutcome
 from payments_core.plugins import Clock, PluginHost, ProviderFactory, ProviderHooks
 from payments_core.redaction import get_logger
 from payments_core.refunding import RefundAttempt, check_order_refundable
 from payments_core.retry import RetryPolicy, is_retryable
+from payments_core.rules import EventFlag
 from payments_core.transport import (
     AsyncHttpSender,
     HttpxSender,

@@ -28,7 +28,7 @@ from payments_core.plugins import ProviderHooks
 from payments_core.retry import RetryPolicy, is_retryable
 
 if TYPE_CHECKING:
-    from payments_core.ledger.base import Ledger
+    from payments_core.ledger import Ledger
 
 __all__ = [
     "RECOVER_BY_QUERY",

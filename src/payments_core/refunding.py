@@ -13,9 +13,9 @@ from decimal import Decimal
 
 from payments_core.errors import PaymentsError, PluginError, ValidationError
 from payments_core.flows import Flow, call_provider
-from payments_core.ledger.base import OrderState, check_refundable
 from payments_core.models import ErrorCategory, Order, Refund, RefundRequest, RefundStatus
 from payments_core.plugins import ProviderHooks
+from payments_core.rules import OrderState, check_refundable
 
 __all__ = ["RefundAttempt", "check_order_refundable"]
 
@@ -26,7 +26,7 @@ def check_order_refundable(order: Order | None, request: RefundRequest, provider
     Without a ledger the only total known is the order's own ``refunded``, if the provider
     states one; the provider refuses a refund beyond what remains.
 
-    :raises ValidationError: as :func:`~payments_core.ledger.base.check_refundable`, and
+    :raises ValidationError: as :func:`~payments_core.rules.check_refundable`, and
         naming ``reference`` if the provider holds no such order.
     """
     if order is None:

@@ -70,11 +70,14 @@ def test_dumps_writes_compact_utf8_with_decimals_as_their_exact_digits() -> None
         "view": MappingProxyType({"big": 2**70, "text": 'Café "\\ ☕'}),
         7: "key made a string",
     }
-    assert wire.dumps(value) == (
-        '{"orderAmount":1.00,"tiny":0.00000001,"list":[1,-2,["tuple",null,true,false]],'
-        '"view":{"big":1180591620717411303424,"text":"Café \\"\\\\ ☕"},'
-        '"7":"key made a string"}'
-    ).encode()
+    assert (
+        wire.dumps(value)
+        == (
+            '{"orderAmount":1.00,"tiny":0.00000001,"list":[1,-2,["tuple",null,true,false]],'
+            '"view":{"big":1180591620717411303424,"text":"Café \\"\\\\ ☕"},'
+            '"7":"key made a string"}'
+        ).encode()
+    )
     assert wire.loads(wire.dumps(value))["orderAmount"] == Decimal("1.00")
 
 
