@@ -17,7 +17,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from payments_stripe import StripeProvider
-from payments_stripe.sandbox import Delivery, sandbox_transport
+from payments_stripe.sandbox import sandbox_transport
 from payments_stripe.sandbox_server import new_sandbox
 
 from payments_core import (
@@ -29,6 +29,7 @@ from payments_core import (
     hookimpl,
     open_ledger,
 )
+from payments_core.testing.sandbox import Delivery
 
 from .conftest import Leaks
 

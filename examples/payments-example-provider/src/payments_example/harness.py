@@ -15,9 +15,10 @@ import httpx
 
 from payments_core import CallbackRequest, Order
 from payments_core.testing import CallbackFormat, ProviderHarness
+from payments_core.testing.sandbox import Delivery
 from payments_example import wire
 from payments_example.provider import ExampleProvider
-from payments_example.sandbox import Delivery, ExamplePaySandbox, sandbox_transport
+from payments_example.sandbox import ExamplePaySandbox, sandbox_transport
 
 __all__ = ["ExampleHarness"]
 

@@ -15,9 +15,10 @@ import httpx
 from payments_core import CallbackRequest, Order
 from payments_core.classify import classification_for_status
 from payments_core.testing import CallbackFormat, ProviderHarness
+from payments_core.testing.sandbox import Delivery
 from payments_stripe import wire
 from payments_stripe.provider import StripeProvider
-from payments_stripe.sandbox import Delivery, sandbox_transport
+from payments_stripe.sandbox import sandbox_transport
 from payments_stripe.sandbox_server import new_sandbox
 
 __all__ = ["StripeHarness"]

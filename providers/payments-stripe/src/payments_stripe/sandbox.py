@@ -31,15 +31,17 @@ from urllib.parse import parse_qsl
 import attrs
 import httpx
 
+from payments_core.testing.sandbox import (
+    Answer,
+    Delivery,
+    Handler,
+    SandboxRequest,
+    mock_transport,
+    post_delivery,
+)
 from payments_stripe import wire
 
-__all__ = [
-    "Answer",
-    "Delivery",
-    "StripeSandbox",
-    "post_delivery",
-    "sandbox_transport",
-]
+__all__ = ["StripeRefusal", "StripeSandbox", "api", "sandbox_transport"]
 
 _SESSION_PATH: Final = re.compile(r"/v1/checkout/sessions/([A-Za-z0-9_]+)(/expire)?")
 _INTEGER: Final = re.compile(r"(0|[1-9][0-9]{0,17})")
@@ -59,34 +61,6 @@ _PLAIN_FIELDS: Final = frozenset(
     }
 )
 _JSON: Final = {"content-type": "application/json"}
-
-
-@attrs.frozen
-class Answer:
-    """An HTTP answer of the sandbox: status, body, headers."""
-
-    status_code: int
-    body: bytes
-    headers: Mapping[str, str] = attrs.field(factory=lambda: dict(_JSON))
-
-
-@attrs.frozen
-class Delivery:
-    """One webhook the sandbox sent (or would have sent).
-
-    Attributes:
-        url: Where it went; ``None`` when no endpoint is set.
-        headers: Its headers, ``Stripe-Signature`` included.
-        body: Its body bytes.
-        event_id: The event's ``evt_`` id.
-        type: The event type.
-    """
-
-    url: str | None
-    headers: Mapping[str, str]
-    body: bytes
-    event_id: str
-    type: str
 
 
 class StripeRefusal(Exception):
@@ -115,16 +89,6 @@ class StripeRefusal(Exception):
             error["param"] = self.param
         headers = {**_JSON, wire.HEADER_SHOULD_RETRY.lower(): "false"}
         return Answer(self.status, _json({"error": error}), headers)
-
-
-def post_delivery(delivery: Delivery) -> None:
-    """Send a webhook over HTTP, as Stripe does; a failed delivery is not retried here."""
-    if delivery.url is None:
-        return
-    try:
-        httpx.post(delivery.url, content=delivery.body, headers=dict(delivery.headers), timeout=10)
-    except httpx.HTTPError:
-        return  # the merchant finds the payment by querying, as with a real outage
 
 
 @attrs.frozen
@@ -540,10 +504,6 @@ class StripeSandbox:
             ]
         return _list_page(wire.PATH_REFUNDS, "refund", chosen, params, limit)
 
-    def resend(self, delivery: Delivery) -> None:
-        """Deliver a webhook again, byte for byte (Stripe's retries look the same)."""
-        self.deliver(delivery)
-
     def _send(self, kind: str, obj: Mapping[str, Any]) -> Delivery:
         created = int(self.clock())
         event_id = f"evt_{secrets.token_hex(12)}"
@@ -695,17 +655,17 @@ def _json(value: Any) -> bytes:
     return json.dumps(value, separators=(",", ":")).encode()
 
 
+def api(sandbox: StripeSandbox) -> Handler:
+    """``sandbox`` as a toolkit handler: what its ASGI app and its transport call."""
+
+    def handle(request: SandboxRequest) -> Answer:
+        return sandbox.handle(
+            request.method, request.path, request.query, request.headers, request.body
+        )
+
+    return handle
+
+
 def sandbox_transport(sandbox: StripeSandbox) -> httpx.MockTransport:
     """An ``httpx`` transport (blocking and asynchronous) that calls ``sandbox`` in process."""
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        answer = sandbox.handle(
-            request.method,
-            request.url.path,
-            request.url.query.decode("ascii"),
-            request.headers,
-            request.read(),
-        )
-        return httpx.Response(answer.status_code, headers=dict(answer.headers), content=answer.body)
-
-    return httpx.MockTransport(handler)
+    return mock_transport(api(sandbox))
