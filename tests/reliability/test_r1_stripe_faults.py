@@ -21,8 +21,7 @@ from payments_stripe.sandbox_server import serve
 
 from payments_core import Config, Order, Payments
 from payments_core.config import HttpSettings
-from payments_core.testing.sandbox import PROFILES, RunningSandbox
-from payments_core.testing.sandbox.faults import REQUEST_FAULTS
+from payments_core.testing.sandbox import PROFILES, REQUEST_FAULTS, RunningSandbox
 
 from .conftest import Leaks
 from .test_r1_faults import (

@@ -10,8 +10,7 @@ the provider, so a bug on one side cannot hide a bug on the other). Three ways t
 * :func:`serve` — that app served by uvicorn on ``127.0.0.1`` (a free port), in a thread: what
   the provider's ``open_sandbox`` hook returns.
 
-All three come from the sandbox toolkit (:mod:`payments_core.testing.sandbox`); what is
-ExamplePay's own is here: its wire, its rules, its error answers.
+All three are the sandbox toolkit's (:mod:`payments_core.testing.sandbox`) over this sandbox.
 
 Paying an order (:meth:`ExamplePaySandbox.pay`) sends the signed ``order.paid`` callback to the
 order's ``callback_url`` through the sandbox's ``deliver`` function.
@@ -135,10 +134,9 @@ class _Refusal(Exception):
         self.field = field
 
     def answer(self) -> Answer:
-        error: dict[str, str] = {"code": self.code, "message": str(self)}
-        if self.field is not None:
-            error["field"] = self.field
-        return Answer(wire.ERRORS[self.code], _json({"error": error}))
+        error = {"code": self.code, "message": str(self), "field": self.field}
+        shown = {name: value for name, value in error.items() if value is not None}
+        return Answer(wire.ERRORS[self.code], _json({"error": shown}))
 
 
 class ExamplePaySandbox:

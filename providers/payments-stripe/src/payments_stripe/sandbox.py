@@ -17,6 +17,7 @@ Ways in: :func:`sandbox_transport` (in process, for ``httpx``), and
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import json
@@ -34,7 +35,6 @@ import httpx
 from payments_core.testing.sandbox import (
     Answer,
     Delivery,
-    Handler,
     SandboxRequest,
     mock_transport,
     post_delivery,
@@ -655,17 +655,13 @@ def _json(value: Any) -> bytes:
     return json.dumps(value, separators=(",", ":")).encode()
 
 
-def api(sandbox: StripeSandbox) -> Handler:
-    """``sandbox`` as a toolkit handler: what its ASGI app and its transport call."""
-
-    def handle(request: SandboxRequest) -> Answer:
-        return sandbox.handle(
-            request.method, request.path, request.query, request.headers, request.body
-        )
-
-    return handle
+def api(sandbox: StripeSandbox, request: SandboxRequest) -> Answer:
+    """``sandbox``'s answer to ``request``: what its ASGI app and its transport call."""
+    return sandbox.handle(
+        request.method, request.path, request.query, request.headers, request.body
+    )
 
 
 def sandbox_transport(sandbox: StripeSandbox) -> httpx.MockTransport:
     """An ``httpx`` transport (blocking and asynchronous) that calls ``sandbox`` in process."""
-    return mock_transport(api(sandbox))
+    return mock_transport(functools.partial(api, sandbox))

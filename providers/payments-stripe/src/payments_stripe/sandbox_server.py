@@ -44,7 +44,7 @@ __all__ = ["build_app", "new_sandbox", "serve"]
 def build_app(sandbox: StripeSandbox, faults: Faults | None = None) -> ASGIApp:
     """The sandbox as a raw ASGI app (API under ``/v1``, checkout pages under ``/checkout``)."""
     return sandbox_app(
-        api(sandbox),
+        functools.partial(api, sandbox),
         pages={"/checkout/": functools.partial(_checkout, sandbox)},
         faults=faults,
         refusal=_refusal,

@@ -14,50 +14,45 @@ provider's own (its wire, its rules, its error answers) and takes the rest from 
   — webhooks sent, retried on a schedule, held back or doubled, and logged;
 * :class:`RunningSandbox` — the handle a provider's ``open_sandbox`` hook hands over.
 
-Names are imported on first use: the fault profiles need neither uvicorn nor httpx.
 """
 
-from __future__ import annotations
-
-from importlib import import_module
-from typing import TYPE_CHECKING, Final
-
-if TYPE_CHECKING:
-    from payments_core.testing.sandbox.asgi import (
-        Answer,
-        Handler,
-        SandboxRequest,
-        answer_with_fault,
-        mock_transport,
-        read_body,
-        sandbox_app,
-        send_answer,
-    )
-    from payments_core.testing.sandbox.delivery import (
-        Delivery,
-        DeliveryAttempt,
-        WebhookPoster,
-        post_delivery,
-    )
-    from payments_core.testing.sandbox.faults import (
-        PROFILES,
-        FaultKind,
-        FaultProfile,
-        FaultRecord,
-        Faults,
-    )
-    from payments_core.testing.sandbox.running import Payable, RunningSandbox
-    from payments_core.testing.sandbox.server import (
-        SERVER_OPTIONS,
-        ResponseDropped,
-        background_server,
-        close,
-        reset,
-        stall,
-    )
+from payments_core.testing.sandbox.asgi import (
+    Answer,
+    Handler,
+    SandboxRequest,
+    answer_with_fault,
+    mock_transport,
+    read_body,
+    sandbox_app,
+    send_answer,
+)
+from payments_core.testing.sandbox.delivery import (
+    Delivery,
+    DeliveryAttempt,
+    WebhookPoster,
+    post_delivery,
+)
+from payments_core.testing.sandbox.faults import (
+    PROFILES,
+    REQUEST_FAULTS,
+    FaultKind,
+    FaultProfile,
+    FaultRecord,
+    Faults,
+)
+from payments_core.testing.sandbox.running import Payable, RunningSandbox
+from payments_core.testing.sandbox.server import (
+    SERVER_OPTIONS,
+    ResponseDropped,
+    background_server,
+    close,
+    reset,
+    stall,
+)
 
 __all__ = [
     "PROFILES",
+    "REQUEST_FAULTS",
     "SERVER_OPTIONS",
     "Answer",
     "Delivery",
@@ -83,38 +78,3 @@ __all__ = [
     "send_answer",
     "stall",
 ]
-
-_HOME: Final = {
-    "Answer": "asgi",
-    "Handler": "asgi",
-    "SandboxRequest": "asgi",
-    "answer_with_fault": "asgi",
-    "mock_transport": "asgi",
-    "read_body": "asgi",
-    "sandbox_app": "asgi",
-    "send_answer": "asgi",
-    "Delivery": "delivery",
-    "DeliveryAttempt": "delivery",
-    "WebhookPoster": "delivery",
-    "post_delivery": "delivery",
-    "PROFILES": "faults",
-    "FaultKind": "faults",
-    "FaultProfile": "faults",
-    "FaultRecord": "faults",
-    "Faults": "faults",
-    "Payable": "running",
-    "RunningSandbox": "running",
-    "SERVER_OPTIONS": "server",
-    "ResponseDropped": "server",
-    "background_server": "server",
-    "close": "server",
-    "reset": "server",
-    "stall": "server",
-}
-
-
-def __getattr__(name: str) -> object:
-    module = _HOME.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(import_module(f"{__name__}.{module}"), name)

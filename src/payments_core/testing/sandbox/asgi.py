@@ -1,11 +1,9 @@
-"""A sandbox's requests and answers: read over ASGI or in process, faults acted out.
+"""A sandbox's requests and answers, over ASGI or in process, with the faults acted out.
 
-A provider's sandbox answers a :class:`SandboxRequest` with an :class:`Answer`; this module
-carries both over the two ways in: :func:`sandbox_app`, a raw ASGI app (for
-:func:`~payments_core.testing.sandbox.background_server`) that acts out the faults
-:class:`~payments_core.testing.sandbox.Faults` draws, and :func:`mock_transport`, an ``httpx``
-transport that calls the sandbox in process (no sockets, no threads). A sandbox with an ASGI
-app of its own uses :func:`read_body`, :func:`send_answer` and :func:`answer_with_fault`.
+A provider's sandbox answers a :class:`SandboxRequest` with an :class:`Answer`.
+:func:`sandbox_app` serves it as a raw ASGI app, through the faults; :func:`mock_transport`
+calls it in process. A sandbox with an ASGI app of its own uses :func:`read_body`,
+:func:`send_answer` and :func:`answer_with_fault`.
 """
 
 from __future__ import annotations
@@ -56,6 +54,8 @@ class Answer:
     headers: Mapping[str, str] = attrs.field(factory=lambda: {"content-type": "application/json"})
 
 
+_REFUSED: Final = {FaultKind.RATE_LIMIT, FaultKind.RATE_LIMIT_RETRY_AFTER, FaultKind.SERVER_ERROR}
+
 #: What a sandbox answers a request with.
 Handler = Callable[[SandboxRequest], Answer]
 
@@ -63,8 +63,7 @@ Handler = Callable[[SandboxRequest], Answer]
 async def read_body(receive: Receive, limit: int = BODY_LIMIT) -> tuple[bytes, bool]:
     """The whole request body (kept up to ``limit`` bytes) and whether it was larger."""
     chunks: list[bytes] = []
-    size = 0
-    more = True
+    size, more = 0, True
     while more:
         message = await receive()
         if message["type"] == "http.disconnect":
@@ -105,11 +104,7 @@ async def answer_with_fault(
     """
     kind = fault.kind if fault is not None else None
     profile = faults.profile
-    if fault is not None and kind in (
-        FaultKind.RATE_LIMIT,
-        FaultKind.RATE_LIMIT_RETRY_AFTER,
-        FaultKind.SERVER_ERROR,
-    ):
+    if fault is not None and kind in _REFUSED:
         answer = refusal(fault)
         if kind is FaultKind.RATE_LIMIT_RETRY_AFTER:
             retry_after = {"retry-after": str(profile.retry_after_s)}

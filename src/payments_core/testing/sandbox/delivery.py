@@ -1,14 +1,9 @@
-"""Webhook delivery from a sandbox: one event posted, retried on a schedule, logged.
+"""Webhook delivery from a sandbox: events posted, retried on a schedule, held, logged.
 
-:func:`post_delivery` posts a :class:`Delivery` once, from the calling thread, as a sandbox
-does that imitates no retries. :class:`WebhookPoster` delivers on an event loop instead, so
-delivery never blocks a request: every attempt posts the same body (with fresh headers when
-it is given ``sign``), a delivery that is not acknowledged (or fails on the network) is tried
-again after each delay of the retry schedule and then given up, and every attempt and every
-skipped event is kept in :attr:`WebhookPoster.log`. With :class:`Faults` it delivers some
-events twice, and holds some back until a later delivery has overtaken them. Events sent
-before a loop is bound wait for :meth:`WebhookPoster.bind`;
-:meth:`WebhookPoster.wait_idle` lets another thread wait for the deliveries without sleeping.
+:func:`post_delivery` posts a :class:`Delivery` once from the calling thread (a sandbox that
+imitates no retries). :class:`WebhookPoster` delivers on an event loop, so delivery never blocks
+a request, retries what is not acknowledged, doubles or holds back events as its
+:class:`~payments_core.testing.sandbox.Faults` decide, and logs every attempt.
 """
 
 from __future__ import annotations
@@ -89,6 +84,10 @@ def _success(response: httpx.Response) -> bool:
 class WebhookPoster:
     """Delivers webhook events on an event loop, with retries, and keeps the delivery log.
 
+    Every attempt posts the same body; a refusal or a network error is retried after each
+    delay of the schedule. Events sent before a loop is bound wait for :meth:`bind`;
+    :meth:`wait_idle` lets another thread wait for the deliveries without sleeping.
+
     :param retry_schedule: Seconds before each retry; after the last, the event is given up.
     :param timeout_s: The timeout of each attempt.
     :param acknowledged: Whether the endpoint's answer acknowledges the event (default 2xx).
@@ -97,8 +96,8 @@ class WebhookPoster:
 
     Attributes:
         log: Every attempt and skipped event, in the order they happened.
-        delivered: Events (copies) acknowledged. ``failed``: given up. ``attempts``: posts made.
-        skipped: Events not sent.
+        delivered: Events (copies) acknowledged; ``failed``: given up; ``skipped``: not sent.
+        attempts: Posts made.
     """
 
     retry_schedule: Sequence[float] = ()
@@ -234,9 +233,7 @@ class WebhookPoster:
         self, client: httpx.AsyncClient, delivery: Delivery, attempt: int, copy: int
     ) -> bool:
         headers = self._headers(delivery)
-        status_code: int | None = None
-        error = None
-        ok = False
+        status_code, ok, error = None, False, None
         try:
             assert delivery.url is not None  # send() is given deliveries with a URL
             response = await client.post(delivery.url, content=delivery.body, headers=headers)

@@ -19,7 +19,7 @@ from typing import Any
 
 import attrs
 
-__all__ = ["PROFILES", "FaultKind", "FaultProfile", "FaultRecord", "Faults"]
+__all__ = ["PROFILES", "REQUEST_FAULTS", "FaultKind", "FaultProfile", "FaultRecord", "Faults"]
 
 
 class FaultKind(enum.StrEnum):
@@ -136,8 +136,7 @@ class Faults:
 
     :param profile: The probabilities (it may be replaced while the sandbox runs).
     :param seed: Starts the random generators: the same number, the same decisions.
-    :param spared: Request paths never faulted, unless the profile says
-        ``fault_spared_paths``.
+    :param spared: Request paths never faulted, unless the profile says otherwise.
 
     Attributes:
         log: Every injected fault, in the order it was decided.

@@ -22,10 +22,6 @@ class Payable(Protocol):
 SandboxT = TypeVar("SandboxT", bound=Payable)
 
 
-def _checkout_path(provider_order_id: str) -> str:
-    return f"/checkout/{provider_order_id}"
-
-
 @attrs.define
 class RunningSandbox(Generic[SandboxT]):
     """A sandbox served on loopback, as :class:`payments_core.ProviderSandbox` describes it.
@@ -45,7 +41,7 @@ class RunningSandbox(Generic[SandboxT]):
     settings: dict[str, str] = attrs.field(repr=False)
     sandbox: SandboxT
     faults: Faults | None = None
-    checkout_path: Callable[[str], str] = attrs.field(default=_checkout_path, repr=False)
+    checkout_path: Callable[[str], str] = attrs.field(default="/checkout/{}".format, repr=False)
     forward: Callable[[str], None] | None = attrs.field(default=None, repr=False)
 
     def pay(self, provider_order_id: str) -> None:

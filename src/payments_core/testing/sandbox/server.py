@@ -109,19 +109,13 @@ SERVER_OPTIONS: Final[dict[str, Any]] = {
 
 
 def background_server(
-    app: Any,
-    host: str = "127.0.0.1",
-    port: int = 0,
-    *,
-    sock: socket.socket | None = None,
-    name: str = "sandbox",
-    **options: Any,
+    app: Any, host: str = "127.0.0.1", port: int = 0, **options: Any
 ) -> BackgroundServer:
     """A :class:`~payments_core.serving.BackgroundServer` for a sandbox's ASGI ``app``.
 
-    ``options`` (``lifespan``, ...) override :data:`SERVER_OPTIONS`.
+    ``options`` (``sock``, ``name``, ``lifespan``, ...) override :data:`SERVER_OPTIONS`.
     """
-    return BackgroundServer(app, host, port, sock=sock, name=name, **{**SERVER_OPTIONS, **options})
+    return BackgroundServer(app, host, port, **{"name": "sandbox", **SERVER_OPTIONS, **options})
 
 
 async def reset() -> None:
