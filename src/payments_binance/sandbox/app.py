@@ -65,10 +65,11 @@ def _refusal(fault: FaultRecord) -> Answer:
     """Binance's front end refusing a request: a plain 429, the 500 envelope, a gateway page."""
     if fault.kind is not FaultKind.SERVER_ERROR:
         return Answer(429, b"Too Many Requests", {"content-type": "text/plain"})
-    if fault.status in (None, 500):
+    status = fault.status or 500
+    if status == 500:
         return Answer(500, envelope.failure(ApiError("400000", "unknown error, retry later")))
-    page = _GATEWAY_PAGE.format(status=fault.status).encode()
-    return Answer(fault.status or 500, page, {"content-type": "text/html"})
+    page = _GATEWAY_PAGE.format(status=status).encode()
+    return Answer(status, page, {"content-type": "text/html"})
 
 
 class MerchantEndpoint:
