@@ -24,7 +24,7 @@ from payments_core.config import HttpSettings
 from payments_core.testing.sandbox import PROFILES, REQUEST_FAULTS, RunningSandbox
 
 from .conftest import Leaks
-from .test_r1_faults import (
+from .test_create_under_faults import (
     HOLD,
     ORDERS,
     READ_TIMEOUT,
