@@ -57,11 +57,11 @@ __all__ = [
     "serve",
 ]
 
+_REFUNDABLE: Final = frozenset({wire.STATUS_PAID, wire.STATUS_PARTIALLY_REFUNDED})
 _MERCHANT_ORDER_ID: Final = re.compile(rf"[A-Za-z0-9_-]{{1,{wire.MERCHANT_ORDER_ID_MAX}}}")
 _AMOUNT: Final = re.compile(r"(0|[1-9][0-9]{0,14})(\.[0-9]+)?")
 _ORDER_PATH: Final = re.compile(r"/v1/orders/([^/]+)(/close)?")
 _REFUND_PATH: Final = re.compile(r"/v1/orders/([^/]+)/refunds(?:/([^/]+))?")
-_REFUNDABLE: Final = frozenset({wire.STATUS_PAID, wire.STATUS_PARTIALLY_REFUNDED})
 
 
 @attrs.define

@@ -65,6 +65,11 @@ class DeliveryAttempt:
     error: str | None = None
     skipped: str | None = None
 
+    @property
+    def body(self) -> bytes:
+        """The body posted: the event's, the same at every attempt."""
+        return self.delivery.body
+
 
 def post_delivery(delivery: Delivery) -> None:
     """Post ``delivery`` once from this thread; a failure is not retried, nor raised."""
