@@ -406,6 +406,28 @@ class Payments:
             outcomes.append(self._reconciled(ledger, order, answer))
         return outcomes
 
+    def reconcile_order(self, reference: str, *, provider: str | None = None) -> ReconcileOutcome:
+        """Ask the provider about one ledger order now, and apply what it says.
+
+        As :meth:`reconcile` does for each pending order, whatever the order's age or status:
+        a final answer is applied once, forward only, and announced after the commit.
+
+        :raises ConfigurationError: if the facade has no ledger.
+        :raises ValidationError: naming ``reference`` if the ledger has no such order.
+        :raises ProviderError: with ``classification`` set, once the policy gives up.
+        :raises TransportError: with ``classification`` set, once the policy gives up.
+        """
+        ledger = self._need_ledger("reconcile_order")
+        hooks = self.provider(provider)
+        order = ledger.get_order(hooks.name, reference)
+        if order is None:
+            raise ValidationError(
+                "reference",
+                f"no order is recorded for {reference!r} at {hooks.name}",
+                provider=hooks.name,
+            )
+        return self._reconciled(ledger, order, self.query_order(reference, provider=hooks.name))
+
     # -- asynchronous API ------------------------------------------------------------------
 
     async def create_order_async(
