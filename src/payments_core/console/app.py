@@ -16,14 +16,16 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any, Final
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode
 
 import jinja2
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
@@ -50,6 +52,8 @@ log = get_logger("payments_core.console")
 CSRF_COOKIE: Final = "payments_console_csrf"
 CHART_DAYS: Final = 30
 ACTIONS: Final = ("reconcile", "announce", "refund", "close")
+#: An action's form holds a few short fields; anything larger is refused unread.
+MAX_FORM_BYTES: Final = 16 * 1024
 
 
 def create_console_app(
@@ -88,14 +92,22 @@ def create_console_app(
         page_size=page_size,
         clock=clock or (lambda: datetime.now(UTC)),
     )
+
+    @asynccontextmanager
+    async def closing(app: Starlette) -> AsyncIterator[None]:
+        del app
+        yield
+        console.reader.close()
+
     return Starlette(
+        lifespan=closing,
         routes=[
             Route("/", console.overview),
             Route("/orders", console.orders),
             Route("/order", console.order),
             Route("/flagged", console.flagged),
             Route("/actions/{action}", console.act, methods=["POST"]),
-        ]
+        ],
     )
 
 
@@ -204,10 +216,12 @@ class _Console:
     # -- actions ----------------------------------------------------------------------------
 
     async def act(self, request: Request) -> Response:
-        form = {
-            key: value for key, value in (await request.form()).items() if isinstance(value, str)
-        }
-        return await _in_thread(self._act, request, form)
+        # Forms are urlencoded and small: parsed here, without a multipart parser.
+        body = await request.body()
+        if len(body) > MAX_FORM_BYTES:
+            return HTMLResponse("form too large", status_code=413)
+        form = dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
+        return await run_in_threadpool(self._act, request, form)
 
     def _act(self, request: Request, form: Mapping[str, str]) -> Response:
         def page(operator: Operator) -> tuple[str, dict[str, Any]]:
@@ -365,12 +379,6 @@ _REFUSED: Final = (
     "You are not allowed to see this console. The application decides who may "
     "(create_console_app's authorize); `payments console` prints a login link at start."
 )
-
-
-async def _in_thread(function: Callable[..., Response], *args: Any) -> Response:
-    from starlette.concurrency import run_in_threadpool
-
-    return await run_in_threadpool(function, *args)
 
 
 def _order_filter(params: Mapping[str, str]) -> OrderFilter:

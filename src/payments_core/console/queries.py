@@ -22,6 +22,7 @@ import base64
 import binascii
 import json
 import threading
+import weakref
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, time, timedelta
@@ -242,7 +243,8 @@ class TimelineEntry:
 
     Attributes:
         at: When.
-        kind: ``created``, ``callback``, ``reconciliation``, ``refund``, ``announced``.
+        kind: ``created``, ``callback``, ``reconciliation``, ``announced``, ``refund`` (asked
+            for) or ``refund settled``.
         title: What happened, in a few words.
         outcome: What the ledger did with it (applied, flagged and why, a refund's status).
         details: Ids and amounts, by name.
@@ -270,6 +272,8 @@ class LedgerReader:
         self._sqlite = isinstance(ledger, SqliteLedger)
         self._idle: list[Connection] = []
         self._lock = threading.Lock()
+        # A mounted console hears of no shutdown: its idle connections close with it.
+        self._finalizer = weakref.finalize(self, _close_all, self._idle)
 
     @contextmanager
     def connection(self) -> Iterator[Connection]:
@@ -289,9 +293,9 @@ class LedgerReader:
     def close(self) -> None:
         """Close the idle connections."""
         with self._lock:
-            idle, self._idle = self._idle, []
-        for conn in idle:
-            conn.close()
+            idle = list(self._idle)
+            self._idle.clear()
+        _close_all(idle)
 
     # -- the overview -----------------------------------------------------------------------
 
@@ -565,7 +569,8 @@ class LedgerReader:
             entries.extend(self._event_entries(order.provider, row))
         for refund in self.refunds(order.provider, order.reference):
             entries.extend(_refund_entries(refund))
-        return sorted(entries, key=lambda entry: entry.at)
+        # Within one instant a request comes before its answer, and a change before its news.
+        return sorted(entries, key=lambda entry: (entry.at, _RANK[entry.kind]))
 
     def _event_entries(self, provider: str, row: Sequence[Any]) -> list[TimelineEntry]:
         (
@@ -713,6 +718,21 @@ class LedgerReader:
         return conn.execute(self.ledger.placeholder(sql), _values(params)).fetchone()
 
 
+def _close_all(connections: list[Connection]) -> None:
+    for conn in connections:
+        conn.close()
+
+
+_RANK: Final = {
+    "created": 0,
+    "refund": 1,
+    "callback": 2,
+    "reconciliation": 2,
+    "announced": 3,
+    "refund settled": 4,
+}
+
+
 def _refund_entries(refund: RefundRow) -> list[TimelineEntry]:
     details = {"refund reference": refund.refund_reference}
     if refund.provider_refund_id:
@@ -733,7 +753,7 @@ def _refund_entries(refund: RefundRow) -> list[TimelineEntry]:
         entries.append(
             TimelineEntry(
                 at=refund.updated_at,
-                kind="refund",
+                kind="refund settled",
                 title=f"Refund {refund.status}: {amount}",
                 outcome=(
                     "counted in the order's refunded total"
