@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import suppress
 from typing import TYPE_CHECKING
 
 import click
@@ -99,7 +100,9 @@ def console_command(
     click.echo("open this link once to log in (it works once):", err=True)
     click.echo(f"    http://{shown_host}:{port}{token.login_path(token.token)}", err=True)
     try:
-        uvicorn.Server(uvicorn.Config(app, log_level="info")).run(sockets=[listening])
+        # uvicorn shuts down gracefully on Ctrl+C, then raises it again: the end, not an error.
+        with suppress(KeyboardInterrupt):
+            uvicorn.Server(uvicorn.Config(app, log_level="info")).run(sockets=[listening])
     finally:
         listening.close()
         payments.close()
