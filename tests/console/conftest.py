@@ -10,6 +10,7 @@ may act, ``bob`` may only look, anyone else is refused.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -41,8 +42,10 @@ OPERATORS = {
 
 
 def by_header(request: Request) -> Operator | None:
-    """The test's ``authorize``: the operator the ``X-Test-Operator`` header names."""
-    return OPERATORS.get(request.headers.get("x-test-operator", ""))
+    """The test's ``authorize``: the operator the ``X-Test-Operator`` header (or, for a
+    browser, the ``test-operator`` cookie) names."""
+    named = request.headers.get("x-test-operator") or request.cookies.get("test-operator", "")
+    return OPERATORS.get(named)
 
 
 class Clock:
@@ -112,6 +115,13 @@ class Desk:
 
 @pytest.fixture
 def desk(ledger_url: str) -> Iterator[Desk]:  # noqa: F811 - the fixture imported above
+    with open_desk(ledger_url) as opened:
+        yield opened
+
+
+@contextmanager
+def open_desk(ledger_url: str, page_size: int = 3) -> Iterator[Desk]:  # noqa: F811
+    """The shop over the ledger at ``ledger_url``; see the module docstring."""
     clock = Clock()
     announcements = Announcements()
     with (
@@ -123,7 +133,7 @@ def desk(ledger_url: str) -> Iterator[Desk]:  # noqa: F811 - the fixture importe
         ) as payments,
         BackgroundServer(create_callback_app(payments), lifespan="off") as callbacks,
         BackgroundServer(
-            create_console_app(payments, authorize=by_header, clock=clock, page_size=3),
+            create_console_app(payments, authorize=by_header, clock=clock, page_size=page_size),
             lifespan="off",
         ) as console,
         httpx.Client(base_url=console.url, timeout=30) as client,
