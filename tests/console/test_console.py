@@ -16,6 +16,7 @@ from payments_core import (
     PaymentStatus,
     RefundRequest,
     RefundStatus,
+    ValidationError,
 )
 from payments_core.console import create_console_app
 from payments_core.serving import BackgroundServer
@@ -316,3 +317,15 @@ def test_close_reconcile_and_announce_are_confirmed_done_and_logged_with_who(
     assert "alice@support did announce the outbox: 1 change(s)" in caplog.text
     refused = desk.post("/actions/close", {**fields, "reference": "lc-close"})
     assert refused.status_code == 409  # closed already: only a pending order can be closed
+
+
+def test_reconcile_order_refuses_a_reference_the_ledger_does_not_hold(desk: Desk) -> None:
+    with pytest.raises(ValidationError) as refused:
+        desk.payments.reconcile_order("lc-never-booked", provider="binance")
+    assert refused.value.field == "reference"
+    desk.order("lc-booked")
+    csrf = csrf_of(order_page(desk, "lc-booked"))
+    missing = desk.post(
+        "/actions/reconcile", {"csrf": csrf, "provider": "binance", "reference": "lc-never"}
+    )
+    assert missing.status_code == 404
