@@ -419,13 +419,7 @@ class Payments:
         """
         ledger = self._need_ledger("reconcile_order")
         hooks = self.provider(provider)
-        order = ledger.get_order(hooks.name, reference)
-        if order is None:
-            raise ValidationError(
-                "reference",
-                f"no order is recorded for {reference!r} at {hooks.name}",
-                provider=hooks.name,
-            )
+        order = _recorded(ledger.get_order(hooks.name, reference), hooks.name, reference)
         return self._reconciled(ledger, order, self.query_order(reference, provider=hooks.name))
 
     # -- asynchronous API ------------------------------------------------------------------
@@ -579,6 +573,17 @@ class Payments:
                 continue
             outcomes.append(await asyncio.to_thread(self._reconciled, ledger, order, answer))
         return outcomes
+
+    async def reconcile_order_async(
+        self, reference: str, *, provider: str | None = None
+    ) -> ReconcileOutcome:
+        """Asynchronous :meth:`reconcile_order`."""
+        ledger = self._need_ledger("reconcile_order")
+        hooks = self.provider(provider)
+        known = await asyncio.to_thread(ledger.get_order, hooks.name, reference)
+        order = _recorded(known, hooks.name, reference)
+        answer = await self.query_order_async(reference, provider=hooks.name)
+        return await asyncio.to_thread(self._reconciled, ledger, order, answer)
 
     # -- the ledger ------------------------------------------------------------------------
 
@@ -921,6 +926,17 @@ def reconciliation_event(provider: str, answer: Order) -> PaymentEvent:
         amount=answer.amount if answer.settlement is None else answer.settlement,
         transaction_id=answer.transaction_id,
     )
+
+
+def _recorded(order: Order | None, provider: str, reference: str) -> Order:
+    """``order``, the ledger's for ``reference``; refused, naming the reference, if none."""
+    if order is None:
+        raise ValidationError(
+            "reference",
+            f"no order is recorded for {reference!r} at {provider}",
+            provider=provider,
+        )
+    return order
 
 
 def _pending(ledger: Ledger, older_than: timedelta, provider: str | None) -> list[Order]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from datetime import timedelta
@@ -323,9 +324,30 @@ def test_reconcile_order_refuses_a_reference_the_ledger_does_not_hold(desk: Desk
     with pytest.raises(ValidationError) as refused:
         desk.payments.reconcile_order("lc-never-booked", provider="binance")
     assert refused.value.field == "reference"
+    with pytest.raises(ValidationError) as refused_async:
+        asyncio.run(desk.payments.reconcile_order_async("lc-never-booked", provider="binance"))
+    assert refused_async.value.field == "reference"
     desk.order("lc-booked")
     csrf = csrf_of(order_page(desk, "lc-booked"))
     missing = desk.post(
         "/actions/reconcile", {"csrf": csrf, "provider": "binance", "reference": "lc-never"}
     )
     assert missing.status_code == 404
+
+
+def test_reconcile_order_async_applies_the_providers_answer_once(desk: Desk) -> None:
+    lost = OrderRequest(
+        reference="lc-async",
+        price=Money("1.00", "USD"),
+        callback_url="http://127.0.0.1:9/callbacks/binance",
+    )
+    order = desk.payments.create_order(lost, provider="binance")
+    desk.sandbox.pay(order.provider_order_id)
+    first = asyncio.run(desk.payments.reconcile_order_async("lc-async", provider="binance"))
+    again = asyncio.run(desk.payments.reconcile_order_async("lc-async", provider="binance"))
+    assert first.result is not None
+    assert first.result.change is not None
+    assert first.result.change.new_status is PaymentStatus.PAID
+    assert again.result is None or again.result.change is None  # once
+    assert desk.status("lc-async") is PaymentStatus.PAID
+    assert [c.reference for c in desk.app.changes].count("lc-async") == 1
