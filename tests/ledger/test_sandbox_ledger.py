@@ -19,15 +19,7 @@ from click.testing import CliRunner
 
 from payments_binance import BinancePayProvider
 from payments_binance.sandbox import FaultProfile, Sandbox, SandboxConfig, SandboxServer
-from payments_core import (
-    Config,
-    Money,
-    Order,
-    OrderRequest,
-    Payments,
-    PaymentStatus,
-    open_ledger,
-)
+from payments_core import Config, Money, Order, OrderRequest, Payments, PaymentStatus, open_ledger
 from payments_core.asgi import create_callback_app
 from payments_core.cli import cli
 from payments_core.serving import BackgroundServer

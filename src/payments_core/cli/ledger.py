@@ -18,8 +18,8 @@ if TYPE_CHECKING:
 
     from payments_core.config import Config
     from payments_core.facade import Payments
-    from payments_core.ledger import ReconcileOutcome
     from payments_core.models import Order, Refund
+    from payments_core.outcomes import ReconcileOutcome
 
 __all__ = ["commands", "serve_worker_app"]
 
@@ -100,7 +100,7 @@ def serve_command(
 
     from payments_core import Config
     from payments_core.asgi import create_callback_app
-    from payments_core.ledger.base import safe_url
+    from payments_core.redaction import safe_url
 
     config = Config.load()
     url = _ledger_url(database_url, config)
@@ -263,7 +263,7 @@ def status_command(
 
     from payments_core import Config
     from payments_core.ledger import open_ledger
-    from payments_core.ledger.base import safe_url
+    from payments_core.redaction import safe_url
     from payments_core.serialization import converter
 
     url = _ledger_url(database_url, Config.load())
