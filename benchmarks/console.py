@@ -39,7 +39,7 @@ from payments_core import Payments
 from payments_core.console import Operator, create_console_app
 from payments_core.console.queries import LedgerReader, OrderFilter
 from payments_core.ledger import open_ledger
-from payments_core.ledger.base import SqlLedger
+from payments_core.ledger.sql import SqlLedger
 from payments_core.models import PaymentStatus
 from payments_core.serving import BackgroundServer
 

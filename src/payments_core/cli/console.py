@@ -63,7 +63,7 @@ def console_command(
     from payments_core import Config, Payments
     from payments_core.console import OneTimeToken
     from payments_core.ledger import open_ledger
-    from payments_core.ledger.base import safe_url
+    from payments_core.redaction import safe_url
     from payments_core.serving import bind
 
     try:

@@ -40,10 +40,10 @@ from payments_core.console.queries import (
 )
 from payments_core.errors import ConfigurationError, PaymentsError, ValidationError
 from payments_core.facade import RECONCILE_AFTER, Payments
-from payments_core.ledger.base import SqlLedger, safe_url
+from payments_core.ledger.sql import SqlLedger
 from payments_core.models import PaymentStatus, RefundRequest
 from payments_core.money import Money
-from payments_core.redaction import get_logger
+from payments_core.redaction import get_logger, safe_url
 
 __all__ = ["create_console_app"]
 

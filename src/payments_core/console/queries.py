@@ -5,7 +5,7 @@ totals, an order's whole timeline, a filtered list of 100,000 orders), so it spe
 ledger's own tables. It never writes: every change goes through the
 :class:`~payments_core.Payments` facade.
 
-Connections come from :meth:`SqlLedger.connect() <payments_core.ledger.base.SqlLedger.connect>`,
+Connections come from :meth:`SqlLedger.connect() <payments_core.ledger.sql.SqlLedger.connect>`,
 the store's public way to open one (autocommit; each statement reads a consistent snapshot), and
 are kept idle between requests by :class:`LedgerReader`. Every query is written with ``?``
 parameters and rewritten by the store's own ``placeholder``; no value enters the SQL text.
@@ -32,8 +32,10 @@ from typing import Any, Final
 import attrs
 
 from payments_core.errors import ValidationError
-from payments_core.ledger.base import Connection, EventFlag, SqlLedger
+from payments_core.ledger.dbapi import Connection
+from payments_core.ledger.sql import SqlLedger
 from payments_core.models import PaymentStatus, RefundStatus
+from payments_core.rules import EventFlag
 
 __all__ = [
     "DailyTotal",
@@ -260,7 +262,7 @@ class TimelineEntry:
 
 
 class LedgerReader:
-    """The console's read-only view of a :class:`~payments_core.ledger.base.SqlLedger`.
+    """The console's read-only view of a :class:`~payments_core.ledger.sql.SqlLedger`.
 
     :param ledger: The ledger to read (SQLite or PostgreSQL); it is not closed by :meth:`close`.
     """
