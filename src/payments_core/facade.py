@@ -401,6 +401,22 @@ class Payments:
             outcomes.append(self._reconciled(ledger, order, answer))
         return outcomes
 
+    def reconcile_order(self, reference: str, *, provider: str | None = None) -> ReconcileOutcome:
+        """Ask the provider about one ledger order now, and apply what it says.
+
+        As :meth:`reconcile` does for each pending order, whatever the order's age or status:
+        a final answer is applied once, forward only, and announced after the commit.
+
+        :raises ConfigurationError: if the facade has no ledger.
+        :raises ValidationError: naming ``reference`` if the ledger has no such order.
+        :raises ProviderError: with ``classification`` set, once the policy gives up.
+        :raises TransportError: with ``classification`` set, once the policy gives up.
+        """
+        ledger = self._need_ledger("reconcile_order")
+        hooks = self.provider(provider)
+        order = _recorded(ledger.get_order(hooks.name, reference), hooks.name, reference)
+        return self._reconciled(ledger, order, self.query_order(reference, provider=hooks.name))
+
     # -- asynchronous API ------------------------------------------------------------------
 
     async def create_order_async(
@@ -552,6 +568,17 @@ class Payments:
                 continue
             outcomes.append(await asyncio.to_thread(self._reconciled, ledger, order, answer))
         return outcomes
+
+    async def reconcile_order_async(
+        self, reference: str, *, provider: str | None = None
+    ) -> ReconcileOutcome:
+        """Asynchronous :meth:`reconcile_order`."""
+        ledger = self._need_ledger("reconcile_order")
+        hooks = self.provider(provider)
+        known = await asyncio.to_thread(ledger.get_order, hooks.name, reference)
+        order = _recorded(known, hooks.name, reference)
+        answer = await self.query_order_async(reference, provider=hooks.name)
+        return await asyncio.to_thread(self._reconciled, ledger, order, answer)
 
     # -- the ledger ------------------------------------------------------------------------
 
@@ -894,6 +921,17 @@ def reconciliation_event(provider: str, answer: Order) -> PaymentEvent:
         amount=answer.amount if answer.settlement is None else answer.settlement,
         transaction_id=answer.transaction_id,
     )
+
+
+def _recorded(order: Order | None, provider: str, reference: str) -> Order:
+    """``order``, the ledger's for ``reference``; refused, naming the reference, if none."""
+    if order is None:
+        raise ValidationError(
+            "reference",
+            f"no order is recorded for {reference!r} at {provider}",
+            provider=provider,
+        )
+    return order
 
 
 def _pending(ledger: Ledger, older_than: timedelta, provider: str | None) -> list[Order]:
