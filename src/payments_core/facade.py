@@ -33,8 +33,16 @@ from payments_core.errors import (
     LedgerError,
     PaymentsError,
     PluginError,
+    ValidationError,
 )
-from payments_core.flows import Exchange, Flow, call_provider, create_flow, query_flow
+from payments_core.flows import (
+    Exchange,
+    Flow,
+    call_provider,
+    create_flow,
+    query_flow,
+    reconciliation_event,
+)
 from payments_core.http import HttpResponse, blocking
 from payments_core.ledger import ApplyResult, Ledger
 from payments_core.models import (
@@ -48,13 +56,12 @@ from payments_core.models import (
     ProviderInfo,
     Refund,
     RefundRequest,
-    RefundStatus,
     StatusChange,
 )
 from payments_core.outcomes import CallbackOutcome, ReconcileOutcome
 from payments_core.plugins import Clock, PluginHost, ProviderFactory, ProviderHooks
 from payments_core.redaction import get_logger
-from payments_core.refunding import RefundAttempt, check_order_refundable
+from payments_core.refunding import refund_flow
 from payments_core.retry import RetryPolicy, is_retryable
 from payments_core.rules import EventFlag
 from payments_core.transport import (
@@ -263,77 +270,9 @@ class Payments:
         return await self._arun(self._refund_flow(self.provider(provider), request))
 
     def _refund_flow(self, hooks: ProviderHooks, request: RefundRequest) -> Flow[Refund]:
-        ledger = self.ledger
-        order: Order | None
-        if ledger is None:
-            answer = yield from query_flow(hooks, request.reference, self.retry)
-            if answer is not None and answer.status is PaymentStatus.REFUNDED:
-                # Asked again after it refunded everything: the refund, if it is this one.
-                known = RefundAttempt(hooks, answer, request, recover=True).known()
-                if known is not None:
-                    found = yield from known
-                    if found is not None:
-                        return found
-            order = check_order_refundable(answer, request, hooks.name)
-            reserved = None
-        else:
-            order = yield from self._refundable(ledger, hooks, request)
-            reserved = yield from blocking(ledger.reserve_refund, hooks.name, request)
-            if not reserved.created and reserved.refund.status is not RefundStatus.PENDING:
-                return reserved.refund
-            if order is None:
-                order = yield from blocking(ledger.get_order, hooks.name, request.reference)
-        assert order is not None  # the reservation found it
-        attempt = RefundAttempt(
-            hooks, order, request, recover=reserved is not None and not reserved.created
+        return refund_flow(
+            hooks, request, self.retry, self.ledger, apply=self._apply, settle=self._settle_refund
         )
-        try:
-            refund = yield from self.retry.flow(attempt.flow, should_retry=is_retryable)
-        except PaymentsError:
-            if ledger is not None and not attempt.unknown:
-                yield from blocking(
-                    ledger.release_refund, hooks.name, request.reference, request.refund_reference
-                )
-            raise
-        follow_up = attempt.follow_up(refund)
-        if follow_up is not None:
-            if ledger is not None:
-                # Known by its provider id now, the refund's notification can settle it too.
-                yield from blocking(self._settle_refund, ledger, refund)
-            try:
-                refund = attempt.settled(refund, (yield from follow_up))
-            except PaymentsError as error:
-                log.info("refund %s stays pending: %s", request.refund_reference, error)
-        if ledger is None:
-            return refund
-        return (yield from blocking(self._settle_refund, ledger, refund))
-
-    def _refundable(
-        self, ledger: Ledger, hooks: ProviderHooks, request: RefundRequest
-    ) -> Flow[Order | None]:
-        """The ledger's order for the refund, first brought up to date if it is not paid.
-
-        A payment whose callback has not arrived yet is learnt from the provider and applied
-        as reconciliation applies it; an order the ledger never saw is recorded. A refund
-        recorded before under the refund reference needs neither: it is the answer.
-        """
-        reference = request.reference
-        order = yield from blocking(ledger.get_order, hooks.name, reference)
-        if order is not None and order.status.is_refundable:
-            return order
-        known = yield from blocking(
-            ledger.get_refund, hooks.name, reference, request.refund_reference
-        )
-        if known is not None:
-            return order
-        answer = yield from query_flow(hooks, reference, self.retry)
-        if answer is None:
-            return order
-        if order is None:
-            return (yield from blocking(ledger.record_order, answer))
-        if answer.status is not PaymentStatus.PENDING:
-            yield from blocking(self._apply, ledger, reconciliation_event(hooks.name, answer))
-        return (yield from blocking(ledger.get_order, hooks.name, reference))
 
     def _settle_refund(self, ledger: Ledger, refund: Refund) -> Refund:
         """Record the provider's answer about ``refund``; announce the order's move, if any."""
@@ -455,6 +394,41 @@ class Payments:
                 continue
             outcomes.append((yield from blocking(self._reconciled, ledger, order, answer)))
         return outcomes
+
+    def reconcile_order(self, reference: str, *, provider: str | None = None) -> ReconcileOutcome:
+        """Ask the provider about one ledger order now, and apply what it says.
+
+        As :meth:`reconcile` does for each pending order, whatever the order's age or status:
+        a final answer is applied once, forward only, and announced after the commit.
+
+        :raises ConfigurationError: if the facade has no ledger.
+        :raises ValidationError: naming ``reference`` if the ledger has no such order.
+        :raises ProviderError: with ``classification`` set, once the policy gives up.
+        :raises TransportError: with ``classification`` set, once the policy gives up.
+        """
+        ledger = self._need_ledger("reconcile_order")
+        return self._run(self._reconcile_order_flow(ledger, self.provider(provider), reference))
+
+    async def reconcile_order_async(
+        self, reference: str, *, provider: str | None = None
+    ) -> ReconcileOutcome:
+        """Asynchronous :meth:`reconcile_order`."""
+        ledger = self._need_ledger("reconcile_order")
+        hooks = self.provider(provider)
+        return await self._arun(self._reconcile_order_flow(ledger, hooks, reference))
+
+    def _reconcile_order_flow(
+        self, ledger: Ledger, hooks: ProviderHooks, reference: str
+    ) -> Flow[ReconcileOutcome]:
+        order = yield from blocking(ledger.get_order, hooks.name, reference)
+        if order is None:
+            raise ValidationError(
+                "reference",
+                f"no order is recorded for {reference!r} at {hooks.name}",
+                provider=hooks.name,
+            )
+        answer = yield from query_flow(hooks, reference, self.retry)
+        return (yield from blocking(self._reconciled, ledger, order, answer))
 
     # -- the ledger ------------------------------------------------------------------------
 
@@ -668,25 +642,6 @@ class Payments:
 
     def __repr__(self) -> str:
         return f"Payments(providers={self.provider_names!r})"
-
-
-def reconciliation_event(provider: str, answer: Order) -> PaymentEvent:
-    """The event reconciliation applies for the provider's ``answer`` about an order.
-
-    Its id, ``{provider}:reconcile:{provider_order_id}:{status}``, is the same every time the
-    provider gives the same answer, so reconciling twice applies it once.
-    """
-    return PaymentEvent(
-        provider=provider,
-        event_id=f"{provider}:reconcile:{answer.provider_order_id}:{answer.status.value}",
-        status=answer.status,
-        provider_order_id=answer.provider_order_id,
-        merchant_order_id=answer.merchant_order_id,
-        # What the provider says it holds (the settlement) is what the ledger checks; the
-        # amount may only repeat the price the order was created with.
-        amount=answer.amount if answer.settlement is None else answer.settlement,
-        transaction_id=answer.transaction_id,
-    )
 
 
 def _pending(ledger: Ledger, older_than: timedelta, provider: str | None) -> list[Order]:

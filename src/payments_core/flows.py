@@ -23,7 +23,7 @@ import attrs
 
 from payments_core.errors import PaymentsError, PluginError, ValidationError
 from payments_core.http import Blocking, HttpRequest, Operation, Wait, blocking
-from payments_core.models import ErrorCategory, Order, OrderRequest
+from payments_core.models import ErrorCategory, Order, OrderRequest, PaymentEvent
 from payments_core.plugins import ProviderHooks
 from payments_core.retry import RetryPolicy, is_retryable
 
@@ -39,6 +39,7 @@ __all__ = [
     "call_provider",
     "create_flow",
     "query_flow",
+    "reconciliation_event",
     "same_price",
 ]
 
@@ -195,3 +196,22 @@ def _retry_create(error: BaseException) -> bool:
         return True
     classification = getattr(error, "classification", None)
     return classification is not None and classification.category in RECOVER_BY_QUERY
+
+
+def reconciliation_event(provider: str, answer: Order) -> PaymentEvent:
+    """The event reconciliation applies for the provider's ``answer`` about an order.
+
+    Its id, ``{provider}:reconcile:{provider_order_id}:{status}``, is the same every time the
+    provider gives the same answer, so reconciling twice applies it once.
+    """
+    return PaymentEvent(
+        provider=provider,
+        event_id=f"{provider}:reconcile:{answer.provider_order_id}:{answer.status.value}",
+        status=answer.status,
+        provider_order_id=answer.provider_order_id,
+        merchant_order_id=answer.merchant_order_id,
+        # What the provider says it holds (the settlement) is what the ledger checks; the
+        # amount may only repeat the price the order was created with.
+        amount=answer.amount if answer.settlement is None else answer.settlement,
+        transaction_id=answer.transaction_id,
+    )

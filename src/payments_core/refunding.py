@@ -9,15 +9,33 @@ again: with the same id, never a new one.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from payments_core.errors import PaymentsError, PluginError, ValidationError
-from payments_core.flows import Flow, call_provider
-from payments_core.models import ErrorCategory, Order, Refund, RefundRequest, RefundStatus
+from payments_core.flows import Flow, call_provider, query_flow, reconciliation_event
+from payments_core.http import blocking
+from payments_core.models import (
+    ErrorCategory,
+    Order,
+    PaymentEvent,
+    PaymentStatus,
+    Refund,
+    RefundRequest,
+    RefundStatus,
+)
 from payments_core.plugins import ProviderHooks
+from payments_core.redaction import get_logger
+from payments_core.retry import RetryPolicy, is_retryable
 from payments_core.rules import OrderState, check_refundable
 
-__all__ = ["RefundAttempt", "check_order_refundable"]
+if TYPE_CHECKING:
+    from payments_core.ledger import Ledger
+
+__all__ = ["RefundAttempt", "check_order_refundable", "refund_flow"]
+
+log = get_logger("payments_core.refunding")
 
 
 def check_order_refundable(order: Order | None, request: RefundRequest, provider: str) -> Order:
@@ -44,6 +62,97 @@ def check_order_refundable(order: Order | None, request: RefundRequest, provider
     held = Decimal(0) if order.refunded is None else order.refunded.amount
     check_refundable(state, request, held, provider)
     return order
+
+
+def refund_flow(
+    hooks: ProviderHooks,
+    request: RefundRequest,
+    retry: RetryPolicy,
+    ledger: Ledger | None,
+    *,
+    apply: Callable[[Ledger, PaymentEvent], object],
+    settle: Callable[[Ledger, Refund], Refund],
+) -> Flow[Refund]:
+    """Refund ``request`` with its recovery; see ``Payments.refund_order``.
+
+    :param ledger: Where the refund is checked, reserved and recorded, if anywhere.
+    :param apply: Applies an event to the ledger and announces the change it makes.
+    :param settle: Records the provider's answer about a refund and announces the order's
+        move.
+    """
+    order: Order | None
+    if ledger is None:
+        answer = yield from query_flow(hooks, request.reference, retry)
+        if answer is not None and answer.status is PaymentStatus.REFUNDED:
+            # Asked again after it refunded everything: the refund, if it is this one.
+            known = RefundAttempt(hooks, answer, request, recover=True).known()
+            if known is not None:
+                found = yield from known
+                if found is not None:
+                    return found
+        order = check_order_refundable(answer, request, hooks.name)
+        reserved = None
+    else:
+        order = yield from _refundable(hooks, request, retry, ledger, apply)
+        reserved = yield from blocking(ledger.reserve_refund, hooks.name, request)
+        if not reserved.created and reserved.refund.status is not RefundStatus.PENDING:
+            return reserved.refund
+        if order is None:
+            order = yield from blocking(ledger.get_order, hooks.name, request.reference)
+    assert order is not None  # the reservation found it
+    attempt = RefundAttempt(
+        hooks, order, request, recover=reserved is not None and not reserved.created
+    )
+    try:
+        refund = yield from retry.flow(attempt.flow, should_retry=is_retryable)
+    except PaymentsError:
+        if ledger is not None and not attempt.unknown:
+            yield from blocking(
+                ledger.release_refund, hooks.name, request.reference, request.refund_reference
+            )
+        raise
+    follow_up = attempt.follow_up(refund)
+    if follow_up is not None:
+        if ledger is not None:
+            # Known by its provider id now, the refund's notification can settle it too.
+            yield from blocking(settle, ledger, refund)
+        try:
+            refund = attempt.settled(refund, (yield from follow_up))
+        except PaymentsError as error:
+            log.info("refund %s stays pending: %s", request.refund_reference, error)
+    if ledger is None:
+        return refund
+    return (yield from blocking(settle, ledger, refund))
+
+
+def _refundable(
+    hooks: ProviderHooks,
+    request: RefundRequest,
+    retry: RetryPolicy,
+    ledger: Ledger,
+    apply: Callable[[Ledger, PaymentEvent], object],
+) -> Flow[Order | None]:
+    """The ledger's order for the refund, first brought up to date if it is not paid.
+
+    A payment whose callback has not arrived yet is learnt from the provider and applied
+    as reconciliation applies it; an order the ledger never saw is recorded. A refund
+    recorded before under the refund reference needs neither: it is the answer.
+    """
+    reference = request.reference
+    order = yield from blocking(ledger.get_order, hooks.name, reference)
+    if order is not None and order.status.is_refundable:
+        return order
+    known = yield from blocking(ledger.get_refund, hooks.name, reference, request.refund_reference)
+    if known is not None:
+        return order
+    answer = yield from query_flow(hooks, reference, retry)
+    if answer is None:
+        return order
+    if order is None:
+        return (yield from blocking(ledger.record_order, answer))
+    if answer.status is not PaymentStatus.PENDING:
+        yield from blocking(apply, ledger, reconciliation_event(hooks.name, answer))
+    return (yield from blocking(ledger.get_order, hooks.name, reference))
 
 
 class RefundAttempt:
