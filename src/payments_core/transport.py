@@ -101,20 +101,30 @@ def _mapped(request: HttpRequest, provider: str) -> Iterator[None]:
         ) from exc
 
 
-def _timeout(settings: HttpSettings) -> httpx.Timeout:
-    return httpx.Timeout(
-        connect=settings.connect_timeout,
-        read=settings.read_timeout,
-        write=settings.write_timeout,
-        pool=settings.pool_timeout,
-    )
+def _client_options(settings: HttpSettings) -> dict[str, Any]:
+    # trust_env=False: no proxy or .netrc from the environment may see signed requests.
+    return {
+        "timeout": httpx.Timeout(
+            connect=settings.connect_timeout,
+            read=settings.read_timeout,
+            write=settings.write_timeout,
+            pool=settings.pool_timeout,
+        ),
+        "limits": httpx.Limits(
+            max_connections=settings.max_connections,
+            max_keepalive_connections=settings.max_keepalive_connections,
+        ),
+        "trust_env": False,
+        "follow_redirects": False,
+    }
 
 
-def _limits(settings: HttpSettings) -> httpx.Limits:
-    return httpx.Limits(
-        max_connections=settings.max_connections,
-        max_keepalive_connections=settings.max_keepalive_connections,
-    )
+def _answer(
+    request: HttpRequest, provider: str, response: httpx.Response, started: float
+) -> HttpResponse:
+    _log(request, provider, response.status_code, started)
+    # items(), not the Headers object: dict(Headers) looks every key up again, linearly.
+    return HttpResponse(response.status_code, dict(response.headers.items()), response.content)
 
 
 class HttpxSender:
@@ -123,14 +133,7 @@ class HttpxSender:
     def __init__(
         self, settings: HttpSettings, *, transport: httpx.BaseTransport | None = None
     ) -> None:
-        # trust_env=False: no proxy or .netrc from the environment may see signed requests.
-        self.client = httpx.Client(
-            timeout=_timeout(settings),
-            limits=_limits(settings),
-            transport=transport,
-            trust_env=False,
-            follow_redirects=False,
-        )
+        self.client = httpx.Client(transport=transport, **_client_options(settings))
 
     def send(self, request: HttpRequest, provider: str) -> HttpResponse:
         """Send ``request``; raise a :class:`TransportError` subclass if no answer arrives."""
@@ -139,10 +142,7 @@ class HttpxSender:
             response = self.client.request(
                 request.method, request.url, headers=request.headers, content=request.content
             )
-        _log(request, provider, response.status_code, started)
-        # items(), not the Headers object: dict(Headers) looks every key up again, linearly.
-        headers = dict(response.headers.items())
-        return HttpResponse(response.status_code, headers, response.content)
+        return _answer(request, provider, response, started)
 
     def close(self) -> None:
         self.client.close()
@@ -154,13 +154,7 @@ class HttpxAsyncSender:
     def __init__(
         self, settings: HttpSettings, *, transport: httpx.AsyncBaseTransport | None = None
     ) -> None:
-        self.client = httpx.AsyncClient(
-            timeout=_timeout(settings),
-            limits=_limits(settings),
-            transport=transport,
-            trust_env=False,
-            follow_redirects=False,
-        )
+        self.client = httpx.AsyncClient(transport=transport, **_client_options(settings))
 
     async def send(self, request: HttpRequest, provider: str) -> HttpResponse:
         """Send ``request``; raise a :class:`TransportError` subclass if no answer arrives."""
@@ -169,10 +163,7 @@ class HttpxAsyncSender:
             response = await self.client.request(
                 request.method, request.url, headers=request.headers, content=request.content
             )
-        _log(request, provider, response.status_code, started)
-        # items(), not the Headers object: dict(Headers) looks every key up again, linearly.
-        headers = dict(response.headers.items())
-        return HttpResponse(response.status_code, headers, response.content)
+        return _answer(request, provider, response, started)
 
     async def aclose(self) -> None:
         await self.client.aclose()

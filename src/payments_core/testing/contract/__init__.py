@@ -27,12 +27,9 @@ from typing import Final
 
 import pytest
 
-from payments_core.testing.contract.callbacks import CallbackContracts
-from payments_core.testing.contract.errors import ErrorContracts
-from payments_core.testing.contract.orders import OrderContracts
-from payments_core.testing.contract.refunds import RefundContracts
+from payments_core.testing.contract.orders import ErrorContracts, OrderContracts, SurfaceContracts
 from payments_core.testing.contract.runner import Contract, ContractBroken, ContractRun
-from payments_core.testing.contract.surface import SurfaceContracts
+from payments_core.testing.contract.settlement import CallbackContracts, RefundContracts
 
 __all__ = ["Contract", "ContractBroken", "ContractRun", "ProviderContract", "contracts"]
 
