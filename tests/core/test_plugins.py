@@ -75,19 +75,18 @@ def test_the_allow_list_limits_what_loads_and_says_why(installed_plugin: str) ->
         host.provider(installed_plugin)
 
 
-class Misspelled:
+class Refused:
     def __init__(self, context: ProviderContext) -> None:
         pass
 
+
+class Misspelled(Refused):
     @hookimpl
     def create_ordr(self, request: OrderRequest) -> None:
         raise AssertionError("never called")
 
 
-class WrongArgs:
-    def __init__(self, context: ProviderContext) -> None:
-        pass
-
+class WrongArgs(Refused):
     @hookimpl
     def create_order(self, order_request: Any) -> None:
         raise AssertionError("never called")
