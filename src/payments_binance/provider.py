@@ -76,6 +76,7 @@ class BinancePayProvider:
         self._api: ApiClient | None = None
         self._api_lock = threading.Lock()
         self._certificates = CertificateCache()
+        self._new_certificates = CertificateCache()
 
     def __repr__(self) -> str:
         return f"BinancePayProvider(name={self.name!r})"
@@ -160,11 +161,13 @@ class BinancePayProvider:
 
     @hookimpl
     def handle_callback(self, callback: CallbackRequest) -> Operation[CallbackResult]:
+        api = self._client()
         return webhooks.handle_callback(
             callback,
-            api=self._client(),
+            api=api,
             certificates=self._certificates,
             clock=self._context.clock,
+            new_certificates=self._new_certificates if api.settings.new_certificates_path else None,
         )
 
     @hookimpl

@@ -160,11 +160,24 @@ def test_a_currency_binance_does_not_take_is_refused_before_sending() -> None:
     assert "USD" in caught.value.reason
 
 
-def test_an_expiry_beyond_the_configured_maximum_is_refused() -> None:
+def test_an_expiry_beyond_the_default_maximum_of_one_hour_is_refused() -> None:
     with pytest.raises(ValidationError) as caught:
-        create_body(seed_request(expires_at=START + timedelta(days=15, seconds=1)))
+        create_body(seed_request(expires_at=START + timedelta(hours=1, seconds=1)))
     assert caught.value.field == "expires_at"
-    assert create_body(seed_request(expires_at=START + timedelta(days=15))) is not None
+    assert create_body(seed_request(expires_at=START + timedelta(hours=1))) is not None
+
+
+def test_an_expiry_beyond_the_configured_maximum_is_refused() -> None:
+    fifteen_days = str(15 * 24 * 3600)
+    with pytest.raises(ValidationError) as caught:
+        create_body(
+            seed_request(expires_at=START + timedelta(days=15, seconds=1)),
+            max_order_expiry=fifteen_days,
+        )
+    assert caught.value.field == "expires_at"
+    assert create_body(
+        seed_request(expires_at=START + timedelta(days=15)), max_order_expiry=fifteen_days
+    )["orderExpireTime"]
 
 
 def test_create_answer_becomes_an_order_with_every_link() -> None:
@@ -310,7 +323,7 @@ requests = st.builds(
         ["https://leadscalendar.example/cb", "http://127.0.0.1:8000/binance?x=1"]
     ),
     description=st.text(st.characters(blacklist_categories=("Cc", "Cs")), max_size=256),
-    expires_at=st.none() | st.integers(1, 10**6).map(lambda s: START + timedelta(seconds=s)),
+    expires_at=st.none() | st.integers(1, 3600).map(lambda s: START + timedelta(seconds=s)),
 )
 
 

@@ -265,7 +265,8 @@ def test_refund_webhook_is_signed_like_payments_and_sent_to_the_refund_url(
     running.sandbox.wait_for_webhooks_sync()
     [hook] = receiver.wait_for(1)
     verify(hook, public_keys(running))
-    assert f'"bizId":{prepay_id},'.encode() in hook.body
+    # The docs type a refund notification's bizId as text (a payment's as a number).
+    assert f'"bizId":"{prepay_id}",'.encode() in hook.body
     body = json.loads(hook.body, parse_float=Decimal)
     assert (body["bizType"], body["bizIdStr"], body["bizStatus"]) == (
         "PAY_REFUND",

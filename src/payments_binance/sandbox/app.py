@@ -98,7 +98,10 @@ class MerchantEndpoint:
         """(HTTP status, envelope bytes) for a request that reached the sandbox intact."""
         headers = Headers(scope=scope)
         content_type = headers.get("content-type", "").split(";")[0].strip().lower()
-        is_certificates = scope["path"] == protocol.PATH_CERTIFICATES
+        is_certificates = scope["path"] in (
+            protocol.PATH_CERTIFICATES,
+            self.sandbox.config.new_certificates_path,
+        )
         if scope["method"] != "POST" or content_type != "application/json":
             return 400, envelope.system_error()
         if not body and not too_large and not is_certificates:
@@ -133,6 +136,7 @@ def _merchant_endpoints(sandbox: Sandbox) -> dict[str, MerchantEndpoint]:
         PATH_REFUND: lambda key, body, _: api.refund(key, body),
         PATH_REFUND_QUERY: lambda key, body, _: api.query_refund(key, body),
         protocol.PATH_CERTIFICATES: lambda _key, _body, _base: api.certificates(),
+        sandbox.config.new_certificates_path: lambda _key, _body, _base: api.new_certificates(),
     }
     return {path: MerchantEndpoint(sandbox, op) for path, op in operations.items()}
 

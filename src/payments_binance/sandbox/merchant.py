@@ -53,6 +53,7 @@ class MerchantApi:
     config: SandboxConfig
     book: Book
     keys: KeyRing
+    new_keys: KeyRing | None
     clock: Callable[[], int]
     merchant_ids: Mapping[str, int]
     expire_due: Callable[[], object]
@@ -134,6 +135,10 @@ class MerchantApi:
     def certificates(self) -> list[dict[str, str]]:
         """Every published webhook key."""
         return self.keys.certificates()
+
+    def new_certificates(self) -> list[dict[str, str]]:
+        """The new platform certificate's keys: empty until it is enabled."""
+        return self.new_keys.certificates() if self.new_keys is not None else []
 
 
 def query_result(order: Order) -> dict[str, object]:
