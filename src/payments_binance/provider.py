@@ -7,6 +7,7 @@ and answers), :mod:`.api` (signing and envelopes), :mod:`.webhooks` (callbacks),
 
 from __future__ import annotations
 
+import re
 import threading
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Final
@@ -38,6 +39,7 @@ from payments_core import (
     ProviderSandbox,
     Refund,
     RefundRequest,
+    ValidationError,
     hookimpl,
 )
 
@@ -47,6 +49,9 @@ if TYPE_CHECKING:
 __all__ = ["BinancePayProvider"]
 
 ORDER_NOT_FOUND: Final = "400202"
+INVALID_OR_DUPLICATE_TRADE_NO: Final = "400201"
+#: Binance's rule for ``merchantTradeNo``: letters and digits, at most 32.
+_TRADE_NO: Final = re.compile(r"[0-9A-Za-z]{1,32}").fullmatch
 CAPABILITIES: Final = frozenset(
     {
         "create_order",
@@ -109,14 +114,31 @@ class BinancePayProvider:
         body = orders.create_body(
             request, api.settings, self._context.clock.now(), trade_no=trade_no
         )
-        return api.call(
-            protocol.PATH_CREATE_ORDER_V3,
-            body,
-            lambda data: orders.order_from_create(
-                self.name, request, wire.read_create_result(data), trade_no=trade_no
-            ),
-            operation="create_order",
-        )
+        return self._create(api, request, body, trade_no)
+
+    def _create(
+        self, api: ApiClient, request: OrderRequest, body: object, trade_no: str
+    ) -> Operation[Order]:
+        try:
+            return (
+                yield from api.call(
+                    protocol.PATH_CREATE_ORDER_V3,
+                    body,
+                    lambda data: orders.order_from_create(
+                        self.name, request, wire.read_create_result(data), trade_no=trade_no
+                    ),
+                    operation="create_order",
+                )
+            )
+        except ProviderError as error:
+            # 400201 is "invalid or duplicated": a query can recover only a valid trade number.
+            if error.provider_code == INVALID_OR_DUPLICATE_TRADE_NO and not _TRADE_NO(trade_no):
+                raise ValidationError(
+                    "reference",
+                    f"gives the merchantTradeNo {trade_no!r}, which Binance finds invalid",
+                    provider=self.name,
+                ) from error
+            raise
 
     @hookimpl
     def query_order(self, reference: str) -> Operation[Order | None]:

@@ -373,3 +373,52 @@ def test_the_old_name_of_binances_refund_status_still_works_and_warns() -> None:
     with pytest.warns(DeprecationWarning, match="BinanceRefundStatus"):
         old = protocol.RefundStatus
     assert old is protocol.BinanceRefundStatus
+
+
+def with_biz_id(shape: str) -> bytes:
+    """A refund notice whose ``bizId``/``bizIdStr`` members are ``shape``."""
+    body = refund_notice()
+    changed = body.replace(
+        f'"bizId":{PREPAY_ID},"bizIdStr": "{PREPAY_ID}"'.encode(), shape.encode()
+    )
+    assert changed != body
+    return changed
+
+
+BIZ_ID_SHAPES = {
+    "number": f'"bizId":{PREPAY_ID},"bizIdStr":"{PREPAY_ID}"',
+    "text": f'"bizId":"{PREPAY_ID}","bizIdStr":"{PREPAY_ID}"',
+    "text-alone": f'"bizId":"{PREPAY_ID}"',
+    "bizIdStr-alone": f'"bizIdStr":"{PREPAY_ID}"',
+}
+
+
+@pytest.mark.parametrize("shape", BIZ_ID_SHAPES.values(), ids=BIZ_ID_SHAPES)
+def test_a_refund_notice_is_read_whatever_documented_shape_its_biz_id_takes(
+    shape: str, payments: payments_core.Payments, rsa_key: rsa.RSAPrivateKey, clock: FakeClock
+) -> None:
+    body = with_biz_id(shape)
+    event = deliver(payments, rsa_key, clock, body).event
+    assert event is not None
+    assert event.provider_order_id == PREPAY_ID
+
+
+@pytest.mark.parametrize(
+    ("shape", "reason"),
+    [
+        ('"bizId":"12a4"', "bizId must be digits"),
+        ('"bizId":""', "bizId must be digits"),
+        ('"bizId":1.5', "bizId must be an integer or a string of digits"),
+        (f'"bizId":"{PREPAY_ID}","bizIdStr":"1"', "bizId and bizIdStr disagree"),
+    ],
+)
+def test_a_biz_id_that_is_no_id_is_refused(
+    shape: str,
+    reason: str,
+    payments: payments_core.Payments,
+    rsa_key: rsa.RSAPrivateKey,
+    clock: FakeClock,
+) -> None:
+    body = with_biz_id(shape)
+    with pytest.raises(CallbackPayloadError, match=reason):
+        deliver(payments, rsa_key, clock, body)

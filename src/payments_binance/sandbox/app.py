@@ -81,7 +81,7 @@ class MerchantEndpoint:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         sandbox = self.sandbox
-        sandbox.counters.requests += 1
+        sandbox.counters.request(scope["path"])
         faults = sandbox.faults
         fault = faults.for_request(scope["path"]) if faults is not None else None
         body, too_large = await read_body(receive, sandbox.config.max_body_bytes)

@@ -33,11 +33,17 @@ class Counters:
     """Request-side figures for ``/sandbox/stats``."""
 
     requests: int = 0
+    requests_by_path: dict[str, int] = attrs.field(factory=dict)
     orders_created: int = 0
     duplicates_refused: int = 0
     refunds_created: int = 0
     duplicate_refunds: int = 0
     errors: dict[str, int] = attrs.field(factory=dict)
+
+    def request(self, path: str) -> None:
+        """Count one merchant request to ``path``."""
+        self.requests += 1
+        self.requests_by_path[path] = self.requests_by_path.get(path, 0) + 1
 
     def error(self, code: str) -> None:
         """Count one business error answered with ``code``."""

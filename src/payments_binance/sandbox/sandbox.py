@@ -133,6 +133,7 @@ class Sandbox:
         """Figures served at ``/sandbox/stats``."""
         return {
             "requests": self.counters.requests,
+            "requests_by_path": dict(self.counters.requests_by_path),
             "orders_created": self.counters.orders_created,
             "duplicates_refused": self.counters.duplicates_refused,
             "refunds_created": self.counters.refunds_created,
