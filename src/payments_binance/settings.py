@@ -134,7 +134,7 @@ def _path(settings: ProviderSettings, key: str, default: str) -> str:
     return path
 
 
-def assets(value: str, where: str) -> str:
+def asset_list(value: str, where: str) -> str:
     """``value`` as Binance's comma-separated asset list (``"USDT,BNB"``).
 
     :raises ValueError: naming ``where`` if an entry is not 2 to 10 upper-case letters/digits.
@@ -150,7 +150,7 @@ def _assets(settings: ProviderSettings, key: str) -> str | None:
     if value is None or not str(value).strip():
         return None
     try:
-        return assets(str(value), f"[providers.{settings.name}] {key}")
+        return asset_list(str(value), f"[providers.{settings.name}] {key}")
     except ValueError as exc:
         raise ConfigurationError(str(exc)) from None
 

@@ -159,9 +159,10 @@ def _camel(name: str) -> str:
 
 @attrs.frozen(kw_only=True)
 class Env:
-    """``env`` of a create-order body."""
+    """``env`` of a create-order body; ``orderClientIp`` is the payer's IP address."""
 
     terminal_type: str
+    order_client_ip: str | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -191,6 +192,7 @@ class CreateOrderBody:
     order_expire_time: int | None = None
     webhook_url: str | None = None
     pass_through_info: str | None = None
+    support_pay_currency: str | None = None
 
 
 @attrs.frozen(kw_only=True)

@@ -16,7 +16,8 @@ from hypothesis import strategies as st
 
 import payments_core
 from payments_binance import BinancePayProvider, protocol
-from payments_binance.orders import goods_name
+from payments_binance.orders import CreateOptions, goods_name
+from payments_binance.orders import create_body as create_order_body
 from payments_binance.trade_no import merchant_trade_no
 from payments_core import (
     ConfigurationError,
@@ -366,3 +367,49 @@ def test_the_body_does_not_depend_on_the_callers_decimal_context() -> None:
     with decimal.localcontext(prec=3):
         body = create_body(seed_request(price=Money("1234.50", "USD")))
     assert body["fiatAmount"] == Decimal("1234.50")
+
+
+def test_support_pay_currency_is_sent_when_the_merchant_sets_it() -> None:
+    assert "supportPayCurrency" not in create_body(seed_request())
+    body = create_body(seed_request(), support_pay_currency=" USDT, BNB ")
+    assert body["supportPayCurrency"] == "USDT,BNB"
+
+
+@pytest.mark.parametrize("value", ["usdt", "USDT;BNB", "USDT,,BNB", "X"])
+def test_a_malformed_support_pay_currency_setting_is_a_configuration_error(value: str) -> None:
+    with pytest.raises(ConfigurationError, match="support_pay_currency"):
+        create_body(seed_request(), support_pay_currency=value)
+
+
+def _options_body(options: CreateOptions, **settings: str) -> dict[str, Any]:
+    binance = provider(**settings)
+    body = create_order_body(seed_request(), binance._client().settings, START, options=options)
+    assert isinstance(body, dict)
+    return body
+
+
+def test_per_order_options_reach_the_body() -> None:
+    body = _options_body(
+        CreateOptions(support_pay_currency="BNB", order_client_ip="2001:db8::1"),
+        support_pay_currency="USDT",
+    )
+    assert body["supportPayCurrency"] == "BNB"
+    assert body["env"] == {"terminalType": "WEB", "orderClientIp": "2001:db8::1"}
+    merchant_wide = _options_body(
+        CreateOptions(order_client_ip="203.0.113.9"), support_pay_currency="USDT"
+    )
+    assert merchant_wide["supportPayCurrency"] == "USDT"
+
+
+@pytest.mark.parametrize(
+    ("options", "field"),
+    [
+        (CreateOptions(order_client_ip="300.1.1.1"), "order_client_ip"),
+        (CreateOptions(order_client_ip="example.com"), "order_client_ip"),
+        (CreateOptions(support_pay_currency="usdt"), "support_pay_currency"),
+    ],
+)
+def test_a_malformed_option_is_refused_naming_it(options: CreateOptions, field: str) -> None:
+    with pytest.raises(ValidationError) as caught:
+        _options_body(options)
+    assert caught.value.field == field
