@@ -31,7 +31,7 @@ from payments_binance.sandbox.state import (
     Refund,
     RefundNotFound,
 )
-from payments_binance.sandbox.webhooks import attempt_json, refund_info
+from payments_binance.sandbox.webhooks import attempt_json, refund_answer
 from payments_core.testing.sandbox import (
     Answer,
     FaultKind,
@@ -222,7 +222,7 @@ def _payer_routes(sandbox: Sandbox) -> list[Route]:
 def refund_json(refund: Refund) -> dict[str, object]:
     """A refund as listed at ``/sandbox/refunds``."""
     return {
-        **refund_info(refund, duplicate=False),
+        **refund_answer(refund, duplicate=False),
         "refundStatus": refund.status.value,
         "requestedAmount": format(refund.requested_amount, "f"),
         "merchantKey": refund.merchant_key,

@@ -21,7 +21,7 @@ from payments_binance.sandbox import links, validation
 from payments_binance.sandbox.certificates import KeyRing
 from payments_binance.sandbox.config import SandboxConfig
 from payments_binance.sandbox.state import Book, Order, Refund, find_refund
-from payments_binance.sandbox.webhooks import refund_info
+from payments_binance.sandbox.webhooks import payment_info, refund_answer
 
 #: Refund paths (reference section 6), spelt here rather than shared with the client side.
 PATH_REFUND = "/binancepay/openapi/order/refund"
@@ -126,14 +126,14 @@ class MerchantApi:
         else:
             self.counters.refunds_created += 1
             self.refunded(order, refund)
-        return refund_info(refund, duplicate=duplicate)
+        return refund_answer(refund, duplicate=duplicate)
 
     def query_refund(self, api_key: str, body: Mapping[str, Any]) -> dict[str, object]:
         """One of the merchant's refunds with its ``refundStatus``; 400202 if unknown."""
         refund = find_refund(
             self.book, api_key, validation.refund_request_id(body.get("refundRequestId"))
         )
-        data = refund_info(refund, duplicate=False)
+        data = refund_answer(refund, duplicate=False)
         del data["duplicateRequest"]
         data["refundStatus"] = refund.status.value
         return data
@@ -163,14 +163,9 @@ def query_result(order: Order) -> dict[str, object]:
         data["transactionId"] = order.transaction_id
         data["openUserId"] = order.open_user_id
         data["transactTime"] = order.transact_time
-        data["paymentInfo"] = {
-            "payerId": int(order.prepay_id) % 10**9,
-            "payMethod": "funding",
-            "paymentInstructions": [
-                {"currency": request.currency, "amount": request.amount, "price": Decimal(1)}
-            ],
-            "channel": "DEFAULT",
-        }
+        data["paymentInfo"] = payment_info(order)
+    # The sandbox charges no fee; the field is there so that a client reads it.
+    data["commission"] = format(Decimal(0), "f")
     if request.pass_through_info is not None:
         data["passThroughInfo"] = request.pass_through_info
     return data

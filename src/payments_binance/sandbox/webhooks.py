@@ -10,6 +10,7 @@ with a JSON body whose ``returnCode`` is ``"SUCCESS"`` (or by any HTTP 200 when 
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 import string
 import threading
@@ -54,6 +55,22 @@ def attempt_json(attempt: DeliveryAttempt) -> dict[str, Any]:
     }
 
 
+def payment_info(order: Order) -> dict[str, object]:
+    """``paymentInfo`` of a paid order: what the payer actually paid, and how (section 16.4).
+
+    The sandbox's payer always pays the order's own asset, at a price of 1.
+    """
+    request = order.request
+    return {
+        "payerId": int(order.prepay_id) % 10**9,
+        "payMethod": "funding",
+        "paymentInstructions": [
+            {"currency": request.currency, "amount": request.amount, "price": Decimal(1)}
+        ],
+        "channel": "DEFAULT",
+    }
+
+
 def notification_body(order: Order, biz_status: BizStatus) -> bytes:
     """The exact bytes of a ``PAY`` notification; ``bizId`` is a JSON number above 2^53."""
     request = order.request
@@ -75,6 +92,8 @@ def notification_body(order: Order, biz_status: BizStatus) -> bytes:
     if request.pass_through_info is not None:
         inner["passThroughInfo"] = request.pass_through_info
     inner["commission"] = Decimal(0).quantize(_FEE_QUANTUM)
+    if order.transaction_id is not None:
+        inner["paymentInfo"] = payment_info(order)
     return jsonwire.dumps(
         {
             "bizType": BizType.PAY.value,
@@ -93,8 +112,14 @@ REFUND_BIZ_STATUS = {
 }
 
 
+def refund_id(refund: Refund) -> str:
+    """Binance's own id of a refund (``refundId``): stable, derived from the merchant's."""
+    digest = hashlib.sha256(f"{refund.merchant_key}\x00{refund.refund_request_id}".encode())
+    return str(int.from_bytes(digest.digest()[:8], "big") % 10**18)
+
+
 def refund_info(refund: Refund, *, duplicate: bool) -> dict[str, object]:
-    """RefundResult (reference section 6.1): amounts as strings, as when the refund was made."""
+    """A notification's ``refundInfo`` (section 6.3): amounts as strings, as when it was made."""
     return {
         "refundRequestId": refund.refund_request_id,
         "prepayId": refund.prepay_id,
@@ -104,6 +129,17 @@ def refund_info(refund: Refund, *, duplicate: bool) -> dict[str, object]:
         "remainingAttempts": refund.remaining_attempts,
         "payerOpenId": refund.payer_open_id,
         "duplicateRequest": "Y" if duplicate else "N",
+    }
+
+
+def refund_answer(refund: Refund, *, duplicate: bool) -> dict[str, object]:
+    """The refund (and refund query) answer: ``refundInfo`` with Binance's own refund id and
+    the commissions (sections 6.1, 16.4). The sandbox charges no fee: both are zero."""
+    return {
+        **refund_info(refund, duplicate=duplicate),
+        "refundId": refund_id(refund),
+        "refundCommission": "0",
+        "refundedCommission": "0",
     }
 
 
