@@ -250,6 +250,8 @@ class QueryOrderResult:
     transaction_id: str | None = None
     transact_time: int | None = None
     pass_through_info: str | None = None
+    #: Binance's fee for the order (reference section 16.4).
+    commission: Decimal | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -259,6 +261,8 @@ class RefundResult:
     Amounts are in the order's currency; ``refunded_amount`` counts every refund of the order
     so far, this one included. ``refund_status`` comes with a query alone,
     ``duplicate_request`` with a refund alone (``"Y"``: the id was seen before).
+    ``refund_id`` is Binance's own id of the refund; ``refund_commission`` the fee given back
+    with this refund, ``refunded_commission`` with every refund so far (section 16.4).
     """
 
     refund_request_id: str
@@ -269,6 +273,9 @@ class RefundResult:
     remaining_attempts: int | None = None
     duplicate_request: str | None = None
     refund_status: str | None = None
+    refund_id: str | None = None
+    refund_commission: Decimal | None = None
+    refunded_commission: Decimal | None = None
 
 
 @attrs.frozen(kw_only=True)
