@@ -82,6 +82,7 @@ class BinancePayProvider:
         self._api_lock = threading.Lock()
         self._certificates = CertificateCache()
         self._new_certificates = CertificateCache()
+        self._refund_attempts = refunds.RefundAttempts()
 
     def __repr__(self) -> str:
         return f"BinancePayProvider(name={self.name!r})"
@@ -172,13 +173,17 @@ class BinancePayProvider:
 
     @hookimpl
     def refund_order(self, order: Order, request: RefundRequest) -> Operation[Refund]:
-        return refunds.refund(self._client(), order, request)
+        return refunds.refund(self._client(), order, request, self._refund_attempts)
 
     @hookimpl
     def query_refund(self, order: Order, request: RefundRequest) -> Operation[Refund | None]:
         api = self._client()
         return refunds.query_refund(
-            api, order, request, not_found=api.settings.refund_not_found_codes
+            api,
+            order,
+            request,
+            not_found=api.settings.refund_not_found_codes,
+            attempts=self._refund_attempts,
         )
 
     @hookimpl
