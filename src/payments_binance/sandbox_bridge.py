@@ -42,6 +42,18 @@ class RunningSandbox:
         """Pay the order as its payer; the sandbox then sends the ``PAY_SUCCESS`` callback."""
         self.sandbox.pay(provider_order_id)
 
+    def cancel(self, provider_order_id: str) -> None:
+        """Cancel the open order as its payer; the sandbox then sends ``PAY_CLOSED``."""
+        self.sandbox.cancel(provider_order_id)
+
+    def settle_refunds(self, provider_order_id: str) -> None:
+        """Settle the order's pending refunds; the sandbox then sends ``REFUND_SUCCESS``."""
+        for refund in self.sandbox.refunds:
+            if refund.prepay_id == provider_order_id:
+                self.sandbox.settle_refund(
+                    refund.refund_request_id, merchant_key=refund.merchant_key
+                )
+
     def checkout_url(self, provider_order_id: str) -> str:
         """The sandbox's checkout page for the order.
 
@@ -63,7 +75,14 @@ def open_sandbox() -> Iterator[ProviderSandbox]:
 
     api_key = f"sandbox-{secrets.token_hex(8)}"
     api_secret = secrets.token_urlsafe(48)
-    sandbox = Sandbox(SandboxConfig(api_key=api_key, api_secret=api_secret, deliver_webhooks=True))
+    # A fresh seed gives each sandbox its own order ids, as a real account never repeats one.
+    config = SandboxConfig(
+        api_key=api_key,
+        api_secret=api_secret,
+        deliver_webhooks=True,
+        seed=secrets.randbelow(2**31),
+    )
+    sandbox = Sandbox(config)
     with SandboxServer(sandbox, host="127.0.0.1", port=0) as server:
         settings = {"base_url": server.base_url, "api_key": api_key, "api_secret": api_secret}
         yield RunningSandbox(sandbox, server.base_url, settings)

@@ -290,6 +290,10 @@ class RunningSandbox:
         """Pay a session as the payer would; the sandbox sends the webhook."""
         self.sandbox.pay(provider_order_id)
 
+    def expire(self, provider_order_id: str) -> None:
+        """Expire the open session; the sandbox sends ``checkout.session.expired``."""
+        self.sandbox.expire(provider_order_id)
+
     def checkout_url(self, provider_order_id: str) -> str:
         """The session's checkout page."""
         return f"{self.base_url}/checkout/{provider_order_id}"
