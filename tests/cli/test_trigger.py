@@ -121,3 +121,10 @@ def test_trigger_pay_makes_the_order_paid_in_a_running_serve(provider: str, tmp_
             again = runner.invoke(cli, ["trigger", "pay", "booking-42"], env={**CLEARED, **env})
             assert again.exit_code == 1
             assert again.stderr.startswith(f"Error: the {provider} sandbox refused to pay ")
+            unable = {"binance": "expire", "stripe": "cancel"}[provider]
+            refused = runner.invoke(cli, ["trigger", unable, "booking-42"], env={**CLEARED, **env})
+            assert refused.exit_code == 1
+            offered = {"binance": "pay, cancel, settle-refund", "stripe": "pay, expire"}[provider]
+            assert refused.stderr == (
+                f"Error: the {provider} sandbox cannot {unable}; it can {offered}\n"
+            )

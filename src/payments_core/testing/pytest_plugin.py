@@ -1,6 +1,6 @@
 """The ``payments`` pytest plugin: fixtures for testing payment providers.
 
-**It is auto-loaded.** Installing ``payments`` registers this module under the ``pytest11`` entry
+**It is auto-loaded.** Installing ``payments-core`` registers this module under the ``pytest11`` entry
 point, so pytest loads it in every run in that environment (``-p no:payments`` turns it off).
 Loading it is cheap and changes nothing on its own. When loaded it:
 
