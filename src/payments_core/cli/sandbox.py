@@ -71,9 +71,9 @@ def sandbox_command(
     """Run a provider's local sandbox until Ctrl-C and print how to use it.
 
     Prints the sandbox's settings, the export lines for payments serve, and the trigger
-    endpoint that payments trigger drives. Without --provider, runs the sandbox command the
-    provider registers itself, with its own options (Binance Pay's: payments sandbox --help
-    of python -m payments_binance.sandbox).
+    endpoint that payments trigger drives. Without --provider, runs the sandbox command a
+    provider registers itself, with its own options (Binance Pay's are listed by
+    python -m payments_binance.sandbox --help).
     """
     from payments_core.plugins import PluginHost
 
