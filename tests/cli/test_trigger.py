@@ -96,22 +96,23 @@ def test_trigger_pay_makes_the_order_paid_in_a_running_serve(provider: str, tmp_
         serve_args = ["serve", "--port", str(port)]
         with _process(serve_args, env, "Uvicorn running on", stderr=True):
             runner = CliRunner()
-            created = runner.invoke(
-                cli,
-                [
-                    "checkout",
-                    "--provider",
-                    provider,
-                    "--amount",
-                    "1.00",
-                    "--reference",
-                    "booking-42",
-                    "--callback-url",
-                    callback_url,
-                ],
-                env={**CLEARED, **env},
-            )
-            assert created.exit_code == 0, created.output
+            for reference in ("booking-42", "booking-43"):
+                created = runner.invoke(
+                    cli,
+                    [
+                        "checkout",
+                        "--provider",
+                        provider,
+                        "--amount",
+                        "1.00",
+                        "--reference",
+                        reference,
+                        "--callback-url",
+                        callback_url,
+                    ],
+                    env={**CLEARED, **env},
+                )
+                assert created.exit_code == 0, created.output
 
             triggered = runner.invoke(cli, ["trigger", "pay", "booking-42"], env={**CLEARED, **env})
 
@@ -121,6 +122,15 @@ def test_trigger_pay_makes_the_order_paid_in_a_running_serve(provider: str, tmp_
             again = runner.invoke(cli, ["trigger", "pay", "booking-42"], env={**CLEARED, **env})
             assert again.exit_code == 1
             assert again.stderr.startswith(f"Error: the {provider} sandbox refused to pay ")
+            # The action that ends an unpaid order: the payer cancels at Binance, a Stripe
+            # Checkout Session expires.
+            ending, ended = {
+                "binance": ("cancel", PaymentStatus.CLOSED),
+                "stripe": ("expire", PaymentStatus.EXPIRED),
+            }[provider]
+            closed = runner.invoke(cli, ["trigger", ending, "booking-43"], env={**CLEARED, **env})
+            assert closed.exit_code == 0, closed.output
+            _wait_for_status(database_url, provider, "booking-43", ended)
             unable = {"binance": "expire", "stripe": "cancel"}[provider]
             refused = runner.invoke(cli, ["trigger", unable, "booking-42"], env={**CLEARED, **env})
             assert refused.exit_code == 1
