@@ -27,6 +27,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from payments_binance import BinancePayProvider, protocol
 from payments_core import Config, Money, Order, Payments, PaymentStatus, RetryPolicy
+from payments_core.ledger import open_ledger
 
 
 def machine() -> dict[str, Any]:
@@ -239,3 +240,40 @@ def timed(fn: Callable[[], object]) -> float:
     started = time.perf_counter()
     fn()
     return time.perf_counter() - started
+
+
+def apply_rate(url: str, n: int, fresh: str) -> dict[str, float]:
+    """Callbacks applied per second through Payments.apply_callback with the ledger at ``url``
+    (P3: in-process, one thread); ``fresh`` keeps references distinct between calls."""
+    moment = datetime.now(UTC).replace(microsecond=0)
+    hooks = Webhooks()
+    ledger = open_ledger(url)
+    payments = callback_facade(hooks, moment, ledger=ledger)
+    callbacks = []
+    first = 2 * 10**17 + secrets.randbelow(10**16)  # a PostgreSQL ledger outlives the run
+    for i in range(n):
+        prepay = str(first + i)
+        trade_no = f"P3{fresh}{i:08d}"[:32]
+        ledger.record_order(pending_order(f"p3-{fresh}-{i}", prepay, trade_no))
+        callbacks.append(hooks.callback(prepay, trade_no, now_ms=epoch_ms(moment))[:2])
+    try:
+        payments.handle_callback("binance", *callbacks[0])  # the certificates fetch
+        cpu, started = time.process_time(), time.perf_counter()
+        applied = sum(
+            1
+            for headers, body in callbacks
+            if (outcome := payments.apply_callback("binance", headers, body)).result is not None
+            and outcome.result.applied
+        )
+        elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
+        verify_only = timed(
+            lambda: [payments.handle_callback("binance", h, b) for h, b in callbacks]
+        )
+    finally:
+        payments.close()
+    return {
+        "per_s": n / elapsed,
+        "cpu_us": cpu / n * 1e6,
+        "applied": applied,
+        "verify_only_per_s": n / verify_only,
+    }

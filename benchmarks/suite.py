@@ -1,4 +1,4 @@
-"""P1 to P6 (docs/performance.md). Each function returns one row of the results table."""
+"""P1 to P7 (docs/performance.md). Each function returns one row of the results table."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ import asyncio
 import json
 import os
 import re
-import secrets
 import shutil
 import statistics
 import subprocess
@@ -44,15 +43,16 @@ from payments_core.transport import drive
 from .common import (
     References,
     Webhooks,
+    apply_rate,
     callback_facade,
     epoch_ms,
     facade,
     interleave,
     median,
-    pending_order,
     timed,
 )
 from .growth import _postgres_schema, growth
+from .http_callbacks import p7
 from .peer import clients, peer, pinned, server_pids
 
 Row = dict[str, Any]
@@ -353,43 +353,12 @@ def _postgres_url() -> str:
     return os.environ.get("PAYMENTS_TEST_POSTGRES_URL", "postgresql://127.0.0.1:5432/test")
 
 
-def _apply_rate(url: str, n: int, fresh: str) -> dict[str, float]:
-    """Callbacks applied per second through Payments.apply_callback with the ledger at ``url``."""
-    moment = datetime.now(UTC).replace(microsecond=0)
-    hooks = Webhooks()
-    ledger = open_ledger(url)
-    payments = callback_facade(hooks, moment, ledger=ledger)
-    callbacks = []
-    first = 2 * 10**17 + secrets.randbelow(10**16)  # a PostgreSQL ledger outlives the run
-    for i in range(n):
-        prepay = str(first + i)
-        trade_no = f"P3{fresh}{i:08d}"[:32]
-        ledger.record_order(pending_order(f"p3-{fresh}-{i}", prepay, trade_no))
-        callbacks.append(hooks.callback(prepay, trade_no, now_ms=epoch_ms(moment))[:2])
-    try:
-        payments.handle_callback("binance", *callbacks[0])  # the certificates fetch
-        started = time.perf_counter()
-        applied = sum(
-            1
-            for headers, body in callbacks
-            if (outcome := payments.apply_callback("binance", headers, body)).result is not None
-            and outcome.result.applied
-        )
-        elapsed = time.perf_counter() - started
-        verify_only = timed(
-            lambda: [payments.handle_callback("binance", h, b) for h, b in callbacks]
-        )
-    finally:
-        payments.close()
-    return {"per_s": n / elapsed, "applied": applied, "verify_only_per_s": n / verify_only}
-
-
 def p3(quick: bool) -> Row:
     """Callbacks applied per second: SQLite (WAL) and PostgreSQL."""
     n = 500 if quick else 3_000
     fresh = f"{os.getpid()}{int(time.time())}"
     with tempfile.TemporaryDirectory() as directory:
-        sqlite = _apply_rate(f"sqlite:///{directory}/ledger.sqlite3", n, fresh)
+        sqlite = apply_rate(f"sqlite:///{directory}/ledger.sqlite3", n, fresh)
     details: dict[str, Any] = {"sqlite": sqlite, "callbacks": n}
     postgres_note = ""
     try:
@@ -401,7 +370,7 @@ def p3(quick: bool) -> Row:
         details["postgres"] = None
     else:
         with _postgres_schema() as url:  # a schema of its own: the shared one may be older
-            details["postgres"] = _apply_rate(url, n, fresh + "pg")
+            details["postgres"] = apply_rate(url, n, fresh + "pg")
         postgres_note = f"PostgreSQL {details['postgres']['per_s']:,.0f}/s"
     return {
         "id": "P3",
@@ -654,6 +623,7 @@ BENCHMARKS = {
     "P4": p4,
     "P5": p5,
     "P6": p6,
+    "P7": p7,
     "PEER": peer,
     "CLIENTS": clients,
     "GROWTH": growth,

@@ -1,9 +1,9 @@
 """Binance's error codes (reference section 9) as :class:`~payments_core.ErrorClassification`.
 
-The seed's HTTP table is the floor and lives in the core's fallback: an answer without a
+The core's HTTP error table is the floor and lives in its fallback: an answer without a
 Binance code (a CDN error page, a bare 429 or 5xx) and every transport failure are left to it
 (:func:`classify` returns ``None``). Every code Binance documents gets its own judgement here,
-with the seed's recommendation where one applies. An unreadable *success* answer is judged
+with the error table's recommendation where one applies. An unreadable *success* answer is judged
 "outcome unknown", so that a create is recovered by a query and never repeated blindly.
 """
 
@@ -20,7 +20,7 @@ _CANNOT: Final = "We could not start the payment. Please contact support."
 _NO_ORDER: Final = "We could not find this payment. Please contact support."
 _DONE: Final = "This payment is already completed or in progress."
 
-# The seed's recommendations, by the HTTP status it lists them under.
+# The error table's recommendations, by the HTTP status it lists them under.
 _FIX_REQUEST: Final = (
     "Read Binance's errorMessage, find the parameter it names, correct it per the Binance Pay "
     "documentation, then send the corrected request."

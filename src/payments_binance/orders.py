@@ -35,8 +35,9 @@ __all__ = [
 URL_MAX: Final = 256
 #: ``goodsType`` "02": what LeadsCalendar sells (a booking) is virtual.
 GOODS_TYPE_VIRTUAL: Final = "02"
-#: The seed's USD and the crypto assets Binance Pay settles in. Binance converts other fiat
-#: codes too but publishes no list, so only the one this project prices in is named.
+#: USD (what LeadsCalendar prices in) and the crypto assets Binance Pay settles in. Binance
+#: converts other fiat codes too but publishes no list, so only the one this project prices in
+#: is named.
 SUPPORTED_CURRENCIES: Final = frozenset({"USD", "USDT", "USDC", "FDUSD", "BNB", "BTC", "ETH"})
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 _MILLISECOND: Final = timedelta(milliseconds=1)
@@ -222,10 +223,7 @@ def order_from_create(
         raise wire.MalformedAnswer(f"expireTime {result.expire_time} is out of range") from None
     settlement = None
     if result.currency is not None and result.total_fee is not None:
-        try:
-            settlement = Money(result.total_fee, result.currency)
-        except ValidationError as exc:
-            raise wire.MalformedAnswer(f"settlement amount: {exc}") from None
+        settlement = _answered_money(result.total_fee, result.currency, "settlement amount")
     return Order(
         provider=provider,
         reference=request.reference,
@@ -241,6 +239,17 @@ def order_from_create(
         universal_url=result.universal_url,
         expires_at=expires_at,
     )
+
+
+def _answered_money(amount: object, currency: str, what: str) -> Money:
+    """An amount Binance answered with, as :class:`Money`.
+
+    :raises wire.MalformedAnswer: naming ``what``, if :class:`Money` cannot hold it.
+    """
+    try:
+        return Money(amount, currency)
+    except ValidationError as exc:
+        raise wire.MalformedAnswer(f"{what}: {exc}") from None
 
 
 def order_from_query(provider: str, reference: str, result: wire.QueryOrderResult) -> Order:
@@ -259,10 +268,7 @@ def order_from_query(provider: str, reference: str, result: wire.QueryOrderResul
         raise wire.MalformedAnswer(f"unknown order status {result.status!r}")
     if result.currency is None or result.order_amount is None:
         raise wire.MalformedAnswer("the order has no currency or orderAmount")
-    try:
-        settlement = Money(result.order_amount, result.currency)
-    except ValidationError as exc:
-        raise wire.MalformedAnswer(f"order amount: {exc}") from None
+    settlement = _answered_money(result.order_amount, result.currency, "order amount")
     return Order(
         provider=provider,
         reference=reference,

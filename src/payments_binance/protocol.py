@@ -9,7 +9,8 @@ signing or parsing on one side can never be hidden by the same bug on the other.
 from __future__ import annotations
 
 import enum
-from typing import Final, NamedTuple
+import warnings
+from typing import Any, Final, NamedTuple
 
 DEFAULT_BASE_URL: Final = "https://bpay.binanceapi.com"
 
@@ -33,7 +34,6 @@ NONCE_LENGTH: Final = 32
 MERCHANT_TRADE_NO_MAX: Final = 32
 PREPAY_ID_MAX: Final = 19
 REFUND_REQUEST_ID_MAX: Final = 64
-REFUND_REASON_MAX: Final = 256
 AMOUNT_MAX_DECIMALS: Final = 8
 
 STATUS_SUCCESS: Final = "SUCCESS"
@@ -100,8 +100,12 @@ class BizStatus(enum.StrEnum):
     REFUND_REJECT = "REFUND_REJECT"
 
 
-class RefundStatus(enum.StrEnum):
-    """``refundStatus`` values of a refund query."""
+class BinanceRefundStatus(enum.StrEnum):
+    """``refundStatus`` values of a refund query.
+
+    Binance's words; :data:`payments_binance.refunds.STATUS_BY_REFUND_STATUS` maps them to the
+    core's :class:`~payments_core.RefundStatus`.
+    """
 
     REFUND_SUCCESS = "REFUND_SUCCESS"
     REFUND_FAIL = "REFUND_FAIL"
@@ -184,3 +188,15 @@ OTHER_BIZ_TYPES: Final = frozenset(
         "MERCHANT_QR_CODE",
     }
 )
+
+
+def __getattr__(name: str) -> Any:
+    # The old name, kept for one release: it read as the core's ``RefundStatus``.
+    if name == "RefundStatus":
+        warnings.warn(
+            "payments_binance.protocol.RefundStatus is now BinanceRefundStatus",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return BinanceRefundStatus
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -44,9 +44,9 @@ __all__ = [
 
 #: A query's ``refundStatus`` in provider-neutral words.
 STATUS_BY_REFUND_STATUS: Final[dict[str, RefundStatus]] = {
-    protocol.RefundStatus.REFUND_SUCCESS: RefundStatus.SUCCEEDED,
-    protocol.RefundStatus.REFUND_FAIL: RefundStatus.FAILED,
-    protocol.RefundStatus.REFUND_PENDING: RefundStatus.PENDING,
+    protocol.BinanceRefundStatus.REFUND_SUCCESS: RefundStatus.SUCCEEDED,
+    protocol.BinanceRefundStatus.REFUND_FAIL: RefundStatus.FAILED,
+    protocol.BinanceRefundStatus.REFUND_PENDING: RefundStatus.PENDING,
 }
 _EIGHT_PLACES: Final = Decimal(1).scaleb(-protocol.AMOUNT_MAX_DECIMALS)
 # Enough digits for any product of two amounts: the caller's context plays no part.

@@ -27,6 +27,7 @@ import asyncio
 import math
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from typing import TYPE_CHECKING, Final
 
 from starlette.applications import Starlette
@@ -65,6 +66,7 @@ def create_callback_app(
     max_body_bytes: int = MAX_CALLBACK_BYTES,
     body_timeout: float = BODY_TIMEOUT_SECONDS,
     close_payments: bool = False,
+    announce_older_than: timedelta = timedelta(0),
 ) -> Starlette:
     """Build the ASGI app that receives provider callbacks for ``payments``.
 
@@ -77,6 +79,11 @@ def create_callback_app(
         (:meth:`~payments_core.Payments.announce_pending_changes`), and at shutdown it closes
         the facade; as ``payments serve`` does. A mounted sub-app gets no lifespan events: do
         both in the host application's own startup and shutdown.
+    :param announce_older_than: With ``close_payments``, announce at startup only the changes
+        committed at least this long ago: with several processes serving one ledger, a younger
+        change may be one another process is announcing right now. ``payments serve
+        --workers`` announces them all once before its workers start, and each worker passes
+        one minute.
     :raises ConfigurationError: if ``payments`` has no ledger.
     """
     if payments.ledger is None:
@@ -126,7 +133,7 @@ def create_callback_app(
     async def owning(app: Starlette) -> AsyncIterator[None]:
         del app
         try:
-            announced = await payments.announce_pending_changes_async()
+            announced = await payments.announce_pending_changes_async(announce_older_than)
         except PaymentsError as error:  # the callbacks themselves may still be recorded
             log.error("changes left unannounced could not be read: %s", error)
         else:

@@ -1,4 +1,4 @@
-"""The core's fallback ``classify_error``: the seed's HTTP table and transport failures.
+"""The core's fallback ``classify_error``: the HTTP error table and transport failures.
 
 Registered ``trylast``, so a provider's own implementation is asked first and this one answers
 whatever the provider leaves as ``None``. The table is the project's floor: every provider gets
@@ -80,7 +80,7 @@ _SERVER: Final = (
 def classification_for_status(
     status_code: int, *, retry_after: float | None = None, provider_code: str | None = None
 ) -> ErrorClassification:
-    """The seed's judgement for an HTTP status (other 4xx count as 400, other 5xx as 500)."""
+    """The error table's judgement for an HTTP status (other 4xx count as 400, other 5xx as 500)."""
     if status_code >= 500:
         category, retryable, action, message = _SERVER
     else:

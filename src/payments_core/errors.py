@@ -90,10 +90,6 @@ class ValidationError(PaymentsError, ValueError):
         self.field = field
         self.reason = reason
 
-    def within(self, parent: str) -> ValidationError:
-        """Return the same error with its field under ``parent`` (``amount`` → ``price.amount``)."""
-        return ValidationError(f"{parent}.{self.field}", self.reason, provider=self.provider)
-
 
 class ConfigurationError(PaymentsError):
     """The configuration is missing something or holds an invalid value."""
@@ -186,7 +182,28 @@ class RequestTimeout(TransportError):
 
 
 class ResponseLost(TransportError):
-    """The connection broke after the request was sent; the outcome is unknown."""
+    """The connection broke after the request was sent; the outcome is unknown.
+
+    A provider raises it too for a success answer it cannot read (:meth:`unreadable`): what
+    was asked may have happened all the same.
+    """
+
+    @classmethod
+    def unreadable(
+        cls, who: str, operation: str, *, provider: str, error: BaseException | None = None
+    ) -> ResponseLost:
+        """The error for ``who``'s success answer to ``operation`` that cannot be read.
+
+        :param who: Whose answer it was, for the message (``"ExamplePay"``).
+        :param error: What reading it raised; only its type is named, never its text, which
+            may quote the answer.
+        """
+        why = "" if error is None else f" ({type(error).__name__})"
+        return cls(
+            f"{who}'s answer to {operation} is unreadable{why}",
+            provider=provider,
+            operation=operation,
+        )
 
 
 class CallbackError(PaymentsError):

@@ -47,7 +47,7 @@ _CONTROL: Final = re.compile(r"[\x00-\x1f\x7f]")
 
 
 class TransactionType(enum.StrEnum):
-    """What an order asks the payer to do. The seed's vocabulary: ``PAY``."""
+    """What an order asks the payer to do: ``PAY``, the one transaction type the project makes."""
 
     PAY = "PAY"
 
@@ -68,11 +68,6 @@ class PaymentStatus(enum.StrEnum):
     FAILED = "failed"
     PARTIALLY_REFUNDED = "partially_refunded"
     REFUNDED = "refunded"
-
-    @property
-    def is_final(self) -> bool:
-        """Whether no further change is expected, short of a refund."""
-        return self is not PaymentStatus.PENDING
 
     def can_become(self, new: PaymentStatus) -> bool:
         """Whether moving from this status to ``new`` is a step forward."""
@@ -150,7 +145,7 @@ def _check_aware(value: object, field: str) -> None:
 
 @attrs.frozen(kw_only=True)
 class OrderRequest:
-    """What the application asks a provider to create: the seed's ``PAY`` order.
+    """What the application asks a provider to create: a ``PAY`` order.
 
     Attributes:
         reference: The caller's own id for what is being paid (LeadsCalendar's booking id).
@@ -197,7 +192,7 @@ class OrderRequest:
 
     @property
     def fiat(self) -> str:
-        """The pricing currency code (the seed's ``fiat``)."""
+        """The pricing currency code (the ``fiat`` of a ``PAY`` order)."""
         return self.price.currency
 
 
@@ -432,7 +427,7 @@ class ErrorClassification:
         category: The kind of failure.
         retryable: Whether sending the same operation again may succeed.
         retry_after: Seconds to wait at least before trying again, when known.
-        action: What an operator or developer should do (the seed's recommendation).
+        action: What an operator or developer should do (the error table's recommendation).
         user_message: A sentence safe to show the payer: no ids, no internals.
         status_code: The HTTP status involved, if any.
         provider_code: The provider's own error code, if any.

@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import json
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import attrs
@@ -21,6 +21,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 import payments_core
 from payments_binance import BinancePayProvider, protocol, wire
+from payments_core.testing.pytest_plugin import PaymentsFactory
 
 API_KEY = "test-api-key-0123456789"
 API_SECRET = "test-api-secret-abcdefghijklmnopqrstuvwxyz0123456789ABCDEF"
@@ -57,6 +58,16 @@ def envelope(data: object) -> bytes:
 
 def failure(code: str, message: str = "error") -> bytes:
     return json.dumps({"status": "FAIL", "code": code, "errorMessage": message}).encode()
+
+
+def ok(data: object) -> httpx.Response:
+    """Binance's answer to a request it carried out: HTTP 200, ``SUCCESS``, ``data``."""
+    return httpx.Response(200, content=envelope(data))
+
+
+def refusal(code: str, message: str = "error", *, status: int = 200) -> httpx.Response:
+    """Binance's refusal with its business ``code`` (on HTTP 200, as it often answers)."""
+    return httpx.Response(status, content=failure(code, message))
 
 
 @attrs.define
@@ -119,17 +130,15 @@ def binance(rsa_key: rsa.RSAPrivateKey) -> MockBinance:
 
 @pytest.fixture
 def make_payments(
-    binance: MockBinance, clock: FakeClock
-) -> Iterator[Callable[..., payments_core.Payments]]:
+    binance: MockBinance, clock: FakeClock, payments_factory: PaymentsFactory
+) -> Callable[..., payments_core.Payments]:
     """Build a facade with only the Binance provider, the mock transport and no real sleeps."""
-    opened: list[payments_core.Payments] = []
 
     def make(**settings: object) -> payments_core.Payments:
         values = {"api_key": API_KEY, "api_secret": API_SECRET, **settings}
-        payments = payments_core.Payments(
-            payments_core.Config(),
-            providers={"binance": BinancePayProvider},
-            load_entry_points=False,
+        return payments_factory(
+            {"binance": BinancePayProvider},
+            config=payments_core.Config(),
             provider_settings={"binance": values},
             transport=httpx.MockTransport(binance),
             retry=payments_core.RetryPolicy(
@@ -137,12 +146,8 @@ def make_payments(
             ),
             clock=clock,
         )
-        opened.append(payments)
-        return payments
 
-    yield make
-    for payments in opened:
-        payments.close()
+    return make
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""Every seed HTTP status and every Binance code of the reference's section 9, classified."""
+"""Every HTTP status of the error table and every Binance code (reference section 9), judged."""
 
 from __future__ import annotations
 
@@ -18,12 +18,12 @@ from payments_core import (
     ResponseLost,
 )
 
-from .conftest import MockBinance, failure
+from .conftest import MockBinance, refusal
 
 C = ErrorCategory
 
-# The seed's table: status -> (category, retryable). Answers without a Binance code.
-SEED_ROWS = {
+# The HTTP error table: status -> (category, retryable). Answers without a Binance code.
+HTTP_ROWS = {
     400: (C.INVALID_REQUEST, False),
     401: (C.AUTHENTICATION, False),
     403: (C.PERMISSION, False),
@@ -82,8 +82,8 @@ def _create_error(payments: payments_core.Payments, binance: MockBinance) -> Pro
     return caught.value
 
 
-@pytest.mark.parametrize(("status", "expected"), SEED_ROWS.items(), ids=str)
-def test_seed_status_without_a_code(
+@pytest.mark.parametrize(("status", "expected"), HTTP_ROWS.items(), ids=str)
+def test_an_http_status_without_a_binance_code_is_judged_by_the_error_table(
     status: int,
     expected: tuple[ErrorCategory, bool],
     payments: payments_core.Payments,
@@ -116,7 +116,7 @@ def test_429_with_retry_after_carries_the_wait(
 
 
 @pytest.mark.parametrize(("code", "expected"), CODE_ROWS.items(), ids=str)
-def test_binance_code(
+def test_each_binance_code_has_its_category_and_a_user_message_naming_no_code(
     code: str, expected: tuple[ErrorCategory, bool], payments: payments_core.Payments
 ) -> None:
     status = protocol.ERROR_CODES[code].http_status or 400
@@ -136,11 +136,8 @@ def test_binance_code(
 def test_code_in_the_body_wins_over_the_http_status(
     code: str, payments: payments_core.Payments, binance: MockBinance
 ) -> None:
-    binance.queue(
-        protocol.PATH_CREATE_ORDER_V3,
-        *[httpx.Response(200, content=failure(code)) for _ in range(4)],
-    )
-    binance.queue(protocol.PATH_QUERY_ORDER, *[httpx.Response(200, content=failure("400202"))] * 4)
+    binance.queue(protocol.PATH_CREATE_ORDER_V3, *[refusal(code) for _ in range(4)])
+    binance.queue(protocol.PATH_QUERY_ORDER, *[refusal("400202")] * 4)
     error = _create_error(payments, binance)
     assert error.provider_code == code
     assert error.classification is not None
@@ -157,7 +154,7 @@ def test_code_in_the_body_wins_over_the_http_status(
     ],
     ids=["connect", "timeout", "lost", "unreadable-success"],
 )
-def test_network_failures_and_unreadable_answers(
+def test_network_failures_and_unreadable_answers_are_retryable_in_their_category(
     error: payments_core.PaymentsError, category: ErrorCategory, payments: payments_core.Payments
 ) -> None:
     classification = payments.classify_error(error, "binance")

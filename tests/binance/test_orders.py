@@ -10,7 +10,6 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-import httpx
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -32,7 +31,16 @@ from payments_core import (
     ValidationError,
 )
 
-from .conftest import API_KEY, API_SECRET, START, FakeClock, MockBinance, envelope, failure
+from .conftest import (
+    API_KEY,
+    API_SECRET,
+    START,
+    FakeClock,
+    MockBinance,
+    envelope,
+    ok,
+    refusal,
+)
 
 TRADE_NO = re.compile(r"[A-Za-z0-9]{1,32}")
 REFERENCE_CHARS = string.ascii_letters + string.digits + "-_.:/#@+="
@@ -65,6 +73,7 @@ def create_body(request: OrderRequest, **settings: str) -> dict[str, Any]:
 
 
 def seed_request(**changes: Any) -> OrderRequest:
+    """LeadsCalendar's booking: 1.00 USD, reference ``booking-42``; ``changes`` override."""
     values: dict[str, Any] = {
         "reference": "booking-42",
         "price": Money("1.00", "USD"),
@@ -74,7 +83,7 @@ def seed_request(**changes: Any) -> OrderRequest:
     return OrderRequest(**values)
 
 
-def test_seed_order_is_priced_in_fiat_usd() -> None:
+def test_a_usd_booking_becomes_the_documented_fiat_priced_create_body() -> None:
     body = create_body(
         seed_request(
             return_url="https://leadscalendar.example/paid",
@@ -177,20 +186,21 @@ def test_create_answer_becomes_an_order_with_every_link() -> None:
     assert order.expires_at == datetime(2024, 5, 1, 13, 0, tzinfo=UTC)
 
 
-@pytest.mark.parametrize(
-    ("status", "expected"),
-    [
-        ("INITIAL", PaymentStatus.PENDING),
-        ("PENDING", PaymentStatus.PENDING),
-        ("PAID", PaymentStatus.PAID),
-        ("CANCELED", PaymentStatus.CLOSED),
-        ("ERROR", PaymentStatus.FAILED),
-        ("REFUNDING", PaymentStatus.PAID),
-        ("REFUNDED", PaymentStatus.PARTIALLY_REFUNDED),
-        ("FULL_REFUNDED", PaymentStatus.REFUNDED),
-        ("EXPIRED", PaymentStatus.EXPIRED),
-    ],
-)
+#: Each order ``status`` of query-order v2 (reference section 4), in the core's words.
+QUERIED_STATUSES = {
+    "INITIAL": PaymentStatus.PENDING,
+    "PENDING": PaymentStatus.PENDING,
+    "PAID": PaymentStatus.PAID,
+    "CANCELED": PaymentStatus.CLOSED,
+    "ERROR": PaymentStatus.FAILED,
+    "REFUNDING": PaymentStatus.PAID,
+    "REFUNDED": PaymentStatus.PARTIALLY_REFUNDED,
+    "FULL_REFUNDED": PaymentStatus.REFUNDED,
+    "EXPIRED": PaymentStatus.EXPIRED,
+}
+
+
+@pytest.mark.parametrize(("status", "expected"), QUERIED_STATUSES.items())
 def test_query_status_maps_to_payment_status(
     status: str, expected: PaymentStatus, payments: payments_core.Payments, binance: MockBinance
 ) -> None:
@@ -202,7 +212,7 @@ def test_query_status_maps_to_payment_status(
         "orderAmount": "1.00000000",
         "transactionId": "M_R_1",
     }
-    binance.queue(protocol.PATH_QUERY_ORDER, httpx.Response(200, content=envelope(data)))
+    binance.queue(protocol.PATH_QUERY_ORDER, ok(data))
     order = payments.query_order("booking-42")
     assert order is not None
     assert order.status is expected
@@ -214,14 +224,14 @@ def test_query_status_maps_to_payment_status(
 def test_query_of_an_unknown_order_is_none(
     payments: payments_core.Payments, binance: MockBinance
 ) -> None:
-    binance.queue(protocol.PATH_QUERY_ORDER, httpx.Response(200, content=failure("400202")))
+    binance.queue(protocol.PATH_QUERY_ORDER, refusal("400202"))
     assert payments.query_order("never-created") is None
 
 
 def test_close_sends_the_trade_no_and_reports_acceptance(
     payments: payments_core.Payments, binance: MockBinance
 ) -> None:
-    binance.queue(protocol.PATH_CLOSE_ORDER, httpx.Response(200, content=envelope(True)))
+    binance.queue(protocol.PATH_CLOSE_ORDER, ok(True))
     assert payments.close_order("booking-42") is True
     (sent,) = binance.sent(protocol.PATH_CLOSE_ORDER)
     assert json.loads(sent.content) == {"merchantTradeNo": merchant_trade_no("booking-42")}
@@ -230,7 +240,7 @@ def test_close_sends_the_trade_no_and_reports_acceptance(
 def test_close_of_a_paid_order_is_an_invalid_state(
     payments: payments_core.Payments, binance: MockBinance
 ) -> None:
-    binance.queue(protocol.PATH_CLOSE_ORDER, httpx.Response(400, content=failure("400204")))
+    binance.queue(protocol.PATH_CLOSE_ORDER, refusal("400204", status=400))
     with pytest.raises(ProviderError) as caught:
         payments.close_order("booking-42")
     assert caught.value.classification is not None

@@ -14,7 +14,7 @@ from payments_binance import BinancePayProvider, protocol
 from payments_binance.trade_no import merchant_trade_no
 from payments_core import Money, OrderRequest, PaymentStatus
 
-from .conftest import API_KEY, API_SECRET, FakeClock, MockBinance, envelope, failure
+from .conftest import API_KEY, API_SECRET, FakeClock, MockBinance, envelope, ok, refusal
 
 PREPAY_ID = "383729303729303729"  # above 2**53
 REQUEST = OrderRequest(
@@ -59,7 +59,7 @@ def test_a_recovered_fiat_order_is_checked_against_the_price_it_noted(
     binance: MockBinance,
 ) -> None:
     request = attrs.evolve(REQUEST, price=Money(requested, "USD"))
-    duplicate = httpx.Response(400, content=failure("400201", "merchantTradeNo duplicated"))
+    duplicate = refusal("400201", "merchantTradeNo duplicated", status=400)
     binance.queue(protocol.PATH_CREATE_ORDER_V3, duplicate)
     note = {} if noted is None else {"passThroughInfo": noted}
     binance.queue(protocol.PATH_QUERY_ORDER, _queried_order(**note))
@@ -79,12 +79,12 @@ def test_a_recovered_fiat_order_is_checked_against_the_price_it_noted(
 @pytest.mark.parametrize(
     "first_answer",
     [
-        httpx.Response(400, content=failure("400201", "merchantTradeNo duplicated")),
+        refusal("400201", "merchantTradeNo duplicated", status=400),
         httpx.ReadTimeout("no answer"),
         httpx.RemoteProtocolError("connection closed mid-answer"),
         httpx.Response(200, content=b"<html>proxy error</html>"),
-        httpx.Response(200, content=envelope({"checkoutUrl": "no prepayId"})),
-        httpx.Response(200, content=envelope({"prepayId": "1", "expireTime": 10**30})),
+        ok({"checkoutUrl": "no prepayId"}),
+        ok({"prepayId": "1", "expireTime": 10**30}),
     ],
     ids=[
         "duplicate-400201",
@@ -120,11 +120,9 @@ def test_query_finding_nothing_lets_the_create_be_sent_again(
     payments: payments_core.Payments, binance: MockBinance
 ) -> None:
     binance.queue(
-        protocol.PATH_CREATE_ORDER_V3,
-        httpx.ReadTimeout("no answer"),
-        httpx.Response(200, content=envelope({"prepayId": PREPAY_ID})),
+        protocol.PATH_CREATE_ORDER_V3, httpx.ReadTimeout("no answer"), ok({"prepayId": PREPAY_ID})
     )
-    binance.queue(protocol.PATH_QUERY_ORDER, httpx.Response(200, content=failure("400202")))
+    binance.queue(protocol.PATH_QUERY_ORDER, refusal("400202"))
 
     order = payments.create_order(REQUEST)
 
@@ -164,7 +162,7 @@ async def _no_wait(seconds: float) -> None:
 def test_a_reference_noted_at_a_price_in_one_currency_is_refused_in_another(
     requested: Money, payments: payments_core.Payments, binance: MockBinance
 ) -> None:
-    duplicate = httpx.Response(400, content=failure("400201", "merchantTradeNo duplicated"))
+    duplicate = refusal("400201", "merchantTradeNo duplicated", status=400)
     binance.queue(protocol.PATH_CREATE_ORDER_V3, duplicate)
     noted = _queried_order(passThroughInfo="payments:price=1.00 USD")
     binance.queue(protocol.PATH_QUERY_ORDER, noted)

@@ -31,14 +31,14 @@ from payments_core import (
     ValidationError,
 )
 
-from .conftest import FakeClock, MockBinance, callback_headers, envelope, failure
+from .conftest import FakeClock, MockBinance, callback_headers, ok, refusal
 
 PREPAY_ID = "29383937493038367292"
 REQUEST_ID = refund_request_id("booking-42", "cancel-1")
 
 
-def paid_order(status: str = "PAID") -> bytes:
-    return envelope(
+def paid_order(status: str = "PAID") -> httpx.Response:
+    return ok(
         {
             "prepayId": PREPAY_ID,
             "merchantTradeNo": merchant_trade_no("booking-42"),
@@ -76,15 +76,9 @@ def cancel(amount: str = "0.40", reason: str = "booking cancelled") -> RefundReq
 def test_the_refund_body_is_the_documented_one_in_the_orders_currency(
     payments: payments_core.Payments, binance: MockBinance
 ) -> None:
-    binance.queue(protocol.PATH_QUERY_ORDER, httpx.Response(200, content=paid_order()))
-    binance.queue(
-        protocol.PATH_REFUND,
-        httpx.Response(200, content=envelope(refund_result(duplicateRequest="N"))),
-    )
-    binance.queue(
-        protocol.PATH_REFUND_QUERY,
-        httpx.Response(200, content=envelope(refund_result(refundStatus="REFUND_SUCCESS"))),
-    )
+    binance.queue(protocol.PATH_QUERY_ORDER, paid_order())
+    binance.queue(protocol.PATH_REFUND, ok(refund_result(duplicateRequest="N")))
+    binance.queue(protocol.PATH_REFUND_QUERY, ok(refund_result(refundStatus="REFUND_SUCCESS")))
     refund = payments.refund_order(cancel())
     (sent,) = binance.sent(protocol.PATH_REFUND)
     assert sent.content == (
@@ -116,22 +110,18 @@ def test_the_refund_answer_is_pending_until_a_query_says_more(
     payments: payments_core.Payments,
     binance: MockBinance,
 ) -> None:
-    binance.queue(protocol.PATH_QUERY_ORDER, httpx.Response(200, content=paid_order()))
-    binance.queue(protocol.PATH_REFUND, httpx.Response(200, content=envelope(refund_result())))
-    binance.queue(
-        protocol.PATH_REFUND_QUERY,
-        httpx.Response(200, content=envelope(refund_result(refundStatus=refund_status))),
-    )
+    binance.queue(protocol.PATH_QUERY_ORDER, paid_order())
+    binance.queue(protocol.PATH_REFUND, ok(refund_result()))
+    binance.queue(protocol.PATH_REFUND_QUERY, ok(refund_result(refundStatus=refund_status)))
     assert payments.refund_order(cancel()).status is expected
 
 
 def test_a_lost_answer_is_recovered_by_the_refund_query_with_the_same_id(
     payments: payments_core.Payments, binance: MockBinance
 ) -> None:
-    success = envelope(refund_result(refundStatus="REFUND_SUCCESS"))
-    binance.queue(protocol.PATH_QUERY_ORDER, httpx.Response(200, content=paid_order()))
+    binance.queue(protocol.PATH_QUERY_ORDER, paid_order())
     binance.queue(protocol.PATH_REFUND, httpx.ReadTimeout("lost"))
-    binance.queue(protocol.PATH_REFUND_QUERY, httpx.Response(200, content=success))
+    binance.queue(protocol.PATH_REFUND_QUERY, ok(refund_result(refundStatus="REFUND_SUCCESS")))
     refund = payments.refund_order(cancel())
     assert refund.status is RefundStatus.SUCCEEDED
     assert binance.count(protocol.PATH_REFUND) == 1
@@ -141,16 +131,12 @@ def test_a_lost_answer_is_recovered_by_the_refund_query_with_the_same_id(
 def test_a_refund_binance_never_got_is_sent_again_under_the_same_id(
     payments: payments_core.Payments, binance: MockBinance
 ) -> None:
-    binance.queue(protocol.PATH_QUERY_ORDER, httpx.Response(200, content=paid_order()))
-    binance.queue(
-        protocol.PATH_REFUND,
-        httpx.ReadTimeout("lost"),
-        httpx.Response(200, content=envelope(refund_result())),
-    )
+    binance.queue(protocol.PATH_QUERY_ORDER, paid_order())
+    binance.queue(protocol.PATH_REFUND, httpx.ReadTimeout("lost"), ok(refund_result()))
     binance.queue(
         protocol.PATH_REFUND_QUERY,
-        httpx.Response(200, content=failure("400202", "Refund not found")),
-        httpx.Response(200, content=envelope(refund_result(refundStatus="REFUND_SUCCESS"))),
+        refusal("400202", "Refund not found"),
+        ok(refund_result(refundStatus="REFUND_SUCCESS")),
     )
     payments.refund_order(cancel())
     first, second = binance.sent(protocol.PATH_REFUND)
@@ -163,15 +149,10 @@ def test_which_codes_mean_no_such_refund_is_configurable(
 ) -> None:
     assert callable(make_payments)
     payments = make_payments(refund_not_found_codes="400301, 400202")
-    binance.queue(protocol.PATH_QUERY_ORDER, httpx.Response(200, content=paid_order()))
+    binance.queue(protocol.PATH_QUERY_ORDER, paid_order())
     binance.queue(protocol.PATH_REFUND, httpx.ReadTimeout("lost"))
-    binance.queue(
-        protocol.PATH_REFUND,
-        httpx.Response(200, content=envelope(refund_result(refundStatus="REFUND_SUCCESS"))),
-    )
-    binance.queue(
-        protocol.PATH_REFUND_QUERY, httpx.Response(200, content=failure("400301", "unknown"))
-    )
+    binance.queue(protocol.PATH_REFUND, ok(refund_result(refundStatus="REFUND_SUCCESS")))
+    binance.queue(protocol.PATH_REFUND_QUERY, refusal("400301", "unknown"))
     payments.refund_order(cancel())
     assert binance.count(protocol.PATH_REFUND) == 2
     with pytest.raises(ConfigurationError, match="refund_not_found_codes"):
@@ -181,11 +162,8 @@ def test_which_codes_mean_no_such_refund_is_configurable(
 def test_a_refund_id_binance_knows_for_another_amount_is_a_validation_error(
     payments: payments_core.Payments, binance: MockBinance
 ) -> None:
-    binance.queue(protocol.PATH_QUERY_ORDER, httpx.Response(200, content=paid_order()))
-    binance.queue(
-        protocol.PATH_REFUND,
-        httpx.Response(200, content=envelope(refund_result("0.50000000", duplicateRequest="Y"))),
-    )
+    binance.queue(protocol.PATH_QUERY_ORDER, paid_order())
+    binance.queue(protocol.PATH_REFUND, ok(refund_result("0.50000000", duplicateRequest="Y")))
     with pytest.raises(ValidationError) as refused:
         payments.refund_order(cancel())
     assert refused.value.field == "refund_reference"
@@ -204,8 +182,8 @@ def test_a_refund_id_binance_knows_for_another_amount_is_a_validation_error(
 def test_refund_refusals_are_classified_and_not_retried(
     code: str, category: ErrorCategory, payments: payments_core.Payments, binance: MockBinance
 ) -> None:
-    binance.queue(protocol.PATH_QUERY_ORDER, httpx.Response(200, content=paid_order()))
-    binance.queue(protocol.PATH_REFUND, httpx.Response(400, content=failure(code)))
+    binance.queue(protocol.PATH_QUERY_ORDER, paid_order())
+    binance.queue(protocol.PATH_REFUND, refusal(code, status=400))
     with pytest.raises(ProviderError) as refused:
         payments.refund_order(cancel())
     classification = refused.value.classification
@@ -217,7 +195,7 @@ def test_refund_refusals_are_classified_and_not_retried(
 def test_an_unpaid_order_is_refused_before_any_refund_is_sent(
     payments: payments_core.Payments, binance: MockBinance
 ) -> None:
-    binance.queue(protocol.PATH_QUERY_ORDER, httpx.Response(200, content=paid_order("PENDING")))
+    binance.queue(protocol.PATH_QUERY_ORDER, paid_order("PENDING"))
     with pytest.raises(ValidationError) as refused:
         payments.refund_order(cancel())
     assert refused.value.field == "reference"
@@ -389,3 +367,9 @@ def test_a_malformed_refund_notice_is_refused(
     with pytest.raises(CallbackPayloadError) as refused:
         deliver(payments, rsa_key, clock, body)
     assert refused.value.reply.status_code == 400
+
+
+def test_the_old_name_of_binances_refund_status_still_works_and_warns() -> None:
+    with pytest.warns(DeprecationWarning, match="BinanceRefundStatus"):
+        old = protocol.RefundStatus
+    assert old is protocol.BinanceRefundStatus

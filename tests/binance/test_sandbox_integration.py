@@ -64,6 +64,7 @@ def sandbox() -> Iterator[payments_core.ProviderSandbox]:
 
 
 def test_create_pay_callback_query_round_trip(sandbox: payments_core.ProviderSandbox) -> None:
+    """An order created at the sandbox and paid there is reported paid by callback and query."""
     payments = payments_core.Payments(
         payments_core.Config(),
         providers={"binance": BinancePayProvider},
@@ -112,6 +113,7 @@ def test_create_pay_callback_query_round_trip(sandbox: payments_core.ProviderSan
 def test_async_calls_from_one_event_loop_after_another(
     sandbox: payments_core.ProviderSandbox, backend: str
 ) -> None:
+    """One facade serves asyncio.run after asyncio.run: no client stays bound to a dead loop."""
     payments = payments_core.Payments(
         payments_core.Config(),
         providers={"binance": BinancePayProvider},

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 
 import attrs
-import httpx
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
@@ -19,8 +18,8 @@ from .conftest import (
     FakeClock,
     MockBinance,
     callback_headers,
-    envelope,
-    failure,
+    ok,
+    refusal,
 )
 
 
@@ -38,8 +37,8 @@ def test_nothing_secret_leaks_during_create_and_callback_flows(
     )
     binance.queue(
         protocol.PATH_CREATE_ORDER_V3,
-        httpx.Response(200, content=envelope({"prepayId": "1234567890123456789"})),
-        *[httpx.Response(400, content=failure("400002", "Signature not valid")) for _ in range(4)],
+        ok({"prepayId": "1234567890123456789"}),
+        *[refusal("400002", "Signature not valid", status=400) for _ in range(4)],
     )
     payments.create_order(request)
     with pytest.raises(PaymentsError) as failed:

@@ -9,7 +9,6 @@ import re
 import string
 from unittest import mock
 
-import httpx
 import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
@@ -18,7 +17,7 @@ import payments_core
 from payments_binance import protocol, signing
 from payments_core import Money, OrderRequest, Secret
 
-from .conftest import API_KEY, API_SECRET, FakeClock, MockBinance, envelope
+from .conftest import API_KEY, API_SECRET, FakeClock, MockBinance, ok
 
 V_SECRET = Secret("k3v9q2m8x7w1r5t6y4u0p2o9i8l7j6h5g4f3d2s1a0z9x8c7v6b5n4m3q2w1e0r9")
 V_TS = "1700000000000"
@@ -123,8 +122,7 @@ def test_sent_bytes_are_the_signed_bytes_with_the_four_headers(
     payments: payments_core.Payments, binance: MockBinance, clock: FakeClock
 ) -> None:
     binance.queue(
-        protocol.PATH_CREATE_ORDER_V3,
-        httpx.Response(200, content=envelope({"prepayId": "383729303729303", "expireTime": 1})),
+        protocol.PATH_CREATE_ORDER_V3, ok({"prepayId": "383729303729303", "expireTime": 1})
     )
     request = OrderRequest(
         reference="booking-42",
@@ -173,6 +171,7 @@ def reference_nonce(random_bytes: list[bytes]) -> str:
 @example([bytes([250] * 40 + list(range(24)))] * 40)  # 24 kept: a draw can fall short of 32
 @example([bytes([247, 248] * 32)] * 40)  # the edges of the unbiased range
 def test_the_nonce_maps_and_rejects_bytes_as_before(draws: list[bytes]) -> None:
+    """The fast nonce keeps the reference's unbiased mapping: same random bytes, same nonce."""
     expected = reference_nonce(draws)
     supply = iter(draws)
 

@@ -50,6 +50,13 @@ class Shop:
         )
         return self.payments.create_order(request, provider="binance")
 
+    def open_checkout(self, browser: Any, reference: str, **options: Any) -> Order:
+        """Create the order for ``reference`` and open its checkout page in ``browser``."""
+        order = self.order(reference, **options)
+        assert order.checkout_url is not None
+        browser.get(order.checkout_url)
+        return order
+
     def ledger_status(self, reference: str) -> PaymentStatus | None:
         assert self.payments.ledger is not None
         found = self.payments.ledger.get_order("binance", reference)
@@ -115,6 +122,21 @@ def assert_self_contained(browser: Any, base_url: str) -> None:
     assert browser.current_url.startswith(base_url)
 
 
+def assert_final(browser: Any, status: str, state: str) -> None:
+    """The page shows the order's final ``status`` and ``state`` and offers nothing to press."""
+    from selenium.webdriver.common.by import By
+
+    assert text_of(browser, "status") == status
+    assert text_of(browser, "state") == state
+    assert browser.find_elements(By.TAG_NAME, "button") == []
+
+
+def screenshot_on_a_phone(browser: Any, folder: Path, name: str) -> Path:
+    """Check the page fits a phone, then keep its screenshot as ``checkout-<name>.png``."""
+    assert_fits_a_phone(browser)
+    return screenshot(browser, folder, name)
+
+
 def screenshot(browser: Any, folder: Path, name: str) -> Path:
     path = folder / f"checkout-{name}.png"
     assert browser.save_screenshot(str(path))
@@ -127,9 +149,7 @@ def test_a_person_pays_on_a_phone_and_the_ledger_turns_paid(
 ) -> None:
     from selenium.webdriver.common.by import By
 
-    order = shop.order("lc-browser-paid")
-    assert order.checkout_url is not None
-    browser.get(order.checkout_url)
+    shop.open_checkout(browser, "lc-browser-paid")
     assert text_of(browser, "goods") == BOOKING
     assert text_of(browser, "amount") == "1.00 USD"
     assert text_of(browser, "settlement").startswith("charged as 1.00")
@@ -149,8 +169,7 @@ def test_a_person_pays_on_a_phone_and_the_ledger_turns_paid(
     assert text_of(browser, "state").startswith("Paid")
     assert browser.find_elements(By.ID, "pay") == []
     shop.wait_for_ledger("lc-browser-paid", PaymentStatus.PAID)
-    assert_fits_a_phone(browser)
-    screenshot(browser, screenshots, "paid")
+    screenshot_on_a_phone(browser, screenshots, "paid")
 
 
 def test_cancel_closes_the_order_and_the_ledger_hears_of_it(
@@ -158,13 +177,10 @@ def test_cancel_closes_the_order_and_the_ledger_hears_of_it(
 ) -> None:
     from selenium.webdriver.common.by import By
 
-    order = shop.order("lc-browser-cancel")
-    assert order.checkout_url is not None
-    browser.get(order.checkout_url)
+    shop.open_checkout(browser, "lc-browser-cancel")
     browser.find_element(By.ID, "cancel").click()
     wait_until(browser, lambda b: text_of(b, "status") == "CANCELED")
-    assert text_of(browser, "state") == "This order was closed; it can no longer be paid."
-    assert browser.find_elements(By.TAG_NAME, "button") == []
+    assert_final(browser, "CANCELED", "This order was closed; it can no longer be paid.")
     shop.wait_for_ledger("lc-browser-cancel", PaymentStatus.CLOSED)
     screenshot(browser, screenshots, "closed")
 
@@ -175,23 +191,17 @@ def test_the_countdown_reaches_zero_and_the_page_then_shows_the_order_expired(
     from selenium.webdriver.common.by import By
 
     soon = datetime.now(UTC) + timedelta(seconds=3)
-    order = shop.order("lc-browser-expired", expires_at=soon)
-    assert order.checkout_url is not None
-    browser.get(order.checkout_url)
+    shop.open_checkout(browser, "lc-browser-expired", expires_at=soon)
     wait_until(browser, lambda b: "expired" in text_of(b, "countdown"))
     assert not browser.find_element(By.ID, "pay").is_enabled()
     browser.refresh()
-    assert text_of(browser, "status") == "EXPIRED"
-    assert text_of(browser, "state") == "This order expired; it can no longer be paid."
-    assert browser.find_elements(By.ID, "pay") == []
-    assert_fits_a_phone(browser)
-    screenshot(browser, screenshots, "expired")
+    assert_final(browser, "EXPIRED", "This order expired; it can no longer be paid.")
+    screenshot_on_a_phone(browser, screenshots, "expired")
 
 
 def test_a_refunded_order_says_so_and_offers_nothing(
     browser: Any, shop: Shop, screenshots: Path
 ) -> None:
-    from selenium.webdriver.common.by import By
 
     order = shop.order("lc-browser-refunded")
     assert order.checkout_url is not None
@@ -205,12 +215,9 @@ def test_a_refunded_order_says_so_and_offers_nothing(
     }
     sandbox.merchant.refund(sandbox.config.api_key, refund)
     browser.get(order.checkout_url)
-    assert text_of(browser, "status") == "FULL_REFUNDED"
-    assert text_of(browser, "state") == "Paid and refunded in full."
+    assert_final(browser, "FULL_REFUNDED", "Paid and refunded in full.")
     assert text_of(browser, "amount") == "1.00 USD"
-    assert browser.find_elements(By.TAG_NAME, "button") == []
-    assert_fits_a_phone(browser)
-    screenshot(browser, screenshots, "refunded")
+    screenshot_on_a_phone(browser, screenshots, "refunded")
 
 
 def test_an_unknown_checkout_link_says_so_with_404(
@@ -221,5 +228,4 @@ def test_an_unknown_checkout_link_says_so_with_404(
     browser.get(url)
     assert text_of(browser, "unknown") == "Unknown checkout"
     assert "no order behind this link" in browser.page_source
-    assert_fits_a_phone(browser)
-    screenshot(browser, screenshots, "unknown")
+    screenshot_on_a_phone(browser, screenshots, "unknown")

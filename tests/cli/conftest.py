@@ -15,7 +15,7 @@ import pytest
 from click.testing import CliRunner
 
 from payments_core import ProviderSandbox
-from payments_core.plugins import PluginHost
+from tests.installed import installed_sandbox
 
 #: Every variable the core or an installed provider reads, unset unless a test sets it.
 CLEARED: dict[str, str | None] = {
@@ -46,11 +46,7 @@ CLEARED: dict[str, str | None] = {
 @pytest.fixture(scope="module")
 def sandbox() -> Iterator[ProviderSandbox]:
     """A Binance Pay sandbox serving on loopback, with its own random credentials."""
-    host = PluginHost()
-    host.load_entry_points(["binance"])
-    opened = host.provider("binance").open_sandbox()
-    assert opened is not None
-    with opened as running:
+    with installed_sandbox("binance") as running:
         yield running
 
 

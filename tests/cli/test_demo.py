@@ -8,10 +8,16 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from payments_core import PaymentStatus
+from payments_core import Order, PaymentStatus
 from payments_core.cli import cli
-from payments_core.ledger import open_ledger
+from payments_core.ledger import EventRecord, open_ledger
 from tests.cli.conftest import CLEARED
+
+
+def recorded(database: Path, reference: str) -> tuple[Order | None, list[EventRecord]]:
+    """The order the demo left for ``reference`` in the ledger file ``database``, and its events."""
+    with open_ledger(f"sqlite:///{database}") as ledger:
+        return ledger.get_order("binance", reference), ledger.events_for("binance", reference)
 
 
 def test_demo_reports_the_booking_paid_with_its_timeline_once(runner: CliRunner) -> None:
@@ -64,9 +70,7 @@ def test_demo_records_the_verified_callback_in_the_named_ledger(
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
     assert data["database"] == url
-    with open_ledger(f"sqlite:///{database}") as ledger:
-        order = ledger.get_order("binance", data["reference"])
-        events = ledger.events_for("binance", data["reference"])
+    order, events = recorded(database, data["reference"])
     assert order is not None
     assert order.status is PaymentStatus.PAID
     assert [(event.event_id, event.applied) for event in events] == [(data["event_id"], True)]
@@ -113,10 +117,10 @@ def test_demo_refund_shows_order_paid_then_refunded_with_the_ledger_rows(
     # counted once, by its notification or by its own answer, whichever came first.
     assert [e["status"] for e in rows["events"]] == ["paid", "refunded"]
     assert rows["events"][1]["flag"] in {None, "stale"}
-    with open_ledger(f"sqlite:///{database}") as ledger:
-        order = ledger.get_order("binance", data["reference"])
+    order, events = recorded(database, data["reference"])
     assert order is not None
     assert order.status is PaymentStatus.REFUNDED
+    assert [event.status for event in events] == [PaymentStatus.PAID, PaymentStatus.REFUNDED]
 
 
 def test_demo_refund_prints_the_ledger_rows(runner: CliRunner) -> None:

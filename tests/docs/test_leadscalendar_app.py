@@ -19,8 +19,8 @@ import pytest
 
 from payments_core import Payments, PaymentStatus, ProviderSandbox, StatusChange, hookimpl
 from payments_core.ledger import open_ledger
-from payments_core.plugins import PluginHost
 from payments_core.serving import BackgroundServer
+from tests.installed import installed_sandbox
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "docs" / "examples" / "leadscalendar_app.py"
 
@@ -66,11 +66,7 @@ def served(sandbox: ProviderSandbox, tmp_path: Path, seen: PaidSeen) -> Iterator
 
 @pytest.fixture
 def sandbox() -> Iterator[ProviderSandbox]:
-    host = PluginHost()
-    host.load_entry_points(["binance"])
-    opened = host.provider("binance").open_sandbox()
-    assert opened is not None
-    with opened as running:
+    with installed_sandbox("binance") as running:
         yield running
 
 

@@ -5,7 +5,7 @@ Every test here runs with the root logger at DEBUG and a handler that keeps ever
 text must hold none of the values registered in :class:`Leaks`: the API secrets, every request
 signature the client computed (``signing.sign`` is wrapped to record them), every webhook
 signature the sandbox sent, and the sandbox's private keys. That is R6 over the whole suite;
-``test_r6_logs.py`` adds flows chosen for their error paths.
+``test_no_secret_in_logs.py`` adds flows chosen for their error paths.
 
 Sizes: ``PAYMENTS_FULL=1`` runs R1 at the full 2,000 orders (default: a reduced 200).
 """

@@ -126,7 +126,7 @@ def test_server_error_body_arrives_intact(
     assert b'"code":"400000"' in response.content.replace(b" ", b"")
 
 
-def test_backend_names_resolve() -> None:
+def test_async_backend_names_resolve_and_impossible_choices_are_refused() -> None:
     mock = httpx.MockTransport(lambda request: httpx.Response(200))
     assert resolve_async_backend("auto") == "aiohttp"  # installed in the dev environment
     assert resolve_async_backend("auto", transport=mock) == "httpx"

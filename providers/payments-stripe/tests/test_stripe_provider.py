@@ -13,6 +13,7 @@ import pytest
 from payments_stripe import StripeProvider, wire
 from payments_stripe.amounts import from_stripe, to_stripe
 from payments_stripe.sandbox import StripeSandbox, sandbox_transport
+from payments_stripe.sandbox_server import new_sandbox
 
 from payments_core import (
     ErrorCategory,
@@ -20,6 +21,7 @@ from payments_core import (
     OrderRequest,
     Payments,
     PaymentStatus,
+    PluginLoadError,
     ProviderError,
     RefundRequest,
     RefundStatus,
@@ -136,6 +138,7 @@ def test_the_same_reference_for_another_price_is_refused_by_stripe_and_not_retri
     with pytest.raises(ProviderError) as refused:
         payments.create_order(request("priced-1", Money("2.00", "USD")))
     assert refused.value.provider_code == wire.ERROR_IDEMPOTENCY
+    assert str(refused.value.request_id).startswith("req_")  # Stripe's Request-Id, kept
     assert refused.value.classification is not None
     assert refused.value.classification.category is ErrorCategory.INVALID_REQUEST
     assert not refused.value.classification.retryable
@@ -366,3 +369,129 @@ def test_no_secret_shows_in_reprs(sandbox: StripeSandbox, payments: Payments) ->
     shown = f"{provider!r} {sandbox!r} {payments!r}"
     assert sandbox.api_key not in shown
     assert sandbox.webhook_secrets[0] not in shown
+
+
+def _sent_form(sandbox: StripeSandbox, order: OrderRequest, **settings: str) -> dict[str, str]:
+    """The create's form as the provider sends it for ``order``."""
+    seen: list[httpx.Request] = []
+    inner = sandbox_transport(sandbox)
+
+    def record(sent: httpx.Request) -> httpx.Response:
+        seen.append(sent)
+        return inner.handle_request(sent)
+
+    with Payments(
+        providers={"stripe": StripeProvider},
+        provider_settings={
+            "stripe": {"base_url": sandbox.base_url, "api_key": sandbox.api_key, **settings}
+        },
+        load_entry_points=False,
+        transport=httpx.MockTransport(record),
+    ) as payments:
+        payments.create_order(order)
+    return dict(parse_qsl(seen[-1].content.decode()))
+
+
+def test_every_session_is_sent_with_a_success_and_a_cancel_url(sandbox: StripeSandbox) -> None:
+    own = _sent_form(
+        sandbox,
+        request(
+            "urls-1", return_url="https://shop.example/thanks", cancel_url="https://c.example/"
+        ),
+    )
+    configured = _sent_form(sandbox, request("urls-2"), return_url="https://shop.example/back")
+    fallback = _sent_form(sandbox, request("urls-3"))
+
+    assert (own["success_url"], own["cancel_url"]) == (
+        "https://shop.example/thanks",
+        "https://c.example/",
+    )
+    assert (configured["success_url"], configured["cancel_url"]) == (
+        "https://shop.example/back",
+        "https://shop.example/back",
+    )
+    # No return URL anywhere: the merchant's own site, from the callback URL.
+    assert (fallback["success_url"], fallback["cancel_url"]) == (
+        "https://shop.example/",
+        "https://shop.example/",
+    )
+
+
+def test_a_return_url_setting_that_is_not_a_url_stops_the_provider_loading(
+    sandbox: StripeSandbox,
+) -> None:
+    with pytest.raises(PluginLoadError, match="return_url must be an http"):
+        _sent_form(sandbox, request("urls-4"), return_url="shop.example/back")
+
+
+@pytest.mark.parametrize(
+    ("price", "minimum"),
+    [
+        (Money("0.49", "USD"), "0.50 USD"),
+        (Money("0.29", "GBP"), "0.30 GBP"),
+        (Money(49, "JPY"), "50 JPY"),
+    ],
+)
+def test_a_price_below_stripes_minimum_is_refused_before_sending(
+    payments: Payments, sandbox: StripeSandbox, price: Money, minimum: str
+) -> None:
+    with pytest.raises(ValidationError) as refused:
+        payments.create_order(request("too-small", price))
+    assert refused.value.field == "price.amount"
+    assert minimum in refused.value.reason
+    assert sandbox.requests == 0
+    assert payments.create_order(request("enough", Money(minimum.split()[0], price.currency)))
+
+
+def test_a_paid_or_expired_order_has_no_checkout_url(
+    payments: Payments, sandbox: StripeSandbox
+) -> None:
+    paid = payments.create_order(request("url-paid"))
+    payments.create_order(request("url-closed"))
+    sandbox.pay(paid.provider_order_id)
+    payments.close_order("url-closed")
+
+    found_paid = payments.query_order("url-paid")
+    found_closed = payments.query_order("url-closed")
+
+    assert paid.checkout_url == f"{sandbox.base_url}/checkout/{paid.provider_order_id}"
+    assert found_paid is not None
+    assert (found_paid.status, found_paid.checkout_url) == (PaymentStatus.PAID, None)
+    assert found_closed is not None
+    assert (found_closed.status, found_closed.checkout_url) == (PaymentStatus.EXPIRED, None)
+
+
+def _session_form(unit_amount: int) -> str:
+    return (
+        "mode=payment&success_url=https%3A%2F%2Fs.example%2F&line_items[0][quantity]=1"
+        "&line_items[0][price_data][currency]=usd"
+        f"&line_items[0][price_data][unit_amount]={unit_amount}"
+        "&line_items[0][price_data][product_data][name]=A"
+    )
+
+
+@pytest.mark.parametrize("validate", [True, False])
+def test_the_sandbox_refuses_what_stripe_refuses_unless_told_otherwise(validate: bool) -> None:
+    sandbox = new_sandbox(
+        deliver=lambda delivery: None,
+        validate_minimums=validate,
+        validate_refund_reasons=validate,
+    )
+    api = httpx.Client(
+        transport=sandbox_transport(sandbox),
+        base_url=sandbox.base_url,
+        headers={"Authorization": f"Bearer {sandbox.api_key}", "Content-Type": wire.FORM},
+    )
+    small = api.post(wire.PATH_SESSIONS, content=_session_form(49))
+    session = api.post(wire.PATH_SESSIONS, content=_session_form(50)).json()
+    sandbox.pay(session["id"])
+    intent = sandbox.sessions[session["id"]]["payment_intent"]
+    odd = api.post(wire.PATH_REFUNDS, content=f"payment_intent={intent}&reason=whim")
+
+    if validate:
+        assert (small.status_code, small.json()["error"]["code"]) == (400, "amount_too_small")
+        assert "at least 0.50 usd" in small.json()["error"]["message"]
+        assert (odd.status_code, odd.json()["error"]["param"]) == (400, "reason")
+    else:
+        assert (small.status_code, odd.status_code) == (200, 200)
+        assert odd.json()["reason"] == "whim"

@@ -8,17 +8,21 @@ directory. The commands that need an order already recorded (``status``, ``refun
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 if TYPE_CHECKING:
+    from starlette.applications import Starlette
+
     from payments_core.config import Config
+    from payments_core.facade import Payments
     from payments_core.ledger import Ledger, OrderRecord, ReconcileOutcome
     from payments_core.models import Order, Refund
 
-__all__ = ["commands"]
+__all__ = ["commands", "serve_worker_app"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -123,9 +127,18 @@ def _order_record(ledger: Ledger, url: str, reference: str, provider: str | None
 @click.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True, help="The address to listen on.")
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))
+@click.option(
+    "--workers",
+    default=1,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Worker processes serving the port, each with its own ledger connection.",
+)
 @_database_url_option
 @_plugins_option
-def serve_command(host: str, port: int, database_url: str | None, plugins: tuple[str, ...]) -> None:
+def serve_command(
+    host: str, port: int, workers: int, database_url: str | None, plugins: tuple[str, ...]
+) -> None:
     """Receive provider callbacks at POST /callbacks/{provider} and apply them to the ledger.
 
     Runs uvicorn until interrupted. Each callback is verified, applied once, announced to the
@@ -134,25 +147,76 @@ def serve_command(host: str, port: int, database_url: str | None, plugins: tuple
     """
     import uvicorn
 
-    from payments_core import Config, Payments
+    from payments_core import Config
     from payments_core.asgi import create_callback_app
-    from payments_core.ledger import open_ledger
     from payments_core.ledger.base import safe_url
 
     config = Config.load()
     url = _ledger_url(database_url, config)
-    application = _load_plugins(plugins)
-    ledger = open_ledger(url)
-    try:
-        payments = Payments(config, ledger=ledger, plugins=application)
-    except BaseException:
-        ledger.close()
-        raise
-    app = create_callback_app(payments, close_payments=True)
+    payments = _serving_payments(url, plugins, config)
     providers = ", ".join(payments.provider_names) or "none loaded"
     click.echo(f"ledger {safe_url(url)}; providers: {providers}", err=True)
     click.echo("callbacks: POST /callbacks/<provider> on the address below", err=True)
-    uvicorn.run(app, host=host, port=port, lifespan="on", log_level="info")
+    if workers == 1:
+        app = create_callback_app(payments, close_payments=True)
+        uvicorn.run(app, host=host, port=port, lifespan="on", log_level="info")
+        return
+    # Announced here, once, before any worker serves: a worker announcing at its startup
+    # could repeat a change that a sibling, already serving, is announcing.
+    with payments:
+        announced = payments.announce_pending_changes()
+    if announced:
+        click.echo(f"announced {announced} change(s) left unannounced by a previous run", err=True)
+    os.environ["PAYMENTS_DATABASE_URL"] = url  # what serve_worker_app reads
+    os.environ["PAYMENTS_PLUGINS"] = " ".join(plugins)
+    uvicorn.run(
+        f"{__name__}:{serve_worker_app.__name__}",
+        factory=True,
+        workers=workers,
+        host=host,
+        port=port,
+        lifespan="on",
+        log_level="info",
+    )
+
+
+def serve_worker_app() -> Starlette:
+    """The callback app of one ``payments serve --workers N`` worker process.
+
+    uvicorn calls it in each worker it starts (an app factory), so that every worker opens its
+    own ledger connection. The ledger and the plugins are those the command was given, passed
+    in ``PAYMENTS_DATABASE_URL`` and ``PAYMENTS_PLUGINS``. At its startup a worker announces
+    only the changes left unannounced for over a minute (the command announced the rest
+    before starting the workers), so a restarted worker cannot repeat a sibling's change.
+    """
+    from datetime import timedelta
+
+    from payments_core import Config
+    from payments_core.asgi import create_callback_app
+
+    config = Config.load()
+    plugins = tuple(os.environ.get("PAYMENTS_PLUGINS", "").split())
+    payments = _serving_payments(_ledger_url(None, config), plugins, config)
+    return create_callback_app(
+        payments, close_payments=True, announce_older_than=timedelta(seconds=ANNOUNCE_AFTER_S)
+    )
+
+
+def _serving_payments(url: str, plugins: tuple[str, ...], config: Config) -> Payments:
+    """The facade ``payments serve`` serves: the ledger at ``url`` and the application plugins.
+
+    :raises click.BadParameter: if a plugin cannot be loaded.
+    """
+    from payments_core import Payments
+    from payments_core.ledger import open_ledger
+
+    application = _load_plugins(plugins)
+    ledger = open_ledger(url)
+    try:
+        return Payments(config, ledger=ledger, plugins=application)
+    except BaseException:
+        ledger.close()
+        raise
 
 
 @click.command("reconcile")

@@ -4,7 +4,8 @@ Install with the ``testing`` extra (``pip install payments-core[testing]``), whi
 hypothesis. The public names:
 
 * :class:`ProviderContract` — the contract suite; subclass it in a test module.
-* :class:`ProviderHarness` — what the suite needs to know about a provider and its sandbox.
+* :class:`ProviderHarness` — what the suite needs to know about a provider and its sandbox;
+  :class:`InProcessHarness` — the same for a sandbox in this process, behind a mock transport.
 * :class:`CallbackFormat` — where a provider's callbacks keep signature, timestamp, serial.
 * :class:`Fault`, :class:`FaultInjector` — failures the suite injects between provider and
   sandbox.
@@ -31,7 +32,13 @@ if TYPE_CHECKING:
         ProviderContract,
         contracts,
     )
-    from payments_core.testing.harness import Fault, FaultInjector, FaultKind, ProviderHarness
+    from payments_core.testing.harness import (
+        Fault,
+        FaultInjector,
+        FaultKind,
+        InProcessHarness,
+        ProviderHarness,
+    )
     from payments_core.testing.logs import LogCapture
     from payments_core.testing.strategies import CallbackFormat, CallbackMutation
 
@@ -44,6 +51,7 @@ __all__ = [
     "Fault",
     "FaultInjector",
     "FaultKind",
+    "InProcessHarness",
     "LogCapture",
     "ProviderContract",
     "ProviderHarness",
@@ -59,6 +67,7 @@ _HOME: Final = {
     "Fault": "harness",
     "FaultInjector": "harness",
     "FaultKind": "harness",
+    "InProcessHarness": "harness",
     "LogCapture": "logs",
     "ProviderContract": "contract",
     "ProviderHarness": "harness",

@@ -22,7 +22,7 @@ from payments_core.models import CallbackRequest, Order
 from payments_core.plugins import ProviderFactory
 from payments_core.testing.strategies import CallbackFormat
 
-__all__ = ["Fault", "FaultInjector", "FaultKind", "ProviderHarness"]
+__all__ = ["Fault", "FaultInjector", "FaultKind", "InProcessHarness", "ProviderHarness"]
 
 _SENSITIVE_WORDS: Final = ("signature", "authorization", "secret", "token", "key")
 
@@ -108,6 +108,39 @@ class ProviderHarness(abc.ABC):
 
     def close(self) -> None:  # noqa: B027 - optional hook, nothing to release by default
         """Release what the harness holds (a sandbox server, say)."""
+
+
+class InProcessHarness(ProviderHarness):
+    """A provider under test whose sandbox runs in this process, reached without sockets.
+
+    The common case of a sandbox written as a plain object behind an ``httpx.MockTransport``:
+    pass the provider factory, the name to register it under and that transport (it serves
+    blocking and asynchronous requests alike), then implement the remaining abstract members.
+
+    :param factory: The provider factory (tests pass deliberately broken variants).
+    :param name: The name to register it under.
+    :param transport: The transport that hands each request to the sandbox.
+    """
+
+    def __init__(
+        self, factory: ProviderFactory, *, name: str, transport: httpx.MockTransport
+    ) -> None:
+        self._factory = factory
+        self._name = name
+        self._transport = transport
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    def factory(self) -> ProviderFactory:
+        return self._factory
+
+    def transport(self) -> httpx.BaseTransport:
+        return self._transport
+
+    def async_transport(self) -> httpx.AsyncBaseTransport:
+        return self._transport
 
 
 class FaultKind(enum.Enum):

@@ -1,4 +1,4 @@
-"""Capturing log output and searching it for secrets (quality bar R6).
+"""Capturing log output and searching it for secrets (none may ever reach a log line).
 
 :class:`LogCapture` attaches one handler to the root logger at ``DEBUG`` for the duration of a
 ``with`` block and keeps every formatted line, tracebacks included. :meth:`LogCapture.leaks`

@@ -103,7 +103,7 @@ def register_provider() -> Iterator[Callable[..., object]]:
 
 
 class SecretScanner:
-    """Watches secret values and fails the test if any reaches a log line (R6).
+    """Watches secret values and fails the test if any reaches a log line.
 
     Attributes:
         logs: The capture of every log line (``DEBUG`` and up) written during the test.

@@ -11,45 +11,28 @@ import json
 import secrets
 from collections.abc import Mapping
 
-import httpx
-
 from payments_core import CallbackRequest, Order
-from payments_core.testing import CallbackFormat, ProviderHarness
+from payments_core.testing import CallbackFormat, InProcessHarness
 from payments_example import wire
 from payments_example.provider import ExampleProvider
-from payments_example.sandbox import Delivery, ExamplePaySandbox, sandbox_transport
+from payments_example.sandbox import ExamplePaySandbox, sandbox_transport
 
 __all__ = ["ExampleHarness"]
 
 
-class ExampleHarness(ProviderHarness):
-    """ExamplePay under test.
-
-    :param factory: The provider factory (tests pass deliberately broken variants).
-    :param name: The name to register it under.
-    """
+class ExampleHarness(InProcessHarness):
+    """ExamplePay under test, with a sandbox of its own (parameters: as for the base)."""
 
     def __init__(
         self, factory: type[ExampleProvider] = ExampleProvider, *, name: str = "example"
     ) -> None:
-        self._factory = factory
-        self._name = name
+        # Callbacks stay in ``sandbox.deliveries``; nothing is posted anywhere.
         self.sandbox = ExamplePaySandbox(
             api_key=f"ex_key_{secrets.token_hex(8)}",
             api_secret=secrets.token_hex(24),
-            deliver=self._keep,
+            deliver=lambda delivery: None,
         )
-        self._transport = sandbox_transport(self.sandbox)
-
-    def _keep(self, delivery: Delivery) -> None:
-        """Callbacks stay in ``sandbox.deliveries``; nothing is posted anywhere."""
-
-    @property
-    def name(self) -> str:
-        return self._name
-
-    def factory(self) -> type[ExampleProvider]:
-        return self._factory
+        super().__init__(factory, name=name, transport=sandbox_transport(self.sandbox))
 
     def settings(self) -> Mapping[str, str]:
         return {
@@ -57,12 +40,6 @@ class ExampleHarness(ProviderHarness):
             "api_key": self.sandbox.api_key,
             "api_secret": self.sandbox.api_secret,
         }
-
-    def transport(self) -> httpx.BaseTransport:
-        return self._transport
-
-    def async_transport(self) -> httpx.AsyncBaseTransport:
-        return self._transport
 
     @property
     def callback_format(self) -> CallbackFormat:

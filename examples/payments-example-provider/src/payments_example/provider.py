@@ -21,7 +21,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import math
 from collections.abc import Mapping
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime
@@ -36,8 +35,6 @@ from payments_core import (
     ConfigurationError,
     ErrorCategory,
     ErrorClassification,
-    HttpRequest,
-    HttpResponse,
     Money,
     Order,
     OrderRequest,
@@ -58,7 +55,8 @@ from payments_core import (
     get_logger,
     hookimpl,
 )
-from payments_core.http import Operation
+from payments_core.errors import parse_retry_after
+from payments_core.http import HttpRequest, HttpResponse, Operation
 from payments_example import wire
 
 __all__ = ["ExampleProvider", "merchant_order_id", "merchant_refund_id"]
@@ -268,31 +266,21 @@ class ExampleProvider:
     # -- operations -------------------------------------------------------------------------
 
     def _create(self, reference: str, body: bytes) -> Operation[Order]:
-        response = yield self._signed("POST", wire.PATH_ORDERS, body, "create_order")
-        if response.status_code != 201:
-            raise self._error(response, "create_order")
+        response = yield from self._call("POST", wire.PATH_ORDERS, body, "create_order")
         return self._order(reference, response, "create_order")
 
     def _query(self, reference: str) -> Operation[Order | None]:
         path = wire.PATH_ORDER.format(merchant_order_id=merchant_order_id(reference))
-        response = yield self._signed("GET", path, b"", "query_order")
-        if response.status_code == 404 and _error_code(response) == "order_not_found":
-            return None
-        if response.status_code != 200:
-            raise self._error(response, "query_order")
-        return self._order(reference, response, "query_order")
+        response = yield from self._look_up(path, "query_order", missing="order_not_found")
+        return None if response is None else self._order(reference, response, "query_order")
 
     def _close(self, reference: str) -> Operation[bool]:
         path = wire.PATH_CLOSE.format(merchant_order_id=merchant_order_id(reference))
-        response = yield self._signed("POST", path, b"", "close_order")
-        if response.status_code != 200:
-            raise self._error(response, "close_order")
+        yield from self._call("POST", path, b"", "close_order")
         return True
 
     def _send_refund(self, path: str, body: bytes, request: RefundRequest) -> Operation[Refund]:
-        response = yield self._signed("POST", path, body, "refund_order")
-        if response.status_code not in {200, 201}:
-            raise self._error(response, "refund_order")
+        response = yield from self._call("POST", path, body, "refund_order")
         return self._refund(request, response, "refund_order")
 
     def _query_refund(self, order: Order, request: RefundRequest) -> Operation[Refund | None]:
@@ -300,26 +288,16 @@ class ExampleProvider:
             merchant_order_id=order.merchant_order_id,
             merchant_refund_id=merchant_refund_id(request.reference, request.refund_reference),
         )
-        response = yield self._signed("GET", path, b"", "query_refund")
-        if response.status_code == 404 and _error_code(response) == "refund_not_found":
-            return None
-        if response.status_code != 200:
-            raise self._error(response, "query_refund")
-        return self._refund(request, response, "query_refund")
+        response = yield from self._look_up(path, "query_refund", missing="refund_not_found")
+        return None if response is None else self._refund(request, response, "query_refund")
 
     def _account(self) -> Operation[str]:
-        response = yield self._signed("GET", wire.PATH_ACCOUNT, b"", "check_connection")
-        if response.status_code != 200:
-            raise self._error(response, "check_connection")
+        response = yield from self._call("GET", wire.PATH_ACCOUNT, b"", "check_connection")
         try:
             account = json.loads(response.content)["account"]
             return f"ExamplePay account {account['merchant']} ({account['mode']})"
         except (ValueError, KeyError, TypeError):
-            raise ResponseLost(
-                "ExamplePay's answer to check_connection is unreadable",
-                provider=self.name,
-                operation="check_connection",
-            ) from None
+            raise self._unreadable("check_connection") from None
 
     def _callback(self, callback: CallbackRequest) -> Operation[CallbackResult]:
         yield from ()  # verification needs no request of its own
@@ -346,6 +324,27 @@ class ExampleProvider:
         return CallbackResult(event, _ACK)
 
     # -- helpers ----------------------------------------------------------------------------
+
+    def _call(self, method: str, path: str, body: bytes, operation: str) -> Operation[HttpResponse]:
+        """Send one signed request; its answer, if ExamplePay carried it out (any 2xx).
+
+        :raises ProviderError: for any other answer, with ExamplePay's error code if it sent one.
+        """
+        response = yield self._signed(method, path, body, operation)
+        if not 200 <= response.status_code < 300:
+            raise self._error(response, operation)
+        return response
+
+    def _look_up(
+        self, path: str, operation: str, *, missing: str
+    ) -> Operation[HttpResponse | None]:
+        """GET ``path``; ``None`` when ExamplePay answers 404 with the error code ``missing``."""
+        try:
+            return (yield from self._call("GET", path, b"", operation))
+        except ProviderError as error:
+            if error.status_code == 404 and error.provider_code == missing:
+                return None
+            raise
 
     def _secret(self) -> str:
         if self._api_secret is None:
@@ -390,12 +389,7 @@ class ExampleProvider:
                 transaction_id=data.get("payment_id"),
             )
         except (KeyError, TypeError, ValueError) as exc:
-            # A success we cannot read: the order may exist, so the outcome is unknown.
-            raise ResponseLost(
-                f"ExamplePay's answer to {operation} is unreadable ({type(exc).__name__})",
-                provider=self.name,
-                operation=operation,
-            ) from None
+            raise self._unreadable(operation, exc) from None
 
     def _refund(self, request: RefundRequest, response: HttpResponse, operation: str) -> Refund:
         try:
@@ -414,11 +408,11 @@ class ExampleProvider:
                 reason=str(data.get("reason") or ""),
             )
         except (KeyError, TypeError, ValueError) as exc:
-            raise ResponseLost(
-                f"ExamplePay's answer to {operation} is unreadable ({type(exc).__name__})",
-                provider=self.name,
-                operation=operation,
-            ) from None
+            raise self._unreadable(operation, exc) from None
+
+    def _unreadable(self, operation: str, error: Exception | None = None) -> ResponseLost:
+        """A success answer we cannot read: what was asked may have happened (outcome unknown)."""
+        return ResponseLost.unreadable("ExamplePay", operation, provider=self.name, error=error)
 
     def _error(self, response: HttpResponse, operation: str) -> ProviderError:
         code = _error_code(response)
@@ -429,7 +423,7 @@ class ExampleProvider:
             status_code=response.status_code,
             provider_code=code,
             request_id=response.headers.get(wire.HEADER_REQUEST_ID.lower()),
-            retry_after=_retry_after(response.headers),
+            retry_after=parse_retry_after(response.headers),
             operation=operation,
         )
 
@@ -495,15 +489,6 @@ def _error_code(response: HttpResponse) -> str | None:
     except (ValueError, KeyError, TypeError):
         return None
     return code if isinstance(code, str) else None
-
-
-def _retry_after(headers: Mapping[str, str]) -> float | None:
-    # ExamplePay sends whole seconds; anything else is ignored rather than trusted.
-    try:
-        seconds = float(headers.get("retry-after", ""))
-    except ValueError:
-        return None
-    return seconds if math.isfinite(seconds) and seconds >= 0 else None
 
 
 def _datetime(value: object) -> datetime | None:

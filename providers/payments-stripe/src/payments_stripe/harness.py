@@ -10,14 +10,12 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 
-import httpx
-
 from payments_core import CallbackRequest, Order
 from payments_core.classify import classification_for_status
-from payments_core.testing import CallbackFormat, ProviderHarness
+from payments_core.testing import CallbackFormat, InProcessHarness
 from payments_stripe import wire
 from payments_stripe.provider import StripeProvider
-from payments_stripe.sandbox import Delivery, sandbox_transport
+from payments_stripe.sandbox import sandbox_transport
 from payments_stripe.sandbox_server import new_sandbox
 
 __all__ = ["StripeHarness"]
@@ -33,30 +31,15 @@ _ERRORS: dict[int, tuple[str, str | None]] = {
 }
 
 
-class StripeHarness(ProviderHarness):
-    """Stripe under test.
-
-    :param factory: The provider factory (tests pass deliberately broken variants).
-    :param name: The name to register it under.
-    """
+class StripeHarness(InProcessHarness):
+    """Stripe under test, with a sandbox of its own (parameters: as for the base)."""
 
     def __init__(
         self, factory: type[StripeProvider] = StripeProvider, *, name: str = "stripe"
     ) -> None:
-        self._factory = factory
-        self._name = name
-        self.sandbox = new_sandbox(deliver=self._keep)
-        self._transport = sandbox_transport(self.sandbox)
-
-    def _keep(self, delivery: Delivery) -> None:
-        """Webhooks stay in ``sandbox.deliveries``; nothing is posted anywhere."""
-
-    @property
-    def name(self) -> str:
-        return self._name
-
-    def factory(self) -> type[StripeProvider]:
-        return self._factory
+        # Webhooks stay in ``sandbox.deliveries``; nothing is posted anywhere.
+        self.sandbox = new_sandbox(deliver=lambda delivery: None)
+        super().__init__(factory, name=name, transport=sandbox_transport(self.sandbox))
 
     def settings(self) -> Mapping[str, str]:
         return {
@@ -64,12 +47,6 @@ class StripeHarness(ProviderHarness):
             "api_key": self.sandbox.api_key,
             "webhook_secret": self.sandbox.webhook_secrets[0],
         }
-
-    def transport(self) -> httpx.BaseTransport:
-        return self._transport
-
-    def async_transport(self) -> httpx.AsyncBaseTransport:
-        return self._transport
 
     @property
     def callback_format(self) -> CallbackFormat:

@@ -27,7 +27,15 @@ key                     environment                      meaning
 ``webhook_secret``      ``STRIPE_WEBHOOK_SECRET``        the endpoint's signing secret
 ``base_url``            ``STRIPE_BASE_URL``              default ``https://api.stripe.com``
 ``query_window_hours``  ``STRIPE_QUERY_WINDOW_HOURS``    how far back a query looks (72)
+``return_url``          ``STRIPE_RETURN_URL``            where the payer lands when the
+                                                         order names no ``return_url``
 ======================  ===============================  =================================
+
+Every session carries ``success_url`` and ``cancel_url``: Stripe's API reference lists
+``success_url`` as required for a hosted session, so a create without one would fail on live
+Stripe for every order. They come from the order's ``return_url`` and ``cancel_url``, else
+the ``return_url`` setting, else the site of the order's ``callback_url`` (its scheme and
+host: the merchant's own).
 """
 
 from __future__ import annotations
@@ -38,7 +46,7 @@ from collections.abc import Mapping
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from typing import Any, Final
-from urllib.parse import quote, urlencode
+from urllib.parse import quote, urlencode, urlsplit
 
 from payments_core import (
     CallbackPayloadError,
@@ -48,8 +56,6 @@ from payments_core import (
     CallbackVerificationError,
     ConfigurationError,
     ErrorClassification,
-    HttpRequest,
-    HttpResponse,
     Order,
     OrderRequest,
     PaymentEvent,
@@ -69,7 +75,7 @@ from payments_core import (
     hookimpl,
 )
 from payments_core.errors import parse_retry_after
-from payments_core.http import Operation
+from payments_core.http import HttpRequest, HttpResponse, Operation
 from payments_core.money import CURRENCIES
 from payments_stripe import wire
 from payments_stripe.amounts import from_stripe, to_stripe
@@ -86,6 +92,7 @@ _SETTINGS: Final = {
     "webhook_secret": "STRIPE_WEBHOOK_SECRET",
     "base_url": "STRIPE_BASE_URL",
     "query_window_hours": "STRIPE_QUERY_WINDOW_HOURS",
+    "return_url": "STRIPE_RETURN_URL",
 }
 #: Events that say a session's payment succeeded, failed, or that it expired.
 _SESSION_EVENTS: Final = {
@@ -148,6 +155,11 @@ class StripeProvider:
                 provider=self.name,
             )
         self.query_window_s = int(hours * 3600)
+        self.return_url = settings.get("return_url", env=_SETTINGS["return_url"])
+        if self.return_url is not None and not self.return_url.startswith(("https://", "http://")):
+            raise ConfigurationError(
+                f"return_url must be an http(s) URL, not {self.return_url!r}", provider=self.name
+            )
 
     def __repr__(self) -> str:
         return f"StripeProvider(name={self.name!r}, base_url={self.base_url!r})"
@@ -227,6 +239,13 @@ class StripeProvider:
                 provider=self.name,
             )
         unit_amount, currency = to_stripe(request.price)
+        minimum = wire.MINIMUM_CHARGE.get(request.price.currency)
+        if minimum is not None and unit_amount < minimum:
+            raise ValidationError(
+                "price.amount",
+                f"Stripe charges at least {from_stripe(minimum, currency)}",
+                provider=self.name,
+            )
         reference = request.reference
         name = request.description or f"Order {reference}"
         fields = [
@@ -239,10 +258,9 @@ class StripeProvider:
             ("line_items[0][price_data][unit_amount]", str(unit_amount)),
             ("line_items[0][price_data][product_data][name]", name[: wire.PRODUCT_NAME_MAX]),
         ]
-        if request.return_url is not None:
-            fields.append(("success_url", request.return_url))
-        if request.cancel_url is not None:
-            fields.append(("cancel_url", request.cancel_url))
+        success_url = request.return_url or self.return_url or _site(request.callback_url)
+        fields.append(("success_url", success_url))
+        fields.append(("cancel_url", request.cancel_url or success_url))
         if request.expires_at is not None:
             fields.append(("expires_at", str(self._expires_at(request.expires_at))))
         return urlencode(fields).encode()
@@ -407,11 +425,7 @@ class StripeProvider:
                 reason=request.reason,
             )
         except (KeyError, TypeError, ValueError) as exc:
-            raise ResponseLost(
-                f"Stripe's answer to {operation} is unreadable ({type(exc).__name__})",
-                provider=self.name,
-                operation=operation,
-            ) from None
+            raise self._unreadable(operation, exc) from None
 
     def _balance(self) -> Operation[str]:
         response = yield self._request("GET", wire.PATH_BALANCE, "check_connection")
@@ -450,11 +464,7 @@ class StripeProvider:
             document = None
         if not isinstance(document, dict):
             # A success we cannot read: the session may exist, so the outcome is unknown.
-            raise ResponseLost(
-                f"Stripe's answer to {operation} is unreadable",
-                provider=self.name,
-                operation=operation,
-            )
+            raise self._unreadable(operation)
         return document
 
     def _page(self, response: HttpResponse, operation: str) -> tuple[list[dict[str, Any]], bool]:
@@ -464,11 +474,7 @@ class StripeProvider:
             isinstance(sessions, list)
             and all(isinstance(s, dict) and isinstance(s.get("id"), str) for s in sessions)
         ):
-            raise ResponseLost(
-                f"Stripe's list answer to {operation} is unreadable",
-                provider=self.name,
-                operation=operation,
-            )
+            raise self._unreadable(operation)
         return sessions, page.get("has_more") is True
 
     def _order(self, reference: str, session: Mapping[str, Any], operation: str) -> Order:
@@ -488,11 +494,11 @@ class StripeProvider:
                 transaction_id=_optional_text(session.get("payment_intent")),
             )
         except (KeyError, TypeError, ValueError, OverflowError, OSError) as exc:
-            raise ResponseLost(
-                f"Stripe's answer to {operation} is unreadable ({type(exc).__name__})",
-                provider=self.name,
-                operation=operation,
-            ) from None
+            raise self._unreadable(operation, exc) from None
+
+    def _unreadable(self, operation: str, error: Exception | None = None) -> ResponseLost:
+        """A success answer we cannot read: what was asked may have happened (outcome unknown)."""
+        return ResponseLost.unreadable("Stripe", operation, provider=self.name, error=error)
 
     def _error(self, response: HttpResponse, operation: str) -> StripeError:
         error: dict[str, Any] = {}
@@ -625,6 +631,12 @@ class StripeProvider:
             provider=self.name,
             reply=CallbackReply(status, json.dumps({"error": why}).encode()),
         )
+
+
+def _site(url: str) -> str:
+    """The site a URL is on: its scheme and host, with ``/``."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}/"
 
 
 def _status(session: Mapping[str, Any]) -> PaymentStatus:

@@ -1,15 +1,21 @@
 """Stripe's Checkout API imitated, for demos and tests: stateful, idempotent, signing webhooks.
 
-:class:`StripeSandbox` holds Checkout Sessions and answers API requests as Stripe does: form
-bodies parsed and checked field by field, ``Bearer`` keys, ``Idempotency-Key`` replay for 24
-hours (a repeat with other parameters is a 400 ``idempotency_error``), lists paged newest
-first, errors as ``{"error": {"type", "code", "message", "param"}}``. Paying, expiring or
-refunding sends the matching event, signed with ``Stripe-Signature`` under every webhook secret
-in use (two during a rotation). It shares only :mod:`payments_stripe.wire` with the provider:
-its own form parser, its own signer, so a bug on one side cannot hide one on the other.
+:class:`StripeSandbox` holds Checkout Sessions, their PaymentIntents, charges and refunds, and
+answers API requests as Stripe does: form bodies parsed and checked field by field, ``Bearer``
+keys, ``Idempotency-Key`` replay for 24 hours (a repeat with other parameters is a 400
+``idempotency_error``), lists paged newest first both ways, ``expand[]``, a ``Request-Id`` on
+every answer, errors as ``{"error": {"type", "code", "message", "param", "doc_url"}}``.
+Objects are whole (:mod:`payments_stripe.sandbox_objects`). Paying, expiring or refunding
+sends the matching event, signed with ``Stripe-Signature`` under every webhook secret in use
+(two during a rotation); an event an API request caused names it in ``request``. It shares
+only :mod:`payments_stripe.wire` with the provider: its own form parser, its own signer, so a
+bug on one side cannot hide one on the other.
 
-Not imitated: minimum charge amounts, taxes, customers, the hosted page's payment methods,
-automatic expiry events (a session past ``expires_at`` reads as expired), webhook retries.
+Stripe's refusals it imitates, each switchable: minimum charge amounts
+(``validate_minimums``) and the refund ``reason`` values (``validate_refund_reasons``).
+Not imitated: taxes, customers, payment methods other than cards, automatic expiry events (a
+session past ``expires_at`` reads as expired), webhook retries. An endpoint or parameter it
+does not know is answered as Stripe answers an unknown one.
 
 Ways in: :func:`sandbox_transport` (in process, for ``httpx``), and
 :mod:`payments_stripe.sandbox_server` (served on loopback, with injected faults).
@@ -24,41 +30,62 @@ import re
 import secrets
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Final
-from urllib.parse import parse_qsl
 
 import attrs
 import httpx
 
+from payments_stripe import sandbox_objects as objects
+from payments_stripe import sandbox_params as params
 from payments_stripe import wire
+from payments_stripe.sandbox_params import StripeRefusal
 
 __all__ = [
+    "EVENT_TYPES",
+    "ROUTES",
     "Answer",
     "Delivery",
+    "StripeRefusal",
     "StripeSandbox",
     "post_delivery",
     "sandbox_transport",
 ]
 
-_SESSION_PATH: Final = re.compile(r"/v1/checkout/sessions/([A-Za-z0-9_]+)(/expire)?")
-_INTEGER: Final = re.compile(r"(0|[1-9][0-9]{0,17})")
-_METADATA_KEY: Final = re.compile(r"metadata\[([^\[\]]{1,40})\]")
-_INTENT_METADATA_KEY: Final = re.compile(r"payment_intent_data\[metadata\]\[([^\[\]]{1,40})\]")
-_PLAIN_FIELDS: Final = frozenset(
+_JSON: Final = {"content-type": "application/json"}
+#: The create's parameters a session shows as they were given.
+_ECHOED_FIELDS: Final = (
+    "success_url", "cancel_url", "client_reference_id", "customer_email", "locale"
+)  # fmt: skip
+
+#: The API's routes: method, path (as :mod:`~payments_stripe.wire` spells it), handler.
+_ROUTE_TABLE: Final = (
+    ("POST", wire.PATH_SESSIONS, "_create_session"),
+    ("GET", wire.PATH_SESSIONS, "_list_sessions"),
+    ("GET", wire.PATH_SESSION, "_retrieve_session"),
+    ("POST", wire.PATH_EXPIRE, "_expire_session"),
+    ("GET", wire.PATH_LINE_ITEMS, "_list_line_items"),
+    ("GET", wire.PATH_PAYMENT_INTENT, "_retrieve_intent"),
+    ("POST", wire.PATH_REFUNDS, "_create_refund"),
+    ("GET", wire.PATH_REFUNDS, "_list_refunds"),
+    ("GET", wire.PATH_REFUND, "_retrieve_refund"),
+    ("GET", wire.PATH_BALANCE, "_balance"),
+)
+#: Every endpoint the sandbox serves, as ``(method, path template)``.
+ROUTES: Final = tuple((method, path) for method, path, _ in _ROUTE_TABLE)
+#: Every event type the sandbox sends.
+EVENT_TYPES: Final = frozenset(
     {
-        "mode",
-        "client_reference_id",
-        "success_url",
-        "cancel_url",
-        "expires_at",
-        "line_items[0][quantity]",
-        "line_items[0][price_data][currency]",
-        "line_items[0][price_data][unit_amount]",
-        "line_items[0][price_data][product_data][name]",
+        wire.EVENT_COMPLETED,
+        wire.EVENT_EXPIRED,
+        wire.EVENT_REFUND_CREATED,
+        wire.EVENT_CHARGE_REFUNDED,
     }
 )
-_JSON: Final = {"content-type": "application/json"}
+_PATTERNS: Final = tuple(
+    (method, re.compile(re.sub(r"\\\{[a-z_]+\\\}", "([A-Za-z0-9_]+)", re.escape(path))), name)
+    for method, path, name in _ROUTE_TABLE
+)
 
 
 @attrs.frozen
@@ -89,32 +116,23 @@ class Delivery:
     type: str
 
 
-class StripeRefusal(Exception):
-    """An API error the sandbox answers with."""
+@attrs.frozen
+class _Call:
+    """The API request being answered: its ``Request-Id``, headers (lower-case names), query
+    parameters and body."""
 
-    def __init__(
-        self,
-        status: int,
-        message: str,
-        *,
-        kind: str = wire.ERROR_INVALID_REQUEST,
-        code: str | None = None,
-        param: str | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.status = status
-        self.kind = kind
-        self.code = code
-        self.param = param
+    request_id: str | None = None
+    headers: Mapping[str, str] = attrs.field(factory=dict)
+    query: Mapping[str, str] = attrs.field(factory=dict)
+    body: bytes = b""
 
-    def answer(self) -> Answer:
-        error: dict[str, str] = {"type": self.kind, "message": str(self)}
-        if self.code is not None:
-            error["code"] = self.code
-        if self.param is not None:
-            error["param"] = self.param
-        headers = {**_JSON, wire.HEADER_SHOULD_RETRY.lower(): "false"}
-        return Answer(self.status, _json({"error": error}), headers)
+    @property
+    def idempotency_key(self) -> str | None:
+        return self.headers.get(wire.HEADER_IDEMPOTENCY_KEY.lower())
+
+
+#: What the payer on the hosted page and the Dashboard do: no API request of the account.
+_NO_CALL: Final = _Call()
 
 
 def post_delivery(delivery: Delivery) -> None:
@@ -146,9 +164,13 @@ class StripeSandbox:
     :param webhook_url: Where webhooks go (the account's endpoint); ``None``: kept only.
     :param deliver: Sends each webhook; default :func:`post_delivery`.
     :param clock: Unix seconds now.
+    :param validate_minimums: Refuse a session below Stripe's minimum charge for its currency,
+        as Stripe does (``amount_too_small``).
+    :param validate_refund_reasons: Refuse a refund ``reason`` outside Stripe's three.
 
     Attributes:
         sessions: Sessions by id, oldest first.
+        intents: PaymentIntents by id, oldest first (one per paid session).
         charges: Charges by PaymentIntent id.
         refunds: Refunds by id, oldest first.
         deliveries: Every webhook sent, oldest first.
@@ -165,6 +187,8 @@ class StripeSandbox:
         webhook_url: str | None = None,
         deliver: Callable[[Delivery], None] = post_delivery,
         clock: Callable[[], float] = time.time,
+        validate_minimums: bool = True,
+        validate_refund_reasons: bool = True,
     ) -> None:
         if not webhook_secrets:
             raise ValueError("a sandbox needs at least one webhook secret")
@@ -174,7 +198,10 @@ class StripeSandbox:
         self.webhook_url = webhook_url
         self.deliver = deliver
         self.clock = clock
+        self.validate_minimums = validate_minimums
+        self.validate_refund_reasons = validate_refund_reasons
         self.sessions: dict[str, dict[str, Any]] = {}
+        self.intents: dict[str, dict[str, Any]] = {}
         self.charges: dict[str, dict[str, Any]] = {}
         self.refunds: dict[str, dict[str, Any]] = {}
         self.deliveries: list[Delivery] = []
@@ -191,35 +218,31 @@ class StripeSandbox:
     def handle(
         self, method: str, path: str, query: str, headers: Mapping[str, str], body: bytes
     ) -> Answer:
-        """Answer one API request as Stripe would."""
-        lowered = {k.lower(): v for k, v in headers.items()}
+        """Answer one API request as Stripe would, with a ``Request-Id`` of its own."""
+        request_id = objects.new_id("req")
         with self._lock:
             self.requests += 1
         try:
+            lowered = {k.lower(): v for k, v in headers.items()}
             self._authenticate(lowered)
-            if path == wire.PATH_SESSIONS and method == "POST":
-                return self._create(lowered, body)
-            if path == wire.PATH_SESSIONS and method == "GET":
-                return Answer(200, _json(self._list(_form(query.encode()))))
-            if path == wire.PATH_REFUNDS and method == "POST":
-                return self._refund_created(lowered, body)
-            if path == wire.PATH_REFUNDS and method == "GET":
-                return Answer(200, _json(self._list_refunds(_form(query.encode()))))
-            if path == wire.PATH_BALANCE and method == "GET":
-                return Answer(200, _json(_BALANCE))
-            match = _SESSION_PATH.fullmatch(path)
-            if match and method == "GET" and not match.group(2):
-                with self._lock:
-                    return Answer(200, _json(self._view(self._session(match.group(1)))))
-            if match and method == "POST" and match.group(2):
-                return Answer(200, _json(self.expire(match.group(1))))
-            raise StripeRefusal(
-                404,
-                f"Unrecognized request URL ({method}: {path}).",
-                code=wire.CODE_RESOURCE_MISSING,
-            )
+            call = _Call(request_id, lowered, params.form(query.encode()), body)
+            answer = self._route(method, path, call)
         except StripeRefusal as refusal:
-            return refusal.answer()
+            answer = refusal.answer()
+        headers_out = {**answer.headers, wire.HEADER_REQUEST_ID.lower(): request_id}
+        return Answer(answer.status_code, answer.body, headers_out)
+
+    def _route(self, method: str, path: str, call: _Call) -> Answer:
+        for route_method, pattern, name in _PATTERNS:
+            match = pattern.fullmatch(path)
+            if match and route_method == method:
+                handler: Callable[..., Answer] = getattr(self, name)
+                return handler(call, *match.groups())
+        raise StripeRefusal(
+            404,
+            f"Unrecognized request URL ({method}: {path}). Please see https://stripe.com/docs "
+            "or we can help at https://support.stripe.com/.",
+        )
 
     def _authenticate(self, headers: Mapping[str, str]) -> None:
         scheme, _, key = headers.get("authorization", "").partition(" ")
@@ -232,27 +255,17 @@ class StripeSandbox:
         if not hmac.compare_digest(key.encode(), self.api_key.encode()):
             raise StripeRefusal(401, f"Invalid API Key provided: {key[:8]}****{key[-4:]}")
 
-    def _create(self, headers: Mapping[str, str], body: bytes) -> Answer:
-        return self._idempotent(wire.PATH_SESSIONS, headers, body, self._new_session_answer)
-
-    def _new_session_answer(self, fields: dict[str, str]) -> Answer:
-        session = self._new_session(fields)  # a validation failure saves nothing
-        self.sessions[session["id"]] = session
-        return Answer(200, _json(self._view(session)))
-
     def _idempotent(
-        self,
-        path: str,
-        headers: Mapping[str, str],
-        body: bytes,
-        make: Callable[[dict[str, str]], Answer],
+        self, path: str, call: _Call, make: Callable[[dict[str, str]], Answer]
     ) -> Answer:
-        """Run a create under its ``Idempotency-Key``: the first answer, replayed for 24 h."""
-        if headers.get("content-type", "").split(";")[0].strip() != wire.FORM:
+        """Run a ``POST`` under its ``Idempotency-Key``: the first answer, replayed for 24 h."""
+        params.no_query(call.query)
+        content_type = call.headers.get("content-type", "").split(";")[0].strip()
+        if call.body and content_type != wire.FORM:
             raise StripeRefusal(400, f"Requests must be sent as {wire.FORM}.")
-        fields = _form(body)
+        fields = params.form(call.body)
         fingerprint = ((":path", path), *sorted(fields.items()))
-        key = headers.get(wire.HEADER_IDEMPOTENCY_KEY.lower())
+        key = call.idempotency_key
         if key is not None and not 1 <= len(key) <= 255:
             raise StripeRefusal(400, "Idempotency keys must be 1 to 255 characters long.")
         with self._lock:
@@ -282,126 +295,171 @@ class StripeSandbox:
             return None
         return known
 
+    # -- Checkout Sessions ----------------------------------------------------------------------
+
+    def _create_session(self, call: _Call) -> Answer:
+        def make(fields: dict[str, str]) -> Answer:
+            session = self._new_session(fields)  # a validation failure saves nothing
+            self.sessions[session["id"]] = session
+            return _ok(self._expanded(self._view(session), params.expansions(fields)))
+
+        return self._idempotent(wire.PATH_SESSIONS, call, make)
+
     def _new_session(self, fields: dict[str, str]) -> dict[str, Any]:
-        unknown = sorted(
-            name
-            for name in fields
-            if name not in _PLAIN_FIELDS
-            and not _METADATA_KEY.fullmatch(name)
-            and not _INTENT_METADATA_KEY.fullmatch(name)
-        )
-        if unknown:
-            raise StripeRefusal(
-                400,
-                f"Received unknown parameter: {unknown[0]}",
-                code=wire.CODE_PARAMETER_UNKNOWN,
-                param=unknown[0],
-            )
-        if _required(fields, "mode") != "payment":
+        params.refuse_unknown(n for n in fields if not params.SESSION_FIELD.fullmatch(n))
+        if params.required(fields, "mode") != "payment":
             raise StripeRefusal(400, "This sandbox imitates mode=payment only.", param="mode")
-        currency = _required(fields, "line_items[0][price_data][currency]")
+        currency = params.required(fields, "line_items[0][price_data][currency]")
         if currency.upper() not in wire.CURRENCIES or currency != currency.lower():
             raise StripeRefusal(
                 400, f"Invalid currency: {currency}.", param="line_items[0][price_data][currency]"
             )
-        unit_amount = _integer(fields, "line_items[0][price_data][unit_amount]")
-        quantity = _integer(fields, "line_items[0][quantity]")
+        unit_amount = params.integer(fields, "line_items[0][price_data][unit_amount]")
+        quantity = params.integer(fields, "line_items[0][quantity]")
         if quantity < 1:
             raise StripeRefusal(
                 400, "Quantity must be at least 1.", param="line_items[0][quantity]"
             )
-        _check_unit_amount(currency.upper(), unit_amount)
-        name = _required(fields, "line_items[0][price_data][product_data][name]")
+        params.check_unit_amount(currency.upper(), unit_amount)
+        if self.validate_minimums:
+            params.check_minimum(currency.upper(), unit_amount * quantity)
+        name = params.required(fields, "line_items[0][price_data][product_data][name]")
         if not name or len(name) > wire.PRODUCT_NAME_MAX:
             raise StripeRefusal(
                 400,
                 "A product name is required.",
                 param="line_items[0][price_data][product_data][name]",
             )
-        reference = fields.get("client_reference_id")
-        if reference is not None and not 1 <= len(reference) <= wire.CLIENT_REFERENCE_MAX:
-            raise StripeRefusal(
-                400, "client_reference_id is too long.", param="client_reference_id"
-            )
-        for name_, value in fields.items():
-            if name_.startswith(("metadata[", "payment_intent_data[")) and (
-                len(value) > wire.METADATA_VALUE_MAX
-            ):
-                raise StripeRefusal(
-                    400, "Metadata values can have up to 500 characters.", param=name_
-                )
-        for url_field in ("success_url", "cancel_url"):
-            url = fields.get(url_field)
-            if url is not None and not (
-                url.startswith(("http://", "https://")) and len(url) <= 5000
-            ):
-                raise StripeRefusal(400, "Not a valid URL", param=url_field)
+        params.check_session_texts(fields)
         now = int(self.clock())
-        expires_at = now + wire.EXPIRES_MAX_SECONDS
-        if "expires_at" in fields:
-            expires_at = _integer(fields, "expires_at")
-            # A little slack either side for the client's clock, as Stripe allows.
-            if (
-                not now + wire.EXPIRES_MIN_SECONDS - 60
-                <= expires_at
-                <= now + wire.EXPIRES_MAX_SECONDS + 60
-            ):
-                raise StripeRefusal(
-                    400,
-                    "The `expires_at` timestamp must be between 30 minutes and 24 hours from "
-                    "Checkout Session creation.",
-                    param="expires_at",
-                )
         session_id = f"cs_test_{secrets.token_hex(29)}"
-        return {
-            "id": session_id,
-            "object": "checkout.session",
-            "amount_subtotal": unit_amount * quantity,
-            "amount_total": unit_amount * quantity,
-            "cancel_url": fields.get("cancel_url"),
-            "client_reference_id": reference,
-            "created": now,
-            "currency": currency,
-            "expires_at": expires_at,
-            "livemode": False,
-            "metadata": _nested(fields, _METADATA_KEY),
-            "mode": "payment",
-            "payment_intent": None,
-            "payment_status": wire.PAYMENT_UNPAID,
-            "status": wire.SESSION_OPEN,
-            "success_url": fields.get("success_url"),
-            "url": f"{self.base_url}/checkout/{session_id}",
-            "_intent_metadata": _nested(fields, _INTENT_METADATA_KEY),
-        }
+        return objects.session(
+            session_id=session_id,
+            created=now,
+            expires_at=params.expires_at(fields, now),
+            currency=currency,
+            unit_amount=unit_amount,
+            quantity=quantity,
+            product_name=name,
+            url=f"{self.base_url}/checkout/{session_id}",
+            fields={name_: fields.get(name_) for name_ in _ECHOED_FIELDS},
+            metadata=params.nested(fields, params.METADATA_KEY),
+            intent_metadata=params.nested(fields, params.INTENT_METADATA_KEY),
+            payment_method_types=params.method_types(fields),
+        )
 
-    def _list(self, params: dict[str, str]) -> dict[str, Any]:
-        limit = _list_limit(params, {"created[gte]", "payment_intent"})
-        since = _integer(params, "created[gte]") if "created[gte]" in params else 0
+    def _list_sessions(self, call: _Call) -> Answer:
+        filters = {"payment_intent", "status", *params.CREATED_FILTERS}
+        params.refuse_unknown(params.unlisted(call.query, filters))
+        status = call.query.get("status")
+        if status not in (None, wire.SESSION_OPEN, wire.SESSION_COMPLETE, wire.SESSION_EXPIRED):
+            raise StripeRefusal(
+                400, "Invalid status: must be one of complete, expired, or open", param="status"
+            )
+        created = params.created_filter(call.query)
         with self._lock:
             chosen = [
-                self._view(s)
-                for s in reversed(self.sessions.values())
-                if s["created"] >= since
-                and params.get("payment_intent") in (None, s["payment_intent"])
+                view
+                for view in map(self._view, reversed(self.sessions.values()))
+                if created(view["created"])
+                and call.query.get("payment_intent") in (None, view["payment_intent"])
+                and status in (None, view["status"])
             ]
-        return _list_page(wire.PATH_SESSIONS, "checkout.session", chosen, params, limit)
+            return self._list_answer(wire.PATH_SESSIONS, "checkout.session", chosen, call.query)
+
+    def _retrieve_session(self, call: _Call, session_id: str) -> Answer:
+        params.refuse_unknown(params.unlisted(call.query, set(), paged=False))
+        with self._lock:
+            return _ok(
+                self._expanded(self._view(self._session(session_id)), params.expansions(call.query))
+            )
+
+    def _expire_session(self, call: _Call, session_id: str) -> Answer:
+        made: list[dict[str, Any]] = []
+
+        def make(fields: dict[str, str]) -> Answer:
+            params.refuse_unknown(params.unlisted(fields, set(), paged=False))
+            made.append(self._expired(session_id))
+            return _ok(self._expanded(made[0], params.expansions(fields)))
+
+        answer = self._idempotent(wire.PATH_EXPIRE.format(session_id=session_id), call, make)
+        if made:  # not a replay: the event is new
+            self._send(wire.EVENT_EXPIRED, made[0], call)
+        return answer
+
+    def _list_line_items(self, call: _Call, session_id: str) -> Answer:
+        params.refuse_unknown(params.unlisted(call.query, set()))
+        with self._lock:
+            item = self._session(session_id)["_line_item"]
+            url = wire.PATH_LINE_ITEMS.format(session_id=session_id)
+            return self._list_answer(url, "item", [item], call.query)
 
     def _session(self, session_id: str) -> dict[str, Any]:
-        session = self.sessions.get(session_id)
-        if session is None:
-            raise StripeRefusal(
-                404,
-                f"No such checkout.session: '{session_id}'",
-                code=wire.CODE_RESOURCE_MISSING,
-                param="session",
-            )
-        return session
+        return params.found(
+            self.sessions.get(session_id), "checkout.session", session_id, "session"
+        )
 
     def _view(self, session: dict[str, Any]) -> dict[str, Any]:
-        """The session as the API shows it; one past ``expires_at`` reads as expired."""
+        """The session as the API shows it: one past ``expires_at`` reads as expired, and only
+        an open one has a ``url``."""
         if session["status"] == wire.SESSION_OPEN and self.clock() >= session["expires_at"]:
             session["status"] = wire.SESSION_EXPIRED
-        return {k: v for k, v in session.items() if not k.startswith("_")}
+        view = objects.shown(session)
+        if view["status"] != wire.SESSION_OPEN:
+            view["url"] = None
+        return view
+
+    # -- PaymentIntents, charges, refunds, balance -----------------------------------------------
+
+    def _retrieve_intent(self, call: _Call, intent_id: str) -> Answer:
+        params.refuse_unknown(params.unlisted(call.query, set(), paged=False))
+        with self._lock:
+            intent = params.found(
+                self.intents.get(intent_id), "payment_intent", intent_id, "intent"
+            )
+            return _ok(self._expanded(intent, params.expansions(call.query)))
+
+    def _retrieve_refund(self, call: _Call, refund_id: str) -> Answer:
+        params.refuse_unknown(params.unlisted(call.query, set(), paged=False))
+        with self._lock:
+            refund = params.found(self.refunds.get(refund_id), "refund", refund_id, "refund")
+            return _ok(self._expanded(refund, params.expansions(call.query)))
+
+    def _balance(self, call: _Call) -> Answer:
+        params.refuse_unknown(params.unlisted(call.query, set(), paged=False))
+        return _ok(objects.BALANCE)
+
+    def _charge(self, charge_id: str) -> dict[str, Any]:
+        found = next((c for c in self.charges.values() if c["id"] == charge_id), None)
+        return params.found(found, "charge", charge_id, "charge")
+
+    def _expanded(self, obj: Mapping[str, Any], paths: Iterable[str]) -> dict[str, Any]:
+        """``obj`` with each of the dotted ``paths`` expanded, as ``expand[]`` asks."""
+        return params.expanded(obj, paths, self._expansion)
+
+    def _expansion(self, obj: Mapping[str, Any], field: str, asked: str) -> Any:
+        kind, value = obj.get("object"), obj.get(field)
+        if (kind, field) == ("checkout.session", "line_items"):
+            item = self.sessions[obj["id"]]["_line_item"]
+            url = wire.PATH_LINE_ITEMS.format(session_id=obj["id"])
+            return objects.page(url, [item], has_more=False)
+        if (kind, field) in {
+            ("checkout.session", "payment_intent"),
+            ("charge", "payment_intent"),
+            ("refund", "payment_intent"),
+        }:
+            return None if value is None else dict(self.intents[value])
+        if (kind, field) in {("payment_intent", "latest_charge"), ("refund", "charge")}:
+            return None if value is None else dict(self._charge(value))
+        if (kind, field) == ("checkout.session", "customer") and value is None:
+            return None
+        raise StripeRefusal(400, f"This property cannot be expanded ({asked}).")
+
+    def _list_answer(
+        self, url: str, noun: str, newest_first: list[dict[str, Any]], query: Mapping[str, str]
+    ) -> Answer:
+        items, has_more = params.page_of(noun, [objects.shown(i) for i in newest_first], query)
+        return _ok(self._expanded(objects.page(url, items, has_more), params.expansions(query)))
 
     # -- what the payer and the operator do ----------------------------------------------------
 
@@ -414,29 +472,45 @@ class StripeSandbox:
             session = self._session(session_id)
             if self._view(session)["status"] != wire.SESSION_OPEN:
                 raise StripeRefusal(400, f"The Checkout Session is {session['status']}, not open.")
-            intent = f"pi_{secrets.token_hex(12)}"
+            now = int(self.clock())
+            intent_id, charge_id = objects.new_id("pi"), objects.new_id("ch")
+            amount, currency = session["amount_total"], session["currency"]
+            metadata, email = session["_intent_metadata"], session["customer_email"]
+            self.intents[intent_id] = objects.payment_intent(
+                intent_id=intent_id,
+                created=now,
+                amount=amount,
+                currency=currency,
+                metadata=metadata,
+                charge_id=charge_id,
+                payment_method_types=session["payment_method_types"],
+            )
+            self.charges[intent_id] = objects.charge(
+                charge_id=charge_id,
+                created=now,
+                amount=amount,
+                currency=currency,
+                metadata=metadata,
+                intent_id=intent_id,
+                email=email,
+            )
             session.update(
                 status=wire.SESSION_COMPLETE,
                 payment_status=wire.PAYMENT_PAID,
-                payment_intent=intent,
+                payment_intent=intent_id,
+                customer_details=objects.customer_details(email),
             )
-            self.charges[intent] = {
-                "id": f"ch_{secrets.token_hex(12)}",
-                "object": "charge",
-                "amount": session["amount_total"],
-                "amount_refunded": 0,
-                "currency": session["currency"],
-                "metadata": dict(session["_intent_metadata"]),
-                "paid": True,
-                "payment_intent": intent,
-                "refunded": False,
-                "status": "succeeded",
-            }
             view = self._view(session)
-        return self._send(wire.EVENT_COMPLETED, view)
+        return self._send(wire.EVENT_COMPLETED, view, _NO_CALL)
 
     def expire(self, session_id: str) -> dict[str, Any]:
-        """Expire an open session (``POST .../expire``); send ``checkout.session.expired``."""
+        """Expire an open session, as the Dashboard does; send ``checkout.session.expired``."""
+        view = self._expired(session_id)
+        self._send(wire.EVENT_EXPIRED, view, _NO_CALL)
+        return view
+
+    def _expired(self, session_id: str) -> dict[str, Any]:
+        """Mark an open session expired; the caller sends the event, holding no lock."""
         with self._lock:
             session = self._session(session_id)
             status = self._view(session)["status"]
@@ -447,9 +521,7 @@ class StripeSandbox:
                     f"Checkout Session has a status of `{status}`.",
                 )
             session["status"] = wire.SESSION_EXPIRED
-            view = self._view(session)
-        self._send(wire.EVENT_EXPIRED, view)
-        return view
+            return self._view(session)
 
     def refund(self, session_id: str, amount: int | None = None) -> Delivery:
         """Refund a paid session's charge from the Dashboard, wholly or ``amount`` minor
@@ -460,38 +532,23 @@ class StripeSandbox:
             if amount is not None:
                 fields["amount"] = str(amount)
             refund = self._new_refund(fields)
-        return self._refund_events(refund)
+        return self._refund_events(refund, _NO_CALL)
 
-    def _refund_created(self, headers: Mapping[str, str], body: bytes) -> Answer:
+    def _create_refund(self, call: _Call) -> Answer:
         made: list[dict[str, Any]] = []
 
         def make(fields: dict[str, str]) -> Answer:
             made.append(self._new_refund(fields))
-            return Answer(200, _json(made[-1]))
+            return _ok(self._expanded(made[-1], params.expansions(fields)))
 
-        answer = self._idempotent(wire.PATH_REFUNDS, headers, body, make)
+        answer = self._idempotent(wire.PATH_REFUNDS, call, make)
         if made:  # not a replay: the refund is new, and so are its events
-            self._refund_events(made[0])
+            self._refund_events(made[0], call)
         return answer
 
     def _new_refund(self, fields: dict[str, str]) -> dict[str, Any]:
-        allowed = {"payment_intent", "amount", "reason"}
-        unknown = sorted(n for n in fields if n not in allowed and not _METADATA_KEY.fullmatch(n))
-        if unknown:
-            raise StripeRefusal(
-                400,
-                f"Received unknown parameter: {unknown[0]}",
-                code=wire.CODE_PARAMETER_UNKNOWN,
-                param=unknown[0],
-            )
-        intent = _required(fields, "payment_intent")
-        charge = self.charges.get(intent)
-        if charge is None:
-            raise StripeRefusal(
-                400 if intent else 404,
-                f"This PaymentIntent ({intent}) does not have a successful charge to refund.",
-                param="payment_intent",
-            )
+        params.refuse_unknown(n for n in fields if not params.REFUND_FIELD.fullmatch(n))
+        charge = self._refunded_charge(fields)
         left = charge["amount"] - charge["amount_refunded"]
         if left == 0:
             raise StripeRefusal(
@@ -499,7 +556,7 @@ class StripeSandbox:
                 f"Charge {charge['id']} has already been refunded.",
                 code=wire.CODE_CHARGE_ALREADY_REFUNDED,
             )
-        amount = _integer(fields, "amount") if "amount" in fields else left
+        amount = params.integer(fields, "amount") if "amount" in fields else left
         if not 0 < amount <= left:
             raise StripeRefusal(
                 400,
@@ -507,57 +564,87 @@ class StripeSandbox:
                 code=wire.CODE_AMOUNT_TOO_LARGE,
                 param="amount",
             )
+        reason = fields.get("reason")
+        if self.validate_refund_reasons:
+            params.check_refund_reason(reason)
         charge["amount_refunded"] += amount
         charge["refunded"] = charge["amount_refunded"] == charge["amount"]
-        refund = {
-            "id": f"re_{secrets.token_hex(12)}",
-            "object": "refund",
-            "amount": amount,
-            "charge": charge["id"],
-            "created": int(self.clock()),
-            "currency": charge["currency"],
-            "metadata": _nested(fields, _METADATA_KEY),
-            "payment_intent": intent,
-            "reason": fields.get("reason"),
-            "status": wire.REFUND_SUCCEEDED,  # card refunds succeed at once
-        }
+        refund = objects.refund(
+            created=int(self.clock()),
+            amount=amount,
+            charge_id=charge["id"],
+            currency=charge["currency"],
+            intent_id=charge["payment_intent"],
+            metadata=params.nested(fields, params.METADATA_KEY),
+            reason=reason,
+        )
         self.refunds[refund["id"]] = refund
         return refund
 
-    def _refund_events(self, refund: Mapping[str, Any]) -> Delivery:
+    def _refunded_charge(self, fields: Mapping[str, str]) -> dict[str, Any]:
+        """The charge a refund is for: named by ``charge``, or by ``payment_intent``."""
+        if "charge" in fields:
+            charge = self._charge(fields["charge"])
+            if fields.get("payment_intent") not in (None, charge["payment_intent"]):
+                raise StripeRefusal(
+                    400,
+                    f"The charge {charge['id']} does not belong to the PaymentIntent "
+                    f"{fields['payment_intent']}.",
+                    param="payment_intent",
+                )
+            return charge
+        if "payment_intent" not in fields:
+            raise StripeRefusal(
+                400,
+                "One of `charge` or `payment_intent` is required.",
+                code=wire.CODE_PARAMETER_MISSING,
+            )
+        intent = fields["payment_intent"]
+        paid = self.charges.get(intent)
+        if paid is None:
+            raise StripeRefusal(
+                400 if intent else 404,
+                f"This PaymentIntent ({intent}) does not have a successful charge to refund.",
+                param="payment_intent",
+            )
+        return paid
+
+    def _refund_events(self, refund: Mapping[str, Any], call: _Call) -> Delivery:
         with self._lock:
             charge = dict(self.charges[refund["payment_intent"]])
-        self._send(wire.EVENT_REFUND_CREATED, dict(refund))
-        return self._send(wire.EVENT_CHARGE_REFUNDED, charge)
+        self._send(wire.EVENT_REFUND_CREATED, dict(refund), call)
+        return self._send(wire.EVENT_CHARGE_REFUNDED, charge, call)
 
-    def _list_refunds(self, params: dict[str, str]) -> dict[str, Any]:
-        limit = _list_limit(params, {"payment_intent"})
+    def _list_refunds(self, call: _Call) -> Answer:
+        params.refuse_unknown(
+            params.unlisted(call.query, {"payment_intent", "charge", *params.CREATED_FILTERS})
+        )
+        created = params.created_filter(call.query)
         with self._lock:
             chosen = [
-                dict(r)
+                r
                 for r in reversed(self.refunds.values())
-                if params.get("payment_intent") in (None, r["payment_intent"])
+                if call.query.get("payment_intent") in (None, r["payment_intent"])
+                and call.query.get("charge") in (None, r["charge"])
+                and created(r["created"])
             ]
-        return _list_page(wire.PATH_REFUNDS, "refund", chosen, params, limit)
+            return self._list_answer(wire.PATH_REFUNDS, "refund", chosen, call.query)
+
+    # -- webhooks ------------------------------------------------------------------------------
 
     def resend(self, delivery: Delivery) -> None:
         """Deliver a webhook again, byte for byte (Stripe's retries look the same)."""
         self.deliver(delivery)
 
-    def _send(self, kind: str, obj: Mapping[str, Any]) -> Delivery:
+    def _send(self, kind: str, obj: Mapping[str, Any], call: _Call) -> Delivery:
         created = int(self.clock())
-        event_id = f"evt_{secrets.token_hex(12)}"
-        event = {
-            "id": event_id,
-            "object": "event",
-            "api_version": wire.API_VERSION,
-            "created": created,
-            "data": {"object": obj},
-            "livemode": False,
-            "pending_webhooks": 1,
-            "request": {"id": None, "idempotency_key": None},
-            "type": kind,
-        }
+        event = objects.event(
+            kind,
+            obj,
+            created=created,
+            request_id=call.request_id,
+            idempotency_key=call.idempotency_key,
+        )
         body = json.dumps(event, indent=2).encode()  # Stripe sends its events pretty-printed
         signatures = ",".join(
             "v1=" + hmac.new(s.encode(), f"{created}.".encode() + body, hashlib.sha256).hexdigest()
@@ -567,7 +654,7 @@ class StripeSandbox:
             "Content-Type": "application/json; charset=utf-8",
             wire.HEADER_SIGNATURE: f"t={created},{signatures}",
         }
-        delivery = Delivery(self.webhook_url, headers, body, event_id, kind)
+        delivery = Delivery(self.webhook_url, headers, body, event["id"], kind)
         with self._lock:
             self.deliveries.append(delivery)
         self.deliver(delivery)
@@ -582,117 +669,8 @@ class StripeSandbox:
             return found
 
 
-_BALANCE: Final = {
-    "object": "balance",
-    "available": [{"amount": 0, "currency": "usd", "source_types": {"card": 0}}],
-    "livemode": False,
-    "pending": [{"amount": 0, "currency": "usd", "source_types": {"card": 0}}],
-}
-
-
-def _form(body: bytes) -> dict[str, str]:
-    try:
-        pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=bool(body))
-    except (UnicodeDecodeError, ValueError):
-        raise StripeRefusal(400, "The request body could not be parsed as form data.") from None
-    fields: dict[str, str] = {}
-    for name, value in pairs:
-        if name in fields:
-            raise StripeRefusal(400, f"Received the parameter {name} twice.", param=name)
-        fields[name] = value
-    return fields
-
-
-def _list_limit(params: Mapping[str, str], filters: set[str]) -> int:
-    """The ``limit`` of a list request whose only other parameters are ``filters``."""
-    unknown = sorted(set(params) - filters - {"limit", "starting_after"})
-    if unknown:
-        raise StripeRefusal(
-            400,
-            f"Received unknown parameter: {unknown[0]}",
-            code=wire.CODE_PARAMETER_UNKNOWN,
-            param=unknown[0],
-        )
-    limit = _integer(params, "limit") if "limit" in params else 10
-    if not 1 <= limit <= wire.LIST_LIMIT_MAX:
-        raise StripeRefusal(400, "limit must be between 1 and 100.", param="limit")
-    return limit
-
-
-def _list_page(
-    url: str, noun: str, newest_first: list[dict[str, Any]], params: Mapping[str, str], limit: int
-) -> dict[str, Any]:
-    """One page of a list, after ``starting_after`` when it is given."""
-    after = params.get("starting_after")
-    if after is not None:
-        ids = [item["id"] for item in newest_first]
-        if after not in ids:
-            raise StripeRefusal(
-                400,
-                f"No such {noun}: '{after}'",
-                code=wire.CODE_RESOURCE_MISSING,
-                param="starting_after",
-            )
-        newest_first = newest_first[ids.index(after) + 1 :]
-    return {
-        "object": "list",
-        "url": url,
-        "has_more": len(newest_first) > limit,
-        "data": newest_first[:limit],
-    }
-
-
-def _required(fields: Mapping[str, str], name: str) -> str:
-    value = fields.get(name)
-    if value is None:
-        raise StripeRefusal(
-            400, f"Missing required param: {name}.", code=wire.CODE_PARAMETER_MISSING, param=name
-        )
-    return value
-
-
-def _integer(fields: Mapping[str, str], name: str) -> int:
-    value = _required(fields, name)
-    if not _INTEGER.fullmatch(value):
-        raise StripeRefusal(
-            400,
-            f"Invalid integer: {value[:40]}",
-            code=wire.CODE_PARAMETER_INVALID_INTEGER,
-            param=name,
-        )
-    return int(value)
-
-
-def _check_unit_amount(code: str, count: int) -> None:
-    param = "line_items[0][price_data][unit_amount]"
-    if count < 1:
-        raise StripeRefusal(400, "The amount must be positive.", param=param)
-    if count > wire.UNIT_AMOUNT_MAX:
-        raise StripeRefusal(
-            400,
-            "Amount must be no more than 99,999,999 in the currency's smallest unit.",
-            code=wire.CODE_AMOUNT_TOO_LARGE,
-            param=param,
-        )
-    if code in wire.THREE_DECIMAL and count % 10:
-        raise StripeRefusal(400, f"{code} amounts must end in 0.", param=param)
-    if code in wire.HUNDREDTHS_OF_WHOLE_UNITS and count % 100:
-        raise StripeRefusal(
-            400, f"{code} amounts must be whole units (a multiple of 100).", param=param
-        )
-
-
-def _nested(fields: Mapping[str, str], pattern: re.Pattern[str]) -> dict[str, str]:
-    found = {}
-    for name, value in fields.items():
-        match = pattern.fullmatch(name)
-        if match:
-            found[match.group(1)] = value
-    return found
-
-
-def _json(value: Any) -> bytes:
-    return json.dumps(value, separators=(",", ":")).encode()
+def _ok(document: Mapping[str, Any]) -> Answer:
+    return Answer(200, objects.to_json(document))
 
 
 def sandbox_transport(sandbox: StripeSandbox) -> httpx.MockTransport:

@@ -29,6 +29,9 @@ PATH_SESSION: Final = "/v1/checkout/sessions/{session_id}"  # GET: retrieve
 PATH_EXPIRE: Final = "/v1/checkout/sessions/{session_id}/expire"  # POST: expire an open one
 PATH_BALANCE: Final = "/v1/balance"  # GET: the cheapest authenticated call
 PATH_REFUNDS: Final = "/v1/refunds"  # POST: refund a PaymentIntent's charge; GET: list
+PATH_REFUND: Final = "/v1/refunds/{refund_id}"  # GET: retrieve
+PATH_LINE_ITEMS: Final = "/v1/checkout/sessions/{session_id}/line_items"  # GET: list
+PATH_PAYMENT_INTENT: Final = "/v1/payment_intents/{intent_id}"  # GET: retrieve
 
 HEADER_IDEMPOTENCY_KEY: Final = "Idempotency-Key"
 HEADER_IDEMPOTENT_REPLAYED: Final = "Idempotent-Replayed"
@@ -60,6 +63,16 @@ CURRENCIES: Final = frozenset(
      "NGN", "NOK", "NZD", "OMR", "PHP", "PKR", "PLN", "RON", "SAR", "SEK", "SGD", "THB", "TRY",
      "TWD", "UAH", "USD", "VND", "ZAR"}
 )  # fmt: skip
+#: The smallest charge Stripe takes, in minor units, for the currencies its table names
+#: (docs.stripe.com/currencies, "Minimum and maximum charge amounts"). A charge in another
+#: currency than the account settles in must also convert to at least the settlement
+#: currency's minimum, which only Stripe can tell.
+MINIMUM_CHARGE: Final = {
+    "USD": 50, "AED": 200, "AUD": 50, "BGN": 100, "BRL": 50, "CAD": 50, "CHF": 50, "CZK": 1500,
+    "DKK": 250, "EUR": 50, "GBP": 30, "HKD": 400, "HUF": 17500, "INR": 50, "JPY": 50,
+    "MXN": 1000, "MYR": 200, "NOK": 300, "NZD": 50, "PLN": 200, "RON": 200, "SEK": 300,
+    "SGD": 50, "THB": 1000,
+}  # fmt: skip
 #: Currencies whose amounts Stripe counts in whole units.
 ZERO_DECIMAL: Final = frozenset(
     {"BIF", "CLP", "DJF", "GNF", "JPY", "KMF", "KRW", "MGA", "PYG", "RWF", "UGX", "VND",
@@ -90,6 +103,15 @@ EVENT_REFUND_UPDATED: Final = "refund.updated"
 EVENT_REFUND_FAILED: Final = "refund.failed"
 EVENT_CHARGE_REFUND_UPDATED: Final = "charge.refund.updated"
 
+#: The ``reason`` values a refund may be created with.
+REFUND_REASONS: Final = ("duplicate", "fraudulent", "requested_by_customer")
+#: The ``locale`` values of a Checkout Session.
+CHECKOUT_LOCALES: Final = frozenset(
+    {"auto", "bg", "cs", "da", "de", "el", "en", "en-GB", "es", "es-419", "et", "fi", "fil", "fr",
+     "fr-CA", "hr", "hu", "id", "it", "ja", "ko", "lt", "lv", "ms", "mt", "nb", "nl", "pl", "pt",
+     "pt-BR", "ro", "ru", "sk", "sl", "sv", "th", "tr", "vi", "zh", "zh-HK", "zh-TW"}
+)  # fmt: skip
+
 # Refund ``status`` values.
 REFUND_SUCCEEDED: Final = "succeeded"
 REFUND_PENDING: Final = "pending"
@@ -119,4 +141,5 @@ CODE_PARAMETER_MISSING: Final = "parameter_missing"
 CODE_PARAMETER_INVALID_INTEGER: Final = "parameter_invalid_integer"
 CODE_PARAMETER_UNKNOWN: Final = "parameter_unknown"
 CODE_AMOUNT_TOO_LARGE: Final = "amount_too_large"
+CODE_AMOUNT_TOO_SMALL: Final = "amount_too_small"
 CODE_CHARGE_ALREADY_REFUNDED: Final = "charge_already_refunded"

@@ -201,21 +201,23 @@ def order_kwargs(draw: st.DrawFn) -> dict[str, Any]:
     return kwargs
 
 
-@pytest.fixture(scope="module")
-def provider() -> Iterator[Any]:
-    payments = Payments(
+def binance_payments(base_url: str, **kwargs: Any) -> Payments:
+    """A facade with the Binance provider alone, its clock fixed, pointed at ``base_url``."""
+    return Payments(
         Config(),
         providers={"binance": BinancePayProvider},
         load_entry_points=False,
         provider_settings={
-            "binance": {
-                "api_key": API_KEY,
-                "api_secret": API_SECRET,
-                "base_url": "http://127.0.0.1:9",
-            }
+            "binance": {"api_key": API_KEY, "api_secret": API_SECRET, "base_url": base_url}
         },
         clock=FixedClock(),
+        **kwargs,
     )
+
+
+@pytest.fixture(scope="module")
+def provider() -> Iterator[Any]:
+    payments = binance_payments("http://127.0.0.1:9")
     yield payments.provider("binance")
     payments.close()
 
@@ -306,20 +308,10 @@ def payments(webhook_key: rsa.RSAPrivateKey) -> Iterator[Payments]:
         assert request.url.path == protocol.PATH_CERTIFICATES
         return httpx.Response(200, content=certificates)
 
-    facade = Payments(
-        Config(),
-        providers={"binance": BinancePayProvider},
-        load_entry_points=False,
-        provider_settings={
-            "binance": {
-                "api_key": API_KEY,
-                "api_secret": API_SECRET,
-                "base_url": "https://bpay.binanceapi.example",
-            }
-        },
+    facade = binance_payments(
+        "https://bpay.binanceapi.example",
         transport=httpx.MockTransport(binance),
         retry=RetryPolicy(max_attempts=1),
-        clock=FixedClock(),
     )
     yield facade
     facade.close()

@@ -30,7 +30,7 @@ from payments_core import (
 from payments_core.ledger.base import OrderState, check_refundable
 from payments_core.testing.strategies import refund_requests
 
-from .test_r4_properties import (  # provider: the same module-scoped fixture
+from .test_request_and_callback_properties import (  # provider: the same module-scoped fixture
     PROPERTY,
     amounts,
     currency_codes,

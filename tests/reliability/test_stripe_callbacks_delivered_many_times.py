@@ -10,65 +10,43 @@ the application hook must fire once per order, and every delivery must be acknow
 from __future__ import annotations
 
 import random
-import threading
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
 
 from payments_stripe import StripeProvider
-from payments_stripe.sandbox import Delivery, sandbox_transport
-from payments_stripe.sandbox_server import new_sandbox
+from payments_stripe.harness import StripeHarness
+from payments_stripe.sandbox import Delivery
 
 from payments_core import (
     Money,
     OrderRequest,
     Payments,
     PaymentStatus,
-    StatusChange,
-    hookimpl,
     open_ledger,
 )
+from tests.ledger.fakes import HookRecorder
 
 from .conftest import Leaks
 
 ORDERS = 1000
 
 
-class Changes:
-    """The application's ``payment_status_changed`` hook, counting what it heard."""
-
-    def __init__(self) -> None:
-        self.heard: list[StatusChange] = []
-        self._lock = threading.Lock()
-
-    @hookimpl
-    def payment_status_changed(self, change: StatusChange) -> None:
-        with self._lock:
-            self.heard.append(change)
-
-
 def test_stripe_webhooks_delivered_many_times_concurrently_pay_each_order_once(
     tmp_path: Path, leaks: Leaks
 ) -> None:
-    sandbox = new_sandbox(deliver=lambda delivery: None)
-    leaks.add(sandbox.api_key, *sandbox.webhook_secrets)
-    transport = sandbox_transport(sandbox)
-    changes = Changes()
+    harness = StripeHarness()  # its sandbox keeps the webhooks instead of posting them
+    sandbox = harness.sandbox
+    leaks.add(*harness.secrets().values())
+    changes = HookRecorder()
     references = [f"r2-stripe-{i:04d}" for i in range(ORDERS)]
     with Payments(
         providers={"stripe": StripeProvider},
-        provider_settings={
-            "stripe": {
-                "base_url": sandbox.base_url,
-                "api_key": sandbox.api_key,
-                "webhook_secret": sandbox.webhook_secrets[0],
-            }
-        },
+        provider_settings={"stripe": harness.settings()},
         load_entry_points=False,
         plugins=(changes,),
-        transport=transport,
-        async_transport=transport,
+        transport=harness.transport(),
         ledger=open_ledger(f"sqlite:///{tmp_path / 'r2.sqlite3'}"),
     ) as payments:
         for reference in references:
@@ -96,7 +74,7 @@ def test_stripe_webhooks_delivered_many_times_concurrently_pay_each_order_once(
     assert len(deliveries) > ORDERS
     assert all(outcome.reply.status_code == 200 for outcome in outcomes)
     assert sum(o.result is not None and o.result.applied for o in outcomes) == ORDERS
-    assert Counter(change.reference for change in changes.heard) == Counter(references)
-    assert all(change.new_status is PaymentStatus.PAID for change in changes.heard)
+    assert Counter(change.reference for change in changes.changes) == Counter(references)
+    assert all(change.new_status is PaymentStatus.PAID for change in changes.changes)
     assert pending == []
     assert all(order is not None and order.status is PaymentStatus.PAID for order in recorded)

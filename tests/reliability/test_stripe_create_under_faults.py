@@ -22,7 +22,7 @@ from payments_core import Config, Order, Payments
 from payments_core.config import HttpSettings
 
 from .conftest import Leaks
-from .test_r1_faults import (
+from .test_create_under_faults import (
     HOLD,
     ORDERS,
     READ_TIMEOUT,

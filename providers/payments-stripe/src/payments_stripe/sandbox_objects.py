@@ -1,0 +1,321 @@
+"""The Stripe sandbox's objects, whole: every field Stripe's API reference requires, and more.
+
+Each builder returns a JSON-ready ``dict`` shaped as Stripe's OpenAPI description gives the
+object (``checkout.session``, ``charge``, ``payment_intent``, ``refund``, ``item``, ``event``,
+``list``): the fields it marks ``required`` always present, fields Stripe states as ``null``
+present as ``None``, so a client reading any of them (the ``stripe`` SDK's attributes, say)
+finds it. Keys starting with ``_`` are the sandbox's own bookkeeping and never shown.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Mapping, Sequence
+from typing import Any, Final
+
+from payments_stripe import wire
+
+__all__ = [
+    "BALANCE",
+    "charge",
+    "customer_details",
+    "event",
+    "line_item",
+    "new_id",
+    "page",
+    "payment_intent",
+    "refund",
+    "session",
+    "shown",
+    "to_json",
+]
+
+_NO_ADDRESS: Final = dict.fromkeys(("city", "country", "line1", "line2", "postal_code", "state"))
+
+#: The balance of a fresh test account: nothing available, nothing pending.
+BALANCE: Final = {
+    "object": "balance",
+    "available": [{"amount": 0, "currency": "usd", "source_types": {"card": 0}}],
+    "livemode": False,
+    "pending": [{"amount": 0, "currency": "usd", "source_types": {"card": 0}}],
+}
+
+
+def new_id(prefix: str) -> str:
+    """A fresh Stripe-style id: ``req_...``, ``pi_...``, ``evt_...``."""
+    return f"{prefix}_{secrets.token_hex(12)}"
+
+
+def to_json(value: Any) -> bytes:
+    """An API answer's body: compact JSON."""
+    return json.dumps(value, separators=(",", ":")).encode()
+
+
+def shown(stored: Mapping[str, Any]) -> dict[str, Any]:
+    """An object as the API shows it: without the sandbox's own ``_`` keys."""
+    return {k: v for k, v in stored.items() if not k.startswith("_")}
+
+
+def session(
+    *,
+    session_id: str,
+    created: int,
+    expires_at: int,
+    currency: str,
+    unit_amount: int,
+    quantity: int,
+    product_name: str,
+    url: str,
+    fields: Mapping[str, str | None],
+    metadata: Mapping[str, str],
+    intent_metadata: Mapping[str, str],
+    payment_method_types: Sequence[str],
+) -> dict[str, Any]:
+    """A new, open Checkout Session in ``payment`` mode with one line item.
+
+    :param fields: The create's plain parameters (``success_url``, ``cancel_url``,
+        ``client_reference_id``, ``customer_email``, ``locale``), ``None`` when absent.
+    """
+    total = unit_amount * quantity
+    return {
+        "id": session_id,
+        "object": "checkout.session",
+        "after_expiration": None,
+        "allow_promotion_codes": None,
+        "amount_subtotal": total,
+        "amount_total": total,
+        "automatic_tax": {"enabled": False, "status": None},
+        "billing_address_collection": None,
+        "cancel_url": fields.get("cancel_url"),
+        "client_reference_id": fields.get("client_reference_id"),
+        "consent": None,
+        "consent_collection": None,
+        "created": created,
+        "currency": currency,
+        "custom_fields": [],
+        "custom_text": {"shipping_address": None, "submit": None},
+        "customer": None,
+        "customer_creation": "if_required",
+        "customer_details": None,
+        "customer_email": fields.get("customer_email"),
+        "expires_at": expires_at,
+        "invoice": None,
+        "livemode": False,
+        "locale": fields.get("locale"),
+        "metadata": dict(metadata),
+        "mode": "payment",
+        "payment_intent": None,
+        "payment_link": None,
+        "payment_method_collection": "always",
+        "payment_method_types": list(payment_method_types),
+        "payment_status": wire.PAYMENT_UNPAID,
+        "phone_number_collection": {"enabled": False},
+        "recovered_from": None,
+        "setup_intent": None,
+        "shipping_address_collection": None,
+        "shipping_cost": None,
+        "shipping_details": None,
+        "shipping_options": [],
+        "status": wire.SESSION_OPEN,
+        "submit_type": None,
+        "subscription": None,
+        "success_url": fields.get("success_url"),
+        "total_details": {"amount_discount": 0, "amount_shipping": 0, "amount_tax": 0},
+        "url": url,
+        "_intent_metadata": dict(intent_metadata),
+        "_line_item": line_item(currency, unit_amount, quantity, product_name),
+    }
+
+
+def line_item(currency: str, unit_amount: int, quantity: int, description: str) -> dict[str, Any]:
+    """A session's line item (``item``), untaxed and undiscounted."""
+    total = unit_amount * quantity
+    return {
+        "id": new_id("li"),
+        "object": "item",
+        "amount_discount": 0,
+        "amount_subtotal": total,
+        "amount_tax": 0,
+        "amount_total": total,
+        "currency": currency,
+        "description": description,
+        "quantity": quantity,
+    }
+
+
+def customer_details(email: str | None) -> dict[str, Any]:
+    """What the payer gave on the hosted page: here only the prefilled email, if any."""
+    return {
+        "address": None,
+        "email": email,
+        "name": None,
+        "phone": None,
+        "tax_exempt": "none",
+        "tax_ids": [],
+    }
+
+
+def payment_intent(
+    *,
+    intent_id: str,
+    created: int,
+    amount: int,
+    currency: str,
+    metadata: Mapping[str, str],
+    charge_id: str,
+    payment_method_types: Sequence[str],
+) -> dict[str, Any]:
+    """The PaymentIntent a paid session made, succeeded with one charge."""
+    return {
+        "id": intent_id,
+        "object": "payment_intent",
+        "amount": amount,
+        "amount_capturable": 0,
+        "amount_received": amount,
+        "application": None,
+        "application_fee_amount": None,
+        "canceled_at": None,
+        "cancellation_reason": None,
+        "capture_method": "automatic",
+        "confirmation_method": "automatic",
+        "created": created,
+        "currency": currency,
+        "customer": None,
+        "description": None,
+        "invoice": None,
+        "last_payment_error": None,
+        "latest_charge": charge_id,
+        "livemode": False,
+        "metadata": dict(metadata),
+        "next_action": None,
+        "on_behalf_of": None,
+        "payment_method": None,
+        "payment_method_types": list(payment_method_types),
+        "processing": None,
+        "receipt_email": None,
+        "review": None,
+        "setup_future_usage": None,
+        "shipping": None,
+        "statement_descriptor": None,
+        "statement_descriptor_suffix": None,
+        "status": "succeeded",
+        "transfer_data": None,
+        "transfer_group": None,
+    }
+
+
+def charge(
+    *,
+    charge_id: str,
+    created: int,
+    amount: int,
+    currency: str,
+    metadata: Mapping[str, str],
+    intent_id: str,
+    email: str | None,
+) -> dict[str, Any]:
+    """A captured card charge that succeeded, nothing refunded yet."""
+    return {
+        "id": charge_id,
+        "object": "charge",
+        "amount": amount,
+        "amount_captured": amount,
+        "amount_refunded": 0,
+        "application": None,
+        "application_fee": None,
+        "application_fee_amount": None,
+        "balance_transaction": None,
+        "billing_details": {
+            "address": dict(_NO_ADDRESS),
+            "email": email,
+            "name": None,
+            "phone": None,
+        },
+        "calculated_statement_descriptor": None,
+        "captured": True,
+        "created": created,
+        "currency": currency,
+        "customer": None,
+        "description": None,
+        "disputed": False,
+        "failure_balance_transaction": None,
+        "failure_code": None,
+        "failure_message": None,
+        "fraud_details": {},
+        "invoice": None,
+        "livemode": False,
+        "metadata": dict(metadata),
+        "on_behalf_of": None,
+        "paid": True,
+        "payment_intent": intent_id,
+        "payment_method": None,
+        "receipt_email": email,
+        "receipt_number": None,
+        "receipt_url": None,
+        "refunded": False,
+        "review": None,
+        "shipping": None,
+        "source_transfer": None,
+        "statement_descriptor": None,
+        "statement_descriptor_suffix": None,
+        "status": "succeeded",
+        "transfer_data": None,
+        "transfer_group": None,
+    }
+
+
+def refund(
+    *,
+    created: int,
+    amount: int,
+    charge_id: str,
+    currency: str,
+    intent_id: str,
+    metadata: Mapping[str, str],
+    reason: str | None,
+) -> dict[str, Any]:
+    """A card refund, which succeeds at once."""
+    return {
+        "id": new_id("re"),
+        "object": "refund",
+        "amount": amount,
+        "balance_transaction": None,
+        "charge": charge_id,
+        "created": created,
+        "currency": currency,
+        "metadata": dict(metadata),
+        "payment_intent": intent_id,
+        "reason": reason,
+        "receipt_number": None,
+        "source_transfer_reversal": None,
+        "status": wire.REFUND_SUCCEEDED,
+        "transfer_reversal": None,
+    }
+
+
+def event(
+    kind: str,
+    obj: Mapping[str, Any],
+    *,
+    created: int,
+    request_id: str | None,
+    idempotency_key: str | None,
+) -> dict[str, Any]:
+    """An event about ``obj``; ``request_id`` names the API request that caused it, if any."""
+    return {
+        "id": new_id("evt"),
+        "object": "event",
+        "api_version": wire.API_VERSION,
+        "created": created,
+        "data": {"object": dict(obj)},
+        "livemode": False,
+        "pending_webhooks": 1,
+        "request": {"id": request_id, "idempotency_key": idempotency_key},
+        "type": kind,
+    }
+
+
+def page(url: str, items: Sequence[Mapping[str, Any]], has_more: bool) -> dict[str, Any]:
+    """One page of a list."""
+    return {"object": "list", "data": list(items), "has_more": has_more, "url": url}
