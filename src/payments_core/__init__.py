@@ -54,8 +54,9 @@ from payments_core.redaction import Secret, get_logger
 
 if TYPE_CHECKING:
     from payments_core.facade import Payments
-    from payments_core.ledger import EventFlag, Ledger, open_ledger
+    from payments_core.ledger import Ledger, open_ledger
     from payments_core.retry import RetryPolicy
+    from payments_core.rules import EventFlag
     from payments_core.serialization import converter
 
 # Loaded on first use: they pull in httpx, tenacity, cattrs and the ledger, which a plugin that
@@ -64,7 +65,8 @@ _LAZY = {
     "Payments": "payments_core.facade",
     "RetryPolicy": "payments_core.retry",
     "converter": "payments_core.serialization",
-    **dict.fromkeys(("EventFlag", "Ledger", "open_ledger"), "payments_core.ledger"),
+    "EventFlag": "payments_core.rules",
+    **dict.fromkeys(("Ledger", "open_ledger"), "payments_core.ledger"),
 }
 
 

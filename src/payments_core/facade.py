@@ -36,14 +36,7 @@ from payments_core.errors import (
     ValidationError,
 )
 from payments_core.http import HttpRequest, HttpResponse, Operation
-from payments_core.ledger.base import (
-    ApplyResult,
-    CallbackOutcome,
-    EventFlag,
-    Ledger,
-    ReconcileOutcome,
-    RefundOutcome,
-)
+from payments_core.ledger import ApplyResult, Ledger, RefundOutcome
 from payments_core.models import (
     CallbackRequest,
     CallbackResult,
@@ -59,10 +52,12 @@ from payments_core.models import (
     RefundStatus,
     StatusChange,
 )
+from payments_core.outcomes import CallbackOutcome, ReconcileOutcome
 from payments_core.plugins import Clock, PluginHost, ProviderFactory, ProviderHooks
 from payments_core.redaction import get_logger
 from payments_core.refunding import RefundAttempt, check_order_refundable
 from payments_core.retry import RetryPolicy, is_retryable
+from payments_core.rules import EventFlag
 from payments_core.transport import (
     AsyncHttpSender,
     HttpxSender,

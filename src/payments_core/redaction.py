@@ -5,7 +5,8 @@ through a log line, a traceback or a debugger by accident; code that needs the v
 :meth:`Secret.reveal`. Every secret's value is also remembered by :class:`RedactingFilter`,
 which the core attaches to the ``payments_core`` and provider loggers, so that a value that did
 slip into a message is replaced before any handler sees it. The filter also masks things shaped
-like signatures and key material (long hex or base64 runs, PEM blocks).
+like signatures and key material (long hex or base64 runs, PEM blocks). :func:`safe_url` hides
+the password in a database URL before it is shown.
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ import logging
 import re
 import threading
 from typing import Final
+from urllib.parse import urlsplit, urlunsplit
 
-__all__ = ["MASK", "RedactingFilter", "Secret", "get_logger", "redact"]
+__all__ = ["MASK", "RedactingFilter", "Secret", "get_logger", "redact", "safe_url"]
 
 MASK: Final = "**********"
 
@@ -94,6 +96,20 @@ def redact(text: str) -> str:
     if pattern is not None:
         text = pattern.sub(MASK, text)
     return _SHAPES.sub(MASK, text)
+
+
+def safe_url(url: str) -> str:
+    """``url`` with any password replaced by ``***``, fit for messages and logs.
+
+    >>> safe_url("postgresql://app:hunter2@db.internal:5432/app")
+    'postgresql://app:***@db.internal:5432/app'
+    """
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rsplit("@", 1)[1]
+    user = parts.username or ""
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc}"))
 
 
 class RedactingFilter(logging.Filter):

@@ -15,9 +15,9 @@ from typing import Any, TypeVar
 
 from payments_core.errors import PaymentsError, PluginError, ValidationError
 from payments_core.http import Operation
-from payments_core.ledger.base import OrderState, check_refundable
 from payments_core.models import ErrorCategory, Order, Refund, RefundRequest, RefundStatus
 from payments_core.plugins import ProviderHooks
+from payments_core.rules import OrderState, check_refundable
 
 __all__ = ["RefundAttempt", "check_order_refundable"]
 

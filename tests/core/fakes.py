@@ -20,6 +20,15 @@ from payments_core import (
     hookimpl,
 )
 from payments_core.errors import parse_retry_after
+from payments_core.models import ErrorCategory, ErrorClassification
+
+#: How a fake provider classifies its refusal of a second create for one reference.
+DUPLICATE_ORDER = ErrorClassification(
+    category=ErrorCategory.DUPLICATE_ORDER,
+    retryable=False,
+    action="query the order",
+    user_message="",
+)
 
 
 class EchoProvider:
@@ -86,14 +95,7 @@ class EchoProvider:
         return self._order(self._check(response, "query_order"))
 
     @hookimpl
-    def classify_error(self, error: PaymentsError) -> Any:
-        from payments_core import ErrorCategory, ErrorClassification
-
+    def classify_error(self, error: PaymentsError) -> ErrorClassification | None:
         if isinstance(error, ProviderError) and error.provider_code == "duplicate":
-            return ErrorClassification(
-                category=ErrorCategory.DUPLICATE_ORDER,
-                retryable=False,
-                action="query the order",
-                user_message="",
-            )
+            return DUPLICATE_ORDER
         return None

@@ -11,13 +11,17 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from payments_core import Ledger, open_ledger
-from payments_core.ledger.base import safe_url
+from payments_core.redaction import safe_url
+
+if TYPE_CHECKING:
+    from payments_binance.sandbox import Sandbox
 
 POSTGRES_URL = os.environ.get(
     "PAYMENTS_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
@@ -68,22 +72,23 @@ def ledger_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 @pytest.fixture
 def open_test_ledger(ledger_url: str) -> Iterator[Callable[..., Ledger]]:
     """Open ledgers at ``ledger_url`` (with any ``open_ledger`` options); all closed after."""
-    opened: list[Ledger] = []
-
-    def open_one(**options: Any) -> Ledger:
-        ledger = open_ledger(ledger_url, **options)
-        opened.append(ledger)
-        return ledger
-
-    yield open_one
-    for ledger in opened:
-        ledger.close()
+    with ExitStack() as opened:
+        yield lambda **options: opened.enter_context(open_ledger(ledger_url, **options))
 
 
 @pytest.fixture
 def ledger(open_test_ledger: Callable[..., Ledger]) -> Ledger:
     """An empty ledger, in each store."""
     return open_test_ledger()
+
+
+@pytest.fixture
+def quiet_binance_sandbox() -> Iterator[tuple[Sandbox, str]]:
+    """A served Binance sandbox for our merchant that sends no webhook: (it, its URL)."""
+    from .serve_process import quiet_sandbox
+
+    with quiet_sandbox(seed=14) as running:
+        yield running
 
 
 @pytest.fixture

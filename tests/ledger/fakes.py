@@ -29,10 +29,10 @@ from payments_core import (
     CallbackResult,
     CallbackVerificationError,
     Config,
-    ErrorCategory,
     ErrorClassification,
     HttpRequest,
     HttpResponse,
+    Ledger,
     Money,
     Order,
     OrderRequest,
@@ -47,6 +47,9 @@ from payments_core import (
     hookimpl,
     open_ledger,
 )
+from payments_core.ledger.migrations import MIGRATIONS
+from payments_core.ledger.sqlite import SqliteLedger
+from tests.core.fakes import DUPLICATE_ORDER
 
 NAME = "fake"
 TOKEN = "let-me-in"
@@ -93,6 +96,34 @@ def event_for(
         merchant_order_id=merchant_order_id(reference),
         amount=amount,
     )
+
+
+def status_of(ledger: Ledger, reference: str) -> PaymentStatus:
+    """The status the ledger holds for the fake provider's order for ``reference``."""
+    order = ledger.get_order(NAME, reference)
+    assert order is not None, f"no order for {reference!r} in the ledger"
+    return order.status
+
+
+#: The time an old ledger's rows were written (:func:`write_old_sqlite_ledger`).
+OLD_STAMP = "2030-01-01T00:00:00.000000+00:00"
+
+
+def write_old_sqlite_ledger(path: Path, version: int, status: PaymentStatus) -> None:
+    """Write a SQLite ledger at schema ``version`` as the code of its time left it, holding an
+    order ``old`` in ``status`` (provider order id ``1``, merchant order id ``m-old``)."""
+    with closing(sqlite3.connect(path)) as conn, conn:
+        conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+        for number, statements in enumerate(MIGRATIONS[:version], start=1):
+            for statement in statements:
+                conn.execute(statement.format(**SqliteLedger.types))
+            conn.execute("INSERT INTO schema_version VALUES (?)", (number,))
+        conn.execute(
+            "INSERT INTO orders (provider, reference, provider_order_id, merchant_order_id, "
+            "status, amount, currency, created_at, updated_at) VALUES "
+            "(?, 'old', '1', 'm-old', ?, '1.00', 'USD', ?, ?)",
+            (NAME, status.value, OLD_STAMP, OLD_STAMP),
+        )
 
 
 def callback_body(event: PaymentEvent) -> bytes:
@@ -223,12 +254,7 @@ class FakeProvider:
     @hookimpl
     def classify_error(self, error: PaymentsError) -> ErrorClassification | None:
         if isinstance(error, ProviderError) and error.provider_code == "dup":
-            return ErrorClassification(
-                category=ErrorCategory.DUPLICATE_ORDER,
-                retryable=False,
-                action="query the order",
-                user_message="",
-            )
+            return DUPLICATE_ORDER
         return None
 
 

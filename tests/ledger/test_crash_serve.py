@@ -17,7 +17,7 @@ import re
 import sqlite3
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -25,15 +25,11 @@ from typing import Any
 import httpx
 import pytest
 
-from payments_binance import BinancePayProvider
-from payments_binance.sandbox import Sandbox, SandboxConfig, SandboxServer
-from payments_core import Config, Money, OrderRequest, Payments, PaymentStatus, open_ledger
+from payments_binance.sandbox import Sandbox
 
 from .crash_app import read_lines
-from .serve_process import ServeProcess, child_env
+from .serve_process import ServeProcess, paid_callbacks, paid_once, serve_env
 
-API_KEY = "crash-test-key"
-API_SECRET = "crash-test-secret-9f8e7d6c5b4a"
 ORDERS = 60
 KILLS = 20
 SENDERS = 4
@@ -41,41 +37,8 @@ CALLBACK = "/callbacks/binance"
 ANNOUNCED = re.compile(r"announced (\d+) change")
 
 
-@pytest.fixture
-def sandbox_url() -> Iterator[tuple[Sandbox, str]]:
-    sandbox = Sandbox(
-        SandboxConfig(api_key=API_KEY, api_secret=API_SECRET, deliver_webhooks=False, seed=14)
-    )
-    with SandboxServer(sandbox) as server:
-        yield sandbox, server.base_url
-
-
-def paid_notifications(sandbox: Sandbox, base_url: str, ledger_url: str) -> list[Any]:
-    """Create ``ORDERS`` orders (recorded in the ledger), pay each: its signed callback."""
-    with Payments(
-        Config(),
-        providers={"binance": BinancePayProvider},
-        provider_settings={
-            "binance": {"base_url": base_url, "api_key": API_KEY, "api_secret": API_SECRET}
-        },
-        load_entry_points=False,
-        ledger=open_ledger(ledger_url),
-    ) as payments:
-        orders = [
-            payments.create_order(
-                OrderRequest(
-                    reference=f"crash-{i}",
-                    price=Money("1.00", "USD"),
-                    callback_url="http://127.0.0.1:9/never",
-                )
-            )
-            for i in range(ORDERS)
-        ]
-    for order in orders:
-        sandbox.pay(order.provider_order_id)
-    notifications = [a for a in sandbox.webhook_log if a.skipped]
-    assert len(notifications) == ORDERS
-    return notifications
+#: The orders' references.
+REFERENCES = [f"crash-{i}" for i in range(ORDERS)]
 
 
 def one_run(
@@ -125,7 +88,7 @@ def deliver(url: str, notification: Any) -> bool:
     try:
         answer = httpx.post(
             url + CALLBACK,
-            content=notification.body,
+            content=notification.delivery.body,
             headers=dict(notification.headers),
             timeout=30,
         )
@@ -139,23 +102,13 @@ def deliver(url: str, notification: Any) -> bool:
 )
 def test_serve_killed_mid_stream_pays_every_order_once_and_announces_each_once(
     ledger_url: str,
-    sandbox_url: tuple[Sandbox, str],
+    quiet_binance_sandbox: tuple[Sandbox, str],
     tmp_path: Path,
     report_figure: Callable[[str], None],
 ) -> None:
-    sandbox, base_url = sandbox_url
-    notifications = paid_notifications(sandbox, base_url, ledger_url)
-    env = child_env(
-        {
-            "PAYMENTS_PROVIDERS": "binance",
-            "PAYMENTS_DATABASE_URL": ledger_url,
-            "PAYMENTS_PLUGINS": "tests.ledger.crash_app:Effects",
-            "PAYMENTS_CRASH_APP_DIR": str(tmp_path),
-            "BINANCE_PAY_BASE_URL": base_url,
-            "BINANCE_PAY_API_KEY": API_KEY,
-            "BINANCE_PAY_API_SECRET": API_SECRET,
-        }
-    )
+    sandbox, base_url = quiet_binance_sandbox
+    notifications = paid_callbacks(sandbox, base_url, ledger_url, REFERENCES)
+    env = serve_env(ledger_url, base_url, tmp_path)
     rng = random.Random(14)
     unacknowledged = dict(enumerate(notifications))
     attempts: Counter[int] = Counter()
@@ -174,14 +127,7 @@ def test_serve_killed_mid_stream_pays_every_order_once_and_announces_each_once(
     with ServeProcess([], env) as last:
         pass
     announced_at_startup += sum(int(m.group(1)) for m in map(ANNOUNCED.search, last.lines) if m)
-    with open_ledger(ledger_url) as ledger:
-        orders = [ledger.get_order("binance", f"crash-{i}") for i in range(ORDERS)]
-        events = [ledger.events_for("binance", f"crash-{i}") for i in range(ORDERS)]
-        unannounced = ledger.unannounced_changes()
-    assert [o.status if o else None for o in orders] == [PaymentStatus.PAID] * ORDERS
-    assert [[e.applied for e in order_events] for order_events in events] == [[True]] * ORDERS
-    assert unannounced == []
-    expected = {order_events[0].event_id for order_events in events}
+    expected = set(paid_once(ledger_url, REFERENCES))
     effects = read_lines(tmp_path / "effects.log")
     calls = read_lines(tmp_path / "calls.log")
     assert sorted(effects) == sorted(expected)  # each effect exactly once

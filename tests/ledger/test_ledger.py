@@ -6,6 +6,7 @@ import sqlite3
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import closing
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -23,10 +24,19 @@ from payments_core import (
     PaymentStatus,
     open_ledger,
 )
-from payments_core.ledger.base import MIGRATIONS, OrderState, assess_event, safe_url
+from payments_core.ledger.migrations import MIGRATIONS
 from payments_core.ledger.sqlite import SqliteLedger
+from payments_core.redaction import safe_url
+from payments_core.rules import OrderState, assess_event
 
-from .fakes import event_for, order_for, provider_order_id
+from .fakes import (
+    OLD_STAMP,
+    event_for,
+    order_for,
+    provider_order_id,
+    status_of,
+    write_old_sqlite_ledger,
+)
 
 
 class Injected(Exception):
@@ -122,9 +132,7 @@ def test_a_late_closed_after_paid_is_recorded_and_changes_nothing(ledger: Ledger
     ledger.apply_event(event_for("booking-1", PaymentStatus.PAID))
     late = ledger.apply_event(event_for("booking-1", PaymentStatus.CLOSED))
     assert (late.applied, late.duplicate, late.flagged) == (False, False, EventFlag.STALE)
-    order = ledger.get_order("fake", "booking-1")
-    assert order is not None
-    assert order.status is PaymentStatus.PAID
+    assert status_of(ledger, "booking-1") is PaymentStatus.PAID
     events = ledger.events_for("fake", "booking-1")
     assert [(e.status, e.applied, e.flag) for e in events] == [
         (PaymentStatus.PAID, True, None),
@@ -155,9 +163,7 @@ def test_a_callback_with_the_wrong_money_is_flagged_and_not_paid(
     ledger.record_order(order_for("booking-1"))
     result = ledger.apply_event(event_for("booking-1", amount=amount))
     assert (result.applied, result.flagged, result.change) == (False, flag, None)
-    order = ledger.get_order("fake", "booking-1")
-    assert order is not None
-    assert order.status is PaymentStatus.PENDING
+    assert status_of(ledger, "booking-1") is PaymentStatus.PENDING
     (recorded,) = ledger.events_for("fake", "booking-1")
     assert (recorded.flag, recorded.amount, recorded.applied) == (flag, amount, False)
 
@@ -211,9 +217,7 @@ def test_a_callback_naming_mismatched_ids_is_flagged(ledger: Ledger) -> None:
     )
     by_merchant_id = attrs.evolve(event_for("booking-1"), provider_order_id="999", event_id="e2")
     assert ledger.apply_event(by_merchant_id).flagged is EventFlag.ORDER_MISMATCH
-    order = ledger.get_order("fake", "booking-1")
-    assert order is not None
-    assert order.status is PaymentStatus.PENDING
+    assert status_of(ledger, "booking-1") is PaymentStatus.PENDING
 
 
 def test_a_failure_before_commit_rolls_back_and_the_redelivery_applies_once(
@@ -231,9 +235,7 @@ def test_a_failure_before_commit_rolls_back_and_the_redelivery_applies_once(
     ledger.record_order(order_for("booking-1"))
     with pytest.raises(Injected):
         ledger.apply_event(event_for("booking-1"))
-    order = ledger.get_order("fake", "booking-1")
-    assert order is not None
-    assert order.status is PaymentStatus.PENDING
+    assert status_of(ledger, "booking-1") is PaymentStatus.PENDING
     assert ledger.events_for("fake", "booking-1") == []
     redelivered = ledger.apply_event(event_for("booking-1"))
     assert redelivered.applied
@@ -273,9 +275,7 @@ def test_a_failed_commit_releases_the_sqlite_write_lock(
             # Neither this process's next write nor another writer is locked out.
             ledger.record_order(order_for("booking-2"))
             assert failing.apply_event(event_for("booking-1")).applied
-        order = ledger.get_order("fake", "booking-1")
-        assert order is not None
-        assert order.status is PaymentStatus.PAID
+        assert status_of(ledger, "booking-1") is PaymentStatus.PAID
 
 
 def test_pending_orders_are_those_still_pending_after_a_while(
@@ -335,18 +335,7 @@ def test_reopening_a_ledger_keeps_its_records_and_schema_version(
 
 def test_a_version_1_ledger_is_migrated_and_keeps_its_orders(tmp_path: Path) -> None:
     path = tmp_path / "ledger.sqlite3"
-    with sqlite3.connect(path) as conn:
-        conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
-        for statement in MIGRATIONS[0]:
-            conn.execute(statement.format(**SqliteLedger.types))
-        conn.execute("INSERT INTO schema_version VALUES (1)")
-        conn.execute(
-            "INSERT INTO orders (provider, reference, provider_order_id, merchant_order_id, "
-            "status, amount, currency, created_at, updated_at) VALUES "
-            "('fake', 'old', '1', 'm-old', 'pending', '1.00', 'USD', "
-            "'2030-01-01T00:00:00.000000+00:00', '2030-01-01T00:00:00.000000+00:00')"
-        )
-    conn.close()
+    write_old_sqlite_ledger(path, 1, PaymentStatus.PENDING)
     with open_ledger(f"sqlite:///{path}") as ledger:
         old = ledger.get_order("fake", "old")
         ledger.record_order(attrs.evolve(order_for("new"), settlement=Money("1", "USDT")))
@@ -365,25 +354,14 @@ def test_events_applied_before_the_outbox_existed_are_not_announced_again(
     tmp_path: Path,
 ) -> None:
     path = tmp_path / "ledger.sqlite3"
-    stamp = "2030-01-01T00:00:00.000000+00:00"
-    with sqlite3.connect(path) as conn:  # a version 2 ledger, written by the code of its time
-        conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
-        for statement in (*MIGRATIONS[0], *MIGRATIONS[1]):
-            conn.execute(statement.format(**SqliteLedger.types))
-        conn.execute("INSERT INTO schema_version VALUES (1), (2)")
-        conn.execute(
-            "INSERT INTO orders (provider, reference, provider_order_id, merchant_order_id, "
-            "status, amount, currency, created_at, updated_at) VALUES "
-            "('fake', 'old', '1', 'm-old', 'paid', '1.00', 'USD', ?, ?)",
-            (stamp, stamp),
-        )
+    write_old_sqlite_ledger(path, 2, PaymentStatus.PAID)
+    with closing(sqlite3.connect(path)) as conn, conn:
         conn.execute(
             "INSERT INTO events (provider, event_id, status, provider_order_id, "
             "merchant_order_id, reference, previous_status, received_at, applied) VALUES "
             "('fake', 'fake:1:paid', 'paid', '1', 'm-old', 'old', 'pending', ?, 1)",
-            (stamp,),
+            (OLD_STAMP,),
         )
-    conn.close()
     with open_ledger(f"sqlite:///{path}") as migrated:
         left = migrated.unannounced_changes()
         migrated.record_order(order_for("booking-2"))

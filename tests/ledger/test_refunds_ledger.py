@@ -5,10 +5,10 @@ Every test runs against SQLite and PostgreSQL (the ``ledger`` fixture).
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
+from pathlib import Path
 
 import attrs
 import pytest
@@ -26,9 +26,15 @@ from payments_core import (
     ValidationError,
 )
 from payments_core.ledger import EventFlag, open_ledger
-from payments_core.ledger.base import MIGRATIONS
 
-from .fakes import NAME, event_for, merchant_order_id, order_for, provider_order_id
+from .fakes import (
+    NAME,
+    event_for,
+    merchant_order_id,
+    order_for,
+    provider_order_id,
+    write_old_sqlite_ledger,
+)
 
 
 def paid(ledger: Ledger, reference: str = "booking-1") -> None:
@@ -275,22 +281,9 @@ def test_concurrent_refunds_of_one_order_never_exceed_its_price(
     assert held == Decimal("0.90")
 
 
-def test_a_version_two_ledger_is_upgraded_with_its_orders_kept(tmp_path: object) -> None:
-    path = f"{tmp_path}/old.sqlite3"
-    types = {"id": "INTEGER PRIMARY KEY", "time": "TEXT", "bool": "INTEGER"}
-    with sqlite3.connect(path) as conn:
-        conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
-        for version, statements in enumerate(MIGRATIONS[:2], start=1):
-            for statement in statements:
-                conn.execute(statement.format(**types))
-            conn.execute("INSERT INTO schema_version VALUES (?)", (version,))
-        conn.execute(
-            "INSERT INTO orders (provider, reference, provider_order_id, merchant_order_id, "
-            "status, amount, currency, created_at, updated_at) VALUES "
-            "('fake', 'old', '1', 'm-old', 'paid', '1.00', 'USD', "
-            "'2026-01-01T00:00:00+00:00', '2026-01-01T00:00:00+00:00')"
-        )
-    conn.close()
+def test_a_version_two_ledger_is_upgraded_with_its_orders_kept(tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite3"
+    write_old_sqlite_ledger(path, 2, PaymentStatus.PAID)
     with open_ledger(f"sqlite:///{path}") as upgraded:
         order = upgraded.get_order("fake", "old")
         assert order is not None

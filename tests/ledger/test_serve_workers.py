@@ -9,146 +9,35 @@ reaches the application's hook exactly once, whichever worker applied it.
 from __future__ import annotations
 
 import re
-import signal
-import subprocess
-import threading
-from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import httpx
 import pytest
 from click.testing import CliRunner
 
-from payments_binance import BinancePayProvider
-from payments_binance.sandbox import Sandbox, SandboxConfig, SandboxServer
-from payments_core import Config, Money, OrderRequest, Payments, PaymentStatus, open_ledger
+from payments_binance.sandbox import Sandbox
 from payments_core.asgi import create_callback_app
 from payments_core.cli.ledger import serve_command
 
 from .crash_app import read_lines
 from .fakes import HookRecorder, event_for, make_payments, order_for
-from .serve_process import STARTUP_TIMEOUT_S, child_env, cli_command
+from .serve_process import ServeProcess, paid_callbacks, paid_once, serve_env
 
-API_KEY = "workers-test-key"
-API_SECRET = "workers-test-secret-1a2b3c4d5e6f"
 WORKERS = 2
 ORDERS = 40
 SENDERS = 8
 #: Delivery rounds: a worker's first callbacks are deferred (503) while it fetches the keys.
 ROUNDS = 10
 CALLBACK = "/callbacks/binance"
-_RUNNING = re.compile(r"Uvicorn running on (http://\S+)")
 _STARTED = re.compile(r"Started server process \[(\d+)\]")
 _PARENT = re.compile(r"Started parent process \[(\d+)\]")
-_READY = "Application startup complete."
 
 
-class ServeWorkers:
-    """``with ServeWorkers(workers, env) as serve:`` runs ``payments serve --workers N`` on a
-    free port and returns once every worker has finished its startup (read from its log)."""
-
-    def __init__(self, workers: int, args: Sequence[str], env: Mapping[str, str]) -> None:
-        self.workers = workers
-        self.args = args
-        self.env = env
-        self.url = ""
-        self.lines: list[str] = []
-        self.returncode: int | None = None
-        self._ready = threading.Event()
-        self._process: subprocess.Popen[str] | None = None
-        self._reader: threading.Thread | None = None
-
-    def _read(self, process: subprocess.Popen[str]) -> None:
-        assert process.stderr is not None
-        started = 0
-        for line in process.stderr:
-            self.lines.append(line.rstrip())
-            if match := _RUNNING.search(line):
-                self.url = match.group(1)
-            started += _READY in line
-            if self.url and started == self.workers:
-                self._ready.set()
-        process.stderr.close()
-        self._ready.set()  # it exited: __enter__ stops waiting
-
-    def pids(self, pattern: re.Pattern[str]) -> list[int]:
-        return [int(m.group(1)) for m in map(pattern.search, self.lines) if m]
-
-    def __enter__(self) -> ServeWorkers:
-        command = cli_command("serve", "--port", "0", "--workers", str(self.workers), *self.args)
-        self._process = process = subprocess.Popen(  # noqa: S603 - this interpreter
-            command,
-            env=dict(self.env),
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        self._reader = threading.Thread(target=self._read, args=(process,), daemon=True)
-        self._reader.start()
-        if not self._ready.wait(STARTUP_TIMEOUT_S) or process.poll() is not None:
-            self.__exit__(None, None, None)
-            raise RuntimeError("payments serve did not start:\n" + "\n".join(self.lines[-20:]))
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        process, self._process = self._process, None
-        if process is None:
-            return
-        if process.poll() is None:
-            process.send_signal(signal.SIGINT)  # uvicorn stops its workers, then itself
-        try:
-            self.returncode = process.wait(STARTUP_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        if self._reader is not None:
-            self._reader.join(STARTUP_TIMEOUT_S)
-
-
-@pytest.fixture
-def sandbox() -> Iterator[tuple[Sandbox, str]]:
-    sandbox = Sandbox(
-        SandboxConfig(api_key=API_KEY, api_secret=API_SECRET, deliver_webhooks=False, seed=7)
-    )
-    with SandboxServer(sandbox) as server:
-        yield sandbox, server.base_url
-
-
-def paid_notifications(sandbox: Sandbox, base_url: str, ledger_url: str) -> list[Any]:
-    """``ORDERS`` orders created through the sandbox and recorded, each paid: its callback."""
-    with Payments(
-        Config(),
-        providers={"binance": BinancePayProvider},
-        provider_settings={
-            "binance": {"base_url": base_url, "api_key": API_KEY, "api_secret": API_SECRET}
-        },
-        load_entry_points=False,
-        ledger=open_ledger(ledger_url),
-    ) as payments:
-        orders = [
-            payments.create_order(
-                OrderRequest(
-                    reference=f"workers-{i}",
-                    price=Money("1.00", "USD"),
-                    callback_url="http://127.0.0.1:9/never",
-                )
-            )
-            for i in range(ORDERS)
-        ]
-    for order in orders:
-        sandbox.pay(order.provider_order_id)
-    notifications = [entry for entry in sandbox.webhook_log if entry.skipped]
-    assert len(notifications) == ORDERS
-    return notifications
+#: The orders' references.
+REFERENCES = [f"workers-{i}" for i in range(ORDERS)]
 
 
 def deliver_all(url: str, notifications: list[Any]) -> int:
@@ -176,22 +65,12 @@ def deliver_all(url: str, notifications: list[Any]) -> int:
 
 
 def test_serve_with_two_workers_applies_and_announces_each_callback_exactly_once(
-    ledger_url: str, sandbox: tuple[Sandbox, str], tmp_path: Path
+    ledger_url: str, quiet_binance_sandbox: tuple[Sandbox, str], tmp_path: Path
 ) -> None:
-    the_sandbox, base_url = sandbox
-    notifications = paid_notifications(the_sandbox, base_url, ledger_url)
-    env = child_env(
-        {
-            "PAYMENTS_PROVIDERS": "binance",
-            "PAYMENTS_DATABASE_URL": ledger_url,
-            "PAYMENTS_PLUGINS": "tests.ledger.crash_app:Effects",
-            "PAYMENTS_CRASH_APP_DIR": str(tmp_path),
-            "BINANCE_PAY_BASE_URL": base_url,
-            "BINANCE_PAY_API_KEY": API_KEY,
-            "BINANCE_PAY_API_SECRET": API_SECRET,
-        }
-    )
-    with ServeWorkers(WORKERS, [], env) as serve:
+    the_sandbox, base_url = quiet_binance_sandbox
+    notifications = paid_callbacks(the_sandbox, base_url, ledger_url, REFERENCES)
+    env = serve_env(ledger_url, base_url, tmp_path)
+    with ServeProcess([], env, workers=WORKERS) as serve:
         deliver_all(serve.url, notifications)
         deliver_all(serve.url, notifications)  # every one again: duplicates, acknowledged
     assert serve.returncode == 0, "\n".join(serve.lines[-20:])
@@ -200,14 +79,7 @@ def test_serve_with_two_workers_applies_and_announces_each_callback_exactly_once
     assert len(set(workers)) == WORKERS
     assert parent not in workers
 
-    with open_ledger(ledger_url) as ledger:
-        orders = [ledger.get_order("binance", f"workers-{i}") for i in range(ORDERS)]
-        events = [ledger.events_for("binance", f"workers-{i}") for i in range(ORDERS)]
-        unannounced = ledger.unannounced_changes()
-    assert [o.status if o else None for o in orders] == [PaymentStatus.PAID] * ORDERS
-    assert [[e.applied for e in order_events] for order_events in events] == [[True]] * ORDERS
-    assert unannounced == []
-    expected = sorted(order_events[0].event_id for order_events in events)
+    expected = sorted(paid_once(ledger_url, REFERENCES))
     assert sorted(read_lines(tmp_path / "calls.log")) == expected  # each hook call once
 
 

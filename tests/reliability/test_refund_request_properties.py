@@ -27,7 +27,7 @@ from payments_core import (
     RefundRequest,
     ValidationError,
 )
-from payments_core.ledger.base import OrderState, check_refundable
+from payments_core.rules import OrderState, check_refundable
 from payments_core.testing.strategies import refund_requests
 
 from .test_request_and_callback_properties import (  # provider: the same module-scoped fixture

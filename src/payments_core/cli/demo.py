@@ -170,7 +170,7 @@ def demo_command(
         booking_id=f"lc-booking-{secrets.token_hex(4)}",
         title="LeadsCalendar: 30-minute intro call",
     )
-    from payments_core.ledger.base import safe_url
+    from payments_core.redaction import safe_url
 
     if database is not None:
         click.echo("--database PATH is deprecated: use --database-url sqlite:///PATH", err=True)

@@ -60,7 +60,7 @@ def doctor_command(provider: str | None) -> None:
 
 def _database(url: str | None) -> str:
     from payments_core.ledger import DEFAULT_DATABASE_URL
-    from payments_core.ledger.base import safe_url
+    from payments_core.redaction import safe_url
 
     return safe_url(url) if url else f"{DEFAULT_DATABASE_URL} (default)"
 

@@ -19,8 +19,9 @@ if TYPE_CHECKING:
 
     from payments_core.config import Config
     from payments_core.facade import Payments
-    from payments_core.ledger import Ledger, OrderRecord, ReconcileOutcome
+    from payments_core.ledger import Ledger, OrderRecord
     from payments_core.models import Order, Refund
+    from payments_core.outcomes import ReconcileOutcome
 
 __all__ = ["commands", "serve_worker_app"]
 
@@ -85,7 +86,7 @@ def _open_existing_ledger(url: str) -> Ledger:
     from urllib.parse import unquote, urlsplit
 
     from payments_core.ledger import open_ledger
-    from payments_core.ledger.base import safe_url
+    from payments_core.redaction import safe_url
 
     if url.lower().startswith("sqlite:///"):
         path = Path(unquote(urlsplit(url).path[1:]))
@@ -103,7 +104,7 @@ def _order_record(ledger: Ledger, url: str, reference: str, provider: str | None
     :raises click.ClickException: if it holds none, or orders at several providers and
         ``provider`` does not say which.
     """
-    from payments_core.ledger.base import safe_url
+    from payments_core.redaction import safe_url
 
     records = [
         record
@@ -149,7 +150,7 @@ def serve_command(
 
     from payments_core import Config
     from payments_core.asgi import create_callback_app
-    from payments_core.ledger.base import safe_url
+    from payments_core.redaction import safe_url
 
     config = Config.load()
     url = _ledger_url(database_url, config)
@@ -310,7 +311,7 @@ def status_command(
     import json
 
     from payments_core import Config
-    from payments_core.ledger.base import safe_url
+    from payments_core.redaction import safe_url
     from payments_core.serialization import converter
 
     url = _ledger_url(database_url, Config.load())

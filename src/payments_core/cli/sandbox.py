@@ -10,8 +10,9 @@ running sandbox's trigger endpoint (``PAYMENTS_SANDBOX_URL``) to act on it, as t
 the provider's back office would: the sandbox then sends its callback to ``payments serve``,
 like Stripe's ``stripe trigger``. The endpoint calls the :class:`~payments_core.ProviderSandbox`
 the hook handed over: ``pay`` is part of that protocol; ``cancel``, ``expire`` and
-``settle_refunds`` are methods a sandbox may offer too (each takes the provider's order id);
-an action a sandbox does not offer is refused, naming those it does.
+``settle_refunds`` are methods the handle, or the simulator it runs (its ``sandbox``
+attribute), may offer too (each takes the provider's order id); an action neither offers is
+refused, naming those that are.
 
 Without ``--provider``, ``payments sandbox`` runs the command a provider registers under
 that name (Binance Pay's, with its own options: ``payments sandbox --port 8080 --workers 4``).
@@ -20,7 +21,7 @@ that name (Binance Pay's, with its own options: ``payments sandbox --port 8080 -
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Final
 
 import click
@@ -166,9 +167,9 @@ def _trigger_app(provider: str, sandbox: ProviderSandbox) -> Any:
         if wanted != provider:
             message = f"this is the {provider} sandbox, not {wanted}'s"
             return JSONResponse({"error": message}, status_code=404)
-        method = getattr(sandbox, ACTIONS.get(action, ""), None)
+        method = _action(sandbox, ACTIONS.get(action, ""))
         if method is None:
-            offered = [name for name, attr in ACTIONS.items() if hasattr(sandbox, attr)]
+            offered = [name for name, attr in ACTIONS.items() if _action(sandbox, attr)]
             message = f"the {provider} sandbox cannot {action}; it can {', '.join(offered)}"
             return JSONResponse({"error": message}, status_code=404)
         try:
@@ -181,6 +182,12 @@ def _trigger_app(provider: str, sandbox: ProviderSandbox) -> Any:
     return Starlette(
         routes=[Route("/trigger/{provider}/{action}/{order_id}", trigger, methods=["POST"])]
     )
+
+
+def _action(sandbox: ProviderSandbox, name: str) -> Callable[[str], object] | None:
+    """The handle's method ``name``, else that of the simulator it runs (its ``sandbox``)."""
+    found = getattr(sandbox, name, None) or getattr(getattr(sandbox, "sandbox", None), name, None)
+    return found if callable(found) else None
 
 
 @click.command("trigger")

@@ -17,21 +17,19 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import Final
+from importlib import import_module
+from typing import TYPE_CHECKING, Final
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+from payments_core import redaction
 from payments_core.errors import ConfigurationError
-from payments_core.ledger.base import (
-    ApplyResult,
-    CallbackOutcome,
-    EventFlag,
-    EventRecord,
-    Ledger,
-    OrderRecord,
-    ReconcileOutcome,
-    RefundOutcome,
-    safe_url,
-)
+from payments_core.ledger._moved import moved_names
+from payments_core.ledger.interface import Ledger
+from payments_core.ledger.records import ApplyResult, EventRecord, OrderRecord, RefundOutcome
+from payments_core.rules import EventFlag
+
+if TYPE_CHECKING:
+    from payments_core.outcomes import CallbackOutcome, ReconcileOutcome
 
 __all__ = [
     "DEFAULT_DATABASE_URL",
@@ -50,6 +48,16 @@ __all__ = [
 #: directory.
 DEFAULT_DATABASE_URL: Final = "sqlite:///payments.sqlite3"
 _SQLITE_OPTIONS: Final = ("synchronous", "busy_timeout")
+
+# The facade's outcomes live beside it and import this package: loaded when first asked for.
+_OUTCOMES: Final = ("CallbackOutcome", "ReconcileOutcome")
+_moved = moved_names(__name__, {"safe_url": "payments_core.redaction"})
+
+
+def __getattr__(name: str) -> object:
+    if name in _OUTCOMES:
+        return getattr(import_module("payments_core.outcomes"), name)
+    return _moved(name)
 
 
 def open_ledger(
@@ -86,11 +94,12 @@ def open_ledger(
             from payments_core.ledger.postgres import PostgresLedger
         except ImportError as exc:
             raise ConfigurationError(
-                f"{safe_url(url)} needs psycopg: pip install 'payments-core[postgres]' ({exc})"
+                f"{redaction.safe_url(url)} needs psycopg: "
+                f"pip install 'payments-core[postgres]' ({exc})"
             ) from None
         return PostgresLedger(url, before_commit=before_commit, clock=clock)
     raise ConfigurationError(
-        f"database URL {safe_url(url)!r} must start with sqlite:/// or postgresql://"
+        f"database URL {redaction.safe_url(url)!r} must start with sqlite:/// or postgresql://"
     )
 
 

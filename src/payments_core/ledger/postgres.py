@@ -14,14 +14,15 @@ run a few times on a connection. Needs the ``postgres`` extra:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from datetime import datetime
-from typing import ClassVar, Final
+from collections.abc import Mapping
+from typing import ClassVar, Final, Unpack
 
 import psycopg
 from psycopg.pq import TransactionStatus
 
-from payments_core.ledger.base import Connection, SqlLedger, safe_url
+from payments_core.ledger.dbapi import Connection
+from payments_core.ledger.sql import LedgerOptions, SqlLedger
+from payments_core.redaction import safe_url
 
 __all__ = ["PostgresLedger"]
 
@@ -35,8 +36,8 @@ class PostgresLedger(SqlLedger):
     :param url: A libpq URL, ``postgresql://user:password@host:port/dbname``. Tables go in the
         first schema of the search path; choose one with ``?options=-csearch_path%3Dname``.
     :param connect_timeout: Seconds to wait for a connection before failing.
-    :param before_commit: For tests only; see :class:`~payments_core.ledger.base.SqlLedger`.
-    :param clock: See :class:`~payments_core.ledger.base.SqlLedger`.
+    :param options: ``before_commit`` (for tests only) and ``clock``: see
+        :class:`~payments_core.ledger.sql.SqlLedger`.
     :raises LedgerError: if the database cannot be reached or its schema is newer than this
         code.
     """
@@ -55,11 +56,10 @@ class PostgresLedger(SqlLedger):
         url: str,
         *,
         connect_timeout: float = 10.0,
-        before_commit: Callable[[], None] | None = None,
-        clock: Callable[[], datetime] | None = None,
+        **options: Unpack[LedgerOptions],
     ) -> None:
         self.connect_timeout = connect_timeout
-        super().__init__(url, before_commit=before_commit, clock=clock)
+        super().__init__(url, **options)
 
     def connect(self) -> Connection:
         return psycopg.connect(

@@ -13,14 +13,15 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, ClassVar, Final
+from typing import Any, ClassVar, Final, Unpack
 
 from payments_core.errors import ConfigurationError
-from payments_core.ledger.base import Connection, SqlLedger
+from payments_core.ledger.dbapi import Connection
+from payments_core.ledger.sql import LedgerOptions, SqlLedger
 from payments_core.redaction import get_logger
 
 __all__ = ["SqliteLedger"]
@@ -40,8 +41,8 @@ class SqliteLedger(SqlLedger):
         faster but may lose the last commits on a power cut (never on a process crash).
     :param busy_timeout: Seconds a writer waits for another process's write lock before the
         operation fails with :class:`~payments_core.errors.LedgerError`.
-    :param before_commit: For tests only; see :class:`~payments_core.ledger.base.SqlLedger`.
-    :param clock: See :class:`~payments_core.ledger.base.SqlLedger`.
+    :param options: ``before_commit`` (for tests only) and ``clock``: see
+        :class:`~payments_core.ledger.sql.SqlLedger`.
     :raises LedgerError: if the file cannot be opened or its schema is newer than this code.
     """
 
@@ -59,8 +60,7 @@ class SqliteLedger(SqlLedger):
         *,
         synchronous: str = "full",
         busy_timeout: float = 5.0,
-        before_commit: Callable[[], None] | None = None,
-        clock: Callable[[], datetime] | None = None,
+        **options: Unpack[LedgerOptions],
     ) -> None:
         if synchronous not in SYNCHRONOUS:
             raise ConfigurationError(
@@ -70,7 +70,7 @@ class SqliteLedger(SqlLedger):
         self.synchronous = synchronous
         self.busy_timeout = busy_timeout
         self._write_lock = threading.Lock()
-        super().__init__(f"sqlite:///{self.path}", before_commit=before_commit, clock=clock)
+        super().__init__(f"sqlite:///{self.path}", **options)
 
     def connect(self) -> Connection:
         # isolation_level=None: no implicit transactions; the ledger says BEGIN and COMMIT.

@@ -1,0 +1,95 @@
+"""What the ledger returns: the result of applying an event or a refund, and stored records."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import attrs
+
+from payments_core.models import Order, PaymentStatus, Refund, StatusChange
+from payments_core.money import Money
+from payments_core.rules import EventFlag
+
+__all__ = ["ApplyResult", "EventRecord", "OrderRecord", "RefundOutcome"]
+
+
+@attrs.frozen(kw_only=True)
+class ApplyResult:
+    """What applying one event did.
+
+    Attributes:
+        applied: Whether the order's status changed (then ``change`` says how).
+        duplicate: Whether the event id was recorded before; nothing changed this time.
+        flagged: Why the event was recorded without changing its order, if it was.
+        change: The committed status change, when ``applied`` changed the order's status.
+        reference: The reference of the order the event matched, if any.
+        refund: For a refund notice that was applied, the refund as it now stands.
+    """
+
+    applied: bool
+    duplicate: bool
+    flagged: EventFlag | None
+    change: StatusChange | None
+    reference: str | None
+    refund: Refund | None = None
+
+
+@attrs.frozen(kw_only=True)
+class RefundOutcome:
+    """What the ledger did with one refund: reserved it, found it, or settled it.
+
+    Attributes:
+        refund: The refund as the ledger now holds it.
+        created: Whether this call recorded it (a reservation); ``False`` when the refund
+            reference was recorded before, which is then the refund to return.
+        change: The committed status change of the order, if settling it changed the status.
+    """
+
+    refund: Refund
+    created: bool = False
+    change: StatusChange | None = None
+
+
+@attrs.frozen(kw_only=True)
+class OrderRecord:
+    """An order as the ledger holds it, with when it was recorded and last changed."""
+
+    order: Order
+    created_at: datetime
+    updated_at: datetime
+
+
+@attrs.frozen(kw_only=True)
+class EventRecord:
+    """One recorded event (a callback or a reconciliation answer).
+
+    Attributes:
+        provider: The provider's name.
+        event_id: The event's id, unique per provider.
+        status: The status the event reported.
+        provider_order_id: The provider's order id it named.
+        merchant_order_id: The merchant order id it named.
+        reference: The reference of the order it matched; ``None`` for an unknown order.
+        previous_status: The order's status when the event arrived; ``None`` for an unknown
+            order.
+        amount: The amount it reported, if any.
+        transaction_id: The provider's transaction id, if any.
+        occurred_at: When the provider says it happened.
+        received_at: When the ledger recorded it.
+        applied: Whether it changed the order's status.
+        flag: Why it did not, if it did not.
+    """
+
+    provider: str
+    event_id: str
+    status: PaymentStatus
+    provider_order_id: str
+    merchant_order_id: str
+    reference: str | None
+    previous_status: PaymentStatus | None
+    amount: Money | None
+    transaction_id: str | None
+    occurred_at: datetime | None
+    received_at: datetime
+    applied: bool
+    flag: EventFlag | None

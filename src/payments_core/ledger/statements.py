@@ -1,0 +1,211 @@
+"""The SQL that :class:`~payments_core.ledger.sql.SqlLedger` runs, written once.
+
+Each statement is written with named parameters (``:status``) and built, for one store, into a
+:class:`Statement`: its text in the driver's style, and the columns it takes and reads. Values
+go in and rows come out by column name, each stored as its column's kind says
+(:mod:`payments_core.ledger.columns`).
+
+The text is built only from the column specification and the store's lock clause: no value ever
+enters it (hence the ``S608`` exemptions).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any, Final
+
+import attrs
+
+from payments_core.ledger.columns import (
+    EVENT_RECORD_COLUMNS,
+    EVENTS,
+    ORDERS,
+    REFUNDS,
+    STATE_COLUMNS,
+    Column,
+    Row,
+    Table,
+    Times,
+)
+from payments_core.ledger.dbapi import Connection, Cursor
+
+__all__ = ["Statement", "Statements"]
+
+_PARAMETER: Final = re.compile(r":([a-z_]+)")
+
+
+@attrs.frozen
+class Statement:
+    """One statement for one store.
+
+    Attributes:
+        sql: The text, with the driver's parameter markers.
+        takes: The columns its parameters stand for, in the order the driver takes them (a
+            ``LIMIT``'s count is stored as it is).
+        reads: The columns of the rows it returns.
+        times: How the store writes and reads a timestamp.
+    """
+
+    sql: str
+    takes: tuple[Column, ...]
+    reads: tuple[Column, ...]
+    times: Times
+
+    def run(self, conn: Connection, **values: object) -> Cursor:
+        """Execute the statement with ``values``, one per parameter name."""
+        names = {column.name for column in self.takes}
+        if values.keys() != names:
+            raise TypeError(f"statement takes {sorted(names)}, not {sorted(values)}")
+        params = tuple(column.store(values[column.name], self.times) for column in self.takes)
+        return conn.execute(self.sql, params)
+
+    def row(self, conn: Connection, **values: object) -> Row | None:
+        """The first row the statement returns, or ``None``."""
+        found = self.run(conn, **values).fetchone()
+        return None if found is None else self._loaded(found)
+
+    def rows(self, conn: Connection, **values: object) -> list[Row]:
+        """Every row the statement returns."""
+        return [self._loaded(found) for found in self.run(conn, **values).fetchall()]
+
+    def _loaded(self, found: Any) -> Row:
+        return {
+            column.name: column.load(value, self.times)
+            for column, value in zip(self.reads, found, strict=True)
+        }
+
+
+class Statements:
+    """Every statement of the ledger, built for one store.
+
+    :param placeholder: Rewrites ``?`` parameter markers into the driver's style.
+    :param lock: Appended to a query that reads an order before changing it.
+    :param times: How the store writes and reads a timestamp.
+    """
+
+    def __init__(self, placeholder: Callable[[str], str], lock: str, times: Times) -> None:
+        def statement(table: Table, sql: str, reads: str = "") -> Statement:
+            names = _PARAMETER.findall(sql)
+            takes = tuple(_column(table, name) for name in names)
+            text = placeholder(_PARAMETER.sub("?", sql))
+            return Statement(text, takes, table.pick(reads) if reads else (), times)
+
+        def select(table: Table, columns: str, where: str) -> Statement:
+            listed = ", ".join(column.name for column in table.pick(columns))
+            sql = f"SELECT {listed} FROM {table.name} WHERE {where}"  # noqa: S608
+            return statement(table, sql, columns)
+
+        def insert(table: Table, tail: str = "") -> Statement:
+            names = [column.name for column in table.columns]
+            marks = ", ".join(f":{name}" for name in names)
+            sql = f"INSERT INTO {table.name} ({', '.join(names)}) VALUES ({marks}){tail}"  # noqa: S608
+            return statement(table, sql)
+
+        # -- orders ---------------------------------------------------------------------------
+        self.insert_order = insert(ORDERS, " ON CONFLICT DO NOTHING")
+        self.fill_links = statement(
+            ORDERS,
+            "UPDATE orders SET checkout_url = :checkout_url, "
+            "qr_code_url = COALESCE(qr_code_url, :qr_code_url), "
+            "qr_content = COALESCE(qr_content, :qr_content), "
+            "deep_link = COALESCE(deep_link, :deep_link), "
+            "universal_url = COALESCE(universal_url, :universal_url), "
+            "expires_at = COALESCE(expires_at, :expires_at) "
+            "WHERE provider = :provider AND reference = :reference "
+            "AND provider_order_id = :provider_order_id AND checkout_url IS NULL",
+        )
+        self.order = select(ORDERS, "*", "provider = :provider AND reference = :reference")
+        self.orders_by_reference = select(ORDERS, "*", "reference = :reference ORDER BY provider")
+        self.pending = select(
+            ORDERS,
+            "*",
+            "status = :status AND created_at <= :created_at "
+            "ORDER BY created_at, provider, reference",
+        )
+        self.update_status = statement(
+            ORDERS,
+            "UPDATE orders SET status = :status, "
+            "transaction_id = COALESCE(:transaction_id, transaction_id), "
+            "updated_at = :updated_at WHERE provider = :provider AND reference = :reference",
+        )
+        self.state_by_provider_id = select(
+            ORDERS,
+            STATE_COLUMNS,
+            f"provider = :provider AND provider_order_id = :provider_order_id{lock}",
+        )
+        self.state_by_merchant_id = select(
+            ORDERS,
+            STATE_COLUMNS,
+            "provider = :provider AND merchant_order_id = :merchant_order_id "
+            f"ORDER BY reference LIMIT 1{lock}",
+        )
+        self.state_by_reference = select(
+            ORDERS, STATE_COLUMNS, f"provider = :provider AND reference = :reference{lock}"
+        )
+        self.refunded = select(
+            ORDERS, "refunded_amount", "provider = :provider AND reference = :reference"
+        )
+        self.update_refunded = statement(
+            ORDERS,
+            "UPDATE orders SET refunded_amount = :refunded_amount, status = :status, "
+            "updated_at = :updated_at WHERE provider = :provider AND reference = :reference",
+        )
+
+        # -- events ---------------------------------------------------------------------------
+        self.insert_event = insert(EVENTS, " ON CONFLICT DO NOTHING")
+        self.events = select(
+            EVENTS,
+            EVENT_RECORD_COLUMNS,
+            "provider = :provider AND reference = :reference ORDER BY id",
+        )
+        self.unannounced = select(
+            EVENTS,
+            "provider, reference, previous_status, status, event_id, received_at",
+            "applied AND announced_at IS NULL AND received_at <= :received_at "
+            "ORDER BY id LIMIT :limit",
+        )
+        self.mark_announced = statement(
+            EVENTS,
+            "UPDATE events SET announced_at = :announced_at "
+            "WHERE provider = :provider AND event_id = :event_id AND announced_at IS NULL",
+        )
+
+        # -- refunds --------------------------------------------------------------------------
+        self.insert_refund = insert(REFUNDS)
+        self.refund = select(
+            REFUNDS,
+            "*",
+            "provider = :provider AND reference = :reference "
+            "AND refund_reference = :refund_reference",
+        )
+        self.refund_by_provider_id = select(
+            REFUNDS, "*", "provider = :provider AND provider_refund_id = :provider_refund_id"
+        )
+        self.refunds = select(
+            REFUNDS,
+            "*",
+            "provider = :provider AND reference = :reference ORDER BY created_at, refund_reference",
+        )
+        self.refund_amounts = select(
+            REFUNDS, "amount, status", "provider = :provider AND reference = :reference"
+        )
+        self.update_refund = statement(
+            REFUNDS,
+            "UPDATE refunds SET provider_refund_id = COALESCE(:provider_refund_id, "
+            "provider_refund_id), settlement_amount = COALESCE(:settlement_amount, "
+            "settlement_amount), settlement_currency = COALESCE(:settlement_currency, "
+            "settlement_currency), status = :status, updated_at = :updated_at "
+            "WHERE provider = :provider AND reference = :reference "
+            "AND refund_reference = :refund_reference",
+        )
+        self.delete_pending_refund = statement(
+            REFUNDS,
+            "DELETE FROM refunds WHERE provider = :provider AND reference = :reference "
+            "AND refund_reference = :refund_reference AND status = :status",
+        )
+
+
+def _column(table: Table, name: str) -> Column:
+    # Every parameter stands for a column of the table, but a LIMIT's count.
+    return Column(name) if name == "limit" else table[name]

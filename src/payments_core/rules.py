@@ -1,0 +1,171 @@
+"""The payment rules: when an event may change an order, and when an order may be refunded.
+
+These decide; they neither read nor write anything. The ledger applies them inside its
+transactions, and the facade applies :func:`check_refundable` to a provider's answer when it
+runs without a ledger, so the two always agree.
+"""
+
+from __future__ import annotations
+
+import enum
+from decimal import Decimal
+from typing import NamedTuple
+
+from payments_core.errors import ValidationError
+from payments_core.models import PaymentEvent, PaymentStatus, Refund, RefundRequest, RefundStatus
+from payments_core.money import Money, currency
+
+__all__ = [
+    "EventFlag",
+    "OrderState",
+    "assess_event",
+    "assess_refund_notice",
+    "check_refundable",
+]
+
+
+class EventFlag(enum.StrEnum):
+    """Why a recorded event did not change its order.
+
+    Every flag but ``STALE`` marks a callback that does not fit the ledger and deserves a look.
+    """
+
+    UNKNOWN_ORDER = "unknown_order"  # no order in the ledger has that provider or merchant id
+    ORDER_MISMATCH = "order_mismatch"  # the two ids name different orders, or one differs
+    CURRENCY_MISMATCH = "currency_mismatch"  # neither the price's nor the settlement's currency
+    AMOUNT_MISMATCH = "amount_mismatch"  # same currency, another amount
+    STALE = "stale"  # not a step forward: a late "closed" after "paid", or no change at all
+    UNKNOWN_REFUND = "unknown_refund"  # a refund notice for no refund the ledger has asked for
+
+
+class OrderState(NamedTuple):
+    """The part of a stored order that decides whether an event may change it."""
+
+    reference: str
+    provider_order_id: str
+    merchant_order_id: str
+    status: PaymentStatus
+    amount: Decimal
+    currency: str
+    settlement_amount: Decimal | None = None
+    settlement_currency: str | None = None
+
+
+def assess_event(state: OrderState | None, event: PaymentEvent) -> EventFlag | None:
+    """Decide whether ``event`` may change the order in ``state``.
+
+    An amount is compared exactly with the order's price when it is in the price's currency,
+    and with the order's settlement (what the provider converted the price to: Binance Pay
+    asks USDT for a USD price) when it is in the settlement's currency; any other currency is a
+    mismatch. One exception: for a fiat-priced order whose settlement the provider never stated,
+    a crypto amount cannot be checked, and is accepted (and recorded). An event that states no
+    amount is not checked for one.
+
+    :returns: ``None`` if the event is a step forward for a matching order; otherwise the
+        :class:`EventFlag` saying why it must be recorded without changing anything.
+    """
+    if state is None:
+        return EventFlag.UNKNOWN_ORDER
+    if _names_another_order(state, event):
+        return EventFlag.ORDER_MISMATCH
+    amount = event.amount
+    if amount is not None:
+        expected: Decimal | None
+        if amount.currency == state.currency:
+            expected = state.amount
+        elif amount.currency == state.settlement_currency:
+            expected = state.settlement_amount
+        elif (
+            state.settlement_currency is None
+            and amount.currency_info.crypto
+            and not currency(state.currency).crypto
+        ):
+            expected = None  # converted at a rate the ledger never learnt: nothing to check
+        else:
+            return EventFlag.CURRENCY_MISMATCH
+        if expected is not None and amount.amount != expected:
+            return EventFlag.AMOUNT_MISMATCH
+    if not state.status.can_become(event.status):
+        return EventFlag.STALE
+    return None
+
+
+def check_refundable(
+    state: OrderState, request: RefundRequest, held: Decimal, provider: str
+) -> None:
+    """Refuse ``request`` unless the order in ``state`` can give back ``request.amount``.
+
+    ``held`` is the total of the order's refunds that have not failed.
+
+    :raises ValidationError: naming ``reference`` (the order is not paid, or fully
+        refunded), ``amount.currency`` (not the price's currency) or ``amount`` (more than
+        the price less ``held``).
+    """
+    if not state.status.is_refundable:
+        raise ValidationError(
+            "reference",
+            f"order {state.reference!r} is {state.status.value}: only a paid order can be refunded",
+            provider=provider,
+        )
+    if request.amount.currency != state.currency:
+        raise ValidationError(
+            "amount.currency",
+            f"must be the order's price currency {state.currency}, not {request.amount.currency}",
+            provider=provider,
+        )
+    remaining = state.amount - held
+    if request.amount.amount > remaining:
+        raise ValidationError(
+            "amount",
+            f"{request.amount} exceeds what remains to refund of {state.reference!r}: "
+            f"{_plain(remaining)} {state.currency} of {_plain(state.amount)}",
+            provider=provider,
+        )
+
+
+def assess_refund_notice(
+    state: OrderState | None, event: PaymentEvent, stored: Refund | None
+) -> EventFlag | None:
+    """Decide whether a refund notice may settle ``stored``, the refund it names.
+
+    :returns: ``None`` if it may; otherwise the :class:`EventFlag` saying why it must be
+        recorded without changing anything (``STALE`` for a refund that is final already).
+    """
+    notice = event.refund
+    assert notice is not None
+    if state is None:
+        return EventFlag.UNKNOWN_ORDER
+    if _names_another_order(state, event):
+        return EventFlag.ORDER_MISMATCH
+    if stored is None:
+        return EventFlag.UNKNOWN_REFUND
+    if stored.reference != state.reference:
+        return EventFlag.ORDER_MISMATCH
+    amount = notice.amount
+    if amount is not None:
+        settlement = stored.settlement
+        if amount.currency == stored.amount.currency:
+            expected: Money | None = stored.amount
+        elif settlement is not None and amount.currency == settlement.currency:
+            expected = settlement
+        elif settlement is None:
+            expected = None  # converted at a rate the ledger never learnt: nothing to check
+        else:
+            return EventFlag.CURRENCY_MISMATCH
+        if expected is not None and amount.amount != expected.amount:
+            return EventFlag.AMOUNT_MISMATCH
+    if stored.status is not RefundStatus.PENDING:
+        return EventFlag.STALE
+    return None
+
+
+def _names_another_order(state: OrderState, event: PaymentEvent) -> bool:
+    """Whether either of the event's order ids differs from the order's."""
+    return (event.provider_order_id, event.merchant_order_id) != (
+        state.provider_order_id,
+        state.merchant_order_id,
+    )
+
+
+def _plain(amount: Decimal) -> str:
+    return format(amount, "f")  # never exponent form: "0.00000001", not "1E-8"
