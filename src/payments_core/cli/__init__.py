@@ -28,6 +28,7 @@ COMMAND_MODULES: Final = (
     "payments_core.cli.ledger",
     "payments_core.cli.demo",
     "payments_core.cli.sandbox",
+    "payments_core.cli.console",
 )
 
 
