@@ -187,6 +187,15 @@ class Sandbox:
             self.webhooks.notify_refund(order, refund)
         return refund
 
+    def settle_refunds(self, prepay_id: str) -> list[Refund]:
+        """Settle every refund of the order ``prepay_id`` as succeeded (``payments trigger
+        settle-refund``); those already settled change nothing."""
+        return [
+            self.settle_refund(refund.refund_request_id, merchant_key=refund.merchant_key)
+            for refund in self.refunds
+            if refund.prepay_id == prepay_id
+        ]
+
     def _refunded(self, order: Order, refund: Refund) -> None:
         # Runs on the request's loop: settle now, later, or leave it to settle_refund().
         delay = self.config.refund_settle_delay_s

@@ -8,7 +8,8 @@ together do not race to create the tables.
 
 Connections are plain psycopg connections in autocommit mode, kept idle for reuse between
 operations (no pool package needed). psycopg prepares a statement on the server once it has
-run a few times on a connection. Needs the ``postgres`` extra: ``pip install payments[postgres]``.
+run a few times on a connection. Needs the ``postgres`` extra:
+``pip install payments-core[postgres]``.
 """
 
 from __future__ import annotations
