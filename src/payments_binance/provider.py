@@ -112,7 +112,7 @@ class BinancePayProvider:
             protocol.PATH_CREATE_ORDER_V3,
             body,
             lambda data: orders.order_from_create(
-                self.name, request, wire.read_create_result(data), trade_no=trade_no
+                self.name, request, wire.structure(data, wire.CreateOrderResult), trade_no=trade_no
             ),
             operation="create_order",
         )

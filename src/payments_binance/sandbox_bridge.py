@@ -12,61 +12,32 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
-import attrs
-
 from payments_core import ProviderSandbox
 
 if TYPE_CHECKING:
     import click
 
-    from payments_binance.sandbox import Sandbox
-
-__all__ = ["RunningSandbox", "open_sandbox", "register_commands"]
-
-
-@attrs.define
-class RunningSandbox:
-    """A sandbox serving on loopback, as :class:`payments_core.ProviderSandbox` describes it.
-
-    Attributes:
-        sandbox: The simulator itself (orders, webhook log, key rotation) for tests.
-        base_url: Where its Merchant API listens.
-        settings: Provider settings pointing at it: ``base_url``, ``api_key``, ``api_secret``.
-    """
-
-    sandbox: Sandbox
-    base_url: str
-    settings: dict[str, str] = attrs.field(repr=False)
-
-    def pay(self, provider_order_id: str) -> None:
-        """Pay the order as its payer; the sandbox then sends the ``PAY_SUCCESS`` callback."""
-        self.sandbox.pay(provider_order_id)
-
-    def checkout_url(self, provider_order_id: str) -> str:
-        """The sandbox's checkout page for the order.
-
-        :raises OrderNotFound: if the sandbox holds no order with that prepay id.
-        """
-        from payments_binance.sandbox import links
-
-        return links.checkout_url(self.base_url, self.sandbox.orders[provider_order_id])
-
-    def forward_callbacks(self, url: str) -> None:
-        """Nothing to do: Binance Pay posts each order's callback to its own ``webhookUrl``."""
-        del url
+__all__ = ["open_sandbox", "register_commands"]
 
 
 @contextmanager
 def open_sandbox() -> Iterator[ProviderSandbox]:
     """Start a sandbox with webhook delivery on a free loopback port; stop it on exit."""
-    from payments_binance.sandbox import Sandbox, SandboxConfig, SandboxServer
+    from payments_binance.sandbox import Sandbox, SandboxConfig, SandboxServer, links
+    from payments_core.testing.sandbox import RunningSandbox
 
     api_key = f"sandbox-{secrets.token_hex(8)}"
     api_secret = secrets.token_urlsafe(48)
     sandbox = Sandbox(SandboxConfig(api_key=api_key, api_secret=api_secret, deliver_webhooks=True))
     with SandboxServer(sandbox, host="127.0.0.1", port=0) as server:
         settings = {"base_url": server.base_url, "api_key": api_key, "api_secret": api_secret}
-        yield RunningSandbox(sandbox, server.base_url, settings)
+        yield RunningSandbox(
+            server.base_url,
+            settings,
+            sandbox,
+            sandbox.faults,
+            checkout_path=lambda prepay_id: links.checkout_path(sandbox.orders[prepay_id]),
+        )
 
 
 def register_commands(cli: click.Group) -> None:

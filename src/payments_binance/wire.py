@@ -15,7 +15,6 @@ import json
 import re
 from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
-from json.encoder import encode_basestring as _encode_string  # the C one: no ASCII escaping
 from typing import Any, Final, NoReturn, TypeVar
 
 import attrs
@@ -39,7 +38,6 @@ __all__ = [
     "dumps",
     "loads",
     "loads_text",
-    "read_create_result",
     "structure",
     "unstructure",
 ]
@@ -60,13 +58,10 @@ def _reject_constant(name: str) -> NoReturn:
     raise MalformedJSON(f"{name} is not valid JSON")
 
 
-# One decoder for every call: json.loads with keyword arguments builds a new one each time.
+# One decoder and one string encoder for every call: json.loads and json.dumps with keyword
+# arguments build a new one each time.
 _DECODER: Final = json.JSONDecoder(parse_float=Decimal, parse_constant=_reject_constant)
-# Its C scanner, called as JSONDecoder.decode calls it, minus two Python frames and two regex
-# calls on the usual document (no surrounding whitespace): there are two per callback.
-_SCAN_ONCE: Final[Callable[[str, int], tuple[Any, int]]] = _DECODER.scan_once  # type: ignore[attr-defined]
-_JSON_SPACE: Final = " \t\n\r"  # json.decoder.WHITESPACE's characters, no others
-_WHITESPACE: Final = re.compile(f"[{_JSON_SPACE}]*").match
+_STRINGS: Final = json.JSONEncoder(ensure_ascii=False)
 
 
 def loads(raw: bytes) -> Any:
@@ -93,21 +88,12 @@ def loads_text(text: str) -> Any:
 
 
 def _parse(text: str) -> Any:
-    # JSONDecoder.decode and raw_decode, inlined: the same scanner, the same errors.
     if text.startswith("\ufeff"):
         raise MalformedJSON("a JSON document may not start with a byte order mark")
-    length = len(text)
     try:
-        try:
-            value, end = _SCAN_ONCE(text, length - len(text.lstrip(_JSON_SPACE)))
-        except StopIteration as stop:
-            raise json.JSONDecodeError("Expecting value", text, stop.value) from None
-        if end != length and text[end:].strip(_JSON_SPACE):
-            space = _WHITESPACE(text, end)  # as decode: the error names the first non-space
-            raise json.JSONDecodeError("Extra data", text, space.end() if space else end)
+        return _DECODER.decode(text)
     except (json.JSONDecodeError, RecursionError) as exc:
         raise MalformedJSON(str(exc)) from None
-    return value
 
 
 def dumps(value: object) -> bytes:
@@ -116,21 +102,8 @@ def dumps(value: object) -> bytes:
 
 
 def _encode(value: object) -> str:
-    # The scalars by hand: json.dumps with keyword arguments builds an encoder per call.
-    kind = type(value)
-    if kind is str:
-        return _encode_string(value)  # type: ignore[arg-type]
-    if kind is dict:
-        # What a body is made of, without a call per string: the Mapping case below, unrolled.
-        parts: list[str] = []
-        for key, item in value.items():  # type: ignore[attr-defined]
-            name = _encode_string(key if type(key) is str else str(key))
-            parts.append(f"{name}:{_encode_string(item) if type(item) is str else _encode(item)}")
-        return "{" + ",".join(parts) + "}"
-    if kind is list or kind is tuple:
-        return "[" + ",".join([_encode(item) for item in value]) + "]"  # type: ignore[attr-defined]
     if isinstance(value, str):
-        return _encode_string(value)
+        return _STRINGS.encode(value)
     if value is None:
         return "null"
     if isinstance(value, bool):
@@ -138,6 +111,7 @@ def _encode(value: object) -> str:
     if isinstance(value, int):
         return int.__repr__(value)
     if isinstance(value, Decimal):
+        # A JSON number with exactly the Decimal's digits (1.00 stays 1.00), never exponent form.
         if not value.is_finite():
             raise TypeError(f"{value!r} has no JSON form")
         return format(value, "f")
@@ -347,44 +321,3 @@ def _describe(exc: Exception) -> str:
     if isinstance(exc, cattrs.BaseValidationError):
         return "; ".join(cattrs.transform_error(exc))
     return str(exc)
-
-
-# -- reading the create answer without cattrs -------------------------------------------------
-
-# CreateOrderResult's fields as cattrs reads them with the hooks above: the wire name, the
-# attribute, the hook, and whether the field may be absent (then it keeps its default, None).
-# Every field but prepayId is optional: an explicit null reads as None too.
-_CREATE_RESULT_FIELDS: Final[tuple[tuple[str, str, Callable[[object, type], object]], ...]] = (
-    ("expireTime", "expire_time", _structure_int),
-    ("qrcodeLink", "qrcode_link", _structure_str),
-    ("qrContent", "qr_content", _structure_str),
-    ("checkoutUrl", "checkout_url", _structure_str),
-    ("deeplink", "deeplink", _structure_str),
-    ("universalUrl", "universal_url", _structure_str),
-    ("currency", "currency", _structure_str),
-    ("totalFee", "total_fee", _structure_decimal),
-)
-
-
-def read_create_result(data: object) -> CreateOrderResult:
-    """``structure(data, CreateOrderResult)``, without cattrs's dispatch for an answer that fits.
-
-    Each field goes through the same hook cattrs would call; at the first thing that does not
-    fit, the answer is read again by :func:`structure`, so a refusal is exactly cattrs's (and
-    its message the same).
-
-    :raises MalformedAnswer: as :func:`structure`.
-    """
-    if type(data) is dict and "prepayId" in data:
-        values: dict[str, Any] = {}
-        try:
-            values["prepay_id"] = _structure_str(data["prepayId"], str)
-            for key, name, hook in _CREATE_RESULT_FIELDS:
-                if key in data:
-                    value = data[key]
-                    values[name] = None if value is None else hook(value, object)
-        except (TypeError, ValueError):  # MalformedAnswer, or int() refusing 5,000 digits
-            pass
-        else:
-            return CreateOrderResult(**values)
-    return structure(data, CreateOrderResult)

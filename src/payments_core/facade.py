@@ -2,7 +2,8 @@
 
 It loads the providers, owns the HTTP clients (pooled, with timeouts), the retry policy and the
 configuration, and offers each operation twice: ``create_order`` for blocking code and
-``create_order_async`` for asyncio. Both run the provider's same sans-I/O operation.
+``create_order_async`` for asyncio. Both run the same flow (:mod:`payments_core.flows`): the
+provider's sans-I/O operations, the ledger's steps and the retry policy's waits, written once.
 
 Creating an order is safe to repeat. The provider derives its order id from the caller's
 reference, and when a create's outcome is unknown (a timeout, a lost response) or the provider
@@ -19,12 +20,11 @@ applied once each (:meth:`Payments.apply_callback`), the application's
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, Callable, Mapping
+from collections.abc import AsyncGenerator, Awaitable, Mapping
 from datetime import timedelta
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
-import attrs
 import httpx
 
 from payments_core.config import Config
@@ -35,12 +35,19 @@ from payments_core.errors import (
     PluginError,
     ValidationError,
 )
-from payments_core.http import HttpRequest, HttpResponse, Operation
-from payments_core.ledger import ApplyResult, Ledger, RefundOutcome
+from payments_core.flows import (
+    Exchange,
+    Flow,
+    call_provider,
+    create_flow,
+    query_flow,
+    reconciliation_event,
+)
+from payments_core.http import HttpResponse, blocking
+from payments_core.ledger import ApplyResult, Ledger
 from payments_core.models import (
     CallbackRequest,
     CallbackResult,
-    ErrorCategory,
     ErrorClassification,
     Order,
     OrderRequest,
@@ -49,13 +56,12 @@ from payments_core.models import (
     ProviderInfo,
     Refund,
     RefundRequest,
-    RefundStatus,
     StatusChange,
 )
 from payments_core.outcomes import CallbackOutcome, ReconcileOutcome
 from payments_core.plugins import Clock, PluginHost, ProviderFactory, ProviderHooks
 from payments_core.redaction import get_logger
-from payments_core.refunding import RefundAttempt, check_order_refundable
+from payments_core.refunding import refund_flow
 from payments_core.retry import RetryPolicy, is_retryable
 from payments_core.rules import EventFlag
 from payments_core.transport import (
@@ -74,9 +80,6 @@ log = get_logger("payments_core.facade")
 
 #: How long an order stays pending before :meth:`Payments.reconcile` asks the provider.
 RECONCILE_AFTER = timedelta(minutes=15)
-
-#: Categories after which a create must be recovered by a query, never repeated blindly.
-RECOVER_BY_QUERY = frozenset({ErrorCategory.OUTCOME_UNKNOWN, ErrorCategory.DUPLICATE_ORDER})
 
 
 class Payments:
@@ -134,7 +137,6 @@ class Payments:
         self._async_transport = async_transport
         self._async_http = resolve_async_backend(async_http, transport=async_transport)
         self._sender: HttpxSender | None = None
-        self._sending: dict[str, _Sending] = {}
         self._async_sender: AsyncHttpSender | None = None
         self._async_loop: asyncio.AbstractEventLoop | None = None
         self._async_closer: AsyncGenerator[None, None] | None = None
@@ -180,7 +182,7 @@ class Payments:
         """Judge ``error`` with the provider's ``classify_error`` (and the core's fallback)."""
         return self.provider(provider or error.provider).classify_error(error)
 
-    # -- blocking API ----------------------------------------------------------------------
+    # -- operations: each for blocking code, then for asyncio, over one flow ---------------
 
     def create_order(self, request: OrderRequest, *, provider: str | None = None) -> Order:
         """Create (or find) the provider's order for ``request.reference``.
@@ -199,32 +201,36 @@ class Payments:
         :raises LedgerError: if the ledger cannot be read or written.
         """
         hooks = self.provider(provider)
-        if self.ledger is not None:
-            known = self.ledger.get_order(hooks.name, request.reference)
-            if known is not None:
-                return _same_price(known, request)
-        attempt = _CreateAttempt(hooks, request)
-        order = self.retry.call(
-            lambda: attempt.run(lambda op: self._run(hooks, op)),
-            should_retry=_retry_create,
-        )
-        if self.ledger is None:
-            return order
-        return _same_price(self.ledger.record_order(order), request)
+        return self._run(create_flow(hooks, request, self.retry, self.ledger))
+
+    async def create_order_async(
+        self, request: OrderRequest, *, provider: str | None = None
+    ) -> Order:
+        """Asynchronous :meth:`create_order`; the ledger's work runs in a worker thread."""
+        hooks = self.provider(provider)
+        return await self._arun(create_flow(hooks, request, self.retry, self.ledger))
 
     def query_order(self, reference: str, *, provider: str | None = None) -> Order | None:
         """The provider's order for ``reference``, or ``None`` if it has none."""
-        hooks = self.provider(provider)
-        return self.retry.call(
-            lambda: self._run(hooks, _need(hooks, "query_order", hooks.query_order(reference))),
-            should_retry=is_retryable,
-        )
+        return self._run(query_flow(self.provider(provider), reference, self.retry))
+
+    async def query_order_async(
+        self, reference: str, *, provider: str | None = None
+    ) -> Order | None:
+        """Asynchronous :meth:`query_order`."""
+        return await self._arun(query_flow(self.provider(provider), reference, self.retry))
 
     def close_order(self, reference: str, *, provider: str | None = None) -> bool:
         """Ask the provider to close the unpaid order for ``reference``."""
-        hooks = self.provider(provider)
-        return self.retry.call(
-            lambda: self._run(hooks, _need(hooks, "close_order", hooks.close_order(reference))),
+        return self._run(self._close_flow(self.provider(provider), reference))
+
+    async def close_order_async(self, reference: str, *, provider: str | None = None) -> bool:
+        """Asynchronous :meth:`close_order`."""
+        return await self._arun(self._close_flow(self.provider(provider), reference))
+
+    def _close_flow(self, hooks: ProviderHooks, reference: str) -> Flow[bool]:
+        return self.retry.flow(
+            lambda: call_provider(hooks, "close_order", hooks.close_order(reference)),
             should_retry=is_retryable,
         )
 
@@ -255,76 +261,22 @@ class Payments:
         :raises TransportError: with ``classification`` set, once the policy gives up.
         :raises LedgerError: if the ledger cannot be read or written.
         """
-        hooks = self.provider(provider)
-        ledger = self.ledger
-        order: Order | None
-        if ledger is None:
-            answer = self.query_order(request.reference, provider=hooks.name)
-            if answer is not None and answer.status is PaymentStatus.REFUNDED:
-                # Asked again after it refunded everything: the refund, if it is this one.
-                known = RefundAttempt(hooks, answer, request, recover=True).known()
-                if known is not None:
-                    found = self._run(hooks, known)
-                    if found is not None:
-                        return found
-            order = check_order_refundable(answer, request, hooks.name)
-            reserved = None
-        else:
-            order = self._refundable(ledger, hooks, request)
-            reserved = ledger.reserve_refund(hooks.name, request)
-            if not reserved.created and reserved.refund.status is not RefundStatus.PENDING:
-                return reserved.refund
-            order = order or ledger.get_order(hooks.name, request.reference)
-        assert order is not None  # the reservation found it
-        attempt = RefundAttempt(
-            hooks, order, request, recover=reserved is not None and not reserved.created
+        return self._run(self._refund_flow(self.provider(provider), request))
+
+    async def refund_order_async(
+        self, request: RefundRequest, *, provider: str | None = None
+    ) -> Refund:
+        """Asynchronous :meth:`refund_order`; the ledger's work runs in a worker thread."""
+        return await self._arun(self._refund_flow(self.provider(provider), request))
+
+    def _refund_flow(self, hooks: ProviderHooks, request: RefundRequest) -> Flow[Refund]:
+        return refund_flow(
+            hooks, request, self.retry, self.ledger, apply=self._apply, settle=self._settle_refund
         )
-        try:
-            refund = self.retry.call(
-                lambda: attempt.run(lambda op: self._run(hooks, op)), should_retry=is_retryable
-            )
-        except PaymentsError:
-            if ledger is not None and not attempt.unknown:
-                ledger.release_refund(hooks.name, request.reference, request.refund_reference)
-            raise
-        follow_up = attempt.follow_up(refund)
-        if follow_up is not None:
-            if ledger is not None:
-                # Known by its provider id now, the refund's notification can settle it too.
-                self._settled_refund(ledger, ledger.settle_refund(refund))
-            try:
-                refund = attempt.settled(refund, self._run(hooks, follow_up))
-            except PaymentsError as error:
-                log.info("refund %s stays pending: %s", request.refund_reference, error)
-        if ledger is None:
-            return refund
-        return self._settled_refund(ledger, ledger.settle_refund(refund))
 
-    def _refundable(
-        self, ledger: Ledger, hooks: ProviderHooks, request: RefundRequest
-    ) -> Order | None:
-        """The ledger's order for the refund, first brought up to date if it is not paid.
-
-        A payment whose callback has not arrived yet is learnt from the provider and applied
-        as reconciliation applies it; an order the ledger never saw is recorded. A refund
-        recorded before under the refund reference needs neither: it is the answer.
-        """
-        reference = request.reference
-        order = ledger.get_order(hooks.name, reference)
-        if order is not None and order.status.is_refundable:
-            return order
-        if ledger.get_refund(hooks.name, reference, request.refund_reference) is not None:
-            return order
-        answer = self.query_order(reference, provider=hooks.name)
-        if answer is None:
-            return order
-        if order is None:
-            return ledger.record_order(answer)
-        if answer.status is not PaymentStatus.PENDING:
-            self._apply(ledger, reconciliation_event(hooks.name, answer))
-        return ledger.get_order(hooks.name, reference)
-
-    def _settled_refund(self, ledger: Ledger, outcome: RefundOutcome) -> Refund:
+    def _settle_refund(self, ledger: Ledger, refund: Refund) -> Refund:
+        """Record the provider's answer about ``refund``; announce the order's move, if any."""
+        outcome = ledger.settle_refund(refund)
         if outcome.change is not None:
             self._announce(ledger, outcome.change)
         return outcome.refund
@@ -345,9 +297,20 @@ class Payments:
         :raises CallbackError: if the callback is refused; its ``reply`` is the HTTP answer.
         :raises CallbackDeferred: if it cannot be checked yet; answer 503 so it comes again.
         """
+        return self._run(self._callback_flow(provider, headers, body))
+
+    async def handle_callback_async(
+        self, provider: str, headers: Mapping[str, str], body: bytes
+    ) -> CallbackResult:
+        """Asynchronous :meth:`handle_callback`."""
+        return await self._arun(self._callback_flow(provider, headers, body))
+
+    def _callback_flow(
+        self, provider: str, headers: Mapping[str, str], body: bytes
+    ) -> Flow[CallbackResult]:
         hooks = self.provider(provider)
         callback = CallbackRequest(headers, body)
-        return self._run(hooks, _need(hooks, "handle_callback", hooks.handle_callback(callback)))
+        return call_provider(hooks, "handle_callback", hooks.handle_callback(callback))
 
     def apply_callback(
         self, provider: str, headers: Mapping[str, str], body: bytes
@@ -371,7 +334,24 @@ class Payments:
             acknowledgement) so that the provider delivers it again.
         """
         ledger = self._need_ledger("apply_callback")
-        return self._settle(ledger, provider, self.handle_callback(provider, headers, body))
+        return self._run(self._apply_callback_flow(ledger, provider, headers, body))
+
+    async def apply_callback_async(
+        self, provider: str, headers: Mapping[str, str], body: bytes
+    ) -> CallbackOutcome:
+        """Asynchronous :meth:`apply_callback`.
+
+        The ledger's work and the application hook run in a worker thread, so neither blocks
+        the event loop.
+        """
+        ledger = self._need_ledger("apply_callback")
+        return await self._arun(self._apply_callback_flow(ledger, provider, headers, body))
+
+    def _apply_callback_flow(
+        self, ledger: Ledger, provider: str, headers: Mapping[str, str], body: bytes
+    ) -> Flow[CallbackOutcome]:
+        result = yield from self._callback_flow(provider, headers, body)
+        return (yield from blocking(self._settle, ledger, provider, result))
 
     def reconcile(
         self, older_than: timedelta = RECONCILE_AFTER, *, provider: str | None = None
@@ -389,169 +369,66 @@ class Payments:
         :raises LedgerError: if the ledger cannot be read or written.
         """
         ledger = self._need_ledger("reconcile")
-        outcomes = []
-        for order in _pending(ledger, older_than, provider):
-            try:
-                answer = self.query_order(order.reference, provider=order.provider)
-            except PaymentsError as error:
-                outcomes.append(
-                    ReconcileOutcome(order=order, answer=None, result=None, error=error)
-                )
-                continue
-            outcomes.append(self._reconciled(ledger, order, answer))
-        return outcomes
-
-    # -- asynchronous API ------------------------------------------------------------------
-
-    async def create_order_async(
-        self, request: OrderRequest, *, provider: str | None = None
-    ) -> Order:
-        """Asynchronous :meth:`create_order`."""
-        hooks = self.provider(provider)
-        ledger = self.ledger
-        if ledger is not None:
-            known = await asyncio.to_thread(ledger.get_order, hooks.name, request.reference)
-            if known is not None:
-                return _same_price(known, request)
-        attempt = _CreateAttempt(hooks, request)
-        order = await self.retry.acall(
-            lambda: attempt.arun(lambda op: self._arun(hooks, op)),
-            should_retry=_retry_create,
-        )
-        if ledger is None:
-            return order
-        return _same_price(await asyncio.to_thread(ledger.record_order, order), request)
-
-    async def query_order_async(
-        self, reference: str, *, provider: str | None = None
-    ) -> Order | None:
-        """Asynchronous :meth:`query_order`."""
-        hooks = self.provider(provider)
-        return await self.retry.acall(
-            lambda: self._arun(hooks, _need(hooks, "query_order", hooks.query_order(reference))),
-            should_retry=is_retryable,
-        )
-
-    async def close_order_async(self, reference: str, *, provider: str | None = None) -> bool:
-        """Asynchronous :meth:`close_order`."""
-        hooks = self.provider(provider)
-        return await self.retry.acall(
-            lambda: self._arun(hooks, _need(hooks, "close_order", hooks.close_order(reference))),
-            should_retry=is_retryable,
-        )
-
-    async def refund_order_async(
-        self, request: RefundRequest, *, provider: str | None = None
-    ) -> Refund:
-        """Asynchronous :meth:`refund_order`; the ledger's work runs in a worker thread."""
-        hooks = self.provider(provider)
-        ledger = self.ledger
-        order: Order | None
-        if ledger is None:
-            answer = await self.query_order_async(request.reference, provider=hooks.name)
-            if answer is not None and answer.status is PaymentStatus.REFUNDED:
-                known = RefundAttempt(hooks, answer, request, recover=True).known()
-                if known is not None:
-                    found = await self._arun(hooks, known)
-                    if found is not None:
-                        return found
-            order = check_order_refundable(answer, request, hooks.name)
-            reserved = None
-        else:
-            order = await self._refundable_async(ledger, hooks, request)
-            reserved = await asyncio.to_thread(ledger.reserve_refund, hooks.name, request)
-            if not reserved.created and reserved.refund.status is not RefundStatus.PENDING:
-                return reserved.refund
-            if order is None:
-                order = await asyncio.to_thread(ledger.get_order, hooks.name, request.reference)
-        assert order is not None
-        attempt = RefundAttempt(
-            hooks, order, request, recover=reserved is not None and not reserved.created
-        )
-        try:
-            refund = await self.retry.acall(
-                lambda: attempt.arun(lambda op: self._arun(hooks, op)), should_retry=is_retryable
-            )
-        except PaymentsError:
-            if ledger is not None and not attempt.unknown:
-                await asyncio.to_thread(
-                    ledger.release_refund, hooks.name, request.reference, request.refund_reference
-                )
-            raise
-        follow_up = attempt.follow_up(refund)
-        if follow_up is not None:
-            if ledger is not None:
-                noted = await asyncio.to_thread(ledger.settle_refund, refund)
-                await asyncio.to_thread(self._settled_refund, ledger, noted)
-            try:
-                refund = attempt.settled(refund, await self._arun(hooks, follow_up))
-            except PaymentsError as error:
-                log.info("refund %s stays pending: %s", request.refund_reference, error)
-        if ledger is None:
-            return refund
-        outcome = await asyncio.to_thread(ledger.settle_refund, refund)
-        return await asyncio.to_thread(self._settled_refund, ledger, outcome)
-
-    async def _refundable_async(
-        self, ledger: Ledger, hooks: ProviderHooks, request: RefundRequest
-    ) -> Order | None:
-        reference = request.reference
-        order = await asyncio.to_thread(ledger.get_order, hooks.name, reference)
-        if order is not None and order.status.is_refundable:
-            return order
-        known = await asyncio.to_thread(
-            ledger.get_refund, hooks.name, reference, request.refund_reference
-        )
-        if known is not None:
-            return order
-        answer = await self.query_order_async(reference, provider=hooks.name)
-        if answer is None:
-            return order
-        if order is None:
-            return await asyncio.to_thread(ledger.record_order, answer)
-        if answer.status is not PaymentStatus.PENDING:
-            event = reconciliation_event(hooks.name, answer)
-            await asyncio.to_thread(self._apply, ledger, event)
-        return await asyncio.to_thread(ledger.get_order, hooks.name, reference)
-
-    async def handle_callback_async(
-        self, provider: str, headers: Mapping[str, str], body: bytes
-    ) -> CallbackResult:
-        """Asynchronous :meth:`handle_callback`."""
-        hooks = self.provider(provider)
-        callback = CallbackRequest(headers, body)
-        return await self._arun(
-            hooks, _need(hooks, "handle_callback", hooks.handle_callback(callback))
-        )
-
-    async def apply_callback_async(
-        self, provider: str, headers: Mapping[str, str], body: bytes
-    ) -> CallbackOutcome:
-        """Asynchronous :meth:`apply_callback`.
-
-        The ledger's work and the application hook run in a worker thread, so neither blocks
-        the event loop.
-        """
-        ledger = self._need_ledger("apply_callback")
-        result = await self.handle_callback_async(provider, headers, body)
-        return await asyncio.to_thread(self._settle, ledger, provider, result)
+        return self._run(self._reconcile_flow(ledger, older_than, provider))
 
     async def reconcile_async(
         self, older_than: timedelta = RECONCILE_AFTER, *, provider: str | None = None
     ) -> list[ReconcileOutcome]:
         """Asynchronous :meth:`reconcile`."""
         ledger = self._need_ledger("reconcile")
+        return await self._arun(self._reconcile_flow(ledger, older_than, provider))
+
+    def _reconcile_flow(
+        self, ledger: Ledger, older_than: timedelta, provider: str | None
+    ) -> Flow[list[ReconcileOutcome]]:
         outcomes = []
-        for order in await asyncio.to_thread(_pending, ledger, older_than, provider):
+        for order in (yield from blocking(_pending, ledger, older_than, provider)):
             try:
-                answer = await self.query_order_async(order.reference, provider=order.provider)
+                answer = yield from query_flow(
+                    self.provider(order.provider), order.reference, self.retry
+                )
             except PaymentsError as error:
                 outcomes.append(
                     ReconcileOutcome(order=order, answer=None, result=None, error=error)
                 )
                 continue
-            outcomes.append(await asyncio.to_thread(self._reconciled, ledger, order, answer))
+            outcomes.append((yield from blocking(self._reconciled, ledger, order, answer)))
         return outcomes
+
+    def reconcile_order(self, reference: str, *, provider: str | None = None) -> ReconcileOutcome:
+        """Ask the provider about one ledger order now, and apply what it says.
+
+        As :meth:`reconcile` does for each pending order, whatever the order's age or status:
+        a final answer is applied once, forward only, and announced after the commit.
+
+        :raises ConfigurationError: if the facade has no ledger.
+        :raises ValidationError: naming ``reference`` if the ledger has no such order.
+        :raises ProviderError: with ``classification`` set, once the policy gives up.
+        :raises TransportError: with ``classification`` set, once the policy gives up.
+        """
+        ledger = self._need_ledger("reconcile_order")
+        return self._run(self._reconcile_order_flow(ledger, self.provider(provider), reference))
+
+    async def reconcile_order_async(
+        self, reference: str, *, provider: str | None = None
+    ) -> ReconcileOutcome:
+        """Asynchronous :meth:`reconcile_order`."""
+        ledger = self._need_ledger("reconcile_order")
+        hooks = self.provider(provider)
+        return await self._arun(self._reconcile_order_flow(ledger, hooks, reference))
+
+    def _reconcile_order_flow(
+        self, ledger: Ledger, hooks: ProviderHooks, reference: str
+    ) -> Flow[ReconcileOutcome]:
+        order = yield from blocking(ledger.get_order, hooks.name, reference)
+        if order is None:
+            raise ValidationError(
+                "reference",
+                f"no order is recorded for {reference!r} at {hooks.name}",
+                provider=hooks.name,
+            )
+        answer = yield from query_flow(hooks, reference, self.retry)
+        return (yield from blocking(self._reconciled, ledger, order, answer))
 
     # -- the ledger ------------------------------------------------------------------------
 
@@ -582,7 +459,7 @@ class Payments:
 
     def _apply(self, ledger: Ledger, event: PaymentEvent) -> ApplyResult:
         # With no application listening, the change needs no announcement, nor a second write.
-        listening = self._listening()
+        listening = self.host.status_listened
         result = ledger.apply_event(event, announced=not listening)
         if result.change is not None and listening:
             self._announce(ledger, result.change)
@@ -595,16 +472,12 @@ class Payments:
             )
         return result
 
-    def _listening(self) -> bool:
-        """Whether a registered plugin implements ``payment_status_changed``."""
-        return bool(self.host.pm.hook.payment_status_changed.get_hookimpls())
-
     def _announce(self, ledger: Ledger, change: StatusChange) -> bool:
         """Call the application's hook for ``change``, then mark it announced; True if both."""
         # The change is committed and acknowledged whatever the hook does: a failing hook is
         # logged and the change stays in the outbox, for announce_pending_changes.
         try:
-            self.host.pm.hook.payment_status_changed(change=change)
+            self.host.payment_status_changed(change)
         except Exception:
             log.exception(
                 "payment_status_changed failed for %s order %s (%s -> %s, event %s); the "
@@ -649,7 +522,7 @@ class Payments:
         :raises LedgerError: if the ledger cannot be read.
         """
         ledger = self._need_ledger("announce_pending_changes")
-        if not self._listening():
+        if not self.host.status_listened:
             return 0
         announced = 0
         while changes := ledger.unannounced_changes(older_than):
@@ -665,24 +538,17 @@ class Payments:
 
     # -- running operations ----------------------------------------------------------------
 
-    def _run(self, hooks: ProviderHooks, operation: Operation[T]) -> T:
-        send = self._sending.get(hooks.name)
-        if send is None:
-            send = self._sending[hooks.name] = _Sending(self, hooks.name)
-        try:
-            return drive(operation, send)
-        except PaymentsError as error:
-            _classify(hooks, error)
-            raise
+    def _run(self, flow: Flow[T]) -> T:
+        return drive(flow, self._send, sleep=self.retry.sleep)
 
-    def _blocking_sender(self) -> HttpxSender:
-        """The blocking client's sender, made on first use (a callback may need none)."""
+    def _send(self, exchange: Exchange) -> HttpResponse:
+        # The blocking client is made on first use: a callback may need none.
         sender = self._sender
         if sender is None:
             sender = self._sender = HttpxSender(self.config.http, transport=self._transport)
-        return sender
+        return sender.send(exchange.request, exchange.provider)
 
-    async def _arun(self, hooks: ProviderHooks, operation: Operation[T]) -> T:
+    async def _arun(self, flow: Flow[T]) -> T:
         sender = self._async_sender
         loop = asyncio.get_running_loop()
         if sender is not None and self._async_loop is not loop:
@@ -696,14 +562,10 @@ class Payments:
             self._async_closer = self._close_with_loop(sender)
             await anext(self._async_closer)
 
-        async def send(request: HttpRequest) -> HttpResponse:
-            return await sender.send(request, hooks.name)
+        def send(exchange: Exchange) -> Awaitable[HttpResponse]:
+            return sender.send(exchange.request, exchange.provider)
 
-        try:
-            return await drive_async(operation, send)
-        except PaymentsError as error:
-            _classify(hooks, error)
-            raise
+        return await drive_async(flow, send, sleep=self.retry.async_sleep)
 
     async def _close_with_loop(self, sender: AsyncHttpSender) -> AsyncGenerator[None, None]:
         """Close ``sender`` when its event loop shuts down, or at :meth:`aclose`.
@@ -782,156 +644,6 @@ class Payments:
         return f"Payments(providers={self.provider_names!r})"
 
 
-class _Sending:
-    """Sends one provider's requests over the facade's blocking client: one per provider,
-    kept, rather than a closure made for every operation."""
-
-    __slots__ = ("_payments", "_provider")
-
-    def __init__(self, payments: Payments, provider: str) -> None:
-        self._payments = payments
-        self._provider = provider
-
-    def __call__(self, request: HttpRequest) -> HttpResponse:
-        return self._payments._blocking_sender().send(request, self._provider)
-
-
-class _CreateAttempt:
-    """One create, across attempts: remembers whether the next attempt must query first."""
-
-    def __init__(self, hooks: ProviderHooks, request: OrderRequest) -> None:
-        self.hooks = hooks
-        self.request = request
-        self.recover = False
-
-    def _query(self) -> Operation[Order | None]:
-        return _need(self.hooks, "query_order", self.hooks.query_order(self.request.reference))
-
-    def _create(self) -> Operation[Order]:
-        return _need(self.hooks, "create_order", self.hooks.create_order(self.request))
-
-    def _note(self, error: PaymentsError) -> bool:
-        """Remember whether the next attempt must query first; whether the order exists."""
-        category = None if error.classification is None else error.classification.category
-        if category in RECOVER_BY_QUERY:
-            self.recover = True
-        return category is ErrorCategory.DUPLICATE_ORDER
-
-    def _recovered(self, found: Order) -> Order:
-        """The found order, with the requested price as its amount; refused if it differs.
-
-        A provider's query may state the amount only in its settlement currency; the
-        request says what was ordered. The same reference with another price in the same
-        currency is a different order, and must not be taken for this one.
-        """
-        price = self.request.price
-        # The found order's amount is a price to compare when the provider states it beside a
-        # different settlement (it kept the price the order was created with), or when it is
-        # in the requested currency. An amount in another currency that may only be the
-        # settlement cannot be compared, and the request's price is taken.
-        stated = found.settlement is not None and found.amount != found.settlement
-        if stated or found.amount.currency == price.currency:
-            _same_price(found, self.request)
-        return attrs.evolve(found, amount=price)
-
-    def run(self, run: Callable[[Operation[Any]], Any]) -> Order:
-        if self.recover:
-            found: Order | None = run(self._query())
-            if found is not None:
-                return self._recovered(found)
-            self.recover = False
-        try:
-            created: Order = run(self._create())
-        except PaymentsError as error:
-            if not self._note(error):
-                raise
-            duplicate = error
-        else:
-            return created
-        # The provider says the order exists: find it now, in this attempt, rather than after
-        # a wait (and even when this was the last attempt).
-        found = run(self._query())
-        if found is None:  # not visible yet: the next attempt's create asks again
-            self.recover = False
-            raise duplicate
-        return self._recovered(found)
-
-    async def arun(self, run: Callable[[Operation[Any]], Any]) -> Order:
-        if self.recover:
-            found: Order | None = await run(self._query())
-            if found is not None:
-                return self._recovered(found)
-            self.recover = False
-        try:
-            created: Order = await run(self._create())
-        except PaymentsError as error:
-            if not self._note(error):
-                raise
-            duplicate = error
-        else:
-            return created
-        found = await run(self._query())
-        if found is None:
-            self.recover = False
-            raise duplicate
-        return self._recovered(found)
-
-
-def reconciliation_event(provider: str, answer: Order) -> PaymentEvent:
-    """The event reconciliation applies for the provider's ``answer`` about an order.
-
-    Its id, ``{provider}:reconcile:{provider_order_id}:{status}``, is the same every time the
-    provider gives the same answer, so reconciling twice applies it once.
-    """
-    return PaymentEvent(
-        provider=provider,
-        event_id=f"{provider}:reconcile:{answer.provider_order_id}:{answer.status.value}",
-        status=answer.status,
-        provider_order_id=answer.provider_order_id,
-        merchant_order_id=answer.merchant_order_id,
-        # What the provider says it holds (the settlement) is what the ledger checks; the
-        # amount may only repeat the price the order was created with.
-        amount=answer.amount if answer.settlement is None else answer.settlement,
-        transaction_id=answer.transaction_id,
-    )
-
-
 def _pending(ledger: Ledger, older_than: timedelta, provider: str | None) -> list[Order]:
     records = ledger.pending_orders(older_than)
     return [r.order for r in records if provider is None or r.order.provider == provider]
-
-
-def _same_price(known: Order, request: OrderRequest) -> Order:
-    """``known``, the order recorded for the request's reference, if it is for the same price.
-
-    A reference names one order: asking again for another price is a mistake to report, not
-    an order to hand back (the payer would pay the first price).
-    """
-    if known.amount != request.price:
-        raise ValidationError(
-            "reference",
-            f"{request.reference!r} already names an order for {known.amount} at "
-            f"{known.provider}, not {request.price}",
-            provider=known.provider,
-        )
-    return known
-
-
-def _retry_create(error: BaseException) -> bool:
-    if is_retryable(error):
-        return True
-    classification = getattr(error, "classification", None)
-    return classification is not None and classification.category in RECOVER_BY_QUERY
-
-
-def _classify(hooks: ProviderHooks, error: PaymentsError) -> None:
-    if error.provider is None:
-        error.provider = hooks.name
-    if error.classification is None:
-        error.classification = hooks.classify_error(error)
-
-
-def _need(hooks: ProviderHooks, hook: str, operation: Operation[T] | None) -> Operation[T]:
-    if operation is None:
-        raise PluginError(f"provider {hooks.name!r} does not implement {hook}", provider=hooks.name)
-    return operation

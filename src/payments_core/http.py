@@ -11,18 +11,26 @@ connection pool, the timeouts and the retries, and maps transport failures to
     op.send(HttpResponse(200, {}, b"..."))  # raises StopIteration(value=Order)
 
 :func:`payments_core.transport.drive` does the same with any ``send`` function.
+
+The facade's own operations (a create with its recovery, a refund with its ledger steps) are
+written the same way, once for blocking and asynchronous callers: besides requests they yield
+a :class:`Blocking` step (ledger work, an application hook) and a :class:`Wait` (a retry's
+backoff), which :func:`~payments_core.transport.drive` runs in place and
+:func:`~payments_core.transport.drive_async` in a worker thread and with ``await``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Generator, Mapping
-from typing import TypeAlias, TypeVar
+from collections.abc import Callable, Generator, Mapping
+from functools import partial
+from typing import Any, Generic, ParamSpec, TypeAlias, TypeVar
 
 import attrs
 
-__all__ = ["HttpRequest", "HttpResponse", "Operation"]
+__all__ = ["Blocking", "HttpRequest", "HttpResponse", "Operation", "Wait", "blocking"]
 
 T = TypeVar("T")
+P = ParamSpec("P")
 
 
 def _lower_keys(headers: Mapping[str, str]) -> Mapping[str, str]:
@@ -65,3 +73,34 @@ class HttpResponse:
 
 Operation: TypeAlias = Generator[HttpRequest, HttpResponse, T]
 """A provider operation: yields requests, receives responses, returns ``T``."""
+
+
+@attrs.frozen
+class Blocking(Generic[T]):
+    """A step that blocks (ledger work, an application's hook): run in place by the blocking
+    runner, in a worker thread by the asynchronous one; its result is sent back.
+
+    Attributes:
+        call: What to run, taking no arguments.
+    """
+
+    call: Callable[[], T]
+
+
+@attrs.frozen
+class Wait:
+    """A step that waits (a retry's backoff) with the runner's sleep.
+
+    Attributes:
+        seconds: How long.
+    """
+
+    seconds: float
+
+
+def blocking(
+    call: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs
+) -> Generator[Blocking[T], Any, T]:
+    """``call(*args, **kwargs)`` as a :class:`Blocking` step: ``yield from`` it for the result."""
+    result: T = yield Blocking(partial(call, *args, **kwargs))
+    return result

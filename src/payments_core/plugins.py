@@ -47,6 +47,7 @@ if TYPE_CHECKING:
         ProviderInfo,
         Refund,
         RefundRequest,
+        StatusChange,
     )
 
 __all__ = [
@@ -60,18 +61,6 @@ __all__ = [
 ]
 
 ENTRY_POINT_GROUP: Final = "payments.providers"
-_PROVIDER_HOOKS: Final = (
-    "describe_provider",
-    "create_order",
-    "query_order",
-    "close_order",
-    "refund_order",
-    "query_refund",
-    "handle_callback",
-    "classify_error",
-    "check_connection",
-    "open_sandbox",
-)
 
 
 class Clock(Protocol):
@@ -115,108 +104,68 @@ ProviderFactory = Callable[[ProviderContext], object]
 
 
 class ProviderHooks:
-    """The hooks of one provider, typed, with calls routed to that provider alone."""
+    """The hooks of one provider, typed, each call routed to that provider alone.
+
+    One method per hook of :class:`~payments_core.hookspecs.PaymentProvider`, each a call of
+    pluggy's hook caller with every other provider removed (``subset_hook_caller``): wrappers
+    and observers that are not providers still see the call.
+    """
 
     def __init__(self, pm: pluggy.PluginManager, name: str, others: Collection[object]) -> None:
         self.name = name
-        self._callers = {
-            hook: pm.subset_hook_caller(hook, remove_plugins=others) for hook in _PROVIDER_HOOKS
-        }
-        self._sole = {hook: _Sole.of(pm, hook, others) for hook in _PROVIDER_HOOKS}
+        self._pm = pm
+        self._others = others
+        self._routed: dict[str, pluggy.HookCaller] = {}
 
-    def _call(self, hook: str, **kwargs: object) -> Any:
-        # A hook with one plain implementation needs no dispatch: call it, unless the plugins
-        # changed since (then pluggy decides, as always) or a tracer watches the calls.
-        sole = self._sole[hook]
-        if sole is not None and sole.still_alone():
-            return sole.function(**kwargs)
-        return self._callers[hook](**kwargs)
+    def _route(self, hook: str) -> pluggy.HookCaller:
+        caller = self._routed.get(hook)
+        if caller is None:
+            caller = self._pm.subset_hook_caller(hook, remove_plugins=self._others)
+            self._routed[hook] = caller
+        return caller
 
     def describe_provider(self) -> ProviderInfo | None:
-        return cast("ProviderInfo | None", self._call("describe_provider"))
+        return cast("ProviderInfo | None", self._route("describe_provider")())
 
     def create_order(self, request: OrderRequest) -> Operation[Order] | None:
-        return cast("Operation[Order] | None", self._call("create_order", request=request))
+        return cast("Operation[Order] | None", self._route("create_order")(request=request))
 
     def query_order(self, reference: str) -> Operation[Order | None] | None:
         return cast(
-            "Operation[Order | None] | None", self._call("query_order", reference=reference)
+            "Operation[Order | None] | None", self._route("query_order")(reference=reference)
         )
 
     def close_order(self, reference: str) -> Operation[bool] | None:
-        return cast("Operation[bool] | None", self._call("close_order", reference=reference))
+        return cast("Operation[bool] | None", self._route("close_order")(reference=reference))
 
     def refund_order(self, order: Order, request: RefundRequest) -> Operation[Refund] | None:
         return cast(
-            "Operation[Refund] | None",
-            self._callers["refund_order"](order=order, request=request),
+            "Operation[Refund] | None", self._route("refund_order")(order=order, request=request)
         )
 
     def query_refund(self, order: Order, request: RefundRequest) -> Operation[Refund | None] | None:
         return cast(
             "Operation[Refund | None] | None",
-            self._callers["query_refund"](order=order, request=request),
+            self._route("query_refund")(order=order, request=request),
         )
 
     def handle_callback(self, callback: CallbackRequest) -> Operation[CallbackResult] | None:
         return cast(
-            "Operation[CallbackResult] | None",
-            self._call("handle_callback", callback=callback),
+            "Operation[CallbackResult] | None", self._route("handle_callback")(callback=callback)
         )
 
     def classify_error(self, error: PaymentsError) -> ErrorClassification:
-        result = self._call("classify_error", error=error)
-        return cast("ErrorClassification", result or fallback_classification(error))
+        # The core's fallback classifier answers when the provider does not.
+        return cast(
+            "ErrorClassification",
+            self._route("classify_error")(error=error) or fallback_classification(error),
+        )
 
     def check_connection(self) -> Operation[str] | None:
-        return cast("Operation[str] | None", self._call("check_connection"))
+        return cast("Operation[str] | None", self._route("check_connection")())
 
     def open_sandbox(self) -> AbstractContextManager[ProviderSandbox] | None:
-        return cast("AbstractContextManager[ProviderSandbox] | None", self._call("open_sandbox"))
-
-
-class _Sole:
-    """A provider hook served by one plain implementation, called without pluggy's dispatch.
-
-    pluggy's call of a subset costs a few microseconds (the subset's implementations listed
-    again, the arguments checked, the multicall loop), which is most of the core's share of a
-    verified callback. The shortcut holds only while the hook's implementations are exactly
-    those seen when it was built (one, not a wrapper, of this provider) and no tracer is
-    installed (``add_hookcall_monitoring``); otherwise the call goes through pluggy.
-    """
-
-    __slots__ = ("_caller", "_impls", "_pm", "function")
-
-    def __init__(self, pm: pluggy.PluginManager, hook: str, impl: pluggy.HookImpl) -> None:
-        self._pm = pm
-        self._caller: pluggy.HookCaller = getattr(pm.hook, hook)
-        self._impls = self._caller.get_hookimpls()
-        self.function: Callable[..., Any] = impl.function
-
-    @classmethod
-    def of(cls, pm: pluggy.PluginManager, hook: str, others: Collection[object]) -> _Sole | None:
-        caller = getattr(pm.hook, hook, None)
-        if caller is None or not _untraced(pm):
-            return None
-        mine = [impl for impl in caller.get_hookimpls() if impl.plugin not in others]
-        if len(mine) != 1 or mine[0].hookwrapper or mine[0].wrapper:
-            return None
-        return cls(pm, hook, mine[0])
-
-    def still_alone(self) -> bool:
-        """Whether the hook's implementations and the manager's call path are unchanged."""
-        return _untraced(self._pm) and self._caller.get_hookimpls() == self._impls
-
-
-def _untraced(pm: pluggy.PluginManager) -> bool:
-    # pluggy keeps its call path in _inner_hookexec and replaces it to trace calls. A new
-    # manager's is the plain one; if a future pluggy has no such attribute, no hook is ever
-    # called directly.
-    plain = getattr(pm, "_inner_hookexec", None)
-    return plain is not None and plain is _PLAIN_HOOKEXEC
-
-
-_PLAIN_HOOKEXEC: Final = getattr(pluggy.PluginManager("payments-probe"), "_inner_hookexec", None)
+        return cast("AbstractContextManager[ProviderSandbox] | None", self._route("open_sandbox")())
 
 
 class PluginHost:
@@ -315,32 +264,18 @@ class PluginHost:
             ) from None
         except ValueError as exc:
             raise PluginLoadError(f"plugin {name!r} was refused: {exc}", plugin=name) from None
-        unknown = [
-            hook_name
-            for hook_name, impls in self._unverified().items()
-            if any(impl.plugin is plugin for impl in impls)
-        ]
-        if unknown:
+        try:
+            self.pm.check_pending()
+        except pluggy.PluginValidationError as exc:
+            # Every plugin before this one passed the same check: the unknown hook is its.
             self.pm.unregister(plugin)
+            hook = _hook_named_in(exc)
             raise PluginLoadError(
-                f"plugin {name!r} implements {unknown[0]!r}, which is not a payments hook "
+                f"plugin {name!r} implements {hook!r}, which is not a payments hook "
                 f"(known hooks: {', '.join(sorted(self._spec_names()))})",
                 plugin=name,
-                hook=unknown[0],
-            )
-
-    def _unverified(self) -> dict[str, list[pluggy.HookImpl]]:
-        # The same test pm.check_pending() makes, kept per plugin so the culprit is named.
-        pending: dict[str, list[pluggy.HookImpl]] = {}
-        for hook_name in dir(self.pm.hook):
-            if hook_name.startswith("_"):
-                continue
-            caller = getattr(self.pm.hook, hook_name)
-            if isinstance(caller, pluggy.HookCaller) and not caller.has_spec():
-                pending[hook_name] = [
-                    impl for impl in caller.get_hookimpls() if not impl.optionalhook
-                ]
-        return pending
+                hook=hook,
+            ) from None
 
     def _spec_names(self) -> set[str]:
         return {
@@ -373,6 +308,20 @@ class PluginHost:
             route = self._routes[name] = ProviderHooks(self.pm, name, others)
         return route
 
+    # -- the application's hooks ------------------------------------------------------------
+
+    @property
+    def status_listened(self) -> bool:
+        """Whether a registered plugin implements ``payment_status_changed``."""
+        return bool(self.pm.hook.payment_status_changed.get_hookimpls())
+
+    def payment_status_changed(self, change: StatusChange) -> None:
+        """Tell the application's plugins of ``change``: its ``payment_status_changed`` hook.
+
+        :raises Exception: whatever an implementation raises.
+        """
+        self.pm.hook.payment_status_changed(change=change)
+
     def plugins(self) -> Iterator[tuple[str, object]]:
         """Every registered plugin with its name."""
         for name, plugin in self.pm.list_name_plugin():
@@ -399,5 +348,6 @@ def _load(ep: EntryPoint) -> ProviderFactory:
 
 
 def _hook_named_in(exc: pluggy.PluginValidationError) -> str | None:
-    match = re.search(r"for hook '([^']+)'", str(exc))
+    # pluggy names the hook "for hook 'x'" (wrong arguments) or "unknown hook 'x'".
+    match = re.search(r"hook '([^']+)'", str(exc))
     return match.group(1) if match else None

@@ -9,19 +9,33 @@ again: with the same id, never a new one.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING
 
 from payments_core.errors import PaymentsError, PluginError, ValidationError
-from payments_core.http import Operation
-from payments_core.models import ErrorCategory, Order, Refund, RefundRequest, RefundStatus
+from payments_core.flows import Flow, call_provider, query_flow, reconciliation_event
+from payments_core.http import blocking
+from payments_core.models import (
+    ErrorCategory,
+    Order,
+    PaymentEvent,
+    PaymentStatus,
+    Refund,
+    RefundRequest,
+    RefundStatus,
+)
 from payments_core.plugins import ProviderHooks
+from payments_core.redaction import get_logger
+from payments_core.retry import RetryPolicy, is_retryable
 from payments_core.rules import OrderState, check_refundable
 
-__all__ = ["RefundAttempt", "check_order_refundable"]
+if TYPE_CHECKING:
+    from payments_core.ledger import Ledger
 
-T = TypeVar("T")
+__all__ = ["RefundAttempt", "check_order_refundable", "refund_flow"]
+
+log = get_logger("payments_core.refunding")
 
 
 def check_order_refundable(order: Order | None, request: RefundRequest, provider: str) -> Order:
@@ -30,7 +44,7 @@ def check_order_refundable(order: Order | None, request: RefundRequest, provider
     Without a ledger the only total known is the order's own ``refunded``, if the provider
     states one; the provider refuses a refund beyond what remains.
 
-    :raises ValidationError: as :func:`~payments_core.ledger.base.check_refundable`, and
+    :raises ValidationError: as :func:`~payments_core.rules.check_refundable`, and
         naming ``reference`` if the provider holds no such order.
     """
     if order is None:
@@ -48,6 +62,97 @@ def check_order_refundable(order: Order | None, request: RefundRequest, provider
     held = Decimal(0) if order.refunded is None else order.refunded.amount
     check_refundable(state, request, held, provider)
     return order
+
+
+def refund_flow(
+    hooks: ProviderHooks,
+    request: RefundRequest,
+    retry: RetryPolicy,
+    ledger: Ledger | None,
+    *,
+    apply: Callable[[Ledger, PaymentEvent], object],
+    settle: Callable[[Ledger, Refund], Refund],
+) -> Flow[Refund]:
+    """Refund ``request`` with its recovery; see ``Payments.refund_order``.
+
+    :param ledger: Where the refund is checked, reserved and recorded, if anywhere.
+    :param apply: Applies an event to the ledger and announces the change it makes.
+    :param settle: Records the provider's answer about a refund and announces the order's
+        move.
+    """
+    order: Order | None
+    if ledger is None:
+        answer = yield from query_flow(hooks, request.reference, retry)
+        if answer is not None and answer.status is PaymentStatus.REFUNDED:
+            # Asked again after it refunded everything: the refund, if it is this one.
+            known = RefundAttempt(hooks, answer, request, recover=True).known()
+            if known is not None:
+                found = yield from known
+                if found is not None:
+                    return found
+        order = check_order_refundable(answer, request, hooks.name)
+        reserved = None
+    else:
+        order = yield from _refundable(hooks, request, retry, ledger, apply)
+        reserved = yield from blocking(ledger.reserve_refund, hooks.name, request)
+        if not reserved.created and reserved.refund.status is not RefundStatus.PENDING:
+            return reserved.refund
+        if order is None:
+            order = yield from blocking(ledger.get_order, hooks.name, request.reference)
+    assert order is not None  # the reservation found it
+    attempt = RefundAttempt(
+        hooks, order, request, recover=reserved is not None and not reserved.created
+    )
+    try:
+        refund = yield from retry.flow(attempt.flow, should_retry=is_retryable)
+    except PaymentsError:
+        if ledger is not None and not attempt.unknown:
+            yield from blocking(
+                ledger.release_refund, hooks.name, request.reference, request.refund_reference
+            )
+        raise
+    follow_up = attempt.follow_up(refund)
+    if follow_up is not None:
+        if ledger is not None:
+            # Known by its provider id now, the refund's notification can settle it too.
+            yield from blocking(settle, ledger, refund)
+        try:
+            refund = attempt.settled(refund, (yield from follow_up))
+        except PaymentsError as error:
+            log.info("refund %s stays pending: %s", request.refund_reference, error)
+    if ledger is None:
+        return refund
+    return (yield from blocking(settle, ledger, refund))
+
+
+def _refundable(
+    hooks: ProviderHooks,
+    request: RefundRequest,
+    retry: RetryPolicy,
+    ledger: Ledger,
+    apply: Callable[[Ledger, PaymentEvent], object],
+) -> Flow[Order | None]:
+    """The ledger's order for the refund, first brought up to date if it is not paid.
+
+    A payment whose callback has not arrived yet is learnt from the provider and applied
+    as reconciliation applies it; an order the ledger never saw is recorded. A refund
+    recorded before under the refund reference needs neither: it is the answer.
+    """
+    reference = request.reference
+    order = yield from blocking(ledger.get_order, hooks.name, reference)
+    if order is not None and order.status.is_refundable:
+        return order
+    known = yield from blocking(ledger.get_refund, hooks.name, reference, request.refund_reference)
+    if known is not None:
+        return order
+    answer = yield from query_flow(hooks, reference, retry)
+    if answer is None:
+        return order
+    if order is None:
+        return (yield from blocking(ledger.record_order, answer))
+    if answer.status is not PaymentStatus.PENDING:
+        yield from blocking(apply, ledger, reconciliation_event(hooks.name, answer))
+    return (yield from blocking(ledger.get_order, hooks.name, reference))
 
 
 class RefundAttempt:
@@ -72,17 +177,9 @@ class RefundAttempt:
         self.request = request
         self.unknown = recover
 
-    def _query(self) -> Operation[Refund | None] | None:
-        return self.hooks.query_refund(self.order, self.request)
-
-    def _refund(self) -> Operation[Refund]:
-        operation = self.hooks.refund_order(self.order, self.request)
-        if operation is None:
-            raise PluginError(
-                f"provider {self.hooks.name!r} does not implement refund_order",
-                provider=self.hooks.name,
-            )
-        return operation
+    def _query(self) -> Flow[Refund | None] | None:
+        operation = self.hooks.query_refund(self.order, self.request)
+        return None if operation is None else call_provider(self.hooks, "query_refund", operation)
 
     def _note(self, error: PaymentsError) -> None:
         category = None if error.classification is None else error.classification.category
@@ -110,52 +207,37 @@ class RefundAttempt:
             )
         return refund
 
-    def run(self, run: Callable[[Operation[Any]], Any]) -> Refund:
-        """One attempt, its operations sent by ``run``."""
+    def flow(self) -> Flow[Refund]:
+        """One attempt: the query first while the outcome is unknown, else the refund."""
         query = self._query() if self.unknown else None
         if query is not None:
-            found: Refund | None = run(query)
+            found = yield from query
+            self.unknown = False  # found, or the provider holds none: sending it is the way on
             if found is not None:
-                self.unknown = False
                 return self._checked(found)
-            self.unknown = False  # the provider holds none: sending it is the only way on
+        hooks = self.hooks
         try:
-            refund: Refund = run(self._refund())
+            refund = yield from call_provider(
+                hooks, "refund_order", hooks.refund_order(self.order, self.request)
+            )
         except PaymentsError as error:
             self._note(error)
             raise
         self.unknown = False
         return self._checked(refund)
 
-    async def arun(self, run: Callable[[Operation[Any]], Awaitable[Any]]) -> Refund:
-        """Asynchronous :meth:`run`."""
-        query = self._query() if self.unknown else None
-        if query is not None:
-            found: Refund | None = await run(query)
-            if found is not None:
-                self.unknown = False
-                return self._checked(found)
-            self.unknown = False
-        try:
-            refund: Refund = await run(self._refund())
-        except PaymentsError as error:
-            self._note(error)
-            raise
-        self.unknown = False
-        return self._checked(refund)
-
-    def known(self) -> Operation[Refund | None] | None:
+    def known(self) -> Flow[Refund | None] | None:
         """The query for this refund, checked against the request; ``None`` without one."""
         query = self._query()
         if query is None:
             return None
         return self._checked_query(query)
 
-    def _checked_query(self, query: Operation[Refund | None]) -> Operation[Refund | None]:
+    def _checked_query(self, query: Flow[Refund | None]) -> Flow[Refund | None]:
         found = yield from query
         return None if found is None else self._checked(found)
 
-    def follow_up(self, refund: Refund) -> Operation[Refund | None] | None:
+    def follow_up(self, refund: Refund) -> Flow[Refund | None] | None:
         """For a refund still pending, the query that may say it is done; else ``None``."""
         if refund.status is not RefundStatus.PENDING:
             return None

@@ -5,11 +5,12 @@ The decision is driven by the :class:`~payments_core.models.ErrorClassification`
 exponentially with full jitter, never below a ``Retry-After`` the provider sent; attempts are
 bounded, and so is the total time (the deadline), including the wait about to start.
 
-The loop itself is tenacity's; the clock and the sleep functions are injected, so tests run a
-whole schedule without sleeping. The first attempt runs before tenacity is set up: most calls
-succeed at once, and tenacity's bookkeeping would cost as much as building and signing the
-request. When that attempt fails, tenacity takes over with its failure as attempt 1 (replayed,
-not repeated), so the schedule is the one tenacity alone would have run.
+The loop itself is tenacity's, driven step by step (:meth:`RetryPolicy.flow`), so that one
+retried operation serves blocking and asynchronous callers: a backoff is a step the runner
+sleeps. The clock and the sleep functions are injected, so tests run a whole schedule without
+sleeping. The first attempt runs before tenacity is set up: most calls succeed at once. When it
+fails, tenacity takes over with its failure as attempt 1 (not repeated), so the schedule is the
+one tenacity alone would have run.
 """
 
 from __future__ import annotations
@@ -17,19 +18,22 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Generator, Mapping
 from typing import Any, TypeVar
 
 import attrs
 import tenacity
 
 from payments_core.errors import ConfigurationError, PaymentsError
+from payments_core.http import Wait
 from payments_core.models import ErrorCategory
 from payments_core.redaction import get_logger
+from payments_core.transport import drive, drive_async
 
 __all__ = ["RetryPolicy"]
 
 T = TypeVar("T")
+S = TypeVar("S")
 log = get_logger("payments_core.retry")
 
 
@@ -89,53 +93,59 @@ class RetryPolicy:
             delay = max(delay, classification.retry_after)
         return delay
 
-    def call(self, fn: Callable[[], T], *, should_retry: Callable[[BaseException], bool]) -> T:
-        """Run ``fn`` until it succeeds or the policy gives up; re-raise the last error."""
+    def flow(
+        self,
+        attempt: Callable[[], Generator[S, Any, T]],
+        *,
+        should_retry: Callable[[BaseException], bool],
+    ) -> Generator[S | Wait, Any, T]:
+        """The steps of ``attempt()``, repeated until it succeeds or the policy gives up (then
+        the last error is raised); each backoff is a :class:`~payments_core.http.Wait` step.
+
+        ``attempt`` makes a new flow for each attempt. Run the result with
+        :func:`~payments_core.transport.drive` or :func:`~payments_core.transport.drive_async`.
+        """
         started = self.clock()
         try:
-            return fn()
-        except BaseException as error:  # as tenacity: whatever fn raises, the predicate judges
+            return (yield from attempt())
+        except Exception as error:  # whatever the attempt raises, the predicate judges
             if not _retries(error, should_retry):
                 raise
-            first = error
-        retrying = tenacity.Retrying(sleep=self.sleep, **self._tenacity(started, should_retry))
-        replayed = False
+            failed: Exception | None = error
+        retrying = tenacity.Retrying(**self._tenacity(started, should_retry))
+        retrying.begin()
+        state = tenacity.RetryCallState(retrying, fn=None, args=(), kwargs={})
+        while True:
+            action = retrying.iter(state)
+            if isinstance(action, tenacity.DoAttempt):
+                if failed is None:  # the first failure is tenacity's attempt 1, not repeated
+                    try:
+                        state.set_result((yield from attempt()))
+                        continue
+                    except Exception as error:
+                        failed = error
+                state.set_exception((type(failed), failed, failed.__traceback__))
+                failed = None
+            elif isinstance(action, tenacity.DoSleep):
+                state.prepare_for_next_attempt()
+                yield Wait(float(action))
+            else:
+                result: T = action
+                return result
 
-        def attempt() -> T:
-            nonlocal replayed
-            if not replayed:
-                replayed = True
-                raise first
-            return fn()
-
-        return retrying(attempt)
+    def call(self, fn: Callable[[], T], *, should_retry: Callable[[BaseException], bool]) -> T:
+        """Run ``fn`` until it succeeds or the policy gives up; re-raise the last error."""
+        steps = self.flow(lambda: _attempt(fn), should_retry=should_retry)
+        result: T = drive(steps, _call, sleep=self.sleep)
+        return result
 
     async def acall(
         self, fn: Callable[[], Awaitable[T]], *, should_retry: Callable[[BaseException], bool]
     ) -> T:
         """Asynchronous :meth:`call`."""
-        started = self.clock()
-        try:
-            return await fn()
-        except BaseException as error:  # as tenacity: whatever fn raises, the predicate judges
-            if not _retries(error, should_retry):
-                raise
-            first = error
-        retrying = tenacity.AsyncRetrying(
-            sleep=self.async_sleep, **self._tenacity(started, should_retry)
-        )
-        replayed = False
-
-        # tenacity awaits only coroutine functions; a lambda returning a coroutine would come
-        # back un-awaited, so wrap whatever callable we were given.
-        async def attempt() -> T:
-            nonlocal replayed
-            if not replayed:
-                replayed = True
-                raise first
-            return await fn()
-
-        return await retrying(attempt)
+        steps = self.flow(lambda: _attempt(fn), should_retry=should_retry)
+        result: T = await drive_async(steps, _call, sleep=self.async_sleep)
+        return result
 
     def _tenacity(
         self, started: float, should_retry: Callable[[BaseException], bool]
@@ -193,3 +203,12 @@ def is_retryable(error: BaseException) -> bool:
     if not isinstance(error, PaymentsError) or error.classification is None:
         return False
     return error.classification.retryable
+
+
+def _attempt(fn: Callable[[], object]) -> Generator[Callable[[], object], Any, Any]:
+    # One attempt of a plain function, as a step: the runner's send calls it (and awaits it).
+    return (yield fn)
+
+
+def _call(fn: Callable[[], Any]) -> Any:
+    return fn()

@@ -21,8 +21,9 @@ time) become ``ConnectError``; ``SocketTimeoutError`` and any other timeout ``Re
 
 from __future__ import annotations
 
+import asyncio
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Generator, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Final, Protocol, TypeVar
 
@@ -30,7 +31,7 @@ import httpx
 
 from payments_core.config import HttpSettings
 from payments_core.errors import ConfigurationError, ConnectError, RequestTimeout, ResponseLost
-from payments_core.http import HttpRequest, HttpResponse, Operation
+from payments_core.http import Blocking, HttpRequest, HttpResponse, Wait
 from payments_core.redaction import get_logger
 
 if TYPE_CHECKING:
@@ -51,6 +52,7 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+R = TypeVar("R")
 log = get_logger("payments_core.transport")
 
 Sender = Callable[[HttpRequest], HttpResponse]
@@ -275,7 +277,7 @@ def resolve_async_backend(
     """The asynchronous HTTP backend ``backend`` names: ``"httpx"`` or ``"aiohttp"``.
 
     ``auto`` is aiohttp when it is installed and no httpx ``transport`` is injected, else
-    httpx (aiohttp was chosen by measurement: see ``docs/performance.md``, P4).
+    httpx (aiohttp was chosen by measurement: see ``docs/performance.md``).
 
     :raises ConfigurationError: for a name not in :data:`ASYNC_BACKENDS`, ``aiohttp`` when
         aiohttp is not installed, or ``aiohttp`` together with an httpx ``transport``.
@@ -326,27 +328,66 @@ def _log(request: HttpRequest, provider: str, status: int, started: float) -> No
     )
 
 
-def drive(operation: Operation[T], send: Sender) -> T:
-    """Run ``operation`` to its result, sending each request it yields with ``send``."""
+def drive(
+    operation: Generator[R | Blocking[Any] | Wait, Any, T],
+    send: Callable[[R], object],
+    *,
+    sleep: Callable[[float], None] = time.sleep,
+) -> T:
+    """Run ``operation`` to its result: each request it yields sent with ``send``, each
+    :class:`~payments_core.http.Blocking` step called, each :class:`~payments_core.http.Wait`
+    slept with ``sleep``.
+
+    A step that fails raises its error into the operation, at the ``yield``, where the
+    operation may handle it; an operation is closed when it ends, however it ends.
+    """
     try:
-        request = next(operation)
+        step = next(operation)
         while True:
-            request = operation.send(send(request))
+            try:
+                if isinstance(step, Blocking):
+                    result = step.call()
+                elif isinstance(step, Wait):
+                    sleep(step.seconds)
+                    result = None
+                else:
+                    result = send(step)
+            except Exception as error:
+                step = operation.throw(error)
+            else:
+                step = operation.send(result)
     except StopIteration as stop:
-        result: T = stop.value
-        return result
+        value: T = stop.value
+        return value
     finally:
         operation.close()
 
 
-async def drive_async(operation: Operation[T], send: AsyncSender) -> T:
-    """Asynchronous :func:`drive`."""
+async def drive_async(
+    operation: Generator[R | Blocking[Any] | Wait, Any, T],
+    send: Callable[[R], Awaitable[object]],
+    *,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+) -> T:
+    """Asynchronous :func:`drive`: a :class:`~payments_core.http.Blocking` step runs in a
+    worker thread, so that it never blocks the event loop."""
     try:
-        request = next(operation)
+        step = next(operation)
         while True:
-            request = operation.send(await send(request))
+            try:
+                if isinstance(step, Blocking):
+                    result = await asyncio.to_thread(step.call)
+                elif isinstance(step, Wait):
+                    await sleep(step.seconds)
+                    result = None
+                else:
+                    result = await send(step)
+            except Exception as error:
+                step = operation.throw(error)
+            else:
+                step = operation.send(result)
     except StopIteration as stop:
-        result: T = stop.value
-        return result
+        value: T = stop.value
+        return value
     finally:
         operation.close()

@@ -415,3 +415,21 @@ def test_cert_fetch_is_signed_like_any_request(deliver: Deliver, binance: MockBi
     assert fetch.content == b"{}"
     assert fetch.headers[protocol.HEADER_CERTIFICATE_SN] == API_KEY
     assert len(fetch.headers[protocol.HEADER_SIGNATURE]) == 128
+
+
+@pytest.mark.parametrize(
+    "data",
+    ['"\\ud800"', '"{\\"merchantTradeNo\\":\\"a\\ud800\\"}"'],
+    ids=["lone-surrogate", "surrogate-in-a-value"],
+)
+def test_a_data_string_utf8_cannot_carry_is_refused_as_not_json(
+    data: str, deliver: Deliver
+) -> None:
+    # The outer document's \ud800 escape makes a str no UTF-8 encoder takes: refused like
+    # any data that is not JSON, never a crash.
+    body = (
+        '{"bizType":"PAY","bizStatus":"PAY_SUCCESS","bizIdStr":"1","data":' + data + "}"
+    ).encode()
+    error = _refused(deliver, CallbackPayloadError, body, None)
+    assert error.reply.status_code == 400
+    assert b"data is not valid JSON" in error.reply.body

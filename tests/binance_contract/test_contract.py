@@ -67,10 +67,10 @@ class BinanceHarness(ProviderHarness):
         notification = next(
             attempt
             for attempt in reversed(self.sandbox.webhook_log)
-            if attempt.prepay_id == order.provider_order_id
-            and attempt.biz_status == protocol.BizStatus.PAY_SUCCESS
+            if attempt.delivery.subject == order.provider_order_id
+            and attempt.delivery.type == protocol.BizStatus.PAY_SUCCESS
         )
-        return CallbackRequest(notification.headers, notification.body)
+        return CallbackRequest(notification.headers, notification.delivery.body)
 
     def order_count(self) -> int:
         return len(self.sandbox.orders)

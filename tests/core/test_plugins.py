@@ -18,8 +18,9 @@ from payments_core import (
     ProviderContext,
     ProviderNotFound,
     hookimpl,
+    hookspecs,
 )
-from payments_core.plugins import PluginHost
+from payments_core.plugins import PluginHost, ProviderHooks
 
 from .fakes import EchoProvider
 
@@ -162,9 +163,8 @@ def test_two_providers_cannot_share_a_name() -> None:
 
 
 def test_a_hook_called_directly_still_meets_a_wrapper_added_later() -> None:
-    # The provider's hooks skip pluggy's dispatch while the provider's is the only
-    # implementation; a wrapper registered after the route was built must still see the call,
-    # whether it comes through the host or straight through the plugin manager.
+    # A wrapper registered after the route was built must still see the call, whether it is
+    # registered through the host or straight through the plugin manager.
     observer = Observer()
     seen = observer.seen
     host = PluginHost(Config.load(environ={}))
@@ -212,3 +212,26 @@ def test_a_second_implementation_for_the_same_provider_goes_through_pluggy() -> 
     assert calls == ["shadow"]
     assert info is not None
     assert info.name == "alpha"
+
+
+def test_provider_hooks_offer_every_routed_hook_of_the_spec_and_nothing_else() -> None:
+    # The hook list is the spec: ProviderHooks types each hook once, and only register_commands
+    # (called on every plugin by the command line) is not routed to one provider.
+    spec = {name for name in vars(hookspecs.PaymentProvider) if not name.startswith("_")}
+    typed = {name for name in vars(ProviderHooks) if not name.startswith("_")}
+    assert typed == spec - {"register_commands"}
+
+
+def test_the_application_hook_is_called_through_the_host() -> None:
+    class App:
+        @hookimpl
+        def payment_status_changed(self, change: object) -> None:
+            heard.append(change)
+
+    heard: list[object] = []
+    host = PluginHost(Config.load(environ={}))
+    before = host.status_listened
+    host.register(App())
+    assert (before, host.status_listened) == (False, True)
+    host.payment_status_changed(change="moved")  # type: ignore[arg-type]
+    assert heard == ["moved"]

@@ -88,7 +88,7 @@ def deliver(url: str, notification: Any) -> bool:
     try:
         answer = httpx.post(
             url + CALLBACK,
-            content=notification.body,
+            content=notification.delivery.body,
             headers=dict(notification.headers),
             timeout=30,
         )

@@ -91,9 +91,9 @@ def test_sandbox_webhooks_through_uvicorn_change_each_order_once(ledger_url: str
         sandbox.wait_for_webhooks_sync(timeout=30)
         statuses = ledger_statuses(payments, orders)
     attempts = sandbox.webhook_log
-    acknowledged = {(a.event_id, a.copy) for a in attempts if a.ok}
+    acknowledged = {(int(a.delivery.event_id), a.copy) for a in attempts if a.ok}
     assert acknowledged == {(event, copy) for event in range(1, 6) for copy in (1, 2)}
-    after_warm_up = [a for a in attempts if a.event_id > 1]
+    after_warm_up = [a for a in attempts if int(a.delivery.event_id) > 1]
     assert all(a.ok for a in after_warm_up), [a.error for a in after_warm_up if not a.ok]
     assert statuses == {
         **{o.reference: PaymentStatus.PAID for o in orders[:4]},
@@ -119,10 +119,12 @@ async def test_sandbox_notifications_replayed_in_process_change_each_order_once(
             transport = httpx.ASGITransport(app=create_callback_app(payments))
             async with httpx.AsyncClient(transport=transport, base_url="http://app.test") as app:
                 answers = [
-                    await app.post("/callbacks/binance", content=n.body, headers=dict(n.headers))
+                    await app.post(
+                        "/callbacks/binance", content=n.delivery.body, headers=dict(n.headers)
+                    )
                     for n in notifications * 2
                 ]
-                forged = notifications[0].body.replace(b"1.00", b"0.01")
+                forged = notifications[0].delivery.body.replace(b"1.00", b"0.01")
                 refused = await app.post(
                     "/callbacks/binance", content=forged, headers=dict(notifications[0].headers)
                 )

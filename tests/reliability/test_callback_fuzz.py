@@ -146,7 +146,9 @@ def paid_notification(harness: Harness, callback_url: str, reference: str, payme
     )
     harness.sandbox.pay(order.provider_order_id)
     return next(
-        a for a in reversed(harness.sandbox.webhook_log) if a.prepay_id == order.provider_order_id
+        a
+        for a in reversed(harness.sandbox.webhook_log)
+        if a.delivery.subject == order.provider_order_id
     )
 
 
@@ -161,7 +163,7 @@ def test_fuzzed_callbacks_get_json_4xx_and_change_nothing(
     with BackgroundServer(app) as server, httpx.Client(base_url=server.url, timeout=30) as http:
         callback_url = f"{server.url}{CALLBACK_PATH}"
         real = paid_notification(harness, callback_url, "fuzz-1", payments)
-        warm_up = http.post(CALLBACK_PATH, content=real.body, headers=dict(real.headers))
+        warm_up = http.post(CALLBACK_PATH, content=real.delivery.body, headers=dict(real.headers))
         assert warm_up.status_code == 200
         before = ledger_rows(database)
         assert len(before) == 2  # the order and its applied event
@@ -213,7 +215,9 @@ def test_fuzzed_callbacks_get_json_4xx_and_change_nothing(
         after = ledger_rows(database)
         # Still serving: a new callback is applied.
         second = paid_notification(harness, callback_url, "fuzz-2", payments)
-        applied = http.post(CALLBACK_PATH, content=second.body, headers=dict(second.headers))
+        applied = http.post(
+            CALLBACK_PATH, content=second.delivery.body, headers=dict(second.headers)
+        )
         assert payments.ledger is not None
         paid = payments.ledger.get_order("binance", "fuzz-2")
     assert after == before

@@ -23,7 +23,6 @@ from decimal import Decimal
 import attrs
 import pytest
 
-from payments_binance.sandbox.faults import PROFILES
 from payments_binance.trade_no import merchant_trade_no
 from payments_core import (
     ErrorCategory,
@@ -36,6 +35,7 @@ from payments_core import (
     RetryPolicy,
     TransportError,
 )
+from payments_core.testing.sandbox import PROFILES
 
 from .conftest import FULL, Harness
 

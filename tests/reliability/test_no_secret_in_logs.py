@@ -19,7 +19,6 @@ import attrs
 import pytest
 
 from payments_binance import protocol
-from payments_binance.sandbox.faults import PROFILES
 from payments_binance.sandbox.webhooks import signed_headers
 from payments_core import (
     CallbackVerificationError,
@@ -30,6 +29,7 @@ from payments_core import (
     PaymentsError,
     RetryPolicy,
 )
+from payments_core.testing.sandbox import PROFILES
 
 from .conftest import API_SECRET, CaptureAll, Harness, Leaks
 

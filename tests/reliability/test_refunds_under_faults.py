@@ -25,7 +25,6 @@ from pathlib import Path
 import attrs
 
 from payments_binance import protocol
-from payments_binance.sandbox.faults import PROFILES
 from payments_binance.trade_no import refund_request_id
 from payments_core import (
     Money,
@@ -39,6 +38,7 @@ from payments_core import (
     RetryPolicy,
     open_ledger,
 )
+from payments_core.testing.sandbox import PROFILES
 from tests.ledger.fakes import HookRecorder
 
 from .conftest import CALLBACK_PATH, Harness
@@ -100,8 +100,8 @@ def test_every_paid_order_is_refunded_once_through_faults_and_shuffled_webhooks(
     harness = start_sandbox(
         faults=attrs.evolve(PROFILES["flaky"], timeout_delay_s=HOLD), seed=ORDERS
     )
-    faulty = harness.sandbox.injector
-    harness.sandbox.injector = None  # orders are made and paid without faults
+    faulty = harness.sandbox.faults
+    harness.sandbox.faults = None  # orders are made and paid without faults
     recorder = HookRecorder()
     payments = harness.payments(
         retry=policy(),
@@ -120,7 +120,7 @@ def test_every_paid_order_is_refunded_once_through_faults_and_shuffled_webhooks(
         for order in created.values():
             assert isinstance(order, Order), repr(order)
             harness.sandbox.pay(order.provider_order_id)
-        harness.sandbox.injector = faulty
+        harness.sandbox.faults = faulty
         outcomes: list[object] = []
         pending = references
         for _ in range(PASSES):
@@ -133,7 +133,7 @@ def test_every_paid_order_is_refunded_once_through_faults_and_shuffled_webhooks(
             ]
             if not pending:
                 break
-        harness.sandbox.injector = None
+        harness.sandbox.faults = None
         assert not pending, f"{len(pending)} refunds unsettled after {PASSES} passes"
         return outcomes
 
@@ -152,10 +152,10 @@ def test_every_paid_order_is_refunded_once_through_faults_and_shuffled_webhooks(
     # The first one alone: it fetches the certificates, which callbacks arriving meanwhile
     # would wait for (deferred, and delivered again by Binance).
     first = deliveries[0]
-    replies = [payments.apply_callback("binance", dict(first.headers), first.body).reply]
+    replies = [payments.apply_callback("binance", dict(first.headers), first.delivery.body).reply]
     with ThreadPoolExecutor(8) as pool:
         replies += pool.map(
-            lambda a: payments.apply_callback("binance", dict(a.headers), a.body).reply,
+            lambda a: payments.apply_callback("binance", dict(a.headers), a.delivery.body).reply,
             deliveries[1:],
         )
     harness.server.stop()
@@ -184,7 +184,7 @@ def test_every_paid_order_is_refunded_once_through_faults_and_shuffled_webhooks(
     assert all(r.status is RefundStatus.SUCCEEDED for r in refunds)
     settled = sum((r.settlement.amount for r in refunds if r.settlement), Decimal(0))
     assert settled == sum((r.amount for r in made), Decimal(0))
-    assert len({a.body for a in events}) == 2 * ORDERS  # PAY_SUCCESS and PAY_REFUND each
+    assert len({a.delivery.body for a in events}) == 2 * ORDERS  # PAY_SUCCESS and PAY_REFUND each
 
     # Each change announced once; every delivery acknowledged.
     changes = collections.Counter((c.reference, c.new_status) for c in recorder.changes)

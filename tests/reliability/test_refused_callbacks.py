@@ -219,7 +219,7 @@ def world(
             (delivered,) = [a for a in sandbox.webhook_log if a.ok]
             genuine = Genuine(
                 dict(delivered.headers),
-                delivered.body,
+                delivered.delivery.body,
                 sandbox.keys.signing_key,
                 SigningKey.from_pem(signing_pems[1]),
             )

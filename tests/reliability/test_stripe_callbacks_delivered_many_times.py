@@ -17,7 +17,6 @@ from pathlib import Path
 
 from payments_stripe import StripeProvider
 from payments_stripe.harness import StripeHarness
-from payments_stripe.sandbox import Delivery
 
 from payments_core import (
     Money,
@@ -26,6 +25,7 @@ from payments_core import (
     PaymentStatus,
     open_ledger,
 )
+from payments_core.testing.sandbox import Delivery
 from tests.ledger.fakes import HookRecorder
 
 from .conftest import Leaks

@@ -10,7 +10,7 @@ import pytest
 
 from payments_binance import protocol
 from payments_binance.sandbox import FaultKind, FaultProfile, Sandbox
-from payments_binance.sandbox.faults import PROFILES, FaultInjector
+from payments_core.testing.sandbox import PROFILES, Faults
 
 from .conftest import Receiver, Running, signed_headers, v3_order
 
@@ -41,48 +41,6 @@ def test_same_profile_and_seed_inject_same_faults_in_same_order(
     assert seen_a == seen_b
     assert faults_a != faults_c
     assert len({kind for _, kind, _ in faults_a}) >= 4  # a real mix, not one kind
-
-
-def test_injector_is_a_pure_function_of_seed_and_order() -> None:
-    profile = PROFILES["chaos"]
-
-    def decisions(seed: int) -> list[object]:
-        injector = FaultInjector(profile, seed)
-        out: list[object] = []
-        for i in range(3_000):
-            record = injector.for_request(CREATE)
-            out.append(record.kind if record else None)
-            if i % 3 == 0:
-                out.append(injector.for_webhook(str(i)))
-        return out
-
-    assert decisions(5) == decisions(5)
-    assert decisions(5) != decisions(6)
-
-
-def test_flaky_profile_frequencies_match_r1_mix() -> None:
-    injector = FaultInjector(PROFILES["flaky"], seed=1)
-    n = 20_000
-    for _ in range(n):
-        injector.for_request(CREATE)
-    counts = injector.counts()
-    expected = {
-        "rate_limit_retry_after": 0.05,
-        "rate_limit": 0.05,
-        "server_error": 0.10,
-        "drop_response": 0.05,
-        "timeout": 0.05,
-        "reset": 0.02,
-    }
-    for kind, share in expected.items():
-        assert abs(counts[kind] / n - share) < 0.01, (kind, counts[kind])
-
-
-def test_profile_probabilities_must_add_up_to_at_most_one() -> None:
-    with pytest.raises(ValueError, match="at most 1"):
-        FaultProfile(server_error=0.6, reset=0.5)
-    with pytest.raises(ValueError, match="probability"):
-        FaultProfile(timeout=1.5)
 
 
 def only(kind: str, **extra: object) -> FaultProfile:
@@ -157,9 +115,7 @@ async def test_timeout_fault_then_processes_the_request(make_config: Callable[..
 def test_certificates_are_exempt_unless_configured(start: Callable[..., Running]) -> None:
     run = start(faults=only("server_error"))
     assert run.merchant.certificates()
-    run = start(
-        faults=only("server_error", apply_to_certificates=True, server_error_statuses=(500,))
-    )
+    run = start(faults=only("server_error", fault_spared_paths=True, server_error_statuses=(500,)))
     assert run.merchant.post(protocol.PATH_CERTIFICATES, b"{}").status_code == 500
 
 
@@ -192,10 +148,10 @@ def test_out_of_order_webhook_deliveries(start: Callable[..., Running], receiver
 
 
 def _held_then_not(profile: FaultProfile, seed: int) -> bool:
-    injector = FaultInjector(profile, seed)
-    return injector.for_webhook("a") == {
-        FaultKind.OUT_OF_ORDER_WEBHOOK
-    } and not injector.for_webhook("b")
+    faults = Faults(profile, seed)
+    return faults.for_webhook("a") == {FaultKind.OUT_OF_ORDER_WEBHOOK} and not faults.for_webhook(
+        "b"
+    )
 
 
 def _create_direct(run: Running, trade_no: str, receiver: Receiver) -> str:

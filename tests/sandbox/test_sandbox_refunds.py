@@ -323,9 +323,9 @@ def test_faults_hit_refunds_and_a_retry_never_refunds_twice(
     start: Callable[..., Running], fault: str, expected: str
 ) -> None:
     run = start(faults=FaultProfile(**{fault: 1.0}))
-    injector, run.sandbox.injector = run.sandbox.injector, None  # create and pay unfaulted
+    faults, run.sandbox.faults = run.sandbox.faults, None  # create and pay unfaulted
     prepay_id = paid_order(run, "RF16")
-    run.sandbox.injector = injector
+    run.sandbox.faults = faults
     body = {"refundRequestId": "rf16", "prepayId": prepay_id, "refundAmount": "5.00"}
     try:
         response = run.merchant.post(REFUND, body)
@@ -335,13 +335,13 @@ def test_faults_hit_refunds_and_a_retry_never_refunds_twice(
     assert seen in expected.split("|")
     stored = 1 if fault == "drop_response" else 0
     assert len(run.sandbox.refunds) == stored
-    run.sandbox.injector = None  # the fault clears; the client retries with the same id
+    run.sandbox.faults = None  # the fault clears; the client retries with the same id
     data = refunded(run, "rf16", prepay_id, "5.00")
     assert data["duplicateRequest"] == ("Y" if stored else "N")
     assert data["refundedAmount"] == "5.00"
     assert len(run.sandbox.refunds) == 1
-    assert injector is not None
-    assert [(record.target, record.kind.value) for record in injector.log] == [(REFUND, fault)]
+    assert faults is not None
+    assert [(record.target, record.kind.value) for record in faults.log] == [(REFUND, fault)]
 
 
 def test_refund_with_a_settle_delay_settles_later_by_itself(

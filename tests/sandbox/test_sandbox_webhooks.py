@@ -200,10 +200,13 @@ def test_delivery_switched_off_is_logged_not_sent(
     run.sandbox.wait_for_webhooks_sync()
     [entry] = run.sandbox.webhook_log
     assert entry.skipped == "webhook delivery is switched off"
-    assert entry.url == receiver.url
+    assert entry.delivery.url == receiver.url
     assert receiver.received == []
     # The logged, signed body can still be replayed by a test (e.g. reconciliation tests).
-    verify(Received(entry.body, {k.lower(): v for k, v in entry.headers.items()}), public_keys(run))
+    verify(
+        Received(entry.delivery.body, {k.lower(): v for k, v in entry.headers.items()}),
+        public_keys(run),
+    )
 
 
 def test_default_webhook_url_is_used_for_orders_without_one(
@@ -255,7 +258,7 @@ def test_unreachable_webhook_url_is_retried_then_failed(running: Running) -> Non
     order = running.merchant.create("DOWN1", webhookUrl="http://127.0.0.1:9/hook")
     running.sandbox.pay(order["prepayId"])
     running.sandbox.wait_for_webhooks_sync()
-    attempts = [a for a in running.sandbox.webhook_log if a.prepay_id == order["prepayId"]]
+    attempts = [a for a in running.sandbox.webhook_log if a.delivery.subject == order["prepayId"]]
     assert len(attempts) == 7
     assert not any(a.ok for a in attempts)
     assert attempts[0].error is not None

@@ -46,7 +46,7 @@ def state(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
 
 
 @pytest.fixture
-def two_workers(start: Callable[..., Running], state: str) -> tuple[Running, Running]:
+def two_workers(state: str, start: Callable[..., Running]) -> tuple[Running, Running]:
     """Two sandboxes (workers 0 and 1) sharing ``state``."""
     return start(state=state, worker=0), start(state=state, worker=1)
 
@@ -128,7 +128,7 @@ def test_orders_and_refunds_are_the_same_at_every_worker(
 
 
 def test_an_order_expires_once_and_one_worker_notifies_it(
-    start: Callable[..., Running], state: str, receiver: Receiver
+    state: str, start: Callable[..., Running], receiver: Receiver
 ) -> None:
     now = [1_900_000_000_000]
     window = {"timestamp_window_ms": 10**13, "clock": lambda: now[0], "state": state}

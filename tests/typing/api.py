@@ -112,6 +112,7 @@ with Payments(config, retry=policy, ledger=ledger, transport=httpx.MockTransport
     assert_type(outcome, CallbackOutcome)
     assert_type(outcome.result, ApplyResult | None)
     assert_type(pay.reconcile(timedelta(minutes=30)), list[ReconcileOutcome])
+    assert_type(pay.reconcile_order("booking-42"), ReconcileOutcome)
     assert_type(pay.announce_pending_changes(), int)
 
 # -- the facade, asynchronous ------------------------------------------------------------------
@@ -126,6 +127,7 @@ async def checkout_async() -> None:
         assert_type(await payments.handle_callback_async("binance", {}, b""), CallbackResult)
         assert_type(await payments.apply_callback_async("binance", {}, b""), CallbackOutcome)
         assert_type(await payments.reconcile_async(), list[ReconcileOutcome])
+        assert_type(await payments.reconcile_order_async("booking-42"), ReconcileOutcome)
         assert_type(await payments.announce_pending_changes_async(), int)
 
 

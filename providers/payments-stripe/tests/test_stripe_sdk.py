@@ -19,8 +19,9 @@ import httpx
 import pytest
 import stripe
 from payments_stripe import wire
-from payments_stripe.sandbox import Delivery
-from payments_stripe.sandbox_server import RunningSandbox, serve
+from payments_stripe.sandbox_server import serve
+
+from payments_core.testing.sandbox import Delivery, RunningSandbox
 
 SPEC = Path(__file__).parent / "openapi" / "stripe-2023-08-16-sandbox.json"
 

@@ -10,7 +10,7 @@ import httpx
 import pytest
 from click.testing import CliRunner
 from payments_stripe import StripeProvider
-from payments_stripe.sandbox_server import FaultProfile, serve
+from payments_stripe.sandbox_server import serve
 
 from payments_core import (
     Config,
@@ -24,6 +24,7 @@ from payments_core import (
 from payments_core.cli import cli
 from payments_core.config import HttpSettings
 from payments_core.ledger import open_ledger
+from payments_core.testing.sandbox import FaultProfile
 
 CLEARED: dict[str, str | None] = dict.fromkeys(
     (
@@ -109,7 +110,7 @@ def test_paying_on_the_checkout_page_sends_the_webhook_to_the_forwarded_url() ->
     ["rate_limit_retry_after", "server_error", "drop_response", "timeout", "reset"],
 )
 def test_every_fault_ends_in_one_session_once_the_network_heals(fault: str) -> None:
-    profile = FaultProfile(**{fault: 1.0}, hold_s=0.5, retry_after_s=0)  # type: ignore[arg-type]
+    profile = FaultProfile(**{fault: 1.0}, timeout_delay_s=0.5, retry_after_s=0)  # type: ignore[arg-type]
     request = OrderRequest(
         reference=f"fault-{fault}", price=Money("5.00", "USD"), callback_url="https://m.example/"
     )
@@ -128,6 +129,6 @@ def test_every_fault_ends_in_one_session_once_the_network_heals(fault: str) -> N
     judged = failed.value.classification
     assert judged is not None
     assert judged.retryable
-    assert faults.counts[fault] >= 3
+    assert faults.counts()[fault] >= 3
     assert again.provider_order_id == order.provider_order_id
     assert sessions[request.reference] == [order.provider_order_id]

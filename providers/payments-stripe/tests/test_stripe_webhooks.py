@@ -17,7 +17,7 @@ import stripe
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from payments_stripe import wire
-from payments_stripe.sandbox import Delivery, StripeSandbox
+from payments_stripe.sandbox import StripeSandbox
 from payments_stripe.sandbox_server import new_sandbox
 
 from payments_core import (
@@ -28,6 +28,7 @@ from payments_core import (
     Payments,
     PaymentStatus,
 )
+from payments_core.testing.sandbox import Delivery
 
 #: The ``make_facade`` fixture: a facade for a sandbox, closed after the test.
 Facade = Callable[..., Payments]

@@ -3,8 +3,9 @@
 It checks what arrives as Binance would (HMAC over the raw bytes, nonce, timestamp window, every
 field rule with its error code), keeps orders, refunds and their state machine (in memory, or in
 a SQLite/PostgreSQL state shared by several worker processes), serves a checkout page, signs and
-delivers payment and refund webhooks with its own RSA key, and injects seeded faults. It shares
-no code with the client side except the wire facts in :mod:`payments_binance.protocol`.
+delivers payment and refund webhooks with its own RSA key, and injects faults, all on the sandbox
+toolkit (:mod:`payments_core.testing.sandbox`). It shares no code with the client side except
+the wire facts in :mod:`payments_binance.protocol`.
 
 Names are imported lazily, so ``from payments_binance.sandbox import sandbox_command`` (what a
 CLI mounts) does not pay for starlette, uvicorn, httpx and cryptography.
@@ -18,7 +19,6 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from payments_binance.sandbox.cli import sandbox_command
     from payments_binance.sandbox.config import SandboxConfig
-    from payments_binance.sandbox.faults import FaultKind, FaultProfile
     from payments_binance.sandbox.sandbox import Sandbox
     from payments_binance.sandbox.server import SandboxProcess, SandboxServer
     from payments_binance.sandbox.state import (
@@ -29,7 +29,7 @@ if TYPE_CHECKING:
         RefundNotFound,
         RefundStatus,
     )
-    from payments_binance.sandbox.webhooks import WebhookAttempt
+    from payments_core.testing.sandbox import FaultKind, FaultProfile
 
 __all__ = [
     "FaultKind",
@@ -44,15 +44,14 @@ __all__ = [
     "SandboxConfig",
     "SandboxProcess",
     "SandboxServer",
-    "WebhookAttempt",
     "sandbox_command",
 ]
 
 _HOMES = {
     "sandbox_command": "cli",
     "SandboxConfig": "config",
-    "FaultKind": "faults",
-    "FaultProfile": "faults",
+    "FaultKind": "payments_core.testing.sandbox",
+    "FaultProfile": "payments_core.testing.sandbox",
     "Sandbox": "sandbox",
     "SandboxProcess": "server",
     "SandboxServer": "server",
@@ -62,7 +61,6 @@ _HOMES = {
     "Refund": "state",
     "RefundNotFound": "state",
     "RefundStatus": "state",
-    "WebhookAttempt": "webhooks",
 }
 
 
@@ -70,4 +68,5 @@ def __getattr__(name: str) -> object:
     home = _HOMES.get(name)
     if home is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(f"{__name__}.{home}"), name)
+    module = home if "." in home else f"{__name__}.{home}"
+    return getattr(importlib.import_module(module), name)

@@ -21,9 +21,8 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from payments_binance import protocol
-from payments_binance.sandbox import checkout, connection, envelope, links, validation
+from payments_binance.sandbox import checkout, envelope, links, validation
 from payments_binance.sandbox.envelope import ApiError
-from payments_binance.sandbox.faults import FaultKind, FaultRecord
 from payments_binance.sandbox.merchant import PATH_REFUND, PATH_REFUND_QUERY
 from payments_binance.sandbox.state import (
     Order,
@@ -32,7 +31,15 @@ from payments_binance.sandbox.state import (
     Refund,
     RefundNotFound,
 )
-from payments_binance.sandbox.webhooks import refund_info
+from payments_binance.sandbox.webhooks import attempt_json, refund_info
+from payments_core.testing.sandbox import (
+    Answer,
+    FaultKind,
+    FaultRecord,
+    answer_with_fault,
+    read_body,
+    send_answer,
+)
 
 if TYPE_CHECKING:
     from payments_binance.sandbox.sandbox import Sandbox
@@ -54,37 +61,15 @@ def base_url_of(sandbox: Sandbox, scope: Scope) -> str:
     return str(Request(scope).base_url).rstrip("/")
 
 
-async def _read_body(receive: Receive, limit: int) -> tuple[bytes, bool]:
-    """The whole request body (kept up to ``limit`` bytes) and whether it was too large."""
-    chunks: list[bytes] = []
-    size = 0
-    more = True
-    while more:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            break
-        chunk: bytes = message.get("body", b"")
-        size += len(chunk)
-        if size <= limit:
-            chunks.append(chunk)
-        more = message.get("more_body", False)
-    return b"".join(chunks), size > limit
-
-
-async def _respond(
-    send: Send,
-    status: int,
-    body: bytes,
-    content_type: bytes = b"application/json",
-    extra: tuple[tuple[bytes, bytes], ...] = (),
-) -> None:
-    headers = [
-        (b"content-type", content_type),
-        (b"content-length", str(len(body)).encode()),
-        *extra,
-    ]
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
+def _refusal(fault: FaultRecord) -> Answer:
+    """Binance's front end refusing a request: a plain 429, the 500 envelope, a gateway page."""
+    if fault.kind is not FaultKind.SERVER_ERROR:
+        return Answer(429, b"Too Many Requests", {"content-type": "text/plain"})
+    status = fault.status or 500
+    if status == 500:
+        return Answer(500, envelope.failure(ApiError("400000", "unknown error, retry later")))
+    page = _GATEWAY_PAGE.format(status=status).encode()
+    return Answer(status, page, {"content-type": "text/html"})
 
 
 class MerchantEndpoint:
@@ -97,58 +82,17 @@ class MerchantEndpoint:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         sandbox = self.sandbox
         sandbox.counters.requests += 1
-        fault = sandbox.injector.for_request(scope["path"]) if sandbox.injector else None
-        body, too_large = await _read_body(receive, sandbox.config.max_body_bytes)
-        if fault is not None and await self._fault_answered(fault, send):
-            return
-        status, answer = self._answer(scope, body, too_large)
-        if fault is not None and fault.kind is FaultKind.DROP_RESPONSE:
-            # The work is done (the order is stored); only the answer is lost in transit.
-            headers = [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(answer)).encode()),
-            ]
-            await send({"type": "http.response.start", "status": status, "headers": headers})
-            await send(
-                {
-                    "type": "http.response.body",
-                    "body": answer[: len(answer) // 2],
-                    "more_body": True,
-                }
-            )
-            await connection.close()
-            return
-        await _respond(send, status, answer)
+        faults = sandbox.faults
+        fault = faults.for_request(scope["path"]) if faults is not None else None
+        body, too_large = await read_body(receive, sandbox.config.max_body_bytes)
 
-    async def _fault_answered(self, fault: FaultRecord, send: Send) -> bool:
-        """Act out a fault that replaces the answer; False if the request goes on normally."""
-        profile = self.sandbox.injector.profile if self.sandbox.injector else None
-        if profile is None:
-            return False
-        if fault.kind is FaultKind.RATE_LIMIT_RETRY_AFTER:
-            retry_after = (b"retry-after", str(profile.retry_after_s).encode())
-            await _respond(send, 429, b"Too Many Requests", b"text/plain", (retry_after,))
-        elif fault.kind is FaultKind.RATE_LIMIT:
-            await _respond(send, 429, b"Too Many Requests", b"text/plain")
-        elif fault.kind is FaultKind.SERVER_ERROR:
-            status = fault.status or 500
-            if status == 500:
-                await _respond(
-                    send, 500, envelope.failure(ApiError("400000", "unknown error, retry later"))
-                )
-            else:
-                page = _GATEWAY_PAGE.format(status=status).encode()
-                await _respond(send, status, page, b"text/html")
-        elif fault.kind is FaultKind.RESET:
-            await connection.reset()
-        elif fault.kind is FaultKind.TIMEOUT:
-            completed = await self.sandbox.hold(profile.timeout_delay_s)
-            if completed and profile.timeout_then_process:
-                return False
-            await connection.close()
+        async def work() -> Answer:
+            return Answer(*self._answer(scope, body, too_large))
+
+        if faults is None:
+            await send_answer(send, await work())
         else:
-            return False
-        return True
+            await answer_with_fault(send, fault, faults, _refusal, work)
 
     def _answer(self, scope: Scope, body: bytes, too_large: bool) -> tuple[int, bytes]:
         """(HTTP status, envelope bytes) for a request that reached the sandbox intact."""
@@ -250,7 +194,7 @@ def _payer_routes(sandbox: Sandbox) -> list[Route]:
         return JSONResponse(refund_json(refund))
 
     async def webhook_log(_: Request) -> Response:
-        return JSONResponse([attempt.to_json() for attempt in sandbox.webhook_log])
+        return JSONResponse([attempt_json(attempt) for attempt in sandbox.webhook_log])
 
     async def stats(_: Request) -> Response:
         return JSONResponse(sandbox.stats())

@@ -107,8 +107,8 @@ def sandbox_command(
 ) -> None:
     """Run a local Binance Pay Merchant API simulator (the sandbox) until Ctrl-C."""
     from payments_binance.sandbox.config import SandboxConfig
-    from payments_binance.sandbox.faults import PROFILES
     from payments_binance.sandbox.sandbox import Sandbox
+    from payments_core.testing.sandbox import PROFILES
 
     options: dict[str, object] = {
         "seed": seed,

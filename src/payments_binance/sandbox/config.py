@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 import attrs
 
-from payments_binance.sandbox.faults import FaultProfile
+from payments_core.testing.sandbox import FaultProfile
 
 #: The merchant credentials the sandbox accepts when none are configured. Not secret: printed
 #: by ``payments sandbox`` and written in docs/sandbox.md.

@@ -9,9 +9,14 @@ from urllib.parse import quote
 from payments_binance.sandbox.state import Order
 
 
+def checkout_path(order: Order) -> str:
+    """The path of the hosted checkout page, below the sandbox's base URL."""
+    return f"/sandbox/checkout/{order.checkout_token}"
+
+
 def checkout_url(base: str, order: Order) -> str:
     """The hosted checkout page; also the QR content, so "scanning" opens the page."""
-    return f"{base}/sandbox/checkout/{order.checkout_token}"
+    return f"{base}{checkout_path(order)}"
 
 
 def qrcode_link(base: str, order: Order) -> str:

@@ -1,6 +1,6 @@
 """The :class:`Sandbox` facade: one simulated Binance Pay merchant service, in process.
 
-It ties the order book, the authenticator, the fault injector, the key ring and the webhook
+It ties the order book, the authenticator, the fault decisions, the key ring and the webhook
 dispatcher together, exposes the ASGI app (``sandbox.app``) and the payer's actions (``pay``,
 ``cancel``), refund settlement (``settle_refund``) and read-only views (``orders``,
 ``refunds``) to tests, and reports figures (``stats()``). Payer actions on an unknown order raise
@@ -15,18 +15,18 @@ import contextlib
 import os
 import time
 from collections.abc import Mapping, Sequence
-from types import TracebackType
 
+from payments_binance import protocol
 from payments_binance.protocol import BizStatus
 from payments_binance.sandbox.app import SandboxApp, build_app
 from payments_binance.sandbox.auth import Authenticator, NonceRegistry
 from payments_binance.sandbox.certificates import KeyRing
 from payments_binance.sandbox.config import SandboxConfig
-from payments_binance.sandbox.faults import FaultInjector, FaultRecord
 from payments_binance.sandbox.merchant import Counters, MerchantApi
 from payments_binance.sandbox.shared import SharedOrderBook
 from payments_binance.sandbox.state import Book, Order, OrderBook, Refund
-from payments_binance.sandbox.webhooks import WebhookAttempt, WebhookDispatcher
+from payments_binance.sandbox.webhooks import WebhookDispatcher
+from payments_core.testing.sandbox import DeliveryAttempt, FaultRecord, Faults
 
 
 def _wall_clock_ms() -> int:
@@ -61,9 +61,9 @@ class Sandbox:
             )
         # Each worker draws its own faults: the same seed would repeat one worker's in another.
         fault_seed = self.config.seed + 7919 * self.config.worker
-        self.injector = (
-            FaultInjector(self.config.faults, fault_seed) if self.config.faults else None
-        )
+        # The certificates endpoint is spared: a client cannot verify anything without it.
+        spared = {protocol.PATH_CERTIFICATES}
+        self.faults = Faults(self.config.faults, fault_seed, spared) if self.config.faults else None
         credentials = self.config.accepted_credentials
         self.authenticator = Authenticator(
             credentials,
@@ -73,7 +73,7 @@ class Sandbox:
             reject_reused_nonce=self.config.reject_reused_nonce,
             nonces=nonces,
         )
-        self.webhooks = WebhookDispatcher(self.config, self.keys, self.clock, self.injector)
+        self.webhooks = WebhookDispatcher(self.config, self.keys, self.clock, self.faults)
         self.counters = Counters()
         self.merchant = MerchantApi(
             config=self.config,
@@ -86,7 +86,6 @@ class Sandbox:
             refunded=self._refunded,
             counters=self.counters,
         )
-        self._closing: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._sweeper: asyncio.Task[None] | None = None
         self.app: SandboxApp = build_app(self)
@@ -104,14 +103,14 @@ class Sandbox:
         return self.book.refunds
 
     @property
-    def webhook_log(self) -> Sequence[WebhookAttempt]:
+    def webhook_log(self) -> Sequence[DeliveryAttempt]:
         """Every delivery attempt and skipped delivery, in the order they happened."""
-        return self.webhooks.log
+        return self.webhooks.poster.log
 
     @property
     def fault_log(self) -> Sequence[FaultRecord]:
         """Every injected fault, in the order it was decided."""
-        return self.injector.log if self.injector else ()
+        return self.faults.log if self.faults else ()
 
     @property
     def certificate_serial(self) -> str:
@@ -132,12 +131,12 @@ class Sandbox:
             "refunds_created": self.counters.refunds_created,
             "duplicate_refunds": self.counters.duplicate_refunds,
             "errors": dict(self.counters.errors),
-            "faults_injected": self.injector.counts() if self.injector else {},
+            "faults_injected": dict(self.faults.counts()) if self.faults else {},
             "webhook_events": self.webhooks.events,
-            "webhooks_delivered": self.webhooks.delivered,
-            "webhook_attempts": self.webhooks.attempts,
-            "webhooks_failed": self.webhooks.failed,
-            "webhooks_skipped": self.webhooks.skipped,
+            "webhooks_delivered": self.webhooks.poster.delivered,
+            "webhook_attempts": self.webhooks.poster.attempts,
+            "webhooks_failed": self.webhooks.poster.failed,
+            "webhooks_skipped": self.webhooks.poster.skipped,
             "orders_by_status": self.book.count_by_status(),
             "worker": self.config.worker,
             "worker_pid": os.getpid(),
@@ -211,65 +210,40 @@ class Sandbox:
     async def startup(self) -> None:
         """Bind webhook delivery and the expiry sweep to the running event loop."""
         self._loop = asyncio.get_running_loop()
-        self._closing = asyncio.Event()
-        self.webhooks.bind(self._loop)
+        self.webhooks.poster.bind(self._loop)
         if self.config.expiry_sweep_interval_s > 0:
             self._sweeper = self._loop.create_task(self._sweep())
 
     async def aclose(self) -> None:
-        """Stop the sweep, cancel delayed faults and pending deliveries, close the HTTP client."""
-        if self._closing is not None:
-            self._closing.set()
+        """Stop the sweep, cancel pending deliveries, close the HTTP client."""
         if self._sweeper is not None:
             self._sweeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._sweeper
             self._sweeper = None
-        await self.webhooks.aclose()
+        await self.webhooks.poster.aclose()
         if isinstance(self.book, SharedOrderBook):
             self.book.disconnect()  # reopened if the sandbox is read afterwards
         self._loop = None
-
-    def begin_shutdown(self) -> None:
-        """From any thread: end every fault delay now, so the server can stop at once."""
-        loop, closing = self._loop, self._closing
-        if loop is not None and closing is not None:
-            loop.call_soon_threadsafe(closing.set)
-
-    async def hold(self, seconds: float) -> bool:
-        """Wait ``seconds`` (a timeout fault); False if the sandbox started closing meanwhile."""
-        if self._closing is None:
-            await asyncio.sleep(seconds)
-            return True
-        try:
-            await asyncio.wait_for(self._closing.wait(), seconds)
-        except TimeoutError:
-            return True
-        return False
 
     async def wait_for_webhooks(self, timeout: float = 10.0) -> None:
         """Wait until every pending delivery (with its retries) has finished; no polling.
 
         Raises ``TimeoutError`` if deliveries are still running after ``timeout`` seconds.
         """
-        if not await asyncio.to_thread(self.webhooks.wait_idle, timeout):
+        if not await asyncio.to_thread(self.webhooks.poster.wait_idle, timeout):
             raise TimeoutError(f"webhook deliveries still pending after {timeout} s")
 
     def wait_for_webhooks_sync(self, timeout: float = 10.0) -> None:
         """Blocking form of :meth:`wait_for_webhooks`, for threads other than the sandbox loop."""
-        if not self.webhooks.wait_idle(timeout):
+        if not self.webhooks.poster.wait_idle(timeout):
             raise TimeoutError(f"webhook deliveries still pending after {timeout} s")
 
     async def __aenter__(self) -> Sandbox:
         await self.startup()
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()
 
     async def _sweep(self) -> None:

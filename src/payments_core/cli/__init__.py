@@ -25,6 +25,7 @@ COMMAND_MODULES: Final = (
     "payments_core.cli.doctor",
     "payments_core.cli.ledger",
     "payments_core.cli.demo",
+    "payments_core.cli.console",
 )
 
 

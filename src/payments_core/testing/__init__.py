@@ -12,6 +12,7 @@ hypothesis. The public names:
 * :class:`ContractBroken` — the failure raised when a contract is broken; :func:`contracts`
   lists the contracts.
 * :class:`LogCapture` — captures DEBUG logs and finds secrets in them.
+* :mod:`payments_core.testing.sandbox` — the toolkit a provider's sandbox is built on.
 * :mod:`payments_core.testing.strategies` — hypothesis strategies for money, order requests
   and callbacks.
 
@@ -21,6 +22,7 @@ does) imports neither pytest's contract machinery nor hypothesis.
 
 from __future__ import annotations
 
+import warnings
 from importlib import import_module
 from typing import TYPE_CHECKING, Final
 
@@ -35,7 +37,7 @@ if TYPE_CHECKING:
     from payments_core.testing.harness import (
         Fault,
         FaultInjector,
-        FaultKind,
+        FaultMode,
         InProcessHarness,
         ProviderHarness,
     )
@@ -50,7 +52,7 @@ __all__ = [
     "ContractRun",
     "Fault",
     "FaultInjector",
-    "FaultKind",
+    "FaultMode",
     "InProcessHarness",
     "LogCapture",
     "ProviderContract",
@@ -66,7 +68,7 @@ _HOME: Final = {
     "ContractRun": "contract",
     "Fault": "harness",
     "FaultInjector": "harness",
-    "FaultKind": "harness",
+    "FaultMode": "harness",
     "InProcessHarness": "harness",
     "LogCapture": "logs",
     "ProviderContract": "contract",
@@ -76,6 +78,9 @@ _HOME: Final = {
 
 
 def __getattr__(name: str) -> object:
+    if name == "FaultKind":  # renamed: the sandbox toolkit's FaultKind is another thing
+        warnings.warn(f"{__name__}.FaultKind is deprecated; use FaultMode", DeprecationWarning, 2)
+        name = "FaultMode"
     module = _HOME.get(name)
     if module is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -27,7 +27,7 @@ import asyncio
 import inspect
 import json
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
 from functools import partial
@@ -35,6 +35,7 @@ from typing import Any, Final, TypeVar
 
 import attrs
 import click
+import pluggy
 import pytest
 from click.testing import CliRunner
 from hypothesis import given
@@ -50,7 +51,6 @@ from payments_core.errors import (
     ValidationError,
 )
 from payments_core.facade import Payments
-from payments_core.hookspecs import hookimpl
 from payments_core.models import (
     CallbackRequest,
     CallbackResult,
@@ -123,65 +123,28 @@ def _require(condition: object, message: str) -> None:
 
 
 class _HookRecorder:
-    """A plugin that wraps every provider hook and records which ones were called."""
+    """Records which hooks a facade calls, through pluggy's call monitoring."""
 
     def __init__(self) -> None:
         self.called: set[str] = set()
 
-    @hookimpl(wrapper=True)
-    def describe_provider(self) -> Iterator[None]:
-        self.called.add("describe_provider")
-        return (yield)
+    def watch(self, pm: pluggy.PluginManager) -> None:
+        """Record every hook ``pm`` calls from now on."""
+        pm.add_hookcall_monitoring(self._before, self._after)
 
-    @hookimpl(wrapper=True)
-    def create_order(self, request: OrderRequest) -> Iterator[None]:
-        self.called.add("create_order")
-        return (yield)
+    def _before(
+        self, hook_name: str, hook_impls: Sequence[pluggy.HookImpl], kwargs: Mapping[str, object]
+    ) -> None:
+        self.called.add(hook_name)
 
-    @hookimpl(wrapper=True)
-    def query_order(self, reference: str) -> Iterator[None]:
-        self.called.add("query_order")
-        return (yield)
-
-    @hookimpl(wrapper=True)
-    def close_order(self, reference: str) -> Iterator[None]:
-        self.called.add("close_order")
-        return (yield)
-
-    @hookimpl(wrapper=True)
-    def refund_order(self, order: Order, request: RefundRequest) -> Iterator[None]:
-        self.called.add("refund_order")
-        return (yield)
-
-    @hookimpl(wrapper=True)
-    def query_refund(self, order: Order, request: RefundRequest) -> Iterator[None]:
-        self.called.add("query_refund")
-        return (yield)
-
-    @hookimpl(wrapper=True)
-    def handle_callback(self, callback: CallbackRequest) -> Iterator[None]:
-        self.called.add("handle_callback")
-        return (yield)
-
-    @hookimpl(wrapper=True)
-    def classify_error(self, error: PaymentsError) -> Iterator[None]:
-        self.called.add("classify_error")
-        return (yield)
-
-    @hookimpl(wrapper=True)
-    def check_connection(self) -> Iterator[None]:
-        self.called.add("check_connection")
-        return (yield)
-
-    @hookimpl(wrapper=True)
-    def open_sandbox(self) -> Iterator[None]:
-        self.called.add("open_sandbox")
-        return (yield)
-
-    @hookimpl(wrapper=True)
-    def register_commands(self, cli: click.Group) -> Iterator[None]:
-        self.called.add("register_commands")
-        return (yield)
+    def _after(
+        self,
+        outcome: pluggy.Result[object],
+        hook_name: str,
+        hook_impls: Sequence[pluggy.HookImpl],
+        kwargs: Mapping[str, object],
+    ) -> None:
+        pass  # the call is recorded before it runs
 
 
 class ContractRun:
@@ -226,12 +189,12 @@ class ContractRun:
             provider_settings={
                 self.harness.name: self.harness.settings() if settings is None else settings
             },
-            plugins=(self._recorder,),
             load_entry_points=False,
             retry=policy,
             transport=self.faults,
             async_transport=self.faults,
         )
+        self._recorder.watch(payments.host.pm)
         self._opened.append(payments)
         return payments
 

@@ -22,7 +22,7 @@ from payments_core.models import CallbackRequest, Order
 from payments_core.plugins import ProviderFactory
 from payments_core.testing.strategies import CallbackFormat
 
-__all__ = ["Fault", "FaultInjector", "FaultKind", "InProcessHarness", "ProviderHarness"]
+__all__ = ["Fault", "FaultInjector", "FaultMode", "InProcessHarness", "ProviderHarness"]
 
 _SENSITIVE_WORDS: Final = ("signature", "authorization", "secret", "token", "key")
 
@@ -143,7 +143,7 @@ class InProcessHarness(ProviderHarness):
         return self._transport
 
 
-class FaultKind(enum.Enum):
+class FaultMode(enum.Enum):
     """How an injected fault answers a request."""
 
     FORWARD = "forward"  # no fault: the request goes through (to fault a later one)
@@ -163,7 +163,7 @@ class Fault:
         body: Its body.
     """
 
-    kind: FaultKind
+    kind: FaultMode
     status_code: int = 0
     headers: Mapping[str, str] = attrs.field(factory=dict)
     body: bytes = b""
@@ -173,22 +173,22 @@ class Fault:
         cls, status_code: int, body: bytes = b"", headers: Mapping[str, str] | None = None
     ) -> Fault:
         """Answer with ``status_code`` instead of forwarding the request."""
-        return cls(FaultKind.ANSWER, status_code, dict(headers or {}), body)
+        return cls(FaultMode.ANSWER, status_code, dict(headers or {}), body)
 
     @classmethod
     def forward(cls) -> Fault:
         """Let the request through untouched: a place-holder before a later request's fault."""
-        return cls(FaultKind.FORWARD)
+        return cls(FaultMode.FORWARD)
 
     @classmethod
     def timeout(cls) -> Fault:
         """Forward the request, then lose the answer to a read timeout (outcome unknown)."""
-        return cls(FaultKind.TIMEOUT)
+        return cls(FaultMode.TIMEOUT)
 
     @classmethod
     def unreachable(cls) -> Fault:
         """Refuse the connection: the request never reaches the provider."""
-        return cls(FaultKind.UNREACHABLE)
+        return cls(FaultMode.UNREACHABLE)
 
 
 class FaultInjector(httpx.BaseTransport, httpx.AsyncBaseTransport):
@@ -223,7 +223,7 @@ class FaultInjector(httpx.BaseTransport, httpx.AsyncBaseTransport):
         self.requests.append(request)
         if self._planned:
             fault = self._planned.popleft()
-            return None if fault.kind is FaultKind.FORWARD else fault
+            return None if fault.kind is FaultMode.FORWARD else fault
         return self._always
 
     def _inner(self) -> httpx.BaseTransport:
@@ -244,9 +244,9 @@ class FaultInjector(httpx.BaseTransport, httpx.AsyncBaseTransport):
         fault = self._next_fault(request)
         if fault is None:
             return self._inner().handle_request(request)
-        if fault.kind is FaultKind.ANSWER:
+        if fault.kind is FaultMode.ANSWER:
             return _answer(fault, request)
-        if fault.kind is FaultKind.UNREACHABLE:
+        if fault.kind is FaultMode.UNREACHABLE:
             raise httpx.ConnectError("injected: connection refused", request=request)
         response = self._inner().handle_request(request)
         response.read()
@@ -257,9 +257,9 @@ class FaultInjector(httpx.BaseTransport, httpx.AsyncBaseTransport):
         fault = self._next_fault(request)
         if fault is None:
             return await self._inner_async().handle_async_request(request)
-        if fault.kind is FaultKind.ANSWER:
+        if fault.kind is FaultMode.ANSWER:
             return _answer(fault, request)
-        if fault.kind is FaultKind.UNREACHABLE:
+        if fault.kind is FaultMode.UNREACHABLE:
             raise httpx.ConnectError("injected: connection refused", request=request)
         response = await self._inner_async().handle_async_request(request)
         await response.aread()

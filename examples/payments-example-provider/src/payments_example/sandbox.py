@@ -6,9 +6,11 @@ the provider, so a bug on one side cannot hide a bug on the other). Three ways t
 
 * :func:`sandbox_transport` — an ``httpx`` transport that calls it in process, for blocking and
   asynchronous clients alike (no sockets, no threads);
-* :func:`build_app` — a Starlette ASGI app: the API plus a checkout page with a *Pay* button;
+* :func:`build_app` — an ASGI app: the API plus a checkout page with a *Pay* button;
 * :func:`serve` — that app served by uvicorn on ``127.0.0.1`` (a free port), in a thread: what
   the provider's ``open_sandbox`` hook returns.
+
+All three are the sandbox toolkit's (:mod:`payments_core.testing.sandbox`) over this sandbox.
 
 Paying an order (:meth:`ExamplePaySandbox.pay`) sends the signed ``order.paid`` callback to the
 order's ``callback_url`` through the sandbox's ``deliver`` function.
@@ -16,6 +18,7 @@ order's ``callback_url`` through the sandbox's ``deliver`` function.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import json
@@ -31,56 +34,34 @@ from typing import Any, Final
 
 import attrs
 import httpx
-import uvicorn
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response
-from starlette.routing import Route
+from starlette.types import ASGIApp
 
+from payments_core.testing.sandbox import (
+    Answer,
+    Delivery,
+    RunningSandbox,
+    SandboxRequest,
+    background_server,
+    mock_transport,
+    post_delivery,
+    sandbox_app,
+)
 from payments_example import wire
 
 __all__ = [
-    "Answer",
-    "Delivery",
     "ExamplePaySandbox",
-    "RunningSandbox",
     "SandboxOrder",
     "SandboxRefund",
     "build_app",
-    "post_callback",
     "sandbox_transport",
     "serve",
 ]
 
+_REFUNDABLE: Final = frozenset({wire.STATUS_PAID, wire.STATUS_PARTIALLY_REFUNDED})
 _MERCHANT_ORDER_ID: Final = re.compile(rf"[A-Za-z0-9_-]{{1,{wire.MERCHANT_ORDER_ID_MAX}}}")
 _AMOUNT: Final = re.compile(r"(0|[1-9][0-9]{0,14})(\.[0-9]+)?")
 _ORDER_PATH: Final = re.compile(r"/v1/orders/([^/]+)(/close)?")
 _REFUND_PATH: Final = re.compile(r"/v1/orders/([^/]+)/refunds(?:/([^/]+))?")
-_REFUNDABLE: Final = frozenset({wire.STATUS_PAID, wire.STATUS_PARTIALLY_REFUNDED})
-
-
-@attrs.frozen
-class Answer:
-    """An HTTP answer of the sandbox: status, headers, body."""
-
-    status_code: int
-    body: bytes
-    headers: Mapping[str, str] = attrs.field(factory=lambda: {"content-type": "application/json"})
-
-
-@attrs.frozen
-class Delivery:
-    """One callback the sandbox sent (or tried to send).
-
-    Attributes:
-        url: Where it went.
-        headers: Its headers, signature included.
-        body: Its body bytes.
-    """
-
-    url: str
-    headers: Mapping[str, str]
-    body: bytes
 
 
 @attrs.define
@@ -153,18 +134,9 @@ class _Refusal(Exception):
         self.field = field
 
     def answer(self) -> Answer:
-        error: dict[str, str] = {"code": self.code, "message": str(self)}
-        if self.field is not None:
-            error["field"] = self.field
-        return Answer(wire.ERRORS[self.code], _json({"error": error}))
-
-
-def post_callback(delivery: Delivery) -> None:
-    """Send a callback over HTTP, as ExamplePay does; a failed delivery is not retried."""
-    try:
-        httpx.post(delivery.url, content=delivery.body, headers=dict(delivery.headers), timeout=5)
-    except httpx.HTTPError:
-        return  # the merchant will find the payment by querying the order
+        error = {"code": self.code, "message": str(self), "field": self.field}
+        shown = {name: value for name, value in error.items() if value is not None}
+        return Answer(wire.ERRORS[self.code], _json({"error": shown}))
 
 
 class ExamplePaySandbox:
@@ -173,7 +145,8 @@ class ExamplePaySandbox:
     :param api_key: The one API key the sandbox accepts.
     :param api_secret: The shared secret for request and callback signatures.
     :param base_url: Where the sandbox says it is (checkout links); :func:`serve` sets it.
-    :param deliver: Sends each callback; default :func:`post_callback`.
+    :param deliver: Sends each callback; default
+        :func:`~payments_core.testing.sandbox.post_delivery`.
     :param clock: Unix seconds now.
 
     Attributes:
@@ -187,7 +160,7 @@ class ExamplePaySandbox:
         api_key: str,
         api_secret: str,
         base_url: str = "http://sandbox.examplepay.invalid",
-        deliver: Callable[[Delivery], None] = post_callback,
+        deliver: Callable[[Delivery], None] = post_delivery,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.api_key = api_key
@@ -448,115 +421,61 @@ def _json(value: Any) -> bytes:
 
 def sandbox_transport(sandbox: ExamplePaySandbox) -> httpx.MockTransport:
     """An ``httpx`` transport (blocking and asynchronous) that calls ``sandbox`` in process."""
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        answer = sandbox.handle(request.method, request.url.path, request.headers, request.read())
-        return httpx.Response(answer.status_code, headers=dict(answer.headers), content=answer.body)
-
-    return httpx.MockTransport(handler)
+    return mock_transport(functools.partial(_api, sandbox))
 
 
-def build_app(sandbox: ExamplePaySandbox) -> Starlette:
+def build_app(sandbox: ExamplePaySandbox) -> ASGIApp:
     """The sandbox as an ASGI app: the API under ``/v1``, checkout pages under ``/checkout``."""
-
-    async def api(request: Request) -> Response:
-        answer = sandbox.handle(
-            request.method, request.url.path, request.headers, await request.body()
-        )
-        return Response(answer.body, answer.status_code, headers=dict(answer.headers))
-
-    def checkout(request: Request) -> Response:
-        try:
-            order = sandbox.order_by_id(request.path_params["order_id"])
-        except KeyError:
-            return HTMLResponse("<h1>No such order</h1>", 404)
-        if request.method == "POST" and order.status == wire.STATUS_OPEN:
-            sandbox.pay(order.id)  # a sync endpoint: Starlette runs it in a thread
-        return HTMLResponse(_checkout_page(order))
-
-    return Starlette(
-        routes=[
-            Route("/v1/{path:path}", api, methods=["GET", "POST"]),
-            Route("/checkout/{order_id}", checkout, methods=["GET", "POST"]),
-        ]
+    return sandbox_app(
+        functools.partial(_api, sandbox),
+        pages={"/checkout/": functools.partial(_checkout, sandbox)},
     )
 
 
-def _checkout_page(order: SandboxOrder) -> str:
+def _api(sandbox: ExamplePaySandbox, request: SandboxRequest) -> Answer:
+    return sandbox.handle(request.method, request.path, request.headers, request.body)
+
+
+def _checkout(sandbox: ExamplePaySandbox, request: SandboxRequest) -> Answer:
+    page = {"content-type": "text/html; charset=utf-8"}
+    try:
+        order = sandbox.order_by_id(request.path.removeprefix("/checkout/"))
+    except KeyError:
+        return Answer(404, b"<h1>No such order</h1>", page)
+    if request.method == "POST" and order.status == wire.STATUS_OPEN:
+        sandbox.pay(order.id)
     action = (
         '<form method="post"><button>Pay</button></form>'
         if order.status == wire.STATUS_OPEN
         else f"<p>This order is {order.status}.</p>"
     )
-    return (
+    text = (
         "<!doctype html><title>ExamplePay sandbox</title>"
         f"<h1>Pay {order.amount} {order.currency}</h1>{action}"
     )
-
-
-@attrs.define
-class RunningSandbox:
-    """A sandbox served on loopback, as the ``open_sandbox`` hook hands it over.
-
-    Attributes:
-        base_url: Where it listens.
-        settings: Provider settings that point the provider at it.
-        sandbox: The sandbox itself (orders, deliveries).
-    """
-
-    base_url: str
-    settings: dict[str, str]
-    sandbox: ExamplePaySandbox
-
-    def pay(self, provider_order_id: str) -> None:
-        """Pay an order as the payer would; the sandbox sends the callback."""
-        self.sandbox.pay(provider_order_id)
-
-    def checkout_url(self, provider_order_id: str) -> str:
-        """The order's checkout page."""
-        return f"{self.base_url}/checkout/{provider_order_id}"
-
-    def forward_callbacks(self, url: str) -> None:
-        """Nothing to do: ExamplePay posts each order's callback to its own ``callback_url``."""
-        del url
+    return Answer(200, text.encode(), page)
 
 
 @contextmanager
 def serve(
     sandbox: ExamplePaySandbox | None = None, *, host: str = "127.0.0.1", port: int = 0
-) -> Iterator[RunningSandbox]:
+) -> Iterator[RunningSandbox[ExamplePaySandbox]]:
     """Serve a sandbox with uvicorn in a thread; stop it on leaving the block.
 
     :param sandbox: The sandbox to serve; default a new one with fresh credentials.
     :param port: ``0`` picks a free port.
+    :raises RuntimeError: if it cannot listen there.
     """
     if sandbox is None:
         sandbox = ExamplePaySandbox(
             api_key=f"ex_key_{secrets.token_hex(8)}", api_secret=secrets.token_hex(24)
         )
-    server = uvicorn.Server(
-        uvicorn.Config(
-            build_app(sandbox), host=host, port=port, log_level="warning", lifespan="off"
-        )
-    )
-    thread = threading.Thread(target=server.run, name="examplepay-sandbox", daemon=True)
-    thread.start()
-    while not server.started:
-        if not thread.is_alive():
-            raise RuntimeError(f"the ExamplePay sandbox could not listen on {host}:{port}")
-        time.sleep(0.01)
-    bound = server.servers[0].sockets[0].getsockname()[1]
-    sandbox.base_url = f"http://{host}:{bound}"
-    try:
-        yield RunningSandbox(
-            sandbox.base_url,
-            {
-                "base_url": sandbox.base_url,
-                "api_key": sandbox.api_key,
-                "api_secret": sandbox.api_secret,
-            },
-            sandbox,
-        )
-    finally:
-        server.should_exit = True
-        thread.join()
+    app = build_app(sandbox)
+    with background_server(app, host, port, name="examplepay-sandbox", lifespan="off") as server:
+        sandbox.base_url = server.url
+        settings = {
+            "base_url": server.url,
+            "api_key": sandbox.api_key,
+            "api_secret": sandbox.api_secret,
+        }
+        yield RunningSandbox(server.url, settings, sandbox)

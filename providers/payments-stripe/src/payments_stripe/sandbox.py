@@ -23,6 +23,7 @@ Ways in: :func:`sandbox_transport` (in process, for ``httpx``), and
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import json
@@ -36,23 +37,20 @@ from typing import Any, Final
 import attrs
 import httpx
 
+from payments_core.testing.sandbox import (
+    Answer,
+    Delivery,
+    SandboxRequest,
+    mock_transport,
+    post_delivery,
+)
 from payments_stripe import sandbox_objects as objects
 from payments_stripe import sandbox_params as params
 from payments_stripe import wire
 from payments_stripe.sandbox_params import StripeRefusal
 
-__all__ = [
-    "EVENT_TYPES",
-    "ROUTES",
-    "Answer",
-    "Delivery",
-    "StripeRefusal",
-    "StripeSandbox",
-    "post_delivery",
-    "sandbox_transport",
-]
+__all__ = ["EVENT_TYPES", "ROUTES", "StripeRefusal", "StripeSandbox", "api", "sandbox_transport"]
 
-_JSON: Final = {"content-type": "application/json"}
 #: The create's parameters a session shows as they were given.
 _ECHOED_FIELDS: Final = (
     "success_url", "cancel_url", "client_reference_id", "customer_email", "locale"
@@ -89,34 +87,6 @@ _PATTERNS: Final = tuple(
 
 
 @attrs.frozen
-class Answer:
-    """An HTTP answer of the sandbox: status, body, headers."""
-
-    status_code: int
-    body: bytes
-    headers: Mapping[str, str] = attrs.field(factory=lambda: dict(_JSON))
-
-
-@attrs.frozen
-class Delivery:
-    """One webhook the sandbox sent (or would have sent).
-
-    Attributes:
-        url: Where it went; ``None`` when no endpoint is set.
-        headers: Its headers, ``Stripe-Signature`` included.
-        body: Its body bytes.
-        event_id: The event's ``evt_`` id.
-        type: The event type.
-    """
-
-    url: str | None
-    headers: Mapping[str, str]
-    body: bytes
-    event_id: str
-    type: str
-
-
-@attrs.frozen
 class _Call:
     """The API request being answered: its ``Request-Id``, headers (lower-case names), query
     parameters and body."""
@@ -133,16 +103,6 @@ class _Call:
 
 #: What the payer on the hosted page and the Dashboard do: no API request of the account.
 _NO_CALL: Final = _Call()
-
-
-def post_delivery(delivery: Delivery) -> None:
-    """Send a webhook over HTTP, as Stripe does; a failed delivery is not retried here."""
-    if delivery.url is None:
-        return
-    try:
-        httpx.post(delivery.url, content=delivery.body, headers=dict(delivery.headers), timeout=10)
-    except httpx.HTTPError:
-        return  # the merchant finds the payment by querying, as with a real outage
 
 
 @attrs.frozen
@@ -632,10 +592,6 @@ class StripeSandbox:
 
     # -- webhooks ------------------------------------------------------------------------------
 
-    def resend(self, delivery: Delivery) -> None:
-        """Deliver a webhook again, byte for byte (Stripe's retries look the same)."""
-        self.deliver(delivery)
-
     def _send(self, kind: str, obj: Mapping[str, Any], call: _Call) -> Delivery:
         created = int(self.clock())
         event = objects.event(
@@ -673,17 +629,13 @@ def _ok(document: Mapping[str, Any]) -> Answer:
     return Answer(200, objects.to_json(document))
 
 
+def api(sandbox: StripeSandbox, request: SandboxRequest) -> Answer:
+    """``sandbox``'s answer to ``request``: what its ASGI app and its transport call."""
+    return sandbox.handle(
+        request.method, request.path, request.query, request.headers, request.body
+    )
+
+
 def sandbox_transport(sandbox: StripeSandbox) -> httpx.MockTransport:
     """An ``httpx`` transport (blocking and asynchronous) that calls ``sandbox`` in process."""
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        answer = sandbox.handle(
-            request.method,
-            request.url.path,
-            request.url.query.decode("ascii"),
-            request.headers,
-            request.read(),
-        )
-        return httpx.Response(answer.status_code, headers=dict(answer.headers), content=answer.body)
-
-    return httpx.MockTransport(handler)
+    return mock_transport(functools.partial(api, sandbox))

@@ -9,14 +9,12 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 from urllib.parse import parse_qsl
 
+from payments_core.testing.sandbox import Answer
 from payments_stripe import sandbox_objects as objects
 from payments_stripe import wire
-
-if TYPE_CHECKING:
-    from payments_stripe.sandbox import Answer
 
 __all__ = [
     "CREATED_FILTERS",
@@ -92,9 +90,6 @@ class StripeRefusal(Exception):
 
     def answer(self) -> Answer:
         """The error as the API answers it, with a ``Request-Id`` of its own."""
-        # The answer type lives with the sandbox's scaffolding, which imports this module.
-        from payments_stripe.sandbox import Answer
-
         error: dict[str, str] = {"type": self.kind, "message": str(self)}
         if self.code is not None:
             error["code"] = self.code

@@ -1,0 +1,453 @@
+"""The console as a Starlette app: its pages, its actions, and their guards.
+
+Pages (``GET``): ``/`` the overview, ``/orders`` the filtered list, ``/order?provider=&reference=``
+one order and its timeline, ``/flagged`` the events that changed nothing and why.
+
+Actions (``POST /actions/{action}``: ``reconcile``, ``announce``, ``refund``, ``close``) each
+take two posts: the first shows what will happen and asks to confirm; the second, carrying
+``confirm=yes``, does it through the :class:`~payments_core.Payments` facade and logs who did it.
+Both need an operator who ``may_act`` and the form's CSRF token: an HMAC, under the app's secret,
+of a random cookie the console set and of the operator's name (a signed double submit), so a
+page of another site can neither read nor forge it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal, InvalidOperation
+from typing import Any, Final
+from urllib.parse import parse_qsl, urlencode
+
+import jinja2
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+from starlette.routing import Route
+
+from payments_core.console.access import Authorize, Operator, refuse_everyone
+from payments_core.console.chart import daily_charts
+from payments_core.console.queries import (
+    FLAG_REASONS,
+    LedgerReader,
+    OrderFilter,
+    OrderRow,
+)
+from payments_core.errors import ConfigurationError, PaymentsError, ValidationError
+from payments_core.facade import RECONCILE_AFTER, Payments
+from payments_core.ledger.sql import SqlLedger
+from payments_core.models import PaymentStatus, RefundRequest
+from payments_core.money import Money
+from payments_core.redaction import get_logger, safe_url
+
+__all__ = ["create_console_app"]
+
+log = get_logger("payments_core.console")
+
+CSRF_COOKIE: Final = "payments_console_csrf"
+CHART_DAYS: Final = 30
+ACTIONS: Final = ("reconcile", "announce", "refund", "close")
+#: An action's form holds a few short fields; anything larger is refused unread.
+MAX_FORM_BYTES: Final = 16 * 1024
+
+
+def create_console_app(
+    payments: Payments,
+    *,
+    authorize: Authorize = refuse_everyone,
+    secret: bytes | None = None,
+    stuck_after: timedelta = RECONCILE_AFTER,
+    page_size: int = 50,
+    clock: Callable[[], datetime] | None = None,
+) -> Starlette:
+    """Build the operator's console over ``payments`` and its ledger.
+
+    :param payments: A facade with a SQLite or PostgreSQL ledger; the console reads the ledger
+        and acts through the facade.
+    :param authorize: Decides who is behind each request (see
+        :mod:`payments_core.console.access`). The default refuses everyone.
+    :param secret: Signs the forms' CSRF tokens. Random by default, which is right for one
+        process; give several processes serving one console the same secret.
+    :param stuck_after: How long an order may stay pending before the overview lists it.
+    :param page_size: Orders per page of the list.
+    :param clock: Where the console reads the time; the system clock if unset.
+    :raises ConfigurationError: if ``payments`` has no SQL ledger.
+    """
+    ledger = payments.ledger
+    if not isinstance(ledger, SqlLedger):
+        raise ConfigurationError(
+            "the console needs a facade with a SQL ledger: Payments(ledger=open_ledger(url))"
+        )
+    console = _Console(
+        payments,
+        LedgerReader(ledger),
+        authorize=authorize,
+        secret=secret if secret is not None else secrets.token_bytes(32),
+        stuck_after=stuck_after,
+        page_size=page_size,
+        clock=clock or (lambda: datetime.now(UTC)),
+    )
+
+    @asynccontextmanager
+    async def closing(app: Starlette) -> AsyncIterator[None]:
+        del app
+        yield
+        console.reader.close()
+
+    return Starlette(
+        lifespan=closing,
+        routes=[
+            Route("/", console.overview),
+            Route("/orders", console.orders),
+            Route("/order", console.order),
+            Route("/flagged", console.flagged),
+            Route("/actions/{action}", console.act, methods=["POST"]),
+        ],
+    )
+
+
+class _Refused(Exception):
+    """A request the console will not serve; carries the page's status and message."""
+
+    def __init__(self, status_code: int, message: str) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+        self.message = message
+
+
+class _Console:
+    def __init__(
+        self,
+        payments: Payments,
+        reader: LedgerReader,
+        *,
+        authorize: Authorize,
+        secret: bytes,
+        stuck_after: timedelta,
+        page_size: int,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self.payments = payments
+        self.reader = reader
+        self.authorize = authorize
+        self.secret = secret
+        self.stuck_after = stuck_after
+        self.page_size = page_size
+        self.clock = clock
+        self.templates = jinja2.Environment(
+            loader=jinja2.PackageLoader("payments_core.console", "templates"),
+            autoescape=True,
+            undefined=jinja2.StrictUndefined,
+        )
+        self.templates.filters["when"] = _when
+        self.templates.filters["plain"] = _plain
+        self.templates.globals["query"] = _query
+        self.ledger_name = safe_url(reader.ledger.url)
+
+    # -- pages ------------------------------------------------------------------------------
+
+    def overview(self, request: Request) -> Response:
+        def page(operator: Operator) -> tuple[str, dict[str, Any]]:
+            now = self.clock()
+            seen = self.reader.overview(now=now, stuck_after=self.stuck_after, days=CHART_DAYS)
+            first_day = (now.astimezone(UTC) - timedelta(days=CHART_DAYS - 1)).date()
+            providers = sorted({p for counts in seen.by_status.values() for p in counts})
+            return "overview.html", {
+                "seen": seen,
+                "providers": providers,
+                "statuses": [s.value for s in PaymentStatus if s.value in seen.by_status],
+                "charts": daily_charts(seen.daily_totals, first_day, CHART_DAYS),
+                "first_day": first_day,
+                "stuck_minutes": int(self.stuck_after.total_seconds() // 60),
+            }
+
+        return self._page(request, page)
+
+    def orders(self, request: Request) -> Response:
+        def page(operator: Operator) -> tuple[str, dict[str, Any]]:
+            params = request.query_params
+            where = _order_filter(params)
+            found = self.reader.orders(
+                where, cursor=params.get("after") or None, size=self.page_size
+            )
+            chosen = {k: v for k, v in params.items() if k != "after" and v}
+            return "orders.html", {
+                "page": found,
+                "where": where,
+                "chosen": chosen,
+                "statuses": [s.value for s in PaymentStatus],
+                "providers": self.reader.providers(),
+            }
+
+        return self._page(request, page)
+
+    def order(self, request: Request) -> Response:
+        def page(operator: Operator) -> tuple[str, dict[str, Any]]:
+            provider = request.query_params.get("provider", "")
+            reference = request.query_params.get("reference", "")
+            found = self.reader.order(provider, reference)
+            if found is None:
+                raise _Refused(404, f"No order is recorded for {reference!r} at {provider!r}.")
+            return "order.html", {
+                "order": found,
+                "timeline": self.reader.timeline(found),
+                "refunds": self.reader.refunds(provider, reference),
+                # Fixed now, so that submitting this form twice refunds once.
+                "refund_reference": f"console-{secrets.token_hex(8)}",
+            }
+
+        return self._page(request, page)
+
+    def flagged(self, request: Request) -> Response:
+        def page(operator: Operator) -> tuple[str, dict[str, Any]]:
+            before = request.query_params.get("before", "")
+            if before and not before.isdigit():
+                raise _Refused(400, "The page cursor `before` must be an event number.")
+            events = self.reader.flagged(before=int(before) if before else None)
+            return "flagged.html", {"events": events, "reasons": FLAG_REASONS}
+
+        return self._page(request, page)
+
+    # -- actions ----------------------------------------------------------------------------
+
+    async def act(self, request: Request) -> Response:
+        # Forms are urlencoded and small: parsed here, without a multipart parser.
+        body = await request.body()
+        if len(body) > MAX_FORM_BYTES:
+            return HTMLResponse("form too large", status_code=413)
+        form = dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
+        return await run_in_threadpool(self._act, request, form)
+
+    def _act(self, request: Request, form: Mapping[str, str]) -> Response:
+        def page(operator: Operator) -> tuple[str, dict[str, Any]]:
+            action = request.path_params["action"]
+            if action not in ACTIONS:
+                raise _Refused(404, f"There is no action {action!r}.")
+            if not operator.may_act:
+                raise _Refused(403, f"{operator.name} may look but not act: nothing was changed.")
+            if not self._csrf_valid(request, operator, form.get("csrf", "")):
+                raise _Refused(
+                    403,
+                    "This form's token is missing or wrong: nothing was changed. Reload "
+                    "the page and try again.",
+                )
+            fields = {k: v for k, v in form.items() if k not in {"csrf", "confirm"}}
+            order = self._target(action, fields)
+            if form.get("confirm") != "yes":
+                return "confirm.html", {
+                    "action": action,
+                    "fields": fields,
+                    "order": order,
+                    "what": _describe(action, fields, order),
+                }
+            outcome, ok = self._perform(action, fields, order, operator)
+            return "result.html", {"action": action, "order": order, "outcome": outcome, "ok": ok}
+
+        return self._page(request, page)
+
+    def _target(self, action: str, fields: Mapping[str, str]) -> OrderRow | None:
+        if action == "announce":
+            return None
+        provider, reference = fields.get("provider", ""), fields.get("reference", "")
+        order = self.reader.order(provider, reference)
+        if order is None:
+            raise _Refused(404, f"No order is recorded for {reference!r} at {provider!r}.")
+        if action == "close" and order.status is not PaymentStatus.PENDING:
+            raise _Refused(409, f"Only a pending order can be closed; this one is {order.status}.")
+        if action == "refund":
+            _refund_request(fields, order)  # refused before the confirmation if it cannot be
+        return order
+
+    def _perform(
+        self, action: str, fields: Mapping[str, str], order: OrderRow | None, operator: Operator
+    ) -> tuple[str, bool]:
+        payments = self.payments
+        try:
+            if action == "announce":
+                count = payments.announce_pending_changes()
+                outcome = f"{count} change(s) announced to the application"
+                if count == 0 and self.reader.outbox()[0] > 0:
+                    outcome += (
+                        "; the changes left wait for a process with the application's plugin "
+                        "(payment_status_changed)"
+                    )
+            else:
+                assert order is not None
+                outcome = self._on_order(action, fields, order)
+        except PaymentsError as error:
+            log.warning(
+                "console: %s tried to %s %s: %s: %s",
+                operator.name, action, _target_name(order), type(error).__name__, error,
+            )  # fmt: skip
+            return f"{type(error).__name__}: {error}", False
+        log.warning(
+            "console: %s did %s %s: %s", operator.name, action, _target_name(order), outcome
+        )
+        return outcome, True
+
+    def _on_order(self, action: str, fields: Mapping[str, str], order: OrderRow) -> str:
+        payments, provider, reference = self.payments, order.provider, order.reference
+        if action == "refund":
+            request = _refund_request(fields, order)
+            refund = payments.refund_order(request, provider=provider)
+            return (
+                f"refund {refund.refund_reference} of {refund.amount} is {refund.status}"
+                f" (reason: {refund.reason})"
+            )
+        if action == "close":
+            closed = payments.close_order(reference, provider=provider)
+            if not closed:
+                return f"{provider} did not close the order"
+        reconciled = payments.reconcile_order(reference, provider=provider)
+        answer, result = reconciled.answer, reconciled.result
+        if answer is None:
+            return f"{provider} has no order for {reference}"
+        if result is not None and result.change is not None:
+            change = result.change
+            return f"{provider} says {answer.status}: {change.old_status} → {change.new_status}"
+        return f"{provider} says {answer.status}: nothing to change"
+
+    # -- plumbing ---------------------------------------------------------------------------
+
+    def _page(
+        self, request: Request, page: Callable[[Operator], tuple[str, dict[str, Any]]]
+    ) -> Response:
+        """Authorize, render ``page``'s template, and keep the CSRF cookie set."""
+        cookie = request.cookies.get(CSRF_COOKIE, "")
+        fresh = len(cookie) != 64
+        if fresh:
+            cookie = secrets.token_hex(32)
+        operator = self.authorize(request)
+        status_code = 200
+        context: dict[str, Any]
+        if operator is None:
+            name, context, status_code = "refused.html", {"message": _REFUSED}, 403
+        else:
+            try:
+                name, context = page(operator)
+            except _Refused as refused:
+                name, context = "refused.html", {"message": refused.message}
+                status_code = refused.status_code
+            except ValidationError as error:
+                name, context, status_code = "refused.html", {"message": str(error)}, 400
+        root = request.scope.get("root_path", "")
+        context.update(
+            base=root,
+            operator=operator,
+            csrf=self._csrf_token(cookie, operator),
+            ledger=self.ledger_name,
+            now=self.clock(),
+        )
+        body = self.templates.get_template(name).render(context)
+        response = HTMLResponse(body, status_code=status_code)
+        response.headers["cache-control"] = "no-store"
+        response.headers["content-security-policy"] = (
+            "default-src 'none'; style-src 'unsafe-inline'; img-src data:; form-action 'self'; "
+            "frame-ancestors 'none'"
+        )
+        response.headers["x-content-type-options"] = "nosniff"
+        if fresh:
+            response.set_cookie(
+                CSRF_COOKIE,
+                cookie,
+                httponly=True,
+                samesite="strict",
+                path=f"{root}/",
+                secure=request.url.scheme == "https",
+            )
+        return response
+
+    def _csrf_token(self, cookie: str, operator: Operator | None) -> str:
+        if operator is None:
+            return ""
+        message = f"{cookie}\x00{operator.name}".encode()
+        return hmac.new(self.secret, message, hashlib.sha256).hexdigest()
+
+    def _csrf_valid(self, request: Request, operator: Operator, offered: str) -> bool:
+        cookie = request.cookies.get(CSRF_COOKIE, "")
+        if len(cookie) != 64 or not offered:
+            return False
+        return hmac.compare_digest(offered, self._csrf_token(cookie, operator))
+
+
+_REFUSED: Final = (
+    "You are not allowed to see this console. The application decides who may "
+    "(create_console_app's authorize); `payments console` prints a login link at start."
+)
+
+
+def _order_filter(params: Mapping[str, str]) -> OrderFilter:
+    status = params.get("status") or None
+    if status is not None and status not in {s.value for s in PaymentStatus}:
+        raise ValidationError("status", f"is not a status: {status!r}")
+    return OrderFilter(
+        status=None if status is None else PaymentStatus(status),
+        provider=params.get("provider") or None,
+        since=_day(params, "since"),
+        until=_day(params, "until"),
+        reference=params.get("reference", "").strip() or None,
+    )
+
+
+def _day(params: Mapping[str, str], name: str) -> date | None:
+    value = params.get(name) or None
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise ValidationError(name, f"must be a date, YYYY-MM-DD, not {value!r}") from None
+
+
+def _refund_request(fields: Mapping[str, str], order: OrderRow) -> RefundRequest:
+    text = fields.get("amount", "").strip()
+    try:
+        amount = Decimal(text)
+    except InvalidOperation:
+        raise ValidationError("amount", f"must be a number, not {text!r}") from None
+    reason = fields.get("reason", "").strip()
+    if not reason:
+        raise ValidationError("reason", "say why the order is refunded")
+    return RefundRequest(
+        reference=order.reference,
+        refund_reference=fields.get("refund_reference", ""),
+        amount=Money(amount, order.currency),
+        reason=reason,
+    )
+
+
+def _describe(action: str, fields: Mapping[str, str], order: OrderRow | None) -> str:
+    if action == "announce":
+        return "Call the application's payment_status_changed for every change still unannounced."
+    assert order is not None
+    name = f"{order.reference} at {order.provider}"
+    if action == "reconcile":
+        return f"Ask {order.provider} where {order.reference} stands now, and apply its answer."
+    if action == "close":
+        return f"Ask {order.provider} to close the unpaid order {name}; it can then not be paid."
+    amount, reason = fields.get("amount", "").strip(), fields.get("reason", "").strip()
+    refund = fields.get("refund_reference", "")
+    return f"Give back {amount} {order.currency} of {name} (refund {refund}), because: {reason}"
+
+
+def _target_name(order: OrderRow | None) -> str:
+    return "the outbox" if order is None else f"{order.provider}/{order.reference}"
+
+
+def _when(moment: datetime | None) -> str:
+    if moment is None:
+        return ""
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _plain(amount: Decimal | None) -> str:
+    return "" if amount is None else format(amount, "f")
+
+
+def _query(**params: object) -> str:
+    return urlencode({k: v for k, v in params.items() if v not in (None, "")})

@@ -1,0 +1,805 @@
+"""The console's read queries over the ledger's tables, on SQLite and PostgreSQL alike.
+
+The console reads what the :class:`~payments_core.ledger.Ledger` interface does not offer (counts,
+totals, an order's whole timeline, a filtered list of 100,000 orders), so it speaks SQL to the
+ledger's own tables. It never writes: every change goes through the
+:class:`~payments_core.Payments` facade.
+
+Connections come from :meth:`SqlLedger.connect() <payments_core.ledger.sql.SqlLedger.connect>`,
+the store's public way to open one (autocommit; each statement reads a consistent snapshot), and
+are kept idle between requests by :class:`LedgerReader`. Every query is written with ``?``
+parameters and rewritten by the store's own ``placeholder``; no value enters the SQL text.
+
+The order list is paginated on the database by keyset (newest first, then provider, then
+reference), over the indexes the ledger has: ``(status, created_at)`` serves a status filter
+directly, and a list of every status is the merge of one short index range per status, so no
+page ever sorts the whole table.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import threading
+import weakref
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
+from typing import Any, Final
+
+import attrs
+
+from payments_core.errors import ValidationError
+from payments_core.ledger.dbapi import Connection
+from payments_core.ledger.sql import SqlLedger
+from payments_core.models import PaymentStatus, RefundStatus
+from payments_core.rules import EventFlag
+
+__all__ = [
+    "DailyTotal",
+    "FlaggedEvent",
+    "LedgerReader",
+    "OrderFilter",
+    "OrderPage",
+    "OrderRow",
+    "Overview",
+    "RefundRow",
+    "TimelineEntry",
+]
+
+#: A paid order counts towards the day's total whatever happened to it after (refunds included).
+PAID_STATUSES: Final = (
+    PaymentStatus.PAID,
+    PaymentStatus.PARTIALLY_REFUNDED,
+    PaymentStatus.REFUNDED,
+)
+#: Flags that deserve a look; a stale event (a late "closed" after "paid") does not.
+ATTENTION_FLAGS: Final = tuple(flag for flag in EventFlag if flag is not EventFlag.STALE)
+
+#: Why an event changed nothing, in an operator's words.
+FLAG_REASONS: Final = {
+    EventFlag.UNKNOWN_ORDER: "no order in the ledger has the ids it names",
+    EventFlag.ORDER_MISMATCH: "its provider order id and merchant order id name different orders",
+    EventFlag.CURRENCY_MISMATCH: "its currency is neither the price's nor the settlement's",
+    EventFlag.AMOUNT_MISMATCH: "its amount is not the order's",
+    EventFlag.STALE: "not a step forward from the order's status then",
+    EventFlag.UNKNOWN_REFUND: "a refund notice for no refund the ledger asked for",
+}
+
+_ORDER_COLUMNS: Final = (
+    "provider, reference, provider_order_id, merchant_order_id, status, amount, currency, "
+    "settlement_amount, settlement_currency, refunded_amount, transaction_id, checkout_url, "
+    "qr_code_url, deep_link, universal_url, expires_at, created_at, updated_at"
+)
+_EVENT_COLUMNS: Final = (
+    "id, provider, event_id, status, provider_order_id, merchant_order_id, reference, "
+    "previous_status, amount, currency, transaction_id, occurred_at, received_at, applied, flag, "
+    "announced_at"
+)
+_REFUND_COLUMNS: Final = (
+    "provider, reference, refund_reference, provider_refund_id, amount, currency, "
+    "settlement_amount, settlement_currency, reason, status, created_at, updated_at"
+)
+_NEWEST_FIRST: Final = "ORDER BY created_at DESC, provider DESC, reference DESC"
+
+
+@attrs.frozen(kw_only=True)
+class OrderRow:
+    """One order as the console lists and shows it.
+
+    Attributes:
+        provider: The provider's name.
+        reference: The application's reference.
+        provider_order_id: The provider's id for the order.
+        merchant_order_id: The id derived from the reference.
+        status: Where the payment stands.
+        amount: The price.
+        currency: The price's currency.
+        settlement: What the provider asked in its own currency, as text (``1.00 USDT``).
+        refunded: The total of succeeded refunds, if any.
+        transaction_id: The provider's payment transaction id, once paid.
+        links: The payment links the provider gave, by name.
+        expires_at: When the order stops accepting payment.
+        created_at: When the ledger recorded it.
+        updated_at: When it last changed.
+    """
+
+    provider: str
+    reference: str
+    provider_order_id: str
+    merchant_order_id: str
+    status: PaymentStatus
+    amount: Decimal
+    currency: str
+    settlement: str | None
+    refunded: Decimal | None
+    transaction_id: str | None
+    links: dict[str, str]
+    expires_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+
+    @property
+    def remaining(self) -> Decimal:
+        """What is left to refund."""
+        return self.amount - (self.refunded or Decimal(0))
+
+
+@attrs.frozen(kw_only=True)
+class RefundRow:
+    """One refund, with when it was asked for and last changed."""
+
+    provider: str
+    reference: str
+    refund_reference: str
+    provider_refund_id: str | None
+    amount: Decimal
+    currency: str
+    settlement: str | None
+    reason: str
+    status: RefundStatus
+    created_at: datetime
+    updated_at: datetime
+
+
+@attrs.frozen(kw_only=True)
+class FlaggedEvent:
+    """An event recorded without changing its order, and why.
+
+    Attributes:
+        id: The event's row id (the flagged list pages on it).
+        provider: The provider's name.
+        event_id: The provider's event id.
+        status: The status it reported.
+        provider_order_id: The provider order id it named.
+        merchant_order_id: The merchant order id it named.
+        reference: The order it matched, if any.
+        amount: What it reported, as text.
+        received_at: When the ledger recorded it.
+        flag: The flag.
+        reason: The flag in words.
+    """
+
+    id: int
+    provider: str
+    event_id: str
+    status: str
+    provider_order_id: str
+    merchant_order_id: str
+    reference: str | None
+    amount: str | None
+    received_at: datetime
+    flag: EventFlag
+    reason: str
+
+
+@attrs.frozen(kw_only=True)
+class DailyTotal:
+    """What orders created on one day and since paid add up to, in one currency."""
+
+    day: date
+    currency: str
+    total: Decimal
+    orders: int
+
+
+@attrs.frozen(kw_only=True)
+class Overview:
+    """The ledger at a glance.
+
+    Attributes:
+        by_status: Order counts, ``{status: {provider: count}}``.
+        daily_totals: Paid totals per day and currency over the window, oldest first.
+        flagged_count: Events needing a look (every flag but ``stale``).
+        flagged: The newest of them.
+        outbox_count: Applied changes not yet announced to the application.
+        outbox_oldest: When the oldest of them was recorded.
+        stuck_count: Orders pending for longer than the threshold.
+        stuck: The oldest of them.
+        pending_refunds: Refunds the provider has not settled, oldest first.
+    """
+
+    by_status: dict[str, dict[str, int]]
+    daily_totals: list[DailyTotal]
+    flagged_count: int
+    flagged: list[FlaggedEvent]
+    outbox_count: int
+    outbox_oldest: datetime | None
+    stuck_count: int
+    stuck: list[OrderRow]
+    pending_refunds: list[RefundRow]
+
+
+@attrs.frozen(kw_only=True)
+class OrderFilter:
+    """What the order list shows; every field is optional.
+
+    Attributes:
+        status: Only orders in this status.
+        provider: Only orders of this provider.
+        since: Only orders created on or after this day (UTC).
+        until: Only orders created on or before this day (UTC).
+        reference: Only the order with this reference, provider order id or merchant order id.
+    """
+
+    status: PaymentStatus | None = None
+    provider: str | None = None
+    since: date | None = None
+    until: date | None = None
+    reference: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class OrderPage:
+    """One page of the order list, and the cursor of the next (``None`` on the last)."""
+
+    orders: list[OrderRow]
+    next_cursor: str | None
+
+
+@attrs.frozen(kw_only=True)
+class TimelineEntry:
+    """One thing that happened to an order.
+
+    Attributes:
+        at: When.
+        kind: ``created``, ``callback``, ``reconciliation``, ``announced``, ``refund`` (asked
+            for) or ``refund settled``.
+        title: What happened, in a few words.
+        outcome: What the ledger did with it (applied, flagged and why, a refund's status).
+        details: Ids and amounts, by name.
+        attention: Whether it deserves a look (a flagged event, a failed refund).
+    """
+
+    at: datetime
+    kind: str
+    title: str
+    outcome: str
+    details: dict[str, str]
+    attention: bool = False
+
+
+class LedgerReader:
+    """The console's read-only view of a :class:`~payments_core.ledger.sql.SqlLedger`.
+
+    :param ledger: The ledger to read (SQLite or PostgreSQL); it is not closed by :meth:`close`.
+    """
+
+    def __init__(self, ledger: SqlLedger) -> None:
+        from payments_core.ledger.sqlite import SqliteLedger
+
+        self.ledger = ledger
+        self._sqlite = isinstance(ledger, SqliteLedger)
+        self._idle: list[Connection] = []
+        self._lock = threading.Lock()
+        # A mounted console hears of no shutdown: its idle connections close with it.
+        self._finalizer = weakref.finalize(self, _close_all, self._idle)
+
+    @contextmanager
+    def connection(self) -> Iterator[Connection]:
+        """A connection to the ledger's database, from the idle ones or newly opened."""
+        with self._lock:
+            conn = self._idle.pop() if self._idle else None
+        if conn is None:
+            conn = self.ledger.connect()
+        try:
+            yield conn
+        except BaseException:
+            conn.close()  # it may be mid-failure: never hand it out again
+            raise
+        with self._lock:
+            self._idle.append(conn)
+
+    def close(self) -> None:
+        """Close the idle connections."""
+        with self._lock:
+            idle = list(self._idle)
+            self._idle.clear()
+        _close_all(idle)
+
+    # -- the overview -----------------------------------------------------------------------
+
+    def overview(
+        self, *, now: datetime, stuck_after: timedelta, days: int = 30, shown: int = 10
+    ) -> Overview:
+        """The ledger at a glance (see :class:`Overview`).
+
+        :param now: The moment the page describes.
+        :param stuck_after: How long a pending order may wait before it is listed as stuck.
+        :param days: How many days of paid totals, today included.
+        :param shown: How many flagged events, stuck orders and pending refunds to list.
+        """
+        first_day = (now.astimezone(UTC) - timedelta(days=days - 1)).date()
+        with self.connection() as conn:
+            by_status: dict[str, dict[str, int]] = {}
+            for status, provider, count in self._all(
+                conn, "SELECT status, provider, COUNT(*) FROM orders GROUP BY status, provider"
+            ):
+                by_status.setdefault(status, {})[provider] = int(count)
+            marks = _marks(PAID_STATUSES)
+            totals: dict[tuple[date, str], tuple[Decimal, int]] = {}
+            # Amounts are exact decimal text: grouped by amount, then summed here as Decimals.
+            for day, currency, amount, count in self._all(
+                conn,
+                f"SELECT {self._day('created_at')} AS day, currency, amount, COUNT(*) "  # noqa: S608
+                f"FROM orders WHERE status IN ({marks}) AND created_at >= ? "
+                "GROUP BY day, currency, amount",
+                (*PAID_STATUSES, self._time(_midnight(first_day))),
+            ):
+                key = (date.fromisoformat(day), currency)
+                total, orders = totals.get(key, (Decimal(0), 0))
+                totals[key] = (total + Decimal(amount) * count, orders + int(count))
+            flag_marks = _marks(ATTENTION_FLAGS)
+            flagged_count = self._one(
+                conn,
+                f"SELECT COUNT(*) FROM events WHERE flag IN ({flag_marks})",  # noqa: S608
+                ATTENTION_FLAGS,
+            )[0]
+            outbox_count, outbox_oldest = self._outbox(conn)
+            cutoff = self._time(now - stuck_after)
+            stuck_count = self._one(
+                conn,
+                "SELECT COUNT(*) FROM orders WHERE status = ? AND created_at <= ?",
+                (PaymentStatus.PENDING, cutoff),
+            )[0]
+            stuck = [
+                self._order(row)
+                for row in self._all(
+                    conn,
+                    f"SELECT {_ORDER_COLUMNS} FROM orders "  # noqa: S608
+                    "WHERE status = ? AND created_at <= ? ORDER BY created_at LIMIT ?",
+                    (PaymentStatus.PENDING, cutoff, shown),
+                )
+            ]
+            pending_refunds = [
+                self._refund(row)
+                for row in self._all(
+                    conn,
+                    f"SELECT {_REFUND_COLUMNS} FROM refunds "  # noqa: S608
+                    "WHERE status = ? ORDER BY created_at LIMIT ?",
+                    (RefundStatus.PENDING, shown),
+                )
+            ]
+            flagged = self._flagged(conn, None, shown)
+        return Overview(
+            by_status=by_status,
+            daily_totals=[
+                DailyTotal(day=day, currency=currency, total=total, orders=orders)
+                for (day, currency), (total, orders) in sorted(totals.items())
+            ],
+            flagged_count=int(flagged_count),
+            flagged=flagged,
+            outbox_count=int(outbox_count),
+            outbox_oldest=self._time_out(outbox_oldest),
+            stuck_count=int(stuck_count),
+            stuck=stuck,
+            pending_refunds=pending_refunds,
+        )
+
+    def outbox(self) -> tuple[int, datetime | None]:
+        """How many applied changes await their announcement, and the oldest one's time."""
+        with self.connection() as conn:
+            count, oldest = self._outbox(conn)
+        return int(count), self._time_out(oldest)
+
+    def _outbox(self, conn: Connection) -> Any:
+        return self._one(
+            conn,
+            "SELECT COUNT(*), MIN(received_at) FROM events WHERE applied AND announced_at IS NULL",
+        )
+
+    # -- lists ------------------------------------------------------------------------------
+
+    def orders(self, where: OrderFilter, *, cursor: str | None = None, size: int = 50) -> OrderPage:
+        """One page of the orders ``where`` selects, newest first.
+
+        :param cursor: Where the page starts: the previous page's ``next_cursor``.
+        :raises ValidationError: naming ``cursor`` if it is not one this method gave.
+        """
+        if where.reference:
+            return OrderPage(orders=self._by_reference(where), next_cursor=None)
+        conditions: list[str] = []
+        bounds: list[object] = []
+        if where.provider:
+            conditions.append("provider = ?")
+            bounds.append(where.provider)
+        if where.since is not None:
+            conditions.append("created_at >= ?")
+            bounds.append(self._time(_midnight(where.since)))
+        if where.until is not None:
+            conditions.append("created_at < ?")
+            bounds.append(self._time(_midnight(where.until + timedelta(days=1))))
+        if cursor is not None:
+            created_at, provider, reference = _decode_cursor(cursor)
+            moment = self._time(created_at)
+            # Sargable on the index's created_at, then exact on the tie-breakers.
+            conditions.append(
+                "created_at <= ? AND (created_at < ? OR (created_at = ? AND "
+                "(provider < ? OR (provider = ? AND reference < ?))))"
+            )
+            bounds.extend((moment, moment, moment, provider, provider, reference))
+        statuses = [where.status] if where.status is not None else list(PaymentStatus)
+        extra = "".join(f" AND {condition}" for condition in conditions)
+        arms: list[str] = []
+        params: list[object] = []
+        for number, status in enumerate(statuses):
+            arms.append(
+                f"SELECT * FROM (SELECT {_ORDER_COLUMNS} FROM orders "  # noqa: S608
+                f"WHERE status = ?{extra} {_NEWEST_FIRST} LIMIT ?) AS arm{number}"
+            )
+            params.extend((status, *bounds, size + 1))
+        sql = f"{' UNION ALL '.join(arms)} {_NEWEST_FIRST} LIMIT ?"
+        with self.connection() as conn:
+            rows = [self._order(row) for row in self._all(conn, sql, (*params, size + 1))]
+        more = len(rows) > size
+        rows = rows[:size]
+        next_cursor = _encode_cursor(rows[-1]) if more else None
+        return OrderPage(orders=rows, next_cursor=next_cursor)
+
+    def _by_reference(self, where: OrderFilter) -> list[OrderRow]:
+        """Orders whose reference or either order id is ``where.reference``, over the indexes.
+
+        Each index on orders begins with the provider, so the providers are listed first (a
+        skip over the primary key) and each is asked with its own index lookup.
+        """
+        wanted = where.reference
+        with self.connection() as conn:
+            providers = [where.provider] if where.provider else self._providers(conn)
+            found: dict[tuple[str, str], OrderRow] = {}
+            for provider in providers:
+                for column in ("reference", "provider_order_id", "merchant_order_id"):
+                    for row in self._all(
+                        conn,
+                        f"SELECT {_ORDER_COLUMNS} FROM orders "  # noqa: S608
+                        f"WHERE provider = ? AND {column} = ?",
+                        (provider, wanted),
+                    ):
+                        order = self._order(row)
+                        found[(order.provider, order.reference)] = order
+        matching = [
+            order
+            for order in found.values()
+            if (where.status is None or order.status is where.status)
+            and (where.since is None or order.created_at >= _midnight(where.since))
+            and (where.until is None or order.created_at < _midnight(where.until, days=1))
+        ]
+        return sorted(matching, key=lambda o: (o.created_at, o.provider), reverse=True)
+
+    def providers(self) -> list[str]:
+        """Every provider with an order in the ledger."""
+        with self.connection() as conn:
+            return self._providers(conn)
+
+    def _providers(self, conn: Connection) -> list[str]:
+        rows = self._all(
+            conn,
+            "WITH RECURSIVE names(name) AS ("
+            "SELECT MIN(provider) FROM orders UNION ALL "
+            "SELECT (SELECT MIN(provider) FROM orders WHERE provider > names.name) "
+            "FROM names WHERE names.name IS NOT NULL) "
+            "SELECT name FROM names WHERE name IS NOT NULL",
+        )
+        return [name for (name,) in rows]
+
+    def flagged(self, *, before: int | None = None, size: int = 50) -> list[FlaggedEvent]:
+        """Events needing a look, newest first; ``before`` an event row id to page on."""
+        with self.connection() as conn:
+            return self._flagged(conn, before, size)
+
+    def _flagged(self, conn: Connection, before: int | None, size: int) -> list[FlaggedEvent]:
+        sql = (
+            "SELECT id, provider, event_id, status, provider_order_id, merchant_order_id, "  # noqa: S608
+            f"reference, amount, currency, received_at, flag FROM events "
+            f"WHERE flag IN ({_marks(ATTENTION_FLAGS)}) AND id < ? ORDER BY id DESC LIMIT ?"
+        )
+        rows = self._all(conn, sql, (*ATTENTION_FLAGS, before or 2**62, size))
+        flagged = []
+        for (
+            row_id, provider, event_id, status, provider_order_id, merchant_order_id, reference,
+            amount, currency, received_at, flag,
+        ) in rows:  # fmt: skip
+            flagged.append(
+                FlaggedEvent(
+                    id=int(row_id),
+                    provider=provider,
+                    event_id=event_id,
+                    status=status,
+                    provider_order_id=provider_order_id,
+                    merchant_order_id=merchant_order_id,
+                    reference=reference,
+                    amount=None if amount is None else f"{amount} {currency}",
+                    received_at=self._aware(received_at),
+                    flag=EventFlag(flag),
+                    reason=FLAG_REASONS[EventFlag(flag)],
+                )
+            )
+        return flagged
+
+    # -- one order --------------------------------------------------------------------------
+
+    def order(self, provider: str, reference: str) -> OrderRow | None:
+        """The order recorded for ``reference`` at ``provider``, or ``None``."""
+        with self.connection() as conn:
+            row = self._one(
+                conn,
+                f"SELECT {_ORDER_COLUMNS} FROM orders WHERE provider = ? AND reference = ?",  # noqa: S608
+                (provider, reference),
+            )
+        return None if row is None else self._order(row)
+
+    def refunds(self, provider: str, reference: str) -> list[RefundRow]:
+        """The order's refunds, oldest first."""
+        with self.connection() as conn:
+            rows = self._all(
+                conn,
+                f"SELECT {_REFUND_COLUMNS} FROM refunds "  # noqa: S608
+                "WHERE provider = ? AND reference = ? ORDER BY created_at, refund_reference",
+                (provider, reference),
+            )
+        return [self._refund(row) for row in rows]
+
+    def timeline(self, order: OrderRow) -> list[TimelineEntry]:
+        """Everything the ledger knows happened to ``order``, oldest first.
+
+        Its creation; every event recorded for it (callbacks and reconciliation answers) with
+        what the ledger did with it and why; when each change was announced to the
+        application; every refund, asked for and settled. A redelivered callback and one that
+        failed verification are not recorded by the ledger, so they do not appear.
+        """
+        entries = [
+            TimelineEntry(
+                at=order.created_at,
+                kind="created",
+                title="Order created",
+                outcome=f"{_plain(order.amount)} {order.currency} at {order.provider}",
+                details={
+                    "provider order id": order.provider_order_id,
+                    "merchant order id": order.merchant_order_id,
+                },
+            )
+        ]
+        with self.connection() as conn:
+            events = self._all(
+                conn,
+                f"SELECT {_EVENT_COLUMNS} FROM events "  # noqa: S608
+                "WHERE provider = ? AND reference = ? ORDER BY id",
+                (order.provider, order.reference),
+            )
+        for row in events:
+            entries.extend(self._event_entries(order.provider, row))
+        for refund in self.refunds(order.provider, order.reference):
+            entries.extend(_refund_entries(refund))
+        # Within one instant a request comes before its answer, and a change before its news.
+        return sorted(entries, key=lambda entry: (entry.at, _RANK[entry.kind]))
+
+    def _event_entries(self, provider: str, row: Sequence[Any]) -> list[TimelineEntry]:
+        (
+            _, _, event_id, status, provider_order_id, merchant_order_id, _, previous_status,
+            amount, currency, transaction_id, occurred_at, received_at, applied, flag,
+            announced_at,
+        ) = row  # fmt: skip
+        reconciling = event_id.startswith(f"{provider}:reconcile:")
+        details = {"event id": event_id, "provider order id": provider_order_id}
+        if merchant_order_id:
+            details["merchant order id"] = merchant_order_id
+        if amount is not None:
+            details["amount"] = f"{amount} {currency}"
+        if transaction_id:
+            details["transaction id"] = transaction_id
+        occurred = self._time_out(occurred_at)
+        if occurred is not None:
+            details["occurred at (provider)"] = occurred.isoformat(timespec="seconds")
+        if applied:
+            outcome = f"applied: {previous_status} → {status}"
+        elif flag is not None:
+            why = FLAG_REASONS[EventFlag(flag)]
+            outcome = f"recorded, not applied ({flag}): {why}"
+            if flag == EventFlag.STALE and previous_status:
+                outcome += f" ({previous_status})"
+        else:
+            outcome = "recorded"
+        source = "Reconciliation answer" if reconciling else "Callback received"
+        entries = [
+            TimelineEntry(
+                at=self._aware(received_at),
+                kind="reconciliation" if reconciling else "callback",
+                title=f"{source}: {status}",
+                outcome=outcome,
+                details=details,
+                attention=flag is not None and flag != EventFlag.STALE,
+            )
+        ]
+        announced = self._time_out(announced_at)
+        if applied and announced is not None:
+            entries.append(
+                TimelineEntry(
+                    at=announced,
+                    kind="announced",
+                    title="Announced to the application",
+                    outcome=f"payment_status_changed: {previous_status} → {status}",
+                    details={"event id": event_id},
+                )
+            )
+        elif applied:
+            entries.append(
+                TimelineEntry(
+                    at=self._aware(received_at),
+                    kind="announced",
+                    title="Not yet announced to the application",
+                    outcome="in the outbox: announce pending changes to deliver it",
+                    details={"event id": event_id},
+                    attention=True,
+                )
+            )
+        return entries
+
+    # -- rows -------------------------------------------------------------------------------
+
+    def _order(self, row: Sequence[Any]) -> OrderRow:
+        (
+            provider, reference, provider_order_id, merchant_order_id, status, amount, currency,
+            settlement_amount, settlement_currency, refunded_amount, transaction_id,
+            checkout_url, qr_code_url, deep_link, universal_url, expires_at, created_at,
+            updated_at,
+        ) = row  # fmt: skip
+        links = {
+            name: url
+            for name, url in (
+                ("checkout", checkout_url),
+                ("QR code", qr_code_url),
+                ("app link", deep_link),
+                ("universal link", universal_url),
+            )
+            if url
+        }
+        return OrderRow(
+            provider=provider,
+            reference=reference,
+            provider_order_id=provider_order_id,
+            merchant_order_id=merchant_order_id,
+            status=PaymentStatus(status),
+            amount=Decimal(amount),
+            currency=currency,
+            settlement=(
+                None if settlement_amount is None else f"{settlement_amount} {settlement_currency}"
+            ),
+            refunded=None if refunded_amount is None else Decimal(refunded_amount),
+            transaction_id=transaction_id,
+            links=links,
+            expires_at=self._time_out(expires_at),
+            created_at=self._aware(created_at),
+            updated_at=self._aware(updated_at),
+        )
+
+    def _refund(self, row: Sequence[Any]) -> RefundRow:
+        (
+            provider, reference, refund_reference, provider_refund_id, amount, currency,
+            settlement_amount, settlement_currency, reason, status, created_at, updated_at,
+        ) = row  # fmt: skip
+        return RefundRow(
+            provider=provider,
+            reference=reference,
+            refund_reference=refund_reference,
+            provider_refund_id=provider_refund_id,
+            amount=Decimal(amount),
+            currency=currency,
+            settlement=(
+                None if settlement_amount is None else f"{settlement_amount} {settlement_currency}"
+            ),
+            reason=reason,
+            status=RefundStatus(status),
+            created_at=self._aware(created_at),
+            updated_at=self._aware(updated_at),
+        )
+
+    # -- the dialect ------------------------------------------------------------------------
+
+    def _day(self, column: str) -> str:
+        """SQL for the UTC day of a time column, as ``YYYY-MM-DD`` text."""
+        if self._sqlite:
+            return f"substr({column}, 1, 10)"  # stored as UTC ISO 8601 text
+        return f"to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD')"
+
+    def _time(self, moment: datetime) -> object:
+        return self.ledger.time_in(moment)
+
+    def _time_out(self, value: Any) -> datetime | None:
+        return self.ledger.time_out(value)
+
+    def _aware(self, value: Any) -> datetime:
+        moment = self.ledger.time_out(value)
+        assert moment is not None  # NOT NULL columns
+        return moment
+
+    def _all(self, conn: Connection, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        return conn.execute(self.ledger.placeholder(sql), _values(params)).fetchall()
+
+    def _one(self, conn: Connection, sql: str, params: Sequence[Any] = ()) -> Any:
+        return conn.execute(self.ledger.placeholder(sql), _values(params)).fetchone()
+
+
+def _close_all(connections: list[Connection]) -> None:
+    for conn in connections:
+        conn.close()
+
+
+_RANK: Final = {
+    "created": 0,
+    "refund": 1,
+    "callback": 2,
+    "reconciliation": 2,
+    "announced": 3,
+    "refund settled": 4,
+}
+
+
+def _refund_entries(refund: RefundRow) -> list[TimelineEntry]:
+    details = {"refund reference": refund.refund_reference}
+    if refund.provider_refund_id:
+        details["provider refund id"] = refund.provider_refund_id
+    if refund.settlement:
+        details["settlement"] = refund.settlement
+    amount = f"{_plain(refund.amount)} {refund.currency}"
+    entries = [
+        TimelineEntry(
+            at=refund.created_at,
+            kind="refund",
+            title=f"Refund asked: {amount}",
+            outcome=f"reason: {refund.reason}" if refund.reason else "no reason given",
+            details=details,
+        )
+    ]
+    if refund.status is not RefundStatus.PENDING:
+        entries.append(
+            TimelineEntry(
+                at=refund.updated_at,
+                kind="refund settled",
+                title=f"Refund {refund.status}: {amount}",
+                outcome=(
+                    "counted in the order's refunded total"
+                    if refund.status is RefundStatus.SUCCEEDED
+                    else "the provider refused it; nothing was given back"
+                ),
+                details=details,
+                attention=refund.status is RefundStatus.FAILED,
+            )
+        )
+    return entries
+
+
+def _values(params: Sequence[Any]) -> tuple[Any, ...]:
+    # Enum members reach the driver as their plain text values.
+    return tuple(
+        p.value if isinstance(p, PaymentStatus | RefundStatus | EventFlag) else p for p in params
+    )
+
+
+def _marks(values: Sequence[object]) -> str:
+    return ", ".join("?" * len(values))
+
+
+def _midnight(day: date, *, days: int = 0) -> datetime:
+    return datetime.combine(day + timedelta(days=days), time(), tzinfo=UTC)
+
+
+def _plain(amount: Decimal) -> str:
+    return format(amount, "f")
+
+
+def _encode_cursor(order: OrderRow) -> str:
+    data = [order.created_at.isoformat(), order.provider, order.reference]
+    return base64.urlsafe_b64encode(json.dumps(data).encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> tuple[datetime, str, str]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        created_at, provider, reference = json.loads(raw)
+        moment = datetime.fromisoformat(created_at)
+    except (binascii.Error, ValueError, TypeError) as exc:
+        raise ValidationError("cursor", f"is not a page cursor ({exc})") from None
+    if moment.tzinfo is None or not isinstance(provider, str) or not isinstance(reference, str):
+        raise ValidationError("cursor", "is not a page cursor")
+    return moment, provider, reference
