@@ -114,7 +114,7 @@ def _plan_each_time(conn: psycopg.Connection[Any]) -> None:
     # A prepared statement's generic plan is kept for the connection's life. Chosen while the
     # tables were nearly empty (and never analysed), the lock of an order can keep scanning
     # every order of the provider through the wrong index as the table grows: the 10,000
-    # orders dip of docs/performance.md. Planning each execution costs a few microseconds.
+    # orders dip of docs/performance.md. Planning each execution costs tens of microseconds.
     conn.execute("SET plan_cache_mode = force_custom_plan")
 
 
