@@ -94,7 +94,8 @@ def open_ledger(
             from payments_core.ledger.postgres import PostgresLedger
         except ImportError as exc:
             raise ConfigurationError(
-                f"{redaction.safe_url(url)} needs psycopg: pip install 'payments[postgres]' ({exc})"
+                f"{redaction.safe_url(url)} needs psycopg: "
+                f"pip install 'payments-core[postgres]' ({exc})"
             ) from None
         return PostgresLedger(url, before_commit=before_commit, clock=clock)
     raise ConfigurationError(

@@ -13,7 +13,7 @@ statement is sent without waiting for the previous one's answer until a row must
 applying a callback takes three round trips (``BEGIN`` with the read of the order, the event's
 insert with the order's update, ``COMMIT``) rather than five. psycopg prepares a statement on
 the server once it has run a few times on a connection. Needs the ``postgres`` extra:
-``pip install payments[postgres]``.
+``pip install payments-core[postgres]``.
 """
 
 from __future__ import annotations

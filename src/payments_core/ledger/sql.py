@@ -371,9 +371,21 @@ class SqlLedger(Ledger):
         now: datetime,
         event_id: str,
     ) -> tuple[StatusChange | None, Refund]:
-        """Write what was heard of the pending ``stored`` refund; count it if it succeeded."""
+        """Write what was heard of the pending ``stored`` refund; count it if it succeeded.
+
+        A provider that refunded another amount than was reserved (Binance's last refund
+        attempt refunds all that remains) is taken at its word: the refund holds that amount.
+        """
         settlement = heard.settlement
         key = {"provider": stored.provider, "reference": stored.reference}
+        if heard.amount != stored.amount:
+            self._sql.update_refund_amount.run(
+                conn,
+                amount=heard.amount.amount,
+                refund_reference=stored.refund_reference,
+                **key,
+            )
+            stored = attrs.evolve(stored, amount=heard.amount)
         self._sql.update_refund.run(
             conn,
             provider_refund_id=heard.provider_refund_id,

@@ -201,6 +201,12 @@ class Statements:
             "WHERE provider = :provider AND reference = :reference "
             "AND refund_reference = :refund_reference",
         )
+        # What the provider refunded, when it is not what was asked (Binance's last attempt).
+        self.update_refund_amount = statement(
+            REFUNDS,
+            "UPDATE refunds SET amount = :amount WHERE provider = :provider "
+            "AND reference = :reference AND refund_reference = :refund_reference",
+        )
         self.delete_pending_refund = statement(
             REFUNDS,
             "DELETE FROM refunds WHERE provider = :provider AND reference = :reference "
