@@ -18,6 +18,7 @@ import secrets
 import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -50,6 +51,47 @@ def _postgres_schema() -> Any:
             yield f"{_postgres_url()}{separator}options=-csearch_path%3D{schema}"
         finally:
             admin.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+def _server_counters(url: str) -> dict[str, float]:
+    """The PostgreSQL server's running totals that explain a slow stretch: WAL written (bytes,
+    full-page images), checkpoints begun, WAL flushes and their time."""
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True, connect_timeout=3) as conn:
+        lsn, fpi, syncs, sync_ms = conn.execute(
+            "SELECT pg_current_wal_lsn() - '0/0'::pg_lsn, wal_fpi, wal_sync, wal_sync_time "
+            "FROM pg_stat_wal"
+        ).fetchone()
+        timed, requested = conn.execute(
+            "SELECT checkpoints_timed, checkpoints_req FROM pg_stat_bgwriter"
+        ).fetchone()
+    return {
+        "wal_bytes": float(lsn),
+        "wal_fpi": float(fpi),
+        "wal_syncs": float(syncs),
+        "wal_sync_ms": float(sync_ms),
+        "checkpoints": float(timed + requested),
+    }
+
+
+def _explain_lock(url: str, provider_order_id: str) -> dict[str, float | str]:
+    """``EXPLAIN (ANALYZE, BUFFERS)`` of the query that locks an order, rolled back."""
+    import psycopg
+
+    with psycopg.connect(url, connect_timeout=3) as conn:
+        lines = [
+            row[0]
+            for row in conn.execute(
+                "EXPLAIN (ANALYZE, BUFFERS) SELECT status FROM orders "
+                "WHERE provider = 'binance' AND provider_order_id = %s FOR UPDATE",
+                (provider_order_id,),
+            )
+        ]
+        conn.rollback()
+    scan = next((line.strip() for line in lines if "Scan" in line), "")
+    execution = next(line for line in lines if line.startswith("Execution Time"))
+    return {"scan": scan, "execution_ms": float(execution.split()[2])}
 
 
 def _maintenance(url: str) -> tuple[int, int]:
@@ -102,8 +144,17 @@ class _Store:
         self.verifier.close()
 
 
-def _level(store: _Store, level: int, n: int, chosen: set[int]) -> dict[str, float]:
+def _level(
+    store: _Store,
+    level: int,
+    n: int,
+    chosen: set[int],
+    counters: Callable[[], dict[str, float]] | None = None,
+) -> dict[str, Any]:
     """Fill to ``level``, then apply ``n`` callbacks for unpaid orders spread over all of them.
+
+    With ``counters`` (the server's running totals), the point also says how much of each the
+    applying stretch added (``<name>_during``).
 
     Batches of applied callbacks alternate with the same batches only verified (no ledger), so
     ``ledger_ratio`` (verified/s over applied/s) is what the ledger costs at this size, read
@@ -115,6 +166,7 @@ def _level(store: _Store, level: int, n: int, chosen: set[int]) -> dict[str, flo
     pool = [i for i in random.sample(range(level), min(level, 2 * n)) if i not in chosen][:n]
     chosen.update(pool)
     callbacks = [store.callback(i) for i in pool]
+    before = counters() if counters is not None else {}
     latencies = []
     applied = 0
     applying = verifying = 0.0
@@ -130,7 +182,10 @@ def _level(store: _Store, level: int, n: int, chosen: set[int]) -> dict[str, flo
         for callback in batch:
             store.verify(callback)
         verifying += time.perf_counter() - started
+    after = counters() if counters is not None else {}
+    spent = {f"{name}_during": after[name] - before[name] for name in after}
     return {
+        **spent,
         "stored_orders": level,
         "callbacks": len(callbacks),
         "applied": applied,
@@ -185,7 +240,8 @@ def growth(quick: bool) -> Row:
                 curves["PostgreSQL"] = []
                 for level in levels:
                     before = _maintenance(url)
-                    point = _level(store, level, n, chosen)
+                    point = _level(store, level, n, chosen, lambda: _server_counters(url))
+                    point["lock_plan"] = _explain_lock(url, store.ids(level - 1)[0])
                     # Autovacuum wakes after a bulk fill and competes for the two cores: the
                     # counts say whether it ran while this level was filled and measured.
                     after = _maintenance(url)

@@ -13,7 +13,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -54,6 +54,7 @@ from .common import (
 from .growth import _postgres_schema, growth
 from .http_callbacks import p7
 from .peer import clients, peer, pinned, server_pids
+from .postgres_workers import workers
 
 Row = dict[str, Any]
 CALLBACK_URL = "https://shop.example/callbacks/binance"
@@ -354,12 +355,11 @@ def _postgres_url() -> str:
 
 
 def p3(quick: bool) -> Row:
-    """Callbacks applied per second: SQLite (WAL) and PostgreSQL."""
-    n = 500 if quick else 3_000
+    """Callbacks applied per second: SQLite (WAL) and PostgreSQL, rounds alternating, so that
+    a busy stretch of the shared machine lands on both and their ratio holds."""
+    n, rounds = (500, 2) if quick else (1_000, 3)
     fresh = f"{os.getpid()}{int(time.time())}"
-    with tempfile.TemporaryDirectory() as directory:
-        sqlite = apply_rate(f"sqlite:///{directory}/ledger.sqlite3", n, fresh)
-    details: dict[str, Any] = {"sqlite": sqlite, "callbacks": n}
+    details: dict[str, Any] = {"callbacks": n, "rounds": rounds}
     postgres_note = ""
     try:
         import psycopg
@@ -367,20 +367,39 @@ def p3(quick: bool) -> Row:
         psycopg.connect(_postgres_url(), connect_timeout=3).close()
     except Exception as exc:  # any failure means: not reachable, skip it
         postgres_note = f"PostgreSQL skipped: {type(exc).__name__}"
-        details["postgres"] = None
-    else:
-        with _postgres_schema() as url:  # a schema of its own: the shared one may be older
-            details["postgres"] = apply_rate(url, n, fresh + "pg")
-        postgres_note = f"PostgreSQL {details['postgres']['per_s']:,.0f}/s"
+    sqlite_rounds: list[dict[str, float]] = []
+    postgres_rounds: list[dict[str, float]] = []
+    with tempfile.TemporaryDirectory() as directory, ExitStack() as stack:
+        # A schema of its own: the shared one may be older.
+        postgres = None if postgres_note else stack.enter_context(_postgres_schema())
+        for index in range(rounds):
+            url = f"sqlite:///{directory}/ledger.sqlite3"
+            sqlite_rounds.append(apply_rate(url, n, f"{fresh}s{index}"))
+            if postgres is not None:
+                postgres_rounds.append(apply_rate(postgres, n, f"{fresh}p{index}"))
+    sqlite = _median_round(sqlite_rounds)
+    details["sqlite"] = sqlite | {"rounds": sqlite_rounds}
+    ratio = None
+    if postgres_rounds:
+        pg = _median_round(postgres_rounds)
+        details["postgres"] = pg | {"rounds": postgres_rounds}
+        ratio = details["postgres_over_sqlite"] = pg["per_s"] / sqlite["per_s"]
+        postgres_note = f"PostgreSQL {pg['per_s']:,.0f}/s = {ratio:.2f}x SQLite"
+    applied = all(r["applied"] == n for r in sqlite_rounds + postgres_rounds)
     return {
         "id": "P3",
         "what": "callbacks applied/s (verify + parse + one ledger transaction)",
         "figure": f"SQLite WAL {sqlite['per_s']:,.0f}/s; {postgres_note}",
         "value": sqlite["per_s"],
-        "target": ">= 1,000/s SQLite on 2 cores; PostgreSQL reported",
-        "met": sqlite["per_s"] >= 1_000 and sqlite["applied"] == n,
+        "target": ">= 1,000/s SQLite on 2 cores; PostgreSQL >= 0.6x SQLite",
+        "met": sqlite["per_s"] >= 1_000 and applied and (ratio is None or ratio >= 0.6),
         "details": details,
     }
+
+
+def _median_round(rounds: list[dict[str, float]]) -> dict[str, float]:
+    """Each figure's median over the rounds."""
+    return {key: median([r[key] for r in rounds]) for key in rounds[0]}
 
 
 # -- P4 ---------------------------------------------------------------------------------------
@@ -627,6 +646,8 @@ BENCHMARKS = {
     "PEER": peer,
     "CLIENTS": clients,
     "GROWTH": growth,
+    "WORKERS": workers,
 }
-#: What runs without --only: GROWTH takes minutes and runs with --growth.
-DEFAULT = [name for name in BENCHMARKS if name != "GROWTH"]
+#: What runs without --only: GROWTH takes minutes and runs with --growth; WORKERS (several
+#: servers on PostgreSQL) runs when asked for.
+DEFAULT = [name for name in BENCHMARKS if name not in {"GROWTH", "WORKERS"}]

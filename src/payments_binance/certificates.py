@@ -1,6 +1,7 @@
 """The cache of Binance's webhook public keys, keyed by ``certSerial``, with a refresh cool-down.
 
-Keys come from ``POST /certificates`` (reference section 7) and replace the cache wholesale,
+Keys come from ``POST /certificates`` (reference section 7), or for the new platform
+certificate from its own endpoint (section 16.3, one more cache), and replace the cache wholesale,
 since Binance's list is authoritative (a retired key disappears). A callback naming a serial the
 cache lacks may trigger a fetch, but at most one fetch starts per cool-down period whatever the
 serials: a flood of forged serials costs one request per period and no memory.
@@ -98,13 +99,18 @@ class CertificateCache:
         return f"CertificateCache(serials={sorted(self._keys)!r})"
 
 
-def fetch_certificates(api: ApiClient) -> Operation[list[wire.Certificate]]:
+def fetch_certificates(
+    api: ApiClient, path: str = protocol.PATH_CERTIFICATES
+) -> Operation[list[wire.Certificate]]:
     """Ask Binance for its webhook certificates (HMAC-signed, with a ``{}`` body).
+
+    ``path`` is ``/certificates`` or the new certificate's endpoint (the same answer: a list of
+    ``{certSerial, certPublic}``, empty until Binance enables the new certificate).
 
     :raises ProviderError: for an error answer or one that is not a list of certificates.
     """
     return api.call(
-        protocol.PATH_CERTIFICATES,
+        path,
         {},
         lambda data: wire.structure(data, list[wire.Certificate]),
         operation="certificates",

@@ -102,8 +102,9 @@ CODE_JUDGEMENTS: Final[dict[str, Judgement]] = {
     "400201": Judgement(
         ErrorCategory.DUPLICATE_ORDER,
         False,
-        "Binance already holds an order with this merchantTradeNo: query it by its reference "
-        "and use that order; never create another.",
+        "Binance finds this merchantTradeNo invalid or already used. The provider derives a "
+        "valid one from the reference, so it is a duplicate: query the order by its reference "
+        "and use it; never create another.",
         _TRY_LATER,
     ),
     "400202": Judgement(

@@ -7,13 +7,16 @@ Create uses v3 (``/v3/order``: ``description`` and ``goodsDetails`` required); q
 
 from __future__ import annotations
 
+import ipaddress
 import unicodedata
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Final
 
+import attrs
+
 from payments_binance import protocol, wire
-from payments_binance.settings import BinanceSettings
+from payments_binance.settings import BinanceSettings, asset_list
 from payments_binance.trade_no import merchant_trade_no
 from payments_core import (
     Money,
@@ -25,6 +28,7 @@ from payments_core import (
 
 __all__ = [
     "STATUS_BY_ORDER_STATUS",
+    "CreateOptions",
     "create_body",
     "from_epoch_ms",
     "lookup_body",
@@ -99,24 +103,62 @@ def _amount(price: Money) -> Decimal:
     return price.amount
 
 
+@attrs.frozen(kw_only=True)
+class CreateOptions:
+    """What a merchant may set on one Binance order beyond the neutral :class:`OrderRequest`.
+
+    Attributes:
+        support_pay_currency: The assets the payer may pay with, comma-separated
+            (``"USDT,BNB"``); ``None`` takes the ``support_pay_currency`` setting.
+        order_client_ip: The payer's IP address (``env.orderClientIp``).
+    """
+
+    support_pay_currency: str | None = None
+    order_client_ip: str | None = None
+
+
+def _options(
+    options: CreateOptions | None, settings: BinanceSettings
+) -> tuple[str | None, str | None]:
+    """``supportPayCurrency`` and ``env.orderClientIp``, checked."""
+    if options is None:
+        return settings.support_pay_currency, None
+    assets = settings.support_pay_currency
+    if options.support_pay_currency is not None:
+        try:
+            assets = asset_list(options.support_pay_currency, "support_pay_currency")
+        except ValueError as exc:
+            raise ValidationError("support_pay_currency", str(exc)) from None
+    ip = options.order_client_ip
+    if ip is not None:
+        try:
+            ip = str(ipaddress.ip_address(ip))
+        except ValueError:
+            raise ValidationError("order_client_ip", "must be an IPv4 or IPv6 address") from None
+    return assets, ip
+
+
 def create_body(
     request: OrderRequest,
     settings: BinanceSettings,
     now: datetime,
     *,
     trade_no: str | None = None,
+    options: CreateOptions | None = None,
 ) -> object:
     """The create-order v3 body for ``request``, as wire data ready to serialise.
 
     A fiat price becomes ``fiatCurrency``/``fiatAmount`` (Binance converts it to USDT), a
     crypto price ``currency``/``orderAmount``. ``trade_no`` is
     ``merchant_trade_no(request.reference)`` when the caller has it already (it is derived
-    here otherwise).
+    here otherwise). ``options`` adds what only Binance takes.
 
     :raises ValidationError: naming the request's field: a currency Binance does not take, a
         URL over 256 characters, more than 8 decimal places, or an ``expires_at`` that is not
-        in the future or lies beyond ``settings.max_order_expiry``.
+        in the future or lies beyond ``settings.max_order_expiry``; or naming the option
+        (``support_pay_currency``, ``order_client_ip``) that is malformed.
     """
+    support_pay_currency, client_ip = _options(options, settings)
     if request.price.currency not in SUPPORTED_CURRENCIES:
         raise ValidationError(
             "price.currency",
@@ -140,7 +182,7 @@ def create_body(
     if trade_no is None:
         trade_no = merchant_trade_no(request.reference)
     body = wire.CreateOrderBody(
-        env=wire.Env(terminal_type=settings.terminal_type),
+        env=wire.Env(terminal_type=settings.terminal_type, order_client_ip=client_ip),
         merchant_trade_no=trade_no,
         description=description,
         goods_details=(
@@ -160,6 +202,7 @@ def create_body(
         order_expire_time=expire_time,
         webhook_url=_url(request.callback_url, "callback_url"),
         pass_through_info=price_note(request.price),
+        support_pay_currency=support_pay_currency,
     )
     return wire.unstructure(body)
 

@@ -20,6 +20,9 @@ PATH_CREATE_ORDER_V2: Final = "/binancepay/openapi/v2/order"
 PATH_QUERY_ORDER: Final = "/binancepay/openapi/v2/order/query"
 PATH_CLOSE_ORDER: Final = "/binancepay/openapi/order/close"
 PATH_CERTIFICATES: Final = "/binancepay/openapi/certificates"
+#: "Query Certificate New" (reference section 16.3): UNCERTAIN, the docs' copies hide the path;
+#: configurable as ``new_certificates_path``.
+PATH_CERTIFICATES_NEW: Final = "/binancepay/openapi/certificates/new"
 # Refunds have one version; the docs name no v2/v3 path for them (reference section 6).
 PATH_REFUND: Final = "/binancepay/openapi/order/refund"
 PATH_REFUND_QUERY: Final = "/binancepay/openapi/order/refund/query"
@@ -29,6 +32,10 @@ HEADER_TIMESTAMP: Final = "BinancePay-Timestamp"
 HEADER_NONCE: Final = "BinancePay-Nonce"
 HEADER_CERTIFICATE_SN: Final = "BinancePay-Certificate-SN"
 HEADER_SIGNATURE: Final = "BinancePay-Signature"
+# A webhook signed with the new platform certificate carries these beside (or, once the old
+# certificate is retired, perhaps instead of) the two above (reference section 16.3).
+HEADER_CERTIFICATE_SN_NEW: Final = "BinancePay-Certificate-SN-New"
+HEADER_SIGNATURE_NEW: Final = "BinancePay-Signature-New"
 
 NONCE_LENGTH: Final = 32
 MERCHANT_TRADE_NO_MAX: Final = 32

@@ -7,6 +7,7 @@ and answers), :mod:`.api` (signing and envelopes), :mod:`.webhooks` (callbacks),
 
 from __future__ import annotations
 
+import re
 import threading
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Final
@@ -38,6 +39,7 @@ from payments_core import (
     ProviderSandbox,
     Refund,
     RefundRequest,
+    ValidationError,
     hookimpl,
 )
 
@@ -47,6 +49,9 @@ if TYPE_CHECKING:
 __all__ = ["BinancePayProvider"]
 
 ORDER_NOT_FOUND: Final = "400202"
+INVALID_OR_DUPLICATE_TRADE_NO: Final = "400201"
+#: Binance's rule for ``merchantTradeNo``: letters and digits, at most 32.
+_TRADE_NO: Final = re.compile(r"[0-9A-Za-z]{1,32}").fullmatch
 CAPABILITIES: Final = frozenset(
     {
         "create_order",
@@ -76,6 +81,8 @@ class BinancePayProvider:
         self._api: ApiClient | None = None
         self._api_lock = threading.Lock()
         self._certificates = CertificateCache()
+        self._new_certificates = CertificateCache()
+        self._refund_attempts = refunds.RefundAttempts()
 
     def __repr__(self) -> str:
         return f"BinancePayProvider(name={self.name!r})"
@@ -108,14 +115,34 @@ class BinancePayProvider:
         body = orders.create_body(
             request, api.settings, self._context.clock.now(), trade_no=trade_no
         )
-        return api.call(
-            protocol.PATH_CREATE_ORDER_V3,
-            body,
-            lambda data: orders.order_from_create(
-                self.name, request, wire.structure(data, wire.CreateOrderResult), trade_no=trade_no
-            ),
-            operation="create_order",
-        )
+        return self._create(api, request, body, trade_no)
+
+    def _create(
+        self, api: ApiClient, request: OrderRequest, body: object, trade_no: str
+    ) -> Operation[Order]:
+        try:
+            return (
+                yield from api.call(
+                    protocol.PATH_CREATE_ORDER_V3,
+                    body,
+                    lambda data: orders.order_from_create(
+                        self.name,
+                        request,
+                        wire.structure(data, wire.CreateOrderResult),
+                        trade_no=trade_no,
+                    ),
+                    operation="create_order",
+                )
+            )
+        except ProviderError as error:
+            # 400201 is "invalid or duplicated": a query can recover only a valid trade number.
+            if error.provider_code == INVALID_OR_DUPLICATE_TRADE_NO and not _TRADE_NO(trade_no):
+                raise ValidationError(
+                    "reference",
+                    f"gives the merchantTradeNo {trade_no!r}, which Binance finds invalid",
+                    provider=self.name,
+                ) from error
+            raise
 
     @hookimpl
     def query_order(self, reference: str) -> Operation[Order | None]:
@@ -149,22 +176,28 @@ class BinancePayProvider:
 
     @hookimpl
     def refund_order(self, order: Order, request: RefundRequest) -> Operation[Refund]:
-        return refunds.refund(self._client(), order, request)
+        return refunds.refund(self._client(), order, request, self._refund_attempts)
 
     @hookimpl
     def query_refund(self, order: Order, request: RefundRequest) -> Operation[Refund | None]:
         api = self._client()
         return refunds.query_refund(
-            api, order, request, not_found=api.settings.refund_not_found_codes
+            api,
+            order,
+            request,
+            not_found=api.settings.refund_not_found_codes,
+            attempts=self._refund_attempts,
         )
 
     @hookimpl
     def handle_callback(self, callback: CallbackRequest) -> Operation[CallbackResult]:
+        api = self._client()
         return webhooks.handle_callback(
             callback,
-            api=self._client(),
+            api=api,
             certificates=self._certificates,
             clock=self._context.clock,
+            new_certificates=self._new_certificates if api.settings.new_certificates_path else None,
         )
 
     @hookimpl

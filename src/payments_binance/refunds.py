@@ -10,13 +10,21 @@ currency, so :func:`order_currency_amount` takes the same share of the settlemen
 
 The refund answer does not say whether the money is back; a refund is ``pending`` until a query
 (``refundStatus``) or the ``PAY_REFUND`` notification says it succeeded or failed.
+
+Binance allows ten refunds per order, and the tenth ignores its amount and refunds everything
+that remains (reference section 16.1). A :class:`RefundAttempts` remembers each order's
+``remainingAttempts`` from Binance's answers, so that a partial refund that would be the last
+is refused before it is sent; and whenever Binance answers with another amount than asked (the
+last attempt, or a ``refundRequestId`` it knew with another amount), the :class:`Refund` states
+what Binance refunded: money that moved is never reported as an error.
 """
 
 from __future__ import annotations
 
 import decimal
+import threading
 from collections.abc import Collection
-from decimal import ROUND_DOWN, Decimal
+from decimal import ROUND_DOWN, ROUND_HALF_EVEN, Decimal
 from typing import Final
 
 import attrs
@@ -33,10 +41,12 @@ from payments_core import (
     RefundRequest,
     RefundStatus,
     ValidationError,
+    get_logger,
 )
 
 __all__ = [
     "STATUS_BY_REFUND_STATUS",
+    "RefundAttempts",
     "order_currency_amount",
     "query_refund",
     "refund",
@@ -48,6 +58,11 @@ STATUS_BY_REFUND_STATUS: Final[dict[str, RefundStatus]] = {
     protocol.BinanceRefundStatus.REFUND_FAIL: RefundStatus.FAILED,
     protocol.BinanceRefundStatus.REFUND_PENDING: RefundStatus.PENDING,
 }
+log = get_logger("payments_binance.refunds")
+
+#: ``400001``: how the sandbox (and perhaps Binance, undocumented) answers a reused
+#: ``refundRequestId`` with another amount; the refund query then says what Binance holds.
+INVALID_REQUEST: Final = "400001"
 _EIGHT_PLACES: Final = Decimal(1).scaleb(-protocol.AMOUNT_MAX_DECIMALS)
 # Enough digits for any product of two amounts: the caller's context plays no part.
 _CONTEXT: Final = decimal.Context(prec=60)
@@ -74,6 +89,49 @@ def order_currency_amount(order: Order, amount: Money) -> Money:
     )
 
 
+class RefundAttempts:
+    """What Binance last said of each order's refunds: attempts left and the amount left.
+
+    Learnt from refund and refund-query answers (``remainingAttempts``, ``orderAmount``,
+    ``refundedAmount``), kept per prepay id for the provider instance (thread-safe). A process
+    that has not seen an order's latest answer does not know; Binance's answer then says what
+    it refunded, and that is what is recorded.
+    """
+
+    def __init__(self) -> None:
+        self._left: dict[str, tuple[int, Decimal]] = {}
+        self._lock = threading.Lock()
+
+    def learn(self, result: wire.RefundResult) -> None:
+        """Remember ``result``'s figures if they are the latest known for its order."""
+        attempts = result.remaining_attempts
+        if attempts is None or result.order_amount is None or result.refunded_amount is None:
+            return
+        left = result.order_amount - result.refunded_amount
+        with self._lock:
+            known = self._left.get(result.prepay_id)
+            if known is None or attempts < known[0]:
+                self._left[result.prepay_id] = (attempts, left)
+
+    def check(self, prepay_id: str, amount: Money, provider: str) -> None:
+        """Refuse ``amount`` if it is partial and Binance will refund all that remains.
+
+        :raises ValidationError: naming ``amount``, with the amount the last refund must ask.
+        """
+        with self._lock:
+            known = self._left.get(prepay_id)
+        if known is None:
+            return
+        attempts, left = known
+        if attempts == 1 and amount.amount < left:
+            raise ValidationError(
+                "amount",
+                f"{amount} would be the last of Binance's ten refunds of this order, which "
+                f"refunds all that remains ({left} {amount.currency}): ask for all of it",
+                provider=provider,
+            )
+
+
 def _settled(api: ApiClient, order: Order) -> Operation[Order]:
     """``order`` with its settlement: queried from Binance for a fiat price without one."""
     if order.settlement is not None or order.amount.currency_info.crypto:
@@ -89,13 +147,22 @@ def _settled(api: ApiClient, order: Order) -> Operation[Order]:
     return attrs.evolve(order, settlement=found.settlement)
 
 
-def refund(api: ApiClient, order: Order, request: RefundRequest) -> Operation[Refund]:
+def refund(
+    api: ApiClient,
+    order: Order,
+    request: RefundRequest,
+    attempts: RefundAttempts | None = None,
+) -> Operation[Refund]:
     """Refund ``request.amount`` of ``order``; the answer is a pending :class:`Refund`.
 
-    A fiat-priced order whose settlement the caller does not know is queried first.
+    A fiat-priced order whose settlement the caller does not know is queried first. If Binance
+    refunds another amount than asked (the last of its ten refunds refunds all that remains),
+    the refund states what Binance refunded. A ``400001`` answer is checked with a refund query:
+    if Binance holds a refund under this ``refundRequestId`` (made before, for another amount),
+    that refund is the answer.
 
-    :raises ValidationError: ``callback_url`` longer than Binance takes; or ``refund_reference``
-        when Binance answers that this refund was made before for another amount.
+    :raises ValidationError: ``callback_url`` longer than Binance takes; ``amount`` for a
+        partial refund that ``attempts`` knows would be Binance's last (nothing is sent).
     :raises ProviderError: from the operation, for Binance's refusals (400301 to 400304,
         400204 for an order that is not paid).
     """
@@ -105,7 +172,9 @@ def refund(api: ApiClient, order: Order, request: RefundRequest) -> Operation[Re
         )
     order = yield from _settled(api, order)
     amount = order_currency_amount(order, request.amount)
-    reading = _Reading(api.provider, order, request, amount)
+    if attempts is not None:
+        attempts.check(order.provider_order_id, amount, api.provider)
+    reading = _Reading(api.provider, order, request, amount, attempts)
     body = wire.RefundBody(
         refund_request_id=reading.request_id,
         prepay_id=order.provider_order_id,
@@ -113,27 +182,53 @@ def refund(api: ApiClient, order: Order, request: RefundRequest) -> Operation[Re
         refund_reason=request.reason or None,
         webhook_url=request.callback_url,
     )
-    return (
-        yield from api.call(
-            protocol.PATH_REFUND, wire.unstructure(body), reading.refunded, operation="refund_order"
+    try:
+        return (
+            yield from api.call(
+                protocol.PATH_REFUND,
+                wire.unstructure(body),
+                reading.refunded,
+                operation="refund_order",
+            )
         )
-    )
+    except ProviderError as error:
+        if error.provider_code != INVALID_REQUEST:
+            raise
+        lookup = wire.unstructure(wire.RefundLookup(refund_request_id=reading.request_id))
+        try:
+            held: Refund = yield from api.call(
+                protocol.PATH_REFUND_QUERY, lookup, reading.queried, operation="query_refund"
+            )
+        except ProviderError:
+            raise error from None
+        log.warning(
+            "refund %s was made before for %s: recorded as Binance holds it",
+            reading.request_id,
+            held.amount,
+        )
+        return held
 
 
 def query_refund(
-    api: ApiClient, order: Order, request: RefundRequest, *, not_found: Collection[str]
+    api: ApiClient,
+    order: Order,
+    request: RefundRequest,
+    *,
+    not_found: Collection[str],
+    attempts: RefundAttempts | None = None,
 ) -> Operation[Refund | None]:
     """The refund Binance holds for ``request``, or ``None`` if it holds none.
 
     Binance does not document how it answers a query for a ``refundRequestId`` it never saw:
     an error whose code is in ``not_found`` (setting ``refund_not_found_codes``) means none.
 
-    :raises ValidationError: naming ``refund_reference`` when Binance holds this refund for
-        another amount.
+    A refund Binance holds for another amount than asked is returned as Binance holds it.
+
     :raises ProviderError: from the operation, for any other error answer.
     """
     order = yield from _settled(api, order)
-    reading = _Reading(api.provider, order, request, order_currency_amount(order, request.amount))
+    amount = order_currency_amount(order, request.amount)
+    reading = _Reading(api.provider, order, request, amount, attempts)
     body = wire.unstructure(wire.RefundLookup(refund_request_id=reading.request_id))
     try:
         return (
@@ -150,11 +245,19 @@ def query_refund(
 class _Reading:
     """Reads a refund or refund-query answer about one refund, checking it is that refund."""
 
-    def __init__(self, provider: str, order: Order, request: RefundRequest, amount: Money) -> None:
+    def __init__(
+        self,
+        provider: str,
+        order: Order,
+        request: RefundRequest,
+        amount: Money,
+        attempts: RefundAttempts | None,
+    ) -> None:
         self.provider = provider
         self.order = order
         self.request = request
         self.amount = amount
+        self.attempts = attempts
         self.request_id = refund_request_id(request.reference, request.refund_reference)
 
     def refunded(self, data: object) -> Refund:
@@ -179,13 +282,19 @@ class _Reading:
                 f"the answer is about refund {result.refund_request_id!r} of order "
                 f"{result.prepay_id!r}, not {self.request_id!r} of {order.provider_order_id!r}"
             )
+        if self.attempts is not None:
+            self.attempts.learn(result)
+        refunded, settlement = request.amount, amount
         if result.refund_amount != amount.amount:
-            # A refundRequestId seen before (duplicateRequest "Y") for another amount.
-            raise ValidationError(
-                "refund_reference",
-                f"{request.refund_reference!r} names a refund of {result.refund_amount} at "
-                f"Binance, not {amount}",
-                provider=self.provider,
+            # Binance moved another amount (the last attempt refunds all that remains, or the
+            # refundRequestId was used before): what it refunded is the truth.
+            settlement = Money(result.refund_amount, amount.currency)
+            refunded = price_amount(order, settlement, result)
+            log.warning(
+                "refund %s: asked %s, Binance refunded %s; recorded as refunded",
+                self.request_id,
+                amount,
+                settlement,
             )
         return Refund(
             provider=self.provider,
@@ -193,8 +302,32 @@ class _Reading:
             refund_reference=request.refund_reference,
             provider_refund_id=result.refund_request_id,
             provider_order_id=order.provider_order_id,
-            amount=request.amount,
+            amount=refunded,
             status=status,
-            settlement=None if amount.currency == request.amount.currency else amount,
+            settlement=None if settlement.currency == refunded.currency else settlement,
             reason=request.reason,
         )
+
+
+def price_amount(order: Order, settlement: Money, result: wire.RefundResult) -> Money:
+    """What ``settlement`` (an amount in the order's currency) is in the price's currency.
+
+    The inverse of :func:`order_currency_amount`. When Binance's totals say the order is
+    refunded in full, the part of the price not yet counted as refunded is returned, so that
+    the totals meet exactly; otherwise the same share of the price, to the price's places.
+    """
+    price = order.amount
+    if settlement.currency == price.currency:
+        return Money(settlement.amount, price.currency)
+    whole = order.settlement
+    assert whole is not None  # a fiat-priced order is refunded in its settlement's currency
+    if (
+        result.order_amount is not None
+        and result.refunded_amount is not None
+        and result.refunded_amount >= result.order_amount
+        and order.refunded is not None
+    ):
+        return Money(price.amount - order.refunded.amount, price.currency)
+    share = _CONTEXT.divide(_CONTEXT.multiply(settlement.amount, price.amount), whole.amount)
+    places = Decimal(1).scaleb(-price.currency_info.minor_units)
+    return Money(share.quantize(places, rounding=ROUND_HALF_EVEN, context=_CONTEXT), price.currency)

@@ -28,7 +28,14 @@ def open_sandbox() -> Iterator[ProviderSandbox]:
 
     api_key = f"sandbox-{secrets.token_hex(8)}"
     api_secret = secrets.token_urlsafe(48)
-    sandbox = Sandbox(SandboxConfig(api_key=api_key, api_secret=api_secret, deliver_webhooks=True))
+    # A fresh seed gives each sandbox its own order ids, as a real account never repeats one.
+    config = SandboxConfig(
+        api_key=api_key,
+        api_secret=api_secret,
+        deliver_webhooks=True,
+        seed=secrets.randbelow(2**31),
+    )
+    sandbox = Sandbox(config)
     with SandboxServer(sandbox, host="127.0.0.1", port=0) as server:
         settings = {"base_url": server.base_url, "api_key": api_key, "api_secret": api_secret}
         yield RunningSandbox(

@@ -8,6 +8,7 @@ operation is built, so the provider loads (and ``payments providers`` lists it) 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 from typing import Final
 
@@ -19,14 +20,18 @@ from payments_core import ConfigurationError, ProviderSettings, Secret
 __all__ = ["SETTING_ENV", "BinanceSettings", "load_settings"]
 
 DEFAULT_TERMINAL_TYPE: Final = "WEB"
+_ASSET: Final = re.compile(r"[A-Z0-9]{2,10}").fullmatch
 #: Binance documents no freshness rule for webhooks; five minutes absorbs clock drift and
 #: delivery delay while keeping a captured callback from being replayed much later.
 DEFAULT_TIMESTAMP_TOLERANCE: Final = 300.0
 #: At most one certificates fetch per minute, however many unknown serials arrive.
 DEFAULT_CERT_REFRESH_COOLDOWN: Final = 60.0
 DEFAULT_MAX_CALLBACK_BYTES: Final = 64 * 1024
-#: UNCERTAIN: the v1 docs cap orderExpireTime at 1 hour, a transcription of v3 at 15 days.
-DEFAULT_MAX_ORDER_EXPIRY: Final = 15 * 24 * 3600.0
+#: UNCERTAIN: the v1 docs cap orderExpireTime at 1 hour, a transcription of v3 at 15 days; the
+#: smallest is the default, so that no order is refused by Binance for its expiry.
+DEFAULT_MAX_ORDER_EXPIRY: Final = 3600.0
+#: UNCERTAIN: the docs hide the "Query Certificate New" path (reference section 16.3).
+DEFAULT_NEW_CERTIFICATES_PATH: Final = protocol.PATH_CERTIFICATES_NEW
 DEFAULT_GOODS_CATEGORY: Final = "Z000"
 #: UNCERTAIN: Binance does not document how a refund query for an unknown refundRequestId is
 #: answered; 400202 ORDER_NOT_FOUND is the code its order query uses for "none".
@@ -44,6 +49,8 @@ SETTING_ENV: Final[Mapping[str, str]] = {
     "goods_category": "BINANCE_PAY_GOODS_CATEGORY",
     "max_order_expiry": "BINANCE_PAY_MAX_ORDER_EXPIRY",
     "refund_not_found_codes": "BINANCE_PAY_REFUND_NOT_FOUND_CODES",
+    "new_certificates_path": "BINANCE_PAY_NEW_CERTIFICATES_PATH",
+    "support_pay_currency": "BINANCE_PAY_SUPPORT_PAY_CURRENCY",
 }
 
 
@@ -63,6 +70,10 @@ class BinanceSettings:
         max_order_expiry: Seconds from now an order's ``expires_at`` may lie at most.
         refund_not_found_codes: Binance codes that, answering a refund query, mean "no such
             refund" (comma-separated in configuration).
+        new_certificates_path: Path of the new platform certificate's endpoint; empty to
+            ignore the ``BinancePay-*-New`` webhook headers.
+        support_pay_currency: The assets a payer may pay with, comma-separated
+            (``supportPayCurrency`` of every created order); ``None`` lets Binance choose.
     """
 
     api_key: Secret
@@ -75,6 +86,8 @@ class BinanceSettings:
     goods_category: str = DEFAULT_GOODS_CATEGORY
     max_order_expiry: float = DEFAULT_MAX_ORDER_EXPIRY
     refund_not_found_codes: frozenset[str] = DEFAULT_REFUND_NOT_FOUND_CODES
+    new_certificates_path: str = DEFAULT_NEW_CERTIFICATES_PATH
+    support_pay_currency: str | None = None
 
 
 def _non_negative(settings: ProviderSettings, key: str, default: float) -> float:
@@ -106,6 +119,40 @@ def _codes(settings: ProviderSettings, key: str, default: frozenset[str]) -> fro
             f"got {value!r}"
         )
     return codes
+
+
+def _path(settings: ProviderSettings, key: str, default: str) -> str:
+    value = settings.get(key, env=SETTING_ENV[key])
+    if value is None:
+        return default
+    path = str(value).strip()
+    if path and not (path.startswith("/") and path.isascii() and " " not in path):
+        raise ConfigurationError(
+            f"[providers.{settings.name}] {key} must be a URL path starting with '/', or empty, "
+            f"got {value!r}"
+        )
+    return path
+
+
+def asset_list(value: str, where: str) -> str:
+    """``value`` as Binance's comma-separated asset list (``"USDT,BNB"``).
+
+    :raises ValueError: naming ``where`` if an entry is not 2 to 10 upper-case letters/digits.
+    """
+    codes = [code.strip() for code in value.split(",")]
+    if not all(_ASSET(code) for code in codes):
+        raise ValueError(f"{where} must be comma-separated asset codes (USDT,BNB), got {value!r}")
+    return ",".join(codes)
+
+
+def _assets(settings: ProviderSettings, key: str) -> str | None:
+    value = settings.get(key, env=SETTING_ENV[key])
+    if value is None or not str(value).strip():
+        return None
+    try:
+        return asset_list(str(value), f"[providers.{settings.name}] {key}")
+    except ValueError as exc:
+        raise ConfigurationError(str(exc)) from None
 
 
 def load_settings(settings: ProviderSettings) -> BinanceSettings:
@@ -153,4 +200,8 @@ def load_settings(settings: ProviderSettings) -> BinanceSettings:
         refund_not_found_codes=_codes(
             settings, "refund_not_found_codes", DEFAULT_REFUND_NOT_FOUND_CODES
         ),
+        new_certificates_path=_path(
+            settings, "new_certificates_path", DEFAULT_NEW_CERTIFICATES_PATH
+        ),
+        support_pay_currency=_assets(settings, "support_pay_currency"),
     )

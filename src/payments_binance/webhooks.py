@@ -1,11 +1,17 @@
 """Verifying and reading Binance's payment callbacks (reference section 8).
 
-A callback is accepted only if, in this order: the body is within the size cap; the four
-``BinancePay-*`` headers are present and well formed; the timestamp lies within the tolerance
-of the clock, in the past or the future; and ``BinancePay-Signature`` is a valid RSA PKCS#1 v1.5
-SHA-256 signature, by the key whose serial is ``BinancePay-Certificate-SN``, over the raw bytes
-``timestamp\\nnonce\\nbody\\n``. An unknown serial makes the operation fetch the certificates
-once (within the cache's cool-down). Then the body must be a ``PAY`` notification with status
+A callback is accepted only if, in this order: the body is within the size cap; the timestamp
+and nonce headers are present and the timestamp lies within the tolerance of the clock, in the
+past or the future; and a signature it carries is a valid RSA PKCS#1 v1.5 SHA-256 signature over
+the raw bytes ``timestamp\\nnonce\\nbody\\n`` by a key Binance published. Two certificates may
+sign (reference section 16.3): ``BinancePay-Signature`` by the key whose serial is
+``BinancePay-Certificate-SN`` (from ``/certificates``), and ``BinancePay-Signature-New`` by the
+key whose serial is ``BinancePay-Certificate-SN-New`` (from the "Query Certificate New"
+endpoint, setting ``new_certificates_path``). One genuine signature authenticates the body; a
+forged second one beside it changes nothing a forger could not change without it. While the
+old pair is present, a failure of the new endpoint (unreachable, empty, a wrong path) is logged
+and the old pair alone decides. An unknown serial makes the operation fetch that certificate's
+list once (within its cache's cool-down). Then the body must be a ``PAY`` notification with status
 ``PAY_SUCCESS`` or ``PAY_CLOSED``, or a ``PAY_REFUND`` notification with status
 ``REFUND_SUCCESS`` or ``REFUND_REJECTED`` (whose event carries a
 :class:`~payments_core.RefundNotice` naming the ``refundRequestId``); other documented
@@ -44,6 +50,7 @@ from payments_core import (
     Money,
     Operation,
     PaymentEvent,
+    PaymentsError,
     PaymentStatus,
     RefundNotice,
     RefundStatus,
@@ -67,15 +74,14 @@ REFUND_STATUS_BY_BIZ_STATUS: Final[Mapping[str, RefundStatus]] = {
     protocol.BizStatus.REFUND_REJECTED: RefundStatus.FAILED,
     protocol.BizStatus.REFUND_REJECT: RefundStatus.FAILED,
 }
-REQUIRED_HEADERS: Final = (
-    protocol.HEADER_TIMESTAMP,
-    protocol.HEADER_NONCE,
-    protocol.HEADER_CERTIFICATE_SN,
-    protocol.HEADER_SIGNATURE,
-)
+#: Every webhook carries these; the certificate pairs below are checked one by one.
+REQUIRED_HEADERS: Final = (protocol.HEADER_TIMESTAMP, protocol.HEADER_NONCE)
+_OLD: Final = (protocol.HEADER_CERTIFICATE_SN, protocol.HEADER_SIGNATURE)
+_NEW: Final = (protocol.HEADER_CERTIFICATE_SN_NEW, protocol.HEADER_SIGNATURE_NEW)
 _TIMESTAMP: Final = re.compile(r"[0-9]{1,16}").fullmatch
 #: The headers as :class:`CallbackRequest` keeps them: in lower case.
-_HEADER_KEYS: Final = tuple(name.lower() for name in REQUIRED_HEADERS)
+_TIMESTAMP_KEY: Final = protocol.HEADER_TIMESTAMP.lower()
+_NONCE_KEY: Final = protocol.HEADER_NONCE.lower()
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 _MILLISECOND: Final = timedelta(milliseconds=1)
 _ID: Final = re.compile(r"[0-9]{1,40}")
@@ -106,8 +112,12 @@ def handle_callback(
     api: ApiClient,
     certificates: CertificateCache,
     clock: Clock,
+    new_certificates: CertificateCache | None = None,
 ) -> Operation[CallbackResult]:
     """Verify ``callback`` and say what it means; may fetch the certificates once.
+
+    ``new_certificates`` caches the keys of the new platform certificate; ``None`` ignores the
+    ``-New`` headers.
 
     The signature is checked over the raw bytes before anything is built from the body; the
     body is then parsed once and read by its ``bizType``'s entry in :data:`_READERS`.
@@ -124,7 +134,7 @@ def handle_callback(
     body = callback.body
     if len(body) > settings.max_callback_bytes:
         raise _reject(f"body exceeds {settings.max_callback_bytes} bytes", provider, status=413)
-    timestamp, nonce, serial, encoded = _required_headers(callback.headers, provider)
+    timestamp, nonce = _required_headers(callback.headers, provider)
     if not _TIMESTAMP(timestamp):
         raise _refuse(f"malformed header {protocol.HEADER_TIMESTAMP}", provider)
     skew = (int(timestamp) - (clock.now() - _EPOCH) // _MILLISECOND) / 1000
@@ -135,39 +145,92 @@ def handle_callback(
             f"{settings.timestamp_tolerance:.0f} s)",
             provider,
         )
-    try:
-        signature = base64.b64decode(encoded, validate=True)
-    except (binascii.Error, ValueError):
-        raise _refuse(f"malformed header {protocol.HEADER_SIGNATURE}", provider) from None
-    key = certificates.get(serial)
-    if key is None:
-        key = yield from _key_after_fetch(serial, api, certificates, clock)
+    old = _signature(callback.headers, _OLD, provider)
+    new = _signature(callback.headers, _NEW, provider) if new_certificates is not None else None
+    if old is None and new is None:
+        raise _refuse(f"missing header {protocol.HEADER_CERTIFICATE_SN}", provider)
     payload = b"%s\n%s\n%s\n" % (timestamp.encode("ascii"), nonce.encode("utf-8"), body)
+    failure: PaymentsError | None = None
+    if old is not None:
+        try:
+            key = yield from _key(old[0], api, certificates, clock, protocol.PATH_CERTIFICATES)
+            if _verifies(key, old[1], payload):
+                return _interpret(body, provider)
+            failure = _refuse("signature does not verify", provider)
+        except PaymentsError as error:
+            if new is None:
+                raise
+            failure = error
+    if new is not None and new_certificates is not None:
+        try:
+            key = yield from _key(
+                new[0], api, new_certificates, clock, settings.new_certificates_path
+            )
+            if _verifies(key, new[1], payload):
+                return _interpret(body, provider)
+        except PaymentsError as error:
+            if old is None:
+                raise
+            # The new endpoint is a guess that may be wrong: the old certificate decides.
+            log.warning("new certificate %.64r could not be checked: %s", new[0], error)
+    raise failure if failure is not None else _refuse("signature does not verify", provider)
+
+
+def _required_headers(headers: Mapping[str, str], provider: str) -> tuple[str, str]:
+    """Timestamp and nonce, each present and non-empty."""
+    for name in REQUIRED_HEADERS:
+        if not headers.get(name.lower()):
+            raise _refuse(f"missing header {name}", provider)
+    return headers[_TIMESTAMP_KEY], headers[_NONCE_KEY]
+
+
+def _signature(
+    headers: Mapping[str, str], names: tuple[str, str], provider: str
+) -> tuple[str, bytes] | None:
+    """One certificate's (serial, signature bytes), or ``None`` if the webhook carries neither.
+
+    One of the pair without the other is refused, as is a signature that is not base64.
+    """
+    serial_name, signature_name = names
+    serial = headers.get(serial_name.lower(), "")
+    encoded = headers.get(signature_name.lower(), "")
+    if not serial and not encoded:
+        return None
+    if not serial or not encoded:
+        raise _refuse(f"missing header {serial_name if not serial else signature_name}", provider)
+    try:
+        return serial, base64.b64decode(encoded, validate=True)
+    except (binascii.Error, ValueError):
+        raise _refuse(f"malformed header {signature_name}", provider) from None
+
+
+def _verifies(key: rsa.RSAPublicKey, signature: bytes, payload: bytes) -> bool:
     try:
         key.verify(signature, payload, _PKCS1V15, _SHA256)
     except InvalidSignature:
-        raise _refuse("signature does not verify", provider) from None
-    return _interpret(body, provider)
+        return False
+    return True
 
 
-def _required_headers(headers: Mapping[str, str], provider: str) -> tuple[str, str, str, str]:
-    """Timestamp, nonce, certificate serial and signature, each present and non-empty."""
-    values = tuple(headers.get(name, "") for name in _HEADER_KEYS)
-    if not all(values):
-        missing = REQUIRED_HEADERS[values.index("")]
-        raise _refuse(f"missing header {missing}", provider)
-    return values  # type: ignore[return-value]  # four names, four values
+def _key(
+    serial: str, api: ApiClient, certificates: CertificateCache, clock: Clock, path: str
+) -> Operation[rsa.RSAPublicKey]:
+    """The key published under ``serial``: cached, or fetched from ``path`` once per cool-down."""
+    key = certificates.get(serial)
+    if key is None:
+        key = yield from _key_after_fetch(serial, api, certificates, clock, path)
+    return key
 
 
 def _key_after_fetch(
-    serial: str, api: ApiClient, certificates: CertificateCache, clock: Clock
+    serial: str, api: ApiClient, certificates: CertificateCache, clock: Clock, path: str
 ) -> Operation[rsa.RSAPublicKey]:
     """The key for a serial the cache lacks: fetched once per cool-down, or deferred."""
     settings = api.settings
     if certificates.claim_fetch(clock.monotonic(), settings.cert_refresh_cooldown):
-        log.info("certificate serial %.64r is not cached: fetching the certificates", serial)
+        log.info("certificate serial %.64r is not cached: fetching %s", serial, path)
         try:
-            certificates.replace((yield from fetch_certificates(api)))
+            certificates.replace((yield from fetch_certificates(api, path)))
         except BaseException:  # an error answer, a transport failure, or an abandoned operation
             certificates.fetch_failed()
             raise
@@ -214,11 +277,19 @@ def _text(data: Mapping[str, Any], field: str, provider: str, *, required: bool)
 
 
 def _biz_id(body: Mapping[str, Any], provider: str) -> str:
-    # bizId is a JSON number above 2**53: json keeps it an exact int, bizIdStr a string.
+    """The order's prepay id from ``bizId`` and ``bizIdStr``, as text.
+
+    ``bizId`` is a JSON number in payment notifications (above 2**53: json keeps it an exact
+    int) and typed as text in refund notifications; either is accepted, or ``bizIdStr`` alone.
+    """
     as_text = body.get("bizIdStr")
     as_number = body.get("bizId")
+    if isinstance(as_number, str):
+        if not _ID.fullmatch(as_number):
+            raise _reject("bizId must be digits", provider)
+        as_number = int(as_number)
     if isinstance(as_number, bool) or not isinstance(as_number, int | None):
-        raise _reject("bizId must be an integer", provider)
+        raise _reject("bizId must be an integer or a string of digits", provider)
     if as_text is not None and (not isinstance(as_text, str) or not _ID.fullmatch(as_text)):
         raise _reject("bizIdStr must be a string of digits", provider)
     if as_text is not None and as_number is not None and int(as_text) != as_number:

@@ -133,9 +133,10 @@ def _camel(name: str) -> str:
 
 @attrs.frozen(kw_only=True)
 class Env:
-    """``env`` of a create-order body."""
+    """``env`` of a create-order body; ``orderClientIp`` is the payer's IP address."""
 
     terminal_type: str
+    order_client_ip: str | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -165,6 +166,7 @@ class CreateOrderBody:
     order_expire_time: int | None = None
     webhook_url: str | None = None
     pass_through_info: str | None = None
+    support_pay_currency: str | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -222,6 +224,8 @@ class QueryOrderResult:
     transaction_id: str | None = None
     transact_time: int | None = None
     pass_through_info: str | None = None
+    #: Binance's fee for the order (reference section 16.4).
+    commission: Decimal | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -231,6 +235,8 @@ class RefundResult:
     Amounts are in the order's currency; ``refunded_amount`` counts every refund of the order
     so far, this one included. ``refund_status`` comes with a query alone,
     ``duplicate_request`` with a refund alone (``"Y"``: the id was seen before).
+    ``refund_id`` is Binance's own id of the refund; ``refund_commission`` the fee given back
+    with this refund, ``refunded_commission`` with every refund so far (section 16.4).
     """
 
     refund_request_id: str
@@ -241,6 +247,9 @@ class RefundResult:
     remaining_attempts: int | None = None
     duplicate_request: str | None = None
     refund_status: str | None = None
+    refund_id: str | None = None
+    refund_commission: Decimal | None = None
+    refunded_commission: Decimal | None = None
 
 
 @attrs.frozen(kw_only=True)

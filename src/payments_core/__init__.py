@@ -4,6 +4,9 @@ Providers are pluggy plugins, found through the ``payments.providers`` entry poi
 application talks to :class:`Payments`. Provider authors import :data:`hookimpl` from here.
 """
 
+#: The release, read by the build (pyproject.toml) and shown by ``payments --version``.
+__version__ = "0.1.0"
+
 from typing import TYPE_CHECKING, Any
 
 from payments_core.config import Config, ProviderSettings

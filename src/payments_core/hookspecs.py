@@ -150,7 +150,9 @@ class PaymentProvider:
             and ``refunded``, the total given back so far, when known.
         :param request: The validated refund request.
         :returns: An operation whose result is the :class:`~payments_core.models.Refund`
-            (``PENDING`` if the provider has not said it is done).
+            (``PENDING`` if the provider has not said it is done). Its ``amount`` is what the
+            provider refunded, in the price's currency, even when that is not what was asked
+            (Binance's last refund attempt refunds all that remains); the ledger records it.
         :raises ValidationError: if the request is valid in general but not for this provider.
         :raises ProviderError: from the operation, when the provider refuses the refund.
 

@@ -52,6 +52,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ENTRY_POINT_GROUP",
+    "KNOWN_DISTRIBUTIONS",
     "Clock",
     "PluginHost",
     "ProviderContext",
@@ -61,6 +62,13 @@ __all__ = [
 ]
 
 ENTRY_POINT_GROUP: Final = "payments.providers"
+#: The distributions that provide the providers this project knows of, named in the error
+#: when one of them is asked for but not installed.
+KNOWN_DISTRIBUTIONS: Final = {
+    "binance": "payments-core",
+    "stripe": "payments-stripe",
+    "example": "payments-exampleprovider",
+}
 
 
 class Clock(Protocol):
@@ -301,6 +309,8 @@ class PluginHost:
             if name not in self._providers:
                 loaded = ", ".join(self.provider_names) or "none"
                 hint = f" ({self.skipped[name]})" if name in self.skipped else ""
+                if not hint and name in KNOWN_DISTRIBUTIONS:
+                    hint = f" (pip install {KNOWN_DISTRIBUTIONS[name]} provides it)"
                 raise ProviderNotFound(
                     f"no provider named {name!r} is loaded{hint}; loaded: {loaded}", provider=name
                 )

@@ -187,7 +187,12 @@ class RefundAttempt:
             self.unknown = True
 
     def _checked(self, refund: Refund) -> Refund:
-        """``refund`` if it is the refund asked for: same references and amount."""
+        """``refund`` if it is the refund asked for: same references and currency.
+
+        Its amount is what the provider refunded, which may differ from the one asked (Binance's
+        last refund attempt refunds all that remains): money that moved is recorded, never
+        reported as an error.
+        """
         request = self.request
         if (refund.reference, refund.refund_reference) != (
             request.reference,
@@ -198,12 +203,20 @@ class RefundAttempt:
                 f"with refund {refund.refund_reference!r} of {refund.reference!r}",
                 provider=self.hooks.name,
             )
-        if refund.amount != request.amount:
-            raise ValidationError(
-                "refund_reference",
-                f"{request.refund_reference!r} already names a refund of {refund.amount} of "
-                f"{request.reference!r} at {self.hooks.name}, not {request.amount}",
+        if refund.amount.currency != request.amount.currency:
+            raise PluginError(
+                f"provider {self.hooks.name!r} answered refund {request.refund_reference!r} "
+                f"in {refund.amount.currency}, not {request.amount.currency}",
                 provider=self.hooks.name,
+            )
+        if refund.amount != request.amount:
+            log.warning(
+                "%s refunded %s for refund %s of %s, not the %s asked: recorded as refunded",
+                self.hooks.name,
+                refund.amount,
+                request.refund_reference,
+                request.reference,
+                request.amount,
             )
         return refund
 

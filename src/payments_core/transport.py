@@ -69,7 +69,7 @@ ASYNC_BACKENDS: Final = ("auto", "httpx", "aiohttp")
 
 
 _NO_AIOHTTP: Final = (
-    "the aiohttp HTTP backend needs aiohttp: pip install 'payments[aiohttp]' "
+    "the aiohttp HTTP backend needs aiohttp: pip install 'payments-core[aiohttp]' "
     "(or choose async_http='httpx')"
 )
 

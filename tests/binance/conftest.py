@@ -75,6 +75,8 @@ class MockBinance:
     """Records requests; answers each path from its queue, then from its default."""
 
     certificates: list[dict[str, str]]
+    #: What the new certificate's endpoint answers; ``None``: it is not there (HTTP 404).
+    new_certificates: list[dict[str, str]] | None = None
     requests: list[httpx.Request] = attrs.field(factory=list)
     queued: dict[str, list[httpx.Response | Exception]] = attrs.field(factory=dict)
     #: Called with each request before it is answered: what happens "while it is in flight".
@@ -101,6 +103,8 @@ class MockBinance:
             return answer
         if request.url.path == protocol.PATH_CERTIFICATES:
             return httpx.Response(200, content=envelope(self.certificates))
+        if request.url.path == protocol.PATH_CERTIFICATES_NEW and self.new_certificates is not None:
+            return httpx.Response(200, content=envelope(self.new_certificates))
         return httpx.Response(404, text="<html>403 ERROR</html>")
 
 

@@ -16,7 +16,8 @@ from hypothesis import strategies as st
 
 import payments_core
 from payments_binance import BinancePayProvider, protocol
-from payments_binance.orders import goods_name
+from payments_binance.orders import CreateOptions, goods_name
+from payments_binance.orders import create_body as create_order_body
 from payments_binance.trade_no import merchant_trade_no
 from payments_core import (
     ConfigurationError,
@@ -160,11 +161,24 @@ def test_a_currency_binance_does_not_take_is_refused_before_sending() -> None:
     assert "USD" in caught.value.reason
 
 
-def test_an_expiry_beyond_the_configured_maximum_is_refused() -> None:
+def test_an_expiry_beyond_the_default_maximum_of_one_hour_is_refused() -> None:
     with pytest.raises(ValidationError) as caught:
-        create_body(seed_request(expires_at=START + timedelta(days=15, seconds=1)))
+        create_body(seed_request(expires_at=START + timedelta(hours=1, seconds=1)))
     assert caught.value.field == "expires_at"
-    assert create_body(seed_request(expires_at=START + timedelta(days=15))) is not None
+    assert create_body(seed_request(expires_at=START + timedelta(hours=1))) is not None
+
+
+def test_an_expiry_beyond_the_configured_maximum_is_refused() -> None:
+    fifteen_days = str(15 * 24 * 3600)
+    with pytest.raises(ValidationError) as caught:
+        create_body(
+            seed_request(expires_at=START + timedelta(days=15, seconds=1)),
+            max_order_expiry=fifteen_days,
+        )
+    assert caught.value.field == "expires_at"
+    assert create_body(
+        seed_request(expires_at=START + timedelta(days=15)), max_order_expiry=fifteen_days
+    )["orderExpireTime"]
 
 
 def test_create_answer_becomes_an_order_with_every_link() -> None:
@@ -310,7 +324,7 @@ requests = st.builds(
         ["https://leadscalendar.example/cb", "http://127.0.0.1:8000/binance?x=1"]
     ),
     description=st.text(st.characters(blacklist_categories=("Cc", "Cs")), max_size=256),
-    expires_at=st.none() | st.integers(1, 10**6).map(lambda s: START + timedelta(seconds=s)),
+    expires_at=st.none() | st.integers(1, 3600).map(lambda s: START + timedelta(seconds=s)),
 )
 
 
@@ -353,3 +367,49 @@ def test_the_body_does_not_depend_on_the_callers_decimal_context() -> None:
     with decimal.localcontext(prec=3):
         body = create_body(seed_request(price=Money("1234.50", "USD")))
     assert body["fiatAmount"] == Decimal("1234.50")
+
+
+def test_support_pay_currency_is_sent_when_the_merchant_sets_it() -> None:
+    assert "supportPayCurrency" not in create_body(seed_request())
+    body = create_body(seed_request(), support_pay_currency=" USDT, BNB ")
+    assert body["supportPayCurrency"] == "USDT,BNB"
+
+
+@pytest.mark.parametrize("value", ["usdt", "USDT;BNB", "USDT,,BNB", "X"])
+def test_a_malformed_support_pay_currency_setting_is_a_configuration_error(value: str) -> None:
+    with pytest.raises(ConfigurationError, match="support_pay_currency"):
+        create_body(seed_request(), support_pay_currency=value)
+
+
+def _options_body(options: CreateOptions, **settings: str) -> dict[str, Any]:
+    binance = provider(**settings)
+    body = create_order_body(seed_request(), binance._client().settings, START, options=options)
+    assert isinstance(body, dict)
+    return body
+
+
+def test_per_order_options_reach_the_body() -> None:
+    body = _options_body(
+        CreateOptions(support_pay_currency="BNB", order_client_ip="2001:db8::1"),
+        support_pay_currency="USDT",
+    )
+    assert body["supportPayCurrency"] == "BNB"
+    assert body["env"] == {"terminalType": "WEB", "orderClientIp": "2001:db8::1"}
+    merchant_wide = _options_body(
+        CreateOptions(order_client_ip="203.0.113.9"), support_pay_currency="USDT"
+    )
+    assert merchant_wide["supportPayCurrency"] == "USDT"
+
+
+@pytest.mark.parametrize(
+    ("options", "field"),
+    [
+        (CreateOptions(order_client_ip="300.1.1.1"), "order_client_ip"),
+        (CreateOptions(order_client_ip="example.com"), "order_client_ip"),
+        (CreateOptions(support_pay_currency="usdt"), "support_pay_currency"),
+    ],
+)
+def test_a_malformed_option_is_refused_naming_it(options: CreateOptions, field: str) -> None:
+    with pytest.raises(ValidationError) as caught:
+        _options_body(options)
+    assert caught.value.field == field

@@ -169,3 +169,24 @@ def test_a_reference_noted_at_a_price_in_one_currency_is_refused_in_another(
     with pytest.raises(payments_core.ValidationError) as caught:
         payments.create_order(attrs.evolve(REQUEST, price=requested))
     assert caught.value.field == "reference"
+
+
+def test_400201_for_a_trade_number_binance_cannot_take_is_not_recovered_by_query() -> None:
+    """400201 means "invalid or duplicated": only a valid trade number can be a duplicate."""
+    from payments_binance import BinancePayProvider
+    from payments_core import HttpResponse, ProviderContext, ProviderSettings
+
+    from .conftest import API_KEY, API_SECRET, FakeClock, failure
+
+    context = ProviderContext(
+        "binance",
+        ProviderSettings("binance", overrides={"api_key": API_KEY, "api_secret": API_SECRET}),
+        FakeClock(),
+    )
+    provider = BinancePayProvider(context)
+    operation = provider._create(provider._client(), REQUEST, {}, "not-a-valid-trade-no!")
+    next(operation)
+    with pytest.raises(payments_core.ValidationError) as caught:
+        operation.send(HttpResponse(400, {}, failure("400201", "merchantTradeNo invalid")))
+    assert caught.value.field == "reference"
+    assert isinstance(caught.value.__cause__, payments_core.ProviderError)

@@ -9,6 +9,7 @@ import json
 import re
 from decimal import Decimal
 
+import attrs
 import httpx
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -159,14 +160,78 @@ def test_which_codes_mean_no_such_refund_is_configurable(
         make_payments(refund_not_found_codes="ORDER_NOT_FOUND").refund_order(cancel())
 
 
-def test_a_refund_id_binance_knows_for_another_amount_is_a_validation_error(
+def test_a_refund_id_binance_knows_for_another_amount_is_recorded_as_binance_holds_it(
     payments: payments_core.Payments, binance: MockBinance
 ) -> None:
     binance.queue(protocol.PATH_QUERY_ORDER, paid_order())
     binance.queue(protocol.PATH_REFUND, ok(refund_result("0.50000000", duplicateRequest="Y")))
-    with pytest.raises(ValidationError) as refused:
+    binance.queue(
+        protocol.PATH_REFUND_QUERY, ok(refund_result("0.50000000", refundStatus="REFUND_SUCCESS"))
+    )
+    refund = payments.refund_order(cancel())
+    assert refund.amount == Money("0.50", "USD")
+    assert refund.settlement == Money("0.5", "USDT")
+    assert refund.status is RefundStatus.SUCCEEDED
+
+
+def test_a_400001_answer_is_checked_with_a_refund_query(
+    payments: payments_core.Payments, binance: MockBinance
+) -> None:
+    binance.queue(protocol.PATH_QUERY_ORDER, paid_order())
+    binance.queue(protocol.PATH_REFUND, refusal("400001", "refundRequestId used", status=400))
+    binance.queue(
+        protocol.PATH_REFUND_QUERY,
+        ok(refund_result("0.50000000", refundStatus="REFUND_SUCCESS")),
+        ok(refund_result("0.50000000", refundStatus="REFUND_SUCCESS")),
+    )
+    refund = payments.refund_order(cancel())
+    assert refund.amount == Money("0.50", "USD")
+    assert binance.count(protocol.PATH_REFUND) == 1
+
+
+def test_a_400001_for_a_refund_binance_does_not_hold_stays_an_error(
+    payments: payments_core.Payments, binance: MockBinance
+) -> None:
+    binance.queue(protocol.PATH_QUERY_ORDER, paid_order())
+    binance.queue(protocol.PATH_REFUND, refusal("400001", "bad refundAmount", status=400))
+    binance.queue(protocol.PATH_REFUND_QUERY, refusal("400202", "Refund not found"))
+    with pytest.raises(payments_core.ProviderError) as refused:
         payments.refund_order(cancel())
-    assert refused.value.field == "refund_reference"
+    assert refused.value.provider_code == "400001"
+
+
+def test_the_last_attempt_of_a_fiat_order_is_recorded_as_the_rest_of_the_price(
+    payments: payments_core.Payments, binance: MockBinance
+) -> None:
+    # Binance's tenth refund gives back all that remained: 0.60 USDT, not the 0.40 asked.
+    binance.queue(protocol.PATH_QUERY_ORDER, paid_order())
+    last = {"refundedAmount": "1.00000000", "remainingAttempts": 0}
+    binance.queue(protocol.PATH_REFUND, ok(refund_result("0.60000000") | last))
+    binance.queue(
+        protocol.PATH_REFUND_QUERY,
+        ok(refund_result("0.60000000", refundStatus="REFUND_SUCCESS") | last),
+    )
+    refund = payments.refund_order(cancel())
+    assert refund.amount == Money("0.60", "USD")
+    assert refund.settlement == Money("0.6", "USDT")
+
+
+def test_a_partial_refund_known_to_be_the_last_is_refused_before_it_is_sent(
+    payments: payments_core.Payments, binance: MockBinance
+) -> None:
+    binance.queue(protocol.PATH_QUERY_ORDER, paid_order(), paid_order(), paid_order())
+    nine = {"refundedAmount": "0.10000000", "refundAmount": "0.10000000", "remainingAttempts": 1}
+    binance.queue(protocol.PATH_REFUND, ok(refund_result() | nine))
+    binance.queue(
+        protocol.PATH_REFUND_QUERY, ok(refund_result(refundStatus="REFUND_SUCCESS") | nine)
+    )
+    payments.refund_order(cancel("0.10"))
+    second = attrs.evolve(cancel("0.40"), refund_reference="cancel-2")
+    with pytest.raises(ValidationError) as refused:
+        payments.refund_order(second)
+    assert refused.value.field == "amount"
+    assert "0.90000000 USDT" in refused.value.reason
+    assert binance.count(protocol.PATH_REFUND) == 1
 
 
 @pytest.mark.parametrize(
@@ -373,3 +438,52 @@ def test_the_old_name_of_binances_refund_status_still_works_and_warns() -> None:
     with pytest.warns(DeprecationWarning, match="BinanceRefundStatus"):
         old = protocol.RefundStatus
     assert old is protocol.BinanceRefundStatus
+
+
+def with_biz_id(shape: str) -> bytes:
+    """A refund notice whose ``bizId``/``bizIdStr`` members are ``shape``."""
+    body = refund_notice()
+    changed = body.replace(
+        f'"bizId":{PREPAY_ID},"bizIdStr": "{PREPAY_ID}"'.encode(), shape.encode()
+    )
+    assert changed != body
+    return changed
+
+
+BIZ_ID_SHAPES = {
+    "number": f'"bizId":{PREPAY_ID},"bizIdStr":"{PREPAY_ID}"',
+    "text": f'"bizId":"{PREPAY_ID}","bizIdStr":"{PREPAY_ID}"',
+    "text-alone": f'"bizId":"{PREPAY_ID}"',
+    "bizIdStr-alone": f'"bizIdStr":"{PREPAY_ID}"',
+}
+
+
+@pytest.mark.parametrize("shape", BIZ_ID_SHAPES.values(), ids=BIZ_ID_SHAPES)
+def test_a_refund_notice_is_read_whatever_documented_shape_its_biz_id_takes(
+    shape: str, payments: payments_core.Payments, rsa_key: rsa.RSAPrivateKey, clock: FakeClock
+) -> None:
+    body = with_biz_id(shape)
+    event = deliver(payments, rsa_key, clock, body).event
+    assert event is not None
+    assert event.provider_order_id == PREPAY_ID
+
+
+@pytest.mark.parametrize(
+    ("shape", "reason"),
+    [
+        ('"bizId":"12a4"', "bizId must be digits"),
+        ('"bizId":""', "bizId must be digits"),
+        ('"bizId":1.5', "bizId must be an integer or a string of digits"),
+        (f'"bizId":"{PREPAY_ID}","bizIdStr":"1"', "bizId and bizIdStr disagree"),
+    ],
+)
+def test_a_biz_id_that_is_no_id_is_refused(
+    shape: str,
+    reason: str,
+    payments: payments_core.Payments,
+    rsa_key: rsa.RSAPrivateKey,
+    clock: FakeClock,
+) -> None:
+    body = with_biz_id(shape)
+    with pytest.raises(CallbackPayloadError, match=reason):
+        deliver(payments, rsa_key, clock, body)

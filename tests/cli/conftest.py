@@ -17,7 +17,7 @@ from click.testing import CliRunner
 from payments_core import ProviderSandbox
 from tests.installed import installed_sandbox
 
-#: Every variable the core or the Binance provider reads, unset unless a test sets it.
+#: Every variable the core or an installed provider reads, unset unless a test sets it.
 CLEARED: dict[str, str | None] = {
     name: None
     for name in (
@@ -33,6 +33,12 @@ CLEARED: dict[str, str | None] = {
         "BINANCE_PAY_CERT_REFRESH_COOLDOWN",
         "BINANCE_PAY_MAX_CALLBACK_BYTES",
         "BINANCE_PAY_GOODS_CATEGORY",
+        "STRIPE_API_KEY",
+        "STRIPE_BASE_URL",
+        "STRIPE_WEBHOOK_SECRET",
+        "EXAMPLEPAY_API_KEY",
+        "EXAMPLEPAY_API_SECRET",
+        "EXAMPLEPAY_BASE_URL",
     )
 }
 

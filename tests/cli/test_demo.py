@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 from click.testing import CliRunner
@@ -19,15 +20,26 @@ def recorded(database: Path, reference: str) -> tuple[Order | None, list[EventRe
         return ledger.get_order("binance", reference), ledger.events_for("binance", reference)
 
 
-def test_demo_reports_the_booking_paid_with_a_timeline(runner: CliRunner) -> None:
+def test_demo_reports_the_booking_paid_with_its_timeline_once(runner: CliRunner) -> None:
     result = runner.invoke(cli, ["demo"], env=CLEARED)
 
     assert result.exit_code == 0, result.output
     assert "Checkout URL: http://127.0.0.1:" in result.stdout
     assert "▀" in result.stdout  # the QR code, drawn with half blocks
     assert "is PAID: 1.00 USD through binance." in result.stdout
-    assert "receive, verify and record the callback" in result.stdout.split("Timeline")[1]
-    assert "create the 1.00 USD order ..." in result.stderr  # progress goes to stderr
+    assert re.search(r"^Done in \d+ ms, 6 steps\.$", result.stdout, re.MULTILINE)
+    # Each step is shown once, on stderr, as it runs.
+    assert re.search(r"^create the 1\.00 USD order \.\.\. \d+ ms$", result.stderr, re.MULTILINE)
+    assert "receive, verify and record the callback" not in result.stdout
+
+
+def test_each_demo_run_has_its_own_ids(runner: CliRunner) -> None:
+    first, second = (
+        json.loads(runner.invoke(cli, ["demo", "--json"], env=CLEARED).stdout) for _ in range(2)
+    )
+
+    for key in ("reference", "provider_order_id", "merchant_order_id", "event_id"):
+        assert first[key] != second[key], key
 
 
 def test_demo_json_is_one_object_saying_paid(runner: CliRunner) -> None:
@@ -51,11 +63,13 @@ def test_demo_records_the_verified_callback_in_the_named_ledger(
 ) -> None:
     database = tmp_path / "demo.sqlite3"
 
-    result = runner.invoke(cli, ["demo", "--json", "--database", str(database)], env=CLEARED)
+    url = f"sqlite:///{database}"
+
+    result = runner.invoke(cli, ["demo", "--json", "--database-url", url], env=CLEARED)
 
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
-    assert data["database"] == str(database)
+    assert data["database"] == url
     order, events = recorded(database, data["reference"])
     assert order is not None
     assert order.status is PaymentStatus.PAID
@@ -89,6 +103,7 @@ def test_demo_refund_shows_order_paid_then_refunded_with_the_ledger_rows(
     )
 
     assert result.exit_code == 0, result.output
+    assert "--database PATH is deprecated: use --database-url" in result.stderr
     data = json.loads(result.stdout)
     assert data["status"] == "refunded"
     assert data["booking"]["status"] == "cancelled"
@@ -113,7 +128,7 @@ def test_demo_refund_prints_the_ledger_rows(runner: CliRunner) -> None:
 
     assert result.exit_code == 0, result.output
     assert "is CANCELLED: 1.00 USD refunded (succeeded)" in result.stdout
-    rows = result.stdout.split("Ledger rows")[1].split("Timeline")[0]
+    rows = result.stdout.split("Ledger rows")[1].split("Done in")[0]
     assert "refunded  1.00 USD  refunded 1.00 USD" in rows
     assert "succeeded  1.00 USD (1.00000000 USDT)" in rows
-    assert "cancel the booking: refund 1.00 USD" in result.stdout.split("Timeline")[1]
+    assert "cancel the booking: refund 1.00 USD ..." in result.stderr

@@ -63,14 +63,40 @@ def test_doctor_fails_in_one_line_when_the_provider_is_unreachable(
     assert result.stderr.count("\n") == 1
 
 
-def test_doctor_names_the_missing_credentials(
+def test_doctor_names_the_missing_credentials_as_configuration(
+    runner: CliRunner, env: dict[str, str | None]
+) -> None:
+    bare = {**env, "BINANCE_PAY_API_KEY": None, "BINANCE_PAY_API_SECRET": "only-the-secret"}
+
+    result = runner.invoke(cli, ["doctor"], env=bare)
+
+    assert result.exit_code == 1
+    assert "api_key                    not set (BINANCE_PAY_API_KEY)" in result.stdout
+    assert result.stderr.startswith(
+        "Error: binance: connection check failed (configuration): ConfigurationError: "
+    )
+    assert "BINANCE_PAY_API_KEY" in result.stderr
+    assert result.stderr.count("\n") == 1
+
+
+def test_doctor_reports_providers_without_settings_as_not_configured(
     runner: CliRunner, env: dict[str, str | None]
 ) -> None:
     bare = {**env, "BINANCE_PAY_API_KEY": None, "BINANCE_PAY_API_SECRET": None}
 
     result = runner.invoke(cli, ["doctor"], env=bare)
 
+    assert result.exit_code == 0, result.output
+    assert "connection                 not checked: not configured" in result.stdout
+    assert "no provider is configured" in result.stdout
+
+
+def test_doctor_checks_a_named_provider_even_without_settings(
+    runner: CliRunner, env: dict[str, str | None]
+) -> None:
+    bare = {**env, "BINANCE_PAY_API_KEY": None, "BINANCE_PAY_API_SECRET": None}
+
+    result = runner.invoke(cli, ["doctor", "--provider", "binance"], env=bare)
+
     assert result.exit_code == 1
-    assert "api_key                    not set (BINANCE_PAY_API_KEY)" in result.stdout
-    assert result.stderr.startswith("Error: ConfigurationError: ")
-    assert "BINANCE_PAY_API_SECRET" in result.stderr
+    assert "(configuration): ConfigurationError: " in result.stderr

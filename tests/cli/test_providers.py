@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from click.testing import CliRunner
 
+from payments_core import ProviderNotFound
 from payments_core.cli import cli
+from payments_core.plugins import PluginHost
 from tests.cli.conftest import CLEARED
 
 
@@ -53,3 +56,10 @@ def test_an_allow_list_naming_nothing_installed_lists_nothing_and_says_why(
     assert result.stdout == ""
     assert "binance: not in the allow-list (PAYMENTS_PROVIDERS)" in result.stderr
     assert "none-such: allowed, but no installed package provides it" in result.stderr
+
+
+def test_a_known_provider_not_installed_is_named_with_its_distribution() -> None:
+    host = PluginHost()  # nothing loaded: as if only the core were installed
+
+    with pytest.raises(ProviderNotFound, match=r"pip install payments-stripe provides it"):
+        host.provider("stripe")

@@ -281,15 +281,20 @@ def test_close_reconcile_and_announce_are_confirmed_done_and_logged_with_who(
 ) -> None:
     ledger = desk.payments.ledger
     assert ledger is not None
-    desk.order("lc-close")
-    # Its callback goes where nothing listens: only asking the provider finds out it was paid.
-    lost = OrderRequest(
-        reference="lc-reconcile",
-        price=Money("1.00", "USD"),
-        callback_url="http://127.0.0.1:9/callbacks/binance",
-    )
-    paid_quietly = desk.payments.create_order(lost, provider="binance")
-    desk.sandbox.pay(paid_quietly.provider_order_id)
+    # Their callbacks go where nothing listens: only asking the provider finds out they were
+    # closed or paid (a delivered close notice would race the console's own reconcile).
+    unheard = {
+        reference: desk.payments.create_order(
+            OrderRequest(
+                reference=reference,
+                price=Money("1.00", "USD"),
+                callback_url="http://127.0.0.1:9/callbacks/binance",
+            ),
+            provider="binance",
+        )
+        for reference in ("lc-close", "lc-reconcile")
+    }
+    desk.sandbox.pay(unheard["lc-reconcile"].provider_order_id)
     fields = {"csrf": csrf_of(order_page(desk, "lc-close")), "provider": "binance"}
     with caplog.at_level(logging.INFO, logger="payments_core.console"):
         closed = act(desk, "close", {**fields, "reference": "lc-close"})

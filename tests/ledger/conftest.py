@@ -34,7 +34,7 @@ def _admin_connection() -> Any:
     try:
         import psycopg
     except ImportError:
-        pytest.skip("PostgreSQL cases need psycopg: pip install 'payments[postgres]'")
+        pytest.skip("PostgreSQL cases need psycopg: pip install 'payments-core[postgres]'")
     if POSTGRES_URL in _unreachable:
         pytest.skip(_unreachable[POSTGRES_URL])
     try:

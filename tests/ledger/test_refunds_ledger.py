@@ -289,3 +289,23 @@ def test_a_version_two_ledger_is_upgraded_with_its_orders_kept(tmp_path: Path) -
         assert order is not None
         assert (order.status, order.refunded) == (PaymentStatus.PAID, None)
         assert upgraded.reserve_refund("fake", asked("1.00", reference="old")).created
+
+
+def test_a_refund_settled_for_another_amount_counts_what_the_provider_refunded(
+    ledger: Ledger,
+) -> None:
+    # Binance's last refund attempt refunds all that remains, whatever was asked.
+    paid(ledger)
+    reserved = ledger.reserve_refund(NAME, asked("0.10"))
+    pending = attrs.evolve(answered(reserved.refund), status=RefundStatus.PENDING)
+    widened = attrs.evolve(pending, amount=Money("0.70", "USD"))
+    assert ledger.settle_refund(widened).refund.amount == Money("0.70", "USD")
+    assert state(ledger) == (PaymentStatus.PAID, None)  # pending: no money counted yet
+    done = ledger.settle_refund(attrs.evolve(widened, status=RefundStatus.SUCCEEDED))
+    assert done.refund.amount == Money("0.70", "USD")
+    assert state(ledger) == (PaymentStatus.PARTIALLY_REFUNDED, Money("0.70", "USD"))
+    (stored,) = ledger.refunds_for(NAME, "booking-1")
+    assert stored.amount == Money("0.70", "USD")
+    with pytest.raises(ValidationError) as refused:  # what remains is 0.30
+        ledger.reserve_refund(NAME, asked("0.31", "cancel-2"))
+    assert refused.value.field == "amount"

@@ -142,7 +142,7 @@ def test_async_backend_names_resolve_and_impossible_choices_are_refused() -> Non
 def test_missing_aiohttp_is_a_configuration_error(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(transport_module, "_aiohttp_installed", lambda: False)
     assert resolve_async_backend("auto") == "httpx"
-    with pytest.raises(ConfigurationError, match=r"pip install 'payments\[aiohttp\]'"):
+    with pytest.raises(ConfigurationError, match=r"pip install 'payments-core\[aiohttp\]'"):
         resolve_async_backend("aiohttp")
     monkeypatch.setitem(sys.modules, "aiohttp", None)  # import aiohttp now fails
     with pytest.raises(ConfigurationError, match="aiohttp"):

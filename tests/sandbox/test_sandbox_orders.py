@@ -80,6 +80,7 @@ def test_query_after_payment(running: Running) -> None:
     assert after["transactionId"].startswith("M_R_")
     assert isinstance(after["transactTime"], int)
     assert after["paymentInfo"]["paymentInstructions"][0]["currency"] == "USDT"
+    assert after["commission"] == "0"
     assert after["merchantId"] == running.sandbox.config.merchant_id
     with pytest.raises(OrderNotPayable):
         running.sandbox.cancel(data["prepayId"])

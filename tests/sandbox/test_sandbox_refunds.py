@@ -64,9 +64,16 @@ def test_partial_then_full_refund_moves_order_to_refunded_then_full_refunded(
         "remainingAttempts": 9,
         "payerOpenId": running.sandbox.orders[prepay_id].open_user_id,
         "duplicateRequest": "N",
+        "refundId": first["refundId"],
+        "refundCommission": "0",
+        "refundedCommission": "0",
     }
+    # Binance's own id of the refund: digits, stable, its own for each refund.
+    assert first["refundId"].isdigit()
+    assert refunded(running, "rf1-a", prepay_id, "4.00")["refundId"] == first["refundId"]
     assert running.merchant.query(prepayId=prepay_id)["status"] == "REFUNDED"
     second = refunded(running, "rf1-b", prepay_id, "6.5")
+    assert second["refundId"] != first["refundId"]
     assert (second["refundedAmount"], second["refundAmount"], second["remainingAttempts"]) == (
         "10.50",
         "6.5",
@@ -267,7 +274,8 @@ def test_refund_webhook_is_signed_like_payments_and_sent_to_the_refund_url(
     running.sandbox.wait_for_webhooks_sync()
     [hook] = receiver.wait_for(1)
     verify(hook, public_keys(running))
-    assert f'"bizId":{prepay_id},'.encode() in hook.body
+    # The docs type a refund notification's bizId as text (a payment's as a number).
+    assert f'"bizId":"{prepay_id}",'.encode() in hook.body
     body = json.loads(hook.body, parse_float=Decimal)
     assert (body["bizType"], body["bizIdStr"], body["bizStatus"]) == (
         "PAY_REFUND",

@@ -14,6 +14,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from payments_binance import protocol
+from payments_binance.sandbox import SandboxConfig
 
 from .conftest import Received, Receiver, Running
 
@@ -79,6 +80,9 @@ def test_pay_success_webhook_verifies_against_published_key(
     assert inner["transactionId"].startswith("M_R_")
     for name in ("transactTime", "openUserId", "productType", "productName", "commission"):
         assert name in inner
+    # What the payer actually paid, and in which asset (reference section 16.4).
+    (paid,) = inner["paymentInfo"]["paymentInstructions"]
+    assert (paid["currency"], paid["amount"]) == ("USDT", Decimal("10.50"))
 
     # Negative checks: one byte changed, re-serialised body, no trailing LF.
     with pytest.raises(InvalidSignature):
@@ -263,3 +267,64 @@ def test_unreachable_webhook_url_is_retried_then_failed(running: Running) -> Non
     assert not any(a.ok for a in attempts)
     assert attempts[0].error is not None
     assert "ConnectError" in attempts[0].error
+
+
+NEW_PATH = "/binancepay/openapi/certificates/new"
+
+
+def _new_certificates(run: Running) -> list[dict[str, str]]:
+    response = run.merchant.post(NEW_PATH, b"{}")
+    assert response.status_code == 200, response.text
+    certs: list[dict[str, str]] = response.json()["data"]
+    return certs
+
+
+@pytest.mark.parametrize("mode", ["off", "both", "new_only"])
+def test_the_new_certificate_modes_publish_and_sign_as_binance_describes(
+    mode: str, start: Callable[..., Running], receiver: Receiver
+) -> None:
+    run = start(new_certificate=mode)
+    published = _new_certificates(run)
+    assert len(published) == (0 if mode == "off" else 1)
+    order = run.merchant.create(f"NEW{mode.replace('_', '')}", webhookUrl=receiver.url)
+    run.sandbox.pay(order["prepayId"])
+    run.sandbox.wait_for_webhooks_sync()
+    [hook] = receiver.wait_for(1)
+    if mode != "new_only":
+        verify(hook, public_keys(run))
+    else:
+        assert H_SIG not in hook.headers
+        assert H_SN not in hook.headers
+    if mode == "off":
+        assert "binancepay-signature-new" not in hook.headers
+        return
+    new_keys = {
+        cert["certSerial"]: serialization.load_pem_public_key(cert["certPublic"].encode())
+        for cert in published
+    }
+    renamed = {
+        H_TS: hook.headers[H_TS],
+        H_NONCE: hook.headers[H_NONCE],
+        H_SN: hook.headers["binancepay-certificate-sn-new"],
+        H_SIG: hook.headers["binancepay-signature-new"],
+    }
+    verify(Received(hook.body, renamed), new_keys)  # type: ignore[arg-type]
+    assert set(new_keys).isdisjoint(public_keys(run))
+
+
+def test_the_new_certificate_path_is_configurable_and_rotates(
+    start: Callable[..., Running],
+) -> None:
+    run = start(new_certificate="both", new_certificates_path="/binancepay/openapi/v2/certs")
+    [first] = [
+        c["certSerial"] for c in run.merchant.post("/binancepay/openapi/v2/certs").json()["data"]
+    ]
+    second = run.sandbox.rotate_new_key()
+    serials = [
+        c["certSerial"] for c in run.merchant.post("/binancepay/openapi/v2/certs").json()["data"]
+    ]
+    assert serials == [first, second]
+    with pytest.raises(ValueError, match="new certificate is off"):
+        start().sandbox.rotate_new_key()
+    with pytest.raises(ValueError, match="new_certificate"):
+        SandboxConfig(new_certificate="sometimes")  # type: ignore[arg-type]

@@ -31,7 +31,7 @@ from payments_binance.sandbox.state import (
     Refund,
     RefundNotFound,
 )
-from payments_binance.sandbox.webhooks import attempt_json, refund_info
+from payments_binance.sandbox.webhooks import attempt_json, refund_answer
 from payments_core.testing.sandbox import (
     Answer,
     FaultKind,
@@ -81,7 +81,7 @@ class MerchantEndpoint:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         sandbox = self.sandbox
-        sandbox.counters.requests += 1
+        sandbox.counters.request(scope["path"])
         faults = sandbox.faults
         fault = faults.for_request(scope["path"]) if faults is not None else None
         body, too_large = await read_body(receive, sandbox.config.max_body_bytes)
@@ -98,7 +98,10 @@ class MerchantEndpoint:
         """(HTTP status, envelope bytes) for a request that reached the sandbox intact."""
         headers = Headers(scope=scope)
         content_type = headers.get("content-type", "").split(";")[0].strip().lower()
-        is_certificates = scope["path"] == protocol.PATH_CERTIFICATES
+        is_certificates = scope["path"] in (
+            protocol.PATH_CERTIFICATES,
+            self.sandbox.config.new_certificates_path,
+        )
         if scope["method"] != "POST" or content_type != "application/json":
             return 400, envelope.system_error()
         if not body and not too_large and not is_certificates:
@@ -133,6 +136,7 @@ def _merchant_endpoints(sandbox: Sandbox) -> dict[str, MerchantEndpoint]:
         PATH_REFUND: lambda key, body, _: api.refund(key, body),
         PATH_REFUND_QUERY: lambda key, body, _: api.query_refund(key, body),
         protocol.PATH_CERTIFICATES: lambda _key, _body, _base: api.certificates(),
+        sandbox.config.new_certificates_path: lambda _key, _body, _base: api.new_certificates(),
     }
     return {path: MerchantEndpoint(sandbox, op) for path, op in operations.items()}
 
@@ -218,7 +222,7 @@ def _payer_routes(sandbox: Sandbox) -> list[Route]:
 def refund_json(refund: Refund) -> dict[str, object]:
     """A refund as listed at ``/sandbox/refunds``."""
     return {
-        **refund_info(refund, duplicate=False),
+        **refund_answer(refund, duplicate=False),
         "refundStatus": refund.status.value,
         "requestedAmount": format(refund.requested_amount, "f"),
         "merchantKey": refund.merchant_key,

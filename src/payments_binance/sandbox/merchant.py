@@ -21,7 +21,7 @@ from payments_binance.sandbox import links, validation
 from payments_binance.sandbox.certificates import KeyRing
 from payments_binance.sandbox.config import SandboxConfig
 from payments_binance.sandbox.state import Book, Order, Refund, find_refund
-from payments_binance.sandbox.webhooks import refund_info
+from payments_binance.sandbox.webhooks import payment_info, refund_answer
 
 #: Refund paths (reference section 6), spelt here rather than shared with the client side.
 PATH_REFUND = "/binancepay/openapi/order/refund"
@@ -33,11 +33,17 @@ class Counters:
     """Request-side figures for ``/sandbox/stats``."""
 
     requests: int = 0
+    requests_by_path: dict[str, int] = attrs.field(factory=dict)
     orders_created: int = 0
     duplicates_refused: int = 0
     refunds_created: int = 0
     duplicate_refunds: int = 0
     errors: dict[str, int] = attrs.field(factory=dict)
+
+    def request(self, path: str) -> None:
+        """Count one merchant request to ``path``."""
+        self.requests += 1
+        self.requests_by_path[path] = self.requests_by_path.get(path, 0) + 1
 
     def error(self, code: str) -> None:
         """Count one business error answered with ``code``."""
@@ -53,6 +59,7 @@ class MerchantApi:
     config: SandboxConfig
     book: Book
     keys: KeyRing
+    new_keys: KeyRing | None
     clock: Callable[[], int]
     merchant_ids: Mapping[str, int]
     expire_due: Callable[[], object]
@@ -119,14 +126,14 @@ class MerchantApi:
         else:
             self.counters.refunds_created += 1
             self.refunded(order, refund)
-        return refund_info(refund, duplicate=duplicate)
+        return refund_answer(refund, duplicate=duplicate)
 
     def query_refund(self, api_key: str, body: Mapping[str, Any]) -> dict[str, object]:
         """One of the merchant's refunds with its ``refundStatus``; 400202 if unknown."""
         refund = find_refund(
             self.book, api_key, validation.refund_request_id(body.get("refundRequestId"))
         )
-        data = refund_info(refund, duplicate=False)
+        data = refund_answer(refund, duplicate=False)
         del data["duplicateRequest"]
         data["refundStatus"] = refund.status.value
         return data
@@ -134,6 +141,10 @@ class MerchantApi:
     def certificates(self) -> list[dict[str, str]]:
         """Every published webhook key."""
         return self.keys.certificates()
+
+    def new_certificates(self) -> list[dict[str, str]]:
+        """The new platform certificate's keys: empty until it is enabled."""
+        return self.new_keys.certificates() if self.new_keys is not None else []
 
 
 def query_result(order: Order) -> dict[str, object]:
@@ -152,14 +163,9 @@ def query_result(order: Order) -> dict[str, object]:
         data["transactionId"] = order.transaction_id
         data["openUserId"] = order.open_user_id
         data["transactTime"] = order.transact_time
-        data["paymentInfo"] = {
-            "payerId": int(order.prepay_id) % 10**9,
-            "payMethod": "funding",
-            "paymentInstructions": [
-                {"currency": request.currency, "amount": request.amount, "price": Decimal(1)}
-            ],
-            "channel": "DEFAULT",
-        }
+        data["paymentInfo"] = payment_info(order)
+    # The sandbox charges no fee; the field is there so that a client reads it.
+    data["commission"] = format(Decimal(0), "f")
     if request.pass_through_info is not None:
         data["passThroughInfo"] = request.pass_through_info
     return data

@@ -50,6 +50,10 @@ class Sandbox:
             self.config.extra_signing_keys,
             self.config.active_signing_key,
         )
+        #: The new platform certificate's keys; ``None`` while Binance has not enabled it.
+        self.new_keys: KeyRing | None = None
+        if self.config.new_certificate != "off":
+            self.new_keys = KeyRing.build(self.config.new_signing_key_pem, (), 0)
         window_ms = self.config.effective_timestamp_window_ms
         self.book: Book
         nonces: NonceRegistry | None = None
@@ -62,7 +66,7 @@ class Sandbox:
         # Each worker draws its own faults: the same seed would repeat one worker's in another.
         fault_seed = self.config.seed + 7919 * self.config.worker
         # The certificates endpoint is spared: a client cannot verify anything without it.
-        spared = {protocol.PATH_CERTIFICATES}
+        spared = {protocol.PATH_CERTIFICATES, self.config.new_certificates_path}
         self.faults = Faults(self.config.faults, fault_seed, spared) if self.config.faults else None
         credentials = self.config.accepted_credentials
         self.authenticator = Authenticator(
@@ -73,12 +77,15 @@ class Sandbox:
             reject_reused_nonce=self.config.reject_reused_nonce,
             nonces=nonces,
         )
-        self.webhooks = WebhookDispatcher(self.config, self.keys, self.clock, self.faults)
+        self.webhooks = WebhookDispatcher(
+            self.config, self.keys, self.clock, self.faults, self.new_keys
+        )
         self.counters = Counters()
         self.merchant = MerchantApi(
             config=self.config,
             book=self.book,
             keys=self.keys,
+            new_keys=self.new_keys,
             clock=self.clock,
             merchant_ids={key: self.config.merchant_id + i for i, key in enumerate(credentials)},
             expire_due=self.expire_due,
@@ -126,6 +133,7 @@ class Sandbox:
         """Figures served at ``/sandbox/stats``."""
         return {
             "requests": self.counters.requests,
+            "requests_by_path": dict(self.counters.requests_by_path),
             "orders_created": self.counters.orders_created,
             "duplicates_refused": self.counters.duplicates_refused,
             "refunds_created": self.counters.refunds_created,
@@ -179,6 +187,15 @@ class Sandbox:
             self.webhooks.notify_refund(order, refund)
         return refund
 
+    def settle_refunds(self, prepay_id: str) -> list[Refund]:
+        """Settle every refund of the order ``prepay_id`` as succeeded (``payments trigger
+        settle-refund``); those already settled change nothing."""
+        return [
+            self.settle_refund(refund.refund_request_id, merchant_key=refund.merchant_key)
+            for refund in self.refunds
+            if refund.prepay_id == prepay_id
+        ]
+
     def _refunded(self, order: Order, refund: Refund) -> None:
         # Runs on the request's loop: settle now, later, or leave it to settle_refund().
         delay = self.config.refund_settle_delay_s
@@ -204,6 +221,15 @@ class Sandbox:
     def rotate_key(self) -> str:
         """Sign future webhooks with the next published key (generated if needed); its serial."""
         return self.keys.rotate()
+
+    def rotate_new_key(self) -> str:
+        """Sign future webhooks with the next key of the new certificate; its serial.
+
+        Raises ``ValueError`` when the new certificate is off (``new_certificate="off"``).
+        """
+        if self.new_keys is None:
+            raise ValueError("the new certificate is off: set new_certificate to both or new_only")
+        return self.new_keys.rotate()
 
     # -- lifecycle -------------------------------------------------------------------------
 

@@ -10,6 +10,7 @@ with a JSON body whose ``returnCode`` is ``"SUCCESS"`` (or by any HTTP 200 when 
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 import string
 import threading
@@ -31,6 +32,8 @@ _NONCE_ALPHABET = string.ascii_letters + string.digits
 _FEE_QUANTUM = Decimal("0.00000001")
 #: The sandbox's own spelling, so a client typo cannot hide behind a shared constant.
 REFUND_BIZ_TYPE = "PAY_REFUND"
+HEADER_CERTIFICATE_SN_NEW = "BinancePay-Certificate-SN-New"
+HEADER_SIGNATURE_NEW = "BinancePay-Signature-New"
 
 
 def attempt_json(attempt: DeliveryAttempt) -> dict[str, Any]:
@@ -49,6 +52,22 @@ def attempt_json(attempt: DeliveryAttempt) -> dict[str, Any]:
         "skipped": attempt.skipped,
         "headers": dict(attempt.headers),
         "body": delivery.body.decode("utf-8"),
+    }
+
+
+def payment_info(order: Order) -> dict[str, object]:
+    """``paymentInfo`` of a paid order: what the payer actually paid, and how (section 16.4).
+
+    The sandbox's payer always pays the order's own asset, at a price of 1.
+    """
+    request = order.request
+    return {
+        "payerId": int(order.prepay_id) % 10**9,
+        "payMethod": "funding",
+        "paymentInstructions": [
+            {"currency": request.currency, "amount": request.amount, "price": Decimal(1)}
+        ],
+        "channel": "DEFAULT",
     }
 
 
@@ -73,6 +92,8 @@ def notification_body(order: Order, biz_status: BizStatus) -> bytes:
     if request.pass_through_info is not None:
         inner["passThroughInfo"] = request.pass_through_info
     inner["commission"] = Decimal(0).quantize(_FEE_QUANTUM)
+    if order.transaction_id is not None:
+        inner["paymentInfo"] = payment_info(order)
     return jsonwire.dumps(
         {
             "bizType": BizType.PAY.value,
@@ -91,8 +112,14 @@ REFUND_BIZ_STATUS = {
 }
 
 
+def refund_id(refund: Refund) -> str:
+    """Binance's own id of a refund (``refundId``): stable, derived from the merchant's."""
+    digest = hashlib.sha256(f"{refund.merchant_key}\x00{refund.refund_request_id}".encode())
+    return str(int.from_bytes(digest.digest()[:8], "big") % 10**18)
+
+
 def refund_info(refund: Refund, *, duplicate: bool) -> dict[str, object]:
-    """RefundResult (reference section 6.1): amounts as strings, as when the refund was made."""
+    """A notification's ``refundInfo`` (section 6.3): amounts as strings, as when it was made."""
     return {
         "refundRequestId": refund.refund_request_id,
         "prepayId": refund.prepay_id,
@@ -105,8 +132,24 @@ def refund_info(refund: Refund, *, duplicate: bool) -> dict[str, object]:
     }
 
 
-def refund_notification_body(order: Order, refund: Refund, biz_status: str) -> bytes:
-    """The exact bytes of a ``PAY_REFUND`` notification (reference section 6.3)."""
+def refund_answer(refund: Refund, *, duplicate: bool) -> dict[str, object]:
+    """The refund (and refund query) answer: ``refundInfo`` with Binance's own refund id and
+    the commissions (sections 6.1, 16.4). The sandbox charges no fee: both are zero."""
+    return {
+        **refund_info(refund, duplicate=duplicate),
+        "refundId": refund_id(refund),
+        "refundCommission": "0",
+        "refundedCommission": "0",
+    }
+
+
+def refund_notification_body(
+    order: Order, refund: Refund, biz_status: str, *, biz_id_text: bool = True
+) -> bytes:
+    """The exact bytes of a ``PAY_REFUND`` notification (reference sections 6.3 and 16.2).
+
+    ``bizId`` is text, as the docs type it for refunds, or a JSON number if not ``biz_id_text``.
+    """
     request = order.request
     inner: dict[str, object] = {
         "merchantTradeNo": request.merchant_trade_no,
@@ -121,7 +164,7 @@ def refund_notification_body(order: Order, refund: Refund, biz_status: str) -> b
     return jsonwire.dumps(
         {
             "bizType": REFUND_BIZ_TYPE,
-            "bizId": int(order.prepay_id),
+            "bizId": order.prepay_id if biz_id_text else int(order.prepay_id),
             "bizIdStr": order.prepay_id,
             "bizStatus": biz_status,
             "data": jsonwire.dumps(inner).decode("utf-8"),
@@ -129,19 +172,31 @@ def refund_notification_body(order: Order, refund: Refund, biz_status: str) -> b
     )
 
 
-def signed_headers(keys: KeyRing, body: bytes, now_ms: int) -> dict[str, str]:
-    """Fresh timestamp, nonce, certificate serial and RSA signature for ``body``."""
+def signed_headers(
+    keys: KeyRing, body: bytes, now_ms: int, *, new_keys: KeyRing | None = None, old: bool = True
+) -> dict[str, str]:
+    """Fresh timestamp, nonce, and the certificate serial and RSA signature for ``body``.
+
+    With ``new_keys``, the new certificate signs too (``BinancePay-*-New``); ``old=False``
+    leaves out the old certificate's pair.
+    """
     nonce = "".join(secrets.choice(_NONCE_ALPHABET) for _ in range(protocol.NONCE_LENGTH))
     timestamp = str(now_ms)
-    key = keys.signing_key
     payload = timestamp.encode("ascii") + b"\n" + nonce.encode("ascii") + b"\n" + body + b"\n"
-    return {
+    headers = {
         "Content-Type": "application/json",
         protocol.HEADER_TIMESTAMP: timestamp,
         protocol.HEADER_NONCE: nonce,
-        protocol.HEADER_CERTIFICATE_SN: key.serial,
-        protocol.HEADER_SIGNATURE: key.sign(payload),
     }
+    if old:
+        key = keys.signing_key
+        headers[protocol.HEADER_CERTIFICATE_SN] = key.serial
+        headers[protocol.HEADER_SIGNATURE] = key.sign(payload)
+    if new_keys is not None:
+        key = new_keys.signing_key
+        headers[HEADER_CERTIFICATE_SN_NEW] = key.serial
+        headers[HEADER_SIGNATURE_NEW] = key.sign(payload)
+    return headers
 
 
 class WebhookDispatcher:
@@ -153,13 +208,15 @@ class WebhookDispatcher:
         keys: KeyRing,
         clock: Callable[[], int],
         faults: Faults | None = None,
+        new_keys: KeyRing | None = None,
     ) -> None:
         self.config = config
+        signs_old = config.new_certificate != "new_only"
         self.poster = WebhookPoster(
             retry_schedule=config.webhook_retry_schedule,
             timeout_s=config.webhook_timeout_s,
             acknowledged=self._acknowledged,
-            sign=lambda body: signed_headers(keys, body, clock()),
+            sign=lambda body: signed_headers(keys, body, clock(), new_keys=new_keys, old=signs_old),
             faults=faults,
         )
         self.events = 0
@@ -173,7 +230,9 @@ class WebhookDispatcher:
     def notify_refund(self, order: Order, refund: Refund) -> None:
         """Build, sign and schedule the ``PAY_REFUND`` notification of a settled refund."""
         biz_status = REFUND_BIZ_STATUS[refund.status]
-        body = refund_notification_body(order, refund, biz_status)
+        body = refund_notification_body(
+            order, refund, biz_status, biz_id_text=self.config.refund_biz_id_text
+        )
         self.send(
             order.prepay_id, biz_status, body, refund.webhook_url or order.request.webhook_url
         )

@@ -16,6 +16,8 @@ from typing import Final
 
 import click
 
+from payments_core import __version__
+
 __all__ = ["cli", "main"]
 
 # Modules that each define the commands of one concern, as ``commands: list[click.Command]``.
@@ -25,6 +27,7 @@ COMMAND_MODULES: Final = (
     "payments_core.cli.doctor",
     "payments_core.cli.ledger",
     "payments_core.cli.demo",
+    "payments_core.cli.sandbox",
     "payments_core.cli.console",
 )
 
@@ -47,7 +50,7 @@ def _one_line(error: Exception) -> str:
 
 
 @click.group(cls=PaymentsGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="payments")
+@click.version_option(__version__, prog_name="payments")
 def cli() -> None:
     """Take payments through pluggable providers (Binance Pay built in)."""
 

@@ -70,7 +70,7 @@ def console_command(
         import jinja2  # noqa: F401 - only to say what is missing, before anything starts
     except ImportError:
         raise click.ClickException(
-            "the console needs jinja2: pip install 'payments[console]'"
+            "the console needs jinja2: pip install 'payments-core[console]'"
         ) from None
     config = Config.load()
     url = _ledger_url(database_url, config)

@@ -2,7 +2,8 @@
 
 Each reads the ledger's URL from ``--database-url``, else ``PAYMENTS_DATABASE_URL`` (or
 ``database_url`` in the configuration file), else ``sqlite:///payments.sqlite3`` in the working
-directory.
+directory. The commands that need an order already recorded (``status``, ``refund``,
+``reconcile``) never create an SQLite ledger: where there is no file, they say so.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ if TYPE_CHECKING:
 
     from payments_core.config import Config
     from payments_core.facade import Payments
+    from payments_core.ledger import Ledger, OrderRecord
     from payments_core.models import Order, Refund
     from payments_core.outcomes import ReconcileOutcome
 
@@ -73,6 +75,54 @@ def _ledger_url(database_url: str | None, config: Config) -> str:
     from payments_core.ledger import DEFAULT_DATABASE_URL
 
     return database_url or config.database_url or DEFAULT_DATABASE_URL
+
+
+def _open_existing_ledger(url: str) -> Ledger:
+    """Open the ledger at ``url``, refusing to create an SQLite file that is not there.
+
+    :raises click.ClickException: if ``url`` names an SQLite file that does not exist.
+    """
+    from pathlib import Path
+    from urllib.parse import unquote, urlsplit
+
+    from payments_core.ledger import open_ledger
+    from payments_core.redaction import safe_url
+
+    if url.lower().startswith("sqlite:///"):
+        path = Path(unquote(urlsplit(url).path[1:]))
+        if not path.is_file():
+            raise click.ClickException(
+                f"no ledger at {safe_url(url)}: nothing is recorded there "
+                "(--database-url or PAYMENTS_DATABASE_URL names the ledger)"
+            )
+    return open_ledger(url)
+
+
+def _order_record(ledger: Ledger, url: str, reference: str, provider: str | None) -> OrderRecord:
+    """The one order the ledger at ``url`` holds for ``reference`` (at ``provider``, if given).
+
+    :raises click.ClickException: if it holds none, or orders at several providers and
+        ``provider`` does not say which.
+    """
+    from payments_core.redaction import safe_url
+
+    records = [
+        record
+        for record in ledger.find_orders(reference)
+        if provider is None or record.order.provider == provider
+    ]
+    if not records:
+        at = f" at provider {provider!r}" if provider else ""
+        raise click.ClickException(
+            f"no order for reference {reference!r}{at} in the ledger at {safe_url(url)}"
+        )
+    if len(records) > 1:
+        names = ", ".join(sorted(record.order.provider for record in records))
+        raise click.ClickException(
+            f"reference {reference!r} has orders at several providers ({names}): "
+            "choose one with --provider NAME"
+        )
+    return records[0]
 
 
 @click.command("serve")
@@ -199,12 +249,11 @@ def reconcile_command(
 
     from payments_core import Config, Payments
     from payments_core.facade import RECONCILE_AFTER
-    from payments_core.ledger import open_ledger
 
     config = Config.load()
     age = RECONCILE_AFTER if older_than is None else timedelta(seconds=older_than)
     application = _load_plugins(plugins)
-    ledger = open_ledger(_ledger_url(database_url, config))
+    ledger = _open_existing_ledger(_ledger_url(database_url, config))
     with Payments(config, ledger=ledger, plugins=application) as payments:
         payments.announce_pending_changes(timedelta(seconds=ANNOUNCE_AFTER_S))
         outcomes = payments.reconcile(age, provider=provider)
@@ -262,12 +311,11 @@ def status_command(
     import json
 
     from payments_core import Config
-    from payments_core.ledger import open_ledger
     from payments_core.redaction import safe_url
     from payments_core.serialization import converter
 
     url = _ledger_url(database_url, Config.load())
-    with open_ledger(url) as ledger:
+    with _open_existing_ledger(url) as ledger:
         records = [
             (
                 record,
@@ -343,7 +391,10 @@ def _refund_line(refund: Refund) -> str:
     help="The refund's own id, which makes it safe to run again (default: refund-AMOUNT, so "
     "the same command twice is one refund).",
 )
-@click.option("--provider", help="The order's provider (default: the configured one).")
+@click.option(
+    "--provider",
+    help="The order's provider (default: the one the ledger records for REFERENCE).",
+)
 @_database_url_option
 @click.option("--json", "as_json", is_flag=True, help="Print the result as one JSON object.")
 def refund_command(
@@ -364,16 +415,14 @@ def refund_command(
     import json
 
     from payments_core import Config, Money, Payments, RefundRequest, RefundStatus
-    from payments_core.ledger import open_ledger
     from payments_core.serialization import converter
 
     config = Config.load()
-    with Payments(config, ledger=open_ledger(_ledger_url(database_url, config))) as payments:
-        name = payments.provider(provider).name
-        assert payments.ledger is not None
-        order = payments.ledger.get_order(name, reference)
-        if order is None:
-            raise click.ClickException(f"no {name} order for reference {reference!r} in the ledger")
+    url = _ledger_url(database_url, config)
+    ledger = _open_existing_ledger(url)
+    with Payments(config, ledger=ledger) as payments:
+        order = _order_record(ledger, url, reference, provider).order
+        name = payments.provider(order.provider).name
         if amount is None:
             refunded = order.refunded.amount if order.refunded is not None else 0
             money = Money(order.amount.amount - refunded, order.amount.currency)
@@ -386,7 +435,7 @@ def refund_command(
             reason=reason,
         )
         refund = payments.refund_order(request, provider=name)
-        after = payments.ledger.get_order(name, reference)
+        after = ledger.get_order(name, reference)
     assert after is not None
     if as_json:
         data = {"refund": converter.unstructure(refund), "order": converter.unstructure(after)}

@@ -9,7 +9,7 @@ prefix::
 ``authorize(request)`` is the application's: it returns the :class:`Operator` behind a request
 (who may only read, who may also act) or ``None`` to refuse it; by default everyone is refused.
 ``payments console`` serves it for a ledger URL behind a one-time login link
-(:class:`OneTimeToken`). Needs the ``console`` extra: ``pip install 'payments[console]'``.
+(:class:`OneTimeToken`). Needs the ``console`` extra: ``pip install 'payments-core[console]'``.
 See ``docs/operations.md``.
 """
 

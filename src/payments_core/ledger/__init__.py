@@ -69,7 +69,7 @@ def open_ledger(
     """Open (creating or migrating on first use) the ledger at ``url``.
 
     :param url: ``sqlite:///path`` (options ``synchronous=full|normal``, ``busy_timeout``
-        in seconds) or ``postgresql://...`` (any libpq URL).
+        in seconds) or ``postgresql://...`` (any libpq URL; option ``pool_size``).
     :param before_commit: For tests only: called in :meth:`Ledger.apply_event` after the
         writes and before the commit; what it raises rolls the transaction back.
     :param clock: Where the ledger reads the time; the system clock if unset.
@@ -94,7 +94,8 @@ def open_ledger(
             from payments_core.ledger.postgres import PostgresLedger
         except ImportError as exc:
             raise ConfigurationError(
-                f"{redaction.safe_url(url)} needs psycopg: pip install 'payments[postgres]' ({exc})"
+                f"{redaction.safe_url(url)} needs psycopg: "
+                f"pip install 'payments-core[postgres]' ({exc})"
             ) from None
         return PostgresLedger(url, before_commit=before_commit, clock=clock)
     raise ConfigurationError(

@@ -1,25 +1,24 @@
-"""What the ledger needs of a database driver, and the idle connections it keeps for reuse.
+"""What the ledger needs of a database driver and of a connection pool.
 
-sqlite3 and psycopg both fit the two protocols; the ledger uses nothing else of them.
+sqlite3 and psycopg both fit :class:`Connection` and :class:`Cursor`; the ledger uses nothing
+else of them. :class:`Pool` keeps idle connections for reuse (the SQLite store's pool);
+``psycopg_pool.ConnectionPool`` fits :class:`Connections` too (the PostgreSQL store's).
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any, Protocol
 
 from payments_core.errors import LedgerError
 
-__all__ = ["Connection", "Cursor", "Pool"]
+__all__ = ["Connection", "Connections", "Cursor", "Pool"]
 
 
 class Cursor(Protocol):
     """The part of a DB-API cursor the ledger uses."""
-
-    @property
-    def rowcount(self) -> int: ...
 
     def fetchone(self) -> Any: ...
 
@@ -32,6 +31,18 @@ class Connection(Protocol):
     def execute(self, sql: Any, params: Sequence[Any] = ..., /) -> Cursor: ...
 
     def close(self) -> None: ...
+
+
+class Connections(Protocol):
+    """Where the ledger draws its connections from: a pool."""
+
+    def connection(self) -> AbstractContextManager[Any]:
+        """A connection for one thread's use, given back when the block ends."""
+        ...
+
+    def close(self) -> None:
+        """Close every connection; later requests fail."""
+        ...
 
 
 class Pool:

@@ -6,20 +6,28 @@ deliveries of one order take turns, and the second sees what the first committed
 insert nothing. Migrations run under a transaction-scoped advisory lock, so instances starting
 together do not race to create the tables.
 
-Connections are plain psycopg connections in autocommit mode, kept idle for reuse between
-operations (no pool package needed). psycopg prepares a statement on the server once it has
-run a few times on a connection. Needs the ``postgres`` extra: ``pip install payments[postgres]``.
+Connections come from a ``psycopg_pool`` pool of at most ``pool_size`` connections, in
+autocommit mode (the ledger says ``BEGIN`` and ``COMMIT``), shared by every thread of the
+process, the async facade's too. A write transaction runs in psycopg's pipeline mode: a
+statement is sent without waiting for the previous one's answer until a row must be read, so
+applying a callback takes three round trips (``BEGIN`` with the read of the order, the event's
+insert with the order's update, ``COMMIT``) rather than five. psycopg prepares a statement on
+the server once it has run a few times on a connection. Needs the ``postgres`` extra:
+``pip install payments-core[postgres]``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import ClassVar, Final, Unpack
+from contextlib import AbstractContextManager
+from typing import Any, ClassVar, Final, Unpack
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import psycopg
-from psycopg.pq import TransactionStatus
+from psycopg_pool import ConnectionPool
 
-from payments_core.ledger.dbapi import Connection
+from payments_core.errors import ConfigurationError
+from payments_core.ledger.dbapi import Connection, Connections
 from payments_core.ledger.sql import LedgerOptions, SqlLedger
 from payments_core.redaction import safe_url
 
@@ -34,9 +42,15 @@ class PostgresLedger(SqlLedger):
 
     :param url: A libpq URL, ``postgresql://user:password@host:port/dbname``. Tables go in the
         first schema of the search path; choose one with ``?options=-csearch_path%3Dname``.
-    :param connect_timeout: Seconds to wait for a connection before failing.
+        A ``pool_size`` option in the URL (``?pool_size=20``) is read as ``pool_size``.
+    :param connect_timeout: Seconds to wait for a new connection, or for a free one when all
+        ``pool_size`` are in use, before failing.
+    :param pool_size: The most connections the ledger opens at once; a thread that finds them
+        all in use waits for one. One process serving callbacks uses about as many as its
+        threads that touch the ledger.
     :param options: ``before_commit`` (for tests only) and ``clock``: see
         :class:`~payments_core.ledger.sql.SqlLedger`.
+    :raises ConfigurationError: if ``pool_size`` is not a positive whole number.
     :raises LedgerError: if the database cannot be reached or its schema is newer than this
         code.
     """
@@ -55,22 +69,77 @@ class PostgresLedger(SqlLedger):
         url: str,
         *,
         connect_timeout: float = 10.0,
+        pool_size: int | None = None,
         **options: Unpack[LedgerOptions],
     ) -> None:
+        url, in_url = _without_pool_size(url)
+        self.pool_size = _pool_size(pool_size if pool_size is not None else in_url)
         self.connect_timeout = connect_timeout
         super().__init__(url, **options)
 
     def connect(self) -> Connection:
-        return psycopg.connect(
-            self.url, autocommit=True, connect_timeout=max(1, round(self.connect_timeout))
+        return psycopg.connect(self.url, autocommit=True, connect_timeout=self._connect_timeout_s)
+
+    def open_pool(self) -> Connections:
+        # Connect once first, so an unreachable database fails with libpq's own reason
+        # rather than the pool's "no connection in time".
+        self.connect().close()
+        return ConnectionPool(
+            self.url,
+            kwargs={"autocommit": True, "connect_timeout": self._connect_timeout_s},
+            min_size=1,
+            max_size=self.pool_size,
+            timeout=self.connect_timeout,
+            configure=_plan_each_time,
+            name="payments-ledger",
+            open=True,
         )
+
+    def batched(self, conn: Connection) -> AbstractContextManager[object]:
+        assert isinstance(conn, psycopg.Connection)
+        return conn.pipeline()
 
     def placeholder(self, sql: str) -> str:
         return sql.replace("?", "%s")
 
-    def healthy(self, conn: Connection) -> bool:
-        assert isinstance(conn, psycopg.Connection)
-        return not conn.broken and conn.info.transaction_status is TransactionStatus.IDLE
+    @property
+    def _connect_timeout_s(self) -> int:
+        return max(1, round(self.connect_timeout))  # libpq takes whole seconds
 
     def __repr__(self) -> str:
         return f"PostgresLedger({safe_url(self.url)!r})"
+
+
+def _plan_each_time(conn: psycopg.Connection[Any]) -> None:
+    # A prepared statement's generic plan is kept for the connection's life. Chosen while the
+    # tables were nearly empty (and never analysed), the lock of an order can keep scanning
+    # every order of the provider through the wrong index as the table grows: the 10,000
+    # orders dip of docs/performance.md. Planning each execution costs tens of microseconds.
+    conn.execute("SET plan_cache_mode = force_custom_plan")
+
+
+#: Connections a ledger opens at most when neither the URL nor the caller says.
+DEFAULT_POOL_SIZE: Final = 10
+
+
+def _without_pool_size(url: str) -> tuple[str, str | None]:
+    """``url`` without its ``pool_size`` option (libpq knows no such option), and the option."""
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    found = [value for key, value in query if key == "pool_size"]
+    if not found:
+        return url, None
+    kept = urlencode([(key, value) for key, value in query if key != "pool_size"])
+    return parts._replace(query=kept).geturl(), found[-1]
+
+
+def _pool_size(value: int | str | None) -> int:
+    if value is None:
+        return DEFAULT_POOL_SIZE
+    try:
+        size = int(value)
+    except ValueError:
+        size = 0
+    if size < 1:
+        raise ConfigurationError(f"pool_size must be a whole number of at least 1, not {value!r}")
+    return size

@@ -1,20 +1,25 @@
 """The ledger's behaviour, written once over any SQL store.
 
 :class:`SqlLedger` works over a DB-API style connection (``execute``, ``fetchone``,
-``rowcount``); the SQLite and PostgreSQL stores supply only what differs between the two
-databases: how to connect, how a write transaction begins, how an order row is locked, the
-column types, and how times are stored.
+``fetchall``); the SQLite and PostgreSQL stores supply only what differs between the two
+databases: how to connect and pool connections, how a write transaction begins and whether
+its statements may be pipelined, how an order row is locked, the column types, and how times
+are stored.
 
 Applying an event is one transaction::
 
     BEGIN (IMMEDIATE on SQLite)
     read the order the event names (FOR UPDATE on PostgreSQL)
     decide: unknown order? ids, currency or amount differ? a step forward from its status?
-    INSERT the event ... ON CONFLICT DO NOTHING      -- no row inserted: a duplicate, roll back
+    INSERT the event ... ON CONFLICT DO NOTHING RETURNING id
     UPDATE the order's status, if the event is a step forward
+    no event row returned: a duplicate, roll back
     COMMIT
 
 so the event id (unique per provider) and the status change commit together or not at all.
+A store that can send statements without waiting for each answer (PostgreSQL's pipeline
+mode, see :meth:`SqlLedger.batched`) sends ``BEGIN`` with the read, the insert with the
+update, and ``COMMIT`` alone: three round trips instead of five.
 """
 
 from __future__ import annotations
@@ -30,7 +35,7 @@ import attrs
 
 from payments_core.errors import LedgerError, ValidationError
 from payments_core.ledger import columns
-from payments_core.ledger.dbapi import Connection, Pool
+from payments_core.ledger.dbapi import Connection, Connections, Cursor, Pool
 from payments_core.ledger.interface import Ledger
 from payments_core.ledger.migrations import MIGRATIONS
 from payments_core.ledger.records import ApplyResult, EventRecord, OrderRecord, RefundOutcome
@@ -93,9 +98,9 @@ class SqlLedger(Ledger):
         self.url = url
         self.before_commit = before_commit
         self._now = clock if clock is not None else _utc_now
-        self._pool = Pool(self._mapped_connect, self.healthy)
         self._sql = Statements(self.placeholder, self.lock_order, self)
         with self._errors("open"):
+            self._pool = self.open_pool()
             self._migrate()
 
     # -- what a store supplies --------------------------------------------------------------
@@ -103,6 +108,16 @@ class SqlLedger(Ledger):
     @abc.abstractmethod
     def connect(self) -> Connection:
         """Open a new connection, in autocommit mode (transactions begin explicitly)."""
+
+    def open_pool(self) -> Connections:
+        """The pool the ledger draws connections from: idle connections kept for reuse."""
+        return Pool(self._mapped_connect, self.healthy)
+
+    def batched(self, conn: Connection) -> AbstractContextManager[object]:
+        """Held around a write transaction: statements may be sent before earlier answers
+        arrive (a statement's answer is waited for when it is read, and at the end)."""
+        del conn
+        return nullcontext()
 
     def placeholder(self, sql: str) -> str:
         """Rewrite ``?`` parameters into the driver's style."""
@@ -177,7 +192,7 @@ class SqlLedger(Ledger):
             with self._errors("apply event"), self._transaction() as conn:
                 state = self._state(conn, event)
                 flag = assess_event(state, event)
-                self._insert_event(conn, event, state, flag, now, announced=announced)
+                inserted = self._insert_event(conn, event, state, flag, now, announced=announced)
                 if state is not None and flag is None:
                     self._sql.update_status.run(
                         conn,
@@ -187,6 +202,7 @@ class SqlLedger(Ledger):
                         provider=event.provider,
                         reference=state.reference,
                     )
+                self._check_inserted(inserted, state)
                 self._before_commit()
         except _Duplicate as duplicate:
             return duplicate.result
@@ -295,14 +311,14 @@ class SqlLedger(Ledger):
 
     def release_refund(self, provider: str, reference: str, refund_reference: str) -> bool:
         with self._errors("release refund"), self._transaction() as conn:
-            deleted = self._sql.delete_pending_refund.run(
+            deleted = self._sql.delete_pending_refund.row(
                 conn,
                 provider=provider,
                 reference=reference,
                 refund_reference=refund_reference,
                 status=RefundStatus.PENDING.value,
             )
-            return deleted.rowcount > 0
+            return deleted is not None
 
     def get_refund(self, provider: str, reference: str, refund_reference: str) -> Refund | None:
         with self._errors("read refund"), self._pool.connection() as conn:
@@ -327,7 +343,8 @@ class SqlLedger(Ledger):
                 stored = None if row is None else columns.refund(row)
                 flag = assess_refund_notice(state, event, stored)
                 # Refund changes are announced after the commit, outside the outbox.
-                self._insert_event(conn, event, state, flag, now, announced=True)
+                inserted = self._insert_event(conn, event, state, flag, now, announced=True)
+                self._check_inserted(inserted, state)
                 if flag is None:
                     assert state is not None
                     assert stored is not None
@@ -354,9 +371,21 @@ class SqlLedger(Ledger):
         now: datetime,
         event_id: str,
     ) -> tuple[StatusChange | None, Refund]:
-        """Write what was heard of the pending ``stored`` refund; count it if it succeeded."""
+        """Write what was heard of the pending ``stored`` refund; count it if it succeeded.
+
+        A provider that refunded another amount than was reserved (Binance's last refund
+        attempt refunds all that remains) is taken at its word: the refund holds that amount.
+        """
         settlement = heard.settlement
         key = {"provider": stored.provider, "reference": stored.reference}
+        if heard.amount != stored.amount:
+            self._sql.update_refund_amount.run(
+                conn,
+                amount=heard.amount.amount,
+                refund_reference=stored.refund_reference,
+                **key,
+            )
+            stored = attrs.evolve(stored, amount=heard.amount)
         self._sql.update_refund.run(
             conn,
             provider_refund_id=heard.provider_refund_id,
@@ -443,10 +472,14 @@ class SqlLedger(Ledger):
         now: datetime,
         *,
         announced: bool,
-    ) -> None:
-        """Insert the event row; raise :class:`_Duplicate` if its id is recorded already."""
+    ) -> Cursor:
+        """Send the event row's insert; :meth:`_check_inserted` reads whether it was new."""
         row = columns.event_row(event, state, flag, now, announced=announced)
-        if self._sql.insert_event.run(conn, **row).rowcount == 0:
+        return self._sql.insert_event.run(conn, **row)
+
+    def _check_inserted(self, inserted: Cursor, state: OrderState | None) -> None:
+        """Raise :class:`_Duplicate` if the event's id was recorded already."""
+        if inserted.fetchone() is None:
             raise _Duplicate(None if state is None else state.reference)
 
     def _before_commit(self) -> None:
@@ -460,10 +493,11 @@ class SqlLedger(Ledger):
     @contextmanager
     def _transaction(self) -> Iterator[Connection]:
         with self.writing(), self._pool.connection() as conn:
-            conn.execute(self.begin)
             try:
-                yield conn
-                conn.execute("COMMIT")
+                with self.batched(conn):
+                    conn.execute(self.begin)
+                    yield conn
+                    conn.execute("COMMIT")
             except BaseException:
                 # A failed COMMIT too: left open, the transaction would keep its write lock
                 # and the pooled connection would refuse every later BEGIN.

@@ -153,7 +153,9 @@ class Statements:
         )
 
         # -- events ---------------------------------------------------------------------------
-        self.insert_event = insert(EVENTS, " ON CONFLICT DO NOTHING")
+        # RETURNING, not rowcount, tells a new event from a duplicate: a pipelined statement's
+        # rowcount is known only once its answer has been read.
+        self.insert_event = insert(EVENTS, " ON CONFLICT DO NOTHING RETURNING id")
         self.events = select(
             EVENTS,
             EVENT_RECORD_COLUMNS,
@@ -199,10 +201,18 @@ class Statements:
             "WHERE provider = :provider AND reference = :reference "
             "AND refund_reference = :refund_reference",
         )
+        # What the provider refunded, when it is not what was asked (Binance's last attempt).
+        self.update_refund_amount = statement(
+            REFUNDS,
+            "UPDATE refunds SET amount = :amount WHERE provider = :provider "
+            "AND reference = :reference AND refund_reference = :refund_reference",
+        )
         self.delete_pending_refund = statement(
             REFUNDS,
             "DELETE FROM refunds WHERE provider = :provider AND reference = :reference "
-            "AND refund_reference = :refund_reference AND status = :status",
+            "AND refund_reference = :refund_reference AND status = :status "
+            "RETURNING refund_reference",
+            "refund_reference",
         )
 
 

@@ -1,6 +1,6 @@
 """Tools for testing payment providers: the contract suite and hypothesis strategies.
 
-Install with the ``testing`` extra (``pip install payments[testing]``), which brings pytest and
+Install with the ``testing`` extra (``pip install payments-core[testing]``), which brings pytest and
 hypothesis. The public names:
 
 * :class:`ProviderContract` — the contract suite; subclass it in a test module.

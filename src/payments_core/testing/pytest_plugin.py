@@ -1,8 +1,8 @@
 """The ``payments`` pytest plugin: fixtures for testing payment providers.
 
-**It is auto-loaded.** Installing ``payments`` registers this module under the ``pytest11`` entry
-point, so pytest loads it in every run in that environment (``-p no:payments`` turns it off).
-Loading it is cheap and changes nothing on its own. When loaded it:
+**It is auto-loaded.** Installing ``payments-core`` registers this module under the ``pytest11``
+entry point, so pytest loads it in every run in that environment (``-p no:payments`` turns it
+off). Loading it is cheap and changes nothing on its own. When loaded it:
 
 * registers the ``payments_contract`` marker, which every contract test carries
   (``-m payments_contract`` runs only contract tests, ``-m "not payments_contract"`` skips them);
