@@ -37,7 +37,6 @@ import time
 from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import aiohttp
@@ -142,12 +141,7 @@ class Server:
             times[process.pid] = cpu.user + cpu.system
         return times
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         process, self._process = self._process, None
         if process is None:
             return

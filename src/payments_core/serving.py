@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import socket
 import threading
-from types import TracebackType
 from typing import Any, Final
 
 import uvicorn
@@ -162,10 +161,5 @@ class BackgroundServer:
         self.start()
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.stop()

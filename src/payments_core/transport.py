@@ -23,14 +23,20 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Generator, Iterator
+from collections.abc import Awaitable, Callable, Generator, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Final, Protocol, TypeVar
 
 import httpx
 
 from payments_core.config import HttpSettings
-from payments_core.errors import ConfigurationError, ConnectError, RequestTimeout, ResponseLost
+from payments_core.errors import (
+    ConfigurationError,
+    ConnectError,
+    RequestTimeout,
+    ResponseLost,
+    TransportError,
+)
 from payments_core.http import Blocking, HttpRequest, HttpResponse, Wait
 from payments_core.redaction import get_logger
 
@@ -76,45 +82,63 @@ class AsyncHttpSender(Protocol):
     async def aclose(self) -> None: ...
 
 
+#: How one HTTP library's exceptions translate, the first match winning: (caught, raised, why).
+_ErrorTable = Sequence[
+    tuple[type[Exception] | tuple[type[Exception], ...], type[TransportError], str]
+]
+
+_NO_CONNECTION: Final = "could not connect"
+_NO_ANSWER: Final = "no answer in time"
+_LOST: Final = "connection lost before a complete answer"
+_HTTPX_ERRORS: Final[_ErrorTable] = (
+    ((httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout), ConnectError, _NO_CONNECTION),
+    (httpx.TimeoutException, RequestTimeout, _NO_ANSWER),
+    (httpx.TransportError, ResponseLost, _LOST),
+)
+
+
 @contextmanager
-def _mapped(request: HttpRequest, provider: str) -> Iterator[None]:
-    what = f"{request.operation or request.method} to {provider}"
+def _mapped(
+    request: HttpRequest, provider: str, errors: _ErrorTable = _HTTPX_ERRORS
+) -> Iterator[None]:
     try:
         yield
-    except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
-        raise ConnectError(
-            f"{what}: could not connect ({type(exc).__name__})",
-            provider=provider,
-            operation=request.operation,
-        ) from exc
-    except httpx.TimeoutException as exc:
-        raise RequestTimeout(
-            f"{what}: no answer in time ({type(exc).__name__})",
-            provider=provider,
-            operation=request.operation,
-        ) from exc
-    except httpx.TransportError as exc:
-        raise ResponseLost(
-            f"{what}: connection lost before a complete answer ({type(exc).__name__})",
-            provider=provider,
-            operation=request.operation,
-        ) from exc
+    except Exception as exc:
+        for caught, raised, why in errors:
+            if isinstance(exc, caught):
+                what = f"{request.operation or request.method} to {provider}"
+                raise raised(
+                    f"{what}: {why} ({type(exc).__name__})",
+                    provider=provider,
+                    operation=request.operation,
+                ) from exc
+        raise
 
 
-def _timeout(settings: HttpSettings) -> httpx.Timeout:
-    return httpx.Timeout(
-        connect=settings.connect_timeout,
-        read=settings.read_timeout,
-        write=settings.write_timeout,
-        pool=settings.pool_timeout,
-    )
+def _client_options(settings: HttpSettings) -> dict[str, Any]:
+    # trust_env=False: no proxy or .netrc from the environment may see signed requests.
+    return {
+        "timeout": httpx.Timeout(
+            connect=settings.connect_timeout,
+            read=settings.read_timeout,
+            write=settings.write_timeout,
+            pool=settings.pool_timeout,
+        ),
+        "limits": httpx.Limits(
+            max_connections=settings.max_connections,
+            max_keepalive_connections=settings.max_keepalive_connections,
+        ),
+        "trust_env": False,
+        "follow_redirects": False,
+    }
 
 
-def _limits(settings: HttpSettings) -> httpx.Limits:
-    return httpx.Limits(
-        max_connections=settings.max_connections,
-        max_keepalive_connections=settings.max_keepalive_connections,
-    )
+def _answer(
+    request: HttpRequest, provider: str, response: httpx.Response, started: float
+) -> HttpResponse:
+    _log(request, provider, response.status_code, started)
+    # items(), not the Headers object: dict(Headers) looks every key up again, linearly.
+    return HttpResponse(response.status_code, dict(response.headers.items()), response.content)
 
 
 class HttpxSender:
@@ -123,14 +147,7 @@ class HttpxSender:
     def __init__(
         self, settings: HttpSettings, *, transport: httpx.BaseTransport | None = None
     ) -> None:
-        # trust_env=False: no proxy or .netrc from the environment may see signed requests.
-        self.client = httpx.Client(
-            timeout=_timeout(settings),
-            limits=_limits(settings),
-            transport=transport,
-            trust_env=False,
-            follow_redirects=False,
-        )
+        self.client = httpx.Client(transport=transport, **_client_options(settings))
 
     def send(self, request: HttpRequest, provider: str) -> HttpResponse:
         """Send ``request``; raise a :class:`TransportError` subclass if no answer arrives."""
@@ -139,10 +156,7 @@ class HttpxSender:
             response = self.client.request(
                 request.method, request.url, headers=request.headers, content=request.content
             )
-        _log(request, provider, response.status_code, started)
-        # items(), not the Headers object: dict(Headers) looks every key up again, linearly.
-        headers = dict(response.headers.items())
-        return HttpResponse(response.status_code, headers, response.content)
+        return _answer(request, provider, response, started)
 
     def close(self) -> None:
         self.client.close()
@@ -154,13 +168,7 @@ class HttpxAsyncSender:
     def __init__(
         self, settings: HttpSettings, *, transport: httpx.AsyncBaseTransport | None = None
     ) -> None:
-        self.client = httpx.AsyncClient(
-            timeout=_timeout(settings),
-            limits=_limits(settings),
-            transport=transport,
-            trust_env=False,
-            follow_redirects=False,
-        )
+        self.client = httpx.AsyncClient(transport=transport, **_client_options(settings))
 
     async def send(self, request: HttpRequest, provider: str) -> HttpResponse:
         """Send ``request``; raise a :class:`TransportError` subclass if no answer arrives."""
@@ -169,10 +177,7 @@ class HttpxAsyncSender:
             response = await self.client.request(
                 request.method, request.url, headers=request.headers, content=request.content
             )
-        _log(request, provider, response.status_code, started)
-        # items(), not the Headers object: dict(Headers) looks every key up again, linearly.
-        headers = dict(response.headers.items())
-        return HttpResponse(response.status_code, headers, response.content)
+        return _answer(request, provider, response, started)
 
     async def aclose(self) -> None:
         await self.client.aclose()
@@ -197,6 +202,15 @@ class AiohttpAsyncSender:
             raise ConfigurationError(_NO_AIOHTTP) from None
         self._aiohttp = aiohttp
         self._settings = settings
+        self._errors: _ErrorTable = (
+            (
+                (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError),
+                ConnectError,
+                _NO_CONNECTION,
+            ),
+            ((TimeoutError, aiohttp.ServerTimeoutError), RequestTimeout, _NO_ANSWER),
+            (aiohttp.ClientError, ResponseLost, _LOST),
+        )
         self._timeout = aiohttp.ClientTimeout(
             total=None,
             connect=settings.pool_timeout + settings.connect_timeout,
@@ -226,7 +240,7 @@ class AiohttpAsyncSender:
         if session is None or session.closed:
             session = self._session = self._open()
         started = time.perf_counter()
-        with _aiohttp_mapped(self._aiohttp, request, provider):
+        with _mapped(request, provider, self._errors):
             async with session.request(
                 request.method,
                 request.url,
@@ -244,31 +258,6 @@ class AiohttpAsyncSender:
         session, self._session = self._session, None
         if session is not None:
             await session.close()
-
-
-@contextmanager
-def _aiohttp_mapped(aiohttp: Any, request: HttpRequest, provider: str) -> Iterator[None]:
-    what = f"{request.operation or request.method} to {provider}"
-    try:
-        yield
-    except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
-        raise ConnectError(
-            f"{what}: could not connect ({type(exc).__name__})",
-            provider=provider,
-            operation=request.operation,
-        ) from exc
-    except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
-        raise RequestTimeout(
-            f"{what}: no answer in time ({type(exc).__name__})",
-            provider=provider,
-            operation=request.operation,
-        ) from exc
-    except aiohttp.ClientError as exc:
-        raise ResponseLost(
-            f"{what}: connection lost before a complete answer ({type(exc).__name__})",
-            provider=provider,
-            operation=request.operation,
-        ) from exc
 
 
 def resolve_async_backend(

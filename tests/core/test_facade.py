@@ -63,6 +63,15 @@ class FakeServer:
             return httpx.Response(404, json={"error": "not found"})
         return httpx.Response(200, json=self.orders[reference])
 
+    def hold(self, amount: str, currency: str, order_id: str = "42") -> None:
+        """Hold an order for REQUEST's reference, as one created by an earlier attempt."""
+        self.orders["booking-7"] = {
+            "reference": "booking-7",
+            "amount": amount,
+            "currency": currency,
+            "id": order_id,
+        }
+
 
 def no_sleep_policy(**kwargs: float) -> RetryPolicy:
     return RetryPolicy(sleep=lambda s: None, async_sleep=_no_async_sleep, **kwargs)  # type: ignore[arg-type]
@@ -125,8 +134,7 @@ def test_a_timeout_before_anything_was_stored_creates_once_after_the_query() -> 
 
 def test_a_duplicate_answer_is_recovered_by_a_query_without_a_second_create() -> None:
     server = FakeServer()
-    server.orders["booking-7"] = {"reference": "booking-7", "amount": "1.00",
-                                  "currency": "USD", "id": "42"}  # fmt: skip
+    server.hold("1.00", "USD")
     with payments_for(server) as payments:
         order = payments.create_order(REQUEST)
     assert order.provider_order_id == "42"
@@ -141,8 +149,7 @@ def test_a_duplicate_answer_on_the_last_attempt_still_finds_the_order(api: str) 
         raise httpx.ReadTimeout("held", request=request)
 
     def applied_while_querying(request: httpx.Request) -> httpx.Response:
-        server.orders["booking-7"] = {"reference": "booking-7", "amount": "1.00",
-                                      "currency": "USD", "id": "77"}  # fmt: skip
+        server.hold("1.00", "USD", "77")
         return httpx.Response(404, json={"error": "not found"})  # the query came too early
 
     server.script.extend([time_out_and_apply_later, applied_while_querying])
@@ -248,8 +255,7 @@ def test_timeouts_are_request_timeouts() -> None:
 
 def test_a_recovered_order_keeps_the_requested_price() -> None:
     server = FakeServer()
-    server.orders["booking-7"] = {"reference": "booking-7", "amount": "1.00000000",
-                                  "currency": "USDT", "id": "42"}  # fmt: skip
+    server.hold("1.00000000", "USDT")
     with payments_for(server) as payments:
         order = payments.create_order(REQUEST)
     assert order.amount == Money("1.00", "USD")
@@ -258,8 +264,7 @@ def test_a_recovered_order_keeps_the_requested_price() -> None:
 
 def test_a_reference_already_used_for_another_price_is_refused() -> None:
     server = FakeServer()
-    server.orders["booking-7"] = {"reference": "booking-7", "amount": "2.00",
-                                  "currency": "USD", "id": "42"}  # fmt: skip
+    server.hold("2.00", "USD")
     with payments_for(server) as payments, pytest.raises(ValidationError) as caught:
         payments.create_order(REQUEST)
     assert caught.value.field == "reference"

@@ -75,37 +75,36 @@ def test_the_allow_list_limits_what_loads_and_says_why(installed_plugin: str) ->
         host.provider(installed_plugin)
 
 
-def test_a_misspelled_hook_is_refused_naming_it() -> None:
-    class Misspelled:
-        def __init__(self, context: ProviderContext) -> None:
-            pass
+class Refused:
+    def __init__(self, context: ProviderContext) -> None:
+        pass
 
-        @hookimpl
-        def create_ordr(self, request: OrderRequest) -> None:
-            raise AssertionError("never called")
 
+class Misspelled(Refused):
+    @hookimpl
+    def create_ordr(self, request: OrderRequest) -> None:
+        raise AssertionError("never called")
+
+
+class WrongArgs(Refused):
+    @hookimpl
+    def create_order(self, order_request: Any) -> None:
+        raise AssertionError("never called")
+
+
+@pytest.mark.parametrize(
+    ("factory", "hook"), [(Misspelled, "create_ordr"), (WrongArgs, "create_order")]
+)
+def test_a_misspelled_hook_or_one_with_unknown_arguments_is_refused_naming_it(
+    factory: type, hook: str
+) -> None:
     host = PluginHost(Config.load(environ={}))
     with pytest.raises(PluginLoadError) as caught:
-        host.register_provider("typo", Misspelled)
-    assert caught.value.hook == "create_ordr"
-    assert "create_ordr" in str(caught.value)
+        host.register_provider("typo", factory)
+    assert caught.value.hook == hook
+    assert hook in str(caught.value)
     assert host.provider_names == []
     assert "typo" not in dict(host.plugins())
-
-
-def test_a_hook_with_unknown_arguments_is_refused_naming_it() -> None:
-    class WrongArgs:
-        def __init__(self, context: ProviderContext) -> None:
-            pass
-
-        @hookimpl
-        def create_order(self, order_request: Any) -> None:
-            raise AssertionError("never called")
-
-    host = PluginHost(Config.load(environ={}))
-    with pytest.raises(PluginLoadError) as caught:
-        host.register_provider("wrong", WrongArgs)
-    assert caught.value.hook == "create_order"
 
 
 def test_a_failing_factory_is_a_load_error() -> None:

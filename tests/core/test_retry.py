@@ -59,18 +59,27 @@ def policy(clock: FakeClock, **kwargs: float) -> RetryPolicy:
     )  # fmt: skip
 
 
-def run_sequence(retry: RetryPolicy, errors: Iterator[PaymentsError]) -> tuple[str, int]:
-    attempts = 0
+class Attempts:
+    """An operation that raises ``errors`` one per call, then answers "ok"; it counts calls."""
 
-    def attempt() -> str:
-        nonlocal attempts
-        attempts += 1
-        error = next(errors, None)
+    def __init__(self, errors: Iterator[PaymentsError]) -> None:
+        self.errors = errors
+        self.calls = 0
+
+    def __call__(self) -> str:
+        self.calls += 1
+        error = next(self.errors, None)
         if error is not None:
             raise error
         return "ok"
 
-    return retry.call(attempt, should_retry=is_retryable), attempts
+    async def run_async(self) -> str:
+        return self()
+
+
+def run_sequence(retry: RetryPolicy, errors: Iterator[PaymentsError]) -> tuple[str, int]:
+    attempt = Attempts(errors)
+    return retry.call(attempt, should_retry=is_retryable), attempt.calls
 
 
 def test_retryable_failures_are_retried_until_success_within_bounds() -> None:
@@ -136,27 +145,20 @@ def test_waits_never_exceed_the_cap_without_retry_after() -> None:
 def test_the_async_loop_follows_the_same_schedule() -> None:
     clock = FakeClock()
     retry = policy(clock, max_attempts=4)
-    errors = failures(
-        ProviderError("slow", status_code=429, retry_after=1.5),
-        ProviderError("bad", status_code=400),
+    attempt = Attempts(
+        failures(
+            ProviderError("slow", status_code=429, retry_after=1.5),
+            ProviderError("bad", status_code=400),
+        )
     )
-    attempts = 0
-
-    async def attempt() -> str:
-        nonlocal attempts
-        attempts += 1
-        error = next(errors, None)
-        if error is not None:
-            raise error
-        return "ok"
 
     async def main() -> None:
         with pytest.raises(ProviderError) as caught:
-            await retry.acall(attempt, should_retry=is_retryable)
+            await retry.acall(attempt.run_async, should_retry=is_retryable)
         assert caught.value.status_code == 400
 
     anyio.run(main)
-    assert attempts == 2
+    assert attempt.calls == 2
     assert clock.sleeps[0] >= 1.5
 
 
@@ -332,17 +334,7 @@ def test_an_explicit_try_again_is_retried_as_tenacity_would() -> None:
 def test_the_async_first_attempt_failure_is_replayed_too() -> None:
     clock = FakeClock()
     retry = policy(clock, max_attempts=3)
-    errors = failures(ProviderError("busy", status_code=503), RequestTimeout("late"))
-    calls = 0
-
-    async def attempt() -> str:
-        nonlocal calls
-        calls += 1
-        error = next(errors, None)
-        if error is not None:
-            raise error
-        return "ok"
-
-    assert anyio.run(lambda: retry.acall(attempt, should_retry=is_retryable)) == "ok"
-    assert calls == 3
+    attempt = Attempts(failures(ProviderError("busy", status_code=503), RequestTimeout("late")))
+    assert anyio.run(lambda: retry.acall(attempt.run_async, should_retry=is_retryable)) == "ok"
+    assert attempt.calls == 3
     assert len(clock.sleeps) == 2

@@ -240,6 +240,7 @@ def test_pending_refund_settles_on_demand_success_or_fail(
 ) -> None:
     run = start(refund_settle_delay_s=None)
     prepay_id = paid_order(run, "RF12", webhookUrl=receiver.url)
+    receiver.wait_for(1)  # deliveries run side by side: each is awaited to pin their order
     refunded(run, "rf12-a", prepay_id, "4.00")
     refunded(run, "rf12-b", prepay_id, "6.50")
     assert query_refund(run, "rf12-a")["data"]["refundStatus"] == "REFUND_PENDING"
@@ -248,6 +249,7 @@ def test_pending_refund_settles_on_demand_success_or_fail(
     assert refund(run, "rf12-c", prepay_id, "0.01")[1]["code"] == "400303"
 
     run.sandbox.settle_refund("rf12-a")
+    receiver.wait_for(2)
     assert run.merchant.query(prepayId=prepay_id)["status"] == "REFUNDING"
     response = run.merchant.http.post("/sandbox/refunds/rf12-b/settle?outcome=fail")
     assert response.json()["refundStatus"] == "REFUND_FAIL"
@@ -357,6 +359,7 @@ def test_refund_with_a_settle_delay_settles_later_by_itself(
 ) -> None:
     run = start(refund_settle_delay_s=0.3)
     prepay_id = paid_order(run, "RF17", webhookUrl=receiver.url)
+    receiver.wait_for(1)  # under load the payment's delivery may outlast the settle delay
     refunded(run, "rf17", prepay_id, "1.00")
     hooks = receiver.wait_for(2)
     assert json.loads(hooks[1].body)["bizStatus"] == "REFUND_SUCCESS"

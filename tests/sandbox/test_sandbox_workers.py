@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import json
+import signal
 import threading
 import uuid
 from collections.abc import Callable, Iterator
@@ -201,3 +202,20 @@ def test_workers_command_stops_every_worker_and_fails_when_one_dies(tmp_path: Pa
         psutil.Process(pids[0]).kill()
         assert parent.wait(30) == 1  # the command reports the failure
         assert not any(psutil.pid_exists(pid) for pid in pids)  # the other one was stopped
+
+
+def test_workers_command_stops_its_workers_when_started_with_sigint_ignored(
+    tmp_path: Path,
+) -> None:
+    sandbox = SandboxProcess("--no-webhooks", workers=2, state=str(tmp_path / "s.db"))
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # as a background shell starts it
+    try:
+        sandbox.__enter__()
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    try:
+        pids = [child.pid for child in psutil.Process(sandbox.pid).children()]
+        assert len(pids) == 2
+    finally:
+        sandbox.__exit__(None, None, None)
+    assert not any(psutil.pid_exists(pid) for pid in pids)

@@ -120,24 +120,21 @@ def _strike(faults: Faults, kind: str, **details: object) -> None:
     faults.profile = FaultProfile(**{kind: 1.0, "timeout_delay_s": 0.05, **details})  # type: ignore[arg-type]
 
 
-def test_a_reset_reaches_the_client_as_a_read_error_before_any_work(
-    served: tuple[str, Counter, Faults],
+@pytest.mark.parametrize(
+    ("kind", "error", "done"),
+    [
+        ("reset", httpx.ReadError, 0),  # before any work
+        ("drop_response", httpx.RemoteProtocolError, 1),  # cut off after the work was done
+    ],
+)
+def test_a_reset_or_a_dropped_answer_reaches_the_client_as_its_httpx_error(
+    served: tuple[str, Counter, Faults], kind: str, error: type[Exception], done: int
 ) -> None:
     url, api, faults = served
-    _strike(faults, "reset")
-    with pytest.raises(httpx.ReadError):
+    _strike(faults, kind)
+    with pytest.raises(error):
         httpx.post(f"{url}/v1/orders", content=b"x")
-    assert api.done == 0
-
-
-def test_a_dropped_answer_is_cut_off_after_the_work_was_done(
-    served: tuple[str, Counter, Faults],
-) -> None:
-    url, api, faults = served
-    _strike(faults, "drop_response")
-    with pytest.raises(httpx.RemoteProtocolError):
-        httpx.post(f"{url}/v1/orders", content=b"x")
-    assert api.done == 1
+    assert api.done == done
 
 
 def test_a_stall_outlasts_the_client_and_the_work_is_then_done(

@@ -48,15 +48,17 @@ def _wait_ready(child: subprocess.Popen[str]) -> None:
 
 @contextlib.contextmanager
 def _terminate_as_interrupt() -> Iterator[None]:
-    # SIGTERM ends the parent like Ctrl-C does, so the children are stopped in both cases.
+    # SIGTERM ends the parent like Ctrl-C does, so the children are stopped in both cases; SIGINT
+    # is handled too, since a process started from a background shell inherits it ignored.
     def interrupt(_signum: int, _frame: FrameType | None) -> None:
         raise KeyboardInterrupt
 
-    previous = signal.signal(signal.SIGTERM, interrupt)
+    previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def serve_workers(

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping
-from types import TracebackType
 from typing import Final, Self
 
 __all__ = ["MIN_SECRET_LENGTH", "LogCapture", "find_leaks"]
@@ -42,12 +41,7 @@ class LogCapture(logging.Handler):
         root.addHandler(self)
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         root = logging.getLogger()
         root.removeHandler(self)
         root.setLevel(self._previous_level)

@@ -21,7 +21,7 @@ again). Everything else, transport failures included, is left to the core's tabl
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Any, Final
 
 import attrs
 
@@ -47,24 +47,12 @@ class StripeError(ProviderError):
         self,
         message: str,
         *,
-        provider: str | None = None,
-        status_code: int | None = None,
-        provider_code: str | None = None,
         error_type: str | None = None,
         should_retry: bool | None = None,
-        request_id: str | None = None,
-        retry_after: float | None = None,
-        operation: str | None = None,
+        **context: Any,
     ) -> None:
-        super().__init__(
-            message,
-            provider=provider,
-            status_code=status_code,
-            provider_code=provider_code,
-            request_id=request_id,
-            retry_after=retry_after,
-            operation=operation,
-        )
+        """``context``: the keyword arguments of :class:`~payments_core.ProviderError`."""
+        super().__init__(message, **context)
         self.error_type = error_type
         self.should_retry = should_retry
 
