@@ -37,7 +37,8 @@ import httpx
 
 from payments_core import Payments
 from payments_core.console import Operator, create_console_app
-from payments_core.console.queries import LedgerReader, OrderFilter
+from payments_core.console.queries import LedgerReader
+from payments_core.console.rows import OrderFilter
 from payments_core.ledger import open_ledger
 from payments_core.ledger.sql import SqlLedger
 from payments_core.models import PaymentStatus

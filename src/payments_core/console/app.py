@@ -32,12 +32,8 @@ from starlette.routing import Route
 
 from payments_core.console.access import Authorize, Operator, refuse_everyone
 from payments_core.console.chart import daily_charts
-from payments_core.console.queries import (
-    FLAG_REASONS,
-    LedgerReader,
-    OrderFilter,
-    OrderRow,
-)
+from payments_core.console.queries import FLAG_REASONS, LedgerReader
+from payments_core.console.rows import OrderFilter, OrderRow
 from payments_core.errors import ConfigurationError, PaymentsError, ValidationError
 from payments_core.facade import RECONCILE_AFTER, Payments
 from payments_core.ledger.sql import SqlLedger

@@ -13,7 +13,7 @@ from typing import Final
 
 import attrs
 
-from payments_core.console.queries import DailyTotal
+from payments_core.console.rows import DailyTotal
 
 __all__ = ["Bar", "CurrencyChart", "daily_charts"]
 

@@ -46,17 +46,7 @@ from .rows import (
     TimelineEntry,
 )
 
-__all__ = [
-    "DailyTotal",
-    "FlaggedEvent",
-    "LedgerReader",
-    "OrderFilter",
-    "OrderPage",
-    "OrderRow",
-    "Overview",
-    "RefundRow",
-    "TimelineEntry",
-]
+__all__ = ["LedgerReader"]
 
 #: A paid order counts towards the day's total whatever happened to it after (refunds included).
 PAID_STATUSES: Final = (
