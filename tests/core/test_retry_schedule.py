@@ -1,0 +1,298 @@
+"""The retry policy's arithmetic: the deadline on a real monotonic clock, the exact backoff
+schedule, Retry-After, the cap, the immediate query after a duplicate, and the error table."""
+
+from __future__ import annotations
+
+import random
+import re
+import tomllib
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from payments_core import (
+    ConfigurationError,
+    ConnectError,
+    ErrorCategory,
+    ErrorClassification,
+    PaymentsError,
+    ProviderError,
+    RequestTimeout,
+    RetryPolicy,
+)
+from payments_core.classify import classification_for_status, fallback_classification
+from payments_core.flows import RECOVER_BY_QUERY
+from payments_core.retry import is_retryable
+
+DOCS = Path(__file__).resolve().parents[2] / "docs"
+MONOTONIC_START = 10_000.0  # time.monotonic() is seconds since boot, never 0 in production
+
+
+class Clock:
+    """A monotonic clock starting where a real one would, moving only when the policy sleeps."""
+
+    def __init__(self, start: float = MONOTONIC_START) -> None:
+        self.start = self.now = start
+        self.sleeps: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        assert seconds >= 0
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+class Jitter(random.Random):
+    """A jitter source that always draws the same fraction of the range."""
+
+    def __init__(self, fraction: float) -> None:
+        super().__init__(0)
+        self.fraction = fraction
+
+    def random(self) -> float:
+        return self.fraction
+
+
+def policy(clock: Clock, fraction: float = 1.0, **kwargs: float) -> RetryPolicy:
+    return RetryPolicy(clock=clock, sleep=clock.sleep, rng=Jitter(fraction), **kwargs)  # type: ignore[arg-type]
+
+
+def classified(error: PaymentsError) -> PaymentsError:
+    error.classification = fallback_classification(error)
+    return error
+
+
+def run(
+    retry: RetryPolicy,
+    errors: list[PaymentsError],
+    should_retry: Callable[[BaseException], bool] = is_retryable,
+) -> tuple[str, int]:
+    """Run an operation raising ``errors`` one per call, then answering "ok"; count calls."""
+    pending = iter(errors)
+    calls = 0
+
+    def operation() -> str:
+        nonlocal calls
+        calls += 1
+        error = next(pending, None)
+        if error is not None:
+            raise error
+        return "ok"
+
+    return retry.call(operation, should_retry=should_retry), calls
+
+
+def busy(n: int) -> list[PaymentsError]:
+    return [classified(ProviderError(f"busy {i}", status_code=503)) for i in range(n)]
+
+
+def slow_down(retry_after: float) -> PaymentsError:
+    return classified(ProviderError("slow down", status_code=429, retry_after=retry_after))
+
+
+# -- the deadline, measured on a clock that does not start at zero -------------------------
+
+
+def test_retries_happen_when_the_monotonic_clock_is_far_from_zero() -> None:
+    """Kills ``clock() - started`` -> ``clock() + started``: every retry would stop at once."""
+    clock = Clock()
+    assert run(policy(clock, deadline=30.0), busy(3)) == ("ok", 4)
+    assert len(clock.sleeps) == 3
+
+
+def test_a_wait_ending_exactly_at_the_deadline_is_taken() -> None:
+    clock = Clock()
+    retry = policy(clock, deadline=5.0, initial_delay=0.0)
+    assert run(retry, [slow_down(5.0)]) == ("ok", 2)
+    assert clock.sleeps == [5.0]
+
+
+def test_a_wait_ending_past_the_deadline_is_not_begun() -> None:
+    clock = Clock()
+    retry = policy(clock, deadline=5.0, initial_delay=0.0)
+    with pytest.raises(ProviderError, match="slow down"):
+        run(retry, [slow_down(5.5)])
+    assert clock.sleeps == []
+
+
+def test_time_spent_in_attempts_counts_toward_the_deadline_on_a_real_clock() -> None:
+    clock = Clock()
+    retry = policy(clock, deadline=5.0, initial_delay=0.0)
+
+    def three_seconds_then_busy() -> str:
+        clock.now += 3.0
+        raise slow_down(2.5)
+
+    with pytest.raises(ProviderError, match="slow down"):
+        retry.call(three_seconds_then_busy, should_retry=is_retryable)
+    assert clock.sleeps == []  # 3 s spent + 2.5 s to wait > 5 s
+    assert clock.now == clock.start + 3.0
+
+
+# -- the backoff: exponential from initial_delay, full jitter, capped at max_delay ----------
+
+
+@pytest.mark.parametrize("fraction", [1.0, 0.3])
+def test_waits_double_after_each_failure_until_the_cap(fraction: float) -> None:
+    """Each wait is exactly ``fraction`` of min(max_delay, initial_delay * 2**(n-1)): kills a
+    shrinking, linear or off-by-one-exponent backoff, a lost cap and a shifted jitter range."""
+    clock = Clock()
+    retry = policy(
+        clock, fraction, max_attempts=7, deadline=1000.0, initial_delay=0.5, max_delay=8.0
+    )
+    assert run(retry, busy(6)) == ("ok", 7)
+    ceilings = [0.5, 1.0, 2.0, 4.0, 8.0, 8.0]
+    assert clock.sleeps == pytest.approx([fraction * c for c in ceilings])
+
+
+def test_full_jitter_may_retry_at_once() -> None:
+    clock = Clock()
+    retry = policy(clock, 0.0, max_attempts=4, initial_delay=1.0)
+    assert run(retry, busy(3)) == ("ok", 4)
+    assert clock.sleeps == [0.0, 0.0, 0.0]
+
+
+def test_the_cap_applies_from_the_first_wait_when_initial_delay_exceeds_it() -> None:
+    clock = Clock()
+    retry = policy(clock, max_attempts=3, initial_delay=5.0, max_delay=2.0)
+    assert run(retry, busy(2)) == ("ok", 3)
+    assert clock.sleeps == [2.0, 2.0]
+
+
+# -- Retry-After: a floor on the wait, honoured beyond the cap --------------------------------
+
+
+def test_a_retry_after_longer_than_the_backoff_is_the_wait() -> None:
+    clock = Clock()
+    assert run(policy(clock, initial_delay=0.5), [slow_down(3.0)]) == ("ok", 2)
+    assert clock.sleeps == [3.0]
+
+
+def test_a_retry_after_shorter_than_the_backoff_does_not_shorten_it() -> None:
+    clock = Clock()
+    assert run(policy(clock, initial_delay=4.0), [slow_down(1.0)]) == ("ok", 2)
+    assert clock.sleeps == [4.0]
+
+
+def test_a_retry_after_beyond_max_delay_is_honoured() -> None:
+    clock = Clock()
+    retry = policy(clock, deadline=30.0, max_delay=8.0)
+    assert run(retry, [slow_down(20.0)]) == ("ok", 2)
+    assert clock.sleeps == [20.0]
+
+
+# -- a duplicate-order answer: the recovery query happens at once -----------------------------
+
+
+def test_after_a_duplicate_order_answer_the_recovery_query_is_not_delayed() -> None:
+    clock = Clock()
+    duplicate = ProviderError("duplicate merchantTradeNo", status_code=400)
+    duplicate.classification = ErrorClassification(
+        category=ErrorCategory.DUPLICATE_ORDER,
+        retryable=False,
+        action="query the order",
+        user_message="try again",
+        retry_after=3.0,
+    )
+
+    def recover_by_query(error: BaseException) -> bool:  # what the create flow retries
+        classification = getattr(error, "classification", None)
+        return classification is not None and classification.category in RECOVER_BY_QUERY
+
+    retry = policy(clock, initial_delay=4.0)  # a backoff here would wait 4 s, Retry-After 3 s
+    assert run(retry, [duplicate], recover_by_query) == ("ok", 2)
+    assert clock.now == clock.start
+
+
+# -- the bounds' settings -----------------------------------------------------------------------
+
+
+def test_one_attempt_is_a_valid_setting_meaning_no_retry() -> None:
+    clock = Clock()
+    with pytest.raises(ProviderError, match="busy 0"):
+        run(policy(clock, max_attempts=1), busy(1))
+    assert clock.sleeps == []
+
+
+def test_zero_delays_are_valid_settings_retrying_at_once() -> None:
+    clock = Clock()
+    retry = policy(clock, max_attempts=3, initial_delay=0.0, max_delay=0.0)
+    assert run(retry, busy(2)) == ("ok", 3)
+    assert clock.sleeps == [0.0, 0.0]
+
+
+@pytest.mark.parametrize(
+    "values",
+    [{"deadline": 0}, {"deadline": -1.0}, {"initial_delay": -0.1}, {"max_delay": -1}],
+)
+def test_a_deadline_not_in_the_future_or_a_negative_delay_is_refused(
+    values: dict[str, object],
+) -> None:
+    with pytest.raises(ConfigurationError, match=r"\[payments.retry\]"):
+        RetryPolicy.from_settings(values)
+
+
+def test_a_setting_of_the_wrong_type_is_a_configuration_error() -> None:
+    with pytest.raises(ConfigurationError, match=r"\[payments.retry\]"):
+        RetryPolicy.from_settings({"deadline": None})
+    with pytest.raises(ConfigurationError, match=r"\[payments.retry\]"):
+        RetryPolicy.from_settings({"max_attempts": "many"})
+
+
+def test_the_defaults_are_the_documented_ones() -> None:
+    text = (DOCS / "configuration.md").read_text(encoding="utf-8")
+    block = re.search(r"```toml\n(.*?)```", text, re.DOTALL)
+    assert block is not None
+    documented = tomllib.loads(block.group(1))["payments"]["retry"]
+    default = RetryPolicy()
+    assert {key: getattr(default, key) for key in documented} == documented
+    assert RetryPolicy.from_settings(documented) == default
+
+
+# -- the fallback error table ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("status", "category", "retryable"),
+    [
+        (400, ErrorCategory.INVALID_REQUEST, False),
+        (401, ErrorCategory.AUTHENTICATION, False),
+        (403, ErrorCategory.PERMISSION, False),
+        (404, ErrorCategory.NOT_FOUND, False),
+        (418, ErrorCategory.INVALID_REQUEST, False),
+        (429, ErrorCategory.RATE_LIMITED, True),
+        (499, ErrorCategory.INVALID_REQUEST, False),
+        (500, ErrorCategory.PROVIDER_UNAVAILABLE, True),
+        (503, ErrorCategory.PROVIDER_UNAVAILABLE, True),
+        (599, ErrorCategory.PROVIDER_UNAVAILABLE, True),
+    ],
+)
+def test_the_error_table_judges_each_status(
+    status: int, category: ErrorCategory, retryable: bool
+) -> None:
+    judged = classification_for_status(status, retry_after=2.0, provider_code="E1")
+    assert (judged.category, judged.retryable) == (category, retryable)
+    assert judged.status_code == status
+    assert judged.provider_code == "E1"
+    # a wait is advertised only for an error worth retrying
+    assert judged.retry_after == (2.0 if retryable else None)
+
+
+@pytest.mark.parametrize(
+    ("error", "category", "retryable"),
+    [
+        (ConnectError("refused"), ErrorCategory.NETWORK, True),
+        (RequestTimeout("no answer"), ErrorCategory.OUTCOME_UNKNOWN, True),
+        (ProviderError("no status"), ErrorCategory.UNKNOWN, False),
+        (PaymentsError("something else"), ErrorCategory.UNKNOWN, False),
+    ],
+)
+def test_failures_without_a_status_are_judged_by_kind(
+    error: PaymentsError, category: ErrorCategory, retryable: bool
+) -> None:
+    judged = fallback_classification(error)
+    assert (judged.category, judged.retryable) == (category, retryable)
+    assert judged.retry_after is None
