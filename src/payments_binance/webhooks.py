@@ -189,7 +189,10 @@ def _signature(
 ) -> tuple[str, bytes] | None:
     """One certificate's (serial, signature bytes), or ``None`` if the webhook carries neither.
 
-    One of the pair without the other is refused, as is a signature that is not base64.
+    One of the pair without the other is refused, as is a signature that is not base64 in
+    its canonical form: a header the decoder would clean (a stray character, a space, extra
+    padding, bits set after the last byte) is not what Binance sent, and is refused, never
+    cleaned into the signature it resembles.
     """
     serial_name, signature_name = names
     serial = headers.get(serial_name.lower(), "")
@@ -199,9 +202,13 @@ def _signature(
     if not serial or not encoded:
         raise _refuse(f"missing header {serial_name if not serial else signature_name}", provider)
     try:
-        return serial, base64.b64decode(encoded, validate=True)
-    except (binascii.Error, ValueError):
-        raise _refuse(f"malformed header {signature_name}", provider) from None
+        signature = base64.b64decode(encoded)
+    except (binascii.Error, ValueError):  # bad padding, or not ASCII
+        signature = None
+    # Encoding back is the whole check: only the canonical text gives itself again.
+    if signature is None or base64.b64encode(signature).decode("ascii") != encoded:
+        raise _refuse(f"malformed header {signature_name}", provider)
+    return serial, signature
 
 
 def _verifies(key: rsa.RSAPublicKey, signature: bytes, payload: bytes) -> bool:
