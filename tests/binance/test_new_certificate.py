@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import attrs
 import httpx
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -46,35 +47,60 @@ def forger() -> rsa.RSAPrivateKey:
     return rsa.generate_private_key(public_exponent=65537, key_size=2048)
 
 
-@pytest.fixture
-def body() -> bytes:
-    return notification()
+@attrs.frozen
+class Signer:
+    """Signs the test's one notification as Binance would, with either certificate's headers.
+
+    ``old`` is the key of the certificate the provider fetches from the old endpoint, ``new``
+    the one it may publish at the new endpoint, ``forger`` a key Binance never published.
+    """
+
+    old: rsa.RSAPrivateKey
+    new: rsa.RSAPrivateKey
+    forger: rsa.RSAPrivateKey
+    body: bytes
+    clock: FakeClock
+    binance: MockBinance
+
+    def old_pair(self, key: rsa.RSAPrivateKey | None = None) -> dict[str, str]:
+        return callback_headers(
+            self.old if key is None else key, self.body, timestamp_ms=self.clock.ms, nonce=NONCE
+        )
+
+    def new_pair(
+        self, key: rsa.RSAPrivateKey | None = None, serial: str = NEW_SERIAL
+    ) -> dict[str, str]:
+        ms = str(self.clock.ms)
+        return {
+            protocol.HEADER_TIMESTAMP: ms,
+            protocol.HEADER_NONCE: NONCE,
+            protocol.HEADER_CERTIFICATE_SN_NEW: serial,
+            protocol.HEADER_SIGNATURE_NEW: sign_callback(
+                self.new if key is None else key, ms, NONCE, self.body
+            ),
+        }
+
+    def publish_new(self, *keys: tuple[str, rsa.RSAPrivateKey]) -> None:
+        """What the new certificates endpoint answers from now on."""
+        self.binance.new_certificates = [
+            {"certSerial": serial, "certPublic": public_pem(key)} for serial, key in keys
+        ]
 
 
 @pytest.fixture
-def deliver(payments: payments_core.Payments, body: bytes) -> Deliver:
-    return lambda headers: payments.handle_callback("binance", headers, body)
+def signer(
+    rsa_key: rsa.RSAPrivateKey,
+    new_key: rsa.RSAPrivateKey,
+    forger: rsa.RSAPrivateKey,
+    clock: FakeClock,
+    binance: MockBinance,
+) -> Signer:
+    return Signer(rsa_key, new_key, forger, notification(), clock, binance)
 
 
-def old_pair(key: rsa.RSAPrivateKey, body: bytes, clock: FakeClock) -> dict[str, str]:
-    return callback_headers(key, body, timestamp_ms=clock.ms, nonce=NONCE)
-
-
-def new_pair(
-    key: rsa.RSAPrivateKey, body: bytes, clock: FakeClock, serial: str = NEW_SERIAL
-) -> dict[str, str]:
-    return {
-        protocol.HEADER_TIMESTAMP: str(clock.ms),
-        protocol.HEADER_NONCE: NONCE,
-        protocol.HEADER_CERTIFICATE_SN_NEW: serial,
-        protocol.HEADER_SIGNATURE_NEW: sign_callback(key, str(clock.ms), NONCE, body),
-    }
-
-
-def publish_new(binance: MockBinance, *keys: tuple[str, rsa.RSAPrivateKey]) -> None:
-    binance.new_certificates = [
-        {"certSerial": serial, "certPublic": public_pem(key)} for serial, key in keys
-    ]
+@pytest.fixture
+def deliver(payments: payments_core.Payments, signer: Signer) -> Deliver:
+    return lambda headers: payments.handle_callback("binance", headers, signer.body)
 
 
 def paid(result: payments_core.CallbackResult) -> bool:
@@ -82,37 +108,22 @@ def paid(result: payments_core.CallbackResult) -> bool:
 
 
 def test_old_certificate_alone_is_accepted_without_asking_for_the_new_one(
-    deliver: Deliver,
-    rsa_key: rsa.RSAPrivateKey,
-    body: bytes,
-    clock: FakeClock,
-    binance: MockBinance,
+    deliver: Deliver, signer: Signer, binance: MockBinance
 ) -> None:
-    assert paid(deliver(old_pair(rsa_key, body, clock)))
+    assert paid(deliver(signer.old_pair()))
     assert binance.count(protocol.PATH_CERTIFICATES_NEW) == 0
 
 
-def test_both_genuine_signatures_are_accepted(
-    deliver: Deliver,
-    rsa_key: rsa.RSAPrivateKey,
-    new_key: rsa.RSAPrivateKey,
-    body: bytes,
-    clock: FakeClock,
-    binance: MockBinance,
-) -> None:
-    publish_new(binance, (NEW_SERIAL, new_key))
-    assert paid(deliver(old_pair(rsa_key, body, clock) | new_pair(new_key, body, clock)))
+def test_both_genuine_signatures_are_accepted(deliver: Deliver, signer: Signer) -> None:
+    signer.publish_new((NEW_SERIAL, signer.new))
+    assert paid(deliver(signer.old_pair() | signer.new_pair()))
 
 
 def test_new_certificate_alone_is_accepted_with_keys_from_the_new_endpoint(
-    deliver: Deliver,
-    new_key: rsa.RSAPrivateKey,
-    body: bytes,
-    clock: FakeClock,
-    binance: MockBinance,
+    deliver: Deliver, signer: Signer, binance: MockBinance
 ) -> None:
-    publish_new(binance, (NEW_SERIAL, new_key))
-    assert paid(deliver(new_pair(new_key, body, clock)))
+    signer.publish_new((NEW_SERIAL, signer.new))
+    assert paid(deliver(signer.new_pair()))
     assert binance.count(protocol.PATH_CERTIFICATES_NEW) == 1
     assert binance.count(protocol.PATH_CERTIFICATES) == 0
     (fetch,) = binance.sent(protocol.PATH_CERTIFICATES_NEW)
@@ -120,50 +131,32 @@ def test_new_certificate_alone_is_accepted_with_keys_from_the_new_endpoint(
 
 
 def test_a_forged_new_signature_beside_a_genuine_old_one_is_accepted(
-    deliver: Deliver,
-    rsa_key: rsa.RSAPrivateKey,
-    new_key: rsa.RSAPrivateKey,
-    forger: rsa.RSAPrivateKey,
-    body: bytes,
-    clock: FakeClock,
-    binance: MockBinance,
+    deliver: Deliver, signer: Signer
 ) -> None:
     # The genuine old signature covers these very bytes: the forged one cannot change them.
-    publish_new(binance, (NEW_SERIAL, new_key))
-    assert paid(deliver(old_pair(rsa_key, body, clock) | new_pair(forger, body, clock)))
+    signer.publish_new((NEW_SERIAL, signer.new))
+    assert paid(deliver(signer.old_pair() | signer.new_pair(signer.forger)))
 
 
 def test_a_forged_old_signature_beside_a_genuine_new_one_is_accepted(
-    deliver: Deliver,
-    new_key: rsa.RSAPrivateKey,
-    forger: rsa.RSAPrivateKey,
-    body: bytes,
-    clock: FakeClock,
-    binance: MockBinance,
+    deliver: Deliver, signer: Signer
 ) -> None:
-    publish_new(binance, (NEW_SERIAL, new_key))
-    assert paid(deliver(old_pair(forger, body, clock) | new_pair(new_key, body, clock)))
+    signer.publish_new((NEW_SERIAL, signer.new))
+    assert paid(deliver(signer.old_pair(signer.forger) | signer.new_pair()))
 
 
 @pytest.mark.parametrize("new_endpoint", ["published", "empty", "missing"])
 def test_both_forged_are_refused_and_change_nothing(
-    new_endpoint: str,
-    make_payments: Callable[..., payments_core.Payments],
-    new_key: rsa.RSAPrivateKey,
-    forger: rsa.RSAPrivateKey,
-    body: bytes,
-    clock: FakeClock,
-    binance: MockBinance,
+    new_endpoint: str, make_payments: Callable[..., payments_core.Payments], signer: Signer
 ) -> None:
     if new_endpoint == "published":
-        publish_new(binance, (NEW_SERIAL, new_key))
+        signer.publish_new((NEW_SERIAL, signer.new))
     elif new_endpoint == "empty":
-        publish_new(binance)
+        signer.publish_new()
     payments = make_payments()
+    forged = signer.old_pair(signer.forger) | signer.new_pair(signer.forger)
     with pytest.raises(CallbackVerificationError) as refused:
-        payments.handle_callback(
-            "binance", old_pair(forger, body, clock) | new_pair(forger, body, clock), body
-        )
+        payments.handle_callback("binance", forged, signer.body)
     assert refused.value.reply is not None
     assert refused.value.reply.status_code == 401
     assert b'"returnCode":"FAIL"' in refused.value.reply.body
@@ -179,19 +172,12 @@ def test_both_forged_are_refused_and_change_nothing(
     ids=["wrong-path", "error-answer", "unreachable"],
 )
 def test_a_broken_new_endpoint_leaves_the_old_certificate_to_decide(
-    answer: httpx.Response | Exception,
-    deliver: Deliver,
-    rsa_key: rsa.RSAPrivateKey,
-    new_key: rsa.RSAPrivateKey,
-    forger: rsa.RSAPrivateKey,
-    body: bytes,
-    clock: FakeClock,
-    binance: MockBinance,
+    answer: httpx.Response | Exception, deliver: Deliver, signer: Signer, binance: MockBinance
 ) -> None:
     binance.queue(protocol.PATH_CERTIFICATES_NEW, *[answer] * 8)
-    both = old_pair(rsa_key, body, clock) | new_pair(new_key, body, clock)
+    both = signer.old_pair() | signer.new_pair()
     assert paid(deliver(both))
-    forged_old = old_pair(forger, body, clock) | new_pair(new_key, body, clock)
+    forged_old = signer.old_pair(signer.forger) | signer.new_pair()
     if isinstance(answer, Exception):
         # A transport failure ends the operation (the core retries the whole callback): it
         # is answered "try again", never accepted; within the cool-down the old pair decides.
@@ -206,84 +192,62 @@ def test_a_broken_new_endpoint_leaves_the_old_certificate_to_decide(
 
 
 def test_an_empty_new_path_ignores_the_new_headers(
-    make_payments: Callable[..., payments_core.Payments],
-    new_key: rsa.RSAPrivateKey,
-    body: bytes,
-    clock: FakeClock,
-    binance: MockBinance,
+    make_payments: Callable[..., payments_core.Payments], signer: Signer, binance: MockBinance
 ) -> None:
-    publish_new(binance, (NEW_SERIAL, new_key))
+    signer.publish_new((NEW_SERIAL, signer.new))
     payments = make_payments(new_certificates_path="")
     with pytest.raises(CallbackVerificationError, match="missing header BinancePay-Certificate"):
-        payments.handle_callback("binance", new_pair(new_key, body, clock), body)
+        payments.handle_callback("binance", signer.new_pair(), signer.body)
     assert binance.count(protocol.PATH_CERTIFICATES_NEW) == 0
 
 
 def test_the_new_path_is_configurable(
-    make_payments: Callable[..., payments_core.Payments],
-    new_key: rsa.RSAPrivateKey,
-    body: bytes,
-    clock: FakeClock,
-    binance: MockBinance,
+    make_payments: Callable[..., payments_core.Payments], signer: Signer, binance: MockBinance
 ) -> None:
-    answer = [{"certSerial": NEW_SERIAL, "certPublic": public_pem(new_key)}]
+    answer = [{"certSerial": NEW_SERIAL, "certPublic": public_pem(signer.new)}]
     binance.queue("/binancepay/openapi/v2/certificates", ok(answer))
     payments = make_payments(new_certificates_path="/binancepay/openapi/v2/certificates")
-    assert paid(payments.handle_callback("binance", new_pair(new_key, body, clock), body))
+    assert paid(payments.handle_callback("binance", signer.new_pair(), signer.body))
 
 
-def test_a_half_pair_is_refused(
-    deliver: Deliver, new_key: rsa.RSAPrivateKey, body: bytes, clock: FakeClock
-) -> None:
-    headers = new_pair(new_key, body, clock)
+def test_a_half_pair_is_refused(deliver: Deliver, signer: Signer) -> None:
+    headers = signer.new_pair()
     del headers[protocol.HEADER_SIGNATURE_NEW]
     with pytest.raises(CallbackVerificationError, match="missing header BinancePay-Signature-New"):
         deliver(headers)
-    headers = new_pair(new_key, body, clock)
+    headers = signer.new_pair()
     headers[protocol.HEADER_SIGNATURE_NEW] = "not base64!"
     with pytest.raises(CallbackVerificationError, match="malformed header"):
         deliver(headers)
 
 
 def test_new_certificate_rotation_costs_one_fetch_per_unknown_serial(
-    deliver: Deliver,
-    new_key: rsa.RSAPrivateKey,
-    forger: rsa.RSAPrivateKey,
-    body: bytes,
-    clock: FakeClock,
-    binance: MockBinance,
+    deliver: Deliver, signer: Signer, clock: FakeClock, binance: MockBinance
 ) -> None:
-    publish_new(binance, (NEW_SERIAL, new_key))
+    signer.publish_new((NEW_SERIAL, signer.new))
     for _ in range(5):
-        assert paid(deliver(new_pair(new_key, body, clock)))
+        assert paid(deliver(signer.new_pair()))
     assert binance.count(protocol.PATH_CERTIFICATES_NEW) == 1
 
     # Binance publishes a second new key and signs with it, after the cool-down.
-    rotated = forger
-    publish_new(binance, (NEW_SERIAL, new_key), ("NEWSERIAL0002", rotated))
+    rotated = signer.forger
+    signer.publish_new((NEW_SERIAL, signer.new), ("NEWSERIAL0002", rotated))
     clock.advance(61)
     for _ in range(5):
-        assert paid(deliver(new_pair(rotated, body, clock, serial="NEWSERIAL0002")))
+        assert paid(deliver(signer.new_pair(rotated, serial="NEWSERIAL0002")))
     assert binance.count(protocol.PATH_CERTIFICATES_NEW) == 2
 
     # A flood of made-up serials within the cool-down costs at most one more fetch.
     clock.advance(61)
     for i in range(10):
         with pytest.raises(CallbackVerificationError):
-            deliver(new_pair(rotated, body, clock, serial=f"MADEUP{i}"))
+            deliver(signer.new_pair(rotated, serial=f"MADEUP{i}"))
     assert binance.count(protocol.PATH_CERTIFICATES_NEW) == 3
     assert binance.count(protocol.PATH_CERTIFICATES) == 0
 
 
-def test_old_and_new_caches_are_separate(
-    deliver: Deliver,
-    rsa_key: rsa.RSAPrivateKey,
-    new_key: rsa.RSAPrivateKey,
-    body: bytes,
-    clock: FakeClock,
-    binance: MockBinance,
-) -> None:
+def test_old_and_new_caches_are_separate(deliver: Deliver, signer: Signer) -> None:
     # The old key's serial presented as a new certificate is not found in the new list.
-    publish_new(binance, (NEW_SERIAL, new_key))
+    signer.publish_new((NEW_SERIAL, signer.new))
     with pytest.raises(CallbackVerificationError, match="unknown certificate serial"):
-        deliver(new_pair(rsa_key, body, clock, serial=SERIAL))
+        deliver(signer.new_pair(signer.old, serial=SERIAL))
