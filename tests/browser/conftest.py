@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +38,6 @@ CHROMIUM_FLAGS = (
     "--disable-extensions",
     "--hide-scrollbars",
     "--force-device-scale-factor=1",
-    f"--window-size={PHONE_WIDTH},{PHONE_HEIGHT}",
 )
 # Chromium keeps a window at least 500 pixels wide: the phone's screen is emulated instead.
 PHONE = {"width": PHONE_WIDTH, "height": PHONE_HEIGHT, "pixelRatio": 1.0}
@@ -54,31 +54,40 @@ def _binary(variable: str, name: str) -> str:
     return path
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    """A headless Chromium with a phone-sized window, closed after the module's tests."""
+@contextmanager
+def chromium(width: int, height: int, *, phone: bool = False) -> Iterator[Any]:
+    """A headless Chromium with a ``width`` × ``height`` window (a phone's screen emulated when
+    ``phone``), quit on exit; a skip saying why where there is none or it does not start."""
     try:
         from selenium import webdriver
         from selenium.common.exceptions import WebDriverException
         from selenium.webdriver.chrome.service import Service
     except ImportError:
         pytest.skip("browser tests need selenium: pip install -e '.[dev]'")
-    chromium = _binary("PAYMENTS_TEST_CHROMIUM", "chromium")
+    binary = _binary("PAYMENTS_TEST_CHROMIUM", "chromium")
     chromedriver = _binary("PAYMENTS_TEST_CHROMEDRIVER", "chromedriver")
     options = webdriver.ChromeOptions()
-    options.binary_location = chromium
-    for flag in CHROMIUM_FLAGS:
+    options.binary_location = binary
+    for flag in (*CHROMIUM_FLAGS, f"--window-size={width},{height}"):
         options.add_argument(flag)
-    options.add_experimental_option("mobileEmulation", {"deviceMetrics": PHONE})
+    if phone:
+        options.add_experimental_option("mobileEmulation", {"deviceMetrics": PHONE})
     try:
         driver = webdriver.Chrome(service=Service(executable_path=chromedriver), options=options)
     except WebDriverException as exc:
-        pytest.skip(f"Chromium at {chromium} did not start: {' '.join(str(exc).split())[:300]}")
+        pytest.skip(f"Chromium at {binary} did not start: {' '.join(str(exc).split())[:300]}")
     driver.set_page_load_timeout(30)
     try:
         yield driver
     finally:
         driver.quit()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """A headless Chromium with a phone-sized window, closed after the module's tests."""
+    with chromium(PHONE_WIDTH, PHONE_HEIGHT, phone=True) as driver:
+        yield driver
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ from payments_core.console import create_console_app
 from payments_core.serving import BackgroundServer
 from tests.console.conftest import Desk, open_desk
 
-from .conftest import CHROMIUM_FLAGS, _binary
+from .conftest import chromium
 from .test_checkout_browser import assert_self_contained, text_of, wait_until
 
 DESK_WIDTH, DESK_HEIGHT = 1280, 1000
@@ -29,29 +29,8 @@ DESK_WIDTH, DESK_HEIGHT = 1280, 1000
 @pytest.fixture(scope="module")
 def desktop() -> Iterator[Any]:
     """A headless Chromium with a support desk's window, closed after the module's tests."""
-    try:
-        from selenium import webdriver
-        from selenium.common.exceptions import WebDriverException
-        from selenium.webdriver.chrome.service import Service
-    except ImportError:
-        pytest.skip("browser tests need selenium: pip install -e '.[dev]'")
-    chromium = _binary("PAYMENTS_TEST_CHROMIUM", "chromium")
-    chromedriver = _binary("PAYMENTS_TEST_CHROMEDRIVER", "chromedriver")
-    options = webdriver.ChromeOptions()
-    options.binary_location = chromium
-    for flag in CHROMIUM_FLAGS:
-        if not flag.startswith("--window-size"):
-            options.add_argument(flag)
-    options.add_argument(f"--window-size={DESK_WIDTH},{DESK_HEIGHT}")
-    try:
-        driver = webdriver.Chrome(service=Service(executable_path=chromedriver), options=options)
-    except WebDriverException as exc:
-        pytest.skip(f"Chromium at {chromium} did not start: {' '.join(str(exc).split())[:300]}")
-    driver.set_page_load_timeout(30)
-    try:
+    with chromium(DESK_WIDTH, DESK_HEIGHT) as driver:
         yield driver
-    finally:
-        driver.quit()
 
 
 @pytest.fixture
