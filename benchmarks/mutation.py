@@ -117,6 +117,9 @@ def run_module(name: str, spec: dict[str, Any], jobs: int) -> dict[str, Any]:
     """Mutate one module, run its own tests against every mutant, judge the survivors."""
     root = REPO / spec.get("root", ".")
     scratch = SCRATCH / name
+    patterns = [f"*.{mangled(f)}__mutmut_*" for f in spec.get("functions", [])]
+    if jobs == 0:  # --judge: the last run's outcomes, judged again
+        return judged_outcomes(name, spec, scratch, patterns, seconds=None)
     shutil.rmtree(scratch, ignore_errors=True)
     scratch.mkdir(parents=True)
     also = spec.get("also", [])
@@ -130,10 +133,15 @@ def run_module(name: str, spec: dict[str, Any], jobs: int) -> dict[str, Any]:
         "pytest_add_cli_args_test_selection": spec["tests"],
     }
     (scratch / "pyproject.toml").write_text(project_file(root, settings), encoding="utf-8")
-    patterns = [f"*.{mangled(f)}__mutmut_*" for f in spec.get("functions", [])]
     started = time.monotonic()
     mutmut(scratch, "run", "--max-children", str(jobs), *patterns, log=scratch / "run.log")
-    seconds = round(time.monotonic() - started, 1)
+    return judged_outcomes(name, spec, scratch, patterns, round(time.monotonic() - started, 1))
+
+
+def judged_outcomes(
+    name: str, spec: dict[str, Any], scratch: Path, patterns: list[str], seconds: float | None
+) -> dict[str, Any]:
+    """The outcome of every mutant of a module's last run, each survivor with its judgement."""
     outcomes: dict[str, str] = {}
     for line in mutmut(scratch, "results", "--all", "true").splitlines():
         mutant, _, status = line.strip().partition(": ")
@@ -203,6 +211,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--module", action="append", help="run only this module (repeatable)")
     parser.add_argument("--jobs", type=int, default=1, help="mutmut worker processes (1)")
     parser.add_argument("--output", type=Path, default=RESULTS, help="the JSON report")
+    parser.add_argument(
+        "--update", action="store_true", help="keep the other modules already in --output"
+    )
+    parser.add_argument(
+        "--judge", action="store_true", help="judge the last run's survivors again, run nothing"
+    )
     args = parser.parse_args(argv)
     config = tomllib.loads(CONFIG.read_text(encoding="utf-8"))
     modules: dict[str, Any] = config["modules"]
@@ -216,13 +230,25 @@ def main(argv: list[str] | None = None) -> int:
     for name in args.module or list(modules):
         print(f"== {name}", flush=True)
         try:
-            rows.append(run_module(name, modules[name], args.jobs))
+            rows.append(run_module(name, modules[name], 0 if args.judge else args.jobs))
         except RuntimeError as error:  # one module's failure does not hide the others' figures
             print(error, file=sys.stderr)
             failed.append(name)
     box["load_after"] = [round(x, 2) for x in os.getloadavg()]
     print(table(rows, config["threshold"]))
     args.output.parent.mkdir(parents=True, exist_ok=True)
+    if args.update and args.output.exists():
+        kept = json.loads(args.output.read_text("utf-8"))["modules"]
+        ran = {row["module"] for row in rows}
+        for row in rows:  # a --judge run keeps the duration of the run it judged
+            before = [k for k in kept if k["module"] == row["module"]]
+            if row["seconds"] is None and before:
+                row["seconds"] = before[0]["seconds"]
+        order = list(modules)
+        rows = sorted(
+            [row for row in kept if row["module"] not in ran] + rows,
+            key=lambda row: order.index(row["module"]) if row["module"] in order else len(order),
+        )
     report = {"machine": box, "threshold": config["threshold"], "modules": rows, "failed": failed}
     args.output.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", "utf-8")
     print(f"JSON: {args.output}")
