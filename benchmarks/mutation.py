@@ -147,6 +147,9 @@ def judged_outcomes(
         mutant, _, status = line.strip().partition(": ")
         if status and (not patterns or any(fnmatch(mutant, p) for p in patterns)):
             outcomes[mutant] = status
+    for function in spec.get("functions", []):
+        if not any(function_of(mutant) == function for mutant in outcomes):
+            raise RuntimeError(f"{name}: no mutant of {function!r}; is the name right?")
     judged = spec.get("judged", [])
     survivors = []
     for mutant, status in sorted(outcomes.items()):
