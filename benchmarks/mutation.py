@@ -209,6 +209,26 @@ def table(rows: list[dict[str, Any]], threshold: float) -> str:
     return "\n".join(lines)
 
 
+def markdown(report: dict[str, Any]) -> str:
+    """A recorded report as docs/mutation.md shows it: the table, then every judgement."""
+    lines = [
+        "| module | mutants | killed | survived | equivalent | accepted | unjudged | score |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in report["modules"]:
+        lines.append(
+            f"| {r['module']} | {r['mutants']} | {r['killed']} | {r['survived']} | "
+            f"{r['equivalent']} | {r['accepted']} | {r['unjudged']} | {r['score']}% |"
+        )
+    for r in report["modules"]:
+        if r["survivors"]:
+            lines += ["", f"**{r['module']}**", ""]
+        for s in r["survivors"]:
+            why = " ".join(s["why"].split()) or "not judged yet"
+            lines.append(f"- `{s['function']}`: `{s['mutated']}`: {s['verdict']}. {why}")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.mutation", description=__doc__)
     parser.add_argument("--module", action="append", help="run only this module (repeatable)")
@@ -220,7 +240,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--judge", action="store_true", help="judge the last run's survivors again, run nothing"
     )
+    parser.add_argument(
+        "--markdown", type=Path, help="print this recorded report as docs/mutation.md shows it"
+    )
     args = parser.parse_args(argv)
+    if args.markdown:
+        print(markdown(json.loads(args.markdown.read_text("utf-8"))))
+        return 0
     config = tomllib.loads(CONFIG.read_text(encoding="utf-8"))
     modules: dict[str, Any] = config["modules"]
     unknown = sorted(set(args.module or ()) - set(modules))
