@@ -133,6 +133,13 @@ def run_module(name: str, spec: dict[str, Any], jobs: int) -> dict[str, Any]:
         "pytest_add_cli_args_test_selection": spec["tests"],
     }
     (scratch / "pyproject.toml").write_text(project_file(root, settings), encoding="utf-8")
+    commit = subprocess.run(  # noqa: S603 - fixed arguments
+        ["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],  # noqa: S607 - git from PATH
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.strip()
+    (scratch / "commit").write_text(commit or "unknown", encoding="utf-8")
     started = time.monotonic()
     mutmut(scratch, "run", "--max-children", str(jobs), *patterns, log=scratch / "run.log")
     return judged_outcomes(name, spec, scratch, patterns, round(time.monotonic() - started, 1))
@@ -174,6 +181,7 @@ def judged_outcomes(
     counted = killed + len(survivors)
     return {
         "module": name,
+        "commit": (scratch / "commit").read_text("utf-8") if (scratch / "commit").exists() else "",
         "files": spec["mutate"],
         "tests": spec["tests"],
         "mutants": counted,
