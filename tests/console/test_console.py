@@ -103,7 +103,7 @@ def test_the_overview_shows_what_needs_a_look(desk: Desk) -> None:
         event_id="binance:999:PAY_SUCCESS",
         status=PaymentStatus.PAID,
         provider_order_id="999",
-        merchant_order_id="nobody",
+        provider_reference="nobody",
     )
     assert ledger.apply_event(forged).flagged is not None
     mismatched = PaymentEvent(
@@ -111,7 +111,7 @@ def test_the_overview_shows_what_needs_a_look(desk: Desk) -> None:
         event_id="binance:mismatch",
         status=PaymentStatus.PAID,
         provider_order_id=paid.provider_order_id,
-        merchant_order_id=paid.merchant_order_id,
+        provider_reference=paid.provider_reference,
         amount=Money("0.01", "USDT"),
     )
     assert ledger.apply_event(mismatched).flagged is not None
@@ -122,7 +122,7 @@ def test_the_overview_shows_what_needs_a_look(desk: Desk) -> None:
             event_id="binance:late",
             status=PaymentStatus.PAID,
             provider_order_id=late.provider_order_id,
-            merchant_order_id=late.merchant_order_id,
+            provider_reference=late.provider_reference,
         )
     )
     page = desk.get("/").text
@@ -311,7 +311,7 @@ def test_close_reconcile_and_announce_are_confirmed_done_and_logged_with_who(
                 event_id="binance:late-announce",
                 status=PaymentStatus.PAID,
                 provider_order_id=late.provider_order_id,
-                merchant_order_id=late.merchant_order_id,
+                provider_reference=late.provider_reference,
             )
         )
         heard = len(desk.app.changes)
