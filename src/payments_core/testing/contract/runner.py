@@ -428,6 +428,9 @@ def check_paid_event(result: object, order: Order, provider: str) -> PaymentEven
         isinstance(event.event_id, str) and event.event_id,
         f"event.event_id is {event.event_id!r}",
     )
+    for field in ("paid", "fee"):  # optional: what was paid and the provider's fee
+        if getattr(event, field) is not None:
+            check_money(getattr(event, field), f"event.{field}")
     if event.amount is not None:
         amount = check_money(event.amount, "event.amount")
         expected = order.settlement or order.amount
