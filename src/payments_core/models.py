@@ -252,6 +252,16 @@ def _renamed(old: str, new: str) -> None:
     )
 
 
+def _link_alias(old: str, key: str) -> property:
+    """A deprecated read-only attribute ``old`` of an :class:`Order`: its ``links[key]``."""
+
+    def read(order: Order) -> str | None:
+        _renamed(f"Order.{old}", f'Order.links.get("{key}")')
+        return order.links.get(key)
+
+    return property(read, doc=f'Deprecated: ``links.get("{key}")``.')
+
+
 @attrs.frozen(kw_only=True)
 class Order:
     """An order as the provider holds it.
@@ -291,7 +301,7 @@ class Order:
     provider_reference: str | None = None
     settlement: Money | None = None
     checkout_url: str | None = None
-    links: Mapping[str, str] = attrs.field(factory=dict, converter=_read_only_links, hash=False)
+    links: Mapping[str, str] = attrs.field(factory=dict, converter=_read_only_links)
     expires_at: datetime | None = None
     transaction_id: str | None = None
     refunded: Money | None = None
@@ -306,29 +316,10 @@ class Order:
         _renamed("Order.merchant_order_id", "Order.provider_reference")
         return self.reference if self.provider_reference is None else self.provider_reference
 
-    @property
-    def qr_code_url(self) -> str | None:
-        """Deprecated: ``links.get("qr_image")``."""
-        _renamed("Order.qr_code_url", 'Order.links.get("qr_image")')
-        return self.links.get("qr_image")
-
-    @property
-    def qr_content(self) -> str | None:
-        """Deprecated: ``links.get("qr_data")``."""
-        _renamed("Order.qr_content", 'Order.links.get("qr_data")')
-        return self.links.get("qr_data")
-
-    @property
-    def deep_link(self) -> str | None:
-        """Deprecated: ``links.get("app")``."""
-        _renamed("Order.deep_link", 'Order.links.get("app")')
-        return self.links.get("app")
-
-    @property
-    def universal_url(self) -> str | None:
-        """Deprecated: ``links.get("web")``."""
-        _renamed("Order.universal_url", 'Order.links.get("web")')
-        return self.links.get("web")
+    qr_code_url = _link_alias("qr_code_url", "qr_image")
+    qr_content = _link_alias("qr_content", "qr_data")
+    deep_link = _link_alias("deep_link", "app")
+    universal_url = _link_alias("universal_url", "web")
 
 
 @attrs.frozen(kw_only=True)

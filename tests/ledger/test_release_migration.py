@@ -199,16 +199,22 @@ def test_the_outbox_still_announces_what_was_never_announced(migrated: Ledger) -
     assert [c.reference for c in migrated.unannounced_changes()] == ["bk-stripe-paid"]
 
 
-def test_a_redelivery_of_a_recorded_event_is_still_a_duplicate(migrated: Ledger) -> None:
-    again = PaymentEvent(
+def _paid(number: int, trade_no: str, suffix: str = "", **more: Any) -> PaymentEvent:
+    """A Binance payment event for the order numbered ``number`` in the file."""
+    provider_order_id = str(29383937493038367000 + number) if number else "1"
+    return PaymentEvent(
         provider="binance",
-        event_id="binance:29383937493038367002:paid",
+        event_id=f"binance:{provider_order_id}:paid{suffix}",
         status=PaymentStatus.PAID,
-        provider_order_id="29383937493038367002",
-        provider_reference="trade0002xbkpaid",
+        provider_order_id=provider_order_id,
+        provider_reference=trade_no,
         amount=SETTLEMENT,
+        **more,
     )
-    assert migrated.apply_event(again).duplicate
+
+
+def test_a_redelivery_of_a_recorded_event_is_still_a_duplicate(migrated: Ledger) -> None:
+    assert migrated.apply_event(_paid(2, "trade0002xbkpaid")).duplicate
 
 
 def test_a_migrated_order_is_found_by_its_provider_reference_and_records_the_payment(
@@ -216,26 +222,11 @@ def test_a_migrated_order_is_found_by_its_provider_reference_and_records_the_pay
 ) -> None:
     # A provider order id the ledger never saw: the order is found by its provider reference,
     # and the event names another order, so it is flagged rather than applied.
-    crossed = PaymentEvent(
-        provider="binance",
-        event_id="binance:1:paid",
-        status=PaymentStatus.PAID,
-        provider_order_id="1",
-        provider_reference="trade0001xbkpending",
-        amount=SETTLEMENT,
-    )
-    result = migrated.apply_event(crossed)
+    result = migrated.apply_event(_paid(0, "trade0001xbkpending"))
     assert (result.reference, result.flagged) == ("bk-pending", EventFlag.ORDER_MISMATCH)
     # (The file's flagged wrong-amount event already holds binance:<id>:paid: another id.)
-    genuine = PaymentEvent(
-        provider="binance",
-        event_id="binance:29383937493038367001:paid:2",
-        status=PaymentStatus.PAID,
-        provider_order_id="29383937493038367001",
-        provider_reference="trade0001xbkpending",
-        amount=SETTLEMENT,
-        paid=Money("0.00016", "BTC"),
-        fee=Money("0.01000000", "USDT"),
+    genuine = _paid(
+        1, "trade0001xbkpending", ":2", paid=Money("0.00016", "BTC"), fee=Money("0.01", "USDT")
     )
     assert migrated.apply_event(genuine).applied
     order = migrated.get_order("binance", "bk-pending")
@@ -243,6 +234,6 @@ def test_a_migrated_order_is_found_by_its_provider_reference_and_records_the_pay
     assert (order.status, order.paid, order.fee) == (
         PaymentStatus.PAID,
         Money("0.00016", "BTC"),
-        Money("0.01000000", "USDT"),
+        Money("0.01", "USDT"),
     )
     assert dict(order.links) == _binance_links(1)  # the new event took no link away
