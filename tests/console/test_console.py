@@ -226,7 +226,11 @@ def test_an_orders_timeline_after_pay_duplicate_forged_and_partial_refund(desk: 
     assert "reason: late cancellation" in timeline
     assert order.provider_order_id in timeline
     assert text_of(page, "transaction-id") in timeline  # the payer's transaction, shown
-    assert "checkout" in text_of(page, "links")
+    links = text_of(page, "links")
+    assert all(name in links for name in ("checkout", "QR code", "app link", "web link"))
+    # What the payer paid and Binance's fee, from the callback's paymentInfo and commission.
+    assert text_of(page, "paid") == f"{order.settlement.amount} {order.settlement.currency}"
+    assert re.fullmatch(r"0\.0+ USDT", text_of(page, "fee"))
 
 
 def test_a_refund_through_the_form_is_confirmed_and_a_double_submit_refunds_once(
