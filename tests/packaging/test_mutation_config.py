@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from benchmarks.mutation import CONFIG, REPO, changed_lines, function_of, judges, mangled
 
 MODULES: dict[str, Any] = tomllib.loads(CONFIG.read_text(encoding="utf-8"))["modules"]
@@ -22,9 +21,8 @@ def defined(path: Path) -> set[str]:
         if isinstance(node, ast.FunctionDef):
             names.add(node.name)
         elif isinstance(node, ast.ClassDef):
-            names |= {
-                f"{node.name}.{item.name}" for item in node.body if isinstance(item, ast.FunctionDef)
-            }
+            methods = [item for item in node.body if isinstance(item, ast.FunctionDef)]
+            names |= {f"{node.name}.{method.name}" for method in methods}
     return names
 
 
