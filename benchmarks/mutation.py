@@ -189,6 +189,7 @@ def judged_outcomes(
         "survived": len(survivors),
         "equivalent": equivalent,
         "accepted": sum(s["verdict"] == "accepted" for s in survivors),
+        "gaps": sum(s["verdict"] == "gap" for s in survivors),
         "unjudged": sum(s["verdict"] == "UNJUDGED" for s in survivors),
         "not_run": len(outcomes) - counted,
         "score": round(100 * killed / max(counted - equivalent, 1), 1),
@@ -200,14 +201,15 @@ def judged_outcomes(
 def table(rows: list[dict[str, Any]], threshold: float) -> str:
     head = (
         f"{'module':<26} {'mutants':>7} {'killed':>6} {'survived':>8} {'equiv':>5} "
-        f"{'accepted':>8} {'unjudged':>8} {'score':>6}  met  seconds"
+        f"{'accepted':>8} {'gaps':>4} {'unjudged':>8} {'score':>6}  met  seconds"
     )
     lines = [head, "-" * len(head)]
     for r in rows:
         met = "yes" if r["score"] >= threshold and not r["unjudged"] else "NO"
         lines.append(
             f"{r['module']:<26} {r['mutants']:>7} {r['killed']:>6} {r['survived']:>8} "
-            f"{r['equivalent']:>5} {r['accepted']:>8} {r['unjudged']:>8} {r['score']:>5}%  "
+            f"{r['equivalent']:>5} {r['accepted']:>8} {r.get('gaps', 0):>4} {r['unjudged']:>8} "
+            f"{r['score']:>5}%  "
             f"{met:<4} {r['seconds']}"
         )
     for r in rows:
@@ -220,13 +222,15 @@ def table(rows: list[dict[str, Any]], threshold: float) -> str:
 def markdown(report: dict[str, Any]) -> str:
     """A recorded report as docs/mutation.md shows it: the table, then every judgement."""
     lines = [
-        "| module | mutants | killed | survived | equivalent | accepted | unjudged | score |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| module | commit | mutants | killed | survived | equivalent | accepted | gaps | unjudged "
+        "| score |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in report["modules"]:
         lines.append(
-            f"| {r['module']} | {r['mutants']} | {r['killed']} | {r['survived']} | "
-            f"{r['equivalent']} | {r['accepted']} | {r['unjudged']} | {r['score']}% |"
+            f"| {r['module']} | {r.get('commit', '')} | {r['mutants']} | {r['killed']} | "
+            f"{r['survived']} | {r['equivalent']} | {r['accepted']} | {r.get('gaps', 0)} | "
+            f"{r['unjudged']} | {r['score']}% |"
         )
     for r in report["modules"]:
         if r["survivors"]:
