@@ -89,4 +89,8 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
         "UPDATE events SET announced_at = received_at WHERE applied",
         "CREATE INDEX events_unannounced ON events (id) WHERE applied AND announced_at IS NULL",
     ),
+    (
+        # Reconciliation looks for refunds still pending, as it does for orders.
+        "CREATE INDEX refunds_status_created ON refunds (status, created_at)",
+    ),
 )

@@ -25,6 +25,7 @@ update, and ``COMMIT`` alone: three round trips instead of five.
 from __future__ import annotations
 
 import abc
+import hashlib
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager, nullcontext, suppress
 from datetime import UTC, datetime, timedelta
@@ -56,9 +57,10 @@ from payments_core.rules import (
     assess_event,
     assess_refund_notice,
     check_refundable,
+    check_refunded,
 )
 
-__all__ = ["LedgerOptions", "SqlLedger"]
+__all__ = ["LedgerOptions", "SqlLedger", "flagged_event_id"]
 
 
 class LedgerOptions(TypedDict, total=False):
@@ -179,6 +181,14 @@ class SqlLedger(Ledger):
             )
         return [columns.order_record(row) for row in rows]
 
+    def pending_refunds(self, older_than: timedelta) -> list[Refund]:
+        cutoff = self._now() - older_than
+        with self._errors("read pending refunds"), self._pool.connection() as conn:
+            rows = self._sql.pending_refunds.rows(
+                conn, status=RefundStatus.PENDING.value, created_at=cutoff
+            )
+        return [columns.refund(row) for row in rows]
+
     def events_for(self, provider: str, reference: str) -> list[EventRecord]:
         with self._errors("read events"), self._pool.connection() as conn:
             rows = self._sql.events.rows(conn, provider=provider, reference=reference)
@@ -186,7 +196,7 @@ class SqlLedger(Ledger):
 
     def apply_event(self, event: PaymentEvent, *, announced: bool = False) -> ApplyResult:
         if event.refund is not None:
-            return self._apply_refund_notice(event)
+            return self._apply_refund_notice(event, announced=announced)
         now = self._now()
         try:
             with self._errors("apply event"), self._transaction() as conn:
@@ -255,7 +265,9 @@ class SqlLedger(Ledger):
 
     # -- refunds ----------------------------------------------------------------------------
 
-    def reserve_refund(self, provider: str, request: RefundRequest) -> RefundOutcome:
+    def reserve_refund(
+        self, provider: str, request: RefundRequest, *, provider_refund_id: str | None = None
+    ) -> RefundOutcome:
         now = self._now()
         with self._errors("reserve refund"), self._transaction() as conn:
             state = self._order_state(conn, provider, request.reference)
@@ -281,7 +293,7 @@ class SqlLedger(Ledger):
                 provider=provider,
                 reference=request.reference,
                 refund_reference=request.refund_reference,
-                provider_refund_id=None,
+                provider_refund_id=provider_refund_id,
                 provider_order_id=state.provider_order_id,
                 amount=request.amount,
                 status=RefundStatus.PENDING,
@@ -290,7 +302,7 @@ class SqlLedger(Ledger):
             self._sql.insert_refund.run(conn, **columns.refund_row(refund, now))
         return RefundOutcome(refund=refund, created=True)
 
-    def settle_refund(self, refund: Refund) -> RefundOutcome:
+    def settle_refund(self, refund: Refund, *, announced: bool = False) -> RefundOutcome:
         now = self._now()
         with self._errors("settle refund"), self._transaction() as conn:
             state = self._order_state(conn, refund.provider, refund.reference)
@@ -305,8 +317,23 @@ class SqlLedger(Ledger):
                 )
             if stored.status is not RefundStatus.PENDING:
                 return RefundOutcome(refund=stored)
+            others = self._held(conn, refund.provider, refund.reference) - stored.amount.amount
+            flag = check_refunded(state, refund, others)
+            if flag is not None:
+                return RefundOutcome(refund=stored, flagged=flag)
             event_id = f"{refund.provider}:refund:{refund.reference}:{refund.refund_reference}"
             change, settled = self._settle(conn, state, stored, refund, now, event_id)
+            if change is not None:
+                # The order's move waits in the outbox like an applied event's.
+                moved = PaymentEvent(
+                    provider=refund.provider,
+                    event_id=event_id,
+                    status=change.new_status,
+                    provider_order_id=state.provider_order_id,
+                    merchant_order_id=state.merchant_order_id,
+                    amount=settled.amount,
+                )
+                self._insert_event(conn, moved, state, None, now, announced=announced)
         return RefundOutcome(refund=settled, change=change)
 
     def release_refund(self, provider: str, reference: str, refund_reference: str) -> bool:
@@ -329,7 +356,7 @@ class SqlLedger(Ledger):
             rows = self._sql.refunds.rows(conn, provider=provider, reference=reference)
         return [columns.refund(row) for row in rows]
 
-    def _apply_refund_notice(self, event: PaymentEvent) -> ApplyResult:
+    def _apply_refund_notice(self, event: PaymentEvent, *, announced: bool) -> ApplyResult:
         notice = event.refund
         assert notice is not None
         now = self._now()
@@ -337,19 +364,26 @@ class SqlLedger(Ledger):
         try:
             with self._errors("apply event"), self._transaction() as conn:
                 state = self._state(conn, event)
-                row = self._sql.refund_by_provider_id.row(
-                    conn, provider=event.provider, provider_refund_id=notice.provider_refund_id
-                )
-                stored = None if row is None else columns.refund(row)
+                stored = self._noticed_refund(conn, event, state)
                 flag = assess_refund_notice(state, event, stored)
-                # Refund changes are announced after the commit, outside the outbox.
-                inserted = self._insert_event(conn, event, state, flag, now, announced=True)
-                self._check_inserted(inserted, state)
+                recorded = event
                 if flag is None:
                     assert state is not None
                     assert stored is not None
-                    heard = attrs.evolve(stored, status=notice.status)
+                    heard = attrs.evolve(
+                        stored,
+                        status=notice.status,
+                        provider_refund_id=stored.provider_refund_id or notice.provider_refund_id,
+                    )
                     change, settled = self._settle(conn, state, stored, heard, now, event.event_id)
+                    if change is not None:
+                        # Recorded as the ledger decided it, and kept in the outbox until the
+                        # application has heard of it (a duplicate rolls all of it back).
+                        recorded = attrs.evolve(event, status=change.new_status)
+                inserted = self._insert_event(
+                    conn, recorded, state, flag, now, announced=announced or change is None
+                )
+                self._check_inserted(inserted, state)
                 self._before_commit()
         except _Duplicate as duplicate:
             return duplicate.result
@@ -361,6 +395,22 @@ class SqlLedger(Ledger):
             reference=None if state is None else state.reference,
             refund=settled,
         )
+
+    def _noticed_refund(
+        self, conn: Connection, event: PaymentEvent, state: OrderState | None
+    ) -> Refund | None:
+        """The refund a notice names: by the caller's refund reference when the provider echoes
+        it, else by the provider's refund id."""
+        notice = event.refund
+        assert notice is not None
+        if notice.refund_reference is not None and state is not None:
+            return self._stored_refund(
+                conn, event.provider, state.reference, notice.refund_reference
+            )
+        row = self._sql.refund_by_provider_id.row(
+            conn, provider=event.provider, provider_refund_id=notice.provider_refund_id
+        )
+        return None if row is None else columns.refund(row)
 
     def _settle(
         self,
@@ -473,7 +523,14 @@ class SqlLedger(Ledger):
         *,
         announced: bool,
     ) -> Cursor:
-        """Send the event row's insert; :meth:`_check_inserted` reads whether it was new."""
+        """Send the event row's insert; :meth:`_check_inserted` reads whether it was new.
+
+        An event flagged for not fitting its order (unknown, other ids, currency or amount) is
+        kept under its own key, :func:`flagged_event_id`: a forged or garbled delivery never
+        takes the key under which the genuine event is later told from a duplicate.
+        """
+        if flag is not None and flag is not EventFlag.STALE:
+            event = attrs.evolve(event, event_id=flagged_event_id(event, flag))
         row = columns.event_row(event, state, flag, now, announced=announced)
         return self._sql.insert_event.run(conn, **row)
 
@@ -544,6 +601,13 @@ def _rollback(conn: Connection) -> None:
     # If even ROLLBACK fails the connection is broken: the pool's health check discards it.
     with suppress(Exception):
         conn.execute("ROLLBACK")
+
+
+def flagged_event_id(event: PaymentEvent, flag: EventFlag) -> str:
+    """The key a flagged event is recorded under: its id, why it was flagged, and a digest of
+    what it says (a redelivery of the same event is a duplicate; another variant is not)."""
+    digest = hashlib.sha256(repr(event).encode()).hexdigest()[:16]
+    return f"{event.event_id}#{flag.value}:{digest}"
 
 
 def _utc_now() -> datetime:
