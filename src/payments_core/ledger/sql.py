@@ -60,7 +60,7 @@ from payments_core.rules import (
     check_refunded,
 )
 
-__all__ = ["LedgerOptions", "SqlLedger", "flagged_event_id"]
+__all__ = ["LedgerOptions", "SqlLedger", "answer_event_id", "flagged_event_id"]
 
 
 class LedgerOptions(TypedDict, total=False):
@@ -321,7 +321,7 @@ class SqlLedger(Ledger):
             flag = check_refunded(state, refund, others)
             if flag is not None:
                 return RefundOutcome(refund=stored, flagged=flag)
-            event_id = f"{refund.provider}:refund:{refund.reference}:{refund.refund_reference}"
+            event_id = answer_event_id(refund)
             change, settled = self._settle(conn, state, stored, refund, now, event_id)
             if change is not None:
                 # The order's move waits in the outbox like an applied event's.
@@ -601,6 +601,11 @@ def _rollback(conn: Connection) -> None:
     # If even ROLLBACK fails the connection is broken: the pool's health check discards it.
     with suppress(Exception):
         conn.execute("ROLLBACK")
+
+
+def answer_event_id(refund: Refund) -> str:
+    """The event id under which a refund's answer (not its notice) moved the order."""
+    return f"{refund.provider}:refund:{refund.reference}:{refund.refund_reference}"
 
 
 def flagged_event_id(event: PaymentEvent, flag: EventFlag) -> str:
