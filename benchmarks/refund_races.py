@@ -15,13 +15,14 @@ docs/refunds.md records the figures. Not a speed benchmark: the runs are not tim
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
+import os
 import tempfile
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable
+from importlib.machinery import SourceFileLoader
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -29,7 +30,7 @@ from typing import Any
 import httpx
 from click.testing import CliRunner
 
-from payments_core import Payments, PaymentStatus, StatusChange, hookimpl
+from payments_core import Payments
 from payments_core.cli import cli
 from payments_core.ledger import open_ledger
 from payments_core.plugins import PluginHost
@@ -38,45 +39,29 @@ from payments_core.serving import BackgroundServer
 EXAMPLE = Path(__file__).resolve().parents[1] / "docs" / "examples" / "leadscalendar_app.py"
 #: How long a run waits for the refund's notification to be recorded.
 NOTICE_TIMEOUT_S = 10.0
-#: The environment variables that would point the demo elsewhere than its own sandbox.
-CLEARED: dict[str, str | None] = {
-    name: None
-    for name in (
-        "PAYMENTS_PROVIDERS",
-        "PAYMENTS_DEFAULT_PROVIDER",
-        "PAYMENTS_DATABASE_URL",
-        "PAYMENTS_CONFIG",
-        "BINANCE_PAY_API_KEY",
-        "BINANCE_PAY_API_SECRET",
-        "BINANCE_PAY_BASE_URL",
-    )
-}
 
 
 def load_example() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("leadscalendar_app", EXAMPLE)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    """The guide's example app, docs/examples/leadscalendar_app.py, as a module."""
+    loader = SourceFileLoader("leadscalendar_app", str(EXAMPLE))
+    module = ModuleType(loader.name)
+    module.__file__ = str(EXAMPLE)
+    loader.exec_module(module)
     return module
 
 
-class PaidSeen:
-    """Lets a run wait for the payment's callback instead of sleeping."""
-
-    def __init__(self) -> None:
-        self.paid = threading.Event()
-
-    @hookimpl(trylast=True)
-    def payment_status_changed(self, change: StatusChange) -> None:
-        if change.new_status is PaymentStatus.PAID:
-            self.paid.set()
+def until(found: Callable[[], bool], what: str) -> None:
+    """Wait (polling) until ``found()``; :data:`NOTICE_TIMEOUT_S` at most."""
+    deadline = time.monotonic() + NOTICE_TIMEOUT_S
+    pause = threading.Event()
+    while not found():
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{what} never arrived")
+        pause.wait(0.02)
 
 
 def guide_run(example: ModuleType, host: PluginHost) -> list[str | None]:
     """One run of the guide's example; the flags of the booking's ledger events."""
-    seen = PaidSeen()
     with (
         host.provider("binance").open_sandbox() as sandbox,  # type: ignore[union-attr]
         tempfile.TemporaryDirectory() as folder,
@@ -85,7 +70,7 @@ def guide_run(example: ModuleType, host: PluginHost) -> list[str | None]:
         payments = Payments(
             ledger=open_ledger(f"sqlite:///{Path(folder) / 'payments.sqlite3'}"),
             provider_settings={"binance": sandbox.settings},
-            plugins=(example.ConfirmPaidBookings(bookings), seen),
+            plugins=(example.ConfirmPaidBookings(bookings),),
         )
         app = example.create_app(payments, bookings)
         with (
@@ -95,33 +80,27 @@ def guide_run(example: ModuleType, host: PluginHost) -> list[str | None]:
         ):
             booking = client.post("/bookings", json={"title": "Intro call"}).json()
             sandbox.pay(booking["order_id"])
-            if not seen.paid.wait(NOTICE_TIMEOUT_S):
-                raise RuntimeError("the payment's callback never arrived")
+            path = f"/bookings/{booking['booking_id']}"
+            until(lambda: client.get(path).json()["status"] == "confirmed", "the payment")
             cancelled = client.post(f"/bookings/{booking['booking_id']}/cancel").json()
             if cancelled["status"] != "cancelled":
                 raise RuntimeError(f"the booking was not cancelled: {cancelled}")
-            assert payments.ledger is not None
-            return _notice_flags(payments, booking["booking_id"])
+            ledger = payments.ledger
+            assert ledger is not None
 
+            def events() -> list[Any]:
+                return ledger.events_for("binance", booking["booking_id"])
 
-def _notice_flags(payments: Payments, reference: str) -> list[str | None]:
-    """Wait until the refund's notification is recorded; every event's flag."""
-    assert payments.ledger is not None
-    deadline = time.monotonic() + NOTICE_TIMEOUT_S
-    pause = threading.Event()
-    while True:
-        events = payments.ledger.events_for("binance", reference)
-        if any(":PAY_REFUND:" in event.event_id for event in events):
-            return [None if event.flag is None else str(event.flag) for event in events]
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"no refund notification for {reference}")
-        pause.wait(0.02)
+            until(lambda: any(":PAY_REFUND:" in e.event_id for e in events()), "the notice")
+            return [None if event.flag is None else str(event.flag) for event in events()]
 
 
 def demo_run(*provider: str) -> list[str | None]:
     """One ``payments demo [--provider ...] --refund --json``; its ledger events' flags."""
+    # Nothing from this environment may point the demo elsewhere than its own sandbox.
+    ours = {name: None for name in os.environ if name.startswith(("PAYMENTS_", "BINANCE_PAY_"))}
     result = CliRunner().invoke(
-        cli, ["demo", *provider, "--refund", "--json"], env=CLEARED, catch_exceptions=False
+        cli, ["demo", *provider, "--refund", "--json"], env=ours, catch_exceptions=False
     )
     if result.exit_code != 0:
         raise RuntimeError(f"payments demo failed: {result.output}")

@@ -28,19 +28,28 @@ from .test_sandbox_ledger import (
 def paid(ledger_url: str) -> Iterator[tuple[Sandbox, dict[str, str | None], Order]]:
     """A sandbox, the environment pointing the command line at it, and a paid order."""
     with sandbox_on_loopback() as (sandbox, base_url):
-        env: dict[str, str | None] = {
-            "BINANCE_PAY_BASE_URL": base_url,
-            "BINANCE_PAY_API_KEY": API_KEY,
-            "BINANCE_PAY_API_SECRET": API_SECRET,
-            "PAYMENTS_DATABASE_URL": ledger_url,
-            "PAYMENTS_PROVIDERS": "binance",
-            "PAYMENTS_CONFIG": None,
-        }
-        with binance_payments(base_url, ledger_url) as payments:
-            order = payments.create_order(booking(1, NOWHERE))
-            sandbox.pay(order.provider_order_id)
-            payments.reconcile(older_than=timedelta(0))  # learns of the payment
-        yield sandbox, env, order
+        yield sandbox, cli_env(base_url, ledger_url), paid_order(sandbox, base_url, ledger_url)
+
+
+def cli_env(base_url: str, ledger_url: str) -> dict[str, str | None]:
+    """The environment pointing the command line at the sandbox and the ledger."""
+    return {
+        "BINANCE_PAY_BASE_URL": base_url,
+        "BINANCE_PAY_API_KEY": API_KEY,
+        "BINANCE_PAY_API_SECRET": API_SECRET,
+        "PAYMENTS_DATABASE_URL": ledger_url,
+        "PAYMENTS_PROVIDERS": "binance",
+        "PAYMENTS_CONFIG": None,
+    }
+
+
+def paid_order(sandbox: Sandbox, base_url: str, ledger_url: str) -> Order:
+    """A booking's order, paid, and the payment known to the ledger."""
+    with binance_payments(base_url, ledger_url) as payments:
+        order = payments.create_order(booking(1, NOWHERE))
+        sandbox.pay(order.provider_order_id)
+        payments.reconcile(older_than=timedelta(0))  # learns of the payment
+    return order
 
 
 def run(env: dict[str, str | None], *args: str) -> Result:
@@ -99,18 +108,8 @@ def test_a_refund_answered_pending_whose_notice_is_lost_is_settled_by_reconcile(
         sandbox,
         base_url,
     ):
-        with binance_payments(base_url, ledger_url) as payments:
-            order = payments.create_order(booking(1, NOWHERE))
-            sandbox.pay(order.provider_order_id)
-            payments.reconcile(older_than=timedelta(0))  # learns of the payment
-        env: dict[str, str | None] = {
-            "BINANCE_PAY_BASE_URL": base_url,
-            "BINANCE_PAY_API_KEY": API_KEY,
-            "BINANCE_PAY_API_SECRET": API_SECRET,
-            "PAYMENTS_DATABASE_URL": ledger_url,
-            "PAYMENTS_PROVIDERS": "binance",
-            "PAYMENTS_CONFIG": None,
-        }
+        order = paid_order(sandbox, base_url, ledger_url)
+        env = cli_env(base_url, ledger_url)
         asked = run(env, "refund", order.reference, "--amount", "0.40")
         assert asked.exit_code == 1, asked.output  # still pending
         assert "refund-0.40  pending" in asked.output

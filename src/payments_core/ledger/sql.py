@@ -25,6 +25,7 @@ update, and ``COMMIT`` alone: three round trips instead of five.
 from __future__ import annotations
 
 import abc
+import enum
 import hashlib
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager, nullcontext, suppress
@@ -40,7 +41,7 @@ from payments_core.ledger.dbapi import Connection, Connections, Cursor, Pool
 from payments_core.ledger.interface import Ledger
 from payments_core.ledger.migrations import MIGRATIONS
 from payments_core.ledger.records import ApplyResult, EventRecord, OrderRecord, RefundOutcome
-from payments_core.ledger.statements import Statements
+from payments_core.ledger.statements import Statement, Statements
 from payments_core.models import (
     Order,
     PaymentEvent,
@@ -174,20 +175,21 @@ class SqlLedger(Ledger):
         return [columns.order_record(row) for row in rows]
 
     def pending_orders(self, older_than: timedelta) -> list[OrderRecord]:
-        cutoff = self._now() - older_than
-        with self._errors("read pending orders"), self._pool.connection() as conn:
-            rows = self._sql.pending.rows(
-                conn, status=PaymentStatus.PENDING.value, created_at=cutoff
-            )
+        rows = self._pending("orders", self._sql.pending, PaymentStatus.PENDING, older_than)
         return [columns.order_record(row) for row in rows]
 
     def pending_refunds(self, older_than: timedelta) -> list[Refund]:
-        cutoff = self._now() - older_than
-        with self._errors("read pending refunds"), self._pool.connection() as conn:
-            rows = self._sql.pending_refunds.rows(
-                conn, status=RefundStatus.PENDING.value, created_at=cutoff
-            )
+        pending = RefundStatus.PENDING
+        rows = self._pending("refunds", self._sql.pending_refunds, pending, older_than)
         return [columns.refund(row) for row in rows]
+
+    def _pending(
+        self, what: str, query: Statement, status: enum.Enum, older_than: timedelta
+    ) -> list[columns.Row]:
+        """The rows ``query`` finds in ``status``, created at least ``older_than`` ago."""
+        cutoff = self._now() - older_than
+        with self._errors(f"read pending {what}"), self._pool.connection() as conn:
+            return query.rows(conn, status=status.value, created_at=cutoff)
 
     def events_for(self, provider: str, reference: str) -> list[EventRecord]:
         with self._errors("read events"), self._pool.connection() as conn:
