@@ -174,9 +174,9 @@ def reconcile_refund_flow(
     """Ask the provider how the pending ``refund`` stands, and record a final answer.
 
     The refund is asked for by ``query_refund`` with the request it was reserved for. A
-    provider without that hook, or that still says pending or holds no such refund, leaves it
-    pending: reconciliation never sends a refund (``refund_order`` with the same refund
-    reference does, once the provider holds none).
+    provider without that hook, or that holds no such refund, leaves it pending (one that
+    still says pending too): reconciliation never sends a refund (``refund_order`` with the
+    same refund reference does, once the provider holds none).
 
     :returns: The refund as the ledger now holds it.
     """
@@ -198,8 +198,9 @@ def reconcile_refund_flow(
         return known
 
     found = yield from retry.flow(query, should_retry=is_retryable)
-    if found is None or found.status is RefundStatus.PENDING:
+    if found is None:
         return refund
+    # Still pending, it is recorded all the same: its id and settlement, for its notice.
     return (yield from blocking(settle, ledger, found))
 
 
