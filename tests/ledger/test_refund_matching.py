@@ -65,6 +65,11 @@ def test_only_a_refund_never_asked_for_is_an_unknown_refund(ledger: Ledger) -> N
     # The right refund reference with another id than the one the ledger holds for it.
     other = ledger.apply_event(echoing("booking-1", "cancel-1"))
     assert other.flagged is EventFlag.UNKNOWN_REFUND
+    # The right refund reference with an id another refund already holds.
+    ledger.reserve_refund(NAME, asked("0.10", "cancel-2"), provider_refund_id="re_cancel-3")
+    ledger.reserve_refund(NAME, asked("0.10", "cancel-3"))
+    taken = ledger.apply_event(echoing("booking-1", "cancel-3", "0.1"))
+    assert taken.flagged is EventFlag.UNKNOWN_REFUND
     assert state(ledger) == (PaymentStatus.PAID, None)
 
 
@@ -233,3 +238,31 @@ def test_a_notice_for_an_unknown_order_or_with_mismatched_ids_changes_nothing(
     assert ledger.apply_event(other_provider).flagged is EventFlag.ORDER_MISMATCH
     assert state(ledger) == (PaymentStatus.PAID, None)
     assert ledger.apply_event(good).applied  # none of them took the genuine notice's key
+
+
+def test_what_was_moved_back_is_kept_whichever_of_notice_and_answer_says_it(
+    ledger: Ledger,
+) -> None:
+    paid(ledger, "booking-1")
+    paid(ledger, "booking-2")
+    # A notice in the settlement's currency says it (booking-1).
+    ledger.reserve_refund(NAME, asked("0.40"))
+    by_notice = ledger.apply_event(echoing("booking-1", "cancel-1"))
+    assert by_notice.refund is not None
+    assert by_notice.refund.settlement == Money("0.4", "USDT")
+    # A notice in the price's currency does not; the answer coming after it does (booking-2).
+    two = ledger.reserve_refund(NAME, asked("0.40", "cancel-2", reference="booking-2"))
+    in_usd = echoing("booking-2", "cancel-2")
+    assert in_usd.refund is not None
+    usd = Money("0.40", "USD")
+    applied = ledger.apply_event(
+        attrs.evolve(in_usd, amount=usd, refund=attrs.evolve(in_usd.refund, amount=usd))
+    )
+    assert applied.refund is not None
+    assert applied.refund.settlement is None
+    late = ledger.settle_refund(answered(two.refund, provider_refund_id="re_cancel-2"))
+    assert (late.change, late.refund.settlement) == (None, Money("0.40", "USDT"))
+    kept = ledger.get_refund(NAME, "booking-2", "cancel-2")
+    assert kept is not None
+    assert (kept.status, kept.settlement) == (RefundStatus.SUCCEEDED, Money("0.40", "USDT"))
+    assert state(ledger, "booking-2") == (PaymentStatus.PARTIALLY_REFUNDED, usd)

@@ -51,6 +51,7 @@ from payments_core.models import (
     RefundStatus,
     StatusChange,
 )
+from payments_core.money import Money
 from payments_core.redaction import safe_url
 from payments_core.rules import (
     EventFlag,
@@ -318,6 +319,11 @@ class SqlLedger(Ledger):
                     provider=refund.provider,
                 )
             if stored.status is not RefundStatus.PENDING:
+                # Settled by its notice first: the answer may still say what was moved back.
+                if stored.settlement is None and refund.settlement is not None:
+                    with_settlement = attrs.evolve(stored, settlement=refund.settlement)
+                    self._write_refund(conn, stored, with_settlement, now)
+                    stored = with_settlement
                 return RefundOutcome(refund=stored)
             others = self._held(conn, refund.provider, refund.reference) - stored.amount.amount
             flag = check_refunded(state, refund, others)
@@ -376,6 +382,7 @@ class SqlLedger(Ledger):
                         stored,
                         status=notice.status,
                         provider_refund_id=stored.provider_refund_id or notice.provider_refund_id,
+                        settlement=stored.settlement or _moved(stored, notice.amount),
                     )
                     change, settled = self._settle(conn, state, stored, heard, now, event.event_id)
                     if change is not None:
@@ -398,6 +405,21 @@ class SqlLedger(Ledger):
             refund=settled,
         )
 
+    def _write_refund(self, conn: Connection, stored: Refund, heard: Refund, now: datetime) -> None:
+        """Write ``heard``'s status, and its provider id and settlement where it states them."""
+        settlement = heard.settlement
+        self._sql.update_refund.run(
+            conn,
+            provider_refund_id=heard.provider_refund_id,
+            settlement_amount=None if settlement is None else settlement.amount,
+            settlement_currency=None if settlement is None else settlement.currency,
+            status=heard.status.value,
+            updated_at=now,
+            provider=stored.provider,
+            reference=stored.reference,
+            refund_reference=stored.refund_reference,
+        )
+
     def _noticed_refund(
         self, conn: Connection, event: PaymentEvent, state: OrderState | None
     ) -> Refund | None:
@@ -405,14 +427,16 @@ class SqlLedger(Ledger):
         it, else by the provider's refund id."""
         notice = event.refund
         assert notice is not None
-        if notice.refund_reference is not None and state is not None:
-            return self._stored_refund(
-                conn, event.provider, state.reference, notice.refund_reference
-            )
         row = self._sql.refund_by_provider_id.row(
             conn, provider=event.provider, provider_refund_id=notice.provider_refund_id
         )
-        return None if row is None else columns.refund(row)
+        by_id = None if row is None else columns.refund(row)
+        if notice.refund_reference is None or state is None:
+            return by_id
+        stored = self._stored_refund(conn, event.provider, state.reference, notice.refund_reference)
+        if by_id is not None and by_id != stored:
+            return None  # its id is another refund's: it names no refund of its own
+        return stored
 
     def _settle(
         self,
@@ -438,16 +462,7 @@ class SqlLedger(Ledger):
                 **key,
             )
             stored = attrs.evolve(stored, amount=heard.amount)
-        self._sql.update_refund.run(
-            conn,
-            provider_refund_id=heard.provider_refund_id,
-            settlement_amount=None if settlement is None else settlement.amount,
-            settlement_currency=None if settlement is None else settlement.currency,
-            status=heard.status.value,
-            updated_at=now,
-            refund_reference=stored.refund_reference,
-            **key,
-        )
+        self._write_refund(conn, stored, heard, now)
         settled = attrs.evolve(
             stored,
             status=heard.status,
@@ -603,6 +618,14 @@ def _rollback(conn: Connection) -> None:
     # If even ROLLBACK fails the connection is broken: the pool's health check discards it.
     with suppress(Exception):
         conn.execute("ROLLBACK")
+
+
+def _moved(refund: Refund, amount: Money | None) -> Money | None:
+    """A notice's amount as the refund's settlement, if it is in another currency than the
+    refund's (what the provider moved back in its own)."""
+    if amount is None or amount.currency == refund.amount.currency:
+        return None
+    return amount
 
 
 def answer_event_id(refund: Refund) -> str:
