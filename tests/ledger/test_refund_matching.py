@@ -15,7 +15,7 @@ from payments_core import Ledger, Money, PaymentEvent, PaymentStatus, RefundStat
 from payments_core.ledger import EventFlag
 from payments_core.ledger.sql import flagged_event_id
 
-from .fakes import NAME, event_for, merchant_order_id, order_for, provider_order_id
+from .fakes import NAME, event_for, order_for, provider_order_id, provider_reference
 from .test_refunds_ledger import answered, asked, notice, paid, state
 
 
@@ -229,11 +229,11 @@ def test_a_notice_for_an_unknown_order_or_with_mismatched_ids_changes_nothing(
     unknown = attrs.evolve(
         good,
         provider_order_id=provider_order_id("nobody"),
-        merchant_order_id=merchant_order_id("nobody"),
+        provider_reference=provider_reference("nobody"),
     )
     assert ledger.apply_event(unknown).flagged is EventFlag.UNKNOWN_ORDER
-    other_merchant_id = attrs.evolve(good, merchant_order_id=merchant_order_id("nobody"))
-    assert ledger.apply_event(other_merchant_id).flagged is EventFlag.ORDER_MISMATCH
+    other_reference = attrs.evolve(good, provider_reference=provider_reference("nobody"))
+    assert ledger.apply_event(other_reference).flagged is EventFlag.ORDER_MISMATCH
     other_provider = attrs.evolve(good, provider_order_id=provider_order_id("nobody"))
     assert ledger.apply_event(other_provider).flagged is EventFlag.ORDER_MISMATCH
     assert state(ledger) == (PaymentStatus.PAID, None)
