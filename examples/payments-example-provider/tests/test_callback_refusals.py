@@ -4,7 +4,10 @@ the application: the status, the reason, the error's type. The gaps a mutation r
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
+import logging
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
@@ -113,3 +116,28 @@ def test_a_signature_that_is_not_even_text_is_refused_not_crashed_on(
     payments: Payments,
 ) -> None:
     assert refusal(payments, signed(str(T), "\udcff" * 64)) == NOT_VERIFIED
+
+
+def test_a_verified_callback_is_logged_with_its_event_order_and_status(
+    payments: Payments, caplog: pytest.LogCaptureFixture
+) -> None:
+    body = json.dumps(
+        {
+            "event_id": "evt_1",
+            "type": wire.EVENT_PAID,
+            "created": T,
+            "order": {
+                "id": "ord_1",
+                "merchant_order_id": "m-1",
+                "amount": "2.50",
+                "currency": "EUR",
+            },
+        }
+    ).encode()
+    signature = hmac.new(b"s" * 20, f"{T}.".encode() + body, hashlib.sha256).hexdigest()
+    with caplog.at_level(logging.DEBUG, logger="payments_example"):
+        result = payments.handle_callback("example", signed(str(T), signature), body)
+    assert result.event is not None
+    assert "callback evt_1 verified: order ord_1 is paid" in [
+        r.getMessage() for r in caplog.records
+    ]
