@@ -21,6 +21,7 @@ __all__ = [
     "assess_event",
     "assess_refund_notice",
     "check_refundable",
+    "learnt_settlement",
 ]
 
 
@@ -87,6 +88,26 @@ def assess_event(state: OrderState | None, event: PaymentEvent) -> EventFlag | N
             return EventFlag.AMOUNT_MISMATCH
     if not state.status.can_become(event.status):
         return EventFlag.STALE
+    return None
+
+
+def learnt_settlement(state: OrderState, event: PaymentEvent) -> Money | None:
+    """The settlement an applied ``event`` teaches the order in ``state``, if any.
+
+    Some providers learn the settlement only from the payment: the payer picks the coin when
+    paying (Coinbase Commerce, BTCPay, NOWPayments). An order created without a settlement
+    takes it from the first applied event that states an amount in another currency than the
+    price: the event's ``amount`` (what the provider says the order came to), else its
+    ``paid`` (what the payer paid). An order that has a settlement keeps it: a ``paid`` that
+    differs from it is recorded as what was paid, never written over the settlement.
+
+    :returns: the settlement to record, or ``None`` when there is nothing to learn.
+    """
+    if state.settlement_currency is not None:
+        return None
+    for stated in (event.amount, event.paid):
+        if stated is not None and stated.currency != state.currency:
+            return stated
     return None
 
 
