@@ -29,7 +29,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime
-from decimal import Decimal
+from decimal import ROUND_DOWN, Decimal
 from typing import Any, Final
 
 import attrs
@@ -78,6 +78,8 @@ class SandboxOrder:
     expires_at: str | None
     status: str = wire.STATUS_OPEN
     payment_id: str | None = None
+    paid: dict[str, str] | None = None
+    fee: dict[str, str] | None = None
     refunds: dict[str, SandboxRefund] = attrs.field(factory=dict)
 
     @property
@@ -100,6 +102,8 @@ class SandboxOrder:
             "checkout_url": f"{base_url}/checkout/{self.id}",
             "expires_at": self.expires_at,
             "payment_id": self.payment_id,
+            "paid": self.paid,
+            "fee": self.fee,
             "refunded": str(self.refunded),
         }
 
@@ -300,18 +304,32 @@ class ExamplePaySandbox:
                 return order
         raise KeyError(order_id)
 
-    def pay(self, order_id: str) -> Delivery:
+    def pay(
+        self, order_id: str, *, amount: str | None = None, asset: str | None = None
+    ) -> Delivery:
         """Pay the open order ``order_id`` and send its ``order.paid`` callback.
 
+        The payer pays the price, or picks another asset (:data:`wire.ASSETS`) and pays
+        ``amount`` of it: the order then says what was paid in that asset, which the merchant
+        learns only now. ExamplePay keeps :data:`wire.FEE_RATE` of it as its fee.
+
         :raises KeyError: if there is no such order.
-        :raises ValueError: if it is not open.
+        :raises ValueError: if it is not open, or the asset or amount is not one to pay with.
         """
         with self._lock:
             order = self.order_by_id(order_id)
             if order.status != wire.STATUS_OPEN:
                 raise ValueError(f"order {order_id} is {order.status}, not open")
+            if asset is None:
+                amount, asset = order.amount, order.currency
+            if asset not in wire.ASSETS or amount is None or not _AMOUNT.fullmatch(amount):
+                raise ValueError(f"cannot pay {amount} {asset}")
+            places = Decimal(1).scaleb(-wire.ASSETS[asset])
+            fee = (Decimal(amount) * Decimal(wire.FEE_RATE)).quantize(places, ROUND_DOWN)
             order.status = wire.STATUS_PAID
             order.payment_id = f"pay_{secrets.token_hex(12)}"
+            order.paid = {"amount": amount, "currency": asset}
+            order.fee = {"amount": str(fee), "currency": asset}
         return self._notify(order, wire.EVENT_PAID)
 
     def close(self, merchant_order_id: str) -> dict[str, Any]:
