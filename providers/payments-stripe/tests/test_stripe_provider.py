@@ -43,6 +43,23 @@ def request(reference: str, price: Money | None = None, **fields: object) -> Ord
     )
 
 
+def ledgered(sandbox: StripeSandbox, ledger_file: Path) -> Payments:
+    """A facade with the Stripe provider and a ledger in ``ledger_file``, over ``sandbox``."""
+    return Payments(
+        providers={"stripe": StripeProvider},
+        provider_settings={
+            "stripe": {
+                "base_url": sandbox.base_url,
+                "api_key": sandbox.api_key,
+                "webhook_secret": sandbox.webhook_secrets[0],
+            }
+        },
+        load_entry_points=False,
+        transport=sandbox_transport(sandbox),
+        ledger=open_ledger(f"sqlite:///{ledger_file}"),
+    )
+
+
 @pytest.mark.parametrize(
     ("price", "unit_amount", "currency"),
     [
@@ -212,19 +229,7 @@ def test_an_expires_at_stripe_would_refuse_is_a_validation_error(
 def test_refunds_are_idempotent_and_their_webhooks_settle_them_in_the_ledger(
     sandbox: StripeSandbox, tmp_path: Path
 ) -> None:
-    transport = sandbox_transport(sandbox)
-    settings = {
-        "base_url": sandbox.base_url,
-        "api_key": sandbox.api_key,
-        "webhook_secret": sandbox.webhook_secrets[0],
-    }
-    with Payments(
-        providers={"stripe": StripeProvider},
-        provider_settings={"stripe": settings},
-        load_entry_points=False,
-        transport=transport,
-        ledger=open_ledger(f"sqlite:///{tmp_path / 'refunds.sqlite3'}"),
-    ) as payments:
+    with ledgered(sandbox, tmp_path / "refunds.sqlite3") as payments:
 
         def deliver_new() -> list[str]:
             kinds = []
@@ -459,6 +464,32 @@ def test_a_paid_or_expired_order_has_no_checkout_url(
     assert (found_paid.status, found_paid.checkout_url) == (PaymentStatus.PAID, None)
     assert found_closed is not None
     assert (found_closed.status, found_closed.checkout_url) == (PaymentStatus.EXPIRED, None)
+
+
+def test_what_was_paid_is_reported_on_the_paid_webhook_and_query_and_recorded(
+    sandbox: StripeSandbox, tmp_path: Path
+) -> None:
+    with ledgered(sandbox, tmp_path / "paid.sqlite3") as payments:
+        order = payments.create_order(request("paid-1", Money("12.34", "EUR")))
+        unpaid = payments.query_order("paid-1")
+        delivery = sandbox.pay(order.provider_order_id)
+        outcome = payments.apply_callback("stripe", delivery.headers, delivery.body)
+        found = payments.query_order("paid-1")
+        assert payments.ledger is not None
+        recorded = payments.ledger.get_order("stripe", "paid-1")
+    assert unpaid is not None
+    assert unpaid.paid is None  # nothing is paid yet
+    assert outcome.event is not None
+    # The session's amount_total; the fee sits on the balance transaction, not sent here.
+    assert (outcome.event.paid, outcome.event.fee) == (Money("12.34", "EUR"), None)
+    assert found is not None
+    assert (found.paid, found.fee) == (Money("12.34", "EUR"), None)
+    assert recorded is not None
+    assert (recorded.status, recorded.paid, recorded.settlement) == (
+        PaymentStatus.PAID,
+        Money("12.34", "EUR"),
+        None,  # paid in the price's currency: nothing to learn
+    )
 
 
 def _session_form(unit_amount: int) -> str:
