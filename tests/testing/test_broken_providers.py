@@ -79,6 +79,18 @@ CASES = [
         "idempotent-refund",
         "the second refund gave refund",
     ),
+    (
+        broken.QueryForgetsWhatWasPaid,
+        "test_what_was_paid_is_recorded",
+        "paid-recorded",
+        "the query after it None",
+    ),
+    (
+        broken.IgnoresThePickedAsset,
+        "test_a_settlement_is_learnt_from_the_payment",
+        "settlement-learnt",
+        "the event states only USD",
+    ),
 ]
 
 

@@ -53,6 +53,11 @@ class ExampleHarness(InProcessHarness):
         delivery = self.sandbox.pay(order.provider_order_id)
         return CallbackRequest(delivery.headers, delivery.body)
 
+    def picked_asset_callback(self, order: Order) -> CallbackRequest:
+        # The payer picks BTC at checkout; ExamplePay states no settlement before that.
+        delivery = self.sandbox.pay(order.provider_order_id, amount="0.00002000", asset="BTC")
+        return CallbackRequest(delivery.headers, delivery.body)
+
     def order_count(self) -> int:
         return len(self.sandbox.orders)
 

@@ -329,7 +329,7 @@ class ExamplePaySandbox:
             order.status = wire.STATUS_PAID
             order.payment_id = f"pay_{secrets.token_hex(12)}"
             order.paid = {"amount": amount, "currency": asset}
-            order.fee = {"amount": str(fee), "currency": asset}
+            order.fee = {"amount": format(fee, "f"), "currency": asset}
         return self._notify(order, wire.EVENT_PAID)
 
     def close(self, merchant_order_id: str) -> dict[str, Any]:

@@ -41,6 +41,7 @@ from payments_core import (
 )
 from payments_core.classify import classification_for_status
 from payments_core.config import HttpSettings
+from payments_core.ledger import Ledger
 from payments_core.money import CURRENCIES, Money
 from payments_core.testing.harness import FaultInjector, ProviderHarness
 from payments_core.transport import HttpxSender, drive
@@ -133,9 +134,16 @@ class ContractRun:
         return frozenset(self._recorder.called)
 
     def payments(
-        self, *, attempts: int = ATTEMPTS, settings: Mapping[str, Any] | None = None
+        self,
+        *,
+        attempts: int = ATTEMPTS,
+        settings: Mapping[str, Any] | None = None,
+        ledger: Ledger | None = None,
     ) -> Payments:
-        """A new facade with the provider alone, its requests passing through :attr:`faults`."""
+        """A new facade with the provider alone, its requests passing through :attr:`faults`.
+
+        :param ledger: The facade's ledger, closed with it; default none.
+        """
 
         async def no_sleep(seconds: float) -> None:
             self.sleeps.append(seconds)
@@ -157,6 +165,7 @@ class ContractRun:
             retry=policy,
             transport=self.faults,
             async_transport=self.faults,
+            ledger=ledger,
         )
         self._recorder.watch(payments.host.pm)
         self._opened.append(payments)
