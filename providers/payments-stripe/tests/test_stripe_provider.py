@@ -43,23 +43,6 @@ def request(reference: str, price: Money | None = None, **fields: object) -> Ord
     )
 
 
-def ledgered(sandbox: StripeSandbox, ledger_file: Path) -> Payments:
-    """A facade with the Stripe provider and a ledger in ``ledger_file``, over ``sandbox``."""
-    return Payments(
-        providers={"stripe": StripeProvider},
-        provider_settings={
-            "stripe": {
-                "base_url": sandbox.base_url,
-                "api_key": sandbox.api_key,
-                "webhook_secret": sandbox.webhook_secrets[0],
-            }
-        },
-        load_entry_points=False,
-        transport=sandbox_transport(sandbox),
-        ledger=open_ledger(f"sqlite:///{ledger_file}"),
-    )
-
-
 @pytest.mark.parametrize(
     ("price", "unit_amount", "currency"),
     [
@@ -229,7 +212,19 @@ def test_an_expires_at_stripe_would_refuse_is_a_validation_error(
 def test_refunds_are_idempotent_and_their_webhooks_settle_them_in_the_ledger(
     sandbox: StripeSandbox, tmp_path: Path
 ) -> None:
-    with ledgered(sandbox, tmp_path / "refunds.sqlite3") as payments:
+    transport = sandbox_transport(sandbox)
+    settings = {
+        "base_url": sandbox.base_url,
+        "api_key": sandbox.api_key,
+        "webhook_secret": sandbox.webhook_secrets[0],
+    }
+    with Payments(
+        providers={"stripe": StripeProvider},
+        provider_settings={"stripe": settings},
+        load_entry_points=False,
+        transport=transport,
+        ledger=open_ledger(f"sqlite:///{tmp_path / 'refunds.sqlite3'}"),
+    ) as payments:
 
         def deliver_new() -> list[str]:
             kinds = []
@@ -467,16 +462,16 @@ def test_a_paid_or_expired_order_has_no_checkout_url(
 
 
 def test_what_was_paid_is_reported_on_the_paid_webhook_and_query_and_recorded(
-    sandbox: StripeSandbox, tmp_path: Path
+    sandbox: StripeSandbox, make_facade: Facade, tmp_path: Path
 ) -> None:
-    with ledgered(sandbox, tmp_path / "paid.sqlite3") as payments:
-        order = payments.create_order(request("paid-1", Money("12.34", "EUR")))
-        unpaid = payments.query_order("paid-1")
-        delivery = sandbox.pay(order.provider_order_id)
-        outcome = payments.apply_callback("stripe", delivery.headers, delivery.body)
-        found = payments.query_order("paid-1")
-        assert payments.ledger is not None
-        recorded = payments.ledger.get_order("stripe", "paid-1")
+    payments = make_facade(sandbox, ledger=open_ledger(f"sqlite:///{tmp_path / 'paid.sqlite3'}"))
+    order = payments.create_order(request("paid-1", Money("12.34", "EUR")))
+    unpaid = payments.query_order("paid-1")
+    delivery = sandbox.pay(order.provider_order_id)
+    outcome = payments.apply_callback("stripe", delivery.headers, delivery.body)
+    found = payments.query_order("paid-1")
+    assert payments.ledger is not None
+    recorded = payments.ledger.get_order("stripe", "paid-1")
     assert unpaid is not None
     assert unpaid.paid is None  # nothing is paid yet
     assert outcome.event is not None
