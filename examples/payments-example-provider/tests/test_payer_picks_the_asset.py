@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import httpx
 from payments_example import ExampleProvider
 from payments_example.sandbox import serve
 
@@ -43,7 +44,10 @@ def test_the_ledger_learns_the_settlement_what_was_paid_and_the_fee(tmp_path: Pa
             )
             created = payments.create_order(request)
             assert created.settlement is None  # the payer has not picked yet
-            running.sandbox.pay(created.provider_order_id, amount="0.00021000", asset="BTC")
+            # The payer picks BTC on the checkout page and pays; the callback follows.
+            checkout = f"{running.base_url}/checkout/{created.provider_order_id}"
+            refused = httpx.post(checkout, data={"asset": "DOGE", "amount": "1"})
+            page = httpx.post(checkout, data={"asset": "BTC", "amount": "0.00021000"})
             assert payments.ledger is not None
             paid = payments.ledger.get_order("example", "booking-7")
             queried = payments.query_order("booking-7")
@@ -54,6 +58,8 @@ def test_the_ledger_learns_the_settlement_what_was_paid_and_the_fee(tmp_path: Pa
                     amount=Money("5.00", "USD"),
                 )
             )
+    assert (refused.status_code, page.status_code) == (400, 200)
+    assert "This order is paid." in page.text
     assert paid is not None
     assert paid.status is PaymentStatus.PAID
     assert paid.settlement == Money("0.00021", "BTC")

@@ -21,6 +21,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import hmac
+import html
 import json
 import re
 import secrets
@@ -31,6 +32,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from decimal import ROUND_DOWN, Decimal
 from typing import Any, Final
+from urllib.parse import parse_qsl
 
 import attrs
 import httpx
@@ -455,15 +457,23 @@ def _api(sandbox: ExamplePaySandbox, request: SandboxRequest) -> Answer:
 
 
 def _checkout(sandbox: ExamplePaySandbox, request: SandboxRequest) -> Answer:
+    """The payer's page: pay the price, or pick an asset (a form's ``asset`` and ``amount``)."""
     page = {"content-type": "text/html; charset=utf-8"}
     try:
         order = sandbox.order_by_id(request.path.removeprefix("/checkout/"))
     except KeyError:
         return Answer(404, b"<h1>No such order</h1>", page)
     if request.method == "POST" and order.status == wire.STATUS_OPEN:
-        sandbox.pay(order.id)
+        form = dict(parse_qsl(request.body.decode("utf-8", "replace")))
+        try:
+            sandbox.pay(order.id, amount=form.get("amount"), asset=form.get("asset"))
+        except ValueError as refused:
+            return Answer(400, f"<h1>{html.escape(str(refused))}</h1>".encode(), page)
+    assets = "".join(f"<option>{asset}</option>" for asset in wire.ASSETS)
     action = (
         '<form method="post"><button>Pay</button></form>'
+        '<form method="post"><input name="amount" placeholder="amount">'
+        f'<select name="asset">{assets}</select><button>Pay in another asset</button></form>'
         if order.status == wire.STATUS_OPEN
         else f"<p>This order is {order.status}.</p>"
     )
