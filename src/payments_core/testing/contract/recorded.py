@@ -9,6 +9,7 @@ learns it too. Both contracts run the facade with a ledger in a temporary SQLite
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -67,13 +68,12 @@ class RecordedPaymentContracts:
 
 
 def _paid_and_recorded(
-    run: ContractRun, label: str, pay: object
+    run: ContractRun, label: str, pay: Callable[[Order], CallbackRequest | None]
 ) -> tuple[Order, PaymentEvent, Order]:
     """Create an order, pay it by ``pay`` and apply the callback to a ledger.
 
     :returns: the order as created, the paid event, and the order as the ledger holds it.
     """
-    assert callable(pay)
     name = run.harness.name
     with tempfile.TemporaryDirectory() as folder:
         ledger = open_ledger(f"sqlite:///{Path(folder) / 'contract.sqlite3'}")
@@ -82,7 +82,6 @@ def _paid_and_recorded(
             callback = pay(order)
             if callback is None:
                 pytest.skip("the harness has no payer who picks the asset")
-            assert isinstance(callback, CallbackRequest)
             outcome = payments.apply_callback(name, callback.headers, callback.body)
             queried = payments.query_order(order.reference)
             recorded = ledger.get_order(name, order.reference)
