@@ -11,7 +11,7 @@ from pathlib import Path
 
 import httpx
 from payments_example import ExampleProvider
-from payments_example.sandbox import serve
+from payments_example.sandbox import ExamplePaySandbox, serve
 
 from payments_core import (
     Money,
@@ -24,17 +24,23 @@ from payments_core import (
 )
 from payments_core.asgi import create_callback_app
 from payments_core.serving import BackgroundServer
+from payments_core.testing.sandbox import RunningSandbox
+
+
+def ledgered(running: RunningSandbox[ExamplePaySandbox], ledger_url: str) -> Payments:
+    """A facade with ExamplePay on the served sandbox and a ledger at ``ledger_url``."""
+    return Payments(
+        providers={"example": ExampleProvider},
+        provider_settings={"example": dict(running.settings)},
+        load_entry_points=False,
+        ledger=open_ledger(ledger_url),
+    )
 
 
 def test_the_ledger_learns_the_settlement_what_was_paid_and_the_fee(tmp_path: Path) -> None:
     ledger_url = f"sqlite:///{tmp_path / 'ledger.sqlite3'}"
     with serve() as running:
-        payments = Payments(
-            providers={"example": ExampleProvider},
-            provider_settings={"example": dict(running.settings)},
-            load_entry_points=False,
-            ledger=open_ledger(ledger_url),
-        )
+        payments = ledgered(running, ledger_url)
         app = create_callback_app(payments, close_payments=True)
         with BackgroundServer(app, lifespan="on") as endpoint:
             request = OrderRequest(
@@ -78,12 +84,7 @@ def test_a_payment_in_the_price_currency_reports_it_and_teaches_no_settlement(
     tmp_path: Path,
 ) -> None:
     with serve() as running:
-        payments = Payments(
-            providers={"example": ExampleProvider},
-            provider_settings={"example": dict(running.settings)},
-            load_entry_points=False,
-            ledger=open_ledger(f"sqlite:///{tmp_path / 'ledger.sqlite3'}"),
-        )
+        payments = ledgered(running, f"sqlite:///{tmp_path / 'ledger.sqlite3'}")
         with BackgroundServer(create_callback_app(payments, close_payments=True)) as endpoint:
             request = OrderRequest(
                 reference="booking-8",
@@ -97,3 +98,32 @@ def test_a_payment_in_the_price_currency_reports_it_and_teaches_no_settlement(
     assert paid is not None
     assert (paid.status, paid.settlement) == (PaymentStatus.PAID, None)
     assert (paid.paid, paid.fee) == (Money("9.99", "EUR"), Money("0.09", "EUR"))
+
+
+def test_a_lost_callback_is_reconciled_and_the_settlement_learnt_from_the_query(
+    tmp_path: Path,
+) -> None:
+    silent = ExamplePaySandbox(
+        api_key="ex_key_silent", api_secret="silent-secret-0123456789", deliver=lambda d: None
+    )
+    with serve(silent) as running, ledgered(running, f"sqlite:///{tmp_path / 'l.db'}") as payments:
+        request = OrderRequest(
+            reference="booking-9",
+            price=Money("5.00", "GBP"),
+            callback_url="http://127.0.0.1:9/never-reached",
+        )
+        created = payments.create_order(request)
+        silent.pay(created.provider_order_id, amount="6.250000", asset="USDT")
+        outcome = payments.reconcile_order("booking-9")
+        assert payments.ledger is not None
+        recorded = payments.ledger.get_order("example", "booking-9")
+    assert outcome.result is not None
+    assert outcome.result.applied
+    assert outcome.answer is not None
+    assert outcome.answer.paid == Money("6.25", "USDT")  # the query says what was paid
+    assert recorded is not None
+    assert (recorded.status, recorded.settlement, recorded.fee) == (
+        PaymentStatus.PAID,
+        Money("6.25", "USDT"),
+        Money("0.0625", "USDT"),
+    )
