@@ -129,7 +129,7 @@ def test_the_overview_shows_what_needs_a_look(desk: Desk) -> None:
     assert text_of(page, "flagged-count").startswith("2 flagged events")
     assert "unknown_order: no order in the ledger has the ids it names" in text_of(page, "flagged")
     assert text_of(page, "outbox").startswith("1 changes not yet announced")
-    assert text_of(page, "stuck-count").startswith("1 orders pending over 15 min")
+    assert text_of(page, "stuck-count").startswith("1 orders not final over 15 min")
     assert "lc-stuck" in text_of(page, "stuck")
     assert "lc-fresh" not in text_of(page, "stuck")
     assert "r-waiting 0.30 USD moved the call" in text_of(page, "pending-refunds")

@@ -174,9 +174,7 @@ class SqlLedger(Ledger):
     def pending_orders(self, older_than: timedelta) -> list[OrderRecord]:
         cutoff = self._now() - older_than
         with self._errors("read pending orders"), self._pool.connection() as conn:
-            rows = self._sql.pending.rows(
-                conn, status=PaymentStatus.PENDING.value, created_at=cutoff
-            )
+            rows = self._sql.pending.rows(conn, created_at=cutoff)
         return [columns.order_record(row) for row in rows]
 
     def events_for(self, provider: str, reference: str) -> list[EventRecord]:
