@@ -79,6 +79,12 @@ CASES = [
         "idempotent-refund",
         "the second refund gave refund",
     ),
+    (
+        broken.ConfirmingIsPaid,
+        "test_not_final_status_never_finalises",
+        "not-final-never-finalises",
+        "callback 1 of 2 before the payment ended says paid, a final status",
+    ),
 ]
 
 

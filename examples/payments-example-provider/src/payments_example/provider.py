@@ -65,13 +65,19 @@ log = get_logger("payments_example")
 
 _STATUSES: Final = {
     wire.STATUS_OPEN: PaymentStatus.PENDING,
+    wire.STATUS_PROCESSING: PaymentStatus.CONFIRMING,
+    wire.STATUS_HELD: PaymentStatus.NEEDS_REVIEW,
     wire.STATUS_PAID: PaymentStatus.PAID,
+    wire.STATUS_FAILED: PaymentStatus.FAILED,
     wire.STATUS_CLOSED: PaymentStatus.CLOSED,
     wire.STATUS_PARTIALLY_REFUNDED: PaymentStatus.PARTIALLY_REFUNDED,
     wire.STATUS_REFUNDED: PaymentStatus.REFUNDED,
 }
 _EVENTS: Final = {
+    wire.EVENT_PROCESSING: PaymentStatus.CONFIRMING,
+    wire.EVENT_HELD: PaymentStatus.NEEDS_REVIEW,
     wire.EVENT_PAID: PaymentStatus.PAID,
+    wire.EVENT_FAILED: PaymentStatus.FAILED,
     wire.EVENT_CLOSED: PaymentStatus.CLOSED,
     wire.EVENT_REFUNDED: PaymentStatus.PARTIALLY_REFUNDED,
 }
@@ -436,7 +442,8 @@ class ExampleProvider:
             if not (isinstance(created, int) and isinstance(order["amount"], str)):
                 raise TypeError("created must be an integer and amount a decimal string")
             notice = None
-            amount = Money(order["amount"], order["currency"])
+            # What arrived, when ExamplePay says (a held payment: under- or over-paid).
+            amount = Money(order.get("paid_amount") or order["amount"], order["currency"])
             if "refund" in document:
                 refund = document["refund"]
                 if not isinstance(refund["amount"], str):

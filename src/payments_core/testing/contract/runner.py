@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import tempfile
 import uuid
 from collections.abc import Callable, Generator, Mapping, Sequence
 from datetime import datetime
@@ -41,6 +42,7 @@ from payments_core import (
 )
 from payments_core.classify import classification_for_status
 from payments_core.config import HttpSettings
+from payments_core.ledger import Ledger, open_ledger
 from payments_core.money import CURRENCIES, Money
 from payments_core.testing.harness import FaultInjector, ProviderHarness
 from payments_core.transport import HttpxSender, drive
@@ -126,6 +128,7 @@ class ContractRun:
         self.sleeps: list[float] = []
         self._recorder = _HookRecorder()
         self._opened: list[Payments] = []
+        self._ledger_dir: tempfile.TemporaryDirectory[str] | None = None
 
     @property
     def hooks_called(self) -> frozenset[str]:
@@ -133,9 +136,18 @@ class ContractRun:
         return frozenset(self._recorder.called)
 
     def payments(
-        self, *, attempts: int = ATTEMPTS, settings: Mapping[str, Any] | None = None
+        self,
+        *,
+        attempts: int = ATTEMPTS,
+        settings: Mapping[str, Any] | None = None,
+        ledger: bool = False,
+        plugins: tuple[object, ...] = (),
     ) -> Payments:
-        """A new facade with the provider alone, its requests passing through :attr:`faults`."""
+        """A new facade with the provider alone, its requests passing through :attr:`faults`.
+
+        :param ledger: Give it a ledger of its own: a new SQLite file, removed at the end.
+        :param plugins: Application hooks to register (to hear ``payment_status_changed``).
+        """
 
         async def no_sleep(seconds: float) -> None:
             self.sleeps.append(seconds)
@@ -157,10 +169,17 @@ class ContractRun:
             retry=policy,
             transport=self.faults,
             async_transport=self.faults,
+            ledger=self._new_ledger() if ledger else None,
+            plugins=plugins,
         )
         self._recorder.watch(payments.host.pm)
         self._opened.append(payments)
         return payments
+
+    def _new_ledger(self) -> Ledger:
+        if self._ledger_dir is None:
+            self._ledger_dir = tempfile.TemporaryDirectory(prefix="payments-contract-")
+        return open_ledger(f"sqlite:///{self._ledger_dir.name}/{uuid.uuid4().hex}.sqlite3")
 
     def reference(self, label: str) -> str:
         """A reference no other test has used."""
@@ -211,10 +230,12 @@ class ContractRun:
             sender.close()
 
     def close(self) -> None:
-        """Close every facade this run opened, and the injector's own transport."""
+        """Close every facade this run opened, the injector's own transport, and its ledgers."""
         for payments in self._opened:
             payments.close()
         self.faults.close()
+        if self._ledger_dir is not None:
+            self._ledger_dir.cleanup()
 
 
 def contract_test(
