@@ -225,7 +225,7 @@ def _serving_payments(url: str, plugins: tuple[str, ...], config: Config) -> Pay
     "--older-than",
     type=click.FloatRange(min=0),
     metavar="SECONDS",
-    help="Only orders pending at least this long (default: 900, fifteen minutes).",
+    help="Only orders recorded at least this long ago (default: 900, fifteen minutes).",
 )
 @click.option("--provider", help="Only orders of this provider.")
 @_database_url_option
@@ -238,7 +238,7 @@ def reconcile_command(
     plugins: tuple[str, ...],
     as_json: bool,
 ) -> None:
-    """Ask the provider about orders still pending and apply its answers as callbacks would.
+    """Ask the provider about orders not yet final and apply its answers as callbacks would.
 
     First announces, to the application plugins, the changes committed at least a minute ago
     but never announced (a process died between its commit and its hook). Exits with status 1
