@@ -21,29 +21,17 @@ from payments_core import (
     OrderRequest,
     Payments,
     PaymentStatus,
-    StatusChange,
-    hookimpl,
     open_ledger,
 )
 from payments_core.asgi import create_callback_app
 from payments_core.serving import BackgroundServer
-
-
-class Heard:
-    """The application: every change it was told of."""
-
-    def __init__(self) -> None:
-        self.changes: list[StatusChange] = []
-
-    @hookimpl
-    def payment_status_changed(self, change: StatusChange) -> None:
-        self.changes.append(change)
+from payments_core.testing import ChangeRecorder
 
 
 @attrs.frozen
 class Shop:
     payments: Payments
-    heard: Heard
+    heard: ChangeRecorder
     sandbox: ExamplePaySandbox
     callback_url: str
 
@@ -60,15 +48,10 @@ class Shop:
         assert order is not None
         return order.status
 
-    def heard_for(self, reference: str) -> list[tuple[str, str]]:
-        return [
-            (c.old_status, c.new_status) for c in self.heard.changes if c.reference == reference
-        ]
-
 
 @pytest.fixture
 def shop(tmp_path: Path) -> Iterator[Shop]:
-    heard = Heard()
+    heard = ChangeRecorder()
     with (
         serve() as running,
         Payments(
@@ -90,7 +73,7 @@ def test_a_payment_seen_then_confirmed_is_heard_at_each_step(shop: Shop) -> None
     assert shop.payments.reconcile(timedelta(0))[0].order.reference == "seen-1"  # not final
     shop.sandbox.pay(order_id)
     assert shop.status("seen-1") is PaymentStatus.PAID
-    assert shop.heard_for("seen-1") == [("pending", "confirming"), ("confirming", "paid")]
+    assert shop.heard.steps("seen-1") == [("pending", "confirming"), ("confirming", "paid")]
     assert shop.payments.reconcile(timedelta(0)) == []
 
 
@@ -104,7 +87,7 @@ def test_an_underpayment_is_held_for_review_then_refused(shop: Shop) -> None:
     assert (held.amount, held.applied, held.flag) == (Money("4.00", "USD"), True, None)
     shop.sandbox.fail(order_id)
     assert shop.status("short-1") is PaymentStatus.FAILED
-    assert shop.heard_for("short-1") == [
+    assert shop.heard.steps("short-1") == [
         ("pending", "confirming"),
         ("confirming", "needs_review"),
         ("needs_review", "failed"),
@@ -117,4 +100,4 @@ def test_an_overpayment_accepted_is_paid_and_can_be_refunded(shop: Shop) -> None
     assert shop.status("over-1") is PaymentStatus.NEEDS_REVIEW
     shop.sandbox.pay(order_id)  # the merchant accepts it
     assert shop.status("over-1") is PaymentStatus.PAID
-    assert shop.heard_for("over-1") == [("pending", "needs_review"), ("needs_review", "paid")]
+    assert shop.heard.steps("over-1") == [("pending", "needs_review"), ("needs_review", "paid")]

@@ -15,9 +15,9 @@ from hypothesis import given
 
 from payments_core.errors import CallbackError, ProviderError, ValidationError
 from payments_core.facade import Payments
-from payments_core.hookspecs import hookimpl
-from payments_core.models import CallbackRequest, Order, PaymentStatus, StatusChange
+from payments_core.models import CallbackRequest, Order, PaymentStatus
 from payments_core.outcomes import CallbackOutcome
+from payments_core.testing.changes import ChangeRecorder
 from payments_core.testing.contract.runner import (
     ContractRun,
     check_paid_event,
@@ -138,7 +138,7 @@ class CallbackContracts:
     )
     def test_not_final_status_never_finalises(self, run: ContractRun) -> None:
         """A status that is not final never ends an order, nor undoes an ending."""
-        heard = _Heard()
+        heard = ChangeRecorder()
         payments = run.payments(ledger=True, plugins=(heard,))
         name = run.harness.name
         order = payments.create_order(run.request("not-final", payments))
@@ -169,17 +169,6 @@ class CallbackContracts:
                 f"paid, moved the order to {status}",
             )
         require(heard.changes == [], f"late callbacks announced {heard.changes}")
-
-
-class _Heard:
-    """The application's side: every status change announced."""
-
-    def __init__(self) -> None:
-        self.changes: list[StatusChange] = []
-
-    @hookimpl
-    def payment_status_changed(self, change: StatusChange) -> None:
-        self.changes.append(change)
 
 
 def apply(payments: Payments, provider: str, callback: CallbackRequest) -> CallbackOutcome:
