@@ -58,11 +58,10 @@ def assess_event(state: OrderState | None, event: PaymentEvent) -> EventFlag | N
     An amount is compared exactly with the order's price when it is in the price's currency,
     and with the order's settlement (what the provider converted the price to: Binance Pay
     asks USDT for a USD price) when it is in the settlement's currency; any other currency is a
-    mismatch. Two exceptions: for a fiat-priced order whose settlement the provider never
-    stated, a crypto amount cannot be checked, and is accepted (and recorded); and an event
-    saying ``needs_review``, or one that follows it, may state another amount in the right
-    currency (an under- or over-payment, which the merchant accepts or refuses at the
-    provider). An event that states no amount is not checked for one.
+    mismatch. One exception: for a fiat-priced order whose settlement the provider never stated,
+    a crypto amount cannot be checked, and is accepted (and recorded). An event that states no
+    amount is not checked for one. What the payer actually paid (``event.paid``: an under- or
+    over-payment under review, say) is never checked.
 
     :returns: ``None`` if the event is a step forward for a matching order; otherwise the
         :class:`EventFlag` saying why it must be recorded without changing anything.
@@ -86,7 +85,7 @@ def assess_event(state: OrderState | None, event: PaymentEvent) -> EventFlag | N
             expected = None  # converted at a rate the ledger never learnt: nothing to check
         else:
             return EventFlag.CURRENCY_MISMATCH
-        if expected is not None and amount.amount != expected and not _under_review(state, event):
+        if expected is not None and amount.amount != expected:
             return EventFlag.AMOUNT_MISMATCH
     if not state.status.can_become(event.status):
         return EventFlag.STALE
@@ -170,15 +169,6 @@ def assess_refund_notice(
     if stored.status is not RefundStatus.PENDING:
         return EventFlag.STALE
     return None
-
-
-def _under_review(state: OrderState, event: PaymentEvent) -> bool:
-    """Whether the amount that arrived may differ from the order's: the merchant reviews it.
-
-    A ``needs_review`` payment is one whose amount is not the one asked, and the ``paid`` (or
-    ``failed``) that follows it is the merchant's decision at the provider about that amount.
-    """
-    return PaymentStatus.NEEDS_REVIEW in {state.status, event.status}
 
 
 def _names_another_order(state: OrderState, event: PaymentEvent) -> bool:

@@ -317,6 +317,8 @@ def test_no_status_returns_to_itself_nor_leaves_refunded() -> None:
     for status in PaymentStatus:
         assert not status.can_become(status)
     assert not any(PaymentStatus.REFUNDED.can_become(s) for s in PaymentStatus)
+
+
 def test_an_orders_links_cannot_be_changed_and_must_be_text() -> None:
     order = SAMPLES[Order]()
     assert isinstance(order, Order)

@@ -206,13 +206,13 @@ def test_a_payment_seen_then_reviewed_then_accepted_moves_forward_each_time(
     ledger: Ledger,
 ) -> None:
     ledger.record_order(order_for("booking-1"))
+    over = Money("1.50", "USD")  # what arrived; the event's amount is still the order's
     steps = [
         ledger.apply_event(event_for("booking-1", PaymentStatus.CONFIRMING)),
-        # An overpayment: its amount is what arrived, and the review is about exactly that.
         ledger.apply_event(
-            event_for("booking-1", PaymentStatus.NEEDS_REVIEW, amount=Money("1.50", "USD"))
+            attrs.evolve(event_for("booking-1", PaymentStatus.NEEDS_REVIEW), paid=over)
         ),
-        ledger.apply_event(event_for("booking-1", PaymentStatus.PAID, amount=Money("1.50", "USD"))),
+        ledger.apply_event(attrs.evolve(event_for("booking-1", PaymentStatus.PAID), paid=over)),
     ]
     assert [(s.change.old_status, s.change.new_status) for s in steps if s.change] == [
         ("pending", "confirming"),
@@ -221,7 +221,9 @@ def test_a_payment_seen_then_reviewed_then_accepted_moves_forward_each_time(
     ]
     late = ledger.apply_event(event_for("booking-1", PaymentStatus.CONFIRMING, event_id="late"))
     assert (late.applied, late.flagged) == (False, EventFlag.STALE)
-    assert status_of(ledger, "booking-1") is PaymentStatus.PAID
+    order = ledger.get_order("fake", "booking-1")
+    assert order is not None
+    assert (order.status, order.paid) == (PaymentStatus.PAID, over)
 
 
 @pytest.mark.parametrize(
@@ -243,15 +245,20 @@ def test_a_step_back_or_aside_from_a_seen_payment_is_stale(
     assert status_of(ledger, "booking-1") is before
 
 
-def test_only_a_payment_under_review_may_state_another_amount(ledger: Ledger) -> None:
-    ledger.record_order(order_for("seen"))
-    ledger.apply_event(event_for("seen", PaymentStatus.CONFIRMING))
-    short = ledger.apply_event(event_for("seen", amount=Money("0.50", "USD")))
-    assert (short.applied, short.flagged) == (False, EventFlag.AMOUNT_MISMATCH)
+def test_a_payment_under_review_is_still_checked_against_the_orders_amount(
+    ledger: Ledger,
+) -> None:
+    # What arrived goes in ``paid``; an ``amount`` that is not the order's is a mismatch,
+    # under review or not.
     ledger.record_order(order_for("reviewed"))
-    coin = Money("0.50", "EUR")
-    other = ledger.apply_event(event_for("reviewed", PaymentStatus.NEEDS_REVIEW, amount=coin))
-    assert (other.applied, other.flagged) == (False, EventFlag.CURRENCY_MISMATCH)
+    short = Money("0.50", "USD")
+    wrong = ledger.apply_event(event_for("reviewed", PaymentStatus.NEEDS_REVIEW, amount=short))
+    assert (wrong.applied, wrong.flagged) == (False, EventFlag.AMOUNT_MISMATCH)
+    held = attrs.evolve(event_for("reviewed", PaymentStatus.NEEDS_REVIEW), event_id="held")
+    assert ledger.apply_event(attrs.evolve(held, paid=short)).applied
+    order = ledger.get_order("fake", "reviewed")
+    assert order is not None
+    assert (order.status, order.paid) == (PaymentStatus.NEEDS_REVIEW, short)
 
 
 @pytest.mark.parametrize(

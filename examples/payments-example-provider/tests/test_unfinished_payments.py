@@ -84,7 +84,10 @@ def test_an_underpayment_is_held_for_review_then_refused(shop: Shop) -> None:
     assert shop.status("short-1") is PaymentStatus.NEEDS_REVIEW
     assert shop.payments.ledger is not None
     held = shop.payments.ledger.events_for("example", "short-1")[-1]
-    assert (held.amount, held.applied, held.flag) == (Money("4.00", "USD"), True, None)
+    assert (held.paid, held.applied, held.flag) == (Money("4.00", "USD"), True, None)
+    order = shop.payments.ledger.get_order("example", "short-1")
+    assert order is not None
+    assert (order.amount, order.paid) == (Money("5.00", "USD"), Money("4.00", "USD"))
     shop.sandbox.fail(order_id)
     assert shop.status("short-1") is PaymentStatus.FAILED
     assert shop.heard.steps("short-1") == [

@@ -442,8 +442,10 @@ class ExampleProvider:
             if not (isinstance(created, int) and isinstance(order["amount"], str)):
                 raise TypeError("created must be an integer and amount a decimal string")
             notice = None
-            # What arrived, when ExamplePay says (a held payment: under- or over-paid).
-            amount = Money(order.get("paid_amount") or order["amount"], order["currency"])
+            amount = Money(order["amount"], order["currency"])
+            # What arrived, when ExamplePay says: a held payment is under- or over-paid.
+            arrived = order.get("paid_amount")
+            paid = None if arrived is None else Money(arrived, order["currency"])
             if "refund" in document:
                 refund = document["refund"]
                 if not isinstance(refund["amount"], str):
@@ -464,6 +466,7 @@ class ExampleProvider:
                 amount=amount,
                 occurred_at=datetime.fromtimestamp(created, UTC),
                 transaction_id=order.get("payment_id"),
+                paid=paid,
                 refund=notice,
             )
         except (KeyError, TypeError, ValueError, OverflowError, OSError) as exc:
