@@ -85,6 +85,12 @@ CASES = [
         "not-final-never-finalises",
         "callback 1 of 2 before the payment ended says paid, a final status",
     ),
+    (
+        broken.RefundIdOnlyInTheAnswer,
+        "test_refund_notice_before_the_answer_settles_it",
+        "refund-notice-first",
+        "arriving before its answer, was not applied (unknown_refund)",
+    ),
 ]
 
 

@@ -14,6 +14,7 @@ from collections.abc import Callable, Generator, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
 from functools import partial
+from pathlib import Path
 from typing import Any, Final, TypeVar
 
 import attrs
@@ -128,7 +129,7 @@ class ContractRun:
         self.sleeps: list[float] = []
         self._recorder = _HookRecorder()
         self._opened: list[Payments] = []
-        self._ledger_dir: tempfile.TemporaryDirectory[str] | None = None
+        self._cleanups: list[Callable[[], object]] = []
 
     @property
     def hooks_called(self) -> frozenset[str]:
@@ -140,13 +141,14 @@ class ContractRun:
         *,
         attempts: int = ATTEMPTS,
         settings: Mapping[str, Any] | None = None,
-        ledger: bool = False,
+        ledger: Ledger | None = None,
         plugins: tuple[object, ...] = (),
     ) -> Payments:
         """A new facade with the provider alone, its requests passing through :attr:`faults`.
 
-        :param ledger: Give it a ledger of its own: a new SQLite file, removed at the end.
-        :param plugins: Application hooks to register (to hear ``payment_status_changed``).
+        :param ledger: Its ledger (:meth:`ledger` makes one), if it needs one.
+        :param plugins: Application plugins to register (a ``ChangeRecorder``, to hear
+            ``payment_status_changed``).
         """
 
         async def no_sleep(seconds: float) -> None:
@@ -167,19 +169,22 @@ class ContractRun:
             },
             load_entry_points=False,
             retry=policy,
+            ledger=ledger,
             transport=self.faults,
             async_transport=self.faults,
-            ledger=self._new_ledger() if ledger else None,
             plugins=plugins,
         )
         self._recorder.watch(payments.host.pm)
         self._opened.append(payments)
         return payments
 
-    def _new_ledger(self) -> Ledger:
-        if self._ledger_dir is None:
-            self._ledger_dir = tempfile.TemporaryDirectory(prefix="payments-contract-")
-        return open_ledger(f"sqlite:///{self._ledger_dir.name}/{uuid.uuid4().hex}.sqlite3")
+    def ledger(self) -> Ledger:
+        """A new SQLite ledger in a file of its own, closed and removed with the run."""
+        folder = tempfile.TemporaryDirectory(prefix="payments-contract-")
+        self._cleanups.append(folder.cleanup)
+        ledger = open_ledger(f"sqlite:///{Path(folder.name) / 'ledger.sqlite3'}")
+        self._cleanups.append(ledger.close)
+        return ledger
 
     def reference(self, label: str) -> str:
         """A reference no other test has used."""
@@ -230,12 +235,12 @@ class ContractRun:
             sender.close()
 
     def close(self) -> None:
-        """Close every facade this run opened, the injector's own transport, and its ledgers."""
+        """Close every facade this run opened, and the injector's own transport."""
         for payments in self._opened:
             payments.close()
+        for cleanup in reversed(self._cleanups):
+            cleanup()
         self.faults.close()
-        if self._ledger_dir is not None:
-            self._ledger_dir.cleanup()
 
 
 def contract_test(
