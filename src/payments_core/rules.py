@@ -21,7 +21,9 @@ __all__ = [
     "assess_event",
     "assess_refund_notice",
     "check_refundable",
+    "check_refunded",
     "learnt_settlement",
+    "worth_applying",
 ]
 
 
@@ -60,7 +62,8 @@ def assess_event(state: OrderState | None, event: PaymentEvent) -> EventFlag | N
     asks USDT for a USD price) when it is in the settlement's currency; any other currency is a
     mismatch. One exception: for a fiat-priced order whose settlement the provider never stated,
     a crypto amount cannot be checked, and is accepted (and recorded). An event that states no
-    amount is not checked for one.
+    amount is not checked for one. What the payer actually paid (``event.paid``: an under- or
+    over-payment under review, say) is never checked.
 
     :returns: ``None`` if the event is a step forward for a matching order; otherwise the
         :class:`EventFlag` saying why it must be recorded without changing anything.
@@ -91,21 +94,34 @@ def assess_event(state: OrderState | None, event: PaymentEvent) -> EventFlag | N
     return None
 
 
+def worth_applying(stored: PaymentStatus, answer: PaymentStatus) -> bool:
+    """Whether a provider's ``answer`` to a query about an order in ``stored`` is worth an event.
+
+    A final answer always is: recorded, and applied if it is a step forward (a late "closed"
+    after "paid" is kept, flagged stale). An answer not final is only when it is a step
+    forward (``pending`` to ``confirming``): "still pending" is no news, and is not recorded.
+    """
+    return answer.is_final or stored.can_become(answer)
+
+
 def learnt_settlement(state: OrderState, event: PaymentEvent) -> Money | None:
     """The settlement an applied ``event`` teaches the order in ``state``, if any.
 
     Some providers learn the settlement only from the payment: the payer picks the coin when
     paying (Coinbase Commerce, BTCPay, NOWPayments). An order created without a settlement
     takes it from the first applied event that states an amount in another currency than the
-    price: the event's ``amount`` (what the provider says the order came to), else its
-    ``paid`` (what the payer paid). An order that has a settlement keeps it: a ``paid`` that
-    differs from it is recorded as what was paid, never written over the settlement.
+    price: the event's ``amount`` (what the provider says the order came to), else, for a
+    ``paid`` event only, its ``paid`` (what the payer paid, which settled the order). What
+    arrived for a payment under review or not yet confirmed is no settlement: it may be wrong.
+    An order that has a settlement keeps it: a ``paid`` that differs from it is recorded as
+    what was paid, never written over the settlement.
 
     :returns: the settlement to record, or ``None`` when there is nothing to learn.
     """
     if state.settlement_currency is not None:
         return None
-    for stated in (event.amount, event.paid):
+    settled = event.paid if event.status is PaymentStatus.PAID else None
+    for stated in (event.amount, settled):
         if stated is not None and stated.currency != state.currency:
             return stated
     return None
@@ -149,6 +165,12 @@ def assess_refund_notice(
 ) -> EventFlag | None:
     """Decide whether a refund notice may settle ``stored``, the refund it names.
 
+    ``stored`` is the refund the ledger found under the notice's refund reference (when the
+    provider echoes it) or its provider refund id. It must be a refund of the order the
+    notice names, under the same provider refund id if the ledger knows one, and the notice's
+    amount must be the refund's, in its price currency or its settlement's (a notice in
+    another currency can only be checked when the refund has no settlement).
+
     :returns: ``None`` if it may; otherwise the :class:`EventFlag` saying why it must be
         recorded without changing anything (``STALE`` for a refund that is final already).
     """
@@ -162,6 +184,8 @@ def assess_refund_notice(
         return EventFlag.UNKNOWN_REFUND
     if stored.reference != state.reference:
         return EventFlag.ORDER_MISMATCH
+    if stored.provider_refund_id not in {None, notice.provider_refund_id}:
+        return EventFlag.UNKNOWN_REFUND  # the right reference, but another refund's id
     amount = notice.amount
     if amount is not None:
         settlement = stored.settlement
@@ -177,6 +201,20 @@ def assess_refund_notice(
             return EventFlag.AMOUNT_MISMATCH
     if stored.status is not RefundStatus.PENDING:
         return EventFlag.STALE
+    return None
+
+
+def check_refunded(state: OrderState, heard: Refund, held: Decimal) -> EventFlag | None:
+    """Whether a provider's answer refunding ``heard.amount`` of the order may be recorded.
+
+    ``held`` is the total of the order's other refunds that have not failed. A provider may
+    refund another amount than was asked (Binance's last attempt refunds all that remains),
+    but never more than the price less ``held``: such an answer is ``AMOUNT_MISMATCH``.
+    """
+    if heard.amount.currency != state.currency:
+        return EventFlag.CURRENCY_MISMATCH
+    if heard.amount.amount > state.amount - held:
+        return EventFlag.AMOUNT_MISMATCH
     return None
 
 

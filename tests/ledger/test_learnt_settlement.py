@@ -99,3 +99,17 @@ def test_learnt_settlement_prefers_the_stated_amount_then_what_was_paid() -> Non
     assert learnt_settlement(state, event_for("booking-1")) is None
     known = state._replace(settlement_amount=Decimal("0.9987"), settlement_currency="USDT")
     assert learnt_settlement(known, both) is None
+
+
+def test_what_arrived_for_a_payment_under_review_is_no_settlement(ledger: Ledger) -> None:
+    ledger.record_order(order_for("booking-1"))
+    review = attrs.evolve(
+        event_for("booking-1", PaymentStatus.NEEDS_REVIEW, amount=None),
+        paid=Money("0.00001", "BTC"),  # an underpayment, waiting for the merchant
+    )
+    assert ledger.apply_event(review).applied
+    order = _order(ledger)
+    assert (order.settlement, order.paid) == (None, Money("0.00001", "BTC"))
+    accepted = attrs.evolve(event_for("booking-1", amount=Money("0.00002", "BTC")), paid=None)
+    assert ledger.apply_event(accepted).applied
+    assert _order(ledger).settlement == Money("0.00002", "BTC")

@@ -150,4 +150,8 @@ MIGRATIONS: Final[tuple[tuple[str | Step, ...], ...]] = (
             for part in ("amount", "currency")
         ),
     ),
+    (
+        # Reconciliation looks for refunds still pending, as it does for orders.
+        "CREATE INDEX refunds_status_created ON refunds (status, created_at)",
+    ),
 )

@@ -52,7 +52,10 @@ FEE_RATE: Final = "0.01"
 
 # Order "status" values.
 STATUS_OPEN: Final = "open"
+STATUS_PROCESSING: Final = "processing"  # the payment arrived, not yet confirmed
+STATUS_HELD: Final = "held"  # the amount paid is not the order's: held for the merchant
 STATUS_PAID: Final = "paid"
+STATUS_FAILED: Final = "failed"  # the payment never confirmed, or the merchant refused it
 STATUS_CLOSED: Final = "closed"
 STATUS_PARTIALLY_REFUNDED: Final = "partially_refunded"
 STATUS_REFUNDED: Final = "refunded"
@@ -63,7 +66,10 @@ REFUND_FAILED: Final = "failed"
 REASON_MAX: Final = 256
 
 # Callback "type" values.
+EVENT_PROCESSING: Final = "order.processing"
+EVENT_HELD: Final = "order.held"
 EVENT_PAID: Final = "order.paid"
+EVENT_FAILED: Final = "order.failed"
 EVENT_CLOSED: Final = "order.closed"
 EVENT_REFUNDED: Final = "refund.succeeded"
 

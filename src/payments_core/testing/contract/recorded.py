@@ -3,18 +3,15 @@
 A provider may report what the payer paid and its own fee (``paid`` and ``fee`` on its paid
 event and its query); when it does, the ledger records them on the order. A provider whose payer
 picks the asset when paying learns the settlement only from the payment; the ledger then
-learns it too. Both contracts run the facade with a ledger in a temporary SQLite file.
+learns it too. Both contracts run the facade with a ledger in a SQLite file of their own.
 """
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Callable
-from pathlib import Path
 
 import pytest
 
-from payments_core.ledger import open_ledger
 from payments_core.models import CallbackRequest, Order, PaymentEvent, PaymentStatus
 from payments_core.testing.contract.runner import (
     ContractRun,
@@ -75,16 +72,15 @@ def _paid_and_recorded(
     :returns: the order as created, the paid event, and the order as the ledger holds it.
     """
     name = run.harness.name
-    with tempfile.TemporaryDirectory() as folder:
-        ledger = open_ledger(f"sqlite:///{Path(folder) / 'contract.sqlite3'}")
-        with run.payments(ledger=ledger) as payments:
-            order = payments.create_order(run.request(label, payments))
-            callback = pay(order)
-            if callback is None:
-                pytest.skip("the harness has no payer who picks the asset")
-            outcome = payments.apply_callback(name, callback.headers, callback.body)
-            queried = payments.query_order(order.reference)
-            recorded = ledger.get_order(name, order.reference)
+    ledger = run.ledger()
+    payments = run.payments(ledger=ledger)
+    order = payments.create_order(run.request(label, payments))
+    callback = pay(order)
+    if callback is None:
+        pytest.skip("the harness has no payer who picks the asset")
+    outcome = payments.apply_callback(name, callback.headers, callback.body)
+    queried = payments.query_order(order.reference)
+    recorded = ledger.get_order(name, order.reference)
     event = outcome.event
     require(
         event is not None and event.status is PaymentStatus.PAID,
