@@ -22,6 +22,8 @@ __all__ = [
     "assess_refund_notice",
     "check_refundable",
     "check_refunded",
+    "learnt_settlement",
+    "worth_applying",
 ]
 
 
@@ -60,7 +62,8 @@ def assess_event(state: OrderState | None, event: PaymentEvent) -> EventFlag | N
     asks USDT for a USD price) when it is in the settlement's currency; any other currency is a
     mismatch. One exception: for a fiat-priced order whose settlement the provider never stated,
     a crypto amount cannot be checked, and is accepted (and recorded). An event that states no
-    amount is not checked for one.
+    amount is not checked for one. What the payer actually paid (``event.paid``: an under- or
+    over-payment under review, say) is never checked.
 
     :returns: ``None`` if the event is a step forward for a matching order; otherwise the
         :class:`EventFlag` saying why it must be recorded without changing anything.
@@ -88,6 +91,39 @@ def assess_event(state: OrderState | None, event: PaymentEvent) -> EventFlag | N
             return EventFlag.AMOUNT_MISMATCH
     if not state.status.can_become(event.status):
         return EventFlag.STALE
+    return None
+
+
+def worth_applying(stored: PaymentStatus, answer: PaymentStatus) -> bool:
+    """Whether a provider's ``answer`` to a query about an order in ``stored`` is worth an event.
+
+    A final answer always is: recorded, and applied if it is a step forward (a late "closed"
+    after "paid" is kept, flagged stale). An answer not final is only when it is a step
+    forward (``pending`` to ``confirming``): "still pending" is no news, and is not recorded.
+    """
+    return answer.is_final or stored.can_become(answer)
+
+
+def learnt_settlement(state: OrderState, event: PaymentEvent) -> Money | None:
+    """The settlement an applied ``event`` teaches the order in ``state``, if any.
+
+    Some providers learn the settlement only from the payment: the payer picks the coin when
+    paying (Coinbase Commerce, BTCPay, NOWPayments). An order created without a settlement
+    takes it from the first applied event that states an amount in another currency than the
+    price: the event's ``amount`` (what the provider says the order came to), else, for a
+    ``paid`` event only, its ``paid`` (what the payer paid, which settled the order). What
+    arrived for a payment under review or not yet confirmed is no settlement: it may be wrong.
+    An order that has a settlement keeps it: a ``paid`` that differs from it is recorded as
+    what was paid, never written over the settlement.
+
+    :returns: the settlement to record, or ``None`` when there is nothing to learn.
+    """
+    if state.settlement_currency is not None:
+        return None
+    settled = event.paid if event.status is PaymentStatus.PAID else None
+    for stated in (event.amount, settled):
+        if stated is not None and stated.currency != state.currency:
+            return stated
     return None
 
 

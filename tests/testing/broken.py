@@ -25,6 +25,7 @@ from payments_core import (
     OrderRequest,
     PaymentEvent,
     PaymentsError,
+    PaymentStatus,
     ProviderError,
     ProviderInfo,
     Refund,
@@ -157,6 +158,16 @@ class RefundsTwice(ExampleProvider):
         return attrs.evolve(refund, refund_reference=request.refund_reference)
 
 
+class ConfirmingIsPaid(ExampleProvider):
+    """Reads "processing" (a payment seen, not yet confirmed) as paid: goods go out too early."""
+
+    def _event(self, body: bytes) -> PaymentEvent:
+        event = super()._event(body)
+        if event.status is PaymentStatus.CONFIRMING:
+            return attrs.evolve(event, status=PaymentStatus.PAID)
+        return event
+
+
 class RefundIdOnlyInTheAnswer(ExampleProvider):
     """Tells its refund id only in the refund's answer, though its notices name refunds by it.
 
@@ -168,3 +179,17 @@ class RefundIdOnlyInTheAnswer(ExampleProvider):
     def refund_id(self, request: RefundRequest) -> str | None:
         del request
         return None
+
+
+class QueryForgetsWhatWasPaid(ExampleProvider):
+    """Reads what was paid from callbacks but not from queries, so reconciling loses it."""
+
+    def _order(self, reference: str, response: HttpResponse, operation: str) -> Order:
+        return attrs.evolve(super()._order(reference, response, operation), paid=None)
+
+
+class IgnoresThePickedAsset(ExampleProvider):
+    """Drops what was paid from its events, so an asset the payer picked is never learnt."""
+
+    def _event(self, body: bytes) -> PaymentEvent:
+        return attrs.evolve(super()._event(body), paid=None, fee=None)

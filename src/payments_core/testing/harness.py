@@ -12,7 +12,7 @@ from __future__ import annotations
 import abc
 import enum
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
 import attrs
@@ -69,6 +69,18 @@ class ProviderHarness(abc.ABC):
         The usual way: pay the order in the sandbox and capture the callback it sends.
         """
 
+    def unfinished_callbacks(self, order: Order) -> Sequence[CallbackRequest]:
+        """Genuine callbacks saying ``order``'s payment started but has not ended (default: none).
+
+        For a provider that reports statuses that are not final (a payment seen but not yet
+        confirmed, one held for the merchant's review): move the order through them in the
+        sandbox and return the callbacks it sent, oldest first. :meth:`paid_callback` must
+        still pay the order afterwards. Without them, the ``not-final-never-finalises``
+        contract skips.
+        """
+        del order
+        return ()
+
     def refund_callback(self, order: Order, refund: Refund) -> CallbackRequest | None:
         """The genuine notification the provider sent once ``refund`` of ``order`` ended.
 
@@ -77,6 +89,17 @@ class ProviderHarness(abc.ABC):
         and the contracts that need it are skipped.
         """
         del order, refund
+        return None
+
+    def picked_asset_callback(self, order: Order) -> CallbackRequest | None:
+        """A genuine callback saying ``order`` was paid in an asset the payer picked.
+
+        For a provider whose payer picks what to pay in when paying (a coin other than the
+        price's currency), so the settlement is learnt only from the payment: pay the order
+        in the sandbox in such an asset. ``None`` (the default): payers cannot pick, and the
+        ``settlement-learnt`` contract is skipped.
+        """
+        del order
         return None
 
     @abc.abstractmethod

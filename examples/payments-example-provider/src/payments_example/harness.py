@@ -53,6 +53,15 @@ class ExampleHarness(InProcessHarness):
         delivery = self.sandbox.pay(order.provider_order_id)
         return CallbackRequest(delivery.headers, delivery.body)
 
+    def unfinished_callbacks(self, order: Order) -> list[CallbackRequest]:
+        """The payment arrives unconfirmed, then one unit more than asked: held for review."""
+        overpaid = format(order.amount.amount + 1, "f")
+        deliveries = [
+            self.sandbox.receive(order.provider_order_id),
+            self.sandbox.hold(order.provider_order_id, overpaid),
+        ]
+        return [CallbackRequest(delivery.headers, delivery.body) for delivery in deliveries]
+
     def refund_callback(self, order: Order, refund: Refund) -> CallbackRequest | None:
         # ExamplePay notifies while it answers the refund: the notice is captured already.
         del order
@@ -61,6 +70,11 @@ class ExampleHarness(InProcessHarness):
             if mark in delivery.body:
                 return CallbackRequest(delivery.headers, delivery.body)
         return None
+
+    def picked_asset_callback(self, order: Order) -> CallbackRequest:
+        # The payer picks BTC at checkout; ExamplePay states no settlement before that.
+        delivery = self.sandbox.pay(order.provider_order_id, amount="0.00002000", asset="BTC")
+        return CallbackRequest(delivery.headers, delivery.body)
 
     def order_count(self) -> int:
         return len(self.sandbox.orders)

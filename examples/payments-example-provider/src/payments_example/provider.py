@@ -65,13 +65,19 @@ log = get_logger("payments_example")
 
 _STATUSES: Final = {
     wire.STATUS_OPEN: PaymentStatus.PENDING,
+    wire.STATUS_PROCESSING: PaymentStatus.CONFIRMING,
+    wire.STATUS_HELD: PaymentStatus.NEEDS_REVIEW,
     wire.STATUS_PAID: PaymentStatus.PAID,
+    wire.STATUS_FAILED: PaymentStatus.FAILED,
     wire.STATUS_CLOSED: PaymentStatus.CLOSED,
     wire.STATUS_PARTIALLY_REFUNDED: PaymentStatus.PARTIALLY_REFUNDED,
     wire.STATUS_REFUNDED: PaymentStatus.REFUNDED,
 }
 _EVENTS: Final = {
+    wire.EVENT_PROCESSING: PaymentStatus.CONFIRMING,
+    wire.EVENT_HELD: PaymentStatus.NEEDS_REVIEW,
     wire.EVENT_PAID: PaymentStatus.PAID,
+    wire.EVENT_FAILED: PaymentStatus.FAILED,
     wire.EVENT_CLOSED: PaymentStatus.CLOSED,
     wire.EVENT_REFUNDED: PaymentStatus.PARTIALLY_REFUNDED,
 }
@@ -392,6 +398,8 @@ class ExampleProvider:
                 checkout_url=data.get("checkout_url"),
                 expires_at=_datetime(data.get("expires_at")),
                 transaction_id=data.get("payment_id"),
+                paid=_money(data.get("paid")),
+                fee=_money(data.get("fee")),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise self._unreadable(operation, exc) from None
@@ -462,6 +470,8 @@ class ExampleProvider:
                 amount=amount,
                 occurred_at=datetime.fromtimestamp(created, UTC),
                 transaction_id=order.get("payment_id"),
+                paid=_money(order.get("paid")),
+                fee=_money(order.get("fee")),
                 refund=notice,
             )
         except (KeyError, TypeError, ValueError, OverflowError, OSError) as exc:
@@ -494,6 +504,15 @@ def _error_code(response: HttpResponse) -> str | None:
     except (ValueError, KeyError, TypeError):
         return None
     return code if isinstance(code, str) else None
+
+
+def _money(value: object) -> Money | None:
+    """ExamplePay's ``{"amount": "...", "currency": "..."}``, or ``None`` for null."""
+    if value is None:
+        return None
+    if not (isinstance(value, dict) and isinstance(value["amount"], str)):
+        raise TypeError("money must be an object with a decimal string amount")
+    return Money(value["amount"], value["currency"])
 
 
 def _datetime(value: object) -> datetime | None:

@@ -44,9 +44,18 @@ CALLBACK_BODY_MAX: Final = 64 * 1024
 # Pricing currencies and their decimal places.
 CURRENCIES: Final = {"USD": 2, "EUR": 2, "GBP": 2, "JPY": 0}
 
+# What a payer may pay in, and its decimal places: the price's currency, or a coin the payer
+# picks when paying. An order paid in a coin says what was paid (its "paid") in that coin.
+ASSETS: Final = {**CURRENCIES, "BTC": 8, "USDT": 6}
+# ExamplePay keeps this share of what was paid as its fee ("fee"), rounded down, in that asset.
+FEE_RATE: Final = "0.01"
+
 # Order "status" values.
 STATUS_OPEN: Final = "open"
+STATUS_PROCESSING: Final = "processing"  # the payment arrived, not yet confirmed
+STATUS_HELD: Final = "held"  # the amount paid is not the order's: held for the merchant
 STATUS_PAID: Final = "paid"
+STATUS_FAILED: Final = "failed"  # the payment never confirmed, or the merchant refused it
 STATUS_CLOSED: Final = "closed"
 STATUS_PARTIALLY_REFUNDED: Final = "partially_refunded"
 STATUS_REFUNDED: Final = "refunded"
@@ -57,7 +66,10 @@ REFUND_FAILED: Final = "failed"
 REASON_MAX: Final = 256
 
 # Callback "type" values.
+EVENT_PROCESSING: Final = "order.processing"
+EVENT_HELD: Final = "order.held"
 EVENT_PAID: Final = "order.paid"
+EVENT_FAILED: Final = "order.failed"
 EVENT_CLOSED: Final = "order.closed"
 EVENT_REFUNDED: Final = "refund.succeeded"
 

@@ -56,6 +56,7 @@ from payments_core import (
     CallbackVerificationError,
     ConfigurationError,
     ErrorClassification,
+    Money,
     Order,
     OrderRequest,
     PaymentEvent,
@@ -491,6 +492,7 @@ class StripeProvider:
                 checkout_url=_optional_text(session.get("url")),
                 expires_at=None if expires is None else _moment(expires),
                 transaction_id=_optional_text(session.get("payment_intent")),
+                paid=_paid(session),
             )
         except (KeyError, TypeError, ValueError, OverflowError, OSError) as exc:
             raise self._unreadable(operation, exc) from None
@@ -551,7 +553,8 @@ class StripeProvider:
             if reference is None:
                 return None  # a session this provider did not create (a Payment Link, say)
             if kind == wire.EVENT_COMPLETED and session.get("payment_status") not in _SETTLED:
-                return None  # paid by a delayed method: async_payment_succeeded will follow
+                # A delayed method (a bank debit): seen, and async_payment_* will end it.
+                status = PaymentStatus.CONFIRMING
             return PaymentEvent(
                 provider=self.name,
                 event_id=event_id,
@@ -561,6 +564,7 @@ class StripeProvider:
                 amount=from_stripe(session["amount_total"], session["currency"]),
                 occurred_at=_moment(created),
                 transaction_id=_optional_text(session.get("payment_intent")),
+                paid=_paid(session),
             )
         except (KeyError, TypeError, ValueError, OverflowError, OSError) as exc:
             raise self._refused(
@@ -652,8 +656,19 @@ def _status(session: Mapping[str, Any]) -> PaymentStatus:
     if state == wire.SESSION_COMPLETE:
         # Complete but unpaid: a delayed method (a bank debit) is still under way.
         paid = session.get("payment_status") in _SETTLED
-        return PaymentStatus.PAID if paid else PaymentStatus.PENDING
+        return PaymentStatus.PAID if paid else PaymentStatus.CONFIRMING
     raise ValueError("unknown session status")
+
+
+def _paid(session: Mapping[str, Any]) -> Money | None:
+    """What the payer paid: the session's total, once Stripe says it is paid.
+
+    Stripe's fee is not here: it sits on the charge's balance transaction, which neither the
+    session nor its webhook carries, so ``fee`` stays ``None`` rather than cost a request.
+    """
+    if session.get("payment_status") != wire.PAYMENT_PAID:
+        return None
+    return from_stripe(session["amount_total"], session["currency"])
 
 
 def _text(value: object) -> str:
