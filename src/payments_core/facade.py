@@ -26,6 +26,7 @@ from typing import Any, Self, TypeVar
 
 import httpx
 
+from payments_core import telemetry
 from payments_core.config import Config
 from payments_core.errors import (
     ConfigurationError,
@@ -199,25 +200,33 @@ class Payments:
         :raises TransportError: with ``classification`` set, once the policy gives up.
         :raises LedgerError: if the ledger cannot be read or written.
         """
-        hooks = self.provider(provider)
-        return self._run(create_flow(hooks, request, self.retry, self.ledger))
+        return self._run(self._create_flow(self.provider(provider), request))
 
     async def create_order_async(
         self, request: OrderRequest, *, provider: str | None = None
     ) -> Order:
         """Asynchronous :meth:`create_order`; the ledger's work runs in a worker thread."""
-        hooks = self.provider(provider)
-        return await self._arun(create_flow(hooks, request, self.retry, self.ledger))
+        return await self._arun(self._create_flow(self.provider(provider), request))
+
+    def _create_flow(self, hooks: ProviderHooks, request: OrderRequest) -> Flow[Order]:
+        flow = create_flow(hooks, request, self.retry, self.ledger)
+        attributes = {"payments.reference": request.reference}
+        return telemetry.active.operation("create_order", hooks.name, flow, attributes)
 
     def query_order(self, reference: str, *, provider: str | None = None) -> Order | None:
         """The provider's order for ``reference``, or ``None`` if it has none."""
-        return self._run(query_flow(self.provider(provider), reference, self.retry))
+        return self._run(self._query_flow(self.provider(provider), reference))
 
     async def query_order_async(
         self, reference: str, *, provider: str | None = None
     ) -> Order | None:
         """Asynchronous :meth:`query_order`."""
-        return await self._arun(query_flow(self.provider(provider), reference, self.retry))
+        return await self._arun(self._query_flow(self.provider(provider), reference))
+
+    def _query_flow(self, hooks: ProviderHooks, reference: str) -> Flow[Order | None]:
+        flow = query_flow(hooks, reference, self.retry)
+        attributes = {"payments.reference": reference}
+        return telemetry.active.operation("query_order", hooks.name, flow, attributes)
 
     def close_order(self, reference: str, *, provider: str | None = None) -> bool:
         """Ask the provider to close the unpaid order for ``reference``."""
@@ -228,10 +237,12 @@ class Payments:
         return await self._arun(self._close_flow(self.provider(provider), reference))
 
     def _close_flow(self, hooks: ProviderHooks, reference: str) -> Flow[bool]:
-        return self.retry.flow(
+        flow = self.retry.flow(
             lambda: call_provider(hooks, "close_order", hooks.close_order(reference)),
             should_retry=is_retryable,
         )
+        attributes = {"payments.reference": reference}
+        return telemetry.active.operation("close_order", hooks.name, flow, attributes)
 
     def refund_order(self, request: RefundRequest, *, provider: str | None = None) -> Refund:
         """Give back ``request.amount`` of the paid order for ``request.reference``.
@@ -269,9 +280,11 @@ class Payments:
         return await self._arun(self._refund_flow(self.provider(provider), request))
 
     def _refund_flow(self, hooks: ProviderHooks, request: RefundRequest) -> Flow[Refund]:
-        return refund_flow(
+        flow = refund_flow(
             hooks, request, self.retry, self.ledger, apply=self._apply, settle=self._settle_refund
         )
+        attributes = {"payments.reference": request.reference}
+        return telemetry.active.operation("refund_order", hooks.name, flow, attributes)
 
     def _settle_refund(self, ledger: Ledger, refund: Refund) -> Refund:
         """Record the provider's answer about ``refund``; announce the order's move, if any."""
@@ -333,7 +346,8 @@ class Payments:
             acknowledgement) so that the provider delivers it again.
         """
         ledger = self._need_ledger("apply_callback")
-        return self._run(self._apply_callback_flow(ledger, provider, headers, body))
+        flow = self._apply_callback_flow(ledger, provider, headers, body)
+        return self._run(telemetry.active.callback(provider, flow))
 
     async def apply_callback_async(
         self, provider: str, headers: Mapping[str, str], body: bytes
@@ -344,12 +358,15 @@ class Payments:
         the event loop.
         """
         ledger = self._need_ledger("apply_callback")
-        return await self._arun(self._apply_callback_flow(ledger, provider, headers, body))
+        flow = self._apply_callback_flow(ledger, provider, headers, body)
+        return await self._arun(telemetry.active.callback(provider, flow))
 
     def _apply_callback_flow(
         self, ledger: Ledger, provider: str, headers: Mapping[str, str], body: bytes
     ) -> Flow[CallbackOutcome]:
-        result = yield from self._callback_flow(provider, headers, body)
+        # Verification (with a key fetch, if any) and parsing are the provider's one operation.
+        verified = self._callback_flow(provider, headers, body)
+        result = yield from telemetry.active.traced("payments.callback.verify", verified)
         return (yield from blocking(self._settle, ledger, provider, result))
 
     def reconcile(
@@ -378,6 +395,12 @@ class Payments:
         return await self._arun(self._reconcile_flow(ledger, older_than, provider))
 
     def _reconcile_flow(
+        self, ledger: Ledger, older_than: timedelta, provider: str | None
+    ) -> Flow[list[ReconcileOutcome]]:
+        flow = self._reconcile_steps(ledger, older_than, provider)
+        return telemetry.active.operation("reconcile", provider or "any", flow)
+
+    def _reconcile_steps(
         self, ledger: Ledger, older_than: timedelta, provider: str | None
     ) -> Flow[list[ReconcileOutcome]]:
         outcomes = []
@@ -460,6 +483,7 @@ class Payments:
         # With no application listening, the change needs no announcement, nor a second write.
         listening = self.host.status_listened
         result = ledger.apply_event(event, announced=not listening)
+        telemetry.active.link_order(ledger, event.provider, result.reference)
         if result.change is not None and listening:
             self._announce(ledger, result.change)
         elif result.flagged not in {None, EventFlag.STALE}:
@@ -476,7 +500,8 @@ class Payments:
         # The change is committed and acknowledged whatever the hook does: a failing hook is
         # logged and the change stays in the outbox, for announce_pending_changes.
         try:
-            self.host.payment_status_changed(change)
+            with telemetry.active.span("payments.payment_status_changed", _labels(change)):
+                self.host.payment_status_changed(change)
         except Exception:
             log.exception(
                 "payment_status_changed failed for %s order %s (%s -> %s, event %s); the "
@@ -524,11 +549,12 @@ class Payments:
         if not self.host.status_listened:
             return 0
         announced = 0
-        while changes := ledger.unannounced_changes(older_than):
-            done = [self._announce(ledger, change) for change in changes]
-            announced += sum(done)
-            if not all(done):  # a failing hook or ledger: leave the rest for the next call
-                break
+        with telemetry.active.span("payments.announce_pending_changes"):
+            while changes := ledger.unannounced_changes(older_than):
+                done = [self._announce(ledger, change) for change in changes]
+                announced += sum(done)
+                if not all(done):  # a failing hook or ledger: leave the rest for the next call
+                    break
         return announced
 
     async def announce_pending_changes_async(self, older_than: timedelta = timedelta(0)) -> int:
@@ -631,6 +657,14 @@ class Payments:
 
     def __repr__(self) -> str:
         return f"Payments(providers={self.provider_names!r})"
+
+
+def _labels(change: StatusChange) -> dict[str, str]:
+    return {
+        "payments.provider": change.provider,
+        "payments.reference": change.reference,
+        "payments.status": str(change.new_status),
+    }
 
 
 def _pending(ledger: Ledger, older_than: timedelta, provider: str | None) -> list[Order]:

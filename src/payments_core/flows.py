@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Final, NamedTuple, TypeAlias, TypeVar
 
 import attrs
 
+from payments_core import telemetry
 from payments_core.errors import PaymentsError, PluginError, ValidationError
 from payments_core.http import Blocking, HttpRequest, Operation, Wait, blocking
 from payments_core.models import ErrorCategory, Order, OrderRequest, PaymentEvent
@@ -104,6 +105,7 @@ def create_flow(
     if ledger is not None:
         known = yield from blocking(ledger.get_order, hooks.name, request.reference)
         if known is not None:
+            telemetry.active.outcome("recorded_before")
             return same_price(known, request)
     attempt = CreateAttempt(hooks, request)
     order = yield from retry.flow(attempt.flow, should_retry=_retry_create)
@@ -158,10 +160,15 @@ class CreateAttempt:
     def _recovered(self, found: Order) -> Order:
         """The found order, with the requested price as its amount; refused if it differs.
 
+        Telemetry hears of it: the event ``payments.recovered_by_query``, and the outcome
+        ``recovered`` for the create.
+
         A provider's query may state the amount only in its settlement currency; the
         request says what was ordered. The same reference with another price in the same
         currency is a different order, and must not be taken for this one.
         """
+        telemetry.active.note("payments.recovered_by_query")
+        telemetry.active.outcome("recovered")
         price = self.request.price
         # The found order's amount is a price to compare when the provider states it beside a
         # different settlement (it kept the price the order was created with), or when it is

@@ -89,4 +89,14 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
         "UPDATE events SET announced_at = received_at WHERE applied",
         "CREATE INDEX events_unannounced ON events (id) WHERE applied AND announced_at IS NULL",
     ),
+    (
+        # The W3C traceparent of the operation that created an order, kept while telemetry
+        # records spans, so that the order's callbacks link to the trace that created it.
+        """CREATE TABLE order_traces (
+            provider TEXT NOT NULL,
+            reference TEXT NOT NULL,
+            trace_context TEXT NOT NULL,
+            PRIMARY KEY (provider, reference)
+        )""",
+    ),
 )

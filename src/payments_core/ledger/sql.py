@@ -33,12 +33,19 @@ from typing import Any, ClassVar, TypedDict
 
 import attrs
 
+from payments_core import telemetry
 from payments_core.errors import LedgerError, ValidationError
 from payments_core.ledger import columns
 from payments_core.ledger.dbapi import Connection, Connections, Cursor, Pool
 from payments_core.ledger.interface import Ledger
 from payments_core.ledger.migrations import MIGRATIONS
-from payments_core.ledger.records import ApplyResult, EventRecord, OrderRecord, RefundOutcome
+from payments_core.ledger.records import (
+    ApplyResult,
+    Backlog,
+    EventRecord,
+    OrderRecord,
+    RefundOutcome,
+)
 from payments_core.ledger.statements import Statements
 from payments_core.models import (
     Order,
@@ -145,8 +152,13 @@ class SqlLedger(Ledger):
     def record_order(self, order: Order) -> Order:
         sql = self._sql
         key = {"provider": order.provider, "reference": order.reference}
+        traced = telemetry.active.traceparent()
         with self._errors("record order"), self._transaction() as conn:
             sql.insert_order.run(conn, **columns.order_row(order, self._now()))
+            if traced is not None:
+                conn.execute(
+                    self.placeholder(_KEEP_TRACE_SQL), (order.provider, order.reference, traced)
+                )
             if order.checkout_url is not None:
                 # An order recovered by a query has no payment links (a provider's query does
                 # not return them); whoever got the create's own answer supplies them.
@@ -252,6 +264,28 @@ class SqlLedger(Ledger):
 
     def close(self) -> None:
         self._pool.close()
+
+    # -- what telemetry reads ---------------------------------------------------------------
+
+    def trace_context(self, provider: str, reference: str) -> str | None:
+        with self._errors("read trace context"), self._pool.connection() as conn:
+            found = conn.execute(self.placeholder(_TRACE_SQL), (provider, reference)).fetchone()
+        return None if found is None else str(found[0])
+
+    def backlog(self) -> Backlog:
+        now = self._now()
+        with self._errors("read backlog"), self._pool.connection() as conn:
+
+            def count(sql: str, *params: object) -> int:
+                return int(conn.execute(self.placeholder(sql), params).fetchone()[0])
+
+            pending = {
+                age: count(_PENDING_SQL, PaymentStatus.PENDING.value, self.time_in(now - since))
+                for age, since in _PENDING_AGES.items()
+            }
+            refunds = count(_REFUNDS_SQL, RefundStatus.PENDING.value)
+            unannounced = count(_UNANNOUNCED_SQL)
+        return Backlog(pending_orders=pending, pending_refunds=refunds, unannounced=unannounced)
 
     # -- refunds ----------------------------------------------------------------------------
 
@@ -506,12 +540,15 @@ class SqlLedger(Ledger):
 
     @contextmanager
     def _errors(self, what: str) -> Iterator[None]:
-        try:
-            yield
-        except self.driver_errors as exc:
-            raise LedgerError(
-                f"ledger at {safe_url(self.url)} could not {what}: {type(exc).__name__}: {exc}"
-            ) from exc
+        # Every ledger operation passes here: its span names the operation, never a value.
+        attributes = {"db.operation.name": what}
+        with telemetry.active.span(f"payments.ledger {what}", attributes, expected=_Duplicate):
+            try:
+                yield
+            except self.driver_errors as exc:
+                raise LedgerError(
+                    f"ledger at {safe_url(self.url)} could not {what}: {type(exc).__name__}: {exc}"
+                ) from exc
 
     def _migrate(self) -> None:
         with self._transaction() as conn:
@@ -538,6 +575,23 @@ class _Duplicate(Exception):
         self.result = ApplyResult(
             applied=False, duplicate=True, flagged=None, change=None, reference=reference
         )
+
+
+_KEEP_TRACE_SQL = (
+    "INSERT INTO order_traces (provider, reference, trace_context) VALUES (?, ?, ?) "
+    "ON CONFLICT DO NOTHING"
+)
+_TRACE_SQL = "SELECT trace_context FROM order_traces WHERE provider = ? AND reference = ?"
+_PENDING_SQL = "SELECT COUNT(*) FROM orders WHERE status = ? AND created_at <= ?"
+_REFUNDS_SQL = "SELECT COUNT(*) FROM refunds WHERE status = ?"
+_UNANNOUNCED_SQL = "SELECT COUNT(*) FROM events WHERE applied AND announced_at IS NULL"
+#: The ages the pending-orders gauge reports: orders pending at least this long.
+_PENDING_AGES = {
+    "0s": timedelta(0),
+    "15m": timedelta(minutes=15),
+    "1h": timedelta(hours=1),
+    "24h": timedelta(hours=24),
+}
 
 
 def _rollback(conn: Connection) -> None:
