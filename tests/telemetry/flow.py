@@ -13,7 +13,7 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import httpx
@@ -32,7 +32,9 @@ from payments_core import (
 from payments_core.asgi import create_callback_app
 from payments_core.serving import BackgroundServer
 from payments_core.telemetry.logs import TRACE_FILTER, JsonFormatter
-from payments_core.telemetry.recording import Recorder
+
+if TYPE_CHECKING:
+    from payments_core.telemetry.recording import Recorder
 
 API_KEY = "telemetry-test-api-key-7f3a9c"
 API_SECRET = "telemetry-test-api-secret-51d2e8b0"
@@ -74,7 +76,7 @@ class RecordedFlow:
         outcomes: The callbacks' HTTP statuses, in order.
     """
 
-    recorder: Recorder
+    recorder: Any
     log_lines: list[str]
     private: dict[str, str]
     before: dict[Any, Any]
