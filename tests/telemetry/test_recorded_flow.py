@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from opentelemetry.sdk.trace import ReadableSpan
 
-from payments_core.telemetry.recording import Recorder, render_tree, walk
+from payments_core.telemetry.recording import Recorder, exported_texts, render_tree, walk
 
 from .flow import RecordedFlow, run_flow
 
@@ -156,22 +156,7 @@ def test_the_span_tree_prints(flow: RecordedFlow) -> None:
 
 def exported_text(flow: RecordedFlow) -> Iterator[tuple[str, str]]:
     """Every string a collector or a log reader would see: (where, text)."""
-    for span in flow.recorder.spans():
-        yield f"span {span.name}", span.name
-        for key, value in (span.attributes or {}).items():
-            yield f"span {span.name} {key}", f"{key}={value}"
-        for event in span.events:
-            yield f"event {event.name}", event.name
-            for key, value in (event.attributes or {}).items():
-                yield f"event {event.name} {key}", f"{key}={value}"
-        for link in span.links:
-            for key, value in (link.attributes or {}).items():
-                yield f"link of {span.name} {key}", f"{key}={value}"
-        if span.status.description:
-            yield f"status of {span.name}", span.status.description
-    for name, labels in flow.recorder.points():
-        for key, value in labels:
-            yield f"metric {name} {key}", f"{key}={value}"
+    yield from exported_texts(flow.recorder.spans(), flow.recorder.points())
     for number, line in enumerate(flow.log_lines):
         yield f"log line {number}", line
 

@@ -7,7 +7,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from opentelemetry import metrics, trace
@@ -19,7 +19,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from payments_core.errors import ConfigurationError
 
-__all__ = ["Recorder", "record"]
+__all__ = ["Recorder", "exported_texts", "record", "render_tree", "walk"]
 
 _lock = threading.Lock()
 _recorder: Recorder | None = None
@@ -89,6 +89,29 @@ def record() -> Recorder:
             )
         _recorder = Recorder(exporter, reader)
         return _recorder
+
+
+def exported_texts(
+    spans: Sequence[ReadableSpan], points: Iterable[tuple[str, frozenset[tuple[str, Any]]]] = ()
+) -> Iterator[tuple[str, str]]:
+    """Every text a collector would receive from ``spans`` and the metric ``points`` (their
+    names and labels), as ``(where, text)``: what a scan for secrets must search."""
+    for span in spans:
+        yield f"span {span.name}", span.name
+        for key, value in (span.attributes or {}).items():
+            yield f"span {span.name} {key}", f"{key}={value!s}"
+        for event in span.events:
+            yield f"event {event.name}", event.name
+            for key, value in (event.attributes or {}).items():
+                yield f"event {event.name} {key}", f"{key}={value!s}"
+        for link in span.links:
+            for key, value in (link.attributes or {}).items():
+                yield f"link of {span.name} {key}", f"{key}={value!s}"
+        if span.status.description:
+            yield f"status of {span.name}", span.status.description
+    for name, labels in points:
+        for key, value in labels:
+            yield f"metric {name} {key}", f"{key}={value!s}"
 
 
 def children(spans: Sequence[ReadableSpan]) -> Mapping[int | None, list[ReadableSpan]]:

@@ -30,12 +30,18 @@ import pytest
 from payments_core.testing.contract.orders import ErrorContracts, OrderContracts, SurfaceContracts
 from payments_core.testing.contract.runner import Contract, ContractBroken, ContractRun
 from payments_core.testing.contract.settlement import CallbackContracts, RefundContracts
+from payments_core.testing.contract.telemetry import TelemetryContracts
 
 __all__ = ["Contract", "ContractBroken", "ContractRun", "ProviderContract", "contracts"]
 
 
 class ProviderContract(
-    OrderContracts, RefundContracts, CallbackContracts, ErrorContracts, SurfaceContracts
+    OrderContracts,
+    RefundContracts,
+    CallbackContracts,
+    ErrorContracts,
+    SurfaceContracts,
+    TelemetryContracts,
 ):
     """The provider contract suite. Subclass it as ``Test...`` and supply ``provider_harness``.
 
