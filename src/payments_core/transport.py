@@ -151,7 +151,9 @@ class HttpxSender:
     def __init__(
         self, settings: HttpSettings, *, transport: httpx.BaseTransport | None = None
     ) -> None:
-        self.client = httpx.Client(transport=transport, **_client_options(settings))
+        # Its own span: building a client (its TLS context) takes longer than a request.
+        with telemetry.active.span("payments.http_client.open"):
+            self.client = httpx.Client(transport=transport, **_client_options(settings))
 
     def send(self, request: HttpRequest, provider: str) -> HttpResponse:
         """Send ``request``; raise a :class:`TransportError` subclass if no answer arrives."""
@@ -173,7 +175,8 @@ class HttpxAsyncSender:
     def __init__(
         self, settings: HttpSettings, *, transport: httpx.AsyncBaseTransport | None = None
     ) -> None:
-        self.client = httpx.AsyncClient(transport=transport, **_client_options(settings))
+        with telemetry.active.span("payments.http_client.open"):
+            self.client = httpx.AsyncClient(transport=transport, **_client_options(settings))
 
     async def send(self, request: HttpRequest, provider: str) -> HttpResponse:
         """Send ``request``; raise a :class:`TransportError` subclass if no answer arrives."""
