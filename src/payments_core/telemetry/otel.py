@@ -11,8 +11,8 @@ times (``docs/observability.md`` lists them).
 from __future__ import annotations
 
 import time
-from collections.abc import Generator, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from collections.abc import Generator
+from contextlib import AbstractContextManager
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 from urllib.parse import urlsplit
@@ -66,28 +66,28 @@ class _RequestSpan(RequestSpan):
 
     def __init__(self, telemetry: OpenTelemetry, request: HttpRequest, provider: str) -> None:
         self.telemetry = telemetry
-        parts = urlsplit(request.url)
-        template = url_template(parts.path)
         self.labels: dict[str, str | int] = {
             "http.request.method": request.method,
             "payments.provider": provider,
             "payments.operation": request.operation or "request",
         }
-        attributes: dict[str, str | int] = {
-            **self.labels,
-            "server.address": parts.hostname or "",
-            "url.template": template,
-        }
-        if parts.port is not None:
-            attributes["server.port"] = parts.port
-        self.span = telemetry.tracer.start_span(
-            f"{request.method} {template}", kind=SpanKind.CLIENT, attributes=attributes
-        )
         self.token: object = None
+        # Named by its method until it is known to be recorded: the template costs a parse.
+        self.span = telemetry.tracer.start_span(request.method, kind=SpanKind.CLIENT)
+        if self.span.is_recording():
+            parts = urlsplit(request.url)
+            template = url_template(parts.path)
+            self.span.update_name(f"{request.method} {template}")
+            self.span.set_attributes(
+                {**self.labels, "server.address": parts.hostname or "", "url.template": template}
+            )
+            if parts.port is not None:
+                self.span.set_attribute("server.port", parts.port)
         self.started = 0.0
 
     def __enter__(self) -> _RequestSpan:
-        self.token = context.attach(trace.set_span_in_context(self.span))
+        if self.span is not trace.INVALID_SPAN:
+            self.token = context.attach(trace.set_span_in_context(self.span))
         self.started = time.perf_counter()
         return self
 
@@ -108,6 +108,40 @@ class _RequestSpan(RequestSpan):
         if isinstance(kind, type):
             self._failed(kind.__name__)
         self.telemetry.request_duration.record(elapsed, self.labels)
+        if self.token is not None:
+            context.detach(self.token)  # type: ignore[arg-type]
+            self.span.end()
+
+
+class _Scope:
+    """A started span made current for a block, then ended; failed if the block raises.
+
+    Without an SDK the span is the API's invalid one: nothing is made current or ended, so the
+    block costs one ``start_span`` call. Exceptions are recorded by type only: a message may
+    quote a provider's answer.
+    """
+
+    __slots__ = ("expected", "span", "token")
+
+    def __init__(
+        self, span: trace.Span, expected: type[BaseException] | tuple[type[BaseException], ...]
+    ) -> None:
+        self.span = span
+        self.expected = expected
+        self.token: object = None
+
+    def __enter__(self) -> trace.Span:
+        if self.span is not trace.INVALID_SPAN:
+            self.token = context.attach(trace.set_span_in_context(self.span))
+        return self.span
+
+    def __exit__(self, kind: object, error: object, traceback: object) -> None:
+        if self.token is None:
+            return
+        if isinstance(error, Exception) and not isinstance(error, self.expected):
+            error_type = type(error).__name__
+            self.span.set_attribute("error.type", error_type)
+            self.span.set_status(Status(StatusCode.ERROR, error_type))
         context.detach(self.token)  # type: ignore[arg-type]
         self.span.end()
 
@@ -144,28 +178,13 @@ class OpenTelemetry(QuietTelemetry):
 
     # -- spans ----------------------------------------------------------------------------
 
-    @contextmanager
     def _span(
         self,
         name: str,
         attributes: Attributes | None = None,
         expected: type[BaseException] | tuple[type[BaseException], ...] = (),
-    ) -> Iterator[trace.Span]:
-        # Exceptions are recorded by type only: a message may quote a provider's answer.
-        span = self.tracer.start_span(name, attributes=attributes)
-        token = context.attach(trace.set_span_in_context(span))
-        try:
-            yield span
-        except expected:
-            raise
-        except Exception as error:
-            error_type = type(error).__name__
-            span.set_attribute("error.type", error_type)
-            span.set_status(Status(StatusCode.ERROR, error_type))
-            raise
-        finally:
-            context.detach(token)
-            span.end()
+    ) -> _Scope:
+        return _Scope(self.tracer.start_span(name, attributes=attributes), expected)
 
     def span(
         self,
