@@ -3,12 +3,15 @@
 ``python -m benchmarks.telemetry_cost [--quick] [--output PATH]`` runs ``python -m benchmarks
 --only P1,P2,P5`` in a child process for each of:
 
-* ``absent``: ``opentelemetry`` cannot be imported (a finder refuses it), as without the
-  ``otel`` extra;
+* ``absent``: ``opentelemetry`` cannot be imported (a finder refuses it, installed by a
+  ``sitecustomize`` so that P5's child processes are refused it too), as without the ``otel``
+  extra;
 * ``api``: the API is installed, no SDK configured: every span is the no-op one;
 * ``sdk``: the SDK records every span and metric in memory (``telemetry.recording.record``).
 
-The three tables go into one JSON document (recorded runs are copied into
+P5 (``import payments_core``, ``payments --help``) runs in child processes, which record
+nothing in any mode: the core imports no OpenTelemetry until an operation runs. The three
+tables go into one JSON document (recorded runs are copied into
 ``benchmarks/recorded/``; ``docs/performance.md`` quotes them). The machine is shared: read
 differences of a few percent as noise.
 """
@@ -17,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -41,20 +45,24 @@ from payments_core.telemetry.recording import record
 
 record()
 """
-MODES: Final = {"absent": _ABSENT, "api": "", "sdk": _SDK}
+MODES: Final = {"absent": "", "api": "", "sdk": _SDK}
 
 
 def run(mode: str, quick: bool) -> dict[str, Any]:
     """One ``python -m benchmarks --only P1,P2,P5`` run in ``mode``; its JSON document."""
     with tempfile.TemporaryDirectory() as scratch:
         output = Path(scratch) / "out.json"
+        env = dict(os.environ)
+        if mode == "absent":
+            (Path(scratch) / "sitecustomize.py").write_text(_ABSENT, encoding="utf-8")
+            env["PYTHONPATH"] = os.pathsep.join(filter(None, [scratch, env.get("PYTHONPATH")]))
         args = ["--only", "P1,P2,P5", "--output", str(output), *(["--quick"] if quick else [])]
         code = (
             MODES[mode]
             + f"\nimport sys\nfrom benchmarks.__main__ import main\nsys.exit(main({args!r}))\n"
         )
         subprocess.run(  # noqa: S603 - this interpreter, our own code
-            [sys.executable, "-c", code], check=True, cwd=Path(__file__).parents[1]
+            [sys.executable, "-c", code], check=True, cwd=Path(__file__).parents[1], env=env
         )
         document: dict[str, Any] = json.loads(output.read_text(encoding="utf-8"))
         return document
