@@ -442,6 +442,13 @@ class Payments:
     def _reconcile_order_flow(
         self, ledger: Ledger, hooks: ProviderHooks, reference: str
     ) -> Flow[ReconcileOutcome]:
+        flow = self._reconcile_one(ledger, hooks, reference)
+        attributes = {"payments.reference": reference}
+        return telemetry.active.operation("reconcile_order", hooks.name, flow, attributes)
+
+    def _reconcile_one(
+        self, ledger: Ledger, hooks: ProviderHooks, reference: str
+    ) -> Flow[ReconcileOutcome]:
         order = yield from blocking(ledger.get_order, hooks.name, reference)
         if order is None:
             raise ValidationError(

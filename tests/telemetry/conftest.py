@@ -16,3 +16,9 @@ def recorder() -> Iterator[Recorder]:
     recording.clear()
     yield recording
     recording.clear()
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    """The asynchronous tests run on asyncio."""
+    return "asyncio"

@@ -189,3 +189,39 @@ def test_the_scan_finds_a_planted_secret(recorder: Recorder, tmp_path: Path) -> 
         "api secret in span planted careless",
         "payer in event careless payer",
     ]
+
+
+@pytest.mark.anyio
+async def test_the_asynchronous_api_records_the_same_tree(recorder: Recorder) -> None:
+    from payments_binance import BinancePayProvider
+    from payments_binance.sandbox import Sandbox, SandboxConfig, SandboxServer
+    from payments_core import Config, Money, OrderRequest, Payments
+
+    from .flow import API_KEY, API_SECRET
+
+    sandbox = Sandbox(SandboxConfig(api_key=API_KEY, api_secret=API_SECRET))
+    with SandboxServer(sandbox, host="127.0.0.1", port=0) as provider:
+        settings = {"base_url": provider.base_url, "api_key": API_KEY, "api_secret": API_SECRET}
+        async with Payments(
+            Config(),
+            providers={"binance": BinancePayProvider},
+            provider_settings={"binance": settings},
+            load_entry_points=False,
+            async_http="httpx",
+        ) as payments:
+            request = OrderRequest(
+                reference="booking-async",
+                price=Money("3.00", "USDT"),
+                callback_url="https://leadscalendar.example/callbacks/binance",
+            )
+            await payments.create_order_async(request)
+    spans = recorder.spans()
+    (create,) = named(spans, "payments.create_order")
+    # The asynchronous client is opened before the operation starts, in a span of its own.
+    assert under(spans, create) == [
+        "payments.create_order",
+        "  payments.attempt",
+        "    POST /binancepay/openapi/v3/order",
+    ]
+    assert len(named(spans, "payments.http_client.open")) == 1
+    assert attribute(create, "payments.outcome") == "succeeded"
