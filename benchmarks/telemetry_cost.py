@@ -74,12 +74,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     runs = {mode: run(mode, args.quick) for mode in MODES}
+    from .telemetry_interleaved import measure
+
+    interleaved = measure(args.quick)
     print(f"\n{'id':<4} " + " ".join(f"{mode:<40}" for mode in MODES))
     for index, row in enumerate(runs["absent"]["results"]):
         values = [runs[mode]["results"][index]["figure"][:40] for mode in MODES]
         print(f"{row['id']:<4} " + " ".join(f"{value:<40}" for value in values))
+    print("\nin one process, interleaved (us per operation):")
+    for operation, figures in interleaved.items():
+        shown = ", ".join(f"{mode} {us:.0f}" for mode, us in figures.items())
+        print(f"  {operation:<15} {shown}")
     args.output.parent.mkdir(parents=True, exist_ok=True)
-    document = {"quick": args.quick, "runs": runs}
+    document = {"quick": args.quick, "runs": runs, "interleaved_us": interleaved}
     args.output.write_text(json.dumps(document, indent=2, default=str) + "\n", encoding="utf-8")
     print(f"\nwritten: {args.output}")
     return 0

@@ -147,13 +147,21 @@ class _Scope:
 
 
 class OpenTelemetry(QuietTelemetry):
-    """Spans and metrics through the OpenTelemetry API (the global tracer and meter)."""
+    """Spans and metrics through the OpenTelemetry API.
+
+    :param tracer_provider: Where spans go; the global provider if not given.
+    :param meter_provider: Where metrics go; the global provider if not given.
+    """
 
     enabled = True
 
-    def __init__(self) -> None:
-        self.tracer = trace.get_tracer("payments_core", __version__)
-        meter = metrics.get_meter("payments_core", __version__)
+    def __init__(
+        self,
+        tracer_provider: trace.TracerProvider | None = None,
+        meter_provider: metrics.MeterProvider | None = None,
+    ) -> None:
+        self.tracer = trace.get_tracer("payments_core", __version__, tracer_provider)
+        meter = metrics.get_meter("payments_core", __version__, meter_provider)
         self.orders = meter.create_counter(
             "payments.orders", unit="{order}", description="create_order calls, by outcome"
         )
