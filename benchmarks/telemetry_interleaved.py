@@ -95,20 +95,14 @@ def _creates(
     payments = facade("https://canned.example", API_KEY, API_SECRET, transport=mock)
     refs = References("telemetry")
 
-    def step(mode: QuietTelemetry) -> Callable[[], float]:
-        def run() -> None:
-            for reference in refs.take(batch):
-                payments.create_order(order(reference))
-
-        return lambda: _in_mode(mode, exporter, run) / batch
+    def batch_of_creates() -> None:
+        for reference in refs.take(batch):
+            payments.create_order(order(reference))
 
     try:
-        for mode in chosen.values():  # warm up each
-            step(mode)()
-        timings = interleave(rounds, *(step(mode) for mode in chosen.values()))
+        return _turns(chosen, exporter, rounds, batch, batch_of_creates)
     finally:
         payments.close()
-    return {name: median(values) * 1e6 for name, values in zip(chosen, timings, strict=True)}
 
 
 def _callbacks(
@@ -122,20 +116,33 @@ def _callbacks(
         # Signed beforehand: an RSA signature costs more than what is measured.
         supply = iter(_signed(hooks, ledger, moment, 1 + batch * len(chosen) * (rounds + 1)))
 
-        def step(mode: QuietTelemetry) -> Callable[[], float]:
-            def run() -> None:
-                for headers, body in (next(supply) for _ in range(batch)):
-                    payments.apply_callback("binance", headers, body)
-
-            return lambda: _in_mode(mode, exporter, run) / batch
+        def batch_of_callbacks() -> None:
+            for headers, body in (next(supply) for _ in range(batch)):
+                payments.apply_callback("binance", headers, body)
 
         try:
             payments.apply_callback("binance", *next(supply))  # fetches the certificates
-            for mode in chosen.values():
-                step(mode)()
-            timings = interleave(rounds, *(step(mode) for mode in chosen.values()))
+            return _turns(chosen, exporter, rounds, batch, batch_of_callbacks)
         finally:
             payments.close()
+
+
+def _turns(
+    chosen: dict[str, QuietTelemetry],
+    exporter: InMemorySpanExporter,
+    rounds: int,
+    batch: int,
+    run: Callable[[], None],
+) -> dict[str, float]:
+    """Microseconds per operation of ``run`` (``batch`` operations) in each mode, the modes
+    taking turns ``rounds`` times after one warm-up each."""
+
+    def step(mode: QuietTelemetry) -> Callable[[], float]:
+        return lambda: _in_mode(mode, exporter, run) / batch
+
+    for mode in chosen.values():
+        step(mode)()
+    timings = interleave(rounds, *(step(mode) for mode in chosen.values()))
     return {name: median(values) * 1e6 for name, values in zip(chosen, timings, strict=True)}
 
 

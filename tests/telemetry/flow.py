@@ -7,11 +7,7 @@ callback was lost: every operation the telemetry instruments, over real HTTP on 
 
 from __future__ import annotations
 
-import io
 import json
-import logging
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -32,6 +28,7 @@ from payments_core import (
 from payments_core.asgi import create_callback_app
 from payments_core.serving import BackgroundServer
 from payments_core.telemetry.logs import TRACE_FILTER, JsonFormatter
+from payments_core.testing.logs import LogCapture
 
 if TYPE_CHECKING:
     from payments_core.telemetry.recording import Recorder
@@ -92,21 +89,12 @@ def booking(reference: str, callback_url: str) -> OrderRequest:
     )
 
 
-@contextmanager
-def captured_logs() -> Iterator[io.StringIO]:
-    stream = io.StringIO()
-    handler = logging.StreamHandler(stream)
-    handler.addFilter(TRACE_FILTER)
-    handler.setFormatter(JsonFormatter())
-    root = logging.getLogger()
-    old_level = root.level
-    root.addHandler(handler)
-    root.setLevel(logging.DEBUG)
-    try:
-        yield stream
-    finally:
-        root.removeHandler(handler)
-        root.setLevel(old_level)
+def captured_logs() -> LogCapture:
+    """Every log line, at DEBUG, in the JSON format with the trace and span ids."""
+    capture = LogCapture()
+    capture.addFilter(TRACE_FILTER)
+    capture.setFormatter(JsonFormatter())
+    return capture
 
 
 def run_flow(recorder: Recorder, tmp_path: Path) -> RecordedFlow:
@@ -174,7 +162,7 @@ def run_flow(recorder: Recorder, tmp_path: Path) -> RecordedFlow:
     assert json.loads(paid.body)  # a real notification, not an empty stand-in
     return RecordedFlow(
         recorder=recorder,
-        log_lines=logs.getvalue().splitlines(),
+        log_lines=[line for _, line in logs.lines],
         private=private,
         before=before,
         outcomes=statuses,
