@@ -12,11 +12,21 @@ SQLite ledger, the hook included) run in batches, the modes taking turns:
   providers, as with the ``otel`` extra and no SDK;
 * ``sdk``: the same with an SDK tracer and meter provider recording in memory.
 
-Each figure is the median over rounds of a batch's mean, in microseconds per operation.
+Each figure is the median over rounds of a batch's mean, in microseconds per operation. On a
+shared machine even interleaved timings of one process move by tens of microseconds from run
+to run, so :func:`measure` also counts the Python function calls per operation in each mode
+(``cProfile``), which the load does not move.
+
+``python -m benchmarks.telemetry_interleaved [--quick] [--output PATH]`` runs both alone.
 """
 
 from __future__ import annotations
 
+import argparse
+import cProfile
+import json
+import pstats
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -65,16 +75,24 @@ def modes() -> tuple[dict[str, QuietTelemetry], InMemorySpanExporter]:
 
 
 def measure(quick: bool = False) -> dict[str, dict[str, float]]:
-    """Microseconds per ``create_order`` and per ``apply_callback`` in each mode."""
+    """Microseconds per ``create_order`` and per ``apply_callback`` in each mode, and the
+    function calls per operation (``create_order calls``, ``apply_callback calls``)."""
     batch, rounds = (100, 5) if quick else (200, 15)
     chosen, exporter = modes()
     saved = telemetry.active
     try:
         creates = _creates(chosen, exporter, batch, rounds)
         callbacks = _callbacks(chosen, exporter, max(batch // 4, 20), rounds)
+        counted = _creates(chosen, exporter, 100, 1, count=True)
+        counted_callbacks = _callbacks(chosen, exporter, 20, 1, count=True)
     finally:
         telemetry.active = saved
-    return {"create_order": creates, "apply_callback": callbacks}
+    return {
+        "create_order": creates,
+        "apply_callback": callbacks,
+        "create_order calls": counted,
+        "apply_callback calls": counted_callbacks,
+    }
 
 
 def _in_mode(
@@ -87,8 +105,23 @@ def _in_mode(
     return time.perf_counter() - started
 
 
+def _calls_in_mode(
+    mode: QuietTelemetry, exporter: InMemorySpanExporter, run: Callable[[], None]
+) -> float:
+    telemetry.active = mode
+    exporter.clear()
+    profile = cProfile.Profile()
+    profile.runcall(run)
+    return float(pstats.Stats(profile).total_calls)  # type: ignore[attr-defined]
+
+
 def _creates(
-    chosen: dict[str, QuietTelemetry], exporter: InMemorySpanExporter, batch: int, rounds: int
+    chosen: dict[str, QuietTelemetry],
+    exporter: InMemorySpanExporter,
+    batch: int,
+    rounds: int,
+    *,
+    count: bool = False,
 ) -> dict[str, float]:
     answer = _created("https://canned.example", "STAGE").split(b"\r\n\r\n", 1)[1]
     mock = httpx.MockTransport(lambda request: httpx.Response(200, content=answer))
@@ -100,13 +133,18 @@ def _creates(
             payments.create_order(order(reference))
 
     try:
-        return _turns(chosen, exporter, rounds, batch, batch_of_creates)
+        return _turns(chosen, exporter, rounds, batch, batch_of_creates, count=count)
     finally:
         payments.close()
 
 
 def _callbacks(
-    chosen: dict[str, QuietTelemetry], exporter: InMemorySpanExporter, batch: int, rounds: int
+    chosen: dict[str, QuietTelemetry],
+    exporter: InMemorySpanExporter,
+    batch: int,
+    rounds: int,
+    *,
+    count: bool = False,
 ) -> dict[str, float]:
     moment = datetime.now(UTC).replace(microsecond=0)
     hooks = Webhooks()
@@ -122,7 +160,7 @@ def _callbacks(
 
         try:
             payments.apply_callback("binance", *next(supply))  # fetches the certificates
-            return _turns(chosen, exporter, rounds, batch, batch_of_callbacks)
+            return _turns(chosen, exporter, rounds, batch, batch_of_callbacks, count=count)
         finally:
             payments.close()
 
@@ -133,17 +171,21 @@ def _turns(
     rounds: int,
     batch: int,
     run: Callable[[], None],
+    *,
+    count: bool = False,
 ) -> dict[str, float]:
     """Microseconds per operation of ``run`` (``batch`` operations) in each mode, the modes
-    taking turns ``rounds`` times after one warm-up each."""
+    taking turns ``rounds`` times after one warm-up each; with ``count``, function calls."""
+    scale = 1.0 if count else 1e6
+    measured = _calls_in_mode if count else _in_mode
 
     def step(mode: QuietTelemetry) -> Callable[[], float]:
-        return lambda: _in_mode(mode, exporter, run) / batch
+        return lambda: measured(mode, exporter, run) / batch
 
     for mode in chosen.values():
         step(mode)()
     timings = interleave(rounds, *(step(mode) for mode in chosen.values()))
-    return {name: median(values) * 1e6 for name, values in zip(chosen, timings, strict=True)}
+    return {name: median(values) * scale for name, values in zip(chosen, timings, strict=True)}
 
 
 def _signed(
@@ -157,3 +199,20 @@ def _signed(
         headers, body, _, _ = hooks.callback(prepay, trade, now_ms=epoch_ms(moment))
         found.append((headers, body))
     return found
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.telemetry_interleaved")
+    parser.add_argument("--quick", action="store_true", help="smaller batches, fewer rounds")
+    parser.add_argument("--output", type=Path, help="also write the figures as JSON here")
+    args = parser.parse_args(argv)
+    figures = measure(args.quick)
+    for operation, by_mode in figures.items():
+        print(f"{operation:<22} " + ", ".join(f"{m} {v:.0f}" for m, v in by_mode.items()))
+    if args.output is not None:
+        args.output.write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
