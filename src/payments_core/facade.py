@@ -61,7 +61,7 @@ from payments_core.models import (
 from payments_core.outcomes import CallbackOutcome, ReconcileOutcome
 from payments_core.plugins import Clock, PluginHost, ProviderFactory, ProviderHooks
 from payments_core.redaction import get_logger
-from payments_core.refunding import refund_flow
+from payments_core.refunding import reconcile_refunds_flow, refund_flow
 from payments_core.retry import RetryPolicy, is_retryable
 from payments_core.rules import EventFlag
 from payments_core.transport import (
@@ -200,33 +200,25 @@ class Payments:
         :raises TransportError: with ``classification`` set, once the policy gives up.
         :raises LedgerError: if the ledger cannot be read or written.
         """
-        return self._run(self._create_flow(self.provider(provider), request))
+        hooks = self.provider(provider)
+        return self._run(create_flow(hooks, request, self.retry, self.ledger))
 
     async def create_order_async(
         self, request: OrderRequest, *, provider: str | None = None
     ) -> Order:
         """Asynchronous :meth:`create_order`; the ledger's work runs in a worker thread."""
-        return await self._arun(self._create_flow(self.provider(provider), request))
-
-    def _create_flow(self, hooks: ProviderHooks, request: OrderRequest) -> Flow[Order]:
-        flow = create_flow(hooks, request, self.retry, self.ledger)
-        attributes = {"payments.reference": request.reference}
-        return telemetry.active.operation("create_order", hooks.name, flow, attributes)
+        hooks = self.provider(provider)
+        return await self._arun(create_flow(hooks, request, self.retry, self.ledger))
 
     def query_order(self, reference: str, *, provider: str | None = None) -> Order | None:
         """The provider's order for ``reference``, or ``None`` if it has none."""
-        return self._run(self._query_flow(self.provider(provider), reference))
+        return self._run(query_flow(self.provider(provider), reference, self.retry))
 
     async def query_order_async(
         self, reference: str, *, provider: str | None = None
     ) -> Order | None:
         """Asynchronous :meth:`query_order`."""
-        return await self._arun(self._query_flow(self.provider(provider), reference))
-
-    def _query_flow(self, hooks: ProviderHooks, reference: str) -> Flow[Order | None]:
-        flow = query_flow(hooks, reference, self.retry)
-        attributes = {"payments.reference": reference}
-        return telemetry.active.operation("query_order", hooks.name, flow, attributes)
+        return await self._arun(query_flow(self.provider(provider), reference, self.retry))
 
     def close_order(self, reference: str, *, provider: str | None = None) -> bool:
         """Ask the provider to close the unpaid order for ``reference``."""
@@ -241,8 +233,9 @@ class Payments:
             lambda: call_provider(hooks, "close_order", hooks.close_order(reference)),
             should_retry=is_retryable,
         )
-        attributes = {"payments.reference": reference}
-        return telemetry.active.operation("close_order", hooks.name, flow, attributes)
+        return telemetry.active.operation(
+            "close_order", hooks.name, flow, {"payments.reference": reference}
+        )
 
     def refund_order(self, request: RefundRequest, *, provider: str | None = None) -> Refund:
         """Give back ``request.amount`` of the paid order for ``request.reference``.
@@ -280,17 +273,25 @@ class Payments:
         return await self._arun(self._refund_flow(self.provider(provider), request))
 
     def _refund_flow(self, hooks: ProviderHooks, request: RefundRequest) -> Flow[Refund]:
-        flow = refund_flow(
+        return refund_flow(
             hooks, request, self.retry, self.ledger, apply=self._apply, settle=self._settle_refund
         )
-        attributes = {"payments.reference": request.reference}
-        return telemetry.active.operation("refund_order", hooks.name, flow, attributes)
 
     def _settle_refund(self, ledger: Ledger, refund: Refund) -> Refund:
         """Record the provider's answer about ``refund``; announce the order's move, if any."""
-        outcome = ledger.settle_refund(refund)
-        if outcome.change is not None:
+        listening = self.host.status_listened
+        outcome = ledger.settle_refund(refund, announced=not listening)
+        if outcome.change is not None and listening:
             self._announce(ledger, outcome.change)
+        elif outcome.flagged is not None:
+            log.warning(
+                "%s answered refund %s of %s with %s, not recorded: %s",
+                refund.provider,
+                refund.refund_reference,
+                refund.reference,
+                refund.amount,
+                outcome.flagged,
+            )
         return outcome.refund
 
     def refunds(self, reference: str, *, provider: str | None = None) -> list[Refund]:
@@ -364,8 +365,7 @@ class Payments:
     def _apply_callback_flow(
         self, ledger: Ledger, provider: str, headers: Mapping[str, str], body: bytes
     ) -> Flow[CallbackOutcome]:
-        # Verification (with a key fetch, if any) and parsing are the provider's one operation.
-        verified = self._callback_flow(provider, headers, body)
+        verified = self._callback_flow(provider, headers, body)  # verification and parsing
         result = yield from telemetry.active.traced("payments.callback.verify", verified)
         return (yield from blocking(self._settle, ledger, provider, result))
 
@@ -417,6 +417,44 @@ class Payments:
             outcomes.append((yield from blocking(self._reconciled, ledger, order, answer)))
         return outcomes
 
+    def reconcile_refunds(
+        self, older_than: timedelta = RECONCILE_AFTER, *, provider: str | None = None
+    ) -> list[Refund]:
+        """Ask the provider about ledger refunds still pending, and record what it says.
+
+        For each refund reserved at least ``older_than`` ago and still ``pending``, asks the
+        provider through ``query_refund``; a final answer settles the refund exactly as its
+        answer or its notice would (once; the order's move announced through the outbox). A
+        refund the provider cannot be asked about stays pending and the others go on.
+
+        :returns: The refunds checked, as the ledger now holds them.
+        :raises ConfigurationError: if the facade has no ledger.
+        :raises LedgerError: if the ledger cannot be read or written.
+        """
+        ledger = self._need_ledger("reconcile_refunds")
+        return self._run(self._reconcile_refunds_flow(ledger, older_than, provider))
+
+    async def reconcile_refunds_async(
+        self, older_than: timedelta = RECONCILE_AFTER, *, provider: str | None = None
+    ) -> list[Refund]:
+        """Asynchronous :meth:`reconcile_refunds`."""
+        ledger = self._need_ledger("reconcile_refunds")
+        return await self._arun(self._reconcile_refunds_flow(ledger, older_than, provider))
+
+    def _reconcile_refunds_flow(
+        self, ledger: Ledger, older_than: timedelta, provider: str | None
+    ) -> Flow[list[Refund]]:
+        refunds = yield from blocking(ledger.pending_refunds, older_than)
+        return (
+            yield from reconcile_refunds_flow(
+                [r for r in refunds if provider is None or r.provider == provider],
+                self.provider,
+                self.retry,
+                ledger,
+                settle=self._settle_refund,
+            )
+        )
+
     def reconcile_order(self, reference: str, *, provider: str | None = None) -> ReconcileOutcome:
         """Ask the provider about one ledger order now, and apply what it says.
 
@@ -440,13 +478,6 @@ class Payments:
         return await self._arun(self._reconcile_order_flow(ledger, hooks, reference))
 
     def _reconcile_order_flow(
-        self, ledger: Ledger, hooks: ProviderHooks, reference: str
-    ) -> Flow[ReconcileOutcome]:
-        flow = self._reconcile_one(ledger, hooks, reference)
-        attributes = {"payments.reference": reference}
-        return telemetry.active.operation("reconcile_order", hooks.name, flow, attributes)
-
-    def _reconcile_one(
         self, ledger: Ledger, hooks: ProviderHooks, reference: str
     ) -> Flow[ReconcileOutcome]:
         order = yield from blocking(ledger.get_order, hooks.name, reference)
@@ -507,8 +538,7 @@ class Payments:
         # The change is committed and acknowledged whatever the hook does: a failing hook is
         # logged and the change stays in the outbox, for announce_pending_changes.
         try:
-            with telemetry.active.span("payments.payment_status_changed", _labels(change)):
-                self.host.payment_status_changed(change)
+            self.host.payment_status_changed(change)
         except Exception:
             log.exception(
                 "payment_status_changed failed for %s order %s (%s -> %s, event %s); the "
@@ -556,12 +586,11 @@ class Payments:
         if not self.host.status_listened:
             return 0
         announced = 0
-        with telemetry.active.span("payments.announce_pending_changes"):
-            while changes := ledger.unannounced_changes(older_than):
-                done = [self._announce(ledger, change) for change in changes]
-                announced += sum(done)
-                if not all(done):  # a failing hook or ledger: leave the rest for the next call
-                    break
+        while changes := ledger.unannounced_changes(older_than):
+            done = [self._announce(ledger, change) for change in changes]
+            announced += sum(done)
+            if not all(done):  # a failing hook or ledger: leave the rest for the next call
+                break
         return announced
 
     async def announce_pending_changes_async(self, older_than: timedelta = timedelta(0)) -> int:
@@ -664,14 +693,6 @@ class Payments:
 
     def __repr__(self) -> str:
         return f"Payments(providers={self.provider_names!r})"
-
-
-def _labels(change: StatusChange) -> dict[str, str]:
-    return {
-        "payments.provider": change.provider,
-        "payments.reference": change.reference,
-        "payments.status": str(change.new_status),
-    }
 
 
 def _pending(ledger: Ledger, older_than: timedelta, provider: str | None) -> list[Order]:

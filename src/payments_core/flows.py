@@ -91,17 +91,33 @@ def call_provider(hooks: ProviderHooks, hook: str, operation: Operation[T] | Non
 
 
 def query_flow(hooks: ProviderHooks, reference: str, retry: RetryPolicy) -> Flow[Order | None]:
-    """The provider's order for ``reference``, asked again under ``retry``."""
-    return retry.flow(
+    """The provider's order for ``reference``, asked again under ``retry``; traced as the
+    operation ``query_order``."""
+    flow = retry.flow(
         lambda: call_provider(hooks, "query_order", hooks.query_order(reference)),
         should_retry=is_retryable,
     )
+    return telemetry.active.operation("query_order", hooks.name, flow, _about(reference))
 
 
 def create_flow(
     hooks: ProviderHooks, request: OrderRequest, retry: RetryPolicy, ledger: Ledger | None
 ) -> Flow[Order]:
-    """Create (or find) the provider's order for ``request``; see ``Payments.create_order``."""
+    """Create (or find) the provider's order for ``request``; see ``Payments.create_order``.
+
+    Traced as the operation ``create_order``."""
+    flow = _create(hooks, request, retry, ledger)
+    return telemetry.active.operation("create_order", hooks.name, flow, _about(request.reference))
+
+
+def _about(reference: str) -> dict[str, str]:
+    """The attributes of an operation's span about the order of ``reference``."""
+    return {"payments.reference": reference}
+
+
+def _create(
+    hooks: ProviderHooks, request: OrderRequest, retry: RetryPolicy, ledger: Ledger | None
+) -> Flow[Order]:
     if ledger is not None:
         known = yield from blocking(ledger.get_order, hooks.name, request.reference)
         if known is not None:

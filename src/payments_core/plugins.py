@@ -157,6 +157,9 @@ class ProviderHooks:
             self._route("query_refund")(order=order, request=request),
         )
 
+    def refund_id(self, request: RefundRequest) -> str | None:
+        return cast("str | None", self._route("refund_id")(request=request))
+
     def handle_callback(self, callback: CallbackRequest) -> Operation[CallbackResult] | None:
         return cast(
             "Operation[CallbackResult] | None", self._route("handle_callback")(callback=callback)
@@ -330,7 +333,10 @@ class PluginHost:
 
         :raises Exception: whatever an implementation raises.
         """
-        self.pm.hook.payment_status_changed(change=change)
+        from payments_core.telemetry import active, vocabulary
+
+        with active.span("payments.payment_status_changed", vocabulary.attributes_of(change)):
+            self.pm.hook.payment_status_changed(change=change)
 
     def plugins(self) -> Iterator[tuple[str, object]]:
         """Every registered plugin with its name."""

@@ -10,9 +10,10 @@ from collections.abc import Callable
 from typing import Final
 
 from payments_core.errors import CallbackPayloadError, CallbackVerificationError, PaymentsError
+from payments_core.models import StatusChange
 from payments_core.rules import EventFlag
 
-__all__ = ["CALLBACK_OUTCOMES", "callback_outcome", "refusal", "url_template"]
+__all__ = ["CALLBACK_OUTCOMES", "attributes_of", "callback_outcome", "refusal", "url_template"]
 
 _DIGIT: Final = re.compile(r"\d")
 
@@ -68,3 +69,12 @@ def refusal(error: PaymentsError) -> str:
     if isinstance(error, CallbackPayloadError):
         return "payload"
     return "other"
+
+
+def attributes_of(change: StatusChange) -> dict[str, str]:
+    """The attributes of the span of the application hook hearing of ``change``."""
+    return {
+        "payments.provider": change.provider,
+        "payments.reference": change.reference,
+        "payments.status": str(change.new_status),
+    }
