@@ -71,8 +71,11 @@ def refusal(error: PaymentsError) -> str:
     return "other"
 
 
-def attributes_of(change: StatusChange) -> dict[str, str]:
-    """The attributes of the span of the application hook hearing of ``change``."""
+def attributes_of(change: object) -> dict[str, str]:
+    """The attributes of the span of the application hook hearing of ``change`` (none for
+    anything else a caller hands the hook)."""
+    if not isinstance(change, StatusChange):
+        return {}
     return {
         "payments.provider": change.provider,
         "payments.reference": change.reference,
