@@ -39,6 +39,7 @@ from payments_core.flows import (
     Exchange,
     Flow,
     call_provider,
+    close_flow,
     create_flow,
     query_flow,
     reconciliation_event,
@@ -61,7 +62,7 @@ from payments_core.outcomes import CallbackOutcome, ReconcileOutcome
 from payments_core.plugins import Clock, PluginHost, ProviderFactory, ProviderHooks
 from payments_core.redaction import get_logger
 from payments_core.refunding import reconcile_refunds_flow, refund_flow
-from payments_core.retry import RetryPolicy, is_retryable
+from payments_core.retry import RetryPolicy
 from payments_core.rules import EventFlag, worth_applying
 from payments_core.transport import (
     AsyncHttpSender,
@@ -228,13 +229,7 @@ class Payments:
         return await self._arun(self._close_flow(self.provider(provider), reference))
 
     def _close_flow(self, hooks: ProviderHooks, reference: str) -> Flow[bool]:
-        flow = self.retry.flow(
-            lambda: call_provider(hooks, "close_order", hooks.close_order(reference)),
-            should_retry=is_retryable,
-        )
-        return telemetry.active.operation(
-            "close_order", hooks.name, flow, {"payments.reference": reference}
-        )
+        return close_flow(hooks, reference, self.retry)
 
     def refund_order(self, request: RefundRequest, *, provider: str | None = None) -> Refund:
         """Give back ``request.amount`` of the paid order for ``request.reference``.

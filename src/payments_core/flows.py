@@ -38,6 +38,7 @@ __all__ = [
     "Flow",
     "Step",
     "call_provider",
+    "close_flow",
     "create_flow",
     "query_flow",
     "reconciliation_event",
@@ -98,6 +99,16 @@ def query_flow(hooks: ProviderHooks, reference: str, retry: RetryPolicy) -> Flow
         should_retry=is_retryable,
     )
     return telemetry.active.operation("query_order", hooks.name, flow, _about(reference))
+
+
+def close_flow(hooks: ProviderHooks, reference: str, retry: RetryPolicy) -> Flow[bool]:
+    """Ask the provider to close the order for ``reference``, again under ``retry``; traced as
+    the operation ``close_order``."""
+    flow = retry.flow(
+        lambda: call_provider(hooks, "close_order", hooks.close_order(reference)),
+        should_retry=is_retryable,
+    )
+    return telemetry.active.operation("close_order", hooks.name, flow, _about(reference))
 
 
 def create_flow(
