@@ -28,6 +28,7 @@ from typing import Final
 import pytest
 
 from payments_core.testing.contract.orders import ErrorContracts, OrderContracts, SurfaceContracts
+from payments_core.testing.contract.recorded import RecordedPaymentContracts
 from payments_core.testing.contract.runner import Contract, ContractBroken, ContractRun
 from payments_core.testing.contract.settlement import CallbackContracts, RefundContracts
 from payments_core.testing.contract.telemetry import TelemetryContracts
@@ -39,9 +40,15 @@ class ProviderContract(
     OrderContracts,
     RefundContracts,
     CallbackContracts,
+<<<<<<< HEAD
     ErrorContracts,
     SurfaceContracts,
     TelemetryContracts,
+=======
+    RecordedPaymentContracts,
+    ErrorContracts,
+    SurfaceContracts,
+>>>>>>> main
 ):
     """The provider contract suite. Subclass it as ``Test...`` and supply ``provider_harness``.
 
