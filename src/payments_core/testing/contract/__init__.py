@@ -40,15 +40,10 @@ class ProviderContract(
     OrderContracts,
     RefundContracts,
     CallbackContracts,
-<<<<<<< HEAD
-    ErrorContracts,
-    SurfaceContracts,
-    TelemetryContracts,
-=======
     RecordedPaymentContracts,
     ErrorContracts,
     SurfaceContracts,
->>>>>>> main
+    TelemetryContracts,
 ):
     """The provider contract suite. Subclass it as ``Test...`` and supply ``provider_harness``.
 
