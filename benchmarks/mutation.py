@@ -124,6 +124,7 @@ def run_module(name: str, spec: dict[str, Any], jobs: int) -> dict[str, Any]:
     scratch.mkdir(parents=True)
     also = spec.get("also", [])
     for part in ("src", "tests", *also):
+        (scratch / part).parent.mkdir(parents=True, exist_ok=True)  # also: a/b/tests
         (scratch / part).symlink_to(root / part)
     settings = {
         "source_paths": ["src"],
