@@ -370,3 +370,19 @@ def test_the_async_refund_reconciliation_matches_the_blocking_one(
 
     assert asyncio.run(flow()) == [RefundStatus.SUCCEEDED]
     assert harness.refund_count() == 1
+
+
+def test_a_pending_refund_the_provider_holds_none_of_and_then_refuses_frees_its_reference(
+    harness: ExampleHarness, faults: FaultInjector, tmp_path: Path
+) -> None:
+    with facade(harness, faults, tmp_path / "l.db") as payments:
+        paid_order(payments, harness, "booking-1")
+        pending_refund(payments, faults, "0.40", "cancel-1")
+        missing = b'{"error":{"code":"refund_not_found","message":"injected"}}'
+        refused = b'{"error":{"code":"order_not_refundable","message":"injected"}}'
+        faults.inject(Fault.answer(404, missing))  # asked first: the provider holds none
+        faults.inject(Fault.answer(409, refused))  # then sent, and refused outright
+        with pytest.raises(ProviderError):
+            payments.refund_order(refund("0.40"))
+        assert payments.ledger is not None
+        assert payments.ledger.refunds_for("example", "booking-1") == []
