@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -26,6 +27,7 @@ from payments_core import (
     Refund,
     RefundRequest,
     RefundStatus,
+    RequestTimeout,
     RetryPolicy,
     ValidationError,
     hookimpl,
@@ -78,6 +80,23 @@ class AnswersPending(ExampleProvider):
     def refund_order(self, order: Order, request: RefundRequest) -> Operation[Refund]:
         refund = yield from super().refund_order(order, request)
         return attrs.evolve(refund, status=RefundStatus.PENDING)
+
+
+class CannotQueryRefunds(ExampleProvider):
+    """A provider without the query_refund hook."""
+
+    @hookimpl
+    def query_refund(self, order: Order, request: RefundRequest) -> Operation[Refund | None] | None:
+        return None
+
+
+class StatesNinetyCentsRefunded(ExampleProvider):
+    """Its order query states that 0.90 of the order was refunded already."""
+
+    @hookimpl
+    def query_order(self, reference: str) -> Operation[Order | None]:
+        order = yield from super().query_order(reference)
+        return None if order is None else attrs.evolve(order, refunded=Money("0.90", "USD"))
 
 
 @pytest.fixture
@@ -275,3 +294,40 @@ def test_a_pending_refund_whose_follow_up_finds_nothing_stays_pending(
     assert [m[: len(p)] for m, p in zip(messages, logged, strict=True)] == logged
     if logged:
         assert "HTTP 500" in messages[0] or "internal" in messages[0]
+
+
+def test_a_pending_refund_of_a_provider_that_cannot_be_asked_is_sent_again_under_its_reference(
+    harnesses: list[ExampleHarness], tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    harness = ExampleHarness(CannotQueryRefunds)
+    harnesses.append(harness)
+    faults = FaultInjector(harness.transport())
+    with facade(harness, tmp_path / "l.db", faults) as payments:
+        paid(payments, harness)
+        faults.inject(Fault.timeout())  # the refund is made, its answer lost
+        with pytest.raises(RequestTimeout):
+            payments.refund_order(refund())
+        with caplog.at_level(logging.INFO, logger="payments_core.refunding"):
+            (still,) = payments.reconcile_refunds(timedelta(0))  # cannot ask: left alone
+        sent = len(faults.requests)
+        made = payments.refund_order(refund())
+    assert still.status is RefundStatus.PENDING
+    assert not [r for r in caplog.records if r.name == "payments_core.refunding"]
+    assert len(faults.requests) == sent + 1  # sent again: the provider knows it by its id
+    assert made.status is RefundStatus.SUCCEEDED
+    assert harness.refund_count() == 1
+
+
+def test_without_a_ledger_the_refunded_total_the_provider_states_holds_a_refund_back(
+    harnesses: list[ExampleHarness],
+) -> None:
+    harness = ExampleHarness(StatesNinetyCentsRefunded)
+    harnesses.append(harness)
+    with facade(harness, None) as payments:
+        paid(payments, harness)
+        with pytest.raises(ValidationError) as refused:
+            payments.refund_order(refund("0.40"))
+        made = payments.refund_order(refund("0.10"))
+    assert refused.value.field == "amount"
+    assert made.amount == Money("0.10", "USD")
+    assert harness.refund_count() == 1

@@ -382,7 +382,12 @@ def test_a_pending_refund_the_provider_holds_none_of_and_then_refuses_frees_its_
         refused = b'{"error":{"code":"order_not_refundable","message":"injected"}}'
         faults.inject(Fault.answer(404, missing))  # asked first: the provider holds none
         faults.inject(Fault.answer(409, refused))  # then sent, and refused outright
+        sent = len(faults.requests)
         with pytest.raises(ProviderError):
             payments.refund_order(refund("0.40"))
+        assert [r.method for r in faults.requests[sent:] if "/refunds" in r.url.path] == [
+            "GET",
+            "POST",
+        ]
         assert payments.ledger is not None
         assert payments.ledger.refunds_for("example", "booking-1") == []
