@@ -99,6 +99,14 @@ class StatesNinetyCentsRefunded(ExampleProvider):
         return None if order is None else attrs.evolve(order, refunded=Money("0.90", "USD"))
 
 
+class CannotRefund(ExampleProvider):
+    """A provider without the refund_order hook."""
+
+    @hookimpl
+    def refund_order(self, order: Order, request: RefundRequest) -> Operation[Refund] | None:
+        return None
+
+
 @pytest.fixture
 def harnesses() -> Iterator[list[ExampleHarness]]:
     made: list[ExampleHarness] = []
@@ -331,3 +339,17 @@ def test_without_a_ledger_the_refunded_total_the_provider_states_holds_a_refund_
     assert refused.value.field == "amount"
     assert made.amount == Money("0.10", "USD")
     assert harness.refund_count() == 1
+
+
+def test_a_provider_without_refunds_is_a_plugin_error_naming_the_hook_and_holds_nothing_back(
+    harnesses: list[ExampleHarness], tmp_path: Path
+) -> None:
+    harness = ExampleHarness(CannotRefund)
+    harnesses.append(harness)
+    with facade(harness, tmp_path / "l.db") as payments:
+        paid(payments, harness)
+        with pytest.raises(PluginError) as missing:
+            payments.refund_order(refund())
+        assert payments.ledger is not None
+        assert payments.ledger.refunds_for("example", "booking-1") == []
+    assert str(missing.value) == "provider 'example' does not implement refund_order"
