@@ -107,6 +107,16 @@ class CannotRefund(ExampleProvider):
         return None
 
 
+class EchoesTheReason(ExampleProvider):
+    """Answers a refund query with the reason of the request it was asked with, as Binance's
+    query does (its answer has no reason of its own)."""
+
+    @hookimpl
+    def query_refund(self, order: Order, request: RefundRequest) -> Operation[Refund | None]:
+        found = yield from super().query_refund(order, request)
+        return None if found is None else attrs.evolve(found, reason=request.reason)
+
+
 @pytest.fixture
 def harnesses() -> Iterator[list[ExampleHarness]]:
     made: list[ExampleHarness] = []
@@ -129,12 +139,16 @@ def facade(
     )
 
 
-def paid(payments: Payments, harness: ExampleHarness, *, apply: bool = True) -> Order:
+def paid(
+    payments: Payments, harness: ExampleHarness, *, apply: bool = True, pay: bool = True
+) -> Order:
     order = payments.create_order(
         OrderRequest(
             reference="booking-1", price=Money("1.00", "USD"), callback_url="https://a.test/cb"
         )
     )
+    if not pay:
+        return order
     callback = harness.paid_callback(order)
     if apply and payments.ledger is not None:
         payments.apply_callback("example", callback.headers, callback.body)
@@ -337,6 +351,7 @@ def test_without_a_ledger_the_refunded_total_the_provider_states_holds_a_refund_
             payments.refund_order(refund("0.40"))
         made = payments.refund_order(refund("0.10"))
     assert refused.value.field == "amount"
+    assert "exceeds what remains to refund of 'booking-1'" in str(refused.value)
     assert made.amount == Money("0.10", "USD")
     assert harness.refund_count() == 1
 
@@ -353,3 +368,76 @@ def test_a_provider_without_refunds_is_a_plugin_error_naming_the_hook_and_holds_
         assert payments.ledger is not None
         assert payments.ledger.refunds_for("example", "booking-1") == []
     assert str(missing.value) == "provider 'example' does not implement refund_order"
+
+
+def test_reconciling_a_refund_keeps_its_reason_where_the_provider_echoes_the_request(
+    harnesses: list[ExampleHarness], tmp_path: Path
+) -> None:
+    harness = ExampleHarness(EchoesTheReason)
+    harnesses.append(harness)
+    faults = FaultInjector(harness.transport())
+    with facade(harness, tmp_path / "l.db", faults) as payments:
+        paid(payments, harness)
+        faults.inject(Fault.timeout())
+        with pytest.raises(RequestTimeout):
+            payments.refund_order(refund())
+        (settled,) = payments.reconcile_refunds(timedelta(0))
+    assert settled.status is RefundStatus.SUCCEEDED
+    assert settled.reason == "booking cancelled"
+
+
+def test_refunds_are_reconciled_with_their_own_provider_not_the_default_one(
+    harnesses: list[ExampleHarness], tmp_path: Path
+) -> None:
+    harness, other = ExampleHarness(), ExampleHarness()
+    harnesses += [harness, other]
+    faults = FaultInjector(harness.transport())
+    payments = Payments(
+        Config(default_provider="other"),
+        providers={"example": harness.factory(), "other": other.factory()},
+        provider_settings={"example": harness.settings(), "other": other.settings()},
+        load_entry_points=False,
+        retry=RetryPolicy(max_attempts=1, sleep=lambda _: None),
+        transport=faults,
+        ledger=open_ledger(f"sqlite:///{tmp_path / 'l.db'}"),
+    )
+    with payments:
+        order = payments.create_order(
+            OrderRequest(
+                reference="booking-1", price=Money("1.00", "USD"), callback_url="https://a.test/cb"
+            ),
+            provider="example",
+        )
+        callback = harness.paid_callback(order)
+        payments.apply_callback("example", callback.headers, callback.body)
+        faults.inject(Fault.timeout())
+        with pytest.raises(RequestTimeout):
+            payments.refund_order(refund(), provider="example")
+        (settled,) = payments.reconcile_refunds(timedelta(0))
+    assert (settled.provider, settled.status) == ("example", RefundStatus.SUCCEEDED)
+
+
+def test_a_refund_of_an_order_still_pending_at_the_provider_is_refused_and_not_sent(
+    harnesses: list[ExampleHarness], tmp_path: Path
+) -> None:
+    harness = ExampleHarness()
+    harnesses.append(harness)
+    with facade(harness, tmp_path / "l.db") as payments:
+        paid(payments, harness, pay=False)
+        with pytest.raises(ValidationError) as refused:
+            payments.refund_order(refund())
+    assert "'booking-1' is pending: only a paid order can be refunded" in str(refused.value)
+    assert harness.refund_count() == 0
+
+
+def test_without_a_ledger_a_refund_of_an_unpaid_order_names_the_order(
+    harnesses: list[ExampleHarness],
+) -> None:
+    harness = ExampleHarness()
+    harnesses.append(harness)
+    with facade(harness, None) as payments:
+        paid(payments, harness, pay=False)
+        with pytest.raises(ValidationError) as refused:
+            payments.refund_order(refund())
+    assert "order 'booking-1' is pending: only a paid order can be refunded" in str(refused.value)
+    assert refused.value.provider == "example"
