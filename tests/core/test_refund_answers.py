@@ -188,6 +188,24 @@ def test_an_answer_about_another_refund_is_a_plugin_error_naming_both(
     assert wrong.value.provider == "example"
 
 
+def test_a_refund_answered_as_another_stays_reserved_and_asking_again_finds_it_by_query(
+    harnesses: list[ExampleHarness], tmp_path: Path
+) -> None:
+    harness = ExampleHarness(AnswersAnotherRefund)
+    harnesses.append(harness)
+    with facade(harness, tmp_path / "l.db") as payments:
+        paid(payments, harness)
+        with pytest.raises(PluginError):
+            payments.refund_order(refund())
+        assert payments.ledger is not None
+        held = payments.ledger.get_refund("example", "booking-1", "cancel-1")
+        assert held is not None
+        assert held.status is RefundStatus.PENDING  # the provider may hold it: not released
+        again = payments.refund_order(refund())  # its query answers truly
+    assert (again.refund_reference, again.status) == ("cancel-1", RefundStatus.SUCCEEDED)
+    assert harness.refund_count() == 1
+
+
 def test_an_answer_in_another_currency_is_a_plugin_error_naming_both_currencies(
     harnesses: list[ExampleHarness], tmp_path: Path
 ) -> None:
