@@ -5,12 +5,19 @@ broken provider would produce (tests/testing/test_broken_providers.py runs whole
 from __future__ import annotations
 
 import math
+from datetime import UTC, datetime
 
 import attrs
 import pytest
 
 from payments_core import (
+    CallbackReply,
+    CallbackResult,
     Money,
+    Order,
+    OrderRequest,
+    PaymentEvent,
+    PaymentStatus,
     PluginError,
     ProviderError,
     Refund,
@@ -21,6 +28,8 @@ from payments_core.classify import classification_for_status
 from payments_core.testing.contract.runner import (
     ATTEMPTS,
     RETRY_AFTER,
+    check_order,
+    check_paid_event,
     check_refund,
     classification_problems,
     retry_problems,
@@ -134,3 +143,148 @@ def test_retry_problems_name_the_attempts_and_the_waits() -> None:
     assert retry_problems("HTTP 400", classified(400), 2, []) == [
         "HTTP 400 was sent 2 time(s), expected 1"
     ]
+
+
+ORDER = Order(
+    provider="example",
+    reference="order-1",
+    provider_order_id="P1",
+    status=PaymentStatus.PAID,
+    amount=Money("2.00", "USD"),
+)
+EVENT = PaymentEvent(
+    provider="example",
+    event_id="E1",
+    status=PaymentStatus.PAID,
+    provider_order_id="P1",
+    amount=Money("2.00", "USD"),
+    occurred_at=datetime(2026, 12, 6, tzinfo=UTC),
+)
+
+
+def result(event: PaymentEvent | None = EVENT, status: int = 200) -> CallbackResult:
+    return CallbackResult(event, CallbackReply(status, b"{}"))
+
+
+def test_a_good_paid_callback_passes_the_event_check() -> None:
+    assert check_paid_event(result(), ORDER, "example") is EVENT
+    assert check_paid_event(result(status=299), ORDER, "example") is EVENT
+    no_amount = attrs.evolve(EVENT, amount=None, occurred_at=None)
+    assert check_paid_event(result(no_amount), ORDER, "example") is no_amount
+
+
+@pytest.mark.parametrize(
+    ("answer", "message"),
+    [
+        ("paid", "handle_callback gave str"),
+        (result(status=300), "a genuine callback was answered with HTTP 300"),
+        (result(None), "a paid callback gave event None"),
+        (result(attrs.evolve(EVENT, provider="other")), "event.provider is 'other'"),
+        (
+            result(attrs.evolve(EVENT, status=PaymentStatus.PENDING)),
+            f"a paid callback gave status {PaymentStatus.PENDING!r}",
+        ),
+        (
+            result(attrs.evolve(EVENT, provider_order_id="P2")),
+            "the event names order 'P2'/None, the callback was for 'P1'/None",
+        ),
+        (
+            result(attrs.evolve(EVENT, provider_reference="order-2")),
+            "the event names order 'P1'/'order-2', the callback was for 'P1'/None",
+        ),
+        (result(attrs.evolve(EVENT, event_id="")), "event.event_id is ''"),
+        (
+            result(attrs.evolve(EVENT, paid=2)),
+            "event.paid is a int, not Money",
+        ),
+        (result(attrs.evolve(EVENT, amount=2)), "event.amount is a int, not Money"),
+        (
+            result(attrs.evolve(EVENT, amount=Money("1.00", "USD"))),
+            "event.amount is 1.00 USD, the order's 2.00 USD",
+        ),
+        (
+            result(attrs.evolve(EVENT, occurred_at=datetime(2026, 12, 6))),
+            "event.occurred_at is a naive datetime",
+        ),
+        (
+            result(attrs.evolve(EVENT, occurred_at="today")),
+            "event.occurred_at is a str, not datetime",
+        ),
+    ],
+    ids=[
+        "not-a-result",
+        "http-300",
+        "no-event",
+        "provider",
+        "status",
+        "order-id",
+        "order-reference",
+        "event-id",
+        "paid",
+        "amount-type",
+        "amount",
+        "naive-time",
+        "time-type",
+    ],
+)
+def test_a_wrong_paid_callback_is_named_with_what_is_wrong(answer: object, message: str) -> None:
+    assert failure(lambda: check_paid_event(answer, ORDER, "example")) == message
+
+
+ORDER_REQUEST = OrderRequest(
+    reference="order-1", price=Money("2.00", "USD"), callback_url="https://a.test/cb"
+)
+
+
+def test_a_good_order_passes_the_order_check() -> None:
+    assert check_order(ORDER, ORDER_REQUEST, "example") is ORDER
+    settled = attrs.evolve(ORDER, amount=Money("2.00", "USDT"))
+    assert check_order(settled, ORDER_REQUEST, "example", queried=True) is settled
+
+
+@pytest.mark.parametrize(
+    ("order", "message"),
+    [
+        ("order", "create_order gave a str, not Order"),
+        (attrs.evolve(ORDER, provider="other"), "order.provider is 'other', not 'example'"),
+        (
+            attrs.evolve(ORDER, reference="order-2"),
+            "order.reference is 'order-2', not the request's 'order-1'",
+        ),
+        (
+            attrs.evolve(ORDER, provider_order_id=""),
+            "order.provider_order_id is '': it must be a non-empty str (ids pass 2**53)",
+        ),
+        (
+            attrs.evolve(ORDER, provider_reference=""),
+            "order.provider_reference is '': None or a non-empty str",
+        ),
+        (attrs.evolve(ORDER, status="paid"), "order.status is 'paid', not a status"),
+        (
+            attrs.evolve(ORDER, amount=Money("1.00", "USD")),
+            "order.amount is 1.00 USD, but 2.00 USD was asked for",
+        ),
+        (attrs.evolve(ORDER, fee=1), "order.fee is a int, not Money"),
+        (attrs.evolve(ORDER, checkout_url=1), "order.checkout_url is 1"),
+        (attrs.evolve(ORDER, transaction_id=1), "order.transaction_id is 1"),
+        (
+            attrs.evolve(ORDER, expires_at=datetime(2026, 12, 6)),
+            "order.expires_at is a naive datetime",
+        ),
+    ],
+    ids=[
+        "not-an-order",
+        "provider",
+        "reference",
+        "order-id",
+        "provider-reference",
+        "status",
+        "amount",
+        "fee",
+        "checkout-url",
+        "transaction-id",
+        "naive-expiry",
+    ],
+)
+def test_a_wrong_order_is_named_with_what_is_wrong(order: object, message: str) -> None:
+    assert failure(lambda: check_order(order, ORDER_REQUEST, "example")) == message
