@@ -9,6 +9,8 @@ from datetime import UTC, datetime
 
 import attrs
 import pytest
+from payments_example.harness import ExampleHarness
+from payments_example.provider import ExampleProvider
 
 from payments_core import (
     CallbackReply,
@@ -20,21 +22,36 @@ from payments_core import (
     PaymentStatus,
     PluginError,
     ProviderError,
+    ProviderInfo,
     Refund,
     RefundRequest,
     RefundStatus,
+    hookimpl,
 )
 from payments_core.classify import classification_for_status
 from payments_core.testing.contract.runner import (
     ATTEMPTS,
     RETRY_AFTER,
+    ContractRun,
     check_order,
     check_paid_event,
     check_refund,
     classification_problems,
     retry_problems,
     round_trip,
+    skip_without_refunds,
+    unique,
 )
+
+
+class NoRefunds(ExampleProvider):
+    """ExamplePay without the refund capabilities in its description."""
+
+    @hookimpl
+    def describe_provider(self) -> ProviderInfo:
+        info = super().describe_provider()
+        return attrs.evolve(info, capabilities=info.capabilities - {"refund_order", "query_refund"})
+
 
 REQUEST = RefundRequest(
     reference="order-1",
@@ -288,3 +305,59 @@ def test_a_good_order_passes_the_order_check() -> None:
 )
 def test_a_wrong_order_is_named_with_what_is_wrong(order: object, message: str) -> None:
     assert failure(lambda: check_order(order, ORDER_REQUEST, "example")) == message
+
+
+class NoRefundCount(ExampleHarness):
+    """A harness whose sandbox cannot count its refunds."""
+
+    def refund_count(self) -> int | None:
+        return None
+
+
+def test_the_refunds_a_run_counts_are_the_sandboxs_since_the_count_before() -> None:
+    harness = ExampleHarness()
+    run = ContractRun(harness)
+    try:
+        payments = run.payments()
+        order = run.paid_order("refunds", payments)
+        before = harness.refund_count()
+        assert before == 0
+        payments.refund_order(run.refund_request(order, "refunds", 1))
+        assert run.refunds_made(before) == 1
+        assert run.refunds_made(None) is None
+    finally:
+        run.close()
+        harness.close()
+    blind = NoRefundCount()
+    try:
+        assert ContractRun(blind).refunds_made(0) is None
+    finally:
+        blind.close()
+
+
+def test_a_reference_made_unique_keeps_its_tail_and_the_length_limit() -> None:
+    harness = ExampleHarness()
+    run = ContractRun(harness)
+    try:
+        made = unique(run, "booking-1")
+        long = unique(run, "x" * 200)
+    finally:
+        harness.close()
+    assert made.startswith("contract-h-")
+    assert made.endswith("-booking-1")
+    assert len(long) == 128
+
+
+def test_a_provider_without_the_refund_capability_skips_the_refund_contracts() -> None:
+    harness, full = ExampleHarness(NoRefunds), ExampleHarness()
+    run, full_run = ContractRun(harness), ContractRun(full)
+    try:
+        with pytest.raises(pytest.skip.Exception) as skipped:
+            skip_without_refunds(run.payments(), harness.name)
+        skip_without_refunds(full_run.payments(), full.name)  # lists it: not skipped
+    finally:
+        run.close()
+        full_run.close()
+        harness.close()
+        full.close()
+    assert skipped.value.msg == "the provider does not list the refund_order capability"
