@@ -5,7 +5,9 @@ broken provider would produce (tests/testing/test_broken_providers.py runs whole
 from __future__ import annotations
 
 import math
+import tempfile
 from datetime import UTC, datetime
+from pathlib import Path
 
 import attrs
 import pytest
@@ -42,6 +44,7 @@ from payments_core.testing.contract.runner import (
     skip_without_refunds,
     unique,
 )
+from payments_core.testing.contract.settlement import stored_status
 
 
 class NoRefunds(ExampleProvider):
@@ -361,3 +364,24 @@ def test_a_provider_without_the_refund_capability_skips_the_refund_contracts() -
         harness.close()
         full.close()
     assert skipped.value.msg == "the provider does not list the refund_order capability"
+
+
+def test_a_runs_ledger_lives_in_a_folder_of_its_own_removed_when_the_run_closes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    harness = ExampleHarness()
+    run = ContractRun(harness)
+    try:
+        payments = run.payments(ledger=run.ledger())
+        (folder,) = tmp_path.iterdir()
+        assert folder.name.startswith("payments-contract-")
+        assert (folder / "ledger.sqlite3").exists()
+        order = run.paid_order("stored", payments)
+        assert stored_status(payments, harness.name, order) is PaymentStatus.PENDING
+        lost = failure(lambda: stored_status(payments, harness.name, ORDER))
+    finally:
+        run.close()
+        harness.close()
+    assert lost == "the ledger lost order 'order-1'"
+    assert list(tmp_path.iterdir()) == []
