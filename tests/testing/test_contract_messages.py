@@ -40,6 +40,7 @@ from payments_core.testing.contract.runner import (
     check_paid_event,
     check_refund,
     classification_problems,
+    describe,
     retry_problems,
     round_trip,
     skip_without_refunds,
@@ -411,3 +412,16 @@ def test_money_that_passed_through_a_float_and_a_wrong_refund_amount_are_named()
     assert failure(lambda: check_refund(attrs.evolve(REFUND, amount=1), REQUEST, "example")) == (
         "refund.amount is a int, not Money"
     )
+
+
+def test_a_contract_failure_keeps_hypothesis_falsifying_example_and_no_other_note() -> None:
+    failed = AssertionError("event.amount is 1.00 USD, the order's 2.00 USD")
+    failed.add_note("Falsifying example: test(amount=1)")
+    failed.add_note("an unrelated note")
+    failed.add_note("Failing test case: test(amount=2)")
+    assert describe(failed) == (
+        "event.amount is 1.00 USD, the order's 2.00 USD\n"
+        "Falsifying example: test(amount=1)\n"
+        "Failing test case: test(amount=2)"
+    )
+    assert describe(ValueError()) == "unexpected ValueError: ValueError"
