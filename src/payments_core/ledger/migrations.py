@@ -89,4 +89,16 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
         "UPDATE events SET announced_at = received_at WHERE applied",
         "CREATE INDEX events_unannounced ON events (id) WHERE applied AND announced_at IS NULL",
     ),
+    (
+        # Who is creating the order of a reference right now, at a find-or-create provider,
+        # and until when the claim holds if its holder never finishes (it crashed).
+        """CREATE TABLE claims (
+            provider TEXT NOT NULL,
+            reference TEXT NOT NULL,
+            holder TEXT NOT NULL,
+            claimed_at {time} NOT NULL,
+            expires_at {time} NOT NULL,
+            PRIMARY KEY (provider, reference)
+        )""",
+    ),
 )

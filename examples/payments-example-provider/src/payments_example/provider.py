@@ -35,6 +35,7 @@ from payments_core import (
     ConfigurationError,
     ErrorCategory,
     ErrorClassification,
+    IdempotencyPattern,
     Money,
     Order,
     OrderRequest,
@@ -187,6 +188,8 @@ class ExampleProvider:
                 "api_key": "EXAMPLEPAY_API_KEY",
                 "api_secret": "EXAMPLEPAY_API_SECRET",
             },
+            # merchant_order_id is derived from the reference; ExamplePay refuses it twice.
+            idempotency=IdempotencyPattern.DERIVED_ID,
         )
 
     @hookimpl

@@ -56,6 +56,7 @@ from payments_core import (
     CallbackVerificationError,
     ConfigurationError,
     ErrorClassification,
+    IdempotencyPattern,
     Order,
     OrderRequest,
     PaymentEvent,
@@ -184,6 +185,8 @@ class StripeProvider:
                 }
             ),
             settings=dict(_SETTINGS),
+            # Every create carries Idempotency-Key: the key derived from the reference.
+            idempotency=IdempotencyPattern.IDEMPOTENCY_KEY,
         )
 
     @hookimpl
