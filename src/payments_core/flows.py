@@ -170,13 +170,15 @@ class CreateAttempt:
 
     def flow(self) -> Flow[Order]:
         """One attempt: the query first if the last outcome was unknown, else the create."""
+        # The hook checks the request when called: a refusal comes before anything is sent.
+        create = self.hooks.create_order(self.request)
         if self.recover:
             found = yield from self._query()
             if found is not None:
                 return self._recovered(found)
             self.recover = False
         try:
-            return (yield from self._create())
+            return (yield from call_provider(self.hooks, "create_order", create))
         except PaymentsError as error:
             if not self._note(error):
                 raise
@@ -192,9 +194,6 @@ class CreateAttempt:
     def _query(self) -> Flow[Order | None]:
         hooks = self.hooks
         return call_provider(hooks, "query_order", hooks.query_order(self.request.reference))
-
-    def _create(self) -> Flow[Order]:
-        return call_provider(self.hooks, "create_order", self.hooks.create_order(self.request))
 
     def _note(self, error: PaymentsError) -> bool:
         """Remember whether the next attempt must query first; whether the order exists."""

@@ -20,6 +20,7 @@ from payments_core import (
     CallbackResult,
     Currency,
     ErrorCategory,
+    IdempotencyPattern,
     ErrorClassification,
     HttpRequest,
     HttpResponse,
@@ -189,6 +190,7 @@ SAMPLES: dict[type, Callable[[], object]] = {
         currencies=frozenset({"USD", "USDT"}),
         capabilities=frozenset({"create_order"}),
         settings={"api_key": "BINANCE_PAY_API_KEY"},
+        idempotency=IdempotencyPattern.FIND_OR_CREATE,
     ),
     StatusChange: lambda: StatusChange(
         provider="binance",
@@ -239,6 +241,7 @@ NOT_DATA = {
     payments_core.ProviderSettings,
     payments_core.ProviderContext,
     payments_core.RetryPolicy,
+    payments_core.ClaimPolicy,
 }
 
 
