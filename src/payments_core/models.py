@@ -150,8 +150,9 @@ class OrderRequest:
 
     Attributes:
         reference: The caller's own id for what is being paid (LeadsCalendar's booking id).
-            Providers derive their order id from it deterministically, so asking twice for the
-            same reference (after a crash, a timeout, a retry) never makes a second order.
+            One reference is one order: asking twice for it (after a crash, a timeout, a
+            retry, from a second instance) never makes a second one, by the provider's
+            :class:`IdempotencyPattern`.
         price: What the payer is charged, in a fiat currency (``Money("1.00", "USD")``) or a
             crypto asset. Must be more than zero.
         callback_url: Where the provider posts the payment confirmation.
