@@ -13,13 +13,24 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import closing
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from payments_example.charges import ChargesProvider
 from payments_example.charges_sandbox import ChargesSandbox, serve_charges
 
-from payments_core import ClaimPolicy, Ledger, Money, Order, OrderRequest, Payments, RetryPolicy
+from payments_core import (
+    ClaimPolicy,
+    Ledger,
+    Money,
+    Order,
+    OrderRequest,
+    Payments,
+    RequestTimeout,
+    RetryPolicy,
+)
+from payments_core.testing import Fault, FaultInjector
 from payments_core.testing.sandbox import Answer, RunningSandbox, SandboxRequest
 
 T0 = datetime(2026, 12, 6, 8, 0, tzinfo=UTC)
@@ -178,3 +189,29 @@ def test_a_claim_is_won_once_renewed_by_its_holder_and_taken_over_once_expired(
     assert not ledger.claim_reference("charges", "r1", "a", HOLD)
     ledger.release_claim("charges", "r1", "b")
     assert ledger.claim_reference("charges", "r1", "a", HOLD)
+
+
+def test_a_create_whose_answer_was_lost_keeps_its_claim_and_its_instance_resumes(
+    charges: RunningSandbox[ChargesSandbox], open_test_ledger: Callable[..., Ledger]
+) -> None:
+    ledger = open_test_ledger()
+    faults = FaultInjector()
+    faults.inject(Fault.forward())  # the search
+    faults.inject(Fault.timeout())  # the create: made at ExampleCharges, its answer lost
+    holder = Payments(
+        providers={"charges": ChargesProvider},
+        provider_settings={"charges": charges.settings},
+        load_entry_points=False,
+        retry=RetryPolicy(max_attempts=1),
+        transport=faults,
+        ledger=ledger,
+    )
+    with holder, closing(faults):
+        with pytest.raises(RequestTimeout):
+            holder.create_order(request())
+        # The charge may exist unseen: no other instance may create meanwhile ...
+        assert not ledger.claim_reference("charges", "booking-7", "another-instance", HOLD)
+        # ... but the holder resumes at once, and finds the charge instead of making another.
+        order = holder.create_order(request())
+    assert len(charges.sandbox.charges) == 1
+    assert order.provider_order_id == charges.sandbox.charges[0].id
