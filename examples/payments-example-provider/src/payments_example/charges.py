@@ -40,12 +40,11 @@ from payments_core import (
     ProviderSandbox,
     ResponseLost,
     Secret,
-    ValidationError,
     hookimpl,
 )
-from payments_core.errors import parse_retry_after
 from payments_core.http import HttpRequest, HttpResponse, Operation
 from payments_example import charges_wire as wire
+from payments_example.common import CallbackRefusal, api_error, check_currency, refusal
 
 __all__ = ["ChargesProvider"]
 
@@ -92,13 +91,7 @@ class ChargesProvider:
 
     @hookimpl
     def create_order(self, request: OrderRequest) -> Operation[Order]:
-        if request.price.currency not in wire.CURRENCIES:
-            raise ValidationError(
-                "price.currency",
-                f"ExampleCharges accepts {', '.join(sorted(wire.CURRENCIES))}, "
-                f"not {request.price.currency}",
-                provider=self.name,
-            )
+        check_currency(request, wire.CURRENCIES, "ExampleCharges", self.name)
         body = {
             "pricing": {"amount": str(request.price.amount), "currency": request.price.currency},
             "description": request.description,
@@ -203,16 +196,7 @@ class ChargesProvider:
             method, self.base_url + path, headers, body, operation=operation
         )
         if not 200 <= response.status_code < 300:
-            code = _error_code(response)
-            raise ProviderError(
-                f"ExampleCharges refused {operation}: HTTP {response.status_code}"
-                + (f" ({code})" if code else ""),
-                provider=self.name,
-                status_code=response.status_code,
-                provider_code=code,
-                retry_after=parse_retry_after(response.headers),
-                operation=operation,
-            )
+            raise api_error("ExampleCharges", response, operation, self.name)
         return response
 
     def _data(self, response: HttpResponse, operation: str) -> Any:
@@ -247,10 +231,9 @@ class ChargesProvider:
         return ResponseLost.unreadable("ExampleCharges", operation, provider=self.name, error=error)
 
     def _refused(
-        self, kind: type[CallbackVerificationError | CallbackPayloadError], status: int, why: str
+        self, kind: CallbackRefusal, status: int, why: str
     ) -> CallbackVerificationError | CallbackPayloadError:
-        reply = CallbackReply(status, json.dumps({"error": why}).encode())
-        return kind(f"ExampleCharges callback refused: {why}", provider=self.name, reply=reply)
+        return refusal(kind, "ExampleCharges", self.name, status, why)
 
 
 def _price(charge: Mapping[str, Any]) -> Money:
@@ -258,11 +241,3 @@ def _price(charge: Mapping[str, Any]) -> Money:
     if not isinstance(pricing["amount"], str):
         raise TypeError("amount must be a decimal string")
     return Money(pricing["amount"], pricing["currency"])
-
-
-def _error_code(response: HttpResponse) -> str | None:
-    try:
-        code = json.loads(response.content)["error"]["code"]
-    except (ValueError, KeyError, TypeError):
-        return None
-    return code if isinstance(code, str) else None
