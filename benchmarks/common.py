@@ -142,7 +142,7 @@ def pending_order(reference: str, prepay_id: str, trade_no: str) -> Order:
         provider="binance",
         reference=reference,
         provider_order_id=prepay_id,
-        merchant_order_id=trade_no,
+        provider_reference=trade_no,
         status=PaymentStatus.PENDING,
         amount=Money("1.00", "USDT"),
     )

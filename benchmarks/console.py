@@ -106,9 +106,9 @@ def fill(ledger: SqlLedger, orders: int, now: datetime, seed: int = 7) -> dict[s
                 )
             )  # fmt: skip
     columns = {
-        "orders": "provider, reference, provider_order_id, merchant_order_id, status, amount, "
+        "orders": "provider, reference, provider_order_id, provider_reference, status, amount, "
         "currency, checkout_url, created_at, updated_at, refunded_amount",
-        "events": "provider, event_id, status, provider_order_id, merchant_order_id, reference, "
+        "events": "provider, event_id, status, provider_order_id, provider_reference, reference, "
         "previous_status, amount, currency, transaction_id, occurred_at, received_at, applied, "
         "flag, announced_at",
         "refunds": "provider, reference, refund_reference, provider_refund_id, "

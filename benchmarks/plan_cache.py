@@ -28,7 +28,7 @@ LOCK = (
     f"SELECT {STATE_COLUMNS} FROM orders "  # noqa: S608 - fixed text
     "WHERE provider = %s AND provider_order_id = %s FOR UPDATE"
 )
-COLUMNS = "provider, reference, provider_order_id, merchant_order_id, status, amount, currency"
+COLUMNS = "provider, reference, provider_order_id, provider_reference, status, amount, currency"
 
 
 def _fill(conn: psycopg.Connection[Any], first: int, last: int) -> None:

@@ -273,7 +273,7 @@ def p2(quick: bool) -> Row:
                 event_id=f"binance:{body['bizIdStr']}:{body['bizStatus']}",
                 status=PaymentStatus.PAID,
                 provider_order_id=body["bizIdStr"],
-                merchant_order_id=data["merchantTradeNo"],
+                provider_reference=data["merchantTradeNo"],
                 amount=Money(data["totalFee"], data["currency"]),
                 transaction_id=data["transactionId"],
             )
@@ -592,7 +592,7 @@ def p6(quick: bool) -> Row:
                     created = payments.create_order(order(reference))
                     headers, body, _, _ = hooks.callback(
                         created.provider_order_id,
-                        created.merchant_order_id,
+                        created.provider_reference,
                         now_ms=int(time.time() * 1000),
                         serial=serial,
                     )

@@ -271,15 +271,21 @@ def order_from_create(
         provider=provider,
         reference=request.reference,
         provider_order_id=result.prepay_id,
-        merchant_order_id=trade_no,
+        provider_reference=trade_no,
         status=PaymentStatus.PENDING,
         amount=request.price,
         settlement=settlement,
         checkout_url=result.checkout_url,
-        qr_code_url=result.qrcode_link,
-        qr_content=result.qr_content,
-        deep_link=result.deeplink,
-        universal_url=result.universal_url,
+        links={
+            name: link
+            for name, link in (
+                ("qr_image", result.qrcode_link),
+                ("qr_data", result.qr_content),
+                ("app", result.deeplink),
+                ("web", result.universal_url),
+            )
+            if link is not None
+        },
         expires_at=expires_at,
     )
 
@@ -316,9 +322,43 @@ def order_from_query(provider: str, reference: str, result: wire.QueryOrderResul
         provider=provider,
         reference=reference,
         provider_order_id=result.prepay_id,
-        merchant_order_id=result.merchant_trade_no,
+        provider_reference=result.merchant_trade_no,
         status=status,
         amount=price_from_note(result.pass_through_info) or settlement,
         settlement=settlement,
         transaction_id=result.transaction_id,
+        paid=paid_from(result.payment_info),
+        fee=fee_from(result.commission, result.currency),
     )
+
+
+def paid_from(payment_info: object) -> Money | None:
+    """What the payer actually paid, from a ``paymentInfo`` (reference section 16.4).
+
+    The sum of its ``paymentInstructions`` when they are all in one currency; ``None`` when
+    there is no ``paymentInfo``, it pays in several currencies at once (no single amount says
+    it), or it does not hold amounts :class:`Money` can: what was paid is recorded for the
+    merchant, never checked, so a payment is not refused over it.
+    """
+    if not isinstance(payment_info, dict):
+        return None
+    instructions = payment_info.get("paymentInstructions")
+    if not isinstance(instructions, list) or not instructions:
+        return None
+    try:
+        parts = [Money(part["amount"], part["currency"]) for part in instructions]
+    except (TypeError, KeyError, ValidationError):
+        return None
+    if len({part.currency for part in parts}) != 1:
+        return None
+    return Money(sum(part.amount for part in parts), parts[0].currency)
+
+
+def fee_from(commission: object, currency: object) -> Money | None:
+    """Binance's fee from a ``commission`` in the order's ``currency``, if both are sound."""
+    if commission is None or not isinstance(currency, str):
+        return None
+    try:
+        return Money(commission, currency)
+    except ValidationError:
+        return None

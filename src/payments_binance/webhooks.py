@@ -38,7 +38,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from payments_binance import protocol, wire
 from payments_binance.api import ApiClient
 from payments_binance.certificates import CertificateCache, fetch_certificates
-from payments_binance.orders import from_epoch_ms
+from payments_binance.orders import fee_from, from_epoch_ms, paid_from
 from payments_core import (
     CallbackDeferred,
     CallbackPayloadError,
@@ -364,10 +364,12 @@ def _pay(notification: Mapping[str, Any], provider: str) -> CallbackResult:
         event_id=f"{provider}:{provider_order_id}:{biz_status}",
         status=status,
         provider_order_id=provider_order_id,
-        merchant_order_id=_text(data, "merchantTradeNo", provider, required=True) or "",
+        provider_reference=_text(data, "merchantTradeNo", provider, required=True),
         amount=_amount(data, provider, status),
         occurred_at=_occurred_at(data.get("transactTime")),
         transaction_id=_text(data, "transactionId", provider, required=False),
+        paid=paid_from(data.get("paymentInfo")),
+        fee=fee_from(data.get("commission"), data.get("currency")),
     )
     return CallbackResult(event, ACK)
 
@@ -395,7 +397,7 @@ def _refund_notice(notification: Mapping[str, Any], provider: str) -> CallbackRe
         raise _reject(f"unknown bizStatus {biz_status!r}", provider)
     provider_order_id = _biz_id(notification, provider)
     data = _nested(notification, "data", provider)
-    merchant_order_id = _text(data, "merchantTradeNo", provider, required=True) or ""
+    trade_no = _text(data, "merchantTradeNo", provider, required=True)
     if data.get("refundInfo") is None:
         # The docs mark refundInfo optional; without it the refund cannot be told. Asking for
         # the refund again (payments refund) settles it from a query instead.
@@ -430,7 +432,7 @@ def _refund_notice(notification: Mapping[str, Any], provider: str) -> CallbackRe
         f"{biz_status}",
         status=status,
         provider_order_id=provider_order_id,
-        merchant_order_id=merchant_order_id,
+        provider_reference=trade_no,
         amount=amount,
         refund=RefundNotice(provider_refund_id=request_id, status=refund_status, amount=amount),
     )

@@ -224,8 +224,11 @@ class QueryOrderResult:
     transaction_id: str | None = None
     transact_time: int | None = None
     pass_through_info: str | None = None
-    #: Binance's fee for the order (reference section 16.4).
+    #: Binance's fee for the order, in ``currency`` (reference section 16.4).
     commission: Decimal | None = None
+    #: What the payer actually paid, and how (reference section 16.4): read by
+    #: :func:`~payments_binance.orders.paid_from`.
+    payment_info: dict[str, Any] | None = None
 
 
 @attrs.frozen(kw_only=True)

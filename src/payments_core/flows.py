@@ -256,9 +256,11 @@ def reconciliation_event(provider: str, answer: Order) -> PaymentEvent:
         event_id=f"{provider}:reconcile:{answer.provider_order_id}:{answer.status.value}",
         status=answer.status,
         provider_order_id=answer.provider_order_id,
-        merchant_order_id=answer.merchant_order_id,
+        provider_reference=answer.provider_reference,
         # What the provider says it holds (the settlement) is what the ledger checks; the
         # amount may only repeat the price the order was created with.
         amount=answer.amount if answer.settlement is None else answer.settlement,
         transaction_id=answer.transaction_id,
+        paid=answer.paid,
+        fee=answer.fee,
     )

@@ -9,7 +9,8 @@ from __future__ import annotations
 import enum
 import re
 import string
-from collections.abc import Mapping
+import warnings
+from collections.abc import Iterator, Mapping
 from datetime import datetime
 from typing import Final
 from urllib.parse import urlsplit
@@ -20,6 +21,7 @@ from payments_core.errors import ValidationError
 from payments_core.money import Money
 
 __all__ = [
+    "LINK_KEYS",
     "CallbackReply",
     "CallbackRequest",
     "CallbackResult",
@@ -198,6 +200,70 @@ class OrderRequest:
         return self.price.currency
 
 
+#: The well-known keys of :attr:`Order.links`; a provider may add keys of its own.
+LINK_KEYS: Final[Mapping[str, str]] = {
+    "qr_image": "an image of a QR code the payer scans",
+    "qr_data": "the text a QR code encodes, for the application to draw its own",
+    "app": "a link that opens the provider's app on the payment",
+    "web": "a link that opens the app where installed, else the payment in a browser",
+}
+
+
+class _ReadOnlyLinks(Mapping[str, str]):
+    """An order's links: a mapping that cannot be changed (and, unlike a mapping proxy, can be
+    pickled, so an order crosses to another process)."""
+
+    __slots__ = ("_links",)
+
+    def __init__(self, links: Mapping[str, str]) -> None:
+        self._links = dict(links)
+
+    def __getitem__(self, name: str) -> str:
+        return self._links[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._links)
+
+    def __len__(self) -> int:
+        return len(self._links)
+
+    def __hash__(self) -> int:
+        return hash(frozenset(self._links.items()))
+
+    def __repr__(self) -> str:
+        return repr(self._links)
+
+
+def _read_only_links(value: Mapping[str, str]) -> Mapping[str, str]:
+    """``value`` checked (names and links are text) and made read-only."""
+    if not isinstance(value, Mapping):
+        raise ValidationError("links", f"must be a mapping, not {type(value).__name__}")
+    for name, link in value.items():
+        if not isinstance(name, str) or not name:
+            raise ValidationError("links", f"names must be non-empty strings, not {name!r}")
+        if not isinstance(link, str):
+            raise ValidationError(f"links.{name}", f"must be a string, not {type(link).__name__}")
+    return value if isinstance(value, _ReadOnlyLinks) else _ReadOnlyLinks(value)
+
+
+def _renamed(old: str, new: str) -> None:
+    warnings.warn(
+        f"{old} is deprecated and will be removed in the next release; use {new}",
+        DeprecationWarning,
+        stacklevel=3,
+    )
+
+
+def _link_alias(old: str, key: str) -> property:
+    """A deprecated read-only attribute ``old`` of an :class:`Order`: its ``links[key]``."""
+
+    def read(order: Order) -> str | None:
+        _renamed(f"Order.{old}", f'Order.links.get("{key}")')
+        return order.links.get(key)
+
+    return property(read, doc=f'Deprecated: ``links.get("{key}")``.')
+
+
 @attrs.frozen(kw_only=True)
 class Order:
     """An order as the provider holds it.
@@ -207,38 +273,55 @@ class Order:
         reference: The caller's reference the order was created for.
         provider_order_id: The provider's id for the order (Binance ``prepayId``). Always a
             string: such ids exceed 2**53 and must not pass through a float.
-        merchant_order_id: The id the provider derived from the reference (``merchantTradeNo``).
+        provider_reference: The reference under which the provider knows this order when it
+            differs from ``reference`` (Binance ``merchantTradeNo``, derived from the
+            reference); ``None`` when the provider knows the order by ``reference`` itself or
+            only by ``provider_order_id``.
         status: Where the payment stands.
         amount: The price as ordered (``1.00 USD``).
         settlement: What the payer is asked to pay in the provider's own currency, when the
-            provider converts the price (Binance: ``1.00 USDT`` for ``1.00 USD``). A callback's
-            amount is checked against it.
+            provider converts the price and says so at creation (Binance: ``1.00 USDT`` for
+            ``1.00 USD``). A callback's amount is checked against it. ``None`` when the
+            provider does not say, or the payer picks the currency when paying.
         checkout_url: A page where the payer can pay.
-        qr_code_url: An image of the payment QR code.
-        qr_content: The text the QR code encodes.
-        deep_link: An app link that opens the payment directly.
-        universal_url: A link that opens the app or falls back to the web.
+        links: Other ways to pay, by name: the well-known names are ``qr_image``, ``qr_data``,
+            ``app`` and ``web`` (see :data:`LINK_KEYS`); a provider may add its own. Read-only.
         expires_at: When the order stops accepting payment.
         transaction_id: The provider's payment transaction id, once paid.
         refunded: How much of ``amount`` has been given back (in its currency), when known:
             the ledger's total of succeeded refunds. ``None`` when nothing is known of refunds.
+        paid: What the payer actually paid, in whichever currency, once the provider has said
+            (:attr:`PaymentEvent.paid`); ``None`` until then or when it never says.
+        fee: What the provider kept as its fee, once it has said; ``None`` otherwise.
     """
 
     provider: str
     reference: str
     provider_order_id: str
-    merchant_order_id: str
     status: PaymentStatus
     amount: Money
+    provider_reference: str | None = None
     settlement: Money | None = None
     checkout_url: str | None = None
-    qr_code_url: str | None = None
-    qr_content: str | None = None
-    deep_link: str | None = None
-    universal_url: str | None = None
+    links: Mapping[str, str] = attrs.field(factory=dict, converter=_read_only_links)
     expires_at: datetime | None = None
     transaction_id: str | None = None
     refunded: Money | None = None
+    paid: Money | None = None
+    fee: Money | None = None
+
+    # Deprecated aliases of the names before provider-neutral fields: removed next release.
+
+    @property
+    def merchant_order_id(self) -> str:
+        """Deprecated: :attr:`provider_reference` (or :attr:`reference` when that is unset)."""
+        _renamed("Order.merchant_order_id", "Order.provider_reference")
+        return self.reference if self.provider_reference is None else self.provider_reference
+
+    qr_code_url = _link_alias("qr_code_url", "qr_image")
+    qr_content = _link_alias("qr_content", "qr_data")
+    deep_link = _link_alias("deep_link", "app")
+    universal_url = _link_alias("universal_url", "web")
 
 
 @attrs.frozen(kw_only=True)
@@ -250,11 +333,17 @@ class PaymentEvent:
         event_id: Stable id of this event: a redelivery of the same callback has the same id, so
             the ledger can apply it once.
         status: The status the order moved to.
-        provider_order_id: The provider's order id.
-        merchant_order_id: The id derived from the caller's reference.
-        amount: The amount the provider says was paid or closed, when it says.
+        provider_order_id: The provider's order id: the ledger finds the order by it.
+        provider_reference: The order's :attr:`Order.provider_reference`, when the provider
+            names it: the ledger finds the order by it only when no order has
+            ``provider_order_id``, and flags the event when it names another order.
+        amount: The amount the provider says was paid or closed, in the price's or the
+            settlement's currency, when it says. The ledger checks it against the order.
         occurred_at: When the provider says it happened.
         transaction_id: The provider's payment transaction id.
+        paid: What the payer actually paid, in whichever currency (a coin picked when paying),
+            when the provider says: recorded on the order, never checked against the price.
+        fee: What the provider kept as its fee, when it says: recorded on the order.
         refund: For a refund notification, which refund it is about and how it ended; then
             ``status`` is what the provider believes the order became, and the ledger decides
             the status from its own refund totals instead.
@@ -264,11 +353,19 @@ class PaymentEvent:
     event_id: str
     status: PaymentStatus
     provider_order_id: str
-    merchant_order_id: str
+    provider_reference: str | None = None
     amount: Money | None = None
     occurred_at: datetime | None = None
     transaction_id: str | None = None
+    paid: Money | None = None
+    fee: Money | None = None
     refund: RefundNotice | None = None
+
+    @property
+    def merchant_order_id(self) -> str | None:
+        """Deprecated: :attr:`provider_reference`."""
+        _renamed("PaymentEvent.merchant_order_id", "PaymentEvent.provider_reference")
+        return self.provider_reference
 
 
 class RefundStatus(enum.StrEnum):

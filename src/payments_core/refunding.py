@@ -54,7 +54,7 @@ def check_order_refundable(order: Order | None, request: RefundRequest, provider
     state = OrderState(
         order.reference,
         order.provider_order_id,
-        order.merchant_order_id,
+        order.provider_reference,
         order.status,
         order.amount.amount,
         order.amount.currency,

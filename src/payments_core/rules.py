@@ -30,7 +30,7 @@ class EventFlag(enum.StrEnum):
     Every flag but ``STALE`` marks a callback that does not fit the ledger and deserves a look.
     """
 
-    UNKNOWN_ORDER = "unknown_order"  # no order in the ledger has that provider or merchant id
+    UNKNOWN_ORDER = "unknown_order"  # no order in the ledger has either of the event's ids
     ORDER_MISMATCH = "order_mismatch"  # the two ids name different orders, or one differs
     CURRENCY_MISMATCH = "currency_mismatch"  # neither the price's nor the settlement's currency
     AMOUNT_MISMATCH = "amount_mismatch"  # same currency, another amount
@@ -43,7 +43,7 @@ class OrderState(NamedTuple):
 
     reference: str
     provider_order_id: str
-    merchant_order_id: str
+    provider_reference: str | None
     status: PaymentStatus
     amount: Decimal
     currency: str
@@ -160,11 +160,12 @@ def assess_refund_notice(
 
 
 def _names_another_order(state: OrderState, event: PaymentEvent) -> bool:
-    """Whether either of the event's order ids differs from the order's."""
-    return (event.provider_order_id, event.merchant_order_id) != (
-        state.provider_order_id,
-        state.merchant_order_id,
-    )
+    """Whether the event's provider order id, or its provider reference when it names one,
+    differs from the order's (an order without a provider reference is known by its own)."""
+    if event.provider_order_id != state.provider_order_id:
+        return True
+    known_as = state.reference if state.provider_reference is None else state.provider_reference
+    return event.provider_reference is not None and event.provider_reference != known_as
 
 
 def _plain(amount: Decimal) -> str:

@@ -32,11 +32,14 @@ def notification(
     biz_status: str = "PAY_SUCCESS",
     biz_id: str = BIG_ID,
     with_str: bool = True,
+    payment_info: str = "",
 ) -> bytes:
     inner = (
         '{"merchantTradeNo":"booking42abcdef","productType":"Z000","productName":"Booking",'
         '"transactTime":1714564790000,"tradeType":"WEB","totalFee":1.00000000,'
-        '"currency":"USDT","transactionId":"M_R_282737362839373","commission":0}'
+        '"currency":"USDT","transactionId":"M_R_282737362839373","commission":0.00100000'
+        + (f',"paymentInfo":{payment_info}' if payment_info else "")
+        + "}"
     )
     text = f'{{"bizType":"{biz_type}","bizId":{biz_id},'
     if with_str:
@@ -70,10 +73,44 @@ def test_valid_callback_is_accepted_with_the_documented_ack(
     assert event is not None
     assert event.status is PaymentStatus.PAID
     assert event.amount == Money("1.00000000", "USDT")
-    assert event.merchant_order_id == "booking42abcdef"
+    assert event.provider_reference == "booking42abcdef"
     assert event.transaction_id == "M_R_282737362839373"
     assert event.event_id == f"binance:{BIG_ID}:PAY_SUCCESS"
+    assert event.fee == Money("0.001", "USDT")  # commission, in the order's currency
+    assert event.paid is None  # no paymentInfo: nothing said of what was paid
     assert binance.count(protocol.PATH_CERTIFICATES) == 1
+
+
+@pytest.mark.parametrize(
+    ("payment_info", "paid"),
+    [
+        (
+            '{"payerId":1,"payMethod":"funding","paymentInstructions":'
+            '[{"currency":"BTC","amount":0.00001500,"price":66666.67}]}',
+            Money("0.000015", "BTC"),
+        ),
+        (  # paid in two parts of one coin: their sum
+            '{"paymentInstructions":[{"currency":"USDC","amount":0.4,"price":1},'
+            '{"currency":"USDC","amount":0.6,"price":1}]}',
+            Money("1.00", "USDC"),
+        ),
+        (  # two coins at once: no single amount says it
+            '{"paymentInstructions":[{"currency":"USDC","amount":0.4,"price":1},'
+            '{"currency":"BNB","amount":0.001,"price":600}]}',
+            None,
+        ),
+        ('{"paymentInstructions":[{"amount":"lots"}]}', None),
+        ('"not an object"', None),
+    ],
+)
+def test_what_the_payer_paid_is_read_from_payment_info_and_never_refuses(
+    deliver: Deliver, payment_info: str, paid: Money | None
+) -> None:
+    result = deliver(notification(payment_info=payment_info))
+    assert result.reply.status_code == 200
+    assert result.event is not None
+    assert result.event.status is PaymentStatus.PAID
+    assert result.event.paid == paid
 
 
 def test_key_is_cached_after_the_first_fetch(deliver: Deliver, binance: MockBinance) -> None:

@@ -188,15 +188,17 @@ def test_create_answer_becomes_an_order_with_every_link() -> None:
         operation.send(HttpResponse(200, {}, envelope(CREATED)))
     order: Order = done.value.value
     assert order.provider_order_id == "29383937493038367292"
-    assert order.merchant_order_id == merchant_trade_no("booking-42")
+    assert order.provider_reference == merchant_trade_no("booking-42")
     assert order.status is PaymentStatus.PENDING
     assert order.amount == Money("1.00", "USD")
     assert order.settlement == Money("1.00000000", "USDT")
     assert order.checkout_url == CREATED["checkoutUrl"]
-    assert order.qr_code_url == CREATED["qrcodeLink"]
-    assert order.qr_content == CREATED["qrContent"]
-    assert order.deep_link == CREATED["deeplink"]
-    assert order.universal_url == CREATED["universalUrl"]
+    assert order.links == {
+        "qr_image": CREATED["qrcodeLink"],
+        "qr_data": CREATED["qrContent"],
+        "app": CREATED["deeplink"],
+        "web": CREATED["universalUrl"],
+    }
     assert order.expires_at == datetime(2024, 5, 1, 13, 0, tzinfo=UTC)
 
 

@@ -272,7 +272,7 @@ def order(price: Money, settlement: Money | None) -> Order:
         provider="binance",
         reference="booking-42",
         provider_order_id=PREPAY_ID,
-        merchant_order_id=merchant_trade_no("booking-42"),
+        provider_reference=merchant_trade_no("booking-42"),
         status=PaymentStatus.PAID,
         amount=price,
         settlement=settlement,
@@ -378,7 +378,7 @@ def test_a_refund_notice_names_the_refund_and_its_amount(
     assert event.refund.status is RefundStatus.SUCCEEDED
     assert event.refund.amount == Money("0.4", "USDT")
     assert event.status is PaymentStatus.PARTIALLY_REFUNDED
-    assert (event.provider_order_id, event.merchant_order_id) == (
+    assert (event.provider_order_id, event.provider_reference) == (
         PREPAY_ID,
         merchant_trade_no("booking-42"),
     )

@@ -98,11 +98,13 @@ def test_create_pay_callback_query_round_trip(sandbox: payments_core.ProviderSan
         (event,) = receiver.events
         assert event.status is PaymentStatus.PAID
         assert event.provider_order_id == order.provider_order_id
-        assert event.merchant_order_id == order.merchant_order_id
+        assert event.provider_reference == order.provider_reference
         assert event.amount == order.settlement
+        assert event.paid == order.settlement  # the sandbox's payer pays the order's own asset
         queried = payments.query_order(request.reference)
         assert queried is not None
         assert queried.status is PaymentStatus.PAID
+        assert (queried.paid, queried.fee) == (order.settlement, event.fee)
     finally:
         server.shutdown()
         server.server_close()

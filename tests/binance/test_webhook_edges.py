@@ -153,7 +153,7 @@ def with_ledger(
             provider="binance",
             reference="booking42",
             provider_order_id=BIG_ID,
-            merchant_order_id="booking42abcdef",
+            provider_reference="booking42abcdef",
             status=PaymentStatus.PENDING,
             amount=Money("1.00000000", "USDT"),
         )

@@ -83,7 +83,7 @@ def a_busy_week(desk: Desk) -> None:
             event_id="binance:404404404:PAY_SUCCESS",
             status=PaymentStatus.PAID,
             provider_order_id="404404404",
-            merchant_order_id="not-ours",
+            provider_reference="not-ours",
         )
     )
 

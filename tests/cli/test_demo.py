@@ -38,7 +38,7 @@ def test_each_demo_run_has_its_own_ids(runner: CliRunner) -> None:
         json.loads(runner.invoke(cli, ["demo", "--json"], env=CLEARED).stdout) for _ in range(2)
     )
 
-    for key in ("reference", "provider_order_id", "merchant_order_id", "event_id"):
+    for key in ("reference", "provider_order_id", "provider_reference", "event_id"):
         assert first[key] != second[key], key
 
 

@@ -93,7 +93,7 @@ def test_a_reference_at_two_providers_asks_which(
                     provider=provider,
                     reference="booking-7",
                     provider_order_id=f"{provider}-1",
-                    merchant_order_id=f"{provider}-m1",
+                    provider_reference=f"{provider}-m1",
                     status=PaymentStatus.PAID,
                     amount=Money("1.00", "USD"),
                 )

@@ -103,7 +103,7 @@ def test_the_overview_shows_what_needs_a_look(desk: Desk) -> None:
         event_id="binance:999:PAY_SUCCESS",
         status=PaymentStatus.PAID,
         provider_order_id="999",
-        merchant_order_id="nobody",
+        provider_reference="nobody",
     )
     assert ledger.apply_event(forged).flagged is not None
     mismatched = PaymentEvent(
@@ -111,7 +111,7 @@ def test_the_overview_shows_what_needs_a_look(desk: Desk) -> None:
         event_id="binance:mismatch",
         status=PaymentStatus.PAID,
         provider_order_id=paid.provider_order_id,
-        merchant_order_id=paid.merchant_order_id,
+        provider_reference=paid.provider_reference,
         amount=Money("0.01", "USDT"),
     )
     assert ledger.apply_event(mismatched).flagged is not None
@@ -122,7 +122,7 @@ def test_the_overview_shows_what_needs_a_look(desk: Desk) -> None:
             event_id="binance:late",
             status=PaymentStatus.PAID,
             provider_order_id=late.provider_order_id,
-            merchant_order_id=late.merchant_order_id,
+            provider_reference=late.provider_reference,
         )
     )
     page = desk.get("/").text
@@ -226,7 +226,11 @@ def test_an_orders_timeline_after_pay_duplicate_forged_and_partial_refund(desk: 
     assert "reason: late cancellation" in timeline
     assert order.provider_order_id in timeline
     assert text_of(page, "transaction-id") in timeline  # the payer's transaction, shown
-    assert "checkout" in text_of(page, "links")
+    links = text_of(page, "links")
+    assert all(name in links for name in ("checkout", "QR code", "app link", "web link"))
+    # What the payer paid and Binance's fee, from the callback's paymentInfo and commission.
+    assert text_of(page, "paid") == f"{order.settlement.amount} {order.settlement.currency}"
+    assert re.fullmatch(r"0\.0+ USDT", text_of(page, "fee"))
 
 
 def test_a_refund_through_the_form_is_confirmed_and_a_double_submit_refunds_once(
@@ -311,7 +315,7 @@ def test_close_reconcile_and_announce_are_confirmed_done_and_logged_with_who(
                 event_id="binance:late-announce",
                 status=PaymentStatus.PAID,
                 provider_order_id=late.provider_order_id,
-                merchant_order_id=late.merchant_order_id,
+                provider_reference=late.provider_reference,
             )
         )
         heard = len(desk.app.changes)

@@ -44,7 +44,7 @@ def test_a_reference_and_a_reason_with_markup_are_shown_as_text(desk: Desk) -> N
             provider="binance",
             reference=MARKUP,
             provider_order_id="7777",
-            merchant_order_id="m-7777",
+            provider_reference="m-7777",
             status=PaymentStatus.PENDING,
             amount=Money("1.00", "USD"),
             checkout_url="javascript:alert(1)",

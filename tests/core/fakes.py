@@ -59,7 +59,7 @@ class EchoProvider:
             provider=self.name,
             reference=data["reference"],
             provider_order_id=str(data["id"]),
-            merchant_order_id=data["reference"],
+            provider_reference=data["reference"],
             status=PaymentStatus(data.get("status", "pending")),
             amount=Money(data["amount"], data["currency"]),
         )

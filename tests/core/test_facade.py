@@ -276,7 +276,7 @@ def test_reconciliation_checks_what_the_provider_holds_not_the_price_it_noted() 
         provider="binance",
         reference="booking-7",
         provider_order_id="1",
-        merchant_order_id="m1",
+        provider_reference="m1",
         status=PaymentStatus.PAID,
         amount=Money("1.00", "USD"),  # the price the order was created with
         settlement=Money("0.50000000", "USDT"),  # what the provider says it holds

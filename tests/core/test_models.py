@@ -161,20 +161,25 @@ SAMPLES: dict[type, Callable[[], object]] = {
         provider="binance",
         reference="booking-42",
         provider_order_id="29383937493038367292",
-        merchant_order_id="LC0123456789",
+        provider_reference="LC0123456789",
         status=PaymentStatus.PENDING,
         amount=Money("1.00", "USD"),
         checkout_url="https://pay.example/checkout/x",
+        links={"qr_image": "https://pay.example/qr.png", "kiosk": "https://pay.example/k"},
         expires_at=NOW + timedelta(hours=1),
+        paid=Money("0.00001500", "BTC"),
+        fee=Money("0.01", "USD"),
     ),
     PaymentEvent: lambda: PaymentEvent(
         provider="binance",
         event_id="binance:1:PAY_SUCCESS",
         status=PaymentStatus.PAID,
         provider_order_id="29383937493038367292",
-        merchant_order_id="LC0123456789",
+        provider_reference="LC0123456789",
         amount=Money("1.00", "USDT"),
         occurred_at=NOW,
+        paid=Money("1.00", "USDT"),
+        fee=Money("0.001", "USDT"),
     ),
     ErrorClassification: lambda: ErrorClassification(
         category=ErrorCategory.RATE_LIMITED,
@@ -292,3 +297,40 @@ def test_status_moves_only_forward() -> None:
     assert PaymentStatus.PAID.can_become(PaymentStatus.REFUNDED)
     assert PaymentStatus.CLOSED.can_become(PaymentStatus.PAID)
     assert not PaymentStatus.REFUNDED.can_become(PaymentStatus.PAID)
+
+
+def test_an_orders_links_cannot_be_changed_and_must_be_text() -> None:
+    order = SAMPLES[Order]()
+    assert isinstance(order, Order)
+    with pytest.raises(TypeError):
+        order.links["qr_image"] = "https://evil.example/"  # type: ignore[index]
+    assert order.links["qr_image"] == "https://pay.example/qr.png"
+    with pytest.raises(ValidationError, match=r"links\.app"):
+        attrs.evolve(order, links={"app": 42})
+    with pytest.raises(ValidationError, match="links"):
+        attrs.evolve(order, links=["https://pay.example/"])
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        ("merchant_order_id", "LC0123456789"),
+        ("qr_code_url", "https://pay.example/qr.png"),
+        ("qr_content", None),
+        ("deep_link", None),
+        ("universal_url", None),
+    ],
+)
+def test_the_old_order_names_still_read_with_a_warning(old: str, new: str | None) -> None:
+    order = SAMPLES[Order]()
+    with pytest.warns(DeprecationWarning, match=rf"Order\.{old} is deprecated"):
+        assert getattr(order, old) == new
+
+
+def test_an_order_known_by_its_reference_gives_it_as_the_old_merchant_order_id() -> None:
+    order = attrs.evolve(SAMPLES[Order](), provider_reference=None)
+    with pytest.warns(DeprecationWarning, match="Order.provider_reference"):
+        assert order.merchant_order_id == "booking-42"
+    event = attrs.evolve(SAMPLES[PaymentEvent](), provider_reference=None)
+    with pytest.warns(DeprecationWarning, match="PaymentEvent.provider_reference"):
+        assert event.merchant_order_id is None

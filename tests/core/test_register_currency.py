@@ -93,7 +93,7 @@ def _usd_order_paid_in(code: str) -> EventFlag | None:
         event_id="test:P1:paid",
         status=PaymentStatus.PAID,
         provider_order_id="P1",
-        merchant_order_id="M1",
+        provider_reference="M1",
         amount=Money("3", code),
     )
     return assess_event(state, event)

@@ -63,7 +63,7 @@ def provider_order_id(reference: str) -> str:
     return str(int(hashlib.sha256(reference.encode()).hexdigest()[:15], 16))
 
 
-def merchant_order_id(reference: str) -> str:
+def provider_reference(reference: str) -> str:
     return f"m-{reference}"
 
 
@@ -73,7 +73,7 @@ def order_for(reference: str, status: PaymentStatus = PaymentStatus.PENDING) -> 
         provider=NAME,
         reference=reference,
         provider_order_id=provider_order_id(reference),
-        merchant_order_id=merchant_order_id(reference),
+        provider_reference=provider_reference(reference),
         status=status,
         amount=PRICE,
         checkout_url=f"https://fake.test/checkout/{provider_order_id(reference)}",
@@ -93,7 +93,7 @@ def event_for(
         event_id=event_id or f"{NAME}:{provider_order_id(reference)}:{status.value}",
         status=status,
         provider_order_id=provider_order_id(reference),
-        merchant_order_id=merchant_order_id(reference),
+        provider_reference=provider_reference(reference),
         amount=amount,
     )
 
@@ -116,6 +116,7 @@ def write_old_sqlite_ledger(path: Path, version: int, status: PaymentStatus) -> 
         conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
         for number, statements in enumerate(MIGRATIONS[:version], start=1):
             for statement in statements:
+                assert isinstance(statement, str), "old schema versions are SQL alone"
                 conn.execute(statement.format(**SqliteLedger.types))
             conn.execute("INSERT INTO schema_version VALUES (?)", (number,))
         conn.execute(
@@ -132,7 +133,7 @@ def callback_body(event: PaymentEvent) -> bytes:
         "eventId": event.event_id,
         "status": event.status.value,
         "providerOrderId": event.provider_order_id,
-        "merchantOrderId": event.merchant_order_id,
+        "merchantOrderId": event.provider_reference,
     }
     if event.amount is not None:
         data["amount"] = event.amount.plain
@@ -246,7 +247,7 @@ class FakeProvider:
             event_id=data["eventId"],
             status=PaymentStatus(data["status"]),
             provider_order_id=data["providerOrderId"],
-            merchant_order_id=data["merchantOrderId"],
+            provider_reference=data["merchantOrderId"],
             amount=amount,
         )
         return CallbackResult(event, ACK)

@@ -57,11 +57,11 @@ def test_links_missing_from_a_recovered_order_are_filled_by_the_created_one(
 ) -> None:
     created = attrs.evolve(
         order_for("booking-1"),
-        qr_content="fake://pay/1",
+        links={"qr_data": "fake://pay/1"},
         expires_at=datetime(2030, 1, 2, tzinfo=UTC),
     )
     recovered = attrs.evolve(
-        created, checkout_url=None, qr_content=None, expires_at=None
+        created, checkout_url=None, links={}, expires_at=None
     )  # as a query answers
     assert ledger.record_order(recovered) == recovered
     assert ledger.record_order(created) == created
@@ -76,12 +76,17 @@ def test_an_order_round_trips_every_field(ledger: Ledger) -> None:
         order_for("booking-1"),
         amount=Money("0.00000001", "USDT"),
         settlement=Money("0.00000002", "BTC"),
-        qr_code_url="https://fake.test/qr.png",
-        qr_content="fake://pay/1",
-        deep_link="fake://pay/1",
-        universal_url="https://fake.test/u/1",
+        links={
+            "qr_image": "https://fake.test/qr.png",
+            "qr_data": "fake://pay/1",
+            "app": "fake://pay/1",
+            "web": "https://fake.test/u/1",
+            "kiosk": "https://fake.test/k/1",
+        },
         expires_at=datetime(2030, 1, 2, 3, 4, 5, 600000, tzinfo=UTC),
         transaction_id="tx-1",
+        paid=Money("0.00000002", "BTC"),
+        fee=Money("0.00000001", "USDT"),
     )
     ledger.record_order(order)
     assert ledger.get_order("fake", "booking-1") == order
@@ -125,6 +130,54 @@ def test_a_paid_event_moves_a_pending_order_to_paid_once(ledger: Ledger) -> None
     assert order is not None
     assert (order.status, order.transaction_id) == (PaymentStatus.PAID, "tx-9")
     assert len(ledger.events_for("fake", "booking-1")) == 1
+
+
+def test_what_was_paid_and_the_fee_are_recorded_when_an_applied_event_says(
+    ledger: Ledger,
+) -> None:
+    ledger.record_order(order_for("booking-1"))  # no settlement: the payer picks the coin
+    wrong = attrs.evolve(
+        event_for("booking-1", amount=Money("2.00", "USD")),
+        paid=Money("0.00002", "BTC"),
+        event_id="wrong",
+    )
+    assert ledger.apply_event(wrong).flagged is EventFlag.AMOUNT_MISMATCH
+    order = ledger.get_order("fake", "booking-1")
+    assert order is not None
+    assert (order.paid, order.fee) == (None, None)  # a flagged event records nothing
+    paid = attrs.evolve(
+        event_for("booking-1"), paid=Money("0.00001", "BTC"), fee=Money("0.01", "USD")
+    )
+    assert ledger.apply_event(paid).applied
+    closed = attrs.evolve(event_for("booking-1", PaymentStatus.CLOSED), amount=None)
+    ledger.apply_event(closed)  # stale: changes nothing, takes nothing away
+    order = ledger.get_order("fake", "booking-1")
+    assert order is not None
+    assert (order.paid, order.fee) == (Money("0.00001", "BTC"), Money("0.01", "USD"))
+    (recorded_wrong, recorded_paid, _) = ledger.events_for("fake", "booking-1")
+    assert (recorded_wrong.paid, recorded_wrong.fee) == (Money("0.00002", "BTC"), None)
+    assert recorded_paid.fee == Money("0.01", "USD")
+
+
+def test_an_event_without_a_provider_reference_is_matched_on_the_provider_order_id(
+    ledger: Ledger,
+) -> None:
+    ledger.record_order(order_for("booking-1"))
+    bare = attrs.evolve(event_for("booking-1"), provider_reference=None)
+    assert ledger.apply_event(bare).applied
+    unknown = attrs.evolve(bare, provider_order_id="404", event_id="e404")
+    assert ledger.apply_event(unknown).flagged is EventFlag.UNKNOWN_ORDER
+
+
+def test_an_order_without_a_provider_reference_answers_to_its_reference(ledger: Ledger) -> None:
+    ledger.record_order(attrs.evolve(order_for("booking-1"), provider_reference=None))
+    by_reference = attrs.evolve(
+        event_for("booking-1"), provider_order_id="404", provider_reference="booking-1"
+    )
+    result = ledger.apply_event(by_reference)  # found by its reference; the ids disagree
+    assert (result.reference, result.flagged) == ("booking-1", EventFlag.ORDER_MISMATCH)
+    named = attrs.evolve(event_for("booking-1"), provider_reference="booking-1", event_id="e2")
+    assert ledger.apply_event(named).applied
 
 
 def test_a_late_closed_after_paid_is_recorded_and_changes_nothing(ledger: Ledger) -> None:
@@ -208,7 +261,7 @@ def test_a_callback_for_an_unknown_order_is_recorded_and_flagged(ledger: Ledger)
 
 def test_a_callback_naming_mismatched_ids_is_flagged(ledger: Ledger) -> None:
     ledger.record_order(order_for("booking-1"))
-    crossed = attrs.evolve(event_for("booking-1"), merchant_order_id="m-booking-2")
+    crossed = attrs.evolve(event_for("booking-1"), provider_reference="m-booking-2")
     result = ledger.apply_event(crossed)
     assert (result.applied, result.flagged, result.reference) == (
         False,

@@ -30,9 +30,9 @@ from payments_core.ledger import EventFlag, open_ledger
 from .fakes import (
     NAME,
     event_for,
-    merchant_order_id,
     order_for,
     provider_order_id,
+    provider_reference,
     write_old_sqlite_ledger,
 )
 
@@ -76,7 +76,7 @@ def notice(reference: str, refund_id: str, status: RefundStatus, amount: str) ->
         event_id=f"{NAME}:{refund_id}:{status.value}",
         status=PaymentStatus.PARTIALLY_REFUNDED,
         provider_order_id=provider_order_id(reference),
-        merchant_order_id=merchant_order_id(reference),
+        provider_reference=provider_reference(reference),
         amount=Money(amount, "USDT"),
         refund=RefundNotice(
             provider_refund_id=refund_id, status=status, amount=Money(amount, "USDT")

@@ -45,7 +45,7 @@ PAID = Order(
     provider="binance",
     reference="booking-42",
     provider_order_id="383729303729303",
-    merchant_order_id=merchant_trade_no("booking-42"),
+    provider_reference=merchant_trade_no("booking-42"),
     status=PaymentStatus.PARTIALLY_REFUNDED,
     amount=PRICE,
     settlement=Money("1.00000000", "USDT"),
@@ -54,7 +54,7 @@ PAID = Order(
 STATE = OrderState(
     PAID.reference,
     PAID.provider_order_id,
-    PAID.merchant_order_id,
+    PAID.provider_reference,
     PAID.status,
     PRICE.amount,
     PRICE.currency,

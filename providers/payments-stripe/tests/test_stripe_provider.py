@@ -115,7 +115,7 @@ def test_the_create_is_a_form_with_one_line_item_and_a_key_from_the_reference(
     assert form["client_reference_id"] == "booking-7"
     assert "callback_url" not in sent.content.decode()
     assert order.amount == Money(1500, "JPY")
-    assert order.merchant_order_id == "booking-7"
+    assert order.provider_reference is None  # Stripe knows it by the reference
     assert order.provider_order_id.startswith("cs_test_")
 
 
@@ -282,7 +282,7 @@ def test_a_refund_webhook_names_the_refund_and_its_session(
     (refund_id,) = sandbox.refunds
     assert noted.event is not None
     assert noted.event.provider_order_id == order.provider_order_id
-    assert noted.event.merchant_order_id == "refund-2"
+    assert noted.event.provider_reference == "refund-2"
     assert noted.event.status is PaymentStatus.PARTIALLY_REFUNDED
     assert noted.event.refund is not None
     assert noted.event.refund.provider_refund_id == refund_id

@@ -79,7 +79,8 @@ def checkout_command(
     click.echo(f"order created for {order.reference}: {order.amount.plain} {order.amount.currency}")
     click.echo(f"  provider          {order.provider}")
     click.echo(f"  provider order id {order.provider_order_id}")
-    click.echo(f"  merchant order id {order.merchant_order_id}")
+    if order.provider_reference is not None:
+        click.echo(f"  provider reference {order.provider_reference}")
     click.echo(f"  status            {order.status}")
     if order.expires_at is not None:
         click.echo(f"  expires at        {order.expires_at.isoformat()}")

@@ -294,7 +294,7 @@ def _run(
         "provider": provider,
         "reference": recorded.reference,
         "provider_order_id": recorded.provider_order_id,
-        "merchant_order_id": recorded.merchant_order_id,
+        "provider_reference": recorded.provider_reference,
         "status": str(recorded.status),
         "event_id": watcher.change.event_id,
         "checkout_url": checkout_url,
@@ -363,7 +363,8 @@ def _report(result: dict[str, Any]) -> None:
         f"{price['amount']} {price['currency']} through {result['provider']}."
     )
     click.echo(f"  provider order id   {result['provider_order_id']}")
-    click.echo(f"  merchant order id   {result['merchant_order_id']}")
+    if result["provider_reference"] is not None:
+        click.echo(f"  provider reference  {result['provider_reference']}")
     click.echo(f"  callback event id   {result['event_id']}")
     if result["database"]:
         click.echo(f"  ledger              {result['database']}")

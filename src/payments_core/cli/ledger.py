@@ -347,7 +347,12 @@ def status_command(
         click.echo(f"  amount            {order.amount.plain} {order.amount.currency}")
         click.echo(f"  refunded          {_refunded(order)}")
         click.echo(f"  provider order id {order.provider_order_id}")
-        click.echo(f"  merchant order id {order.merchant_order_id}")
+        if order.provider_reference is not None:
+            click.echo(f"  provider reference {order.provider_reference}")
+        if order.paid is not None:
+            click.echo(f"  paid              {order.paid.plain} {order.paid.currency}")
+        if order.fee is not None:
+            click.echo(f"  provider fee      {order.fee.plain} {order.fee.currency}")
         if order.transaction_id is not None:
             click.echo(f"  transaction id    {order.transaction_id}")
         click.echo(f"  recorded          {record.created_at.isoformat()}")

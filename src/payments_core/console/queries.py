@@ -60,7 +60,7 @@ ATTENTION_FLAGS: Final = tuple(flag for flag in EventFlag if flag is not EventFl
 #: Why an event changed nothing, in an operator's words.
 FLAG_REASONS: Final = {
     EventFlag.UNKNOWN_ORDER: "no order in the ledger has the ids it names",
-    EventFlag.ORDER_MISMATCH: "its provider order id and merchant order id name different orders",
+    EventFlag.ORDER_MISMATCH: "its provider order id and provider reference name different orders",
     EventFlag.CURRENCY_MISMATCH: "its currency is neither the price's nor the settlement's",
     EventFlag.AMOUNT_MISMATCH: "its amount is not the order's",
     EventFlag.STALE: "not a step forward from the order's status then",
@@ -68,12 +68,13 @@ FLAG_REASONS: Final = {
 }
 
 _ORDER_COLUMNS: Final = (
-    "provider, reference, provider_order_id, merchant_order_id, status, amount, currency, "
+    "provider, reference, provider_order_id, provider_reference, status, amount, currency, "
     "settlement_amount, settlement_currency, refunded_amount, transaction_id, checkout_url, "
-    "qr_code_url, deep_link, universal_url, expires_at, created_at, updated_at"
+    "links, expires_at, created_at, updated_at, paid_amount, paid_currency, fee_amount, "
+    "fee_currency"
 )
 _EVENT_COLUMNS: Final = (
-    "id, provider, event_id, status, provider_order_id, merchant_order_id, reference, "
+    "id, provider, event_id, status, provider_order_id, provider_reference, reference, "
     "previous_status, amount, currency, transaction_id, occurred_at, received_at, applied, flag, "
     "announced_at"
 )
@@ -81,6 +82,13 @@ _REFUND_COLUMNS: Final = (
     "provider, reference, refund_reference, provider_refund_id, amount, currency, "
     "settlement_amount, settlement_currency, reason, status, created_at, updated_at"
 )
+#: The console's words for the well-known names of an order's links.
+_LINK_NAMES: Final = {
+    "qr_image": "QR code",
+    "qr_data": "QR code text",
+    "app": "app link",
+    "web": "web link",
+}
 _NEWEST_FIRST: Final = "ORDER BY created_at DESC, provider DESC, reference DESC"
 
 
@@ -272,7 +280,7 @@ class LedgerReader:
             providers = [where.provider] if where.provider else self._providers(conn)
             found: dict[tuple[str, str], OrderRow] = {}
             for provider in providers:
-                for column in ("reference", "provider_order_id", "merchant_order_id"):
+                for column in ("reference", "provider_order_id", "provider_reference"):
                     for row in self._all(
                         conn,
                         f"SELECT {_ORDER_COLUMNS} FROM orders "  # noqa: S608
@@ -313,14 +321,14 @@ class LedgerReader:
 
     def _flagged(self, conn: Connection, before: int | None, size: int) -> list[FlaggedEvent]:
         sql = (
-            "SELECT id, provider, event_id, status, provider_order_id, merchant_order_id, "  # noqa: S608
+            "SELECT id, provider, event_id, status, provider_order_id, provider_reference, "  # noqa: S608
             f"reference, amount, currency, received_at, flag FROM events "
             f"WHERE flag IN ({_marks(ATTENTION_FLAGS)}) AND id < ? ORDER BY id DESC LIMIT ?"
         )
         rows = self._all(conn, sql, (*ATTENTION_FLAGS, before or 2**62, size))
         flagged = []
         for (
-            row_id, provider, event_id, status, provider_order_id, merchant_order_id, reference,
+            row_id, provider, event_id, status, provider_order_id, provider_reference, reference,
             amount, currency, received_at, flag,
         ) in rows:  # fmt: skip
             flagged.append(
@@ -330,7 +338,7 @@ class LedgerReader:
                     event_id=event_id,
                     status=status,
                     provider_order_id=provider_order_id,
-                    merchant_order_id=merchant_order_id,
+                    provider_reference=provider_reference,
                     reference=reference,
                     amount=None if amount is None else f"{amount} {currency}",
                     received_at=self._aware(received_at),
@@ -379,7 +387,11 @@ class LedgerReader:
                 outcome=f"{_plain(order.amount)} {order.currency} at {order.provider}",
                 details={
                     "provider order id": order.provider_order_id,
-                    "merchant order id": order.merchant_order_id,
+                    **(
+                        {"provider reference": order.provider_reference}
+                        if order.provider_reference
+                        else {}
+                    ),
                 },
             )
         ]
@@ -399,14 +411,14 @@ class LedgerReader:
 
     def _event_entries(self, provider: str, row: Sequence[Any]) -> list[TimelineEntry]:
         (
-            _, _, event_id, status, provider_order_id, merchant_order_id, _, previous_status,
+            _, _, event_id, status, provider_order_id, provider_reference, _, previous_status,
             amount, currency, transaction_id, occurred_at, received_at, applied, flag,
             announced_at,
         ) = row  # fmt: skip
         reconciling = event_id.startswith(f"{provider}:reconcile:")
         details = {"event id": event_id, "provider order id": provider_order_id}
-        if merchant_order_id:
-            details["merchant order id"] = merchant_order_id
+        if provider_reference:
+            details["provider reference"] = provider_reference
         if amount is not None:
             details["amount"] = f"{amount} {currency}"
         if transaction_id:
@@ -462,26 +474,21 @@ class LedgerReader:
 
     def _order(self, row: Sequence[Any]) -> OrderRow:
         (
-            provider, reference, provider_order_id, merchant_order_id, status, amount, currency,
+            provider, reference, provider_order_id, provider_reference, status, amount, currency,
             settlement_amount, settlement_currency, refunded_amount, transaction_id,
-            checkout_url, qr_code_url, deep_link, universal_url, expires_at, created_at,
-            updated_at,
+            checkout_url, links, expires_at, created_at, updated_at, paid_amount, paid_currency,
+            fee_amount, fee_currency,
         ) = row  # fmt: skip
-        links = {
-            name: url
-            for name, url in (
-                ("checkout", checkout_url),
-                ("QR code", qr_code_url),
-                ("app link", deep_link),
-                ("universal link", universal_url),
-            )
-            if url
-        }
+        named = {"checkout": checkout_url} if checkout_url else {}
+        for key, url in sorted(json.loads(links or "{}").items()):
+            named[_LINK_NAMES.get(key, key)] = url
         return OrderRow(
             provider=provider,
             reference=reference,
             provider_order_id=provider_order_id,
-            merchant_order_id=merchant_order_id,
+            provider_reference=provider_reference,
+            paid=None if paid_amount is None else f"{paid_amount} {paid_currency}",
+            fee=None if fee_amount is None else f"{fee_amount} {fee_currency}",
             status=PaymentStatus(status),
             amount=Decimal(amount),
             currency=currency,
@@ -490,7 +497,7 @@ class LedgerReader:
             ),
             refunded=None if refunded_amount is None else Decimal(refunded_amount),
             transaction_id=transaction_id,
-            links=links,
+            links=named,
             expires_at=self._time_out(expires_at),
             created_at=self._aware(created_at),
             updated_at=self._aware(updated_at),

@@ -32,11 +32,14 @@ class OrderRow:
         provider: The provider's name.
         reference: The application's reference.
         provider_order_id: The provider's id for the order.
-        merchant_order_id: The id derived from the reference.
+        provider_reference: The reference the provider knows the order by, when not the
+            application's.
         status: Where the payment stands.
         amount: The price.
         currency: The price's currency.
         settlement: What the provider asked in its own currency, as text (``1.00 USDT``).
+        paid: What the payer actually paid, as text, once the provider said.
+        fee: What the provider kept as its fee, as text, once it said.
         refunded: The total of succeeded refunds, if any.
         transaction_id: The provider's payment transaction id, once paid.
         links: The payment links the provider gave, by name.
@@ -48,11 +51,13 @@ class OrderRow:
     provider: str
     reference: str
     provider_order_id: str
-    merchant_order_id: str
+    provider_reference: str | None
     status: PaymentStatus
     amount: Decimal
     currency: str
     settlement: str | None
+    paid: str | None = None
+    fee: str | None = None
     refunded: Decimal | None
     transaction_id: str | None
     links: dict[str, str]
@@ -93,7 +98,7 @@ class FlaggedEvent:
         event_id: The provider's event id.
         status: The status it reported.
         provider_order_id: The provider order id it named.
-        merchant_order_id: The merchant order id it named.
+        provider_reference: The provider reference it named, if any.
         reference: The order it matched, if any.
         amount: What it reported, as text.
         received_at: When the ledger recorded it.
@@ -106,7 +111,7 @@ class FlaggedEvent:
     event_id: str
     status: str
     provider_order_id: str
-    merchant_order_id: str
+    provider_reference: str | None
     reference: str | None
     amount: str | None
     received_at: datetime
@@ -160,7 +165,8 @@ class OrderFilter:
         provider: Only orders of this provider.
         since: Only orders created on or after this day (UTC).
         until: Only orders created on or before this day (UTC).
-        reference: Only the order with this reference, provider order id or merchant order id.
+        reference: Only the order with this reference, provider order id or provider
+            reference.
     """
 
     status: PaymentStatus | None = None

@@ -5,12 +5,14 @@ This is the one place that knows the columns. Statements name the columns they w
 value, so no column order is kept in step by hand anywhere.
 
 A column's :class:`Kind` says how its value is stored: an amount as exact decimal text, a time
-in the store's own form (see :class:`Times`), anything else as it is.
+in the store's own form (see :class:`Times`), an order's links as a JSON object, anything else
+as it is.
 """
 
 from __future__ import annotations
 
 import enum
+import json
 from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal
@@ -64,6 +66,7 @@ class Kind(enum.Enum):
     PLAIN = "plain"  # as it is: text, a number, a boolean
     AMOUNT = "amount"  # a Decimal, stored as plain decimal text and read back as that text
     TIME = "time"  # a timezone-aware datetime, in the store's form
+    LINKS = "links"  # a mapping of names to links, stored as a JSON object
 
 
 @attrs.frozen
@@ -80,11 +83,16 @@ class Column:
         if self.kind is Kind.AMOUNT:
             assert isinstance(value, Decimal)
             return format(value, "f")  # never exponent form: "0.00000001", not "1E-8"
+        if self.kind is Kind.LINKS:
+            assert isinstance(value, Mapping)
+            return json.dumps(dict(value), sort_keys=True)
         assert isinstance(value, datetime)
         return times.time_in(value)
 
     def load(self, value: object, times: Times) -> object:
         """``value`` as the store gives it back, in the ledger's terms."""
+        if self.kind is Kind.LINKS:
+            return {} if value is None else json.loads(str(value))
         return times.time_out(value) if self.kind is Kind.TIME else value
 
 
@@ -110,7 +118,7 @@ class Table:
 
 def _table(name: str, spec: str) -> Table:
     """The table ``name`` with the columns in ``spec``, in order: each column's name, followed by
-    ``:amount`` or ``:time`` if it holds one."""
+    ``:amount``, ``:time`` or ``:links`` if it holds one."""
     columns = []
     for word in spec.split():
         column, _, kind = word.partition(":")
@@ -118,21 +126,22 @@ def _table(name: str, spec: str) -> Table:
     return Table(name, tuple(columns))
 
 
-# refunded_amount: the total of succeeded refunds, in the price's currency.
+# refunded_amount: the total of succeeded refunds, in the price's currency. paid_* and fee_*:
+# what the payer paid and the provider kept, once a payment event said.
 ORDERS: Final = _table(
     "orders",
-    """provider reference provider_order_id merchant_order_id status amount:amount currency
-    checkout_url qr_code_url qr_content deep_link universal_url expires_at:time transaction_id
-    created_at:time updated_at:time settlement_amount:amount settlement_currency
-    refunded_amount:amount""",
+    """provider reference provider_order_id provider_reference status amount:amount currency
+    checkout_url links:links expires_at:time transaction_id created_at:time updated_at:time
+    settlement_amount:amount settlement_currency refunded_amount:amount paid_amount:amount
+    paid_currency fee_amount:amount fee_currency""",
 )
 
 # announced_at: the outbox; set once the application has heard of the change.
 EVENTS: Final = _table(
     "events",
-    """provider event_id status provider_order_id merchant_order_id reference previous_status
+    """provider event_id status provider_order_id provider_reference reference previous_status
     amount:amount currency transaction_id occurred_at:time received_at:time applied flag
-    announced_at:time""",
+    announced_at:time paid_amount:amount paid_currency fee_amount:amount fee_currency""",
 )
 
 REFUNDS: Final = _table(
@@ -147,7 +156,7 @@ CLAIMS: Final = _table("claims", "provider reference holder claimed_at:time expi
 
 #: What decides whether an event may change an order (an :class:`OrderState`).
 STATE_COLUMNS: Final = (
-    "reference, provider_order_id, merchant_order_id, status, amount, currency, "
+    "reference, provider_order_id, provider_reference, status, amount, currency, "
     "settlement_amount, settlement_currency"
 )
 #: What :func:`event_record` reads: every column of ``events`` but the outbox's.
@@ -160,10 +169,12 @@ EVENT_RECORD_COLUMNS: Final = ", ".join(c.name for c in EVENTS.columns if c.name
 def order_row(order: Order, now: datetime) -> dict[str, object]:
     """The row that records ``order``, new at ``now``."""
     return {
-        **_same(order, "provider", "reference", "provider_order_id", "merchant_order_id"),
+        **_same(order, "provider", "reference", "provider_order_id", "provider_reference"),
         "status": order.status.value,
         **money_row(order.amount),
         **money_row(order.settlement, "settlement_"),
+        **money_row(order.paid, "paid_"),
+        **money_row(order.fee, "fee_"),
         **links_row(order),
         "transaction_id": order.transaction_id,
         "refunded_amount": None,
@@ -174,15 +185,7 @@ def order_row(order: Order, now: datetime) -> dict[str, object]:
 
 def links_row(order: Order) -> dict[str, object]:
     """The columns of ``order``'s payment links."""
-    return _same(
-        order,
-        "checkout_url",
-        "qr_code_url",
-        "qr_content",
-        "deep_link",
-        "universal_url",
-        "expires_at",
-    )
+    return _same(order, "checkout_url", "links", "expires_at")
 
 
 def event_row(
@@ -196,10 +199,12 @@ def event_row(
     """The row that records ``event``, received at ``now`` for the order in ``state``."""
     applied = flag is None
     return {
-        **_same(event, "provider", "event_id", "provider_order_id", "merchant_order_id"),
+        **_same(event, "provider", "event_id", "provider_order_id", "provider_reference"),
         **_same(event, "transaction_id", "occurred_at"),
         "status": event.status.value,
         **money_row(event.amount),
+        **money_row(event.paid, "paid_"),
+        **money_row(event.fee, "fee_"),
         "reference": None if state is None else state.reference,
         "previous_status": None if state is None else state.status.value,
         "received_at": now,
@@ -246,18 +251,17 @@ def order_record(row: Row) -> OrderRecord:
         provider=row["provider"],
         reference=row["reference"],
         provider_order_id=row["provider_order_id"],
-        merchant_order_id=row["merchant_order_id"],
+        provider_reference=row["provider_reference"],
         status=PaymentStatus(row["status"]),
         amount=Money(row["amount"], currency),
         settlement=_money(row, "settlement_"),
         checkout_url=row["checkout_url"],
-        qr_code_url=row["qr_code_url"],
-        qr_content=row["qr_content"],
-        deep_link=row["deep_link"],
-        universal_url=row["universal_url"],
+        links=row["links"],
         expires_at=row["expires_at"],
         transaction_id=row["transaction_id"],
         refunded=None if refunded is None else Money(refunded, currency),
+        paid=_money(row, "paid_"),
+        fee=_money(row, "fee_"),
     )
     return OrderRecord(order=order, created_at=row["created_at"], updated_at=row["updated_at"])
 
@@ -268,7 +272,7 @@ def order_state(row: Row) -> OrderState:
     return OrderState(
         row["reference"],
         row["provider_order_id"],
-        row["merchant_order_id"],
+        row["provider_reference"],
         PaymentStatus(row["status"]),
         Decimal(row["amount"]),
         row["currency"],
@@ -285,10 +289,12 @@ def event_record(row: Row) -> EventRecord:
         event_id=row["event_id"],
         status=PaymentStatus(row["status"]),
         provider_order_id=row["provider_order_id"],
-        merchant_order_id=row["merchant_order_id"],
+        provider_reference=row["provider_reference"],
         reference=row["reference"],
         previous_status=None if previous_status is None else PaymentStatus(previous_status),
         amount=_money(row),
+        paid=_money(row, "paid_"),
+        fee=_money(row, "fee_"),
         transaction_id=row["transaction_id"],
         occurred_at=row["occurred_at"],
         received_at=row["received_at"],

@@ -3,17 +3,55 @@
 :class:`~payments_core.ledger.sql.SqlLedger` runs, in order, the entries a database lacks: one
 at version *n* runs only those after *n*. An entry, once released, never changes; change the
 schema by adding an entry.
+
+An entry's steps are SQL statements, or, for what SQL cannot say the same way on every store,
+a function given the connection and the store's parameter style (see :data:`Step`).
 """
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
 from typing import Final
 
-__all__ = ["MIGRATIONS"]
+from payments_core.ledger.dbapi import Connection
+
+__all__ = ["MIGRATIONS", "Step"]
+
+#: A step written in Python: called with the migrating connection (inside the migration's
+#: transaction) and the store's function that rewrites ``?`` parameters into its style.
+Step = Callable[[Connection, Callable[[str], str]], None]
+
+#: Which of :attr:`Order.links <payments_core.models.Order.links>` each link column of schema
+#: version 4 and earlier held (those columns had Binance Pay's names).
+_LINK_COLUMNS: Final = {
+    "qr_code_url": "qr_image",
+    "qr_content": "qr_data",
+    "deep_link": "app",
+    "universal_url": "web",
+}
+
+
+def _links_into_one_column(conn: Connection, placeholder: Callable[[str], str]) -> None:
+    """Copy each order's link columns into its ``links`` column, a JSON object."""
+    names = ", ".join(_LINK_COLUMNS)
+    anything = " OR ".join(f"{column} IS NOT NULL" for column in _LINK_COLUMNS)
+    found = conn.execute(
+        f"SELECT provider, reference, {names} FROM orders WHERE {anything}"  # noqa: S608
+    ).fetchall()
+    update = placeholder("UPDATE orders SET links = ? WHERE provider = ? AND reference = ?")
+    for provider, reference, *values in found:
+        links = {
+            key: value
+            for key, value in zip(_LINK_COLUMNS.values(), values, strict=True)
+            if value is not None
+        }
+        conn.execute(update, (json.dumps(links, sort_keys=True), provider, reference))
+
 
 #: The schema, one entry per version. ``{id}``, ``{time}`` and ``{bool}`` are the store's types
 #: for an auto-numbered key, a timestamp and a boolean. Amounts are TEXT: exact decimals.
-MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
+MIGRATIONS: Final[tuple[tuple[str | Step, ...], ...]] = (
     (
         """CREATE TABLE orders (
             provider TEXT NOT NULL,
@@ -88,6 +126,29 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
         "ALTER TABLE events ADD COLUMN announced_at {time}",
         "UPDATE events SET announced_at = received_at WHERE applied",
         "CREATE INDEX events_unannounced ON events (id) WHERE applied AND announced_at IS NULL",
+    ),
+    (
+        # Provider-neutral names. The secondary order id becomes the optional
+        # provider_reference (NULL where it only repeated the reference); the four link
+        # columns become one JSON object, links; what was paid and the provider's fee are new.
+        # The old columns' names appear here only to move their values and drop them.
+        "ALTER TABLE orders ADD COLUMN provider_reference TEXT",
+        "UPDATE orders SET provider_reference = NULLIF(merchant_order_id, reference)",
+        "DROP INDEX orders_merchant_order_id",
+        "ALTER TABLE orders DROP COLUMN merchant_order_id",
+        "CREATE INDEX orders_provider_reference ON orders (provider, provider_reference)",
+        "ALTER TABLE orders ADD COLUMN links TEXT NOT NULL DEFAULT '{{}}'",
+        _links_into_one_column,
+        *(f"ALTER TABLE orders DROP COLUMN {column}" for column in _LINK_COLUMNS),
+        "ALTER TABLE events ADD COLUMN provider_reference TEXT",
+        "UPDATE events SET provider_reference = merchant_order_id",
+        "ALTER TABLE events DROP COLUMN merchant_order_id",
+        *(
+            f"ALTER TABLE {table} ADD COLUMN {money}_{part} TEXT"
+            for table in ("orders", "events")
+            for money in ("paid", "fee")
+            for part in ("amount", "currency")
+        ),
     ),
     (
         # Who is creating the order of a reference right now, at a find-or-create provider,

@@ -68,11 +68,13 @@ class EventRecord:
         event_id: The event's id, unique per provider.
         status: The status the event reported.
         provider_order_id: The provider's order id it named.
-        merchant_order_id: The merchant order id it named.
+        provider_reference: The provider reference it named, if it named one.
         reference: The reference of the order it matched; ``None`` for an unknown order.
         previous_status: The order's status when the event arrived; ``None`` for an unknown
             order.
         amount: The amount it reported, if any.
+        paid: What it said the payer actually paid, if it said.
+        fee: What it said the provider kept as its fee, if it said.
         transaction_id: The provider's transaction id, if any.
         occurred_at: When the provider says it happened.
         received_at: When the ledger recorded it.
@@ -84,10 +86,12 @@ class EventRecord:
     event_id: str
     status: PaymentStatus
     provider_order_id: str
-    merchant_order_id: str
+    provider_reference: str | None
     reference: str | None
     previous_status: PaymentStatus | None
     amount: Money | None
+    paid: Money | None
+    fee: Money | None
     transaction_id: str | None
     occurred_at: datetime | None
     received_at: datetime

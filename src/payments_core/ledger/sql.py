@@ -198,6 +198,8 @@ class SqlLedger(Ledger):
                         conn,
                         status=event.status.value,
                         transaction_id=event.transaction_id,
+                        **columns.money_row(event.paid, "paid_"),
+                        **columns.money_row(event.fee, "fee_"),
                         updated_at=now,
                         provider=event.provider,
                         reference=state.reference,
@@ -456,9 +458,9 @@ class SqlLedger(Ledger):
         row = self._sql.state_by_provider_id.row(
             conn, provider=event.provider, provider_order_id=event.provider_order_id
         )
-        if row is None:
-            row = self._sql.state_by_merchant_id.row(
-                conn, provider=event.provider, merchant_order_id=event.merchant_order_id
+        if row is None and event.provider_reference is not None:
+            row = self._sql.state_by_provider_reference.row(
+                conn, provider=event.provider, provider_reference=event.provider_reference
             )
         return None if row is None else columns.order_state(row)
 
@@ -544,8 +546,11 @@ class SqlLedger(Ledger):
                     f"of payments knows up to {len(MIGRATIONS)}: upgrade payments"
                 )
             for version, statements in enumerate(MIGRATIONS[found:], start=found + 1):
-                for statement in statements:
-                    conn.execute(statement.format(**self.types))
+                for step in statements:
+                    if callable(step):
+                        step(conn, self.placeholder)
+                    else:
+                        conn.execute(step.format(**self.types))
                 conn.execute(self.placeholder("INSERT INTO schema_version VALUES (?)"), (version,))
 
 

@@ -108,10 +108,7 @@ class Statements:
         self.fill_links = statement(
             ORDERS,
             "UPDATE orders SET checkout_url = :checkout_url, "
-            "qr_code_url = COALESCE(qr_code_url, :qr_code_url), "
-            "qr_content = COALESCE(qr_content, :qr_content), "
-            "deep_link = COALESCE(deep_link, :deep_link), "
-            "universal_url = COALESCE(universal_url, :universal_url), "
+            "links = CASE WHEN links = '{}' THEN :links ELSE links END, "
             "expires_at = COALESCE(expires_at, :expires_at) "
             "WHERE provider = :provider AND reference = :reference "
             "AND provider_order_id = :provider_order_id AND checkout_url IS NULL",
@@ -128,6 +125,10 @@ class Statements:
             ORDERS,
             "UPDATE orders SET status = :status, "
             "transaction_id = COALESCE(:transaction_id, transaction_id), "
+            "paid_amount = COALESCE(:paid_amount, paid_amount), "
+            "paid_currency = COALESCE(:paid_currency, paid_currency), "
+            "fee_amount = COALESCE(:fee_amount, fee_amount), "
+            "fee_currency = COALESCE(:fee_currency, fee_currency), "
             "updated_at = :updated_at WHERE provider = :provider AND reference = :reference",
         )
         self.state_by_provider_id = select(
@@ -135,10 +136,12 @@ class Statements:
             STATE_COLUMNS,
             f"provider = :provider AND provider_order_id = :provider_order_id{lock}",
         )
-        self.state_by_merchant_id = select(
+        # An order without a provider reference is known to its provider by its reference.
+        self.state_by_provider_reference = select(
             ORDERS,
             STATE_COLUMNS,
-            "provider = :provider AND merchant_order_id = :merchant_order_id "
+            "provider = :provider AND (provider_reference = :provider_reference "
+            "OR (provider_reference IS NULL AND reference = :provider_reference)) "
             f"ORDER BY reference LIMIT 1{lock}",
         )
         self.state_by_reference = select(

@@ -227,7 +227,7 @@ class ExampleProvider:
             "currency": request.amount.currency,
             "reason": request.reason,
         }
-        path = wire.PATH_REFUNDS.format(merchant_order_id=order.merchant_order_id)
+        path = wire.PATH_REFUNDS.format(merchant_order_id=merchant_order_id(order.reference))
         return self._send_refund(path, compact_json(body), request)
 
     @hookimpl
@@ -287,7 +287,7 @@ class ExampleProvider:
 
     def _query_refund(self, order: Order, request: RefundRequest) -> Operation[Refund | None]:
         path = wire.PATH_REFUND.format(
-            merchant_order_id=order.merchant_order_id,
+            merchant_order_id=merchant_order_id(order.reference),
             merchant_refund_id=merchant_refund_id(request.reference, request.refund_reference),
         )
         response = yield from self._look_up(path, "query_refund", missing="refund_not_found")
@@ -383,7 +383,7 @@ class ExampleProvider:
                 provider=self.name,
                 reference=reference,
                 provider_order_id=str(data["id"]),
-                merchant_order_id=str(data["merchant_order_id"]),
+                provider_reference=str(data["merchant_order_id"]),
                 status=_STATUSES[data["status"]],
                 amount=Money(data["amount"], data["currency"]),
                 checkout_url=data.get("checkout_url"),
@@ -446,7 +446,7 @@ class ExampleProvider:
                 event_id=str(document["event_id"]),
                 status=status,
                 provider_order_id=str(order["id"]),
-                merchant_order_id=str(order["merchant_order_id"]),
+                provider_reference=str(order["merchant_order_id"]),
                 amount=amount,
                 occurred_at=datetime.fromtimestamp(created, UTC),
                 transaction_id=order.get("payment_id"),

@@ -151,10 +151,10 @@ class OrderContracts:
         third = run.payments().create_order(request)
         for label, again in (("the second create", second), ("another facade's", third)):
             require(
-                (again.provider_order_id, again.merchant_order_id)
-                == (first.provider_order_id, first.merchant_order_id),
-                f"{label} gave order {again.provider_order_id!r}/{again.merchant_order_id!r}, "
-                f"the first gave {first.provider_order_id!r}/{first.merchant_order_id!r}",
+                (again.provider_order_id, again.provider_reference)
+                == (first.provider_order_id, first.provider_reference),
+                f"{label} gave order {again.provider_order_id!r}/{again.provider_reference!r}, "
+                f"the first gave {first.provider_order_id!r}/{first.provider_reference!r}",
             )
         created = run.harness.order_count() - before
         require(created == 1, f"three creates for one reference left {created} orders")
@@ -201,8 +201,8 @@ class OrderContracts:
         assert found is not None
         check_order(found, request, run.harness.name, queried=True)
         require(
-            (found.provider_order_id, found.merchant_order_id)
-            == (created.provider_order_id, created.merchant_order_id),
+            (found.provider_order_id, found.provider_reference)
+            == (created.provider_order_id, created.provider_reference),
             f"query_order gave order {found.provider_order_id!r}, created was "
             f"{created.provider_order_id!r}",
         )

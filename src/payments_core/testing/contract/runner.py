@@ -304,12 +304,16 @@ def check_order(
         order.reference == request.reference,
         f"order.reference is {order.reference!r}, not the request's {request.reference!r}",
     )
-    for field in ("provider_order_id", "merchant_order_id"):
-        value = getattr(order, field)
-        require(
-            isinstance(value, str) and value,
-            f"order.{field} is {value!r}: it must be a non-empty str (ids exceed float range)",
-        )
+    value = order.provider_order_id
+    require(
+        isinstance(value, str) and value,
+        f"order.provider_order_id is {value!r}: it must be a non-empty str (ids pass 2**53)",
+    )
+    require(
+        order.provider_reference is None
+        or (isinstance(order.provider_reference, str) and order.provider_reference),
+        f"order.provider_reference is {order.provider_reference!r}: None or a non-empty str",
+    )
     require(
         isinstance(order.status, PaymentStatus), f"order.status is {order.status!r}, not a status"
     )
@@ -319,11 +323,17 @@ def check_order(
         amount == request.price or (queried and amount.currency != request.price.currency),
         f"order.amount is {amount}, but {request.price} was asked for",
     )
-    if order.settlement is not None:
-        check_money(order.settlement, "order.settlement")
-    for field in ("checkout_url", "qr_code_url", "qr_content", "deep_link", "universal_url"):
-        value = getattr(order, field)
-        require(value is None or isinstance(value, str), f"order.{field} is {value!r}")
+    for field in ("settlement", "paid", "fee"):
+        if getattr(order, field) is not None:
+            check_money(getattr(order, field), f"order.{field}")
+    require(
+        order.checkout_url is None or isinstance(order.checkout_url, str),
+        f"order.checkout_url is {order.checkout_url!r}",
+    )
+    require(
+        all(isinstance(link, str) for link in order.links.values()),
+        f"order.links holds a link that is not a str: {dict(order.links)!r}",
+    )
     require(
         order.transaction_id is None or isinstance(order.transaction_id, str),
         f"order.transaction_id is {order.transaction_id!r}",
@@ -417,15 +427,18 @@ def check_paid_event(result: object, order: Order, provider: str) -> PaymentEven
     require(event.provider == provider, f"event.provider is {event.provider!r}")
     require(event.status is PaymentStatus.PAID, f"a paid callback gave status {event.status!r}")
     require(
-        (event.provider_order_id, event.merchant_order_id)
-        == (order.provider_order_id, order.merchant_order_id),
-        f"the event names order {event.provider_order_id!r}/{event.merchant_order_id!r}, "
-        f"the callback was for {order.provider_order_id!r}/{order.merchant_order_id!r}",
+        event.provider_order_id == order.provider_order_id
+        and event.provider_reference in {None, order.provider_reference or order.reference},
+        f"the event names order {event.provider_order_id!r}/{event.provider_reference!r}, "
+        f"the callback was for {order.provider_order_id!r}/{order.provider_reference!r}",
     )
     require(
         isinstance(event.event_id, str) and event.event_id,
         f"event.event_id is {event.event_id!r}",
     )
+    for field in ("paid", "fee"):  # optional: what was paid and the provider's fee
+        if getattr(event, field) is not None:
+            check_money(getattr(event, field), f"event.{field}")
     if event.amount is not None:
         amount = check_money(event.amount, "event.amount")
         expected = order.settlement or order.amount
