@@ -423,9 +423,9 @@ class Refund:
         provider: The provider's registered name.
         reference: The reference of the refunded order.
         refund_reference: The caller's id for the refund.
-        provider_refund_id: The provider's id for the refund (Binance ``refundRequestId``),
-            derived from the references by the provider; ``None`` only in a ledger's
-            reservation the provider has not answered yet.
+        provider_refund_id: The provider's id for the refund (Binance ``refundRequestId``);
+            ``None`` only in a ledger's reservation while the provider has not answered, and
+            its id could not be known before (the ``refund_id`` hook).
         provider_order_id: The provider's id of the refunded order.
         amount: What is given back, in the order's price currency.
         status: Where the refund stands.
@@ -449,15 +449,24 @@ class Refund:
 class RefundNotice:
     """What a refund callback says about one refund.
 
+    The ledger finds the refund by ``refund_reference`` when the notice carries it, else by
+    ``provider_refund_id``: a notice that arrives before the refund's own answer still finds
+    its refund when either the provider echoes the caller's refund reference, or its refund
+    id was known before the refund was sent (see the ``refund_id`` hook).
+
     Attributes:
         provider_refund_id: The provider's id of the refund (as :attr:`Refund.provider_refund_id`).
         status: ``SUCCEEDED`` or ``FAILED`` (a notice of a pending refund is not sent).
         amount: The amount the provider says it gave back, in whichever currency it states.
+        refund_reference: The caller's refund reference (:attr:`RefundRequest.refund_reference`)
+            when the provider echoes it in the notice (Stripe keeps it in the refund's
+            metadata); ``None`` when the notice does not carry it.
     """
 
     provider_refund_id: str
     status: RefundStatus
     amount: Money | None = None
+    refund_reference: str | None = None
 
 
 def _lower_headers(headers: Mapping[str, str]) -> Mapping[str, str]:

@@ -160,6 +160,19 @@ class RefundsTwice(ExampleProvider):
         return attrs.evolve(refund, refund_reference=request.refund_reference)
 
 
+class RefundIdOnlyInTheAnswer(ExampleProvider):
+    """Tells its refund id only in the refund's answer, though its notices name refunds by it.
+
+    Its notices neither echo the caller's refund reference nor carry an id the ledger could
+    know beforehand: a notice that overtakes the answer finds no refund.
+    """
+
+    @hookimpl
+    def refund_id(self, request: RefundRequest) -> str | None:
+        del request
+        return None
+
+
 # -- ExampleCharges, the find-or-create provider ----------------------------------------------
 
 

@@ -98,6 +98,12 @@ CASES = [
         "idempotent-refund",
         "the second refund gave refund",
     ),
+    (
+        broken.RefundIdOnlyInTheAnswer,
+        "test_refund_notice_before_the_answer_settles_it",
+        "refund-notice-first",
+        "arriving before its answer, was not applied (unknown_refund)",
+    ),
 ]
 
 

@@ -151,6 +151,10 @@ MIGRATIONS: Final[tuple[tuple[str | Step, ...], ...]] = (
         ),
     ),
     (
+        # Reconciliation looks for refunds still pending, as it does for orders.
+        "CREATE INDEX refunds_status_created ON refunds (status, created_at)",
+    ),
+    (
         # Who is creating the order of a reference right now, at a find-or-create provider,
         # and until when the claim holds if its holder never finishes (it crashed).
         """CREATE TABLE claims (

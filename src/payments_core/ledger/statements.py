@@ -193,6 +193,12 @@ class Statements:
             "*",
             "provider = :provider AND reference = :reference ORDER BY created_at, refund_reference",
         )
+        self.pending_refunds = select(
+            REFUNDS,
+            "*",
+            "status = :status AND created_at <= :created_at "
+            "ORDER BY created_at, provider, reference, refund_reference",
+        )
         self.refund_amounts = select(
             REFUNDS, "amount, status", "provider = :provider AND reference = :reference"
         )

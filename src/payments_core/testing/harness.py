@@ -18,7 +18,7 @@ from typing import Any, Final
 import attrs
 import httpx
 
-from payments_core.models import CallbackRequest, Order
+from payments_core.models import CallbackRequest, Order, Refund
 from payments_core.plugins import ProviderFactory
 from payments_core.testing.strategies import CallbackFormat
 
@@ -68,6 +68,16 @@ class ProviderHarness(abc.ABC):
 
         The usual way: pay the order in the sandbox and capture the callback it sends.
         """
+
+    def refund_callback(self, order: Order, refund: Refund) -> CallbackRequest | None:
+        """The genuine notification the provider sent once ``refund`` of ``order`` ended.
+
+        The usual way: capture it as the sandbox sends it (settling the refund first if the
+        sandbox leaves refunds pending). ``None`` (the default): the harness cannot give it,
+        and the contracts that need it are skipped.
+        """
+        del order, refund
+        return None
 
     @abc.abstractmethod
     def order_count(self) -> int:

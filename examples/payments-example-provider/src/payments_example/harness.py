@@ -13,7 +13,7 @@ import secrets
 from collections.abc import Mapping
 from contextlib import ExitStack
 
-from payments_core import CallbackRequest, Order
+from payments_core import CallbackRequest, Order, Refund
 from payments_core.plugins import ProviderFactory
 from payments_core.testing import CallbackFormat, InProcessHarness, ProviderHarness
 from payments_example import charges_wire, wire
@@ -57,6 +57,15 @@ class ExampleHarness(InProcessHarness):
     def paid_callback(self, order: Order) -> CallbackRequest:
         delivery = self.sandbox.pay(order.provider_order_id)
         return CallbackRequest(delivery.headers, delivery.body)
+
+    def refund_callback(self, order: Order, refund: Refund) -> CallbackRequest | None:
+        # ExamplePay notifies while it answers the refund: the notice is captured already.
+        del order
+        mark = f'"{refund.provider_refund_id}"'.encode()
+        for delivery in reversed(self.sandbox.deliveries):
+            if mark in delivery.body:
+                return CallbackRequest(delivery.headers, delivery.body)
+        return None
 
     def order_count(self) -> int:
         return len(self.sandbox.orders)

@@ -231,6 +231,11 @@ class ExampleProvider:
         return self._send_refund(path, compact_json(body), request)
 
     @hookimpl
+    def refund_id(self, request: RefundRequest) -> str:
+        # ExamplePay's notices name the refund by the merchant_refund_id it was sent.
+        return merchant_refund_id(request.reference, request.refund_reference)
+
+    @hookimpl
     def query_refund(self, order: Order, request: RefundRequest) -> Operation[Refund | None]:
         return self._query_refund(order, request)
 

@@ -612,7 +612,12 @@ class StripeProvider:
             amount=amount,
             occurred_at=_moment(created),
             transaction_id=intent,
-            refund=RefundNotice(provider_refund_id=refund_id, status=status, amount=amount),
+            refund=RefundNotice(
+                provider_refund_id=refund_id,
+                status=status,
+                amount=amount,
+                refund_reference=_echoed_refund_reference(refund),
+            ),
         )
 
     def _secret(self) -> str:
@@ -668,3 +673,12 @@ def _moment(value: object) -> datetime:
     if type(value) is not int:
         raise TypeError("a time must be integer Unix seconds")
     return datetime.fromtimestamp(value, UTC)
+
+
+def _echoed_refund_reference(refund: Mapping[str, Any]) -> str | None:
+    """The caller's refund reference the refund keeps in its metadata, if it keeps one."""
+    metadata = refund.get("metadata")
+    if not isinstance(metadata, Mapping):
+        return None
+    echoed = metadata.get(wire.METADATA_REFUND_REFERENCE)
+    return echoed if isinstance(echoed, str) and echoed else None
