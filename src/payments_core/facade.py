@@ -54,7 +54,6 @@ from payments_core.models import (
     Order,
     OrderRequest,
     PaymentEvent,
-    PaymentStatus,
     ProviderInfo,
     Refund,
     RefundRequest,
@@ -65,7 +64,7 @@ from payments_core.plugins import Clock, PluginHost, ProviderFactory, ProviderHo
 from payments_core.redaction import get_logger
 from payments_core.refunding import reconcile_refunds_flow, refund_flow
 from payments_core.retry import RetryPolicy, is_retryable
-from payments_core.rules import EventFlag
+from payments_core.rules import EventFlag, worth_applying
 from payments_core.transport import (
     AsyncHttpSender,
     HttpxSender,
@@ -373,14 +372,16 @@ class Payments:
     def reconcile(
         self, older_than: timedelta = RECONCILE_AFTER, *, provider: str | None = None
     ) -> list[ReconcileOutcome]:
-        """Ask the provider about ledger orders still pending, and apply what it says.
+        """Ask the provider about ledger orders not yet final, and apply what it says.
 
-        For each order recorded at least ``older_than`` ago and still ``pending``, queries the
-        provider; a final status is applied as the event :func:`reconciliation_event`, exactly
-        as a callback would be (once, forward only, announced after the commit). An order the
-        provider cannot be asked about is reported with its error; the others go on.
+        For each order recorded at least ``older_than`` ago and still ``pending``,
+        ``confirming`` or ``needs_review``, queries the provider; a final status, or a step
+        forward between those three (``pending`` to ``confirming``), is applied as the event
+        :func:`reconciliation_event`, exactly as a callback would be (once, forward only,
+        announced after the commit). An order the provider cannot be asked about is reported
+        with its error; the others go on.
 
-        :param older_than: How long an order must have been pending.
+        :param older_than: How long an order must have been waiting.
         :param provider: Only reconcile orders of this provider.
         :raises ConfigurationError: if the facade has no ledger.
         :raises LedgerError: if the ledger cannot be read or written.
@@ -453,8 +454,9 @@ class Payments:
     def reconcile_order(self, reference: str, *, provider: str | None = None) -> ReconcileOutcome:
         """Ask the provider about one ledger order now, and apply what it says.
 
-        As :meth:`reconcile` does for each pending order, whatever the order's age or status:
-        a final answer is applied once, forward only, and announced after the commit.
+        As :meth:`reconcile` does for each order not yet final, whatever the order's age or
+        status: a final answer, or a step forward, is applied once, forward only, and announced
+        after the commit.
 
         :raises ConfigurationError: if the facade has no ledger.
         :raises ValidationError: naming ``reference`` if the ledger has no such order.
@@ -507,7 +509,7 @@ class Payments:
         return CallbackOutcome(reply=result.reply, event=event, result=self._apply(ledger, event))
 
     def _reconciled(self, ledger: Ledger, order: Order, answer: Order | None) -> ReconcileOutcome:
-        if answer is None or answer.status is PaymentStatus.PENDING:
+        if answer is None or not worth_applying(order.status, answer.status):
             return ReconcileOutcome(order=order, answer=answer, result=None)
         result = self._apply(ledger, reconciliation_event(order.provider, answer))
         return ReconcileOutcome(order=order, answer=answer, result=result)

@@ -295,5 +295,11 @@ class ApplicationHooks:
         :meth:`~payments_core.Payments.announce_pending_changes`: ignore a repeated
         ``change.event_id``.
 
+        Steps that are not final are announced too: ``confirming`` (the provider saw the
+        payment and waits for it to be confirmed: tell the payer "we saw your payment", but
+        deliver nothing yet) and ``needs_review`` (paid, but not as asked: someone must accept
+        or refuse it at the provider). Deliver on ``paid`` only;
+        ``change.new_status.is_final`` says whether the payment has ended.
+
         :param change: What changed: reference, old and new status, the causing event.
         """

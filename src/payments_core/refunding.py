@@ -28,7 +28,7 @@ from payments_core.models import (
 from payments_core.plugins import ProviderHooks
 from payments_core.redaction import get_logger
 from payments_core.retry import RetryPolicy, is_retryable
-from payments_core.rules import OrderState, check_refundable
+from payments_core.rules import OrderState, check_refundable, worth_applying
 
 if TYPE_CHECKING:
     from payments_core.ledger import Ledger, RefundOutcome
@@ -229,7 +229,7 @@ def _refundable(
         return order
     if order is None:
         return (yield from blocking(ledger.record_order, answer))
-    if answer.status is not PaymentStatus.PENDING:
+    if worth_applying(order.status, answer.status):
         yield from blocking(apply, ledger, reconciliation_event(hooks.name, answer))
     return (yield from blocking(ledger.get_order, hooks.name, reference))
 

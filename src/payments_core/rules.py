@@ -22,6 +22,7 @@ __all__ = [
     "assess_refund_notice",
     "check_refundable",
     "check_refunded",
+    "worth_applying",
 ]
 
 
@@ -60,7 +61,8 @@ def assess_event(state: OrderState | None, event: PaymentEvent) -> EventFlag | N
     asks USDT for a USD price) when it is in the settlement's currency; any other currency is a
     mismatch. One exception: for a fiat-priced order whose settlement the provider never stated,
     a crypto amount cannot be checked, and is accepted (and recorded). An event that states no
-    amount is not checked for one.
+    amount is not checked for one. What the payer actually paid (``event.paid``: an under- or
+    over-payment under review, say) is never checked.
 
     :returns: ``None`` if the event is a step forward for a matching order; otherwise the
         :class:`EventFlag` saying why it must be recorded without changing anything.
@@ -89,6 +91,16 @@ def assess_event(state: OrderState | None, event: PaymentEvent) -> EventFlag | N
     if not state.status.can_become(event.status):
         return EventFlag.STALE
     return None
+
+
+def worth_applying(stored: PaymentStatus, answer: PaymentStatus) -> bool:
+    """Whether a provider's ``answer`` to a query about an order in ``stored`` is worth an event.
+
+    A final answer always is: recorded, and applied if it is a step forward (a late "closed"
+    after "paid" is kept, flagged stale). An answer not final is only when it is a step
+    forward (``pending`` to ``confirming``): "still pending" is no news, and is not recorded.
+    """
+    return answer.is_final or stored.can_become(answer)
 
 
 def check_refundable(

@@ -28,6 +28,7 @@ from payments_core import (
     OrderRequest,
     PaymentEvent,
     PaymentsError,
+    PaymentStatus,
     ProviderError,
     ProviderInfo,
     Refund,
@@ -158,6 +159,16 @@ class RefundsTwice(ExampleProvider):
         fresh = attrs.evolve(request, refund_reference=uuid.uuid4().hex)
         refund = yield from super().refund_order(order, fresh)
         return attrs.evolve(refund, refund_reference=request.refund_reference)
+
+
+class ConfirmingIsPaid(ExampleProvider):
+    """Reads "processing" (a payment seen, not yet confirmed) as paid: goods go out too early."""
+
+    def _event(self, body: bytes) -> PaymentEvent:
+        event = super()._event(body)
+        if event.status is PaymentStatus.CONFIRMING:
+            return attrs.evolve(event, status=PaymentStatus.PAID)
+        return event
 
 
 class RefundIdOnlyInTheAnswer(ExampleProvider):

@@ -225,7 +225,7 @@ def _serving_payments(url: str, plugins: tuple[str, ...], config: Config) -> Pay
     "--older-than",
     type=click.FloatRange(min=0),
     metavar="SECONDS",
-    help="Only orders and refunds pending at least this long (default: 900, fifteen minutes).",
+    help="Only orders and refunds recorded at least this long ago (default: 900, fifteen minutes).",
 )
 @click.option("--provider", help="Only orders and refunds of this provider.")
 @_database_url_option
@@ -238,7 +238,7 @@ def reconcile_command(
     plugins: tuple[str, ...],
     as_json: bool,
 ) -> None:
-    """Ask the provider about orders and refunds still pending and apply its answers.
+    """Ask the provider about orders not yet final and refunds still pending; apply its answers.
 
     Orders are settled as their callbacks would settle them; refunds through the provider's
     ``query_refund``, as their answers would.

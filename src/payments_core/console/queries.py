@@ -32,7 +32,7 @@ from typing import Any, Final
 from payments_core.errors import ValidationError
 from payments_core.ledger.dbapi import Connection
 from payments_core.ledger.sql import SqlLedger
-from payments_core.models import PaymentStatus, RefundStatus
+from payments_core.models import NOT_FINAL, PaymentStatus, RefundStatus
 from payments_core.rules import EventFlag
 
 from .rows import (
@@ -54,6 +54,8 @@ PAID_STATUSES: Final = (
     PaymentStatus.PARTIALLY_REFUNDED,
     PaymentStatus.REFUNDED,
 )
+#: An order in one of these for longer than the threshold is listed as stuck.
+WAITING_STATUSES: Final = tuple(sorted(NOT_FINAL))
 #: Flags that deserve a look; a stale event (a late "closed" after "paid") does not.
 ATTENTION_FLAGS: Final = tuple(flag for flag in EventFlag if flag is not EventFlag.STALE)
 
@@ -138,7 +140,7 @@ class LedgerReader:
         """The ledger at a glance (see :class:`Overview`).
 
         :param now: The moment the page describes.
-        :param stuck_after: How long a pending order may wait before it is listed as stuck.
+        :param stuck_after: How long an order not final may wait before it is listed as stuck.
         :param days: How many days of paid totals, today included.
         :param shown: How many flagged events, stuck orders and pending refunds to list.
         """
@@ -170,18 +172,19 @@ class LedgerReader:
             )[0]
             outbox_count, outbox_oldest = self._outbox(conn)
             cutoff = self._time(now - stuck_after)
+            waiting = f"status IN ({_marks(WAITING_STATUSES)}) AND created_at <= ?"
             stuck_count = self._one(
                 conn,
-                "SELECT COUNT(*) FROM orders WHERE status = ? AND created_at <= ?",
-                (PaymentStatus.PENDING, cutoff),
+                f"SELECT COUNT(*) FROM orders WHERE {waiting}",  # noqa: S608
+                (*WAITING_STATUSES, cutoff),
             )[0]
             stuck = [
                 self._order(row)
                 for row in self._all(
                     conn,
                     f"SELECT {_ORDER_COLUMNS} FROM orders "  # noqa: S608
-                    "WHERE status = ? AND created_at <= ? ORDER BY created_at LIMIT ?",
-                    (PaymentStatus.PENDING, cutoff, shown),
+                    f"WHERE {waiting} ORDER BY created_at LIMIT ?",
+                    (*WAITING_STATUSES, cutoff, shown),
                 )
             ]
             pending_refunds = [

@@ -137,7 +137,11 @@ class Ledger(abc.ABC):
 
     @abc.abstractmethod
     def pending_orders(self, older_than: timedelta) -> list[OrderRecord]:
-        """Orders still ``pending`` that were recorded at least ``older_than`` ago, oldest first."""
+        """Orders not yet final that were recorded at least ``older_than`` ago, oldest first.
+
+        Not final: ``pending``, ``confirming`` or ``needs_review``
+        (:data:`~payments_core.models.NOT_FINAL`).
+        """
 
     @abc.abstractmethod
     def pending_refunds(self, older_than: timedelta) -> list[Refund]:

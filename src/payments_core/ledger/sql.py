@@ -25,7 +25,6 @@ update, and ``COMMIT`` alone: three round trips instead of five.
 from __future__ import annotations
 
 import abc
-import enum
 import hashlib
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager, nullcontext, suppress
@@ -176,21 +175,21 @@ class SqlLedger(Ledger):
         return [columns.order_record(row) for row in rows]
 
     def pending_orders(self, older_than: timedelta) -> list[OrderRecord]:
-        rows = self._pending("orders", self._sql.pending, PaymentStatus.PENDING, older_than)
+        rows = self._pending("orders", self._sql.pending, older_than)
         return [columns.order_record(row) for row in rows]
 
     def pending_refunds(self, older_than: timedelta) -> list[Refund]:
-        pending = RefundStatus.PENDING
-        rows = self._pending("refunds", self._sql.pending_refunds, pending, older_than)
+        pending = RefundStatus.PENDING.value
+        rows = self._pending("refunds", self._sql.pending_refunds, older_than, status=pending)
         return [columns.refund(row) for row in rows]
 
     def _pending(
-        self, what: str, query: Statement, status: enum.Enum, older_than: timedelta
+        self, what: str, query: Statement, older_than: timedelta, **values: object
     ) -> list[columns.Row]:
-        """The rows ``query`` finds in ``status``, created at least ``older_than`` ago."""
+        """The rows ``query`` finds (with ``values``), created at least ``older_than`` ago."""
         cutoff = self._now() - older_than
         with self._errors(f"read pending {what}"), self._pool.connection() as conn:
-            return query.rows(conn, status=status.value, created_at=cutoff)
+            return query.rows(conn, created_at=cutoff, **values)
 
     def events_for(self, provider: str, reference: str) -> list[EventRecord]:
         with self._errors("read events"), self._pool.connection() as conn:

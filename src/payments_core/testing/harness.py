@@ -12,7 +12,7 @@ from __future__ import annotations
 import abc
 import enum
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
 import attrs
@@ -68,6 +68,18 @@ class ProviderHarness(abc.ABC):
 
         The usual way: pay the order in the sandbox and capture the callback it sends.
         """
+
+    def unfinished_callbacks(self, order: Order) -> Sequence[CallbackRequest]:
+        """Genuine callbacks saying ``order``'s payment started but has not ended (default: none).
+
+        For a provider that reports statuses that are not final (a payment seen but not yet
+        confirmed, one held for the merchant's review): move the order through them in the
+        sandbox and return the callbacks it sent, oldest first. :meth:`paid_callback` must
+        still pay the order afterwards. Without them, the ``not-final-never-finalises``
+        contract skips.
+        """
+        del order
+        return ()
 
     def refund_callback(self, order: Order, refund: Refund) -> CallbackRequest | None:
         """The genuine notification the provider sent once ``refund`` of ``order`` ended.

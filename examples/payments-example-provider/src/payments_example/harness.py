@@ -58,6 +58,15 @@ class ExampleHarness(InProcessHarness):
         delivery = self.sandbox.pay(order.provider_order_id)
         return CallbackRequest(delivery.headers, delivery.body)
 
+    def unfinished_callbacks(self, order: Order) -> list[CallbackRequest]:
+        """The payment arrives unconfirmed, then one unit more than asked: held for review."""
+        overpaid = format(order.amount.amount + 1, "f")
+        deliveries = [
+            self.sandbox.receive(order.provider_order_id),
+            self.sandbox.hold(order.provider_order_id, overpaid),
+        ]
+        return [CallbackRequest(delivery.headers, delivery.body) for delivery in deliveries]
+
     def refund_callback(self, order: Order, refund: Refund) -> CallbackRequest | None:
         # ExamplePay notifies while it answers the refund: the notice is captured already.
         del order

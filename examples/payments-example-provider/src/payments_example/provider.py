@@ -71,13 +71,19 @@ log = get_logger("payments_example")
 
 _STATUSES: Final = {
     wire.STATUS_OPEN: PaymentStatus.PENDING,
+    wire.STATUS_PROCESSING: PaymentStatus.CONFIRMING,
+    wire.STATUS_HELD: PaymentStatus.NEEDS_REVIEW,
     wire.STATUS_PAID: PaymentStatus.PAID,
+    wire.STATUS_FAILED: PaymentStatus.FAILED,
     wire.STATUS_CLOSED: PaymentStatus.CLOSED,
     wire.STATUS_PARTIALLY_REFUNDED: PaymentStatus.PARTIALLY_REFUNDED,
     wire.STATUS_REFUNDED: PaymentStatus.REFUNDED,
 }
 _EVENTS: Final = {
+    wire.EVENT_PROCESSING: PaymentStatus.CONFIRMING,
+    wire.EVENT_HELD: PaymentStatus.NEEDS_REVIEW,
     wire.EVENT_PAID: PaymentStatus.PAID,
+    wire.EVENT_FAILED: PaymentStatus.FAILED,
     wire.EVENT_CLOSED: PaymentStatus.CLOSED,
     wire.EVENT_REFUNDED: PaymentStatus.PARTIALLY_REFUNDED,
 }
@@ -435,6 +441,9 @@ class ExampleProvider:
                 raise TypeError("created must be an integer and amount a decimal string")
             notice = None
             amount = Money(order["amount"], order["currency"])
+            # What arrived, when ExamplePay says: a held payment is under- or over-paid.
+            arrived = order.get("paid_amount")
+            paid = None if arrived is None else Money(arrived, order["currency"])
             if "refund" in document:
                 refund = document["refund"]
                 if not isinstance(refund["amount"], str):
@@ -455,6 +464,7 @@ class ExampleProvider:
                 amount=amount,
                 occurred_at=datetime.fromtimestamp(created, UTC),
                 transaction_id=order.get("payment_id"),
+                paid=paid,
                 refund=notice,
             )
         except (KeyError, TypeError, ValueError, OverflowError, OSError) as exc:

@@ -554,7 +554,8 @@ class StripeProvider:
             if reference is None:
                 return None  # a session this provider did not create (a Payment Link, say)
             if kind == wire.EVENT_COMPLETED and session.get("payment_status") not in _SETTLED:
-                return None  # paid by a delayed method: async_payment_succeeded will follow
+                # A delayed method (a bank debit): seen, and async_payment_* will end it.
+                status = PaymentStatus.CONFIRMING
             return PaymentEvent(
                 provider=self.name,
                 event_id=event_id,
@@ -655,7 +656,7 @@ def _status(session: Mapping[str, Any]) -> PaymentStatus:
     if state == wire.SESSION_COMPLETE:
         # Complete but unpaid: a delayed method (a bank debit) is still under way.
         paid = session.get("payment_status") in _SETTLED
-        return PaymentStatus.PAID if paid else PaymentStatus.PENDING
+        return PaymentStatus.PAID if paid else PaymentStatus.CONFIRMING
     raise ValueError("unknown session status")
 
 

@@ -144,8 +144,14 @@ class ContractRun:
         attempts: int = ATTEMPTS,
         settings: Mapping[str, Any] | None = None,
         ledger: Ledger | None = None,
+        plugins: tuple[object, ...] = (),
     ) -> Payments:
-        """A new facade with the provider alone, its requests passing through :attr:`faults`."""
+        """A new facade with the provider alone, its requests passing through :attr:`faults`.
+
+        :param ledger: Its ledger (:meth:`ledger` makes one), if it needs one.
+        :param plugins: Application plugins to register (a ``ChangeRecorder``, to hear
+            ``payment_status_changed``).
+        """
 
         async def no_sleep(seconds: float) -> None:
             self.sleeps.append(seconds)
@@ -168,6 +174,7 @@ class ContractRun:
             ledger=ledger,
             transport=self.faults,
             async_transport=self.faults,
+            plugins=plugins,
         )
         self._recorder.watch(payments.host.pm)
         self._opened.append(payments)

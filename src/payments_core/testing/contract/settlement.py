@@ -1,7 +1,8 @@
 """The contracts on what follows an order: its callbacks and its refunds.
 
-Genuine callbacks are accepted once and forged ones refused; a refund is made once per refund
-reference, never for more than was paid, never of an unpaid order.
+Genuine callbacks are accepted once and forged ones refused; a status that is not final never
+ends an order; a refund is made once per refund reference, never for more than was paid, never
+of an unpaid order.
 """
 
 from __future__ import annotations
@@ -13,9 +14,12 @@ import pytest
 from hypothesis import given
 
 from payments_core.errors import CallbackError, ProviderError, ValidationError
-from payments_core.models import CallbackRequest, PaymentStatus, RefundStatus
+from payments_core.facade import Payments
+from payments_core.models import CallbackRequest, Order, PaymentStatus, RefundStatus
 from payments_core.money import Money
+from payments_core.outcomes import CallbackOutcome
 from payments_core.refunding import reserve_refund
+from payments_core.testing.changes import ChangeRecorder
 from payments_core.testing.contract.runner import (
     ContractRun,
     check_paid_event,
@@ -125,6 +129,60 @@ class CallbackContracts:
             raise AssertionError(f"a random callback was accepted: {result.event!r}")
 
         check()
+
+    @contract_test(
+        "not-final-never-finalises",
+        hooks={"create_order", "handle_callback"},
+        summary="a callback sent before a payment ends (seen but not confirmed, held for the "
+        "merchant's review) states a status that is not final, leaves the ledger's order not "
+        "final and is announced to the application; once the order is paid, the same "
+        "callbacks again change nothing (harnesses giving unfinished_callbacks)",
+    )
+    def test_not_final_status_never_finalises(self, run: ContractRun) -> None:
+        """A status that is not final never ends an order, nor undoes an ending."""
+        heard = ChangeRecorder()
+        payments = run.payments(ledger=run.ledger(), plugins=(heard,))
+        name = run.harness.name
+        order = payments.create_order(run.request("not-final", payments))
+        notices = run.harness.unfinished_callbacks(order)
+        if not notices:
+            pytest.skip("the harness gives no callback before a payment ends")
+        for number, notice in enumerate(notices, 1):
+            event = apply(payments, name, notice).event
+            what = f"callback {number} of {len(notices)} before the payment ended"
+            require(event is not None, f"{what} gave no event")
+            assert event is not None
+            require(not event.status.is_final, f"{what} says {event.status}, a final status")
+            status = stored_status(payments, name, order)
+            require(not status.is_final, f"{what} left the ledger's order {status}")
+        ended = [change for change in heard.changes if change.new_status.is_final]
+        require(not ended, f"the application heard {ended} before the payment ended")
+        require(heard.changes, "the application heard nothing of the callbacks before payment")
+        apply(payments, name, run.harness.paid_callback(order))
+        status = stored_status(payments, name, order)
+        require(status is PaymentStatus.PAID, f"the paid callback left the order {status}")
+        heard.changes.clear()
+        for number, notice in enumerate(notices, 1):
+            apply(payments, name, notice)
+            status = stored_status(payments, name, order)
+            require(
+                status is PaymentStatus.PAID,
+                f"callback {number} before the payment ended, delivered again once it was "
+                f"paid, moved the order to {status}",
+            )
+        require(heard.changes == [], f"late callbacks announced {heard.changes}")
+
+
+def apply(payments: Payments, provider: str, callback: CallbackRequest) -> CallbackOutcome:
+    return payments.apply_callback(provider, callback.headers, callback.body)
+
+
+def stored_status(payments: Payments, provider: str, order: Order) -> PaymentStatus:
+    assert payments.ledger is not None
+    stored = payments.ledger.get_order(provider, order.reference)
+    require(stored is not None, f"the ledger lost order {order.reference!r}")
+    assert stored is not None
+    return stored.status
 
 
 class RefundContracts:
