@@ -155,6 +155,16 @@ MIGRATIONS: Final[tuple[tuple[str | Step, ...], ...]] = (
         "CREATE INDEX refunds_status_created ON refunds (status, created_at)",
     ),
     (
+        # The W3C traceparent of the operation that created an order, kept while telemetry
+        # records spans, so that the order's callbacks link to the trace that created it.
+        """CREATE TABLE order_traces (
+            provider TEXT NOT NULL,
+            reference TEXT NOT NULL,
+            trace_context TEXT NOT NULL,
+            PRIMARY KEY (provider, reference)
+        )""",
+    ),
+    (
         # Who is creating the order of a reference right now, at a find-or-create provider,
         # and until when the claim holds if its holder never finishes (it crashed).
         """CREATE TABLE claims (
