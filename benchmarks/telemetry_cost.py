@@ -281,6 +281,48 @@ def report(summary: dict[str, Any]) -> None:
             )
 
 
+#: The rows of the tables in ``docs/performance.md``: what each operation stands for.
+LABELS: Final = {
+    "import": "`import payments_core` (P5)",
+    "create_order": "`create_order` (P1's operation, mock transport)",
+    "handle_callback": "`handle_callback` (P2: verify + parse, no span)",
+    "apply_callback": "`apply_callback` (verify + SQLite ledger + hook, traced)",
+}
+
+
+def markdown(summary: dict[str, Any]) -> str:
+    """The two tables ``docs/performance.md`` shows: CPU with the ratio to ``absent`` and the
+    paired difference; wall time and function calls."""
+
+    def cell(figures: dict[str, float], unit: float, sign: str = "") -> str:
+        median, low, high = (figures[key] / unit + 0.0 for key in ("median", "q1", "q3"))
+        shape = f"{sign}.{1 if unit > 1 else 0}f"
+        return f"{median:{shape}} [{low:{shape}}..{high:{shape}}]"
+
+    cpu = [
+        "| CPU µs per operation (import: ms) | absent | API | SDK, in memory |",
+        "|---|---|---|---|",
+    ]
+    wall = [
+        "| wall µs per operation (import: ms); calls | absent | API | SDK, in memory |",
+        "|---|---|---|---|",
+    ]
+    for operation, by_mode in summary.items():
+        unit = 1000.0 if operation == "import" else 1.0
+        cpu_cells, wall_cells = [], []
+        for mode, entry in by_mode.items():
+            shown = cell(entry["cpu"], unit)
+            if mode != "absent":
+                difference = cell(entry["cpu_minus_absent"], unit, "+")
+                shown += f"; ×{entry['cpu_ratio']:.2f}; {difference}"
+            cpu_cells.append(shown)
+            calls = f"; {entry['calls']:.0f} calls" if "calls" in entry else ""
+            wall_cells.append(cell(entry["wall"], unit) + calls)
+        cpu.append(f"| {LABELS[operation]} | " + " | ".join(cpu_cells) + " |")
+        wall.append(f"| {LABELS[operation]} | " + " | ".join(wall_cells) + " |")
+    return "\n".join(cpu) + "\n\n" + "\n".join(wall)
+
+
 def main(argv: list[str] | None = None) -> int:
     from .common import machine
 
@@ -298,6 +340,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"round {number + 1}/{rounds} done ({' '.join(turn)})", file=sys.stderr)
     summary = summarise(samples)
     report(summary)
+    print("\n" + markdown(summary))
     document = {
         "machine": started,
         "load_average_end": [round(x, 2) for x in os.getloadavg()],
