@@ -1,4 +1,5 @@
-"""PostgreSQL's one-statement apply: it agrees with the rules, and it is what a callback takes."""
+"""PostgreSQL's one-statement apply: it agrees with the rules, it is what a fitting callback
+takes, and it rewrites the order in place (schema 6)."""
 
 from __future__ import annotations
 
@@ -126,3 +127,19 @@ def test_a_callback_that_does_not_fit_is_decided_by_the_general_transaction(
     (recorded,) = postgres_ledger.events_for("fake", "booking-1")
     assert (recorded.applied, recorded.flag) == (False, "stale")
     assert status_of(postgres_ledger, "booking-1") is PaymentStatus.PAID
+
+
+def test_applying_a_callback_rewrites_its_order_in_place(
+    postgres_ledger: PostgresLedger, postgres_url: str
+) -> None:
+    """A HOT update: no index of orders holds a column an event changes, and the page has room
+    (counted by PostgreSQL for the transaction itself, so nothing waits for its statistics)."""
+    postgres_ledger.record_order(order_for("booking-1"))
+    with psycopg.connect(postgres_url, autocommit=True) as conn, _rolled_back(conn):
+        outcome = AtOnce(postgres_ledger).run(conn, event_for("booking-1"), NOW, announced=False)
+        updated, hot = conn.execute(
+            "SELECT pg_stat_get_xact_tuples_updated('orders'::regclass), "
+            "pg_stat_get_xact_tuples_hot_updated('orders'::regclass)"
+        ).fetchone()
+    assert outcome.applied
+    assert (updated, hot) == (1, 1)
