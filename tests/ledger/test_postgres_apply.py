@@ -94,13 +94,14 @@ def _no_general_transaction(ledger: PostgresLedger, monkeypatch: pytest.MonkeyPa
     monkeypatch.setattr(ledger, "_transaction", refused)
 
 
-def test_a_fitting_callback_and_its_duplicate_take_one_statement(
+def test_a_fitting_callback_takes_one_statement(
     postgres_ledger: PostgresLedger, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     postgres_ledger.record_order(order_for("booking-1"))
-    _no_general_transaction(postgres_ledger, monkeypatch)
-    first = postgres_ledger.apply_event(event_for("booking-1"), announced=True)
-    again = postgres_ledger.apply_event(event_for("booking-1"))
+    with monkeypatch.context() as patched:
+        _no_general_transaction(postgres_ledger, patched)
+        first = postgres_ledger.apply_event(event_for("booking-1"), announced=True)
+    again = postgres_ledger.apply_event(event_for("booking-1"))  # the order moved: the general way
     assert (first.applied, first.reference) == (True, "booking-1")
     assert first.change is not None
     assert (first.change.old_status, first.change.new_status) == (
@@ -116,6 +117,22 @@ def test_a_fitting_callback_and_its_duplicate_take_one_statement(
         None,
     )
     assert postgres_ledger.unannounced_changes() == []  # announced=True fills the outbox's mark
+
+
+def test_a_fitting_event_whose_id_is_recorded_is_told_a_duplicate_by_its_insert(
+    postgres_ledger: PostgresLedger, postgres_url: str
+) -> None:
+    """The event recorded (as by a concurrent delivery) while its order still looks pending."""
+    postgres_ledger.record_order(order_for("booking-1"))
+    postgres_ledger.record_order(order_for("booking-2"))
+    recorded = event_for("booking-2", event_id="shared-id")  # the id, taken by another order
+    assert postgres_ledger.apply_event(recorded).applied
+    event = event_for("booking-1", event_id="shared-id")
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        outcome = AtOnce(postgres_ledger).run(conn, event, NOW, announced=False)
+    assert (outcome.applied, outcome.seen) == (False, True)
+    assert postgres_ledger.apply_event(event).duplicate
+    assert status_of(postgres_ledger, "booking-1") is PaymentStatus.PENDING
 
 
 def test_a_callback_that_does_not_fit_is_decided_by_the_general_transaction(

@@ -8,7 +8,7 @@ is its transaction)::
          fits AS (the target, if the event fits it),
          inserted AS (INSERT the event ... ON CONFLICT DO NOTHING RETURNING reference),
          changed AS (UPDATE the order ... FROM inserted)      -- only if the insert was new
-    SELECT the order as it was, whether it changed, whether the event id was seen before
+    SELECT the order as it was, whether it changed, whether the insert met a recorded event
 
 The statement only *recognises* the fitting case; Python still decides everything else. "Fits"
 is a narrower test than :func:`~payments_core.rules.assess_event` (an amount compared as the
@@ -19,7 +19,11 @@ from is not written in SQL: it is a parameter, computed from
 :meth:`PaymentStatus.can_become <payments_core.models.PaymentStatus.can_become>`, so the
 forward-only rule stays in one place. A callback that does not fit (unknown order, a mismatch,
 a stale status) changes nothing here and is applied by the ledger's general transaction, which
-re-reads the order under its lock; a duplicate the statement saw is answered at once.
+re-reads the order under its lock. So is a redelivery that finds its order moved on already;
+a duplicate is told at once only when its insert met the first one's row (an event that fitted,
+so was inserted, but not by this statement). The statement does not look the event id up
+itself: on a table never analysed (the test server runs no autovacuum) the planner may take
+``events (provider, reference)`` for that lookup and read every event of the provider.
 
 Exactly-once is the general path's: the order's row is locked before anything is written, the
 unique ``(provider, event_id)`` index makes a concurrent duplicate insert nothing (and then
@@ -95,14 +99,15 @@ def _statement() -> str:
         f"WHERE orders.provider = {_param('provider')} "
         "AND orders.reference = inserted.reference RETURNING orders.reference) "
         f"SELECT {state}, EXISTS (SELECT 1 FROM changed) AS applied, "
-        f"EXISTS (SELECT 1 FROM events WHERE provider = {_param('provider')} "
-        f"AND event_id = {_param('event_id')}) AS seen FROM target"
+        "EXISTS (SELECT 1 FROM fits) AND NOT EXISTS (SELECT 1 FROM inserted) AS seen "
+        "FROM target"
     )
 
 
 class Outcome:
     """What the statement did: the order as it was before (``None``: no order has the event's
-    provider order id), whether the event was applied, and whether its id was recorded before."""
+    provider order id), whether the event was applied, and whether it fitted but its id was
+    recorded already (a duplicate)."""
 
     def __init__(self, state: OrderState | None, *, applied: bool, seen: bool) -> None:
         self.state = state
