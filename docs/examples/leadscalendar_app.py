@@ -13,7 +13,8 @@ A small Starlette app, the whole integration in one file:
   provider's callback URL is ``https://<host>/payments/callbacks/binance``.
 * :class:`ConfirmPaidBookings` implements the ``payment_status_changed`` hook: the booking is
   confirmed there, once the verified callback is committed to the ledger, and nowhere else;
-  and marked cancelled there once its refund is.
+  and marked cancelled there once its refund is. A payment seen but not yet confirmed (or
+  held for review) shows in the booking's ``payment`` and confirms nothing.
 
 Run it with real credentials (``BINANCE_PAY_API_KEY``, ``BINANCE_PAY_API_SECRET``)::
 
@@ -65,12 +66,16 @@ class Booking:
         title: What is booked.
         status: ``awaiting_payment`` until the payment is committed, then ``confirmed``;
             ``cancelling`` while its refund is on its way, ``cancelled`` once it is back (or if
-            its payment could not be set up, or it was cancelled before it was paid).
+            its payment could not be set up, failed, or it was cancelled before it was paid).
+        payment: While it awaits payment, what the payer is told: ``pending`` (nothing seen),
+            ``confirming`` ("we saw your payment; it is being confirmed") or ``needs_review``
+            ("the amount you sent differs; we are looking at it").
     """
 
     booking_id: str
     title: str
     status: str = "awaiting_payment"
+    payment: str = "pending"
 
 
 class Bookings:
@@ -99,6 +104,13 @@ class Bookings:
             if booking is not None and booking.status == "awaiting_payment":
                 booking.status = "cancelled"
 
+    def payment_seen(self, booking_id: str, status: PaymentStatus) -> None:
+        """Note that the booking's payment was seen (``confirming``) or is under review."""
+        with self._lock:
+            booking = self._bookings.get(booking_id)
+            if booking is not None and booking.status == "awaiting_payment":
+                booking.payment = status.value
+
     def confirm(self, booking_id: str) -> None:
         """Mark the booking confirmed (it is paid), unless it was cancelled meanwhile."""
         with self._lock:
@@ -125,7 +137,8 @@ class ConfirmPaidBookings:
     """LeadsCalendar's application hook: confirm a booking when its order becomes paid.
 
     ``payments`` calls it once per real status change, after the verified callback is committed
-    to the ledger: never for a forged, duplicate or late callback.
+    to the ledger: never for a forged, duplicate or late callback. A payment seen but not yet
+    confirmed, or held for review, is shown to the payer and books nothing.
     """
 
     def __init__(self, bookings: Bookings) -> None:
@@ -134,11 +147,15 @@ class ConfirmPaidBookings:
     @hookimpl
     def payment_status_changed(self, change: StatusChange) -> None:
         """Confirm the booking whose payment (reference = booking id) is now paid; cancel the
-        one whose payment is now refunded."""
+        one whose payment is now refunded, or failed; tell the payer of one seen."""
         if change.new_status is PaymentStatus.PAID:
             self.bookings.confirm(change.reference)
         elif change.new_status is PaymentStatus.REFUNDED:
             self.bookings.refunded(change.reference)
+        elif change.new_status is PaymentStatus.FAILED:
+            self.bookings.cancel(change.reference)
+        elif not change.new_status.is_final:  # confirming or needs_review: not paid yet
+            self.bookings.payment_seen(change.reference, change.new_status)
 
 
 def create_app(payments: Payments, bookings: Bookings) -> Starlette:
@@ -180,6 +197,10 @@ def create_app(payments: Payments, bookings: Bookings) -> Starlette:
         if booking is None:
             return JSONResponse({"error": "no such booking"}, status_code=404)
         try:
+            if booking.payment != "pending" and booking.status == "awaiting_payment":
+                # Money is on its way: it can be neither stopped nor given back yet.
+                reason = "its payment is being confirmed: cancel once it is"
+                return JSONResponse({"error": reason}, status_code=409)
             if booking.status == "awaiting_payment":
                 # Not paid: close the order so that it cannot be paid any more.
                 await payments.close_order_async(booking.booking_id, provider=PROVIDER)

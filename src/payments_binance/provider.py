@@ -24,7 +24,7 @@ from payments_binance import (
 from payments_binance.api import ApiClient
 from payments_binance.certificates import CertificateCache, fetch_certificates
 from payments_binance.settings import SETTING_ENV, load_settings
-from payments_binance.trade_no import merchant_trade_no
+from payments_binance.trade_no import merchant_trade_no, refund_request_id
 from payments_core import (
     CallbackRequest,
     CallbackResult,
@@ -177,6 +177,11 @@ class BinancePayProvider:
     @hookimpl
     def refund_order(self, order: Order, request: RefundRequest) -> Operation[Refund]:
         return refunds.refund(self._client(), order, request, self._refund_attempts)
+
+    @hookimpl
+    def refund_id(self, request: RefundRequest) -> str:
+        # Binance echoes the refundRequestId it was sent, derived from the two references.
+        return refund_request_id(request.reference, request.refund_reference)
 
     @hookimpl
     def query_refund(self, order: Order, request: RefundRequest) -> Operation[Refund | None]:

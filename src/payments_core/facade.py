@@ -51,7 +51,6 @@ from payments_core.models import (
     Order,
     OrderRequest,
     PaymentEvent,
-    PaymentStatus,
     ProviderInfo,
     Refund,
     RefundRequest,
@@ -60,9 +59,9 @@ from payments_core.models import (
 from payments_core.outcomes import CallbackOutcome, ReconcileOutcome
 from payments_core.plugins import Clock, PluginHost, ProviderFactory, ProviderHooks
 from payments_core.redaction import get_logger
-from payments_core.refunding import refund_flow
+from payments_core.refunding import reconcile_refunds_flow, refund_flow
 from payments_core.retry import RetryPolicy, is_retryable
-from payments_core.rules import EventFlag
+from payments_core.rules import EventFlag, worth_applying
 from payments_core.transport import (
     AsyncHttpSender,
     HttpxSender,
@@ -275,9 +274,19 @@ class Payments:
 
     def _settle_refund(self, ledger: Ledger, refund: Refund) -> Refund:
         """Record the provider's answer about ``refund``; announce the order's move, if any."""
-        outcome = ledger.settle_refund(refund)
-        if outcome.change is not None:
+        listening = self.host.status_listened
+        outcome = ledger.settle_refund(refund, announced=not listening)
+        if outcome.change is not None and listening:
             self._announce(ledger, outcome.change)
+        elif outcome.flagged is not None:
+            log.warning(
+                "%s answered refund %s of %s with %s, not recorded: %s",
+                refund.provider,
+                refund.refund_reference,
+                refund.reference,
+                refund.amount,
+                outcome.flagged,
+            )
         return outcome.refund
 
     def refunds(self, reference: str, *, provider: str | None = None) -> list[Refund]:
@@ -355,14 +364,16 @@ class Payments:
     def reconcile(
         self, older_than: timedelta = RECONCILE_AFTER, *, provider: str | None = None
     ) -> list[ReconcileOutcome]:
-        """Ask the provider about ledger orders still pending, and apply what it says.
+        """Ask the provider about ledger orders not yet final, and apply what it says.
 
-        For each order recorded at least ``older_than`` ago and still ``pending``, queries the
-        provider; a final status is applied as the event :func:`reconciliation_event`, exactly
-        as a callback would be (once, forward only, announced after the commit). An order the
-        provider cannot be asked about is reported with its error; the others go on.
+        For each order recorded at least ``older_than`` ago and still ``pending``,
+        ``confirming`` or ``needs_review``, queries the provider; a final status, or a step
+        forward between those three (``pending`` to ``confirming``), is applied as the event
+        :func:`reconciliation_event`, exactly as a callback would be (once, forward only,
+        announced after the commit). An order the provider cannot be asked about is reported
+        with its error; the others go on.
 
-        :param older_than: How long an order must have been pending.
+        :param older_than: How long an order must have been waiting.
         :param provider: Only reconcile orders of this provider.
         :raises ConfigurationError: if the facade has no ledger.
         :raises LedgerError: if the ledger cannot be read or written.
@@ -394,11 +405,50 @@ class Payments:
             outcomes.append((yield from blocking(self._reconciled, ledger, order, answer)))
         return outcomes
 
+    def reconcile_refunds(
+        self, older_than: timedelta = RECONCILE_AFTER, *, provider: str | None = None
+    ) -> list[Refund]:
+        """Ask the provider about ledger refunds still pending, and record what it says.
+
+        For each refund reserved at least ``older_than`` ago and still ``pending``, asks the
+        provider through ``query_refund``; a final answer settles the refund exactly as its
+        answer or its notice would (once; the order's move announced through the outbox). A
+        refund the provider cannot be asked about stays pending and the others go on.
+
+        :returns: The refunds checked, as the ledger now holds them.
+        :raises ConfigurationError: if the facade has no ledger.
+        :raises LedgerError: if the ledger cannot be read or written.
+        """
+        ledger = self._need_ledger("reconcile_refunds")
+        return self._run(self._reconcile_refunds_flow(ledger, older_than, provider))
+
+    async def reconcile_refunds_async(
+        self, older_than: timedelta = RECONCILE_AFTER, *, provider: str | None = None
+    ) -> list[Refund]:
+        """Asynchronous :meth:`reconcile_refunds`."""
+        ledger = self._need_ledger("reconcile_refunds")
+        return await self._arun(self._reconcile_refunds_flow(ledger, older_than, provider))
+
+    def _reconcile_refunds_flow(
+        self, ledger: Ledger, older_than: timedelta, provider: str | None
+    ) -> Flow[list[Refund]]:
+        refunds = yield from blocking(ledger.pending_refunds, older_than)
+        return (
+            yield from reconcile_refunds_flow(
+                [r for r in refunds if provider is None or r.provider == provider],
+                self.provider,
+                self.retry,
+                ledger,
+                settle=self._settle_refund,
+            )
+        )
+
     def reconcile_order(self, reference: str, *, provider: str | None = None) -> ReconcileOutcome:
         """Ask the provider about one ledger order now, and apply what it says.
 
-        As :meth:`reconcile` does for each pending order, whatever the order's age or status:
-        a final answer is applied once, forward only, and announced after the commit.
+        As :meth:`reconcile` does for each order not yet final, whatever the order's age or
+        status: a final answer, or a step forward, is applied once, forward only, and announced
+        after the commit.
 
         :raises ConfigurationError: if the facade has no ledger.
         :raises ValidationError: naming ``reference`` if the ledger has no such order.
@@ -451,7 +501,7 @@ class Payments:
         return CallbackOutcome(reply=result.reply, event=event, result=self._apply(ledger, event))
 
     def _reconciled(self, ledger: Ledger, order: Order, answer: Order | None) -> ReconcileOutcome:
-        if answer is None or answer.status is PaymentStatus.PENDING:
+        if answer is None or not worth_applying(order.status, answer.status):
             return ReconcileOutcome(order=order, answer=answer, result=None)
         result = self._apply(ledger, reconciliation_event(order.provider, answer))
         return ReconcileOutcome(order=order, answer=answer, result=result)

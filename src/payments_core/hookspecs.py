@@ -177,6 +177,24 @@ class PaymentProvider:
         """
 
     @hookspec(firstresult=True)
+    def refund_id(self, request: RefundRequest) -> str | None:
+        """The provider's id of the refund ``request`` will make, if it is known before sending.
+
+        A provider that names a refund by an id derived from the references (Binance's
+        ``refundRequestId``, ExamplePay's ``merchant_refund_id``) returns it here: the ledger
+        records it with the refund's reservation, so a refund notice that arrives before the
+        refund's own answer finds its refund. A provider whose notices echo the caller's refund
+        reference (:attr:`~payments_core.models.RefundNotice.refund_reference`), or that assigns
+        its ids itself, need not implement it. Pure: no I/O.
+
+        :param request: The validated refund request.
+        :returns: The id, as :attr:`~payments_core.models.Refund.provider_refund_id` will hold
+            it; ``None`` if it is not known before the provider answers.
+
+        Stops at the first non-``None`` result.
+        """
+
+    @hookspec(firstresult=True)
     def handle_callback(self, callback: CallbackRequest) -> Operation[CallbackResult] | None:
         """Verify and interpret one incoming callback.
 
@@ -258,6 +276,12 @@ class ApplicationHooks:
         ledger's note that it was made brings the same change again, from
         :meth:`~payments_core.Payments.announce_pending_changes`: ignore a repeated
         ``change.event_id``.
+
+        Steps that are not final are announced too: ``confirming`` (the provider saw the
+        payment and waits for it to be confirmed: tell the payer "we saw your payment", but
+        deliver nothing yet) and ``needs_review`` (paid, but not as asked: someone must accept
+        or refuse it at the provider). Deliver on ``paid`` only;
+        ``change.new_status.is_final`` says whether the payment has ended.
 
         :param change: What changed: reference, old and new status, the causing event.
         """

@@ -21,7 +21,9 @@ from payments_core.errors import ValidationError
 from payments_core.money import Money
 
 __all__ = [
+    "FORWARD",
     "LINK_KEYS",
+    "NOT_FINAL",
     "CallbackReply",
     "CallbackRequest",
     "CallbackResult",
@@ -57,13 +59,28 @@ class TransactionType(enum.StrEnum):
 class PaymentStatus(enum.StrEnum):
     """Where a payment stands, in provider-neutral words.
 
-    ``PENDING`` is the only non-final state. Of the final ones ``PAID`` wins: a late ``CLOSED``
-    or ``EXPIRED`` never undoes it; only refunds may follow it: ``PARTIALLY_REFUNDED`` while
+    Three statuses are not final:
+
+    - ``PENDING``: the order exists and the provider has seen no payment for it yet.
+    - ``CONFIRMING``: the provider has seen the payment but not yet confirmed it (a crypto
+      transfer waiting for its confirmations; a bank debit on its way). The money may still
+      fail to arrive, so nothing may be delivered yet, but the payer can be told "we saw
+      your payment".
+    - ``NEEDS_REVIEW``: money arrived but not as asked (under- or over-paid, or paid after
+      the order expired) and the provider waits for the merchant to accept or refuse it.
+
+    The others are final. Of them ``PAID`` wins: a late ``CLOSED``, ``EXPIRED`` or
+    ``FAILED`` never undoes it; only refunds may follow it: ``PARTIALLY_REFUNDED`` while
     some of the payment is given back, ``REFUNDED`` once all of it is. Nothing follows
     ``REFUNDED``, and a late ``PAID`` never undoes a refund.
+
+    :meth:`can_become` is the one rule for which move is a step forward: the ledger, the
+    reconciliation and the console all ask it (docs/ledger.md draws it).
     """
 
     PENDING = "pending"
+    CONFIRMING = "confirming"
+    NEEDS_REVIEW = "needs_review"
     PAID = "paid"
     CLOSED = "closed"
     EXPIRED = "expired"
@@ -73,7 +90,12 @@ class PaymentStatus(enum.StrEnum):
 
     def can_become(self, new: PaymentStatus) -> bool:
         """Whether moving from this status to ``new`` is a step forward."""
-        return new in _FORWARD[self]
+        return new in FORWARD[self]
+
+    @property
+    def is_final(self) -> bool:
+        """Whether the provider has said how the payment ended (it may still be refunded)."""
+        return self not in NOT_FINAL
 
     @property
     def is_refundable(self) -> bool:
@@ -81,9 +103,29 @@ class PaymentStatus(enum.StrEnum):
         return self in {PaymentStatus.PAID, PaymentStatus.PARTIALLY_REFUNDED}
 
 
-_FORWARD: Final[Mapping[PaymentStatus, frozenset[PaymentStatus]]] = {
+#: The statuses a payment may still leave for how it ended: the orders reconciliation asks
+#: about, the console lists as waiting, and no final status ever returns to.
+NOT_FINAL: Final[frozenset[PaymentStatus]] = frozenset(
+    {PaymentStatus.PENDING, PaymentStatus.CONFIRMING, PaymentStatus.NEEDS_REVIEW}
+)
+
+_REFUNDS: Final = frozenset({PaymentStatus.PARTIALLY_REFUNDED, PaymentStatus.REFUNDED})
+
+#: Every step forward, from each status to the statuses it may become: the one rule that
+#: :meth:`PaymentStatus.can_become` answers from, and that docs/diagrams/payment-status.dot
+#: draws (a test keeps the two equal). A status not yet final may skip the steps between
+#: (a "paid" notice may be the first the ledger hears); refunds are reachable from every
+#: status not final because the provider's answer to a query may be the first news of a
+#: payment that was made, then refunded.
+FORWARD: Final[Mapping[PaymentStatus, frozenset[PaymentStatus]]] = {
     PaymentStatus.PENDING: frozenset(PaymentStatus) - {PaymentStatus.PENDING},
-    PaymentStatus.PAID: frozenset({PaymentStatus.PARTIALLY_REFUNDED, PaymentStatus.REFUNDED}),
+    # Seen money cannot expire or be closed by the merchant: it ends paid, failed (never
+    # confirmed), or needing a review once its confirmed amount differs from the price.
+    PaymentStatus.CONFIRMING: _REFUNDS
+    | {PaymentStatus.NEEDS_REVIEW, PaymentStatus.PAID, PaymentStatus.FAILED},
+    # The merchant accepts (paid) or refuses (failed); it never goes back to confirming.
+    PaymentStatus.NEEDS_REVIEW: _REFUNDS | {PaymentStatus.PAID, PaymentStatus.FAILED},
+    PaymentStatus.PAID: _REFUNDS,
     PaymentStatus.PARTIALLY_REFUNDED: frozenset({PaymentStatus.REFUNDED}),
     PaymentStatus.CLOSED: frozenset({PaymentStatus.PAID}),
     PaymentStatus.EXPIRED: frozenset({PaymentStatus.PAID}),
@@ -421,9 +463,9 @@ class Refund:
         provider: The provider's registered name.
         reference: The reference of the refunded order.
         refund_reference: The caller's id for the refund.
-        provider_refund_id: The provider's id for the refund (Binance ``refundRequestId``),
-            derived from the references by the provider; ``None`` only in a ledger's
-            reservation the provider has not answered yet.
+        provider_refund_id: The provider's id for the refund (Binance ``refundRequestId``);
+            ``None`` only in a ledger's reservation while the provider has not answered, and
+            its id could not be known before (the ``refund_id`` hook).
         provider_order_id: The provider's id of the refunded order.
         amount: What is given back, in the order's price currency.
         status: Where the refund stands.
@@ -447,15 +489,24 @@ class Refund:
 class RefundNotice:
     """What a refund callback says about one refund.
 
+    The ledger finds the refund by ``refund_reference`` when the notice carries it, else by
+    ``provider_refund_id``: a notice that arrives before the refund's own answer still finds
+    its refund when either the provider echoes the caller's refund reference, or its refund
+    id was known before the refund was sent (see the ``refund_id`` hook).
+
     Attributes:
         provider_refund_id: The provider's id of the refund (as :attr:`Refund.provider_refund_id`).
         status: ``SUCCEEDED`` or ``FAILED`` (a notice of a pending refund is not sent).
         amount: The amount the provider says it gave back, in whichever currency it states.
+        refund_reference: The caller's refund reference (:attr:`RefundRequest.refund_reference`)
+            when the provider echoes it in the notice (Stripe keeps it in the refund's
+            metadata); ``None`` when the notice does not carry it.
     """
 
     provider_refund_id: str
     status: RefundStatus
     amount: Money | None = None
+    refund_reference: str | None = None
 
 
 def _lower_headers(headers: Mapping[str, str]) -> Mapping[str, str]:

@@ -157,6 +157,9 @@ class ProviderHooks:
             self._route("query_refund")(order=order, request=request),
         )
 
+    def refund_id(self, request: RefundRequest) -> str | None:
+        return cast("str | None", self._route("refund_id")(request=request))
+
     def handle_callback(self, callback: CallbackRequest) -> Operation[CallbackResult] | None:
         return cast(
             "Operation[CallbackResult] | None", self._route("handle_callback")(callback=callback)

@@ -28,12 +28,19 @@ from payments_core.models import (
 from payments_core.plugins import ProviderHooks
 from payments_core.redaction import get_logger
 from payments_core.retry import RetryPolicy, is_retryable
-from payments_core.rules import OrderState, check_refundable
+from payments_core.rules import OrderState, check_refundable, worth_applying
 
 if TYPE_CHECKING:
-    from payments_core.ledger import Ledger
+    from payments_core.ledger import Ledger, RefundOutcome
 
-__all__ = ["RefundAttempt", "check_order_refundable", "refund_flow"]
+__all__ = [
+    "RefundAttempt",
+    "check_order_refundable",
+    "reconcile_refund_flow",
+    "reconcile_refunds_flow",
+    "refund_flow",
+    "reserve_refund",
+]
 
 log = get_logger("payments_core.refunding")
 
@@ -62,6 +69,15 @@ def check_order_refundable(order: Order | None, request: RefundRequest, provider
     held = Decimal(0) if order.refunded is None else order.refunded.amount
     check_refundable(state, request, held, provider)
     return order
+
+
+def reserve_refund(ledger: Ledger, hooks: ProviderHooks, request: RefundRequest) -> RefundOutcome:
+    """Reserve ``request`` in ``ledger`` before the provider is asked (``Ledger.reserve_refund``).
+
+    With the provider's refund id when the provider knows it beforehand (the ``refund_id``
+    hook): a notice that arrives before the refund's answer then finds its refund.
+    """
+    return ledger.reserve_refund(hooks.name, request, provider_refund_id=hooks.refund_id(request))
 
 
 def refund_flow(
@@ -94,7 +110,7 @@ def refund_flow(
         reserved = None
     else:
         order = yield from _refundable(hooks, request, retry, ledger, apply)
-        reserved = yield from blocking(ledger.reserve_refund, hooks.name, request)
+        reserved = yield from blocking(reserve_refund, ledger, hooks, request)
         if not reserved.created and reserved.refund.status is not RefundStatus.PENDING:
             return reserved.refund
         if order is None:
@@ -125,6 +141,69 @@ def refund_flow(
     return (yield from blocking(settle, ledger, refund))
 
 
+def reconcile_refunds_flow(
+    refunds: list[Refund],
+    provider: Callable[[str], ProviderHooks],
+    retry: RetryPolicy,
+    ledger: Ledger,
+    *,
+    settle: Callable[[Ledger, Refund], Refund],
+) -> Flow[list[Refund]]:
+    """:func:`reconcile_refund_flow` for each of ``refunds``; one that fails stays pending."""
+    checked = []
+    for refund in refunds:
+        try:
+            now = yield from reconcile_refund_flow(
+                provider(refund.provider), refund, retry, ledger, settle=settle
+            )
+        except PaymentsError as error:
+            log.warning("refund %s stays pending: %s", refund.refund_reference, error)
+            now = refund
+        checked.append(now)
+    return checked
+
+
+def reconcile_refund_flow(
+    hooks: ProviderHooks,
+    refund: Refund,
+    retry: RetryPolicy,
+    ledger: Ledger,
+    *,
+    settle: Callable[[Ledger, Refund], Refund],
+) -> Flow[Refund]:
+    """Ask the provider how the pending ``refund`` stands, and record a final answer.
+
+    The refund is asked for by ``query_refund`` with the request it was reserved for. A
+    provider without that hook, or that holds no such refund, leaves it pending (one that
+    still says pending too): reconciliation never sends a refund (``refund_order`` with the
+    same refund reference does, once the provider holds none).
+
+    :returns: The refund as the ledger now holds it.
+    """
+    order = yield from blocking(ledger.get_order, hooks.name, refund.reference)
+    assert order is not None  # a refund is reserved only for a recorded order
+    request = RefundRequest(
+        reference=refund.reference,
+        refund_reference=refund.refund_reference,
+        amount=refund.amount,
+        reason=refund.reason,
+    )
+    attempt = RefundAttempt(hooks, order, request, recover=True)
+    if attempt.known() is None:
+        return refund  # the provider cannot be asked: a callback, or asking again, settles it
+
+    def query() -> Flow[Refund | None]:
+        known = attempt.known()
+        assert known is not None  # it was not the first time
+        return known
+
+    found = yield from retry.flow(query, should_retry=is_retryable)
+    if found is None:
+        return refund
+    # Still pending, it is recorded all the same: its id and settlement, for its notice.
+    return (yield from blocking(settle, ledger, found))
+
+
 def _refundable(
     hooks: ProviderHooks,
     request: RefundRequest,
@@ -150,7 +229,7 @@ def _refundable(
         return order
     if order is None:
         return (yield from blocking(ledger.record_order, answer))
-    if answer.status is not PaymentStatus.PENDING:
+    if worth_applying(order.status, answer.status):
         yield from blocking(apply, ledger, reconciliation_event(hooks.name, answer))
     return (yield from blocking(ledger.get_order, hooks.name, reference))
 

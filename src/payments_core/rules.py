@@ -21,6 +21,8 @@ __all__ = [
     "assess_event",
     "assess_refund_notice",
     "check_refundable",
+    "check_refunded",
+    "worth_applying",
 ]
 
 
@@ -59,7 +61,8 @@ def assess_event(state: OrderState | None, event: PaymentEvent) -> EventFlag | N
     asks USDT for a USD price) when it is in the settlement's currency; any other currency is a
     mismatch. One exception: for a fiat-priced order whose settlement the provider never stated,
     a crypto amount cannot be checked, and is accepted (and recorded). An event that states no
-    amount is not checked for one.
+    amount is not checked for one. What the payer actually paid (``event.paid``: an under- or
+    over-payment under review, say) is never checked.
 
     :returns: ``None`` if the event is a step forward for a matching order; otherwise the
         :class:`EventFlag` saying why it must be recorded without changing anything.
@@ -88,6 +91,16 @@ def assess_event(state: OrderState | None, event: PaymentEvent) -> EventFlag | N
     if not state.status.can_become(event.status):
         return EventFlag.STALE
     return None
+
+
+def worth_applying(stored: PaymentStatus, answer: PaymentStatus) -> bool:
+    """Whether a provider's ``answer`` to a query about an order in ``stored`` is worth an event.
+
+    A final answer always is: recorded, and applied if it is a step forward (a late "closed"
+    after "paid" is kept, flagged stale). An answer not final is only when it is a step
+    forward (``pending`` to ``confirming``): "still pending" is no news, and is not recorded.
+    """
+    return answer.is_final or stored.can_become(answer)
 
 
 def check_refundable(
@@ -128,6 +141,12 @@ def assess_refund_notice(
 ) -> EventFlag | None:
     """Decide whether a refund notice may settle ``stored``, the refund it names.
 
+    ``stored`` is the refund the ledger found under the notice's refund reference (when the
+    provider echoes it) or its provider refund id. It must be a refund of the order the
+    notice names, under the same provider refund id if the ledger knows one, and the notice's
+    amount must be the refund's, in its price currency or its settlement's (a notice in
+    another currency can only be checked when the refund has no settlement).
+
     :returns: ``None`` if it may; otherwise the :class:`EventFlag` saying why it must be
         recorded without changing anything (``STALE`` for a refund that is final already).
     """
@@ -141,6 +160,8 @@ def assess_refund_notice(
         return EventFlag.UNKNOWN_REFUND
     if stored.reference != state.reference:
         return EventFlag.ORDER_MISMATCH
+    if stored.provider_refund_id not in {None, notice.provider_refund_id}:
+        return EventFlag.UNKNOWN_REFUND  # the right reference, but another refund's id
     amount = notice.amount
     if amount is not None:
         settlement = stored.settlement
@@ -156,6 +177,20 @@ def assess_refund_notice(
             return EventFlag.AMOUNT_MISMATCH
     if stored.status is not RefundStatus.PENDING:
         return EventFlag.STALE
+    return None
+
+
+def check_refunded(state: OrderState, heard: Refund, held: Decimal) -> EventFlag | None:
+    """Whether a provider's answer refunding ``heard.amount`` of the order may be recorded.
+
+    ``held`` is the total of the order's other refunds that have not failed. A provider may
+    refund another amount than was asked (Binance's last attempt refunds all that remains),
+    but never more than the price less ``held``: such an answer is ``AMOUNT_MISMATCH``.
+    """
+    if heard.amount.currency != state.currency:
+        return EventFlag.CURRENCY_MISMATCH
+    if heard.amount.amount > state.amount - held:
+        return EventFlag.AMOUNT_MISMATCH
     return None
 
 

@@ -22,6 +22,7 @@ from payments_core import (
     Order,
     OrderRequest,
     Payments,
+    Refund,
     RetryPolicy,
     ValidationError,
 )
@@ -69,6 +70,17 @@ class BinanceHarness(ProviderHarness):
             for attempt in reversed(self.sandbox.webhook_log)
             if attempt.delivery.subject == order.provider_order_id
             and attempt.delivery.type == protocol.BizStatus.PAY_SUCCESS
+        )
+        return CallbackRequest(notification.headers, notification.delivery.body)
+
+    def refund_callback(self, order: Order, refund: Refund) -> CallbackRequest | None:
+        # The sandbox settles a refund in its request, or here when it is left pending.
+        self.sandbox.settle_refund(str(refund.provider_refund_id))
+        mark = str(refund.provider_refund_id).encode()  # inside the JSON text of "data"
+        notification = next(
+            attempt
+            for attempt in reversed(self.sandbox.webhook_log)
+            if attempt.delivery.subject == order.provider_order_id and mark in attempt.delivery.body
         )
         return CallbackRequest(notification.headers, notification.delivery.body)
 

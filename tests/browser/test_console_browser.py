@@ -96,7 +96,7 @@ def test_the_overview_shows_the_ledger_at_a_glance(
     a_busy_week(desk)
     open_page(desktop, desk, "/")
     assert text_of(desktop, "flagged-count").startswith("1\nflagged events")
-    assert text_of(desktop, "stuck-count").startswith("1\norders pending over 15 min")
+    assert text_of(desktop, "stuck-count").startswith("1\norders not final over 15 min")
     assert text_of(desktop, "pending-refunds-count").startswith("1\nrefunds pending")
     chart = desktop.find_element(By.CSS_SELECTOR, "#chart-USD svg")
     assert chart.is_displayed()

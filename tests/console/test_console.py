@@ -129,13 +129,50 @@ def test_the_overview_shows_what_needs_a_look(desk: Desk) -> None:
     assert text_of(page, "flagged-count").startswith("2 flagged events")
     assert "unknown_order: no order in the ledger has the ids it names" in text_of(page, "flagged")
     assert text_of(page, "outbox").startswith("1 changes not yet announced")
-    assert text_of(page, "stuck-count").startswith("1 orders pending over 15 min")
+    assert text_of(page, "stuck-count").startswith("1 orders not final over 15 min")
     assert "lc-stuck" in text_of(page, "stuck")
     assert "lc-fresh" not in text_of(page, "stuck")
     assert "r-waiting 0.30 USD moved the call" in text_of(page, "pending-refunds")
     flagged = text_of(desk.get("/flagged").text, "flagged")
     assert "amount_mismatch: its amount is not the order's" in flagged
     assert "lc-refunding" in flagged
+
+
+def test_a_payment_seen_or_under_review_is_shown_waiting_filtered_and_not_closable(
+    desk: Desk,
+) -> None:
+    ledger = desk.payments.ledger
+    assert ledger is not None
+    for reference, status in (
+        ("lc-seen", PaymentStatus.CONFIRMING),
+        ("lc-review", PaymentStatus.NEEDS_REVIEW),
+    ):
+        order = desk.order(reference)
+        ledger.apply_event(
+            PaymentEvent(
+                provider="binance",
+                event_id=f"binance:{reference}",
+                status=status,
+                provider_order_id=order.provider_order_id,
+                provider_reference=order.provider_reference,
+            )
+        )
+    desk.clock.advance(minutes=20)
+    overview = desk.get("/").text
+    assert text_of(overview, "stuck-count").startswith("2 orders not final over 15 min")
+    assert '<span class="status confirming">confirming</span>' in overview
+    assert '<span class="status needs_review">needs_review</span>' in overview
+    listed = desk.get("/orders", status="confirming").text
+    assert re.findall(r'class="id" href="[^"]*">([^<]+)</a>', listed) == ["lc-seen"]
+    assert '<option value="needs_review"' in listed
+    page = order_page(desk, "lc-seen")
+    assert 'id="close-form"' not in page
+    refused = desk.post("/actions/close", {"csrf": csrf_of(page), "provider": "binance",
+                                           "reference": "lc-seen"})  # fmt: skip
+    assert refused.status_code == 409
+    assert desk.status("lc-seen") is PaymentStatus.CONFIRMING
+    desk.order("lc-open")
+    assert 'id="close-form"' in order_page(desk, "lc-open")  # a pending order may be closed
 
 
 def test_the_order_list_filters_by_status_provider_date_and_reference(desk: Desk) -> None:

@@ -296,6 +296,29 @@ def test_status_moves_only_forward() -> None:
     assert not PaymentStatus.REFUNDED.can_become(PaymentStatus.PAID)
 
 
+def test_a_payment_seen_or_under_review_is_not_final_and_may_still_end_either_way() -> None:
+    seen, review = PaymentStatus.CONFIRMING, PaymentStatus.NEEDS_REVIEW
+    assert {s for s in PaymentStatus if not s.is_final} == {PaymentStatus.PENDING, seen, review}
+    for status in (seen, review):
+        assert status.can_become(PaymentStatus.PAID)
+        assert status.can_become(PaymentStatus.FAILED)
+        assert not status.can_become(PaymentStatus.CLOSED)
+        assert not status.can_become(PaymentStatus.EXPIRED)
+        assert not status.can_become(PaymentStatus.PENDING)
+        assert not status.is_refundable
+    assert seen.can_become(review)
+    assert not review.can_become(seen)
+    for final in (s for s in PaymentStatus if s.is_final):
+        assert not final.can_become(seen), final
+        assert not final.can_become(review), final
+
+
+def test_no_status_returns_to_itself_nor_leaves_refunded() -> None:
+    for status in PaymentStatus:
+        assert not status.can_become(status)
+    assert not any(PaymentStatus.REFUNDED.can_become(s) for s in PaymentStatus)
+
+
 def test_an_orders_links_cannot_be_changed_and_must_be_text() -> None:
     order = SAMPLES[Order]()
     assert isinstance(order, Order)

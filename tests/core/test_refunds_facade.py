@@ -215,3 +215,48 @@ def test_the_async_refund_matches_the_blocking_one(
         PaymentStatus.PARTIALLY_REFUNDED,
         PaymentStatus.REFUNDED,
     ]
+
+
+class FailsOnRefund(Changes):
+    """An application whose hook dies on the refund's change, as a crashed process would."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fail = True
+
+    @hookimpl
+    def payment_status_changed(self, change: StatusChange) -> None:
+        if self.fail and change.new_status is PaymentStatus.REFUNDED:
+            raise RuntimeError("the application died while hearing of the refund")
+        super().payment_status_changed(change)
+
+
+@pytest.mark.parametrize("notice_first", [False, True], ids=["answer-first", "notice-first"])
+def test_a_refund_change_stays_in_the_outbox_until_the_hook_returns(
+    harness: ExampleHarness, faults: FaultInjector, tmp_path: Path, notice_first: bool
+) -> None:
+    app = FailsOnRefund()
+    with facade(harness, faults, tmp_path / "l.db", app) as payments:
+        paid_order(payments, harness, "booking-1")
+        if notice_first:
+            # The notice is applied before the refund's answer is recorded.
+            faults.inject(Fault.timeout(), times=3)
+            with pytest.raises(RequestTimeout):
+                payments.refund_order(refund("1.00"))
+            notice = harness.sandbox.deliveries[-1]
+            applied = payments.apply_callback("example", notice.headers, notice.body)
+            assert applied.result is not None
+            assert applied.result.applied
+        else:
+            assert payments.refund_order(refund("1.00")).status is RefundStatus.SUCCEEDED
+        assert payments.ledger is not None
+        (waiting,) = payments.ledger.unannounced_changes()
+        assert waiting.new_status is PaymentStatus.REFUNDED
+        app.fail = False  # the process restarts
+        assert payments.announce_pending_changes() == 1
+        assert payments.ledger.unannounced_changes() == []
+        assert payments.announce_pending_changes() == 0
+    assert app.seen == [
+        ("booking-1", PaymentStatus.PENDING, PaymentStatus.PAID),
+        ("booking-1", PaymentStatus.PAID, PaymentStatus.REFUNDED),
+    ]

@@ -43,12 +43,12 @@ from payments_core import (
     ProviderContext,
     ProviderError,
     ProviderInfo,
-    StatusChange,
     hookimpl,
     open_ledger,
 )
 from payments_core.ledger.migrations import MIGRATIONS
 from payments_core.ledger.sqlite import SqliteLedger
+from payments_core.testing.changes import ChangeRecorder
 from tests.core.fakes import DUPLICATE_ORDER
 
 NAME = "fake"
@@ -259,17 +259,8 @@ class FakeProvider:
         return None
 
 
-class HookRecorder:
-    """An application plugin that records every ``payment_status_changed`` call."""
-
-    def __init__(self) -> None:
-        self.changes: list[StatusChange] = []
-        self._lock = threading.Lock()
-
-    @hookimpl
-    def payment_status_changed(self, change: StatusChange) -> None:
-        with self._lock:
-            self.changes.append(change)
+#: An application plugin that records every ``payment_status_changed`` call.
+HookRecorder = ChangeRecorder
 
 
 def make_payments(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
@@ -27,19 +28,28 @@ from .test_sandbox_ledger import (
 def paid(ledger_url: str) -> Iterator[tuple[Sandbox, dict[str, str | None], Order]]:
     """A sandbox, the environment pointing the command line at it, and a paid order."""
     with sandbox_on_loopback() as (sandbox, base_url):
-        env: dict[str, str | None] = {
-            "BINANCE_PAY_BASE_URL": base_url,
-            "BINANCE_PAY_API_KEY": API_KEY,
-            "BINANCE_PAY_API_SECRET": API_SECRET,
-            "PAYMENTS_DATABASE_URL": ledger_url,
-            "PAYMENTS_PROVIDERS": "binance",
-            "PAYMENTS_CONFIG": None,
-        }
-        with binance_payments(base_url, ledger_url) as payments:
-            order = payments.create_order(booking(1, NOWHERE))
-            sandbox.pay(order.provider_order_id)
-            payments.reconcile(older_than=timedelta(0))  # learns of the payment
-        yield sandbox, env, order
+        yield sandbox, cli_env(base_url, ledger_url), paid_order(sandbox, base_url, ledger_url)
+
+
+def cli_env(base_url: str, ledger_url: str) -> dict[str, str | None]:
+    """The environment pointing the command line at the sandbox and the ledger."""
+    return {
+        "BINANCE_PAY_BASE_URL": base_url,
+        "BINANCE_PAY_API_KEY": API_KEY,
+        "BINANCE_PAY_API_SECRET": API_SECRET,
+        "PAYMENTS_DATABASE_URL": ledger_url,
+        "PAYMENTS_PROVIDERS": "binance",
+        "PAYMENTS_CONFIG": None,
+    }
+
+
+def paid_order(sandbox: Sandbox, base_url: str, ledger_url: str) -> Order:
+    """A booking's order, paid, and the payment known to the ledger."""
+    with binance_payments(base_url, ledger_url) as payments:
+        order = payments.create_order(booking(1, NOWHERE))
+        sandbox.pay(order.provider_order_id)
+        payments.reconcile(older_than=timedelta(0))  # learns of the payment
+    return order
 
 
 def run(env: dict[str, str | None], *args: str) -> Result:
@@ -87,3 +97,41 @@ def test_the_same_refund_twice_is_one_refund_and_too_much_is_refused_unsent(
     assert len(too_much.output.strip().splitlines()) == 1
     assert "ValidationError: amount: 0.61 USD exceeds what remains" in too_much.output
     assert sandbox.stats()["requests"] == requests  # refused before anything was sent
+
+
+def test_a_refund_answered_pending_whose_notice_is_lost_is_settled_by_reconcile(
+    tmp_path: Path,
+) -> None:
+    ledger_url = f"sqlite:///{tmp_path / 'ledger.sqlite3'}"
+    # Refunds stay pending until settled by hand, and no notification is ever delivered.
+    with sandbox_on_loopback(refund_settle_delay_s=None, deliver_webhooks=False) as (
+        sandbox,
+        base_url,
+    ):
+        order = paid_order(sandbox, base_url, ledger_url)
+        env = cli_env(base_url, ledger_url)
+        asked = run(env, "refund", order.reference, "--amount", "0.40")
+        assert asked.exit_code == 1, asked.output  # still pending
+        assert "refund-0.40  pending" in asked.output
+        nothing_yet = run(env, "reconcile", "--older-than", "0")
+        assert nothing_yet.exit_code == 0, nothing_yet.output
+        assert "refund refund-0.40: pending" in nothing_yet.output
+        (refund,) = sandbox.refunds
+        sandbox.settle_refund(refund.refund_request_id)  # its PAY_REFUND goes nowhere
+        settled = run(env, "reconcile", "--older-than", "0", "--json")
+    assert settled.exit_code == 0, settled.output
+    assert json.loads(settled.output)["refunds"] == [
+        {
+            "provider": "binance",
+            "reference": order.reference,
+            "refund_reference": "refund-0.40",
+            "status": "succeeded",
+        }
+    ]
+    status = json.loads(run(env, "status", order.reference, "--json").output)
+    (record,) = status["orders"]
+    assert record["order"]["status"] == "partially_refunded"
+    assert record["order"]["refunded"] == {"amount": "0.40", "currency": "USD"}
+    assert [r["status"] for r in record["refunds"]] == ["succeeded"]
+    again = run(env, "reconcile", "--older-than", "0")
+    assert "0 pending refunds checked" in again.output

@@ -202,6 +202,65 @@ def test_a_payment_after_close_still_counts(ledger: Ledger) -> None:
     assert paid.change.old_status is PaymentStatus.CLOSED
 
 
+def test_a_payment_seen_then_reviewed_then_accepted_moves_forward_each_time(
+    ledger: Ledger,
+) -> None:
+    ledger.record_order(order_for("booking-1"))
+    over = Money("1.50", "USD")  # what arrived; the event's amount is still the order's
+    steps = [
+        ledger.apply_event(event_for("booking-1", PaymentStatus.CONFIRMING)),
+        ledger.apply_event(
+            attrs.evolve(event_for("booking-1", PaymentStatus.NEEDS_REVIEW), paid=over)
+        ),
+        ledger.apply_event(attrs.evolve(event_for("booking-1", PaymentStatus.PAID), paid=over)),
+    ]
+    assert [(s.change.old_status, s.change.new_status) for s in steps if s.change] == [
+        ("pending", "confirming"),
+        ("confirming", "needs_review"),
+        ("needs_review", "paid"),
+    ]
+    late = ledger.apply_event(event_for("booking-1", PaymentStatus.CONFIRMING, event_id="late"))
+    assert (late.applied, late.flagged) == (False, EventFlag.STALE)
+    order = ledger.get_order("fake", "booking-1")
+    assert order is not None
+    assert (order.status, order.paid) == (PaymentStatus.PAID, over)
+
+
+@pytest.mark.parametrize(
+    ("before", "late"),
+    [
+        (PaymentStatus.CONFIRMING, PaymentStatus.EXPIRED),
+        (PaymentStatus.CONFIRMING, PaymentStatus.CLOSED),
+        (PaymentStatus.NEEDS_REVIEW, PaymentStatus.CONFIRMING),
+        (PaymentStatus.FAILED, PaymentStatus.NEEDS_REVIEW),
+    ],
+)
+def test_a_step_back_or_aside_from_a_seen_payment_is_stale(
+    ledger: Ledger, before: PaymentStatus, late: PaymentStatus
+) -> None:
+    ledger.record_order(order_for("booking-1"))
+    assert ledger.apply_event(event_for("booking-1", before)).applied
+    result = ledger.apply_event(event_for("booking-1", late))
+    assert (result.applied, result.flagged, result.change) == (False, EventFlag.STALE, None)
+    assert status_of(ledger, "booking-1") is before
+
+
+def test_a_payment_under_review_is_still_checked_against_the_orders_amount(
+    ledger: Ledger,
+) -> None:
+    # What arrived goes in ``paid``; an ``amount`` that is not the order's is a mismatch,
+    # under review or not.
+    ledger.record_order(order_for("reviewed"))
+    short = Money("0.50", "USD")
+    wrong = ledger.apply_event(event_for("reviewed", PaymentStatus.NEEDS_REVIEW, amount=short))
+    assert (wrong.applied, wrong.flagged) == (False, EventFlag.AMOUNT_MISMATCH)
+    held = attrs.evolve(event_for("reviewed", PaymentStatus.NEEDS_REVIEW), event_id="held")
+    assert ledger.apply_event(attrs.evolve(held, paid=short)).applied
+    order = ledger.get_order("fake", "reviewed")
+    assert order is not None
+    assert (order.status, order.paid) == (PaymentStatus.NEEDS_REVIEW, short)
+
+
 @pytest.mark.parametrize(
     ("amount", "flag"),
     [
@@ -338,15 +397,23 @@ def test_pending_orders_are_those_still_pending_after_a_while(
     ledger = open_test_ledger(clock=lambda: now[0])
     ledger.record_order(order_for("old-paid"))
     ledger.record_order(order_for("old-pending"))
+    ledger.record_order(order_for("old-seen"))
+    ledger.record_order(order_for("old-review"))
+    ledger.record_order(order_for("old-failed"))
     now[0] += timedelta(minutes=5)
     ledger.record_order(order_for("recent"))
     ledger.apply_event(event_for("old-paid"))
+    ledger.apply_event(event_for("old-seen", PaymentStatus.CONFIRMING))
+    ledger.apply_event(event_for("old-review", PaymentStatus.NEEDS_REVIEW))
+    ledger.apply_event(event_for("old-failed", PaymentStatus.FAILED))
     now[0] += timedelta(minutes=10)
     pending = ledger.pending_orders(timedelta(minutes=15))
-    assert [record.order.reference for record in pending] == ["old-pending"]
+    waiting = ["old-pending", "old-review", "old-seen"]
+    assert sorted(record.order.reference for record in pending) == waiting
     assert pending[0].created_at == datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
     later = [r.order.reference for r in ledger.pending_orders(timedelta(minutes=10))]
-    assert later == ["old-pending", "recent"]
+    assert sorted(later) == [*waiting, "recent"]
+    assert later[-1] == "recent"
 
 
 def test_amounts_are_stored_as_exact_decimal_text(ledger_url: str, ledger: Ledger) -> None:

@@ -396,6 +396,28 @@ def test_reconcile_applies_what_the_provider_says_once(ledger_url: str, tmp_path
     assert sorted(c.reference for c in recorder.changes) == ["closed-1", "paid-1"]
 
 
+def test_reconcile_follows_a_seen_payment_until_it_ends(ledger_url: str, tmp_path: Path) -> None:
+    recorder = HookRecorder()
+    with make_payments(ledger_url, remote=tmp_path / "remote.db", plugins=[recorder]) as payments:
+        payments.create_order(request_for("seen-1"))
+        fake = payments.host.pm.get_plugin(NAME)
+        fake.remote.set_status("seen-1", PaymentStatus.CONFIRMING)
+        (seen,) = payments.reconcile(timedelta(0))
+        (still,) = payments.reconcile(timedelta(0))  # not final: asked again, no news
+        fake.remote.set_status("seen-1", PaymentStatus.PAID)
+        (paid,) = payments.reconcile(timedelta(0))
+        assert payments.reconcile(timedelta(0)) == []
+    assert seen.result is not None
+    assert seen.result.applied
+    assert (still.answer is not None, still.result) == (True, None)
+    assert paid.result is not None
+    assert paid.result.applied
+    assert [(c.old_status, c.new_status) for c in recorder.changes] == [
+        (PaymentStatus.PENDING, PaymentStatus.CONFIRMING),
+        (PaymentStatus.CONFIRMING, PaymentStatus.PAID),
+    ]
+
+
 def test_reconcile_reports_an_order_it_could_not_ask_about_and_goes_on(
     ledger_url: str, tmp_path: Path
 ) -> None:

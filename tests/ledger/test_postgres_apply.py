@@ -1,5 +1,5 @@
 """PostgreSQL's one-statement apply: it agrees with the rules, it is what a fitting callback
-takes, and it rewrites the order in place (schema 6)."""
+takes, and it rewrites the order in place (schema 7)."""
 
 from __future__ import annotations
 
@@ -49,7 +49,8 @@ def test_forward_from_is_the_models_forward_rule() -> None:
     for new in PaymentStatus:
         allowed = set(forward_from(new))
         assert allowed == {old.value for old in PaymentStatus if old.can_become(new)}
-    assert forward_from(PaymentStatus.PAID) == ["pending", "closed", "expired", "failed"]
+    assert "pending" in forward_from(PaymentStatus.PAID)
+    assert not {"paid", "refunded"} & set(forward_from(PaymentStatus.PAID))
 
 
 def test_the_statement_applies_only_what_the_rules_accept(

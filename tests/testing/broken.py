@@ -25,6 +25,7 @@ from payments_core import (
     OrderRequest,
     PaymentEvent,
     PaymentsError,
+    PaymentStatus,
     ProviderError,
     ProviderInfo,
     Refund,
@@ -155,3 +156,26 @@ class RefundsTwice(ExampleProvider):
         fresh = attrs.evolve(request, refund_reference=uuid.uuid4().hex)
         refund = yield from super().refund_order(order, fresh)
         return attrs.evolve(refund, refund_reference=request.refund_reference)
+
+
+class ConfirmingIsPaid(ExampleProvider):
+    """Reads "processing" (a payment seen, not yet confirmed) as paid: goods go out too early."""
+
+    def _event(self, body: bytes) -> PaymentEvent:
+        event = super()._event(body)
+        if event.status is PaymentStatus.CONFIRMING:
+            return attrs.evolve(event, status=PaymentStatus.PAID)
+        return event
+
+
+class RefundIdOnlyInTheAnswer(ExampleProvider):
+    """Tells its refund id only in the refund's answer, though its notices name refunds by it.
+
+    Its notices neither echo the caller's refund reference nor carry an id the ledger could
+    know beforehand: a notice that overtakes the answer finds no refund.
+    """
+
+    @hookimpl
+    def refund_id(self, request: RefundRequest) -> str | None:
+        del request
+        return None

@@ -79,6 +79,18 @@ CASES = [
         "idempotent-refund",
         "the second refund gave refund",
     ),
+    (
+        broken.ConfirmingIsPaid,
+        "test_not_final_status_never_finalises",
+        "not-final-never-finalises",
+        "callback 1 of 2 before the payment ended says paid, a final status",
+    ),
+    (
+        broken.RefundIdOnlyInTheAnswer,
+        "test_refund_notice_before_the_answer_settles_it",
+        "refund-notice-first",
+        "arriving before its answer, was not applied (unknown_refund)",
+    ),
 ]
 
 

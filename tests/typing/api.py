@@ -95,6 +95,8 @@ with Payments(config, retry=policy, ledger=ledger, transport=httpx.MockTransport
     order = pay.create_order(request)
     assert_type(order, Order)
     assert_type(order.status, PaymentStatus)
+    assert_type(order.status.is_final, bool)
+    assert_type(order.status.can_become(PaymentStatus.CONFIRMING), bool)
     assert_type(order.checkout_url, str | None)
     assert_type(order.links, Mapping[str, str])
     assert_type(order.links.get("qr_image"), str | None)

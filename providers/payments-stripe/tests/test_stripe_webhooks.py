@@ -179,6 +179,41 @@ def test_an_unknown_event_kind_is_acknowledged_and_moves_nothing(
     assert result.reply.status_code == 200
 
 
+def signed(sandbox: StripeSandbox, event: dict[str, object]) -> dict[str, str]:
+    header = stripe.WebhookSignature.generate_signature_header(
+        json.dumps(event), sandbox.webhook_secrets[0], timestamp=int(time.time())
+    )
+    return {SIGNATURE: header}
+
+
+def test_a_delayed_payment_is_seen_on_completion_and_ends_with_its_async_event(
+    payments: Payments, sandbox: StripeSandbox
+) -> None:
+    session = {
+        "id": "cs_test_delayed",
+        "object": "checkout.session",
+        "client_reference_id": "wh-delayed",
+        "status": "complete",
+        "payment_status": wire.PAYMENT_UNPAID,
+        "amount_total": 1250,
+        "currency": "eur",
+        "payment_intent": "pi_delayed",
+    }
+    statuses = []
+    for number, kind in enumerate(
+        (wire.EVENT_COMPLETED, wire.EVENT_ASYNC_SUCCEEDED, wire.EVENT_ASYNC_FAILED)
+    ):
+        paid_now = {**session, "payment_status": "paid"} if number else session
+        event = {"id": f"evt_{number}", "type": kind, "created": 1, "data": {"object": paid_now}}
+        result = payments.handle_callback(
+            "stripe", signed(sandbox, event), json.dumps(event).encode()
+        )
+        assert result.event is not None
+        assert result.event.amount == Money("12.50", "EUR")
+        statuses.append(result.event.status)
+    assert statuses == [PaymentStatus.CONFIRMING, PaymentStatus.PAID, PaymentStatus.FAILED]
+
+
 @pytest.mark.parametrize(
     "body",
     [b"{not json", b"[]", b'{"id": 5, "type": "x", "created": 1, "data": {"object": {}}}',

@@ -29,7 +29,7 @@ from payments_core.models import PaymentStatus, StatusChange
 
 if TYPE_CHECKING:
     from payments_core.ledger import Ledger
-    from payments_core.models import Order
+    from payments_core.models import Order, Refund
 
 __all__ = ["commands"]
 
@@ -278,7 +278,7 @@ def _run(
             with timeline.step(f"cancel the booking: refund {booking.price} {booking.currency}"):
                 refunded = payments.refund_order(cancel, provider=provider)
             with timeline.step("receive, verify and record the refund notification"):
-                _wait_for_refund_notice(ledger, provider, booking.booking_id, before, timeout)
+                _wait_for_refund_notice(ledger, refunded, before, timeout)
             rows = _ledger_rows(ledger, provider, booking.booking_id)
         recorded = ledger.get_order(provider, booking.booking_id)
     expected = PaymentStatus.REFUNDED if refund else PaymentStatus.PAID
@@ -315,18 +315,27 @@ def _run(
 
 
 def _wait_for_refund_notice(
-    ledger: Ledger, provider: str, reference: str, before: int, timeout: float | None
+    ledger: Ledger, refund: Refund, before: int, timeout: float | None
 ) -> None:
-    """Block until the ledger holds more than ``before`` events for ``reference``.
+    """Block until the ledger holds more than ``before`` events for the refunded order, not
+    counting the one its answer recorded.
 
-    The refund's own answer already settled the refund; the provider's notification of it
-    arrives by itself a moment later, and is recorded once without changing anything.
+    The refund's answer or its notification settled the refund, whichever came first; the
+    other is recorded once without changing anything.
 
     :raises click.ClickException: if ``timeout`` seconds pass first.
     """
+    from payments_core.ledger.sql import answer_event_id
+
+    provider, reference = refund.provider, refund.reference
     deadline = None if timeout is None else time.monotonic() + timeout
     pause = threading.Event()
-    while len(ledger.events_for(provider, reference)) <= before:
+    answered = answer_event_id(refund)
+
+    def notices() -> int:
+        return sum(e.event_id != answered for e in ledger.events_for(provider, reference))
+
+    while notices() <= before:
         if deadline is not None and time.monotonic() > deadline:
             raise click.ClickException(f"no refund notification for {reference} in {timeout} s")
         pause.wait(_POLL_S)

@@ -225,9 +225,9 @@ def _serving_payments(url: str, plugins: tuple[str, ...], config: Config) -> Pay
     "--older-than",
     type=click.FloatRange(min=0),
     metavar="SECONDS",
-    help="Only orders pending at least this long (default: 900, fifteen minutes).",
+    help="Only orders and refunds recorded at least this long ago (default: 900, fifteen minutes).",
 )
-@click.option("--provider", help="Only orders of this provider.")
+@click.option("--provider", help="Only orders and refunds of this provider.")
 @_database_url_option
 @_plugins_option
 @click.option("--json", "as_json", is_flag=True, help="Print the result as one JSON object.")
@@ -238,7 +238,10 @@ def reconcile_command(
     plugins: tuple[str, ...],
     as_json: bool,
 ) -> None:
-    """Ask the provider about orders still pending and apply its answers as callbacks would.
+    """Ask the provider about orders not yet final and refunds still pending; apply its answers.
+
+    Orders are settled as their callbacks would settle them; refunds through the provider's
+    ``query_refund``, as their answers would.
 
     First announces, to the application plugins, the changes committed at least a minute ago
     but never announced (a process died between its commit and its hook). Exits with status 1
@@ -257,15 +260,32 @@ def reconcile_command(
     with Payments(config, ledger=ledger, plugins=application) as payments:
         payments.announce_pending_changes(timedelta(seconds=ANNOUNCE_AFTER_S))
         outcomes = payments.reconcile(age, provider=provider)
+        refunds = payments.reconcile_refunds(age, provider=provider)
     rows = [_reconciled(outcome) for outcome in outcomes]
+    refund_rows = [
+        {
+            "provider": refund.provider,
+            "reference": refund.reference,
+            "refund_reference": refund.refund_reference,
+            "status": refund.status.value,
+        }
+        for refund in refunds
+    ]
     if as_json:
-        click.echo(json.dumps({"orders": rows}, indent=2, sort_keys=True))
+        click.echo(json.dumps({"orders": rows, "refunds": refund_rows}, indent=2, sort_keys=True))
     else:
         for row in rows:
             click.echo(_reconciled_line(row))
         changed = sum(row["applied"] for row in rows)
         failed = sum(row["error"] is not None for row in rows)
         click.echo(f"{len(rows)} pending checked: {changed} changed, {failed} not checked")
+        for refund_row in refund_rows:
+            click.echo(
+                f"{refund_row['provider']}\t{refund_row['reference']}\t"
+                f"refund {refund_row['refund_reference']}: {refund_row['status']}"
+            )
+        settled = sum(row["status"] != "pending" for row in refund_rows)
+        click.echo(f"{len(refund_rows)} pending refunds checked: {settled} settled")
     if any(row["error"] is not None for row in rows):
         raise SystemExit(1)
 

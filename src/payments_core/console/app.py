@@ -191,6 +191,7 @@ class _Console:
                 raise _Refused(404, f"No order is recorded for {reference!r} at {provider!r}.")
             return "order.html", {
                 "order": found,
+                "closable": found.status.can_become(PaymentStatus.CLOSED),
                 "timeline": self.reader.timeline(found),
                 "refunds": self.reader.refunds(provider, reference),
                 # Fixed now, so that submitting this form twice refunds once.
@@ -253,7 +254,7 @@ class _Console:
         order = self.reader.order(provider, reference)
         if order is None:
             raise _Refused(404, f"No order is recorded for {reference!r} at {provider!r}.")
-        if action == "close" and order.status is not PaymentStatus.PENDING:
+        if action == "close" and not order.status.can_become(PaymentStatus.CLOSED):
             raise _Refused(409, f"Only a pending order can be closed; this one is {order.status}.")
         if action == "refund":
             _refund_request(fields, order)  # refused before the confirmation if it cannot be

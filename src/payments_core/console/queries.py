@@ -13,7 +13,7 @@ parameters and rewritten by the store's own ``placeholder``; no value enters the
 The order list is paginated on the database by keyset (newest first, then provider, then
 reference), over the indexes the ledger has: ``(status, created_at)`` serves a status filter
 directly, and a list of every status is the merge of one short index range per status, so no
-page ever sorts the whole table. On PostgreSQL (ledger schema 6) that index is absent, so that a
+page ever sorts the whole table. On PostgreSQL (ledger schema 7) that index is absent, so that a
 callback's update of an order is a HOT update: the same queries then read ``(created_at)`` and
 skip the other statuses (see docs/operations.md).
 """
@@ -34,7 +34,7 @@ from typing import Any, Final
 from payments_core.errors import ValidationError
 from payments_core.ledger.dbapi import Connection
 from payments_core.ledger.sql import SqlLedger
-from payments_core.models import PaymentStatus, RefundStatus
+from payments_core.models import NOT_FINAL, PaymentStatus, RefundStatus
 from payments_core.rules import EventFlag
 
 from .rows import (
@@ -56,6 +56,8 @@ PAID_STATUSES: Final = (
     PaymentStatus.PARTIALLY_REFUNDED,
     PaymentStatus.REFUNDED,
 )
+#: An order in one of these for longer than the threshold is listed as stuck.
+WAITING_STATUSES: Final = tuple(sorted(NOT_FINAL))
 #: Flags that deserve a look; a stale event (a late "closed" after "paid") does not.
 ATTENTION_FLAGS: Final = tuple(flag for flag in EventFlag if flag is not EventFlag.STALE)
 
@@ -140,7 +142,7 @@ class LedgerReader:
         """The ledger at a glance (see :class:`Overview`).
 
         :param now: The moment the page describes.
-        :param stuck_after: How long a pending order may wait before it is listed as stuck.
+        :param stuck_after: How long an order not final may wait before it is listed as stuck.
         :param days: How many days of paid totals, today included.
         :param shown: How many flagged events, stuck orders and pending refunds to list.
         """
@@ -172,18 +174,19 @@ class LedgerReader:
             )[0]
             outbox_count, outbox_oldest = self._outbox(conn)
             cutoff = self._time(now - stuck_after)
+            waiting = f"status IN ({_marks(WAITING_STATUSES)}) AND created_at <= ?"
             stuck_count = self._one(
                 conn,
-                "SELECT COUNT(*) FROM orders WHERE status = ? AND created_at <= ?",
-                (PaymentStatus.PENDING, cutoff),
+                f"SELECT COUNT(*) FROM orders WHERE {waiting}",  # noqa: S608
+                (*WAITING_STATUSES, cutoff),
             )[0]
             stuck = [
                 self._order(row)
                 for row in self._all(
                     conn,
                     f"SELECT {_ORDER_COLUMNS} FROM orders "  # noqa: S608
-                    "WHERE status = ? AND created_at <= ? ORDER BY created_at LIMIT ?",
-                    (PaymentStatus.PENDING, cutoff, shown),
+                    f"WHERE {waiting} ORDER BY created_at LIMIT ?",
+                    (*WAITING_STATUSES, cutoff, shown),
                 )
             ]
             pending_refunds = [

@@ -140,7 +140,8 @@ class Overview:
         flagged: The newest of them.
         outbox_count: Applied changes not yet announced to the application.
         outbox_oldest: When the oldest of them was recorded.
-        stuck_count: Orders pending for longer than the threshold.
+        stuck_count: Orders not final (pending, confirming, needs_review) for longer than the
+            threshold.
         stuck: The oldest of them.
         pending_refunds: Refunds the provider has not settled, oldest first.
     """

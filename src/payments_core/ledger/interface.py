@@ -64,7 +64,9 @@ class Ledger(abc.ABC):
         """
 
     @abc.abstractmethod
-    def reserve_refund(self, provider: str, request: RefundRequest) -> RefundOutcome:
+    def reserve_refund(
+        self, provider: str, request: RefundRequest, *, provider_refund_id: str | None = None
+    ) -> RefundOutcome:
         """Record ``request`` as a pending refund, unless its refund reference is recorded.
 
         One transaction with the order's row locked, so two refunds of one order never both
@@ -77,17 +79,27 @@ class Ledger(abc.ABC):
         :raises ValidationError: naming ``reference`` (no such order, or not paid),
             ``amount.currency``, ``amount`` (more than remains), or ``refund_reference``
             (recorded before for another amount). Nothing is changed.
+        :param provider_refund_id: The provider's id of the refund, when it is known before
+            the refund is sent (the ``refund_id`` hook): a notice naming it finds the refund
+            even before the provider's answer is recorded.
         """
 
     @abc.abstractmethod
-    def settle_refund(self, refund: Refund) -> RefundOutcome:
+    def settle_refund(self, refund: Refund, *, announced: bool = False) -> RefundOutcome:
         """Record what the provider said of a reserved refund; apply it once if it succeeded.
 
         A succeeded refund adds to the order's refunded total and moves the order to
         ``partially_refunded``, or ``refunded`` once the total is the price. A refund that is
         final already stays as it is (the provider's answer and its notice may both report
-        it: only the first counts).
+        it: only the first counts). An answer refunding more than remains of the order (the
+        price less its other refunds not failed) is not recorded: the outcome is
+        ``flagged`` and the refund stays pending.
 
+        The order's move is kept in :meth:`unannounced_changes` until :meth:`mark_announced`,
+        as an applied event's is (under the event id
+        ``<provider>:refund:<reference>:<refund reference>``).
+
+        :param announced: Record the change as announced at once (no application listens).
         :raises LedgerError: if no refund is reserved under ``refund``'s references.
         """
 
@@ -109,7 +121,15 @@ class Ledger(abc.ABC):
 
     @abc.abstractmethod
     def pending_orders(self, older_than: timedelta) -> list[OrderRecord]:
-        """Orders still ``pending`` that were recorded at least ``older_than`` ago, oldest first."""
+        """Orders not yet final that were recorded at least ``older_than`` ago, oldest first.
+
+        Not final: ``pending``, ``confirming`` or ``needs_review``
+        (:data:`~payments_core.models.NOT_FINAL`).
+        """
+
+    @abc.abstractmethod
+    def pending_refunds(self, older_than: timedelta) -> list[Refund]:
+        """Refunds still ``pending``, reserved at least ``older_than`` ago, oldest first."""
 
     @abc.abstractmethod
     def events_for(self, provider: str, reference: str) -> list[EventRecord]:

@@ -169,5 +169,9 @@ MIGRATIONS: Final[tuple[tuple[str | Step, ...], ...]] = (
             for part in ("amount", "currency")
         ),
     ),
+    (
+        # Reconciliation looks for refunds still pending, as it does for orders.
+        "CREATE INDEX refunds_status_created ON refunds (status, created_at)",
+    ),
     (_hot_order_updates,),
 )

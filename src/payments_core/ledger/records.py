@@ -43,11 +43,14 @@ class RefundOutcome:
         created: Whether this call recorded it (a reservation); ``False`` when the refund
             reference was recorded before, which is then the refund to return.
         change: The committed status change of the order, if settling it changed the status.
+        flagged: Why the provider's answer was not recorded, if it was not (it refunded more
+            than remains of the order): the refund stays as it was.
     """
 
     refund: Refund
     created: bool = False
     change: StatusChange | None = None
+    flagged: EventFlag | None = None
 
 
 @attrs.frozen(kw_only=True)

@@ -25,6 +25,7 @@ update, and ``COMMIT`` alone: three round trips instead of five.
 from __future__ import annotations
 
 import abc
+import hashlib
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager, nullcontext, suppress
 from datetime import UTC, datetime, timedelta
@@ -39,7 +40,7 @@ from payments_core.ledger.dbapi import Connection, Connections, Cursor, Pool
 from payments_core.ledger.interface import Ledger
 from payments_core.ledger.migrations import MIGRATIONS
 from payments_core.ledger.records import ApplyResult, EventRecord, OrderRecord, RefundOutcome
-from payments_core.ledger.statements import Statements
+from payments_core.ledger.statements import Statement, Statements
 from payments_core.models import (
     Order,
     PaymentEvent,
@@ -49,6 +50,7 @@ from payments_core.models import (
     RefundStatus,
     StatusChange,
 )
+from payments_core.money import Money
 from payments_core.redaction import safe_url
 from payments_core.rules import (
     EventFlag,
@@ -56,9 +58,10 @@ from payments_core.rules import (
     assess_event,
     assess_refund_notice,
     check_refundable,
+    check_refunded,
 )
 
-__all__ = ["LedgerOptions", "SqlLedger"]
+__all__ = ["LedgerOptions", "SqlLedger", "answer_event_id", "flagged_event_id"]
 
 
 class LedgerOptions(TypedDict, total=False):
@@ -172,12 +175,21 @@ class SqlLedger(Ledger):
         return [columns.order_record(row) for row in rows]
 
     def pending_orders(self, older_than: timedelta) -> list[OrderRecord]:
-        cutoff = self._now() - older_than
-        with self._errors("read pending orders"), self._pool.connection() as conn:
-            rows = self._sql.pending.rows(
-                conn, status=PaymentStatus.PENDING.value, created_at=cutoff
-            )
+        rows = self._pending("orders", self._sql.pending, older_than)
         return [columns.order_record(row) for row in rows]
+
+    def pending_refunds(self, older_than: timedelta) -> list[Refund]:
+        pending = RefundStatus.PENDING.value
+        rows = self._pending("refunds", self._sql.pending_refunds, older_than, status=pending)
+        return [columns.refund(row) for row in rows]
+
+    def _pending(
+        self, what: str, query: Statement, older_than: timedelta, **values: object
+    ) -> list[columns.Row]:
+        """The rows ``query`` finds (with ``values``), created at least ``older_than`` ago."""
+        cutoff = self._now() - older_than
+        with self._errors(f"read pending {what}"), self._pool.connection() as conn:
+            return query.rows(conn, created_at=cutoff, **values)
 
     def events_for(self, provider: str, reference: str) -> list[EventRecord]:
         with self._errors("read events"), self._pool.connection() as conn:
@@ -186,7 +198,7 @@ class SqlLedger(Ledger):
 
     def apply_event(self, event: PaymentEvent, *, announced: bool = False) -> ApplyResult:
         if event.refund is not None:
-            return self._apply_refund_notice(event)
+            return self._apply_refund_notice(event, announced=announced)
         now = self._now()
         if self.before_commit is None:
             done = self.apply_at_once(event, now, announced=announced)
@@ -262,7 +274,9 @@ class SqlLedger(Ledger):
 
     # -- refunds ----------------------------------------------------------------------------
 
-    def reserve_refund(self, provider: str, request: RefundRequest) -> RefundOutcome:
+    def reserve_refund(
+        self, provider: str, request: RefundRequest, *, provider_refund_id: str | None = None
+    ) -> RefundOutcome:
         now = self._now()
         with self._errors("reserve refund"), self._transaction() as conn:
             state = self._order_state(conn, provider, request.reference)
@@ -288,7 +302,7 @@ class SqlLedger(Ledger):
                 provider=provider,
                 reference=request.reference,
                 refund_reference=request.refund_reference,
-                provider_refund_id=None,
+                provider_refund_id=provider_refund_id,
                 provider_order_id=state.provider_order_id,
                 amount=request.amount,
                 status=RefundStatus.PENDING,
@@ -297,7 +311,7 @@ class SqlLedger(Ledger):
             self._sql.insert_refund.run(conn, **columns.refund_row(refund, now))
         return RefundOutcome(refund=refund, created=True)
 
-    def settle_refund(self, refund: Refund) -> RefundOutcome:
+    def settle_refund(self, refund: Refund, *, announced: bool = False) -> RefundOutcome:
         now = self._now()
         with self._errors("settle refund"), self._transaction() as conn:
             state = self._order_state(conn, refund.provider, refund.reference)
@@ -311,9 +325,29 @@ class SqlLedger(Ledger):
                     provider=refund.provider,
                 )
             if stored.status is not RefundStatus.PENDING:
+                # Settled by its notice first: the answer may still say what was moved back.
+                if stored.settlement is None and refund.settlement is not None:
+                    with_settlement = attrs.evolve(stored, settlement=refund.settlement)
+                    self._write_refund(conn, stored, with_settlement, now)
+                    stored = with_settlement
                 return RefundOutcome(refund=stored)
-            event_id = f"{refund.provider}:refund:{refund.reference}:{refund.refund_reference}"
+            others = self._held(conn, refund.provider, refund.reference) - stored.amount.amount
+            flag = check_refunded(state, refund, others)
+            if flag is not None:
+                return RefundOutcome(refund=stored, flagged=flag)
+            event_id = answer_event_id(refund)
             change, settled = self._settle(conn, state, stored, refund, now, event_id)
+            if change is not None:
+                # The order's move waits in the outbox like an applied event's.
+                moved = PaymentEvent(
+                    provider=refund.provider,
+                    event_id=event_id,
+                    status=change.new_status,
+                    provider_order_id=state.provider_order_id,
+                    provider_reference=state.provider_reference,
+                    amount=settled.amount,
+                )
+                self._insert_event(conn, moved, state, None, now, announced=announced)
         return RefundOutcome(refund=settled, change=change)
 
     def release_refund(self, provider: str, reference: str, refund_reference: str) -> bool:
@@ -336,7 +370,7 @@ class SqlLedger(Ledger):
             rows = self._sql.refunds.rows(conn, provider=provider, reference=reference)
         return [columns.refund(row) for row in rows]
 
-    def _apply_refund_notice(self, event: PaymentEvent) -> ApplyResult:
+    def _apply_refund_notice(self, event: PaymentEvent, *, announced: bool) -> ApplyResult:
         notice = event.refund
         assert notice is not None
         now = self._now()
@@ -344,19 +378,27 @@ class SqlLedger(Ledger):
         try:
             with self._errors("apply event"), self._transaction() as conn:
                 state = self._state(conn, event)
-                row = self._sql.refund_by_provider_id.row(
-                    conn, provider=event.provider, provider_refund_id=notice.provider_refund_id
-                )
-                stored = None if row is None else columns.refund(row)
+                stored = self._noticed_refund(conn, event, state)
                 flag = assess_refund_notice(state, event, stored)
-                # Refund changes are announced after the commit, outside the outbox.
-                inserted = self._insert_event(conn, event, state, flag, now, announced=True)
-                self._check_inserted(inserted, state)
+                recorded = event
                 if flag is None:
                     assert state is not None
                     assert stored is not None
-                    heard = attrs.evolve(stored, status=notice.status)
+                    heard = attrs.evolve(
+                        stored,
+                        status=notice.status,
+                        provider_refund_id=stored.provider_refund_id or notice.provider_refund_id,
+                        settlement=stored.settlement or _moved(stored, notice.amount),
+                    )
                     change, settled = self._settle(conn, state, stored, heard, now, event.event_id)
+                    if change is not None:
+                        # Recorded as the ledger decided it, and kept in the outbox until the
+                        # application has heard of it (a duplicate rolls all of it back).
+                        recorded = attrs.evolve(event, status=change.new_status)
+                inserted = self._insert_event(
+                    conn, recorded, state, flag, now, announced=announced or change is None
+                )
+                self._check_inserted(inserted, state)
                 self._before_commit()
         except _Duplicate as duplicate:
             return duplicate.result
@@ -368,6 +410,39 @@ class SqlLedger(Ledger):
             reference=None if state is None else state.reference,
             refund=settled,
         )
+
+    def _write_refund(self, conn: Connection, stored: Refund, heard: Refund, now: datetime) -> None:
+        """Write ``heard``'s status, and its provider id and settlement where it states them."""
+        settlement = heard.settlement
+        self._sql.update_refund.run(
+            conn,
+            provider_refund_id=heard.provider_refund_id,
+            settlement_amount=None if settlement is None else settlement.amount,
+            settlement_currency=None if settlement is None else settlement.currency,
+            status=heard.status.value,
+            updated_at=now,
+            provider=stored.provider,
+            reference=stored.reference,
+            refund_reference=stored.refund_reference,
+        )
+
+    def _noticed_refund(
+        self, conn: Connection, event: PaymentEvent, state: OrderState | None
+    ) -> Refund | None:
+        """The refund a notice names: by the caller's refund reference when the provider echoes
+        it, else by the provider's refund id."""
+        notice = event.refund
+        assert notice is not None
+        row = self._sql.refund_by_provider_id.row(
+            conn, provider=event.provider, provider_refund_id=notice.provider_refund_id
+        )
+        by_id = None if row is None else columns.refund(row)
+        if notice.refund_reference is None or state is None:
+            return by_id
+        stored = self._stored_refund(conn, event.provider, state.reference, notice.refund_reference)
+        if by_id is not None and by_id != stored:
+            return None  # its id is another refund's: it names no refund of its own
+        return stored
 
     def _settle(
         self,
@@ -393,16 +468,7 @@ class SqlLedger(Ledger):
                 **key,
             )
             stored = attrs.evolve(stored, amount=heard.amount)
-        self._sql.update_refund.run(
-            conn,
-            provider_refund_id=heard.provider_refund_id,
-            settlement_amount=None if settlement is None else settlement.amount,
-            settlement_currency=None if settlement is None else settlement.currency,
-            status=heard.status.value,
-            updated_at=now,
-            refund_reference=stored.refund_reference,
-            **key,
-        )
+        self._write_refund(conn, stored, heard, now)
         settled = attrs.evolve(
             stored,
             status=heard.status,
@@ -480,7 +546,14 @@ class SqlLedger(Ledger):
         *,
         announced: bool,
     ) -> Cursor:
-        """Send the event row's insert; :meth:`_check_inserted` reads whether it was new."""
+        """Send the event row's insert; :meth:`_check_inserted` reads whether it was new.
+
+        An event flagged for not fitting its order (unknown, other ids, currency or amount) is
+        kept under its own key, :func:`flagged_event_id`: a forged or garbled delivery never
+        takes the key under which the genuine event is later told from a duplicate.
+        """
+        if flag is not None and flag is not EventFlag.STALE:
+            event = attrs.evolve(event, event_id=flagged_event_id(event, flag))
         row = columns.event_row(event, state, flag, now, announced=announced)
         return self._sql.insert_event.run(conn, **row)
 
@@ -574,6 +647,26 @@ def _rollback(conn: Connection) -> None:
     # If even ROLLBACK fails the connection is broken: the pool's health check discards it.
     with suppress(Exception):
         conn.execute("ROLLBACK")
+
+
+def _moved(refund: Refund, amount: Money | None) -> Money | None:
+    """A notice's amount as the refund's settlement, if it is in another currency than the
+    refund's (what the provider moved back in its own)."""
+    if amount is None or amount.currency == refund.amount.currency:
+        return None
+    return amount
+
+
+def answer_event_id(refund: Refund) -> str:
+    """The event id under which a refund's answer (not its notice) moved the order."""
+    return f"{refund.provider}:refund:{refund.reference}:{refund.refund_reference}"
+
+
+def flagged_event_id(event: PaymentEvent, flag: EventFlag) -> str:
+    """The key a flagged event is recorded under: its id, why it was flagged, and a digest of
+    what it says (a redelivery of the same event is a duplicate; another variant is not)."""
+    digest = hashlib.sha256(repr(event).encode()).hexdigest()[:16]
+    return f"{event.event_id}#{flag.value}:{digest}"
 
 
 def _utc_now() -> datetime:

@@ -29,6 +29,7 @@ from payments_core.ledger.columns import (
     Times,
 )
 from payments_core.ledger.dbapi import Connection, Cursor
+from payments_core.models import NOT_FINAL
 
 __all__ = ["Statement", "Statements"]
 
@@ -114,10 +115,13 @@ class Statements:
         )
         self.order = select(ORDERS, "*", "provider = :provider AND reference = :reference")
         self.orders_by_reference = select(ORDERS, "*", "reference = :reference ORDER BY provider")
+        # The statuses are the model's constants, not values: written into the text, as any
+        # other part of the statement.
+        not_final = ", ".join(f"'{status.value}'" for status in sorted(NOT_FINAL))
         self.pending = select(
             ORDERS,
             "*",
-            "status = :status AND created_at <= :created_at "
+            f"status IN ({not_final}) AND created_at <= :created_at "
             "ORDER BY created_at, provider, reference",
         )
         self.update_status = statement(
@@ -191,6 +195,12 @@ class Statements:
             REFUNDS,
             "*",
             "provider = :provider AND reference = :reference ORDER BY created_at, refund_reference",
+        )
+        self.pending_refunds = select(
+            REFUNDS,
+            "*",
+            "status = :status AND created_at <= :created_at "
+            "ORDER BY created_at, provider, reference, refund_reference",
         )
         self.refund_amounts = select(
             REFUNDS, "amount, status", "provider = :provider AND reference = :reference"

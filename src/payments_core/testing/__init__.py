@@ -12,6 +12,7 @@ hypothesis. The public names:
 * :class:`ContractBroken` — the failure raised when a contract is broken; :func:`contracts`
   lists the contracts.
 * :class:`LogCapture` — captures DEBUG logs and finds secrets in them.
+* :class:`ChangeRecorder` — an application plugin recording every status change announced.
 * :mod:`payments_core.testing.sandbox` — the toolkit a provider's sandbox is built on.
 * :mod:`payments_core.testing.strategies` — hypothesis strategies for money, order requests
   and callbacks.
@@ -27,6 +28,7 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Final
 
 if TYPE_CHECKING:
+    from payments_core.testing.changes import ChangeRecorder
     from payments_core.testing.contract import (
         Contract,
         ContractBroken,
@@ -47,6 +49,7 @@ if TYPE_CHECKING:
 __all__ = [
     "CallbackFormat",
     "CallbackMutation",
+    "ChangeRecorder",
     "Contract",
     "ContractBroken",
     "ContractRun",
@@ -63,6 +66,7 @@ __all__ = [
 _HOME: Final = {
     "CallbackFormat": "strategies",
     "CallbackMutation": "strategies",
+    "ChangeRecorder": "changes",
     "Contract": "contract",
     "ContractBroken": "contract",
     "ContractRun": "contract",

@@ -12,13 +12,13 @@ from __future__ import annotations
 import abc
 import enum
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
 import attrs
 import httpx
 
-from payments_core.models import CallbackRequest, Order
+from payments_core.models import CallbackRequest, Order, Refund
 from payments_core.plugins import ProviderFactory
 from payments_core.testing.strategies import CallbackFormat
 
@@ -68,6 +68,28 @@ class ProviderHarness(abc.ABC):
 
         The usual way: pay the order in the sandbox and capture the callback it sends.
         """
+
+    def unfinished_callbacks(self, order: Order) -> Sequence[CallbackRequest]:
+        """Genuine callbacks saying ``order``'s payment started but has not ended (default: none).
+
+        For a provider that reports statuses that are not final (a payment seen but not yet
+        confirmed, one held for the merchant's review): move the order through them in the
+        sandbox and return the callbacks it sent, oldest first. :meth:`paid_callback` must
+        still pay the order afterwards. Without them, the ``not-final-never-finalises``
+        contract skips.
+        """
+        del order
+        return ()
+
+    def refund_callback(self, order: Order, refund: Refund) -> CallbackRequest | None:
+        """The genuine notification the provider sent once ``refund`` of ``order`` ended.
+
+        The usual way: capture it as the sandbox sends it (settling the refund first if the
+        sandbox leaves refunds pending). ``None`` (the default): the harness cannot give it,
+        and the contracts that need it are skipped.
+        """
+        del order, refund
+        return None
 
     @abc.abstractmethod
     def order_count(self) -> int:

@@ -11,7 +11,7 @@ import json
 import secrets
 from collections.abc import Mapping
 
-from payments_core import CallbackRequest, Order
+from payments_core import CallbackRequest, Order, Refund
 from payments_core.testing import CallbackFormat, InProcessHarness
 from payments_example import wire
 from payments_example.provider import ExampleProvider
@@ -52,6 +52,24 @@ class ExampleHarness(InProcessHarness):
     def paid_callback(self, order: Order) -> CallbackRequest:
         delivery = self.sandbox.pay(order.provider_order_id)
         return CallbackRequest(delivery.headers, delivery.body)
+
+    def unfinished_callbacks(self, order: Order) -> list[CallbackRequest]:
+        """The payment arrives unconfirmed, then one unit more than asked: held for review."""
+        overpaid = format(order.amount.amount + 1, "f")
+        deliveries = [
+            self.sandbox.receive(order.provider_order_id),
+            self.sandbox.hold(order.provider_order_id, overpaid),
+        ]
+        return [CallbackRequest(delivery.headers, delivery.body) for delivery in deliveries]
+
+    def refund_callback(self, order: Order, refund: Refund) -> CallbackRequest | None:
+        # ExamplePay notifies while it answers the refund: the notice is captured already.
+        del order
+        mark = f'"{refund.provider_refund_id}"'.encode()
+        for delivery in reversed(self.sandbox.deliveries):
+            if mark in delivery.body:
+                return CallbackRequest(delivery.headers, delivery.body)
+        return None
 
     def order_count(self) -> int:
         return len(self.sandbox.orders)

@@ -65,13 +65,19 @@ log = get_logger("payments_example")
 
 _STATUSES: Final = {
     wire.STATUS_OPEN: PaymentStatus.PENDING,
+    wire.STATUS_PROCESSING: PaymentStatus.CONFIRMING,
+    wire.STATUS_HELD: PaymentStatus.NEEDS_REVIEW,
     wire.STATUS_PAID: PaymentStatus.PAID,
+    wire.STATUS_FAILED: PaymentStatus.FAILED,
     wire.STATUS_CLOSED: PaymentStatus.CLOSED,
     wire.STATUS_PARTIALLY_REFUNDED: PaymentStatus.PARTIALLY_REFUNDED,
     wire.STATUS_REFUNDED: PaymentStatus.REFUNDED,
 }
 _EVENTS: Final = {
+    wire.EVENT_PROCESSING: PaymentStatus.CONFIRMING,
+    wire.EVENT_HELD: PaymentStatus.NEEDS_REVIEW,
     wire.EVENT_PAID: PaymentStatus.PAID,
+    wire.EVENT_FAILED: PaymentStatus.FAILED,
     wire.EVENT_CLOSED: PaymentStatus.CLOSED,
     wire.EVENT_REFUNDED: PaymentStatus.PARTIALLY_REFUNDED,
 }
@@ -227,6 +233,11 @@ class ExampleProvider:
         }
         path = wire.PATH_REFUNDS.format(merchant_order_id=merchant_order_id(order.reference))
         return self._send_refund(path, _json(body), request)
+
+    @hookimpl
+    def refund_id(self, request: RefundRequest) -> str:
+        # ExamplePay's notices name the refund by the merchant_refund_id it was sent.
+        return merchant_refund_id(request.reference, request.refund_reference)
 
     @hookimpl
     def query_refund(self, order: Order, request: RefundRequest) -> Operation[Refund | None]:
@@ -437,6 +448,9 @@ class ExampleProvider:
                 raise TypeError("created must be an integer and amount a decimal string")
             notice = None
             amount = Money(order["amount"], order["currency"])
+            # What arrived, when ExamplePay says: a held payment is under- or over-paid.
+            arrived = order.get("paid_amount")
+            paid = None if arrived is None else Money(arrived, order["currency"])
             if "refund" in document:
                 refund = document["refund"]
                 if not isinstance(refund["amount"], str):
@@ -457,6 +471,7 @@ class ExampleProvider:
                 amount=amount,
                 occurred_at=datetime.fromtimestamp(created, UTC),
                 transaction_id=order.get("payment_id"),
+                paid=paid,
                 refund=notice,
             )
         except (KeyError, TypeError, ValueError, OverflowError, OSError) as exc:

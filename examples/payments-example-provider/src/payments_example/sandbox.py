@@ -13,7 +13,10 @@ the provider, so a bug on one side cannot hide a bug on the other). Three ways t
 All three are the sandbox toolkit's (:mod:`payments_core.testing.sandbox`) over this sandbox.
 
 Paying an order (:meth:`ExamplePaySandbox.pay`) sends the signed ``order.paid`` callback to the
-order's ``callback_url`` through the sandbox's ``deliver`` function.
+order's ``callback_url`` through the sandbox's ``deliver`` function. A payment may also arrive
+unconfirmed first (:meth:`~ExamplePaySandbox.receive`: ``order.processing``), with the wrong
+amount (:meth:`~ExamplePaySandbox.hold`: ``order.held``), or never confirm
+(:meth:`~ExamplePaySandbox.fail`: ``order.failed``).
 """
 
 from __future__ import annotations
@@ -78,6 +81,7 @@ class SandboxOrder:
     expires_at: str | None
     status: str = wire.STATUS_OPEN
     payment_id: str | None = None
+    paid_amount: str | None = None
     refunds: dict[str, SandboxRefund] = attrs.field(factory=dict)
 
     @property
@@ -100,6 +104,7 @@ class SandboxOrder:
             "checkout_url": f"{base_url}/checkout/{self.id}",
             "expires_at": self.expires_at,
             "payment_id": self.payment_id,
+            "paid_amount": self.paid_amount,
             "refunded": str(self.refunded),
         }
 
@@ -301,18 +306,73 @@ class ExamplePaySandbox:
         raise KeyError(order_id)
 
     def pay(self, order_id: str) -> Delivery:
-        """Pay the open order ``order_id`` and send its ``order.paid`` callback.
+        """Pay the order ``order_id`` and send its ``order.paid`` callback.
+
+        An open order is paid at once; a ``processing`` one is confirmed, a ``held`` one
+        accepted (as the merchant would in ExamplePay's dashboard).
+
+        :raises KeyError: if there is no such order.
+        :raises ValueError: if it is neither open, processing nor held.
+        """
+        started = (wire.STATUS_OPEN, wire.STATUS_PROCESSING, wire.STATUS_HELD)
+        return self._move(order_id, started, wire.STATUS_PAID, wire.EVENT_PAID)
+
+    def receive(self, order_id: str) -> Delivery:
+        """A payment for the open order ``order_id`` arrives, not yet confirmed.
+
+        The order becomes ``processing`` and its ``order.processing`` callback is sent;
+        :meth:`pay` confirms it, :meth:`hold` finds its amount wrong, :meth:`fail` drops it.
 
         :raises KeyError: if there is no such order.
         :raises ValueError: if it is not open.
         """
+        return self._move(
+            order_id, (wire.STATUS_OPEN,), wire.STATUS_PROCESSING, wire.EVENT_PROCESSING
+        )
+
+    def hold(self, order_id: str, paid: str) -> Delivery:
+        """``paid`` arrived for the order ``order_id`` instead of its amount: hold it.
+
+        The order becomes ``held`` (it awaits the merchant's review) and its ``order.held``
+        callback, stating ``paid_amount``, is sent.
+
+        :raises KeyError: if there is no such order.
+        :raises ValueError: if it is neither open nor processing, or ``paid`` is its amount.
+        """
+        order = self.order_by_id(order_id)
+        if Decimal(paid) == Decimal(order.amount):
+            raise ValueError(f"{paid} is the amount of order {order_id}: nothing to hold")
+        started = (wire.STATUS_OPEN, wire.STATUS_PROCESSING)
+        return self._move(order_id, started, wire.STATUS_HELD, wire.EVENT_HELD, paid=paid)
+
+    def fail(self, order_id: str) -> Delivery:
+        """The payment of order ``order_id`` never confirmed, or the merchant refused it.
+
+        :raises KeyError: if there is no such order.
+        :raises ValueError: if it is neither processing nor held.
+        """
+        started = (wire.STATUS_PROCESSING, wire.STATUS_HELD)
+        return self._move(order_id, started, wire.STATUS_FAILED, wire.EVENT_FAILED)
+
+    def _move(
+        self,
+        order_id: str,
+        started: tuple[str, ...],
+        status: str,
+        event_type: str,
+        *,
+        paid: str | None = None,
+    ) -> Delivery:
         with self._lock:
             order = self.order_by_id(order_id)
-            if order.status != wire.STATUS_OPEN:
-                raise ValueError(f"order {order_id} is {order.status}, not open")
-            order.status = wire.STATUS_PAID
-            order.payment_id = f"pay_{secrets.token_hex(12)}"
-        return self._notify(order, wire.EVENT_PAID)
+            if order.status not in started:
+                raise ValueError(f"order {order_id} is {order.status}, not {' or '.join(started)}")
+            order.status = status
+            if paid is not None:
+                order.paid_amount = paid
+            if order.payment_id is None:
+                order.payment_id = f"pay_{secrets.token_hex(12)}"
+        return self._notify(order, event_type)
 
     def close(self, merchant_order_id: str) -> dict[str, Any]:
         """Close an open order and send its ``order.closed`` callback; return the order."""

@@ -46,7 +46,10 @@ CURRENCIES: Final = {"USD": 2, "EUR": 2, "GBP": 2, "JPY": 0}
 
 # Order "status" values.
 STATUS_OPEN: Final = "open"
+STATUS_PROCESSING: Final = "processing"  # the payment arrived, not yet confirmed
+STATUS_HELD: Final = "held"  # the amount paid is not the order's: held for the merchant
 STATUS_PAID: Final = "paid"
+STATUS_FAILED: Final = "failed"  # the payment never confirmed, or the merchant refused it
 STATUS_CLOSED: Final = "closed"
 STATUS_PARTIALLY_REFUNDED: Final = "partially_refunded"
 STATUS_REFUNDED: Final = "refunded"
@@ -57,7 +60,10 @@ REFUND_FAILED: Final = "failed"
 REASON_MAX: Final = 256
 
 # Callback "type" values.
+EVENT_PROCESSING: Final = "order.processing"
+EVENT_HELD: Final = "order.held"
 EVENT_PAID: Final = "order.paid"
+EVENT_FAILED: Final = "order.failed"
 EVENT_CLOSED: Final = "order.closed"
 EVENT_REFUNDED: Final = "refund.succeeded"
 

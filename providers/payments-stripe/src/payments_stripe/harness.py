@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 
-from payments_core import CallbackRequest, Order
+from payments_core import CallbackRequest, Order, Refund
 from payments_core.classify import classification_for_status
 from payments_core.testing import CallbackFormat, InProcessHarness
 from payments_stripe import wire
@@ -58,6 +58,17 @@ class StripeHarness(InProcessHarness):
     def paid_callback(self, order: Order) -> CallbackRequest:
         delivery = self.sandbox.pay(order.provider_order_id)
         return CallbackRequest(delivery.headers, delivery.body)
+
+    def refund_callback(self, order: Order, refund: Refund) -> CallbackRequest | None:
+        # The sandbox's refund.created, sent while it answered the refund.
+        del order
+        for delivery in reversed(self.sandbox.deliveries):
+            event = json.loads(delivery.body)
+            if event["type"] == wire.EVENT_REFUND_CREATED and (
+                event["data"]["object"]["id"] == refund.provider_refund_id
+            ):
+                return CallbackRequest(delivery.headers, delivery.body)
+        return None
 
     def order_count(self) -> int:
         return len(self.sandbox.sessions)

@@ -551,7 +551,8 @@ class StripeProvider:
             if reference is None:
                 return None  # a session this provider did not create (a Payment Link, say)
             if kind == wire.EVENT_COMPLETED and session.get("payment_status") not in _SETTLED:
-                return None  # paid by a delayed method: async_payment_succeeded will follow
+                # A delayed method (a bank debit): seen, and async_payment_* will end it.
+                status = PaymentStatus.CONFIRMING
             return PaymentEvent(
                 provider=self.name,
                 event_id=event_id,
@@ -609,7 +610,12 @@ class StripeProvider:
             amount=amount,
             occurred_at=_moment(created),
             transaction_id=intent,
-            refund=RefundNotice(provider_refund_id=refund_id, status=status, amount=amount),
+            refund=RefundNotice(
+                provider_refund_id=refund_id,
+                status=status,
+                amount=amount,
+                refund_reference=_echoed_refund_reference(refund),
+            ),
         )
 
     def _secret(self) -> str:
@@ -647,7 +653,7 @@ def _status(session: Mapping[str, Any]) -> PaymentStatus:
     if state == wire.SESSION_COMPLETE:
         # Complete but unpaid: a delayed method (a bank debit) is still under way.
         paid = session.get("payment_status") in _SETTLED
-        return PaymentStatus.PAID if paid else PaymentStatus.PENDING
+        return PaymentStatus.PAID if paid else PaymentStatus.CONFIRMING
     raise ValueError("unknown session status")
 
 
@@ -665,3 +671,12 @@ def _moment(value: object) -> datetime:
     if type(value) is not int:
         raise TypeError("a time must be integer Unix seconds")
     return datetime.fromtimestamp(value, UTC)
+
+
+def _echoed_refund_reference(refund: Mapping[str, Any]) -> str | None:
+    """The caller's refund reference the refund keeps in its metadata, if it keeps one."""
+    metadata = refund.get("metadata")
+    if not isinstance(metadata, Mapping):
+        return None
+    echoed = metadata.get(wire.METADATA_REFUND_REFERENCE)
+    return echoed if isinstance(echoed, str) and echoed else None

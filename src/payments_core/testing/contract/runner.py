@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import inspect
 import json
+import tempfile
 import uuid
 from collections.abc import Callable, Generator, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
 from functools import partial
+from pathlib import Path
 from typing import Any, Final, TypeVar
 
 import attrs
@@ -41,6 +43,7 @@ from payments_core import (
 )
 from payments_core.classify import classification_for_status
 from payments_core.config import HttpSettings
+from payments_core.ledger import Ledger, open_ledger
 from payments_core.money import CURRENCIES, Money
 from payments_core.testing.harness import FaultInjector, ProviderHarness
 from payments_core.transport import HttpxSender, drive
@@ -126,6 +129,7 @@ class ContractRun:
         self.sleeps: list[float] = []
         self._recorder = _HookRecorder()
         self._opened: list[Payments] = []
+        self._cleanups: list[Callable[[], object]] = []
 
     @property
     def hooks_called(self) -> frozenset[str]:
@@ -133,9 +137,19 @@ class ContractRun:
         return frozenset(self._recorder.called)
 
     def payments(
-        self, *, attempts: int = ATTEMPTS, settings: Mapping[str, Any] | None = None
+        self,
+        *,
+        attempts: int = ATTEMPTS,
+        settings: Mapping[str, Any] | None = None,
+        ledger: Ledger | None = None,
+        plugins: tuple[object, ...] = (),
     ) -> Payments:
-        """A new facade with the provider alone, its requests passing through :attr:`faults`."""
+        """A new facade with the provider alone, its requests passing through :attr:`faults`.
+
+        :param ledger: Its ledger (:meth:`ledger` makes one), if it needs one.
+        :param plugins: Application plugins to register (a ``ChangeRecorder``, to hear
+            ``payment_status_changed``).
+        """
 
         async def no_sleep(seconds: float) -> None:
             self.sleeps.append(seconds)
@@ -155,12 +169,22 @@ class ContractRun:
             },
             load_entry_points=False,
             retry=policy,
+            ledger=ledger,
             transport=self.faults,
             async_transport=self.faults,
+            plugins=plugins,
         )
         self._recorder.watch(payments.host.pm)
         self._opened.append(payments)
         return payments
+
+    def ledger(self) -> Ledger:
+        """A new SQLite ledger in a file of its own, closed and removed with the run."""
+        folder = tempfile.TemporaryDirectory(prefix="payments-contract-")
+        self._cleanups.append(folder.cleanup)
+        ledger = open_ledger(f"sqlite:///{Path(folder.name) / 'ledger.sqlite3'}")
+        self._cleanups.append(ledger.close)
+        return ledger
 
     def reference(self, label: str) -> str:
         """A reference no other test has used."""
@@ -214,6 +238,8 @@ class ContractRun:
         """Close every facade this run opened, and the injector's own transport."""
         for payments in self._opened:
             payments.close()
+        for cleanup in reversed(self._cleanups):
+            cleanup()
         self.faults.close()
 
 

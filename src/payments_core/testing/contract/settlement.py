@@ -1,7 +1,8 @@
 """The contracts on what follows an order: its callbacks and its refunds.
 
-Genuine callbacks are accepted once and forged ones refused; a refund is made once per refund
-reference, never for more than was paid, never of an unpaid order.
+Genuine callbacks are accepted once and forged ones refused; a status that is not final never
+ends an order; a refund is made once per refund reference, never for more than was paid, never
+of an unpaid order.
 """
 
 from __future__ import annotations
@@ -9,10 +10,16 @@ from __future__ import annotations
 from functools import partial
 
 import attrs
+import pytest
 from hypothesis import given
 
 from payments_core.errors import CallbackError, ProviderError, ValidationError
-from payments_core.models import CallbackRequest, PaymentStatus
+from payments_core.facade import Payments
+from payments_core.models import CallbackRequest, Order, PaymentStatus, RefundStatus
+from payments_core.money import Money
+from payments_core.outcomes import CallbackOutcome
+from payments_core.refunding import reserve_refund
+from payments_core.testing.changes import ChangeRecorder
 from payments_core.testing.contract.runner import (
     ContractRun,
     check_paid_event,
@@ -123,6 +130,60 @@ class CallbackContracts:
 
         check()
 
+    @contract_test(
+        "not-final-never-finalises",
+        hooks={"create_order", "handle_callback"},
+        summary="a callback sent before a payment ends (seen but not confirmed, held for the "
+        "merchant's review) states a status that is not final, leaves the ledger's order not "
+        "final and is announced to the application; once the order is paid, the same "
+        "callbacks again change nothing (harnesses giving unfinished_callbacks)",
+    )
+    def test_not_final_status_never_finalises(self, run: ContractRun) -> None:
+        """A status that is not final never ends an order, nor undoes an ending."""
+        heard = ChangeRecorder()
+        payments = run.payments(ledger=run.ledger(), plugins=(heard,))
+        name = run.harness.name
+        order = payments.create_order(run.request("not-final", payments))
+        notices = run.harness.unfinished_callbacks(order)
+        if not notices:
+            pytest.skip("the harness gives no callback before a payment ends")
+        for number, notice in enumerate(notices, 1):
+            event = apply(payments, name, notice).event
+            what = f"callback {number} of {len(notices)} before the payment ended"
+            require(event is not None, f"{what} gave no event")
+            assert event is not None
+            require(not event.status.is_final, f"{what} says {event.status}, a final status")
+            status = stored_status(payments, name, order)
+            require(not status.is_final, f"{what} left the ledger's order {status}")
+        ended = [change for change in heard.changes if change.new_status.is_final]
+        require(not ended, f"the application heard {ended} before the payment ended")
+        require(heard.changes, "the application heard nothing of the callbacks before payment")
+        apply(payments, name, run.harness.paid_callback(order))
+        status = stored_status(payments, name, order)
+        require(status is PaymentStatus.PAID, f"the paid callback left the order {status}")
+        heard.changes.clear()
+        for number, notice in enumerate(notices, 1):
+            apply(payments, name, notice)
+            status = stored_status(payments, name, order)
+            require(
+                status is PaymentStatus.PAID,
+                f"callback {number} before the payment ended, delivered again once it was "
+                f"paid, moved the order to {status}",
+            )
+        require(heard.changes == [], f"late callbacks announced {heard.changes}")
+
+
+def apply(payments: Payments, provider: str, callback: CallbackRequest) -> CallbackOutcome:
+    return payments.apply_callback(provider, callback.headers, callback.body)
+
+
+def stored_status(payments: Payments, provider: str, order: Order) -> PaymentStatus:
+    assert payments.ledger is not None
+    stored = payments.ledger.get_order(provider, order.reference)
+    require(stored is not None, f"the ledger lost order {order.reference!r}")
+    assert stored is not None
+    return stored.status
+
 
 class RefundContracts:
     """Refunds: once per refund reference, never more than was paid, never of an unpaid order."""
@@ -215,3 +276,63 @@ class RefundContracts:
         expect_error(partial(run.drive, operation), "the provider's refund of an unpaid order")
         made = run.refunds_made(before)
         require(made in {None, 0}, f"refunding an unpaid order made {made} refund(s)")
+
+    @contract_test(
+        "refund-notice-first",
+        hooks={"create_order", "handle_callback", "refund_order", "refund_id"},
+        summary="a refund's notification that arrives before the refund's answer is recorded "
+        "settles the refund in the ledger (it names the refund by the caller's refund reference "
+        "or by the id refund_id gave beforehand); the answer arriving later changes nothing",
+    )
+    def test_refund_notice_before_the_answer_settles_it(self, run: ContractRun) -> None:
+        """The notice and the answer race: whichever comes first settles the refund, once."""
+        ledger = run.ledger()
+        payments = run.payments(ledger=ledger)
+        skip_without_refunds(payments, run.harness.name)
+        name = run.harness.name
+        asked = run.request("notice-first", payments)
+        created = payments.create_order(attrs.evolve(asked, price=Money(2, asked.price.currency)))
+        paid = run.harness.paid_callback(created)
+        payments.apply_callback(name, paid.headers, paid.body)
+        order = ledger.get_order(name, created.reference)
+        require(
+            order is not None and order.status is PaymentStatus.PAID,
+            f"the paid callback left the order {order!r}",
+        )
+        assert order is not None
+        request = run.refund_request(order, "notice-first", 1)
+        hooks = payments.provider(name)
+        # As the facade does: reserved first, then sent; here the answer is held back.
+        reserve_refund(ledger, hooks, request)
+        operation = hooks.refund_order(order, request)
+        require(operation is not None, "refund_order gave no operation")
+        assert operation is not None
+        answer = check_refund(run.drive(operation), request, name)
+        notice = run.harness.refund_callback(order, answer)
+        if notice is None:
+            pytest.skip("the harness gives no refund notification (refund_callback)")
+        outcome = payments.apply_callback(name, notice.headers, notice.body)
+        result = outcome.result
+        require(
+            result is not None and result.flagged is None and result.refund is not None,
+            "the refund's notification, arriving before its answer, was not applied "
+            f"({'no event' if result is None else result.flagged}): a notice must name its "
+            "refund by the caller's refund reference (RefundNotice.refund_reference) or by the "
+            "id the refund_id hook gave before it was sent",
+        )
+        assert result is not None
+        assert result.refund is not None
+        settled = ledger.settle_refund(answer)
+        kept = ledger.get_refund(name, request.reference, request.refund_reference)
+        require(
+            kept is not None and kept.status is result.refund.status and settled.change is None,
+            f"the answer arriving after the notice changed the refund: {kept!r}",
+        )
+        refunded = ledger.get_order(name, order.reference)
+        succeeded = result.refund.status is RefundStatus.SUCCEEDED
+        expected = result.refund.amount if succeeded else None
+        require(
+            refunded is not None and refunded.refunded == expected,
+            f"after the notice and the answer the order's refunded total is "
+            f"{None if refunded is None else refunded.refunded}, not {expected}",
+        )
