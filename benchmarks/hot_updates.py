@@ -3,8 +3,8 @@
 ``python -m benchmarks.hot_updates [orders] [callbacks]`` (default 100,000 and 1,000) builds two
 ledgers in fresh schemas of the test database, each with ``orders`` pending orders (bulk
 inserted), one as the ledger leaves it (schema 7: no index on ``status``, pages filled to 80%)
-and one with the orders' ``(status, created_at)`` index and full pages put back. It then applies the same
-callbacks alternately to both with the ledger's one statement, each under
+and one with the orders' ``(status, created_at)`` index and full pages put back. It then
+applies the same callbacks alternately to both with the ledger's one statement, each under
 ``EXPLAIN (ANALYZE, WAL, BUFFERS)``: PostgreSQL's own count of what that statement wrote (WAL
 records, bytes, full-page images) and touched, whatever else the server and the machine are
 doing. A checkpoint that begins during the run makes full-page images in both alike.
