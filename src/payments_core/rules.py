@@ -22,6 +22,7 @@ __all__ = [
     "assess_refund_notice",
     "check_refundable",
     "check_refunded",
+    "learnt_settlement",
     "worth_applying",
 ]
 
@@ -101,6 +102,29 @@ def worth_applying(stored: PaymentStatus, answer: PaymentStatus) -> bool:
     forward (``pending`` to ``confirming``): "still pending" is no news, and is not recorded.
     """
     return answer.is_final or stored.can_become(answer)
+
+
+def learnt_settlement(state: OrderState, event: PaymentEvent) -> Money | None:
+    """The settlement an applied ``event`` teaches the order in ``state``, if any.
+
+    Some providers learn the settlement only from the payment: the payer picks the coin when
+    paying (Coinbase Commerce, BTCPay, NOWPayments). An order created without a settlement
+    takes it from the first applied event that states an amount in another currency than the
+    price: the event's ``amount`` (what the provider says the order came to), else, for a
+    ``paid`` event only, its ``paid`` (what the payer paid, which settled the order). What
+    arrived for a payment under review or not yet confirmed is no settlement: it may be wrong.
+    An order that has a settlement keeps it: a ``paid`` that differs from it is recorded as
+    what was paid, never written over the settlement.
+
+    :returns: the settlement to record, or ``None`` when there is nothing to learn.
+    """
+    if state.settlement_currency is not None:
+        return None
+    settled = event.paid if event.status is PaymentStatus.PAID else None
+    for stated in (event.amount, settled):
+        if stated is not None and stated.currency != state.currency:
+            return stated
+    return None
 
 
 def check_refundable(

@@ -179,3 +179,17 @@ class RefundIdOnlyInTheAnswer(ExampleProvider):
     def refund_id(self, request: RefundRequest) -> str | None:
         del request
         return None
+
+
+class QueryForgetsWhatWasPaid(ExampleProvider):
+    """Reads what was paid from callbacks but not from queries, so reconciling loses it."""
+
+    def _order(self, reference: str, response: HttpResponse, operation: str) -> Order:
+        return attrs.evolve(super()._order(reference, response, operation), paid=None)
+
+
+class IgnoresThePickedAsset(ExampleProvider):
+    """Drops what was paid from its events, so an asset the payer picked is never learnt."""
+
+    def _event(self, body: bytes) -> PaymentEvent:
+        return attrs.evolve(super()._event(body), paid=None, fee=None)

@@ -91,6 +91,18 @@ CASES = [
         "refund-notice-first",
         "arriving before its answer, was not applied (unknown_refund)",
     ),
+    (
+        broken.QueryForgetsWhatWasPaid,
+        "test_what_was_paid_is_recorded",
+        "paid-recorded",
+        "the query after it None",
+    ),
+    (
+        broken.IgnoresThePickedAsset,
+        "test_a_settlement_is_learnt_from_the_payment",
+        "settlement-learnt",
+        "the event states only USD",
+    ),
 ]
 
 

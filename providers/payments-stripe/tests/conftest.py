@@ -9,7 +9,7 @@ from payments_stripe import StripeProvider
 from payments_stripe.sandbox import StripeSandbox, sandbox_transport
 from payments_stripe.sandbox_server import new_sandbox
 
-from payments_core import Payments, RetryPolicy
+from payments_core import Ledger, Payments, RetryPolicy
 
 
 @pytest.fixture
@@ -18,7 +18,13 @@ def sandbox() -> StripeSandbox:
     return new_sandbox(deliver=lambda delivery: None)
 
 
-def facade(sandbox: StripeSandbox, *, secret: str | None = None, attempts: int = 1) -> Payments:
+def facade(
+    sandbox: StripeSandbox,
+    *,
+    secret: str | None = None,
+    attempts: int = 1,
+    ledger: Ledger | None = None,
+) -> Payments:
     """A facade with the Stripe provider alone, talking to ``sandbox`` in process."""
     transport = sandbox_transport(sandbox)
     return Payments(
@@ -34,6 +40,7 @@ def facade(sandbox: StripeSandbox, *, secret: str | None = None, attempts: int =
         retry=RetryPolicy(max_attempts=attempts, initial_delay=0.0, sleep=lambda s: None),
         transport=transport,
         async_transport=transport,
+        ledger=ledger,
     )
 
 

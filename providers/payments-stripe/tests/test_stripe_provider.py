@@ -461,6 +461,32 @@ def test_a_paid_or_expired_order_has_no_checkout_url(
     assert (found_closed.status, found_closed.checkout_url) == (PaymentStatus.EXPIRED, None)
 
 
+def test_what_was_paid_is_reported_on_the_paid_webhook_and_query_and_recorded(
+    sandbox: StripeSandbox, make_facade: Facade, tmp_path: Path
+) -> None:
+    payments = make_facade(sandbox, ledger=open_ledger(f"sqlite:///{tmp_path / 'paid.sqlite3'}"))
+    order = payments.create_order(request("paid-1", Money("12.34", "EUR")))
+    unpaid = payments.query_order("paid-1")
+    delivery = sandbox.pay(order.provider_order_id)
+    outcome = payments.apply_callback("stripe", delivery.headers, delivery.body)
+    found = payments.query_order("paid-1")
+    assert payments.ledger is not None
+    recorded = payments.ledger.get_order("stripe", "paid-1")
+    assert unpaid is not None
+    assert unpaid.paid is None  # nothing is paid yet
+    assert outcome.event is not None
+    # The session's amount_total; the fee sits on the balance transaction, not sent here.
+    assert (outcome.event.paid, outcome.event.fee) == (Money("12.34", "EUR"), None)
+    assert found is not None
+    assert (found.paid, found.fee) == (Money("12.34", "EUR"), None)
+    assert recorded is not None
+    assert (recorded.status, recorded.paid, recorded.settlement) == (
+        PaymentStatus.PAID,
+        Money("12.34", "EUR"),
+        None,  # paid in the price's currency: nothing to learn
+    )
+
+
 def _session_form(unit_amount: int) -> str:
     return (
         "mode=payment&success_url=https%3A%2F%2Fs.example%2F&line_items[0][quantity]=1"

@@ -59,6 +59,7 @@ from payments_core.rules import (
     assess_refund_notice,
     check_refundable,
     check_refunded,
+    learnt_settlement,
 )
 
 __all__ = ["LedgerOptions", "SqlLedger", "answer_event_id", "flagged_event_id"]
@@ -216,6 +217,7 @@ class SqlLedger(Ledger):
                         transaction_id=event.transaction_id,
                         **columns.money_row(event.paid, "paid_"),
                         **columns.money_row(event.fee, "fee_"),
+                        **columns.money_row(learnt_settlement(state, event), "settlement_"),
                         updated_at=now,
                         provider=event.provider,
                         reference=state.reference,

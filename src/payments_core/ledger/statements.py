@@ -132,6 +132,8 @@ class Statements:
             "paid_currency = COALESCE(:paid_currency, paid_currency), "
             "fee_amount = COALESCE(:fee_amount, fee_amount), "
             "fee_currency = COALESCE(:fee_currency, fee_currency), "
+            "settlement_amount = COALESCE(settlement_amount, :settlement_amount), "
+            "settlement_currency = COALESCE(settlement_currency, :settlement_currency), "
             "updated_at = :updated_at WHERE provider = :provider AND reference = :reference",
         )
         self.state_by_provider_id = select(

@@ -91,6 +91,17 @@ class ProviderHarness(abc.ABC):
         del order, refund
         return None
 
+    def picked_asset_callback(self, order: Order) -> CallbackRequest | None:
+        """A genuine callback saying ``order`` was paid in an asset the payer picked.
+
+        For a provider whose payer picks what to pay in when paying (a coin other than the
+        price's currency), so the settlement is learnt only from the payment: pay the order
+        in the sandbox in such an asset. ``None`` (the default): payers cannot pick, and the
+        ``settlement-learnt`` contract is skipped.
+        """
+        del order
+        return None
+
     @abc.abstractmethod
     def order_count(self) -> int:
         """How many orders the sandbox holds in all (the suite compares before and after)."""

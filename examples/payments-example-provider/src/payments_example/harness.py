@@ -71,6 +71,11 @@ class ExampleHarness(InProcessHarness):
                 return CallbackRequest(delivery.headers, delivery.body)
         return None
 
+    def picked_asset_callback(self, order: Order) -> CallbackRequest:
+        # The payer picks BTC at checkout; ExamplePay states no settlement before that.
+        delivery = self.sandbox.pay(order.provider_order_id, amount="0.00002000", asset="BTC")
+        return CallbackRequest(delivery.headers, delivery.body)
+
     def order_count(self) -> int:
         return len(self.sandbox.orders)
 

@@ -398,6 +398,8 @@ class ExampleProvider:
                 checkout_url=data.get("checkout_url"),
                 expires_at=_datetime(data.get("expires_at")),
                 transaction_id=data.get("payment_id"),
+                paid=_money(data.get("paid")),
+                fee=_money(data.get("fee")),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise self._unreadable(operation, exc) from None
@@ -448,9 +450,6 @@ class ExampleProvider:
                 raise TypeError("created must be an integer and amount a decimal string")
             notice = None
             amount = Money(order["amount"], order["currency"])
-            # What arrived, when ExamplePay says: a held payment is under- or over-paid.
-            arrived = order.get("paid_amount")
-            paid = None if arrived is None else Money(arrived, order["currency"])
             if "refund" in document:
                 refund = document["refund"]
                 if not isinstance(refund["amount"], str):
@@ -471,7 +470,8 @@ class ExampleProvider:
                 amount=amount,
                 occurred_at=datetime.fromtimestamp(created, UTC),
                 transaction_id=order.get("payment_id"),
-                paid=paid,
+                paid=_money(order.get("paid")),
+                fee=_money(order.get("fee")),
                 refund=notice,
             )
         except (KeyError, TypeError, ValueError, OverflowError, OSError) as exc:
@@ -504,6 +504,15 @@ def _error_code(response: HttpResponse) -> str | None:
     except (ValueError, KeyError, TypeError):
         return None
     return code if isinstance(code, str) else None
+
+
+def _money(value: object) -> Money | None:
+    """ExamplePay's ``{"amount": "...", "currency": "..."}``, or ``None`` for null."""
+    if value is None:
+        return None
+    if not (isinstance(value, dict) and isinstance(value["amount"], str)):
+        raise TypeError("money must be an object with a decimal string amount")
+    return Money(value["amount"], value["currency"])
 
 
 def _datetime(value: object) -> datetime | None:

@@ -24,6 +24,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import hmac
+import html
 import json
 import re
 import secrets
@@ -32,8 +33,9 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime
-from decimal import Decimal
+from decimal import ROUND_DOWN, Decimal
 from typing import Any, Final
+from urllib.parse import parse_qsl
 
 import attrs
 import httpx
@@ -81,7 +83,8 @@ class SandboxOrder:
     expires_at: str | None
     status: str = wire.STATUS_OPEN
     payment_id: str | None = None
-    paid_amount: str | None = None
+    paid: dict[str, str] | None = None
+    fee: dict[str, str] | None = None
     refunds: dict[str, SandboxRefund] = attrs.field(factory=dict)
 
     @property
@@ -104,7 +107,8 @@ class SandboxOrder:
             "checkout_url": f"{base_url}/checkout/{self.id}",
             "expires_at": self.expires_at,
             "payment_id": self.payment_id,
-            "paid_amount": self.paid_amount,
+            "paid": self.paid,
+            "fee": self.fee,
             "refunded": str(self.refunded),
         }
 
@@ -305,17 +309,25 @@ class ExamplePaySandbox:
                 return order
         raise KeyError(order_id)
 
-    def pay(self, order_id: str) -> Delivery:
+    def pay(
+        self, order_id: str, *, amount: str | None = None, asset: str | None = None
+    ) -> Delivery:
         """Pay the order ``order_id`` and send its ``order.paid`` callback.
 
         An open order is paid at once; a ``processing`` one is confirmed, a ``held`` one
-        accepted (as the merchant would in ExamplePay's dashboard).
+        accepted (as the merchant would in ExamplePay's dashboard). The payer pays the price,
+        or picks another asset (:data:`wire.ASSETS`) and pays ``amount`` of it: the order then
+        says what was paid in that asset, which the merchant learns only now. ExamplePay keeps
+        :data:`wire.FEE_RATE` of what was paid as its fee.
 
         :raises KeyError: if there is no such order.
-        :raises ValueError: if it is neither open, processing nor held.
+        :raises ValueError: if it is neither open, processing nor held, or the asset or amount
+            is not one to pay with.
         """
         started = (wire.STATUS_OPEN, wire.STATUS_PROCESSING, wire.STATUS_HELD)
-        return self._move(order_id, started, wire.STATUS_PAID, wire.EVENT_PAID)
+        return self._move(
+            order_id, started, wire.STATUS_PAID, wire.EVENT_PAID, paid=(amount, asset), fee=True
+        )
 
     def receive(self, order_id: str) -> Delivery:
         """A payment for the open order ``order_id`` arrives, not yet confirmed.
@@ -334,7 +346,7 @@ class ExamplePaySandbox:
         """``paid`` arrived for the order ``order_id`` instead of its amount: hold it.
 
         The order becomes ``held`` (it awaits the merchant's review) and its ``order.held``
-        callback, stating ``paid_amount``, is sent.
+        callback, stating what was ``paid`` in the order's currency, is sent.
 
         :raises KeyError: if there is no such order.
         :raises ValueError: if it is neither open nor processing, or ``paid`` is its amount.
@@ -343,7 +355,9 @@ class ExamplePaySandbox:
         if Decimal(paid) == Decimal(order.amount):
             raise ValueError(f"{paid} is the amount of order {order_id}: nothing to hold")
         started = (wire.STATUS_OPEN, wire.STATUS_PROCESSING)
-        return self._move(order_id, started, wire.STATUS_HELD, wire.EVENT_HELD, paid=paid)
+        return self._move(
+            order_id, started, wire.STATUS_HELD, wire.EVENT_HELD, paid=(paid, order.currency)
+        )
 
     def fail(self, order_id: str) -> Delivery:
         """The payment of order ``order_id`` never confirmed, or the merchant refused it.
@@ -361,15 +375,24 @@ class ExamplePaySandbox:
         status: str,
         event_type: str,
         *,
-        paid: str | None = None,
+        paid: tuple[str | None, str | None] | None = None,
+        fee: bool = False,
     ) -> Delivery:
+        """Move the order to ``status`` and send ``event_type``.
+
+        ``paid`` is what arrived, ``(amount, asset)``; ``(None, None)`` keeps what arrived
+        before (a held payment the merchant accepts), or else the price. With ``fee``,
+        ExamplePay's fee on what was paid is recorded.
+        """
         with self._lock:
             order = self.order_by_id(order_id)
             if order.status not in started:
                 raise ValueError(f"order {order_id} is {order.status}, not {' or '.join(started)}")
-            order.status = status
             if paid is not None:
-                order.paid_amount = paid
+                order.paid = _paid(order, *paid)
+            if fee and order.paid is not None:
+                order.fee = _fee(order.paid)
+            order.status = status
             if order.payment_id is None:
                 order.payment_id = f"pay_{secrets.token_hex(12)}"
         return self._notify(order, event_type)
@@ -413,6 +436,25 @@ class ExamplePaySandbox:
         self.deliveries.append(delivery)
         self.deliver(delivery)
         return delivery
+
+
+def _paid(order: SandboxOrder, amount: str | None, asset: str | None) -> dict[str, str]:
+    """What arrived for ``order``: ``amount`` of ``asset``, else what arrived before or the price.
+
+    :raises ValueError: if the asset is not one to pay with, or the amount is malformed.
+    """
+    if asset is None:
+        return order.paid or {"amount": order.amount, "currency": order.currency}
+    if asset not in wire.ASSETS or amount is None or not _AMOUNT.fullmatch(amount):
+        raise ValueError(f"cannot pay {amount} {asset}")
+    return {"amount": amount, "currency": asset}
+
+
+def _fee(paid: Mapping[str, str]) -> dict[str, str]:
+    """ExamplePay's fee on what was ``paid``: :data:`wire.FEE_RATE` of it, rounded down."""
+    places = Decimal(1).scaleb(-wire.ASSETS[paid["currency"]])
+    fee = (Decimal(paid["amount"]) * Decimal(wire.FEE_RATE)).quantize(places, ROUND_DOWN)
+    return {"amount": format(fee, "f"), "currency": paid["currency"]}
 
 
 def _object(body: bytes) -> dict[str, Any]:
@@ -497,15 +539,23 @@ def _api(sandbox: ExamplePaySandbox, request: SandboxRequest) -> Answer:
 
 
 def _checkout(sandbox: ExamplePaySandbox, request: SandboxRequest) -> Answer:
+    """The payer's page: pay the price, or pick an asset (a form's ``asset`` and ``amount``)."""
     page = {"content-type": "text/html; charset=utf-8"}
     try:
         order = sandbox.order_by_id(request.path.removeprefix("/checkout/"))
     except KeyError:
         return Answer(404, b"<h1>No such order</h1>", page)
     if request.method == "POST" and order.status == wire.STATUS_OPEN:
-        sandbox.pay(order.id)
+        form = dict(parse_qsl(request.body.decode("utf-8", "replace")))
+        try:
+            sandbox.pay(order.id, amount=form.get("amount"), asset=form.get("asset"))
+        except ValueError as refused:
+            return Answer(400, f"<h1>{html.escape(str(refused))}</h1>".encode(), page)
+    assets = "".join(f"<option>{asset}</option>" for asset in wire.ASSETS)
     action = (
         '<form method="post"><button>Pay</button></form>'
+        '<form method="post"><input name="amount" placeholder="amount">'
+        f'<select name="asset">{assets}</select><button>Pay in another asset</button></form>'
         if order.status == wire.STATUS_OPEN
         else f"<p>This order is {order.status}.</p>"
     )

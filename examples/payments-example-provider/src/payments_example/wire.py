@@ -44,6 +44,12 @@ CALLBACK_BODY_MAX: Final = 64 * 1024
 # Pricing currencies and their decimal places.
 CURRENCIES: Final = {"USD": 2, "EUR": 2, "GBP": 2, "JPY": 0}
 
+# What a payer may pay in, and its decimal places: the price's currency, or a coin the payer
+# picks when paying. An order paid in a coin says what was paid (its "paid") in that coin.
+ASSETS: Final = {**CURRENCIES, "BTC": 8, "USDT": 6}
+# ExamplePay keeps this share of what was paid as its fee ("fee"), rounded down, in that asset.
+FEE_RATE: Final = "0.01"
+
 # Order "status" values.
 STATUS_OPEN: Final = "open"
 STATUS_PROCESSING: Final = "processing"  # the payment arrived, not yet confirmed

@@ -56,6 +56,7 @@ from payments_core import (
     CallbackVerificationError,
     ConfigurationError,
     ErrorClassification,
+    Money,
     Order,
     OrderRequest,
     PaymentEvent,
@@ -491,6 +492,7 @@ class StripeProvider:
                 checkout_url=_optional_text(session.get("url")),
                 expires_at=None if expires is None else _moment(expires),
                 transaction_id=_optional_text(session.get("payment_intent")),
+                paid=_paid(session),
             )
         except (KeyError, TypeError, ValueError, OverflowError, OSError) as exc:
             raise self._unreadable(operation, exc) from None
@@ -562,6 +564,7 @@ class StripeProvider:
                 amount=from_stripe(session["amount_total"], session["currency"]),
                 occurred_at=_moment(created),
                 transaction_id=_optional_text(session.get("payment_intent")),
+                paid=_paid(session),
             )
         except (KeyError, TypeError, ValueError, OverflowError, OSError) as exc:
             raise self._refused(
@@ -655,6 +658,17 @@ def _status(session: Mapping[str, Any]) -> PaymentStatus:
         paid = session.get("payment_status") in _SETTLED
         return PaymentStatus.PAID if paid else PaymentStatus.CONFIRMING
     raise ValueError("unknown session status")
+
+
+def _paid(session: Mapping[str, Any]) -> Money | None:
+    """What the payer paid: the session's total, once Stripe says it is paid.
+
+    Stripe's fee is not here: it sits on the charge's balance transaction, which neither the
+    session nor its webhook carries, so ``fee`` stays ``None`` rather than cost a request.
+    """
+    if session.get("payment_status") != wire.PAYMENT_PAID:
+        return None
+    return from_stripe(session["amount_total"], session["currency"])
 
 
 def _text(value: object) -> str:

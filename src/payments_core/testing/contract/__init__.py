@@ -28,6 +28,7 @@ from typing import Final
 import pytest
 
 from payments_core.testing.contract.orders import ErrorContracts, OrderContracts, SurfaceContracts
+from payments_core.testing.contract.recorded import RecordedPaymentContracts
 from payments_core.testing.contract.runner import Contract, ContractBroken, ContractRun
 from payments_core.testing.contract.settlement import CallbackContracts, RefundContracts
 
@@ -35,7 +36,12 @@ __all__ = ["Contract", "ContractBroken", "ContractRun", "ProviderContract", "con
 
 
 class ProviderContract(
-    OrderContracts, RefundContracts, CallbackContracts, ErrorContracts, SurfaceContracts
+    OrderContracts,
+    RefundContracts,
+    CallbackContracts,
+    RecordedPaymentContracts,
+    ErrorContracts,
+    SurfaceContracts,
 ):
     """The provider contract suite. Subclass it as ``Test...`` and supply ``provider_harness``.
 
