@@ -15,7 +15,7 @@ import pytest
 from payments_core import Ledger, Money, PaymentStatus, open_ledger
 from payments_core.ledger.postgres import PostgresLedger
 from payments_core.ledger.postgres_apply import AtOnce, forward_from
-from payments_core.rules import assess_event
+from payments_core.rules import assess_event, learnt_settlement
 
 from .fakes import event_for, order_for, provider_reference, status_of
 
@@ -81,6 +81,7 @@ def test_the_statement_applies_only_what_the_rules_accept(
         if outcome.applied:
             applied += 1
             assert flag is None, (outcome.state, event)
+            assert learnt_settlement(outcome.state, event) is None, (outcome.state, event)
         elif amount in (None, Money("1.00", "USD"), SETTLED) and reference != "other":
             assert flag is not None, (outcome.state, event)  # a fit is applied at once
         assert not outcome.seen

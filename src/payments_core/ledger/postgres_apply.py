@@ -18,12 +18,14 @@ against ``assess_event`` over a table of cases). Which statuses an event may mov
 from is not written in SQL: it is a parameter, computed from
 :meth:`PaymentStatus.can_become <payments_core.models.PaymentStatus.can_become>`, so the
 forward-only rule stays in one place. A callback that does not fit (unknown order, a mismatch,
-a stale status) changes nothing here and is applied by the ledger's general transaction, which
-re-reads the order under its lock. So is a redelivery that finds its order moved on already;
-a duplicate is told at once only when its insert met the first one's row (an event that fitted,
-so was inserted, but not by this statement). The statement does not look the event id up
-itself: on a table never analysed (the test server runs no autovacuum) the planner may take
-``events (provider, reference)`` for that lookup and read every event of the provider.
+a stale status, an event that may teach an order without a settlement its settlement: see
+:func:`~payments_core.rules.learnt_settlement`) changes nothing here and is applied by the
+ledger's general transaction, which re-reads the order under its lock. So is a redelivery
+that finds its order moved on already; a duplicate is told at once only when its insert met
+the first one's row (an event that fitted, so was inserted, but not by this statement). The
+statement does not look the event id up itself: on a table never analysed (the test server
+runs no autovacuum) the planner may take ``events (provider, reference)`` for that lookup and
+read every event of the provider.
 
 Exactly-once is the general path's: the order's row is locked before anything is written, the
 unique ``(provider, event_id)`` index makes a concurrent duplicate insert nothing (and then
@@ -91,7 +93,8 @@ def _statement() -> str:
         f"AND ({reference} IS NULL OR {reference} = COALESCE(provider_reference, reference)) "
         f"AND ({amount} IS NULL OR (currency = {currency} AND amount = {amount}) "
         f"OR (currency <> {currency} AND settlement_currency = {currency} "
-        f"AND settlement_amount = {amount}))), "
+        f"AND settlement_amount = {amount})) "
+        "AND (settlement_currency IS NOT NULL OR currency = ALL(%(stated)s::text[]))), "
         f"inserted AS (INSERT INTO events ({', '.join(names)}) SELECT {values} FROM fits "
         "ON CONFLICT DO NOTHING RETURNING reference), "
         f"changed AS (UPDATE orders SET status = {_param('status')}{kept}, "
@@ -134,6 +137,9 @@ class AtOnce:
             if name not in _FROM_ORDER and name not in _FIXED
         }
         params["forward_from"] = forward_from(event.status)
+        # An order without a settlement may learn one from the event (rules.learnt_settlement):
+        # the statement declines when any money the event states is in another currency.
+        params["stated"] = [m.currency for m in (event.amount, event.paid) if m is not None]
         found = conn.execute(self.sql, params).fetchone()
         if found is None:
             return Outcome(None, applied=False, seen=False)
