@@ -221,9 +221,13 @@ def create_app(payments: Payments, bookings: Bookings) -> Starlette:
         except PaymentsError as error:
             reason = error.classification.user_message if error.classification else str(error)
             return JSONResponse({"error": reason}, status_code=502)
+        done = refund.status is RefundStatus.SUCCEEDED
+        if done:
+            # The refund's notification may have settled it first, on another request whose
+            # hook has not run yet: the booking is cancelled either way.
+            bookings.refunded(booking.booking_id)
         answer = attrs.asdict(booking) | {"refund": str(refund.status)}
         # Pending: the refund's notification (or asking again) finishes the cancellation.
-        done = refund.status is RefundStatus.SUCCEEDED
         return JSONResponse(answer, status_code=200 if done else 202)
 
     async def show(request: Request) -> JSONResponse:

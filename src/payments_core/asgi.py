@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import TYPE_CHECKING, Final
@@ -34,7 +34,7 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
 from payments_core.errors import (
     CallbackDeferred,
@@ -67,6 +67,7 @@ def create_callback_app(
     body_timeout: float = BODY_TIMEOUT_SECONDS,
     close_payments: bool = False,
     announce_older_than: timedelta = timedelta(0),
+    routes: Sequence[BaseRoute] = (),
 ) -> Starlette:
     """Build the ASGI app that receives provider callbacks for ``payments``.
 
@@ -84,6 +85,8 @@ def create_callback_app(
         change may be one another process is announcing right now. ``payments serve
         --workers`` announces them all once before its workers start, and each worker passes
         one minute.
+    :param routes: More routes to serve beside the callbacks (``payments serve --metrics``
+        adds ``GET /metrics``).
     :raises ConfigurationError: if ``payments`` has no ledger.
     """
     if payments.ledger is None:
@@ -143,7 +146,7 @@ def create_callback_app(
         await payments.aclose()
 
     return Starlette(
-        routes=[Route("/callbacks/{provider}", receive_callback, methods=["POST"])],
+        routes=[Route("/callbacks/{provider}", receive_callback, methods=["POST"]), *routes],
         exception_handlers={HTTPException: _http_error},
         lifespan=owning if close_payments else None,
     )

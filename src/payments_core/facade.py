@@ -26,6 +26,7 @@ from typing import Any, Self, TypeVar
 
 import httpx
 
+from payments_core import telemetry
 from payments_core.config import Config
 from payments_core.errors import (
     ConfigurationError,
@@ -38,6 +39,7 @@ from payments_core.flows import (
     Exchange,
     Flow,
     call_provider,
+    close_flow,
     create_flow,
     query_flow,
     reconciliation_event,
@@ -60,7 +62,7 @@ from payments_core.outcomes import CallbackOutcome, ReconcileOutcome
 from payments_core.plugins import Clock, PluginHost, ProviderFactory, ProviderHooks
 from payments_core.redaction import get_logger
 from payments_core.refunding import reconcile_refunds_flow, refund_flow
-from payments_core.retry import RetryPolicy, is_retryable
+from payments_core.retry import RetryPolicy
 from payments_core.rules import EventFlag, worth_applying
 from payments_core.transport import (
     AsyncHttpSender,
@@ -227,10 +229,7 @@ class Payments:
         return await self._arun(self._close_flow(self.provider(provider), reference))
 
     def _close_flow(self, hooks: ProviderHooks, reference: str) -> Flow[bool]:
-        return self.retry.flow(
-            lambda: call_provider(hooks, "close_order", hooks.close_order(reference)),
-            should_retry=is_retryable,
-        )
+        return close_flow(hooks, reference, self.retry)
 
     def refund_order(self, request: RefundRequest, *, provider: str | None = None) -> Refund:
         """Give back ``request.amount`` of the paid order for ``request.reference``.
@@ -342,7 +341,8 @@ class Payments:
             acknowledgement) so that the provider delivers it again.
         """
         ledger = self._need_ledger("apply_callback")
-        return self._run(self._apply_callback_flow(ledger, provider, headers, body))
+        flow = self._apply_callback_flow(ledger, provider, headers, body)
+        return self._run(telemetry.active.callback(provider, flow))
 
     async def apply_callback_async(
         self, provider: str, headers: Mapping[str, str], body: bytes
@@ -353,12 +353,14 @@ class Payments:
         the event loop.
         """
         ledger = self._need_ledger("apply_callback")
-        return await self._arun(self._apply_callback_flow(ledger, provider, headers, body))
+        flow = self._apply_callback_flow(ledger, provider, headers, body)
+        return await self._arun(telemetry.active.callback(provider, flow))
 
     def _apply_callback_flow(
         self, ledger: Ledger, provider: str, headers: Mapping[str, str], body: bytes
     ) -> Flow[CallbackOutcome]:
-        result = yield from self._callback_flow(provider, headers, body)
+        verified = self._callback_flow(provider, headers, body)  # verification and parsing
+        result = yield from telemetry.active.traced("payments.callback.verify", verified)
         return (yield from blocking(self._settle, ledger, provider, result))
 
     def reconcile(
@@ -389,6 +391,12 @@ class Payments:
         return await self._arun(self._reconcile_flow(ledger, older_than, provider))
 
     def _reconcile_flow(
+        self, ledger: Ledger, older_than: timedelta, provider: str | None
+    ) -> Flow[list[ReconcileOutcome]]:
+        flow = self._reconcile_steps(ledger, older_than, provider)
+        return telemetry.active.operation("reconcile", provider or "any", flow)
+
+    def _reconcile_steps(
         self, ledger: Ledger, older_than: timedelta, provider: str | None
     ) -> Flow[list[ReconcileOutcome]]:
         outcomes = []
@@ -510,6 +518,7 @@ class Payments:
         # With no application listening, the change needs no announcement, nor a second write.
         listening = self.host.status_listened
         result = ledger.apply_event(event, announced=not listening)
+        telemetry.active.link_order(ledger, event.provider, result.reference)
         if result.change is not None and listening:
             self._announce(ledger, result.change)
         elif result.flagged not in {None, EventFlag.STALE}:

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Final, NamedTuple, TypeAlias, TypeVar
 
 import attrs
 
+from payments_core import telemetry
 from payments_core.errors import PaymentsError, PluginError, ValidationError
 from payments_core.http import Blocking, HttpRequest, Operation, Wait, blocking
 from payments_core.models import ErrorCategory, Order, OrderRequest, PaymentEvent
@@ -37,6 +38,7 @@ __all__ = [
     "Flow",
     "Step",
     "call_provider",
+    "close_flow",
     "create_flow",
     "query_flow",
     "reconciliation_event",
@@ -90,20 +92,47 @@ def call_provider(hooks: ProviderHooks, hook: str, operation: Operation[T] | Non
 
 
 def query_flow(hooks: ProviderHooks, reference: str, retry: RetryPolicy) -> Flow[Order | None]:
-    """The provider's order for ``reference``, asked again under ``retry``."""
-    return retry.flow(
+    """The provider's order for ``reference``, asked again under ``retry``; traced as the
+    operation ``query_order``."""
+    flow = retry.flow(
         lambda: call_provider(hooks, "query_order", hooks.query_order(reference)),
         should_retry=is_retryable,
     )
+    return telemetry.active.operation("query_order", hooks.name, flow, _about(reference))
+
+
+def close_flow(hooks: ProviderHooks, reference: str, retry: RetryPolicy) -> Flow[bool]:
+    """Ask the provider to close the order for ``reference``, again under ``retry``; traced as
+    the operation ``close_order``."""
+    flow = retry.flow(
+        lambda: call_provider(hooks, "close_order", hooks.close_order(reference)),
+        should_retry=is_retryable,
+    )
+    return telemetry.active.operation("close_order", hooks.name, flow, _about(reference))
 
 
 def create_flow(
     hooks: ProviderHooks, request: OrderRequest, retry: RetryPolicy, ledger: Ledger | None
 ) -> Flow[Order]:
-    """Create (or find) the provider's order for ``request``; see ``Payments.create_order``."""
+    """Create (or find) the provider's order for ``request``; see ``Payments.create_order``.
+
+    Traced as the operation ``create_order``."""
+    flow = _create(hooks, request, retry, ledger)
+    return telemetry.active.operation("create_order", hooks.name, flow, _about(request.reference))
+
+
+def _about(reference: str) -> dict[str, str]:
+    """The attributes of an operation's span about the order of ``reference``."""
+    return {"payments.reference": reference}
+
+
+def _create(
+    hooks: ProviderHooks, request: OrderRequest, retry: RetryPolicy, ledger: Ledger | None
+) -> Flow[Order]:
     if ledger is not None:
         known = yield from blocking(ledger.get_order, hooks.name, request.reference)
         if known is not None:
+            telemetry.active.outcome("recorded_before")
             return same_price(known, request)
     attempt = CreateAttempt(hooks, request)
     order = yield from retry.flow(attempt.flow, should_retry=_retry_create)
@@ -158,10 +187,15 @@ class CreateAttempt:
     def _recovered(self, found: Order) -> Order:
         """The found order, with the requested price as its amount; refused if it differs.
 
+        Telemetry hears of it: the event ``payments.recovered_by_query``, and the outcome
+        ``recovered`` for the create.
+
         A provider's query may state the amount only in its settlement currency; the
         request says what was ordered. The same reference with another price in the same
         currency is a different order, and must not be taken for this one.
         """
+        telemetry.active.note("payments.recovered_by_query")
+        telemetry.active.outcome("recovered")
         price = self.request.price
         # The found order's amount is a price to compare when the provider states it beside a
         # different settlement (it kept the price the order was created with), or when it is

@@ -333,7 +333,10 @@ class PluginHost:
 
         :raises Exception: whatever an implementation raises.
         """
-        self.pm.hook.payment_status_changed(change=change)
+        from payments_core.telemetry import active, vocabulary
+
+        with active.span("payments.payment_status_changed", vocabulary.attributes_of(change)):
+            self.pm.hook.payment_status_changed(change=change)
 
     def plugins(self) -> Iterator[tuple[str, object]]:
         """Every registered plugin with its name."""

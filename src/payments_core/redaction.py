@@ -145,8 +145,12 @@ _filter = RedactingFilter()
 
 
 def get_logger(name: str) -> logging.Logger:
-    """Return the logger ``name`` with the redacting filter attached (once)."""
+    """Return the logger ``name`` with the redacting filter attached (once), and the filter
+    that adds the current trace and span ids (:mod:`payments_core.telemetry.logs`)."""
+    from payments_core.telemetry.logs import TRACE_FILTER
+
     logger = logging.getLogger(name)
     if _filter not in logger.filters:
         logger.addFilter(_filter)
+        logger.addFilter(TRACE_FILTER)
     return logger

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
+from payments_core import telemetry
 from payments_core.errors import PaymentsError, PluginError, ValidationError
 from payments_core.flows import Flow, call_provider, query_flow, reconciliation_event
 from payments_core.http import blocking
@@ -95,7 +96,23 @@ def refund_flow(
     :param apply: Applies an event to the ledger and announces the change it makes.
     :param settle: Records the provider's answer about a refund and announces the order's
         move.
+
+    Traced as the operation ``refund_order``.
     """
+    steps = _refund(hooks, request, retry, ledger, apply=apply, settle=settle)
+    attributes = {"payments.reference": request.reference}
+    return telemetry.active.operation("refund_order", hooks.name, steps, attributes)
+
+
+def _refund(
+    hooks: ProviderHooks,
+    request: RefundRequest,
+    retry: RetryPolicy,
+    ledger: Ledger | None,
+    *,
+    apply: Callable[[Ledger, PaymentEvent], object],
+    settle: Callable[[Ledger, Refund], Refund],
+) -> Flow[Refund]:
     order: Order | None
     if ledger is None:
         answer = yield from query_flow(hooks, request.reference, retry)

@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 import attrs
 import tenacity
 
+from payments_core import telemetry
 from payments_core.errors import ConfigurationError, PaymentsError
 from payments_core.http import Wait
 from payments_core.models import ErrorCategory
@@ -107,7 +108,7 @@ class RetryPolicy:
         """
         started = self.clock()
         try:
-            return (yield from attempt())
+            return (yield from _traced(attempt(), 1))
         except Exception as error:  # whatever the attempt raises, the predicate judges
             if not _retries(error, should_retry):
                 raise
@@ -120,7 +121,8 @@ class RetryPolicy:
             if isinstance(action, tenacity.DoAttempt):
                 if failed is None:  # the first failure is tenacity's attempt 1, not repeated
                     try:
-                        state.set_result((yield from attempt()))
+                        numbered = _traced(attempt(), state.attempt_number)
+                        state.set_result((yield from numbered))
                         continue
                     except Exception as error:
                         failed = error
@@ -181,6 +183,7 @@ class RetryPolicy:
         def before_sleep(state: tenacity.RetryCallState) -> None:
             error = state.outcome.exception() if state.outcome else None
             category = getattr(getattr(error, "classification", None), "category", None)
+            telemetry.active.retrying(error, state.attempt_number, state.upcoming_sleep or 0.0)
             log.info(
                 "attempt %d failed (%s: %s); retrying in %.3fs",
                 state.attempt_number,
@@ -190,6 +193,11 @@ class RetryPolicy:
             )
 
         return stop, wait, before_sleep
+
+
+def _traced(steps: Generator[S, Any, T], number: int) -> Generator[S, Any, T]:
+    """One attempt's steps as the span ``payments.attempt`` (its number an attribute)."""
+    return telemetry.active.traced("payments.attempt", steps, {"payments.attempt": number})
 
 
 def _retries(error: BaseException, should_retry: Callable[[BaseException], bool]) -> bool:

@@ -1,5 +1,8 @@
 """Sending :class:`~payments_core.http.HttpRequest` objects with httpx, and running operations.
 
+Every provider request passes through one of the senders here, each inside an HTTP client span
+(:mod:`payments_core.telemetry`): one instrumentation point for every provider.
+
 This is the one place where httpx's exceptions become :mod:`payments_core.errors`:
 
 =====================================================  ================  ==================
@@ -29,6 +32,7 @@ from typing import TYPE_CHECKING, Any, Final, Protocol, TypeVar
 
 import httpx
 
+from payments_core import telemetry
 from payments_core.config import HttpSettings
 from payments_core.errors import (
     ConfigurationError,
@@ -147,15 +151,18 @@ class HttpxSender:
     def __init__(
         self, settings: HttpSettings, *, transport: httpx.BaseTransport | None = None
     ) -> None:
-        self.client = httpx.Client(transport=transport, **_client_options(settings))
+        # Its own span: building a client (its TLS context) takes longer than a request.
+        with telemetry.active.span("payments.http_client.open"):
+            self.client = httpx.Client(transport=transport, **_client_options(settings))
 
     def send(self, request: HttpRequest, provider: str) -> HttpResponse:
         """Send ``request``; raise a :class:`TransportError` subclass if no answer arrives."""
         started = time.perf_counter()
-        with _mapped(request, provider):
+        with telemetry.active.request(request, provider) as span, _mapped(request, provider):
             response = self.client.request(
                 request.method, request.url, headers=request.headers, content=request.content
             )
+            span.answered(response.status_code)
         return _answer(request, provider, response, started)
 
     def close(self) -> None:
@@ -168,15 +175,17 @@ class HttpxAsyncSender:
     def __init__(
         self, settings: HttpSettings, *, transport: httpx.AsyncBaseTransport | None = None
     ) -> None:
-        self.client = httpx.AsyncClient(transport=transport, **_client_options(settings))
+        with telemetry.active.span("payments.http_client.open"):
+            self.client = httpx.AsyncClient(transport=transport, **_client_options(settings))
 
     async def send(self, request: HttpRequest, provider: str) -> HttpResponse:
         """Send ``request``; raise a :class:`TransportError` subclass if no answer arrives."""
         started = time.perf_counter()
-        with _mapped(request, provider):
+        with telemetry.active.request(request, provider) as span, _mapped(request, provider):
             response = await self.client.request(
                 request.method, request.url, headers=request.headers, content=request.content
             )
+            span.answered(response.status_code)
         return _answer(request, provider, response, started)
 
     async def aclose(self) -> None:
@@ -240,7 +249,8 @@ class AiohttpAsyncSender:
         if session is None or session.closed:
             session = self._session = self._open()
         started = time.perf_counter()
-        with _mapped(request, provider, self._errors):
+        request_span = telemetry.active.request(request, provider)
+        with request_span, _mapped(request, provider, self._errors):
             async with session.request(
                 request.method,
                 request.url,
@@ -251,6 +261,7 @@ class AiohttpAsyncSender:
                 content = await response.read()
                 status = response.status
                 headers = dict(response.headers)
+            request_span.answered(status)
         _log(request, provider, status, started)
         return HttpResponse(status, headers, content)
 

@@ -251,3 +251,24 @@ def test_old_and_new_caches_are_separate(deliver: Deliver, signer: Signer) -> No
     signer.publish_new((NEW_SERIAL, signer.new))
     with pytest.raises(CallbackVerificationError, match="unknown certificate serial"):
         deliver(signer.new_pair(signer.old, serial=SERIAL))
+
+
+def test_an_old_key_that_cannot_be_fetched_leaves_a_forged_new_signature_undecided(
+    deliver: Deliver, signer: Signer, binance: MockBinance
+) -> None:
+    """The old certificate's keys cannot be fetched and the new signature is forged: the
+    webhook cannot be judged yet, so it is answered "try again" (the fetch's error) for
+    Binance to deliver again, never refused as a forgery and dropped."""
+    signer.publish_new((NEW_SERIAL, signer.new))
+    binance.queue(protocol.PATH_CERTIFICATES, httpx.Response(503, text="busy"))
+    with pytest.raises(PaymentsError) as caught:
+        deliver(signer.old_pair() | signer.new_pair(signer.forger))
+    assert not isinstance(caught.value, CallbackVerificationError)
+
+
+def test_a_forged_new_signature_alone_is_refused_as_not_verifying(
+    deliver: Deliver, signer: Signer
+) -> None:
+    signer.publish_new((NEW_SERIAL, signer.new))
+    with pytest.raises(CallbackVerificationError, match="signature does not verify"):
+        deliver(signer.new_pair(signer.forger))

@@ -80,6 +80,18 @@ class LogsItsSecret(ExampleProvider):
         return super().create_order(request)
 
 
+class TracesItsSecret(ExampleProvider):
+    """Adds its credentials to the span its create runs in, to help someone debug signing."""
+
+    @hookimpl
+    def create_order(self, request: OrderRequest) -> Operation[Order]:
+        from opentelemetry import trace
+
+        secret = self._api_secret.reveal() if self._api_secret else ""
+        trace.get_current_span().set_attribute("examplepay.signing_key", secret)
+        return super().create_order(request)
+
+
 class FloatAmount(ExampleProvider):
     """Parses the order amount into a float."""
 

@@ -31,6 +31,12 @@ CASES = [
     ),
     (broken.LogsItsSecret, "test_no_secret_reaches_logs", "no-secrets-in-logs", "api_secret in"),
     (
+        broken.TracesItsSecret,
+        "test_no_secret_reaches_telemetry",
+        "no-secrets-in-telemetry",
+        "api_secret in span payments.attempt examplepay.signing_key",
+    ),
+    (
         broken.FloatAmount,
         "test_valid_requests_give_well_formed_orders",
         "well-formed-order",

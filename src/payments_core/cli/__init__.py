@@ -51,8 +51,19 @@ def _one_line(error: Exception) -> str:
 
 @click.group(cls=PaymentsGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="payments")
-def cli() -> None:
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    envvar="PAYMENTS_LOG_FORMAT",
+    help="Log the core's records to stderr, as text or one JSON object a line, each with the "
+    "trace and span ids of the operation (env PAYMENTS_LOG_FORMAT).",
+)
+def cli(log_format: str | None) -> None:
     """Take payments through pluggable providers (Binance Pay built in)."""
+    if log_format is not None:
+        from payments_core.telemetry.logs import configure_logging
+
+        configure_logging(log_format)
 
 
 def _add_commands() -> None:

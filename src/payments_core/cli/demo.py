@@ -30,6 +30,7 @@ from payments_core.models import PaymentStatus, StatusChange
 if TYPE_CHECKING:
     from payments_core.ledger import Ledger
     from payments_core.models import Order, Refund
+    from payments_core.telemetry.recording import Recorder
 
 __all__ = ["commands"]
 
@@ -60,25 +61,43 @@ class Booking:
 class Timeline:
     """The demo's steps with their durations, reported on stderr as they run.
 
+    Each step is a span (``demo: <title>``) around the spans of the work it does. With the
+    OpenTelemetry SDK installed (the ``dev`` extra) the spans are recorded, and a step's time
+    is its recorded span's: one source of truth for where the time went, which ``--trace``
+    prints as a tree. Without it, the step is timed here.
+
     Attributes:
         steps: ``(title, milliseconds)`` for each finished step.
+        recorder: The in-memory recording, when the SDK is installed.
     """
 
     steps: list[tuple[str, float]] = attrs.field(factory=list)
+    recorder: Recorder | None = None
 
     @contextmanager
     def step(self, title: str) -> Iterator[None]:
         """Time the block as step ``title``, showing it while it runs."""
+        from payments_core import telemetry
+
         click.echo(f"{title} ...", err=True, nl=False)
         started = time.perf_counter()
         try:
-            yield
+            with telemetry.active.span(f"demo: {title}"):
+                yield
         except BaseException:
             click.echo(" failed", err=True)
             raise
-        elapsed = (time.perf_counter() - started) * 1000
+        elapsed = self._recorded(f"demo: {title}") or (time.perf_counter() - started) * 1000
         click.echo(f" {elapsed:.0f} ms", err=True)
         self.steps.append((title, elapsed))
+
+    def _recorded(self, name: str) -> float | None:
+        """Milliseconds of the last recorded span ``name``, if spans are recorded."""
+        spans = () if self.recorder is None else self.recorder.spans()
+        for span in reversed(spans):
+            if span.name == name and span.end_time is not None and span.start_time is not None:
+                return (span.end_time - span.start_time) / 1e6
+        return None
 
     @property
     def total_ms(self) -> float:
@@ -144,6 +163,12 @@ class PaidWatcher:
     is_flag=True,
     help="Then cancel the booking: refund it in full and show the ledger's rows.",
 )
+@click.option(
+    "--trace",
+    "show_trace",
+    is_flag=True,
+    help="Print the recorded span tree on stderr (needs opentelemetry-sdk).",
+)
 def demo_command(
     provider: str,
     interactive: bool,
@@ -152,6 +177,7 @@ def demo_command(
     database: str | None,
     timeout: float | None,
     refund: bool,
+    show_trace: bool,
 ) -> None:
     """Pay a 1.00 USD LeadsCalendar booking end to end on the provider's local sandbox.
 
@@ -177,6 +203,7 @@ def demo_command(
         database_url = database_url or f"sqlite:///{Path(database).resolve()}"
     if timeout is None and not interactive:
         timeout = CALLBACK_TIMEOUT_S
+    recorder = _recording(required=show_trace)
     with tempfile.TemporaryDirectory(prefix="payments-demo-") as scratch:
         url = database_url or f"sqlite:///{Path(scratch) / 'ledger.sqlite3'}"
         result = _run(
@@ -187,7 +214,12 @@ def demo_command(
             timeout=timeout,
             as_json=as_json,
             refund=refund,
+            recorder=recorder,
         )
+    if show_trace and recorder is not None:
+        from payments_core.telemetry.recording import render_tree
+
+        click.echo(render_tree(recorder.spans()), err=True)
     if database is not None:
         result["database"] = str(Path(database).resolve())
     else:
@@ -207,6 +239,7 @@ def _run(
     timeout: float | None,
     as_json: bool,
     refund: bool = False,
+    recorder: Recorder | None = None,
 ) -> dict[str, Any]:
     """Run the flow; return what ``--json`` prints.
 
@@ -227,7 +260,7 @@ def _run(
     if opened is None:
         raise click.ClickException(f"provider {provider!r} has no sandbox to run the demo on")
     watcher = PaidWatcher(booking.booking_id)
-    timeline = Timeline()
+    timeline = Timeline(recorder=recorder)
     with ExitStack() as stack:
         with timeline.step(f"start the {provider} sandbox"):
             sandbox = stack.enter_context(opened)
@@ -312,6 +345,25 @@ def _run(
         }
         result["ledger"] = rows
     return result
+
+
+def _recording(*, required: bool) -> Recorder | None:
+    """Record the demo's spans in memory, if the OpenTelemetry SDK is installed.
+
+    :raises click.ClickException: if ``required`` (``--trace``) and they cannot be recorded.
+    """
+    from payments_core.errors import ConfigurationError
+
+    try:
+        from payments_core.telemetry.recording import record
+
+        return record()
+    except (ImportError, ConfigurationError) as error:
+        if required:
+            raise click.ClickException(
+                f"--trace needs the OpenTelemetry SDK: pip install opentelemetry-sdk ({error})"
+            ) from None
+        return None
 
 
 def _wait_for_refund_notice(

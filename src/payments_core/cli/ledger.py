@@ -135,10 +135,21 @@ def _order_record(ledger: Ledger, url: str, reference: str, provider: str | None
     type=click.IntRange(min=1),
     help="Worker processes serving the port, each with its own ledger connection.",
 )
+@click.option(
+    "--metrics",
+    is_flag=True,
+    help="Also serve GET /metrics for Prometheus (needs opentelemetry-sdk and "
+    "opentelemetry-exporter-prometheus; one worker).",
+)
 @_database_url_option
 @_plugins_option
 def serve_command(
-    host: str, port: int, workers: int, database_url: str | None, plugins: tuple[str, ...]
+    host: str,
+    port: int,
+    workers: int,
+    metrics: bool,
+    database_url: str | None,
+    plugins: tuple[str, ...],
 ) -> None:
     """Receive provider callbacks at POST /callbacks/{provider} and apply them to the ledger.
 
@@ -158,8 +169,20 @@ def serve_command(
     providers = ", ".join(payments.provider_names) or "none loaded"
     click.echo(f"ledger {safe_url(url)}; providers: {providers}", err=True)
     click.echo("callbacks: POST /callbacks/<provider> on the address below", err=True)
+    if metrics and workers > 1:
+        payments.close()
+        raise click.UsageError(
+            "--metrics serves one process's metrics: use --workers 1, or export to a "
+            "collector (docs/observability.md)"
+        )
     if workers == 1:
-        app = create_callback_app(payments, close_payments=True)
+        routes = []
+        if metrics:
+            from payments_core.telemetry.prometheus import metrics_route
+
+            routes.append(metrics_route(payments.ledger))
+            click.echo("metrics: GET /metrics", err=True)
+        app = create_callback_app(payments, close_payments=True, routes=routes)
         uvicorn.run(app, host=host, port=port, lifespan="on", log_level="info")
         return
     # Announced here, once, before any worker serves: a worker announcing at its startup

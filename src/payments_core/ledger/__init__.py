@@ -25,7 +25,13 @@ from payments_core import redaction
 from payments_core.errors import ConfigurationError
 from payments_core.ledger._moved import moved_names
 from payments_core.ledger.interface import Ledger
-from payments_core.ledger.records import ApplyResult, EventRecord, OrderRecord, RefundOutcome
+from payments_core.ledger.records import (
+    ApplyResult,
+    Backlog,
+    EventRecord,
+    OrderRecord,
+    RefundOutcome,
+)
 from payments_core.rules import EventFlag
 
 if TYPE_CHECKING:
@@ -34,6 +40,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_DATABASE_URL",
     "ApplyResult",
+    "Backlog",
     "CallbackOutcome",
     "EventFlag",
     "EventRecord",

@@ -16,7 +16,13 @@ import abc
 from datetime import timedelta
 from typing import Self
 
-from payments_core.ledger.records import ApplyResult, EventRecord, OrderRecord, RefundOutcome
+from payments_core.ledger.records import (
+    ApplyResult,
+    Backlog,
+    EventRecord,
+    OrderRecord,
+    RefundOutcome,
+)
 from payments_core.models import Order, PaymentEvent, Refund, RefundRequest, StatusChange
 
 __all__ = ["Ledger"]
@@ -149,6 +155,19 @@ class Ledger(abc.ABC):
     @abc.abstractmethod
     def mark_announced(self, provider: str, event_id: str) -> None:
         """Record that the change made by ``event_id`` has been announced to the application."""
+
+    def trace_context(self, provider: str, reference: str) -> str | None:
+        """The W3C ``traceparent`` of the operation that created the order, if one was kept.
+
+        Kept by :meth:`record_order` when a recorded span was running (see
+        ``docs/observability.md``); a store that keeps none returns ``None``.
+        """
+        del provider, reference
+        return None
+
+    def backlog(self) -> Backlog | None:
+        """What is waiting, for the telemetry's gauges; ``None`` if the store cannot say."""
+        return None
 
     @abc.abstractmethod
     def close(self) -> None:

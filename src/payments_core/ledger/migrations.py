@@ -173,5 +173,15 @@ MIGRATIONS: Final[tuple[tuple[str | Step, ...], ...]] = (
         # Reconciliation looks for refunds still pending, as it does for orders.
         "CREATE INDEX refunds_status_created ON refunds (status, created_at)",
     ),
+    (
+        # The W3C traceparent of the operation that created an order, kept while telemetry
+        # records spans, so that the order's callbacks link to the trace that created it.
+        """CREATE TABLE order_traces (
+            provider TEXT NOT NULL,
+            reference TEXT NOT NULL,
+            trace_context TEXT NOT NULL,
+            PRIMARY KEY (provider, reference)
+        )""",
+    ),
     (_hot_order_updates,),
 )

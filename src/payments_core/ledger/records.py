@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 
 import attrs
@@ -10,7 +11,7 @@ from payments_core.models import Order, PaymentStatus, Refund, StatusChange
 from payments_core.money import Money
 from payments_core.rules import EventFlag
 
-__all__ = ["ApplyResult", "EventRecord", "OrderRecord", "RefundOutcome"]
+__all__ = ["ApplyResult", "Backlog", "EventRecord", "OrderRecord", "RefundOutcome"]
 
 
 @attrs.frozen(kw_only=True)
@@ -100,3 +101,19 @@ class EventRecord:
     received_at: datetime
     applied: bool
     flag: EventFlag | None
+
+
+@attrs.frozen(kw_only=True)
+class Backlog:
+    """What is waiting in the ledger, as the telemetry's gauges report it.
+
+    Attributes:
+        pending_orders: Orders still ``pending``, by how long at least: ``"0s"`` (all of
+            them), ``"15m"``, ``"1h"``, ``"24h"``.
+        pending_refunds: Refunds the provider has not yet said are done.
+        unannounced: Committed changes not yet announced to the application (the outbox).
+    """
+
+    pending_orders: Mapping[str, int]
+    pending_refunds: int
+    unannounced: int

@@ -34,12 +34,19 @@ from typing import Any, ClassVar, TypedDict
 
 import attrs
 
+from payments_core import telemetry
 from payments_core.errors import LedgerError, ValidationError
-from payments_core.ledger import columns
+from payments_core.ledger import columns, observed
 from payments_core.ledger.dbapi import Connection, Connections, Cursor, Pool
 from payments_core.ledger.interface import Ledger
 from payments_core.ledger.migrations import MIGRATIONS
-from payments_core.ledger.records import ApplyResult, EventRecord, OrderRecord, RefundOutcome
+from payments_core.ledger.records import (
+    ApplyResult,
+    Backlog,
+    EventRecord,
+    OrderRecord,
+    RefundOutcome,
+)
 from payments_core.ledger.statements import Statement, Statements
 from payments_core.models import (
     Order,
@@ -149,8 +156,11 @@ class SqlLedger(Ledger):
     def record_order(self, order: Order) -> Order:
         sql = self._sql
         key = {"provider": order.provider, "reference": order.reference}
+        traced = telemetry.active.traceparent()
         with self._errors("record order"), self._transaction() as conn:
             sql.insert_order.run(conn, **columns.order_row(order, self._now()))
+            if traced is not None:
+                observed.keep_trace(conn, self.placeholder, order.provider, order.reference, traced)
             if order.checkout_url is not None:
                 # An order recovered by a query has no payment links (a provider's query does
                 # not return them); whoever got the create's own answer supplies them.
@@ -273,6 +283,16 @@ class SqlLedger(Ledger):
 
     def close(self) -> None:
         self._pool.close()
+
+    # -- what telemetry reads ---------------------------------------------------------------
+
+    def trace_context(self, provider: str, reference: str) -> str | None:
+        with self._errors("read trace context"), self._pool.connection() as conn:
+            return observed.read_trace(conn, self.placeholder, provider, reference)
+
+    def backlog(self) -> Backlog:
+        with self._errors("read backlog"), self._pool.connection() as conn:
+            return observed.count_backlog(conn, self.placeholder, self.time_in, self._now())
 
     # -- refunds ----------------------------------------------------------------------------
 
@@ -588,12 +608,15 @@ class SqlLedger(Ledger):
 
     @contextmanager
     def _errors(self, what: str) -> Iterator[None]:
-        try:
-            yield
-        except self.driver_errors as exc:
-            raise LedgerError(
-                f"ledger at {safe_url(self.url)} could not {what}: {type(exc).__name__}: {exc}"
-            ) from exc
+        # Every ledger operation passes here: its span names the operation, never a value.
+        attributes = {"db.operation.name": what}
+        with telemetry.active.span(f"payments.ledger {what}", attributes, expected=_Duplicate):
+            try:
+                yield
+            except self.driver_errors as exc:
+                raise LedgerError(
+                    f"ledger at {safe_url(self.url)} could not {what}: {type(exc).__name__}: {exc}"
+                ) from exc
 
     def _migrate(self) -> None:
         with self._transaction() as conn:

@@ -31,6 +31,7 @@ from payments_core.testing.contract.orders import ErrorContracts, OrderContracts
 from payments_core.testing.contract.recorded import RecordedPaymentContracts
 from payments_core.testing.contract.runner import Contract, ContractBroken, ContractRun
 from payments_core.testing.contract.settlement import CallbackContracts, RefundContracts
+from payments_core.testing.contract.telemetry import TelemetryContracts
 
 __all__ = ["Contract", "ContractBroken", "ContractRun", "ProviderContract", "contracts"]
 
@@ -42,6 +43,7 @@ class ProviderContract(
     RecordedPaymentContracts,
     ErrorContracts,
     SurfaceContracts,
+    TelemetryContracts,
 ):
     """The provider contract suite. Subclass it as ``Test...`` and supply ``provider_harness``.
 
