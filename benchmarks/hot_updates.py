@@ -1,8 +1,8 @@
-"""What applying one callback writes on PostgreSQL, with and without schema 8's HOT updates.
+"""What applying one callback writes on PostgreSQL, with and without schema 9's HOT updates.
 
 ``python -m benchmarks.hot_updates [orders] [callbacks]`` (default 100,000 and 1,000) builds two
 ledgers in fresh schemas of the test database, each with ``orders`` pending orders (bulk
-inserted), one as the ledger leaves it (schema 8: no index on ``status``, pages filled to 80%)
+inserted), one as the ledger leaves it (schema 9: no index on ``status``, pages filled to 80%)
 and one with the orders' ``(status, created_at)`` index and full pages put back. It then
 applies the same callbacks alternately to both with the ledger's one statement, each under
 ``EXPLAIN (ANALYZE, WAL, BUFFERS)``: PostgreSQL's own count of what that statement wrote (WAL
@@ -91,9 +91,9 @@ def main(argv: list[str]) -> int:
     orders = int(argv[0]) if argv else 100_000
     n = int(argv[1]) if len(argv) > 1 else 1_000
     chosen = random.sample(range(1, orders + 1), n)
-    totals: dict[str, dict[str, int]] = {"schema 8": {}, "(status, created_at) index": {}}
+    totals: dict[str, dict[str, int]] = {"schema 9": {}, "(status, created_at) index": {}}
     with _schema(False, orders) as new, _schema(True, orders) as old:
-        ledgers = {"schema 8": new, "(status, created_at) index": old}
+        ledgers = {"schema 9": new, "(status, created_at) index": old}
         conns = {k: psycopg.connect(u, autocommit=True) for k, u in ledgers.items()}
         statement = AtOnce(open_ledger(new))  # for its time format only
         for i in chosen:

@@ -1,5 +1,5 @@
 """PostgreSQL's one-statement apply: it agrees with the rules, it is what a fitting callback
-takes, and it rewrites the order in place (schema 8)."""
+takes, and it rewrites the order in place (schema 9)."""
 
 from __future__ import annotations
 

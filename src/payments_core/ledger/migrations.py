@@ -183,5 +183,17 @@ MIGRATIONS: Final[tuple[tuple[str | Step, ...], ...]] = (
             PRIMARY KEY (provider, reference)
         )""",
     ),
+    (
+        # Who is creating the order of a reference right now, at a find-or-create provider,
+        # and until when the claim holds if its holder never finishes (it crashed).
+        """CREATE TABLE claims (
+            provider TEXT NOT NULL,
+            reference TEXT NOT NULL,
+            holder TEXT NOT NULL,
+            claimed_at {time} NOT NULL,
+            expires_at {time} NOT NULL,
+            PRIMARY KEY (provider, reference)
+        )""",
+    ),
     (_hot_order_updates,),
 )

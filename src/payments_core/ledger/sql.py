@@ -284,6 +284,25 @@ class SqlLedger(Ledger):
     def close(self) -> None:
         self._pool.close()
 
+    # -- claims -----------------------------------------------------------------------------
+
+    def claim_reference(self, provider: str, reference: str, holder: str, hold: timedelta) -> bool:
+        now = self._now()
+        with self._errors("claim a reference"), self._transaction() as conn:
+            won = self._sql.claim.row(
+                conn,
+                provider=provider,
+                reference=reference,
+                holder=holder,
+                claimed_at=now,
+                expires_at=now + hold,
+            )
+        return won is not None
+
+    def release_claim(self, provider: str, reference: str, holder: str) -> None:
+        with self._errors("release a claim"), self._transaction() as conn:
+            self._sql.release_claim.run(conn, provider=provider, reference=reference, holder=holder)
+
     # -- what telemetry reads ---------------------------------------------------------------
 
     def trace_context(self, provider: str, reference: str) -> str | None:
