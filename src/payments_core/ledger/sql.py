@@ -211,6 +211,10 @@ class SqlLedger(Ledger):
         if event.refund is not None:
             return self._apply_refund_notice(event, announced=announced)
         now = self._now()
+        if self.before_commit is None:
+            done = self.apply_at_once(event, now, announced=announced)
+            if done is not None:
+                return done
         try:
             with self._errors("apply event"), self._transaction() as conn:
                 state = self._state(conn, event)
@@ -240,17 +244,18 @@ class SqlLedger(Ledger):
                 change=None,
                 reference=None if state is None else state.reference,
             )
-        change = StatusChange(
-            provider=event.provider,
-            reference=state.reference,
-            old_status=state.status,
-            new_status=event.status,
-            event_id=event.event_id,
-            changed_at=now,
-        )
-        return ApplyResult(
-            applied=True, duplicate=False, flagged=None, change=change, reference=state.reference
-        )
+        return applied_result(event, state, now)
+
+    def apply_at_once(
+        self, event: PaymentEvent, now: datetime, *, announced: bool
+    ) -> ApplyResult | None:
+        """Apply ``event`` in one statement if the store can and the event fits its order.
+
+        :returns: the result, or ``None`` to apply it by the general transaction (which then
+            decides everything again). The base class always returns ``None``.
+        """
+        del event, now, announced
+        return None
 
     def unannounced_changes(
         self, older_than: timedelta = timedelta(0), *, limit: int = 1000
@@ -657,9 +662,29 @@ class _Duplicate(Exception):
 
     def __init__(self, reference: str | None) -> None:
         super().__init__(reference)
-        self.result = ApplyResult(
-            applied=False, duplicate=True, flagged=None, change=None, reference=reference
-        )
+        self.result = duplicate_result(reference)
+
+
+def applied_result(event: PaymentEvent, state: OrderState, now: datetime) -> ApplyResult:
+    """The result of ``event`` applied at ``now`` to the order that was in ``state``."""
+    change = StatusChange(
+        provider=event.provider,
+        reference=state.reference,
+        old_status=state.status,
+        new_status=event.status,
+        event_id=event.event_id,
+        changed_at=now,
+    )
+    return ApplyResult(
+        applied=True, duplicate=False, flagged=None, change=change, reference=state.reference
+    )
+
+
+def duplicate_result(reference: str | None) -> ApplyResult:
+    """The result of an event whose id was recorded before, for the order ``reference``."""
+    return ApplyResult(
+        applied=False, duplicate=True, flagged=None, change=None, reference=reference
+    )
 
 
 def _rollback(conn: Connection) -> None:
