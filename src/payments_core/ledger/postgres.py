@@ -33,7 +33,7 @@ from payments_core.errors import ConfigurationError
 from payments_core.ledger.dbapi import Connection, Connections
 from payments_core.ledger.postgres_apply import AtOnce
 from payments_core.ledger.records import ApplyResult
-from payments_core.ledger.sql import LedgerOptions, SqlLedger, applied_result, duplicate_result
+from payments_core.ledger.sql import LedgerOptions, SqlLedger
 from payments_core.models import PaymentEvent
 from payments_core.redaction import safe_url
 
@@ -114,9 +114,9 @@ class PostgresLedger(SqlLedger):
         if outcome.state is None:
             return None  # perhaps known by its provider reference: the general path looks
         if outcome.applied:
-            return applied_result(event, outcome.state, now)
+            return ApplyResult.applied_by(event, outcome.state, now)
         if outcome.seen:
-            return duplicate_result(outcome.state.reference)
+            return ApplyResult.duplicate_of(outcome.state.reference)
         return None
 
     def placeholder(self, sql: str) -> str:

@@ -25,7 +25,6 @@ update, and ``COMMIT`` alone: three round trips instead of five.
 from __future__ import annotations
 
 import abc
-import hashlib
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager, nullcontext, suppress
 from datetime import UTC, datetime, timedelta
@@ -46,6 +45,8 @@ from payments_core.ledger.records import (
     EventRecord,
     OrderRecord,
     RefundOutcome,
+    answer_event_id,
+    flagged_event_id,
 )
 from payments_core.ledger.statements import Statement, Statements
 from payments_core.models import (
@@ -69,7 +70,7 @@ from payments_core.rules import (
     learnt_settlement,
 )
 
-__all__ = ["LedgerOptions", "SqlLedger", "answer_event_id", "flagged_event_id"]
+__all__ = ["LedgerOptions", "SqlLedger"]
 
 
 class LedgerOptions(TypedDict, total=False):
@@ -244,7 +245,7 @@ class SqlLedger(Ledger):
                 change=None,
                 reference=None if state is None else state.reference,
             )
-        return applied_result(event, state, now)
+        return ApplyResult.applied_by(event, state, now)
 
     def apply_at_once(
         self, event: PaymentEvent, now: datetime, *, announced: bool
@@ -662,29 +663,7 @@ class _Duplicate(Exception):
 
     def __init__(self, reference: str | None) -> None:
         super().__init__(reference)
-        self.result = duplicate_result(reference)
-
-
-def applied_result(event: PaymentEvent, state: OrderState, now: datetime) -> ApplyResult:
-    """The result of ``event`` applied at ``now`` to the order that was in ``state``."""
-    change = StatusChange(
-        provider=event.provider,
-        reference=state.reference,
-        old_status=state.status,
-        new_status=event.status,
-        event_id=event.event_id,
-        changed_at=now,
-    )
-    return ApplyResult(
-        applied=True, duplicate=False, flagged=None, change=change, reference=state.reference
-    )
-
-
-def duplicate_result(reference: str | None) -> ApplyResult:
-    """The result of an event whose id was recorded before, for the order ``reference``."""
-    return ApplyResult(
-        applied=False, duplicate=True, flagged=None, change=None, reference=reference
-    )
+        self.result = ApplyResult.duplicate_of(reference)
 
 
 def _rollback(conn: Connection) -> None:
@@ -699,18 +678,6 @@ def _moved(refund: Refund, amount: Money | None) -> Money | None:
     if amount is None or amount.currency == refund.amount.currency:
         return None
     return amount
-
-
-def answer_event_id(refund: Refund) -> str:
-    """The event id under which a refund's answer (not its notice) moved the order."""
-    return f"{refund.provider}:refund:{refund.reference}:{refund.refund_reference}"
-
-
-def flagged_event_id(event: PaymentEvent, flag: EventFlag) -> str:
-    """The key a flagged event is recorded under: its id, why it was flagged, and a digest of
-    what it says (a redelivery of the same event is a duplicate; another variant is not)."""
-    digest = hashlib.sha256(repr(event).encode()).hexdigest()[:16]
-    return f"{event.event_id}#{flag.value}:{digest}"
 
 
 def _utc_now() -> datetime:
