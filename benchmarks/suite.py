@@ -51,7 +51,7 @@ from .common import (
     median,
     timed,
 )
-from .growth import _postgres_schema, growth
+from .growth import _postgres_schema, growth, postgres_growth
 from .http_callbacks import p7
 from .peer import clients, peer, pinned, server_pids
 from .postgres_workers import workers
@@ -646,8 +646,9 @@ BENCHMARKS = {
     "PEER": peer,
     "CLIENTS": clients,
     "GROWTH": growth,
+    "GROWTH_PG": postgres_growth,
     "WORKERS": workers,
 }
 #: What runs without --only: GROWTH takes minutes and runs with --growth; WORKERS (several
 #: servers on PostgreSQL) runs when asked for.
-DEFAULT = [name for name in BENCHMARKS if name not in {"GROWTH", "WORKERS"}]
+DEFAULT = [name for name in BENCHMARKS if name not in {"GROWTH", "GROWTH_PG", "WORKERS"}]

@@ -29,6 +29,7 @@ from payments_core import (
     CallbackRequest,
     CallbackResult,
     ErrorClassification,
+    IdempotencyPattern,
     Operation,
     Order,
     OrderRequest,
@@ -105,6 +106,8 @@ class BinancePayProvider:
             currencies=orders.SUPPORTED_CURRENCIES,
             capabilities=CAPABILITIES,
             settings=dict(SETTING_ENV),
+            # merchantTradeNo is derived from the reference; Binance refuses it twice.
+            idempotency=IdempotencyPattern.DERIVED_ID,
         )
 
     @hookimpl

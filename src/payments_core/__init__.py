@@ -36,6 +36,7 @@ from payments_core.models import (
     CallbackResult,
     ErrorCategory,
     ErrorClassification,
+    IdempotencyPattern,
     Order,
     OrderRequest,
     PaymentEvent,
@@ -53,6 +54,7 @@ from payments_core.plugins import Clock, ProviderContext, SystemClock
 from payments_core.redaction import Secret, get_logger
 
 if TYPE_CHECKING:
+    from payments_core.claims import ClaimPolicy
     from payments_core.facade import Payments
     from payments_core.ledger import Ledger, open_ledger
     from payments_core.retry import RetryPolicy
@@ -63,6 +65,7 @@ if TYPE_CHECKING:
 # only needs the models and hookimpl should not pay for at import time.
 _LAZY = {
     "Payments": "payments_core.facade",
+    "ClaimPolicy": "payments_core.claims",
     "RetryPolicy": "payments_core.retry",
     "converter": "payments_core.serialization",
     "EventFlag": "payments_core.rules",
@@ -89,6 +92,7 @@ __all__ = [
     "CallbackRequest",
     "CallbackResult",
     "CallbackVerificationError",
+    "ClaimPolicy",
     "Clock",
     "Config",
     "ConfigurationError",
@@ -99,6 +103,7 @@ __all__ = [
     "EventFlag",
     "HttpRequest",
     "HttpResponse",
+    "IdempotencyPattern",
     "Ledger",
     "LedgerError",
     "Money",

@@ -14,9 +14,9 @@
     │   ├── RequestTimeout             no answer in time: the request may have been applied
     │   └── ResponseLost               the connection broke after sending: outcome unknown
     ├── CallbackError                  an incoming callback was refused; carries the reply to send
-    │   ├── CallbackVerificationError  signature, certificate serial, timestamp or headers are wrong
+    │   ├── CallbackVerificationError  signature, signing key, timestamp or headers are wrong
     │   └── CallbackPayloadError       the body is malformed, too large, or of an unknown kind
-    ├── CallbackDeferred               cannot be checked yet (keys being fetched): answer 503
+    ├── CallbackDeferred               cannot be verified yet; ask again later: answer 503
     └── LedgerError                    the ledger could not record or read something
 
 Every error keeps its context (``provider``, ``status_code``, ``provider_code``, ``request_id``) and
@@ -219,7 +219,7 @@ class CallbackError(PaymentsError):
 
 
 class CallbackVerificationError(CallbackError):
-    """The callback's signature, certificate serial, timestamp or headers did not check out."""
+    """The callback's signature, the key it names, its timestamp or headers did not check out."""
 
 
 class CallbackPayloadError(CallbackError):
@@ -227,11 +227,13 @@ class CallbackPayloadError(CallbackError):
 
 
 class CallbackDeferred(PaymentsError):
-    """An incoming callback could not be checked yet, through no fault of its own.
+    """An incoming callback cannot be verified yet, through no fault of its own: ask again later.
 
-    The provider's keys are being fetched by another callback, or the last fetch failed. The
-    callback is neither refused nor recorded: answer with a 5xx (the callback endpoint answers
-    503 with ``Retry-After``) so that the provider delivers it again.
+    What verifying it needs is not at hand right now: say, the provider's public keys are
+    being fetched (by another callback), or the last fetch failed. However a provider gets its
+    keys (by a certificate serial, a key id, a published key set), the meaning is the same.
+    The callback is neither refused nor recorded: answer with a 5xx (the callback endpoint
+    answers 503 with ``Retry-After``) so that the provider delivers it again.
 
     Attributes:
         retry_after: Seconds after which a redelivery can be checked, when known.

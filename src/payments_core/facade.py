@@ -5,10 +5,11 @@ configuration, and offers each operation twice: ``create_order`` for blocking co
 ``create_order_async`` for asyncio. Both run the same flow (:mod:`payments_core.flows`): the
 provider's sans-I/O operations, the ledger's steps and the retry policy's waits, written once.
 
-Creating an order is safe to repeat. The provider derives its order id from the caller's
-reference, and when a create's outcome is unknown (a timeout, a lost response) or the provider
-says the order already exists, the next attempt *queries* the order by its reference instead of
-creating one; only if the provider has none is the create sent again.
+Creating an order is safe to repeat, whichever idempotency pattern the provider follows
+(:class:`~payments_core.models.IdempotencyPattern`): after an unknown outcome (a timeout, a
+lost response) or a duplicate answer the order is *queried*, and created again only if the
+provider has none. A find-or-create provider is searched before every create, and with a
+ledger only one instance at a time creates a reference (:mod:`payments_core.claims`).
 
 With a ledger (``Payments(ledger=open_ledger(url))``) the facade also remembers: an order
 already recorded for a reference is returned without asking the provider, callbacks are
@@ -27,6 +28,7 @@ from typing import Any, Self, TypeVar
 import httpx
 
 from payments_core import telemetry
+from payments_core.claims import ClaimPolicy
 from payments_core.config import Config
 from payments_core.errors import (
     ConfigurationError,
@@ -102,6 +104,9 @@ class Payments:
     :param ledger: Where orders and callback events are recorded
         (:func:`~payments_core.ledger.open_ledger`). Needed by :meth:`apply_callback` and
         :meth:`reconcile`; the facade closes it when it is closed.
+    :param claims: How long a claim on a reference holds, and how often an instance waiting
+        for another's claim looks again, at find-or-create providers
+        (:mod:`payments_core.claims`); default :class:`~payments_core.claims.ClaimPolicy`.
 
     Use it as a context manager, or call :meth:`close` / :meth:`aclose`, to release the
     connection pools (and the ledger's connections).
@@ -121,9 +126,11 @@ class Payments:
         async_http: str = "auto",
         clock: Clock | None = None,
         ledger: Ledger | None = None,
+        claims: ClaimPolicy | None = None,
     ) -> None:
         self.host = PluginHost(config, clock=clock)
         self.ledger = ledger
+        self.claims = claims if claims is not None else ClaimPolicy()
         self.config = self.host.config
         overrides = dict(provider_settings or {})
         for name, factory in (providers or {}).items():
@@ -201,14 +208,14 @@ class Payments:
         :raises LedgerError: if the ledger cannot be read or written.
         """
         hooks = self.provider(provider)
-        return self._run(create_flow(hooks, request, self.retry, self.ledger))
+        return self._run(create_flow(hooks, request, self.retry, self.ledger, self.claims))
 
     async def create_order_async(
         self, request: OrderRequest, *, provider: str | None = None
     ) -> Order:
         """Asynchronous :meth:`create_order`; the ledger's work runs in a worker thread."""
         hooks = self.provider(provider)
-        return await self._arun(create_flow(hooks, request, self.retry, self.ledger))
+        return await self._arun(create_flow(hooks, request, self.retry, self.ledger, self.claims))
 
     def query_order(self, reference: str, *, provider: str | None = None) -> Order | None:
         """The provider's order for ``reference``, or ``None`` if it has none."""
@@ -222,14 +229,11 @@ class Payments:
 
     def close_order(self, reference: str, *, provider: str | None = None) -> bool:
         """Ask the provider to close the unpaid order for ``reference``."""
-        return self._run(self._close_flow(self.provider(provider), reference))
+        return self._run(close_flow(self.provider(provider), reference, self.retry))
 
     async def close_order_async(self, reference: str, *, provider: str | None = None) -> bool:
         """Asynchronous :meth:`close_order`."""
-        return await self._arun(self._close_flow(self.provider(provider), reference))
-
-    def _close_flow(self, hooks: ProviderHooks, reference: str) -> Flow[bool]:
-        return close_flow(hooks, reference, self.retry)
+        return await self._arun(close_flow(self.provider(provider), reference, self.retry))
 
     def refund_order(self, request: RefundRequest, *, provider: str | None = None) -> Refund:
         """Give back ``request.amount`` of the paid order for ``request.reference``.
@@ -347,11 +351,8 @@ class Payments:
     async def apply_callback_async(
         self, provider: str, headers: Mapping[str, str], body: bytes
     ) -> CallbackOutcome:
-        """Asynchronous :meth:`apply_callback`.
-
-        The ledger's work and the application hook run in a worker thread, so neither blocks
-        the event loop.
-        """
+        """Asynchronous :meth:`apply_callback`; the ledger's work and the application hook
+        run in a worker thread, so neither blocks the event loop."""
         ledger = self._need_ledger("apply_callback")
         flow = self._apply_callback_flow(ledger, provider, headers, body)
         return await self._arun(telemetry.active.callback(provider, flow))

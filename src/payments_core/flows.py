@@ -8,10 +8,12 @@ application's hook) and a :class:`~payments_core.http.Wait` (a retry's backoff).
 :func:`~payments_core.transport.drive_async` for asyncio, so ``create_order`` and
 ``create_order_async`` are one flow run by each.
 
-Creating an order is safe to repeat. The provider derives its order id from the caller's
-reference, and when a create's outcome is unknown (a timeout, a lost response) or the provider
-says the order already exists, the next attempt *queries* the order by its reference instead of
-creating one; only if the provider has none is the create sent again.
+Creating an order is safe to repeat, whichever :class:`~payments_core.models.IdempotencyPattern`
+the provider follows. When a create's outcome is unknown (a timeout, a lost response) or the
+provider says the order already exists, the next attempt *queries* the order by its reference
+instead of creating one; only if the provider has none is the create sent again. At a
+find-or-create provider every create is preceded by that query, and with a ledger by a claim on
+the reference (:mod:`payments_core.claims`), so two instances never both create.
 """
 
 from __future__ import annotations
@@ -22,9 +24,16 @@ from typing import TYPE_CHECKING, Any, Final, NamedTuple, TypeAlias, TypeVar
 import attrs
 
 from payments_core import telemetry
+from payments_core.claims import ClaimPolicy, release_claim, wait_for_claim
 from payments_core.errors import PaymentsError, PluginError, ValidationError
 from payments_core.http import Blocking, HttpRequest, Operation, Wait, blocking
-from payments_core.models import ErrorCategory, Order, OrderRequest, PaymentEvent
+from payments_core.models import (
+    ErrorCategory,
+    IdempotencyPattern,
+    Order,
+    OrderRequest,
+    PaymentEvent,
+)
 from payments_core.plugins import ProviderHooks
 from payments_core.retry import RetryPolicy, is_retryable
 
@@ -40,6 +49,7 @@ __all__ = [
     "call_provider",
     "close_flow",
     "create_flow",
+    "idempotency_of",
     "query_flow",
     "reconciliation_event",
     "same_price",
@@ -112,12 +122,20 @@ def close_flow(hooks: ProviderHooks, reference: str, retry: RetryPolicy) -> Flow
 
 
 def create_flow(
-    hooks: ProviderHooks, request: OrderRequest, retry: RetryPolicy, ledger: Ledger | None
+    hooks: ProviderHooks,
+    request: OrderRequest,
+    retry: RetryPolicy,
+    ledger: Ledger | None,
+    claims: ClaimPolicy | None = None,
 ) -> Flow[Order]:
     """Create (or find) the provider's order for ``request``; see ``Payments.create_order``.
 
-    Traced as the operation ``create_order``."""
-    flow = _create(hooks, request, retry, ledger)
+    Traced as the operation ``create_order``.
+
+    :param claims: How to claim the reference at a find-or-create provider (with a ledger);
+        ``None``: no claim, the search before the create alone.
+    """
+    flow = _create(hooks, request, retry, ledger, claims)
     return telemetry.active.operation("create_order", hooks.name, flow, _about(request.reference))
 
 
@@ -127,37 +145,73 @@ def _about(reference: str) -> dict[str, str]:
 
 
 def _create(
-    hooks: ProviderHooks, request: OrderRequest, retry: RetryPolicy, ledger: Ledger | None
+    hooks: ProviderHooks,
+    request: OrderRequest,
+    retry: RetryPolicy,
+    ledger: Ledger | None,
+    claims: ClaimPolicy | None,
 ) -> Flow[Order]:
     if ledger is not None:
         known = yield from blocking(ledger.get_order, hooks.name, request.reference)
         if known is not None:
             telemetry.active.outcome("recorded_before")
             return same_price(known, request)
-    attempt = CreateAttempt(hooks, request)
-    order = yield from retry.flow(attempt.flow, should_retry=_retry_create)
-    if ledger is None:
-        return order
-    return same_price((yield from blocking(ledger.record_order, order)), request)
+    find_first = idempotency_of(hooks) is IdempotencyPattern.FIND_OR_CREATE
+    claimed: tuple[Ledger, ClaimPolicy] | None = None
+    if find_first and ledger is not None and claims is not None:
+        known = yield from wait_for_claim(ledger, hooks.name, request.reference, claims)
+        if known is not None:
+            return same_price(known, request)
+        claimed = (ledger, claims)
+    attempt = CreateAttempt(hooks, request, find_first=find_first)
+    try:
+        order = yield from retry.flow(attempt.flow, should_retry=_retry_create)
+        if ledger is None:
+            return order
+        stored = yield from blocking(ledger.record_order, order)
+    except PaymentsError as error:
+        # After an unknown outcome the order may exist unseen: the claim stays until it
+        # expires (this facade may take it again at once).
+        if claimed is not None and _category(error) is not ErrorCategory.OUTCOME_UNKNOWN:
+            yield from release_claim(*claimed, hooks.name, request.reference)
+        raise
+    if claimed is not None:
+        yield from release_claim(*claimed, hooks.name, request.reference)
+    return same_price(stored, request)
+
+
+def idempotency_of(hooks: ProviderHooks) -> IdempotencyPattern:
+    """The idempotency pattern the provider declares (``DERIVED_ID`` if it says nothing)."""
+    info = hooks.describe_provider()
+    return IdempotencyPattern.DERIVED_ID if info is None else info.idempotency
+
+
+def _category(error: PaymentsError) -> ErrorCategory | None:
+    return None if error.classification is None else error.classification.category
 
 
 class CreateAttempt:
     """One create, across attempts: remembers whether the next attempt must query first."""
 
-    def __init__(self, hooks: ProviderHooks, request: OrderRequest) -> None:
+    def __init__(
+        self, hooks: ProviderHooks, request: OrderRequest, *, find_first: bool = False
+    ) -> None:
         self.hooks = hooks
         self.request = request
-        self.recover = False
+        # A find-or-create provider is searched before its first create too.
+        self.recover = find_first
 
     def flow(self) -> Flow[Order]:
         """One attempt: the query first if the last outcome was unknown, else the create."""
+        # The hook checks the request when called: a refusal comes before anything is sent.
+        create = self.hooks.create_order(self.request)
         if self.recover:
             found = yield from self._query()
             if found is not None:
                 return self._recovered(found)
             self.recover = False
         try:
-            return (yield from self._create())
+            return (yield from call_provider(self.hooks, "create_order", create))
         except PaymentsError as error:
             if not self._note(error):
                 raise
@@ -174,12 +228,9 @@ class CreateAttempt:
         hooks = self.hooks
         return call_provider(hooks, "query_order", hooks.query_order(self.request.reference))
 
-    def _create(self) -> Flow[Order]:
-        return call_provider(self.hooks, "create_order", self.hooks.create_order(self.request))
-
     def _note(self, error: PaymentsError) -> bool:
         """Remember whether the next attempt must query first; whether the order exists."""
-        category = None if error.classification is None else error.classification.category
+        category = _category(error)
         if category in RECOVER_BY_QUERY:
             self.recover = True
         return category is ErrorCategory.DUPLICATE_ORDER

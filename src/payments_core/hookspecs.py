@@ -96,8 +96,23 @@ class PaymentProvider:
     def create_order(self, request: OrderRequest) -> Operation[Order] | None:
         """Create an order for ``request``.
 
-        The provider's order id must be derived from ``request.reference`` deterministically,
-        so that the same reference always names the same provider order.
+        A create may be sent again for the same reference: a retry after a lost answer, or a
+        second application instance. One reference must stay one order at the provider, by
+        the pattern the provider declares in ``ProviderInfo.idempotency``
+        (:class:`~payments_core.models.IdempotencyPattern`), which promises:
+
+        * ``DERIVED_ID``: the id the order is created under is derived from the reference, the
+          same every time; a second create is refused (``classify_error`` says
+          ``duplicate_order``) or answered with the first order, and ``query_order`` finds it.
+        * ``IDEMPOTENCY_KEY``: the request carries a key derived from the reference, and the
+          provider answers a repeated key with the order it made the first time.
+        * ``FIND_OR_CREATE``: the reference is stored with the order (metadata) and
+          ``query_order`` finds it by that, among every order the account holds. The core
+          calls ``query_order`` before every create and creates only if it finds nothing; with
+          a ledger it also lets one instance at a time create a reference.
+
+        The hook checks the request when it is called (raising ``ValidationError``), before
+        the operation sends anything.
 
         :param request: The validated order request.
         :returns: An operation whose result is the created :class:`~payments_core.models.Order`.
@@ -113,7 +128,9 @@ class PaymentProvider:
         """Ask the provider for the order it holds for ``reference``.
 
         Used to recover a create whose outcome is unknown (timeout, lost response, duplicate
-        answer) and by reconciliation.
+        answer), by reconciliation, and before every create at a find-or-create provider. It
+        must find the order however many orders were created after it: a search that looks at
+        the newest page of a list alone is a bug (the ``query-among-many`` contract).
 
         :param reference: The caller's reference the order was created for.
         :returns: An operation whose result is the :class:`~payments_core.models.Order`, or
@@ -204,10 +221,11 @@ class PaymentProvider:
         :param callback: The raw headers and body bytes.
         :returns: An operation whose result is a :class:`~payments_core.models.CallbackResult`:
             the :class:`~payments_core.models.PaymentEvent` and the acknowledgement to send.
-        :raises CallbackVerificationError: signature, serial, timestamp or headers are wrong.
+        :raises CallbackVerificationError: signature, signing key, timestamp or headers are
+            wrong.
         :raises CallbackPayloadError: malformed, oversized, or of an unknown kind.
-        :raises CallbackDeferred: it cannot be judged yet (the keys are being fetched); the
-            provider will deliver it again.
+        :raises CallbackDeferred: it cannot be verified yet (say, the keys are being fetched);
+            the provider will deliver it again.
 
         Stops at the first non-``None`` result.
         """

@@ -29,6 +29,7 @@ __all__ = [
     "CallbackResult",
     "ErrorCategory",
     "ErrorClassification",
+    "IdempotencyPattern",
     "Order",
     "OrderRequest",
     "PaymentEvent",
@@ -193,8 +194,9 @@ class OrderRequest:
 
     Attributes:
         reference: The caller's own id for what is being paid (LeadsCalendar's booking id).
-            Providers derive their order id from it deterministically, so asking twice for the
-            same reference (after a crash, a timeout, a retry) never makes a second order.
+            One reference is one order: asking twice for it (after a crash, a timeout, a
+            retry, from a second instance) never makes a second one, by the provider's
+            :class:`IdempotencyPattern`.
         price: What the payer is charged, in a fiat currency (``Money("1.00", "USD")``) or a
             crypto asset. Must be more than zero.
         callback_url: Where the provider posts the payment confirmation.
@@ -590,6 +592,31 @@ class ErrorClassification:
     provider_code: str | None = None
 
 
+class IdempotencyPattern(enum.StrEnum):
+    """How a provider keeps one caller's reference from becoming two orders.
+
+    A create may be sent twice: a retry after a lost answer, a second application instance
+    handling the same checkout. Each pattern is a different promise about what the provider
+    does then, and the core plays its part for each (see docs/hooks.md):
+
+    * ``DERIVED_ID``: the provider's order id (or the merchant id it is created under) is
+      derived from the reference, the same every time; the provider refuses a second create
+      with that id (classified ``duplicate_order``) and ``query_order`` finds the first one.
+      Binance Pay and ExamplePay.
+    * ``IDEMPOTENCY_KEY``: every create carries a key derived from the reference (an
+      ``Idempotency-Key`` header), and the provider answers a repeated key with the order it
+      made the first time. Stripe.
+    * ``FIND_OR_CREATE``: the provider assigns its ids and knows no key; the reference is
+      stored with the order (metadata) and ``query_order`` searches for it. The core searches
+      before every create and, with a ledger, lets only one instance at a time create a given
+      reference (a claim in the ledger). Coinbase Commerce, BTCPay, NOWPayments.
+    """
+
+    DERIVED_ID = "derived_id"
+    IDEMPOTENCY_KEY = "idempotency_key"
+    FIND_OR_CREATE = "find_or_create"
+
+
 @attrs.frozen(kw_only=True)
 class ProviderInfo:
     """A provider's description of itself.
@@ -601,6 +628,8 @@ class ProviderInfo:
         capabilities: Operations it supports, e.g. ``create_order``, ``query_order``,
             ``close_order``, ``callbacks``, ``sandbox``.
         settings: The configuration keys it reads, with the environment variable for each.
+        idempotency: How it keeps a reference from becoming two orders (default
+            ``DERIVED_ID``, what every provider before this field did).
     """
 
     name: str
@@ -608,6 +637,7 @@ class ProviderInfo:
     currencies: frozenset[str] = frozenset()
     capabilities: frozenset[str] = frozenset()
     settings: Mapping[str, str] = attrs.field(factory=dict)
+    idempotency: IdempotencyPattern = IdempotencyPattern.DERIVED_ID
 
 
 @attrs.frozen(kw_only=True)

@@ -60,7 +60,7 @@ class BinanceHarness(ProviderHarness):
                 protocol.HEADER_SIGNATURE,
             },
             timestamp_header=protocol.HEADER_TIMESTAMP,
-            serial_header=protocol.HEADER_CERTIFICATE_SN,
+            key_header=protocol.HEADER_CERTIFICATE_SN,
         )
 
     def paid_callback(self, order: Order) -> CallbackRequest:

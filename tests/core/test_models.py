@@ -23,6 +23,7 @@ from payments_core import (
     ErrorClassification,
     HttpRequest,
     HttpResponse,
+    IdempotencyPattern,
     Money,
     Order,
     OrderRequest,
@@ -194,6 +195,7 @@ SAMPLES: dict[type, Callable[[], object]] = {
         currencies=frozenset({"USD", "USDT"}),
         capabilities=frozenset({"create_order"}),
         settings={"api_key": "BINANCE_PAY_API_KEY"},
+        idempotency=IdempotencyPattern.FIND_OR_CREATE,
     ),
     StatusChange: lambda: StatusChange(
         provider="binance",
@@ -244,6 +246,7 @@ NOT_DATA = {
     payments_core.ProviderSettings,
     payments_core.ProviderContext,
     payments_core.RetryPolicy,
+    payments_core.ClaimPolicy,
 }
 
 

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from payments_core import Ledger
-from payments_core.ledger.columns import EVENTS, ORDERS, REFUNDS, Column, Kind, Table
+from payments_core.ledger.columns import CLAIMS, EVENTS, ORDERS, REFUNDS, Column, Kind, Table
 from payments_core.ledger.migrations import MIGRATIONS
 from payments_core.ledger.statements import Statements
 
@@ -85,7 +85,7 @@ def test_the_time_columns_are_those_the_migrations_declare_as_times() -> None:
     }
     specified = {
         column.name
-        for table in (ORDERS, EVENTS, REFUNDS)
+        for table in (ORDERS, EVENTS, REFUNDS, CLAIMS)
         for column in table.columns
         if column.kind is Kind.TIME
     }

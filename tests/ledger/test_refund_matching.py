@@ -13,7 +13,7 @@ import pytest
 
 from payments_core import Ledger, Money, PaymentEvent, PaymentStatus, RefundStatus
 from payments_core.ledger import EventFlag
-from payments_core.ledger.sql import flagged_event_id
+from payments_core.ledger.records import flagged_event_id
 
 from .fakes import NAME, event_for, order_for, provider_order_id, provider_reference
 from .test_refunds_ledger import answered, asked, notice, paid, state

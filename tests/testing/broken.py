@@ -1,4 +1,4 @@
-"""Deliberately broken variants of the ExamplePay provider, one flaw each.
+"""Deliberately broken variants of the ExamplePay and ExampleCharges providers, one flaw each.
 
 Each subclass overrides one hook of the working provider to make one mistake a real provider
 could make; the contract suite must catch every one and name the contract it breaks.
@@ -11,6 +11,8 @@ import logging
 import uuid
 
 import attrs
+from payments_example import charges_wire
+from payments_example.charges import ChargesProvider
 from payments_example.provider import ExampleProvider
 
 from payments_core import (
@@ -21,6 +23,7 @@ from payments_core import (
     CallbackVerificationError,
     ErrorCategory,
     ErrorClassification,
+    IdempotencyPattern,
     Order,
     OrderRequest,
     PaymentEvent,
@@ -205,3 +208,43 @@ class IgnoresThePickedAsset(ExampleProvider):
 
     def _event(self, body: bytes) -> PaymentEvent:
         return attrs.evolve(super()._event(body), paid=None, fee=None)
+
+
+# -- ExampleCharges, the find-or-create provider ----------------------------------------------
+
+
+class NewestPageOnly(ChargesProvider):
+    """Looks for the reference on the newest page of the charges list alone."""
+
+    @hookimpl
+    def query_order(self, reference: str) -> Operation[Order | None]:
+        return self._newest_page(reference)
+
+    def _newest_page(self, reference: str) -> Operation[Order | None]:
+        path = f"{charges_wire.PATH_CHARGES}?limit={charges_wire.PAGE_DEFAULT}"
+        response = yield from self._call("GET", path, b"", "query_order")
+        for charge in self._data(response, "query_order"):
+            if charge["metadata"].get(charges_wire.METADATA_REFERENCE) == reference:
+                return self._order(reference, charge, "query_order")
+        return None
+
+
+class ServerIdsDeclaredDerived(ChargesProvider):
+    """Declares a derived id, though its server assigns ids and refuses no repeat."""
+
+    @hookimpl
+    def describe_provider(self) -> ProviderInfo:
+        info = super().describe_provider()
+        return attrs.evolve(info, idempotency=IdempotencyPattern.DERIVED_ID)
+
+
+class VerifiesReserialisedBody(ChargesProvider):
+    """Checks the HMAC over the body parsed and serialised again, not over the bytes received."""
+
+    @hookimpl
+    def handle_callback(self, callback: CallbackRequest) -> Operation[CallbackResult]:
+        try:
+            again = json.dumps(json.loads(callback.body), separators=(",", ":")).encode()
+        except ValueError:
+            again = callback.body
+        return self._callback(CallbackRequest(callback.headers, again))

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from payments_example.harness import ExampleHarness
+from payments_example.charges import ChargesProvider
+from payments_example.harness import ChargesHarness, ExampleHarness
 from payments_example.provider import ExampleProvider
 
-from payments_core.testing import ContractBroken, ProviderContract
+from payments_core.testing import ContractBroken, ProviderContract, ProviderHarness
 from tests.testing import broken
 
 # provider, the contract test that must catch it, the contract it names, a phrase of the detail
@@ -80,6 +81,24 @@ CASES = [
     ),
     (broken.MisnamesItself, "test_describes_itself", "describes-itself", "'examplepay'"),
     (
+        broken.NewestPageOnly,
+        "test_query_finds_an_order_among_many",
+        "query-among-many",
+        "after 50 other orders, query_order gave None",
+    ),
+    (
+        broken.ServerIdsDeclaredDerived,
+        "test_the_idempotency_pattern_keeps_one_order",
+        "idempotency-pattern",
+        "a derived_id provider: creating the reference again after 50 other orders gave order",
+    ),
+    (
+        broken.VerifiesReserialisedBody,
+        "test_tampered_callbacks_are_refused",
+        "callback-tamper",
+        "re-serialise the JSON body",
+    ),
+    (
         broken.RefundsTwice,
         "test_same_refund_reference_gives_same_refund",
         "idempotent-refund",
@@ -112,9 +131,13 @@ CASES = [
 ]
 
 
-def run_contract(test_name: str, factory: type[ExampleProvider]) -> None:
+def run_contract(test_name: str, factory: type[ExampleProvider | ChargesProvider]) -> None:
     """Run one contract test of the suite against ``factory``, as pytest would."""
-    harness = ExampleHarness(factory)
+    harness: ProviderHarness
+    if issubclass(factory, ChargesProvider):
+        harness = ChargesHarness(factory)
+    else:
+        harness = ExampleHarness(factory)
     try:
         getattr(ProviderContract(), test_name)(harness)
     finally:
@@ -127,7 +150,7 @@ def run_contract(test_name: str, factory: type[ExampleProvider]) -> None:
     ids=[case[0].__name__ for case in CASES],
 )
 def test_broken_provider_is_caught_naming_the_contract(
-    factory: type[ExampleProvider], test_name: str, contract: str, detail: str
+    factory: type[ExampleProvider | ChargesProvider], test_name: str, contract: str, detail: str
 ) -> None:
     with pytest.raises(ContractBroken) as caught:
         run_contract(test_name, factory)
@@ -140,6 +163,14 @@ def test_broken_provider_is_caught_naming_the_contract(
 @pytest.mark.parametrize(("test_name", "contract"), sorted({(c[1], c[2]) for c in CASES}))
 def test_the_working_provider_meets_the_same_contracts(test_name: str, contract: str) -> None:
     run_contract(test_name, ExampleProvider)
+
+
+@pytest.mark.parametrize(
+    ("test_name", "contract"),
+    sorted({(c[1], c[2]) for c in CASES if issubclass(c[0], ChargesProvider)}),
+)
+def test_the_working_find_or_create_provider_meets_them_too(test_name: str, contract: str) -> None:
+    run_contract(test_name, ChargesProvider)
 
 
 def test_every_contract_is_shown_to_fail_by_some_broken_provider() -> None:

@@ -6,6 +6,7 @@ import json
 from decimal import Decimal
 
 import attrs
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -29,7 +30,7 @@ FORMAT = CallbackFormat(
     signature_header="X-Sig",
     required_headers={"X-Sig", "X-Time", "X-Serial"},
     timestamp_header="X-Time",
-    serial_header="X-Serial",
+    key_header="X-Serial",
 )
 GENUINE = CallbackRequest(
     {"X-Sig": "q83vEjRWeJA=" * 8, "X-Time": "1700000000000", "X-Serial": "abc123", "X-Other": "1"},
@@ -99,3 +100,30 @@ def test_a_mutation_leaves_the_genuine_callback_untouched(data: st.DataObject) -
     before = (dict(GENUINE.headers), GENUINE.body)
     data.draw(callback_mutations(FORMAT))(GENUINE)
     assert (dict(GENUINE.headers), GENUINE.body) == before
+
+
+# An HMAC over the raw body (Coinbase Commerce's shape): one header, no timestamp, no key name.
+BODY_HMAC = CallbackFormat(signature_header="X-CC-Webhook-Signature", required_headers=set())
+BODY_SIGNED = CallbackRequest({"X-CC-Webhook-Signature": "ab" * 32}, b'{"id":"e1"}')
+
+
+@given(callback_mutations(BODY_HMAC))
+def test_a_body_hmac_format_is_tampered_only_where_it_keeps_its_proof(
+    mutation: CallbackMutation,
+) -> None:
+    forged = mutation(BODY_SIGNED)
+    assert set(forged.headers) <= {"x-cc-webhook-signature"}
+    assert (dict(forged.headers), forged.body) != (dict(BODY_SIGNED.headers), BODY_SIGNED.body)
+    assert "timestamp" not in mutation.description
+    assert "key named" not in mutation.description
+
+
+def test_serial_header_still_names_the_key_header_with_a_deprecation_warning() -> None:
+    with pytest.warns(DeprecationWarning, match="key_header"):
+        old = CallbackFormat(
+            signature_header="X-Sig", required_headers={"X-Sig"}, serial_header="X-Serial"
+        )
+    assert old.key_header == "x-serial"
+    assert old == CallbackFormat(
+        signature_header="X-Sig", required_headers={"X-Sig"}, key_header="X-Serial"
+    )

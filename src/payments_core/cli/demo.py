@@ -377,7 +377,7 @@ def _wait_for_refund_notice(
 
     :raises click.ClickException: if ``timeout`` seconds pass first.
     """
-    from payments_core.ledger.sql import answer_event_id
+    from payments_core.ledger.records import answer_event_id
 
     provider, reference = refund.provider, refund.reference
     deadline = None if timeout is None else time.monotonic() + timeout

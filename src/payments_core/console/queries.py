@@ -13,7 +13,9 @@ parameters and rewritten by the store's own ``placeholder``; no value enters the
 The order list is paginated on the database by keyset (newest first, then provider, then
 reference), over the indexes the ledger has: ``(status, created_at)`` serves a status filter
 directly, and a list of every status is the merge of one short index range per status, so no
-page ever sorts the whole table.
+page ever sorts the whole table. On PostgreSQL (ledger schema 9) that index is absent, so that a
+callback's update of an order is a HOT update: the same queries then read ``(created_at)`` and
+skip the other statuses (see docs/operations.md).
 """
 
 from __future__ import annotations

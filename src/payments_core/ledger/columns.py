@@ -26,6 +26,7 @@ from payments_core.money import Money
 from payments_core.rules import EventFlag, OrderState
 
 __all__ = [
+    "CLAIMS",
     "EVENTS",
     "EVENT_RECORD_COLUMNS",
     "ORDERS",
@@ -149,6 +150,9 @@ REFUNDS: Final = _table(
     currency settlement_amount:amount settlement_currency reason status created_at:time
     updated_at:time""",
 )
+
+# A reference being created at a find-or-create provider, by ``holder``, until ``expires_at``.
+CLAIMS: Final = _table("claims", "provider reference holder claimed_at:time expires_at:time")
 
 #: What decides whether an event may change an order (an :class:`OrderState`).
 STATE_COLUMNS: Final = (

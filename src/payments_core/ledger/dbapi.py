@@ -8,7 +8,7 @@ else of them. :class:`Pool` keeps idle connections for reuse (the SQLite store's
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any, Protocol
 
@@ -28,7 +28,7 @@ class Cursor(Protocol):
 class Connection(Protocol):
     """The part of a DB-API connection the ledger uses (sqlite3 and psycopg both fit)."""
 
-    def execute(self, sql: Any, params: Sequence[Any] = ..., /) -> Cursor: ...
+    def execute(self, sql: Any, params: Sequence[Any] | Mapping[str, Any] = ..., /) -> Cursor: ...
 
     def close(self) -> None: ...
 

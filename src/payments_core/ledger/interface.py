@@ -70,6 +70,22 @@ class Ledger(abc.ABC):
         """
 
     @abc.abstractmethod
+    def claim_reference(self, provider: str, reference: str, holder: str, hold: timedelta) -> bool:
+        """Claim the creation of ``reference``'s order at ``provider`` for ``holder``.
+
+        One statement, so of two instances claiming at once exactly one wins. The claim is
+        won when nobody holds it, when its holder's claim has expired, or when ``holder``
+        holds it already (the claim is then renewed). It expires ``hold`` after it is won, so
+        an instance that crashed while holding it holds it no longer than that.
+
+        :returns: Whether ``holder`` holds the claim now.
+        """
+
+    @abc.abstractmethod
+    def release_claim(self, provider: str, reference: str, holder: str) -> None:
+        """Give up ``holder``'s claim on ``reference`` (nothing if another holds it)."""
+
+    @abc.abstractmethod
     def reserve_refund(
         self, provider: str, request: RefundRequest, *, provider_refund_id: str | None = None
     ) -> RefundOutcome:

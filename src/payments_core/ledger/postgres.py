@@ -8,11 +8,13 @@ together do not race to create the tables.
 
 Connections come from a ``psycopg_pool`` pool of at most ``pool_size`` connections, in
 autocommit mode (the ledger says ``BEGIN`` and ``COMMIT``), shared by every thread of the
-process, the async facade's too. A write transaction runs in psycopg's pipeline mode: a
-statement is sent without waiting for the previous one's answer until a row must be read, so
-applying a callback takes three round trips (``BEGIN`` with the read of the order, the event's
-insert with the order's update, ``COMMIT``) rather than five. psycopg prepares a statement on
-the server once it has run a few times on a connection. Needs the ``postgres`` extra:
+process, the async facade's too. A callback that fits its order is applied by one statement,
+one round trip (:mod:`payments_core.ledger.postgres_apply`). Any other write transaction runs
+in psycopg's pipeline mode: a statement is sent without waiting for the previous one's answer
+until a row must be read, so applying a callback the general way takes three round trips
+(``BEGIN`` with the read of the order, the event's insert with the order's update, ``COMMIT``)
+rather than five. psycopg prepares a statement on the server once it has run a few times on a
+connection. Needs the ``postgres`` extra:
 ``pip install payments-core[postgres]``.
 """
 
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from contextlib import AbstractContextManager
+from datetime import datetime
 from typing import Any, ClassVar, Final, Unpack
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
@@ -28,7 +31,10 @@ from psycopg_pool import ConnectionPool
 
 from payments_core.errors import ConfigurationError
 from payments_core.ledger.dbapi import Connection, Connections
+from payments_core.ledger.postgres_apply import AtOnce
+from payments_core.ledger.records import ApplyResult
 from payments_core.ledger.sql import LedgerOptions, SqlLedger
+from payments_core.models import PaymentEvent
 from payments_core.redaction import safe_url
 
 __all__ = ["PostgresLedger"]
@@ -75,6 +81,7 @@ class PostgresLedger(SqlLedger):
         url, in_url = _without_pool_size(url)
         self.pool_size = _pool_size(pool_size if pool_size is not None else in_url)
         self.connect_timeout = connect_timeout
+        self._at_once = AtOnce(self)
         super().__init__(url, **options)
 
     def connect(self) -> Connection:
@@ -98,6 +105,19 @@ class PostgresLedger(SqlLedger):
     def batched(self, conn: Connection) -> AbstractContextManager[object]:
         assert isinstance(conn, psycopg.Connection)
         return conn.pipeline()
+
+    def apply_at_once(
+        self, event: PaymentEvent, now: datetime, *, announced: bool
+    ) -> ApplyResult | None:
+        with self._errors("apply event"), self._pool.connection() as conn:
+            outcome = self._at_once.run(conn, event, now, announced=announced)
+        if outcome.state is None:
+            return None  # perhaps known by its provider reference: the general path looks
+        if outcome.applied:
+            return ApplyResult.applied_by(event, outcome.state, now)
+        if outcome.seen:
+            return ApplyResult.duplicate_of(outcome.state.reference)
+        return None
 
     def placeholder(self, sql: str) -> str:
         return sql.replace("?", "%s")

@@ -1,17 +1,27 @@
-"""What the ledger returns: the result of applying an event or a refund, and stored records."""
+"""What the ledger returns: the result of applying an event or a refund, and stored records;
+and the keys under which the ledger records events it makes up itself."""
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from datetime import datetime
 
 import attrs
 
-from payments_core.models import Order, PaymentStatus, Refund, StatusChange
+from payments_core.models import Order, PaymentEvent, PaymentStatus, Refund, StatusChange
 from payments_core.money import Money
-from payments_core.rules import EventFlag
+from payments_core.rules import EventFlag, OrderState
 
-__all__ = ["ApplyResult", "Backlog", "EventRecord", "OrderRecord", "RefundOutcome"]
+__all__ = [
+    "ApplyResult",
+    "Backlog",
+    "EventRecord",
+    "OrderRecord",
+    "RefundOutcome",
+    "answer_event_id",
+    "flagged_event_id",
+]
 
 
 @attrs.frozen(kw_only=True)
@@ -33,6 +43,26 @@ class ApplyResult:
     change: StatusChange | None
     reference: str | None
     refund: Refund | None = None
+
+    @classmethod
+    def applied_by(cls, event: PaymentEvent, state: OrderState, now: datetime) -> ApplyResult:
+        """The result of ``event`` applied at ``now`` to the order that was in ``state``."""
+        change = StatusChange(
+            provider=event.provider,
+            reference=state.reference,
+            old_status=state.status,
+            new_status=event.status,
+            event_id=event.event_id,
+            changed_at=now,
+        )
+        return cls(
+            applied=True, duplicate=False, flagged=None, change=change, reference=state.reference
+        )
+
+    @classmethod
+    def duplicate_of(cls, reference: str | None) -> ApplyResult:
+        """The result of an event whose id was recorded before, for the order ``reference``."""
+        return cls(applied=False, duplicate=True, flagged=None, change=None, reference=reference)
 
 
 @attrs.frozen(kw_only=True)
@@ -117,3 +147,15 @@ class Backlog:
     pending_orders: Mapping[str, int]
     pending_refunds: int
     unannounced: int
+
+
+def answer_event_id(refund: Refund) -> str:
+    """The event id under which a refund's answer (not its notice) moved the order."""
+    return f"{refund.provider}:refund:{refund.reference}:{refund.refund_reference}"
+
+
+def flagged_event_id(event: PaymentEvent, flag: EventFlag) -> str:
+    """The key a flagged event is recorded under: its id, why it was flagged, and a digest of
+    what it says (a redelivery of the same event is a duplicate; another variant is not)."""
+    digest = hashlib.sha256(repr(event).encode()).hexdigest()[:16]
+    return f"{event.event_id}#{flag.value}:{digest}"

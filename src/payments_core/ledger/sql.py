@@ -25,7 +25,6 @@ update, and ``COMMIT`` alone: three round trips instead of five.
 from __future__ import annotations
 
 import abc
-import hashlib
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager, nullcontext, suppress
 from datetime import UTC, datetime, timedelta
@@ -46,6 +45,8 @@ from payments_core.ledger.records import (
     EventRecord,
     OrderRecord,
     RefundOutcome,
+    answer_event_id,
+    flagged_event_id,
 )
 from payments_core.ledger.statements import Statement, Statements
 from payments_core.models import (
@@ -69,7 +70,7 @@ from payments_core.rules import (
     learnt_settlement,
 )
 
-__all__ = ["LedgerOptions", "SqlLedger", "answer_event_id", "flagged_event_id"]
+__all__ = ["LedgerOptions", "SqlLedger"]
 
 
 class LedgerOptions(TypedDict, total=False):
@@ -211,6 +212,10 @@ class SqlLedger(Ledger):
         if event.refund is not None:
             return self._apply_refund_notice(event, announced=announced)
         now = self._now()
+        if self.before_commit is None:
+            done = self.apply_at_once(event, now, announced=announced)
+            if done is not None:
+                return done
         try:
             with self._errors("apply event"), self._transaction() as conn:
                 state = self._state(conn, event)
@@ -240,17 +245,18 @@ class SqlLedger(Ledger):
                 change=None,
                 reference=None if state is None else state.reference,
             )
-        change = StatusChange(
-            provider=event.provider,
-            reference=state.reference,
-            old_status=state.status,
-            new_status=event.status,
-            event_id=event.event_id,
-            changed_at=now,
-        )
-        return ApplyResult(
-            applied=True, duplicate=False, flagged=None, change=change, reference=state.reference
-        )
+        return ApplyResult.applied_by(event, state, now)
+
+    def apply_at_once(
+        self, event: PaymentEvent, now: datetime, *, announced: bool
+    ) -> ApplyResult | None:
+        """Apply ``event`` in one statement if the store can and the event fits its order.
+
+        :returns: the result, or ``None`` to apply it by the general transaction (which then
+            decides everything again). The base class always returns ``None``.
+        """
+        del event, now, announced
+        return None
 
     def unannounced_changes(
         self, older_than: timedelta = timedelta(0), *, limit: int = 1000
@@ -278,6 +284,25 @@ class SqlLedger(Ledger):
 
     def close(self) -> None:
         self._pool.close()
+
+    # -- claims -----------------------------------------------------------------------------
+
+    def claim_reference(self, provider: str, reference: str, holder: str, hold: timedelta) -> bool:
+        now = self._now()
+        with self._errors("claim a reference"), self._transaction() as conn:
+            won = self._sql.claim.row(
+                conn,
+                provider=provider,
+                reference=reference,
+                holder=holder,
+                claimed_at=now,
+                expires_at=now + hold,
+            )
+        return won is not None
+
+    def release_claim(self, provider: str, reference: str, holder: str) -> None:
+        with self._errors("release a claim"), self._transaction() as conn:
+            self._sql.release_claim.run(conn, provider=provider, reference=reference, holder=holder)
 
     # -- what telemetry reads ---------------------------------------------------------------
 
@@ -638,9 +663,7 @@ class _Duplicate(Exception):
 
     def __init__(self, reference: str | None) -> None:
         super().__init__(reference)
-        self.result = ApplyResult(
-            applied=False, duplicate=True, flagged=None, change=None, reference=reference
-        )
+        self.result = ApplyResult.duplicate_of(reference)
 
 
 def _rollback(conn: Connection) -> None:
@@ -655,18 +678,6 @@ def _moved(refund: Refund, amount: Money | None) -> Money | None:
     if amount is None or amount.currency == refund.amount.currency:
         return None
     return amount
-
-
-def answer_event_id(refund: Refund) -> str:
-    """The event id under which a refund's answer (not its notice) moved the order."""
-    return f"{refund.provider}:refund:{refund.reference}:{refund.refund_reference}"
-
-
-def flagged_event_id(event: PaymentEvent, flag: EventFlag) -> str:
-    """The key a flagged event is recorded under: its id, why it was flagged, and a digest of
-    what it says (a redelivery of the same event is a duplicate; another variant is not)."""
-    digest = hashlib.sha256(repr(event).encode()).hexdigest()[:16]
-    return f"{event.event_id}#{flag.value}:{digest}"
 
 
 def _utc_now() -> datetime:

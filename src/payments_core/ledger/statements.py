@@ -18,6 +18,7 @@ from typing import Any, Final
 import attrs
 
 from payments_core.ledger.columns import (
+    CLAIMS,
     EVENT_RECORD_COLUMNS,
     EVENTS,
     ORDERS,
@@ -228,6 +229,25 @@ class Statements:
             "AND refund_reference = :refund_reference AND status = :status "
             "RETURNING refund_reference",
             "refund_reference",
+        )
+
+        # -- claims ---------------------------------------------------------------------------
+        # One statement, so two instances claiming at once cannot both win: the row is new,
+        # or its claim has expired, or it is the claimer's own (renewed).
+        self.claim = statement(
+            CLAIMS,
+            "INSERT INTO claims (provider, reference, holder, claimed_at, expires_at) "
+            "VALUES (:provider, :reference, :holder, :claimed_at, :expires_at) "
+            "ON CONFLICT (provider, reference) DO UPDATE SET holder = excluded.holder, "
+            "claimed_at = excluded.claimed_at, expires_at = excluded.expires_at "
+            "WHERE claims.expires_at <= excluded.claimed_at OR claims.holder = excluded.holder "
+            "RETURNING holder",
+            "holder",
+        )
+        self.release_claim = statement(
+            CLAIMS,
+            "DELETE FROM claims WHERE provider = :provider AND reference = :reference "
+            "AND holder = :holder",
         )
 
 

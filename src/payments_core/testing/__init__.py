@@ -6,7 +6,7 @@ hypothesis. The public names:
 * :class:`ProviderContract` — the contract suite; subclass it in a test module.
 * :class:`ProviderHarness` — what the suite needs to know about a provider and its sandbox;
   :class:`InProcessHarness` — the same for a sandbox in this process, behind a mock transport.
-* :class:`CallbackFormat` — where a provider's callbacks keep signature, timestamp, serial.
+* :class:`CallbackFormat` — where a provider's callbacks keep signature, timestamp, key name.
 * :class:`Fault`, :class:`FaultInjector` — failures the suite injects between provider and
   sandbox.
 * :class:`ContractBroken` — the failure raised when a contract is broken; :func:`contracts`

@@ -60,7 +60,7 @@ class ProviderHarness(abc.ABC):
     @property
     @abc.abstractmethod
     def callback_format(self) -> CallbackFormat:
-        """Where the provider's callbacks carry signature, timestamp and key serial."""
+        """Where the provider's callbacks carry their signature (and timestamp, key name)."""
 
     @abc.abstractmethod
     def paid_callback(self, order: Order) -> CallbackRequest:

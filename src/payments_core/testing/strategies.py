@@ -22,7 +22,7 @@ Callbacks:
 
 * :func:`callback_mutations` — functions that tamper with a genuine signed callback so that a
   provider must refuse it: flip a body byte, drop or blank a header, re-serialise the JSON
-  body, shift the timestamp, change the certificate serial, corrupt the signature.
+  body, shift the timestamp, change the key named in the key header, corrupt the signature.
 * :func:`callback_requests` — arbitrary headers and bodies, shaped like a provider's callbacks.
 
 Example::
@@ -39,6 +39,7 @@ Example::
 from __future__ import annotations
 
 import json
+import warnings
 from collections.abc import Callable, Collection, Mapping
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
@@ -424,18 +425,41 @@ def _lower_all(names: Collection[str]) -> frozenset[str]:
 class CallbackFormat:
     """Where a provider's callbacks keep their proofs, so they can be tampered with.
 
+    It assumes nothing about how the signature is made. An HMAC over the raw body with no
+    other header (Coinbase Commerce) is ``CallbackFormat(signature_header=...,
+    required_headers={...})``; a signed timestamp adds ``timestamp_header``; a header that
+    names which key signed (a certificate serial, a key id, a key version) adds
+    ``key_header``. The tampering strategies tamper with what is described, and only that.
+
     Attributes:
         signature_header: The header holding the signature.
         required_headers: Every header the provider must refuse a callback without (the
             signature header included). Lower case.
         timestamp_header: The signed timestamp header, if the provider sends one.
-        serial_header: The header naming the signing key or certificate, if any.
+        key_header: The header naming the key that signed (a certificate serial, a key id),
+            if the provider sends one.
+        serial_header: Deprecated name of ``key_header``, kept for one release: passing it
+            sets ``key_header`` and warns.
     """
 
     signature_header: str = attrs.field(converter=_lower)
     required_headers: frozenset[str] = attrs.field(converter=_lower_all)
     timestamp_header: str | None = attrs.field(default=None, converter=_lower_optional)
-    serial_header: str | None = attrs.field(default=None, converter=_lower_optional)
+    key_header: str | None = attrs.field(default=None, converter=_lower_optional)
+    serial_header: str | None = attrs.field(
+        default=None, converter=_lower_optional, kw_only=True, eq=False, repr=False
+    )
+
+    def __attrs_post_init__(self) -> None:
+        if self.serial_header is None:
+            return
+        warnings.warn(
+            "CallbackFormat(serial_header=...) is deprecated: pass key_header=... instead",
+            DeprecationWarning,
+            stacklevel=3,
+        )
+        if self.key_header is None:
+            object.__setattr__(self, "key_header", self.serial_header)
 
 
 @attrs.frozen
@@ -544,11 +568,11 @@ def _shift_timestamp(name: str, delta: int) -> CallbackMutation:
     return CallbackMutation(f"shift timestamp {name} by {delta:+d} units", apply)
 
 
-def _change_serial(name: str, suffix: str) -> CallbackMutation:
+def _change_key(name: str, suffix: str) -> CallbackMutation:
     def apply(headers: dict[str, str], body: bytes) -> tuple[dict[str, str], bytes]:
         return {**headers, name: headers.get(name, "") + suffix}, body
 
-    return CallbackMutation(f"append {suffix!r} to the serial in {name}", apply)
+    return CallbackMutation(f"append {suffix!r} to the key named in {name}", apply)
 
 
 def callback_mutations(callback_format: CallbackFormat) -> st.SearchStrategy[CallbackMutation]:
@@ -558,9 +582,10 @@ def callback_mutations(callback_format: CallbackFormat) -> st.SearchStrategy[Cal
     :class:`~payments_core.CallbackRequest` and returns a forged copy: a flipped body byte, a
     truncated or extended body, the JSON body re-serialised (same data, other bytes), a
     required header dropped or blanked, the signature corrupted, the timestamp shifted or
-    garbled, the certificate serial changed.
+    garbled, the key named in the key header changed. Mutations of a timestamp or key header
+    are drawn only when the format names one.
 
-    :param callback_format: Where the provider keeps signature, timestamp and serial.
+    :param callback_format: Where the provider keeps signature, timestamp and key name.
     """
     fmt = callback_format
     required = sorted(fmt.required_headers | {fmt.signature_header})
@@ -589,9 +614,9 @@ def callback_mutations(callback_format: CallbackFormat) -> st.SearchStrategy[Cal
                 st.just("garble timestamp"),
             )
         )
-    if fmt.serial_header is not None:
+    if fmt.key_header is not None:
         suffixes = st.text(alphabet="0123456789abcdefXYZ", min_size=1, max_size=8)
-        options.append(st.builds(_change_serial, st.just(fmt.serial_header), suffixes))
+        options.append(st.builds(_change_key, st.just(fmt.key_header), suffixes))
     return st.one_of(options)
 
 
@@ -617,7 +642,7 @@ def callback_requests(callback_format: CallbackFormat) -> st.SearchStrategy[Call
     known = sorted(
         fmt.required_headers
         | {fmt.signature_header}
-        | {h for h in (fmt.timestamp_header, fmt.serial_header) if h is not None}
+        | {h for h in (fmt.timestamp_header, fmt.key_header) if h is not None}
     )
     names = st.sampled_from(known) | st.from_regex(r"[a-z][a-z0-9-]{0,20}", fullmatch=True)
     headers = st.dictionaries(names, _HEADER_VALUES, max_size=len(known) + 2)

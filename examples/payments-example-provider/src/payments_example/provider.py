@@ -24,7 +24,7 @@ import json
 from collections.abc import Mapping
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime
-from typing import Any, Final
+from typing import Final
 
 from payments_core import (
     CallbackPayloadError,
@@ -35,6 +35,7 @@ from payments_core import (
     ConfigurationError,
     ErrorCategory,
     ErrorClassification,
+    IdempotencyPattern,
     Money,
     Order,
     OrderRequest,
@@ -51,13 +52,18 @@ from payments_core import (
     RefundStatus,
     ResponseLost,
     Secret,
-    ValidationError,
     get_logger,
     hookimpl,
 )
-from payments_core.errors import parse_retry_after
 from payments_core.http import HttpRequest, HttpResponse, Operation
 from payments_example import wire
+from payments_example.common import (
+    CallbackRefusal,
+    api_error,
+    check_currency,
+    compact_json,
+    refusal,
+)
 
 __all__ = ["ExampleProvider", "merchant_order_id", "merchant_refund_id"]
 
@@ -193,17 +199,13 @@ class ExampleProvider:
                 "api_key": "EXAMPLEPAY_API_KEY",
                 "api_secret": "EXAMPLEPAY_API_SECRET",
             },
+            # merchant_order_id is derived from the reference; ExamplePay refuses it twice.
+            idempotency=IdempotencyPattern.DERIVED_ID,
         )
 
     @hookimpl
     def create_order(self, request: OrderRequest) -> Operation[Order]:
-        if request.price.currency not in wire.CURRENCIES:
-            raise ValidationError(
-                "price.currency",
-                f"ExamplePay accepts {', '.join(sorted(wire.CURRENCIES))}, "
-                f"not {request.price.currency}",
-                provider=self.name,
-            )
+        check_currency(request, wire.CURRENCIES, "ExamplePay", self.name)
         body = {
             "merchant_order_id": merchant_order_id(request.reference),
             "amount": str(request.price.amount),
@@ -213,7 +215,7 @@ class ExampleProvider:
             "return_url": request.return_url,
             "expires_at": request.expires_at.isoformat() if request.expires_at else None,
         }
-        return self._create(request.reference, _json(body))
+        return self._create(request.reference, compact_json(body))
 
     @hookimpl
     def query_order(self, reference: str) -> Operation[Order | None]:
@@ -232,7 +234,7 @@ class ExampleProvider:
             "reason": request.reason,
         }
         path = wire.PATH_REFUNDS.format(merchant_order_id=merchant_order_id(order.reference))
-        return self._send_refund(path, _json(body), request)
+        return self._send_refund(path, compact_json(body), request)
 
     @hookimpl
     def refund_id(self, request: RefundRequest) -> str:
@@ -428,17 +430,8 @@ class ExampleProvider:
         return ResponseLost.unreadable("ExamplePay", operation, provider=self.name, error=error)
 
     def _error(self, response: HttpResponse, operation: str) -> ProviderError:
-        code = _error_code(response)
-        return ProviderError(
-            f"ExamplePay refused {operation}: HTTP {response.status_code}"
-            + (f" ({code})" if code else ""),
-            provider=self.name,
-            status_code=response.status_code,
-            provider_code=code,
-            request_id=response.headers.get(wire.HEADER_REQUEST_ID.lower()),
-            retry_after=parse_retry_after(response.headers),
-            operation=operation,
-        )
+        header = wire.HEADER_REQUEST_ID.lower()
+        return api_error("ExamplePay", response, operation, self.name, header)
 
     def _event(self, body: bytes) -> PaymentEvent:
         try:
@@ -480,30 +473,13 @@ class ExampleProvider:
             ) from None
 
     def _refused(
-        self, kind: type[CallbackVerificationError | CallbackPayloadError], status: int, why: str
+        self, kind: CallbackRefusal, status: int, why: str
     ) -> CallbackVerificationError | CallbackPayloadError:
-        log.info("refused an ExamplePay callback: %s", why)
-        return kind(
-            f"ExamplePay callback refused: {why}",
-            provider=self.name,
-            reply=CallbackReply(status, _json({"error": why})),
-        )
+        return refusal(kind, "ExamplePay", self.name, status, why)
 
 
 def _hmac(secret: str, payload: bytes) -> str:
     return hmac.new(secret.encode(), payload, hashlib.sha256).hexdigest()
-
-
-def _json(value: Any) -> bytes:
-    return json.dumps(value, separators=(",", ":")).encode()
-
-
-def _error_code(response: HttpResponse) -> str | None:
-    try:
-        code = json.loads(response.content)["error"]["code"]
-    except (ValueError, KeyError, TypeError):
-        return None
-    return code if isinstance(code, str) else None
 
 
 def _money(value: object) -> Money | None:

@@ -56,6 +56,7 @@ from payments_core import (
     CallbackVerificationError,
     ConfigurationError,
     ErrorClassification,
+    IdempotencyPattern,
     Money,
     Order,
     OrderRequest,
@@ -185,6 +186,8 @@ class StripeProvider:
                 }
             ),
             settings=dict(_SETTINGS),
+            # Every create carries Idempotency-Key: the key derived from the reference.
+            idempotency=IdempotencyPattern.IDEMPOTENCY_KEY,
         )
 
     @hookimpl

@@ -20,6 +20,7 @@ from payments_core.errors import ConnectError, PaymentsError, RequestTimeout, Va
 from payments_core.models import (
     CallbackResult,
     ErrorCategory,
+    IdempotencyPattern,
     Order,
     OrderRequest,
     PaymentStatus,
@@ -28,12 +29,14 @@ from payments_core.models import (
 from payments_core.money import CURRENCIES, Money
 from payments_core.testing.contract.runner import (
     ORDER_REQUEST_FIELDS,
+    OTHER_ORDERS,
     RETRY_AFTER,
     ContractRun,
     check_order,
     check_paid_event,
     classification_problems,
     contract_test,
+    create_others,
     expect_error,
     handle,
     require,
@@ -205,6 +208,58 @@ class OrderContracts:
         )
         missing = payments.query_order(run.reference("never-created"))
         require(missing is None, f"query_order for an unknown reference gave {missing!r}")
+
+    @contract_test(
+        "query-among-many",
+        hooks={"create_order", "query_order"},
+        summary=f"query_order finds an order after {OTHER_ORDERS} other orders were created "
+        "after it (a search that looks at the newest orders only does not)",
+    )
+    def test_query_finds_an_order_among_many(self, run: ContractRun) -> None:
+        """A query finds an order however many orders came after it."""
+        payments = run.payments()
+        request = run.request("among-many", payments)
+        created = payments.create_order(request)
+        create_others(run, payments, "among-many")
+        found = payments.query_order(request.reference)
+        require(
+            found is not None and found.provider_order_id == created.provider_order_id,
+            f"after {OTHER_ORDERS} other orders, query_order gave "
+            f"{None if found is None else found.provider_order_id!r} for the order "
+            f"{created.provider_order_id!r}",
+        )
+
+    @contract_test(
+        "idempotency-pattern",
+        hooks={"create_order", "query_order", "describe_provider", "classify_error"},
+        summary="the provider declares its IdempotencyPattern and keeps its promise: a create "
+        f"whose answer is lost, {OTHER_ORDERS} other orders, then the same reference created "
+        "again by another facade leave one order for the reference, the same one each time",
+    )
+    def test_the_idempotency_pattern_keeps_one_order(self, run: ContractRun) -> None:
+        """Whatever the pattern, a reference becomes one order at the provider."""
+        payments = run.payments()
+        pattern = payments.describe(run.harness.name).idempotency
+        require(
+            isinstance(pattern, IdempotencyPattern),
+            f"ProviderInfo.idempotency is {pattern!r}, not an IdempotencyPattern",
+        )
+        request = run.request("pattern", payments)
+        before = run.harness.order_count()
+        if pattern is IdempotencyPattern.FIND_OR_CREATE:
+            run.faults.inject(Fault.forward())  # the search before the create goes through
+        run.faults.inject(Fault.timeout())  # the create's answer is lost
+        first = payments.create_order(request)
+        create_others(run, payments, "pattern")
+        again = run.payments().create_order(request)
+        made = run.harness.order_count() - before - OTHER_ORDERS
+        require(
+            again.provider_order_id == first.provider_order_id,
+            f"a {pattern.value} provider: creating the reference again after {OTHER_ORDERS} "
+            f"other orders gave order {again.provider_order_id!r}, the first create gave "
+            f"{first.provider_order_id!r}",
+        )
+        require(made == 1, f"a {pattern.value} provider holds {made} orders for one reference")
 
     @contract_test(
         "close-order",

@@ -54,6 +54,8 @@ ORDER_REQUEST_FIELDS: Final = frozenset(a.name for a in attrs.fields(OrderReques
 CALLBACK_URL: Final = "https://merchant.example/payments/callback"
 RETRY_AFTER: Final = 7.0
 ATTEMPTS: Final = 3
+#: How many orders the contracts create between an order and its query or second create.
+OTHER_ORDERS: Final = 50
 
 
 class ContractBroken(AssertionError):
@@ -386,6 +388,12 @@ def check_refund(refund: object, request: RefundRequest, provider: str) -> Refun
         f"a valid refund ended {refund.status!r}",
     )
     return refund
+
+
+def create_others(run: ContractRun, payments: Payments, label: str) -> None:
+    """Create :data:`OTHER_ORDERS` orders under new references (a busy shop, meanwhile)."""
+    for index in range(OTHER_ORDERS):
+        payments.create_order(run.request(f"{label}-other-{index}", payments))
 
 
 def skip_without_refunds(payments: Payments, name: str) -> None:

@@ -85,7 +85,7 @@ class CallbackContracts:
         "callback-tamper",
         hooks={"create_order", "handle_callback"},
         summary="every tampered copy of a genuine callback (flipped byte, dropped header, "
-        "re-serialised body, shifted timestamp, changed serial, bad signature) is refused with "
+        "re-serialised body, shifted timestamp, changed key name, bad signature) is refused with "
         "a CallbackError and a 4xx reply",
     )
     def test_tampered_callbacks_are_refused(self, run: ContractRun) -> None:

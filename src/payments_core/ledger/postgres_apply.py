@@ -1,0 +1,152 @@
+"""Applying a payment event on PostgreSQL in one statement: one round trip, one transaction.
+
+A callback that fits its order (the usual case: the order's ids, its amount, and a step forward)
+is applied by a single data-modifying statement, run on its own (autocommit, so the statement
+is its transaction)::
+
+    WITH target AS (SELECT the order ... FOR UPDATE),         -- lock it, as apply_event does
+         fits AS (the target, if the event fits it),
+         inserted AS (INSERT the event ... ON CONFLICT DO NOTHING RETURNING reference),
+         changed AS (UPDATE the order ... FROM inserted)      -- only if the insert was new
+    SELECT the order as it was, whether it changed, whether the insert met a recorded event
+
+The statement only *recognises* the fitting case; Python still decides everything else. "Fits"
+is a narrower test than :func:`~payments_core.rules.assess_event` (an amount compared as the
+decimal text the ledger stores, a provider reference compared as written), so whatever it
+accepts, ``assess_event`` accepts too (``tests/ledger/test_postgres_apply.py`` checks this
+against ``assess_event`` over a table of cases). Which statuses an event may move an order
+from is not written in SQL: it is a parameter, computed from
+:meth:`PaymentStatus.can_become <payments_core.models.PaymentStatus.can_become>`, so the
+forward-only rule stays in one place. A callback that does not fit (unknown order, a mismatch,
+a stale status, an event that may teach an order without a settlement its settlement: see
+:func:`~payments_core.rules.learnt_settlement`) changes nothing here and is applied by the
+ledger's general transaction, which re-reads the order under its lock. So is a redelivery
+that finds its order moved on already; a duplicate is told at once only when its insert met
+the first one's row (an event that fitted, so was inserted, but not by this statement). The
+statement does not look the event id up itself: on a table never analysed (the test server
+runs no autovacuum) the planner may take ``events (provider, reference)`` for that lookup and
+read every event of the provider.
+
+Exactly-once is the general path's: the order's row is locked before anything is written, the
+unique ``(provider, event_id)`` index makes a concurrent duplicate insert nothing (and then
+nothing is updated), and the event row and the status change commit together.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Final
+
+from payments_core.ledger import columns
+from payments_core.ledger.columns import EVENTS, STATE_COLUMNS, Column, Kind, Times
+from payments_core.ledger.dbapi import Connection
+from payments_core.models import PaymentEvent, PaymentStatus
+from payments_core.rules import OrderState
+
+__all__ = ["AtOnce", "Outcome", "forward_from"]
+
+#: The event row's columns that the statement fills from the locked order, not from the event.
+_FROM_ORDER: Final = {"reference": "reference", "previous_status": "status"}
+_FIXED: Final = {"applied": "TRUE", "flag": "NULL"}
+#: The order's columns an applied event sets (``apply_event``'s update of the order).
+_KEPT_IF_NULL: Final = (
+    "transaction_id",
+    "paid_amount",
+    "paid_currency",
+    "fee_amount",
+    "fee_currency",
+)
+
+
+def forward_from(status: PaymentStatus) -> list[str]:
+    """The statuses an order may be in for an event of ``status`` to move it forward."""
+    return [old.value for old in PaymentStatus if old.can_become(status)]
+
+
+def _param(name: str, column: Column | None = None) -> str:
+    """A named parameter, cast so PostgreSQL knows its type even when it is NULL."""
+    kind = Kind.PLAIN if column is None else column.kind
+    return f"%({name})s::{'timestamptz' if kind is Kind.TIME else 'text'}"
+
+
+def _statement() -> str:
+    state = ", ".join(name.strip() for name in STATE_COLUMNS.split(","))
+    names = [column.name for column in EVENTS.columns]
+    values = ", ".join(
+        f"fits.{_FROM_ORDER[c.name]}"
+        if c.name in _FROM_ORDER
+        else _FIXED.get(c.name) or _param(c.name, c)
+        for c in EVENTS.columns
+    )
+    kept = "".join(f", {name} = COALESCE({_param(name)}, {name})" for name in _KEPT_IF_NULL)
+    reference, amount, currency = (
+        _param("provider_reference"),
+        _param("amount"),
+        _param("currency"),
+    )
+    # Built from column names and casts only: no value enters the text.
+    return (
+        f"WITH target AS (SELECT {state} FROM orders WHERE provider = {_param('provider')} "  # noqa: S608
+        f"AND provider_order_id = {_param('provider_order_id')} FOR UPDATE), "
+        f"fits AS (SELECT reference, status FROM target "
+        f"WHERE status = ANY(%(forward_from)s::text[]) "
+        f"AND ({reference} IS NULL OR {reference} = COALESCE(provider_reference, reference)) "
+        f"AND ({amount} IS NULL OR (currency = {currency} AND amount = {amount}) "
+        f"OR (currency <> {currency} AND settlement_currency = {currency} "
+        f"AND settlement_amount = {amount})) "
+        "AND (settlement_currency IS NOT NULL OR currency = ALL(%(stated)s::text[]))), "
+        f"inserted AS (INSERT INTO events ({', '.join(names)}) SELECT {values} FROM fits "
+        "ON CONFLICT DO NOTHING RETURNING reference), "
+        f"changed AS (UPDATE orders SET status = {_param('status')}{kept}, "
+        f"updated_at = {_param('received_at', EVENTS['received_at'])} FROM inserted "
+        f"WHERE orders.provider = {_param('provider')} "
+        "AND orders.reference = inserted.reference RETURNING orders.reference) "
+        f"SELECT {state}, EXISTS (SELECT 1 FROM changed) AS applied, "
+        "EXISTS (SELECT 1 FROM fits) AND NOT EXISTS (SELECT 1 FROM inserted) AS seen "
+        "FROM target"
+    )
+
+
+class Outcome:
+    """What the statement did: the order as it was before (``None``: no order has the event's
+    provider order id), whether the event was applied, and whether it fitted but its id was
+    recorded already (a duplicate)."""
+
+    def __init__(self, state: OrderState | None, *, applied: bool, seen: bool) -> None:
+        self.state = state
+        self.applied = applied
+        self.seen = seen
+
+
+class AtOnce:
+    """The one statement that applies a fitting event, for a store's timestamps."""
+
+    sql: Final = _statement()
+
+    def __init__(self, times: Times) -> None:
+        self.times = times
+
+    def run(
+        self, conn: Connection, event: PaymentEvent, now: datetime, *, announced: bool
+    ) -> Outcome:
+        """Run the statement for ``event`` received at ``now`` on ``conn`` (in autocommit)."""
+        row = columns.event_row(event, None, None, now, announced=announced)
+        params: dict[str, object] = {
+            name: EVENTS[name].store(value, self.times)
+            for name, value in row.items()
+            if name not in _FROM_ORDER and name not in _FIXED
+        }
+        params["forward_from"] = forward_from(event.status)
+        # An order without a settlement may learn one from the event (rules.learnt_settlement):
+        # the statement declines when any money the event states is in another currency.
+        params["stated"] = [m.currency for m in (event.amount, event.paid) if m is not None]
+        found = conn.execute(self.sql, params).fetchone()
+        if found is None:
+            return Outcome(None, applied=False, seen=False)
+        *state, applied, seen = found
+        names = [name.strip() for name in STATE_COLUMNS.split(",")]
+        return Outcome(
+            columns.order_state(dict(zip(names, state, strict=True))),
+            applied=bool(applied),
+            seen=bool(seen),
+        )
