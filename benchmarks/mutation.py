@@ -124,6 +124,7 @@ def run_module(name: str, spec: dict[str, Any], jobs: int) -> dict[str, Any]:
     scratch.mkdir(parents=True)
     also = spec.get("also", [])
     for part in ("src", "tests", *also):
+        (scratch / part).parent.mkdir(parents=True, exist_ok=True)  # also: a/b/tests
         (scratch / part).symlink_to(root / part)
     settings = {
         "source_paths": ["src"],
@@ -154,6 +155,12 @@ def judged_outcomes(
         mutant, _, status = line.strip().partition(": ")
         if status and (not patterns or any(fnmatch(mutant, p) for p in patterns)):
             outcomes[mutant] = status
+    excluded = []
+    for left_out in spec.get("excluded", []):  # code no in-process test can switch a mutant on in
+        mutants = [m for m in outcomes if function_of(m) == left_out["function"]]
+        for mutant in mutants:
+            del outcomes[mutant]
+        excluded.append({**left_out, "mutants": len(mutants)})
     for function in spec.get("functions", []):
         if not any(function_of(mutant) == function for mutant in outcomes):
             raise RuntimeError(f"{name}: no mutant of {function!r}; is the name right?")
@@ -195,6 +202,7 @@ def judged_outcomes(
         "score": round(100 * killed / max(counted - equivalent, 1), 1),
         "seconds": seconds,
         "survivors": survivors,
+        "excluded": excluded,
     }
 
 
@@ -238,6 +246,11 @@ def markdown(report: dict[str, Any]) -> str:
         for s in r["survivors"]:
             why = " ".join(s["why"].split()) or "not judged yet"
             lines.append(f"- `{s['function']}`: `{s['mutated']}`: {s['verdict']}. {why}")
+        for x in r.get("excluded", []):
+            why = " ".join(x["why"].split())
+            lines.append(
+                f"- `{x['function']}`: {x['mutants']} mutants left out of the count. {why}"
+            )
     return "\n".join(lines)
 
 

@@ -332,8 +332,12 @@ class RefundAttempt:
         except PaymentsError as error:
             self._note(error)
             raise
+        # An answer about another refund or currency is no answer about this one, which the
+        # provider may hold: the outcome stays unknown, and the refund reserved (pending).
+        self.unknown = True
+        checked = self._checked(refund)
         self.unknown = False
-        return self._checked(refund)
+        return checked
 
     def known(self) -> Flow[Refund | None] | None:
         """The query for this refund, checked against the request; ``None`` without one."""

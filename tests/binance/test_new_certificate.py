@@ -270,5 +270,32 @@ def test_a_forged_new_signature_alone_is_refused_as_not_verifying(
     deliver: Deliver, signer: Signer
 ) -> None:
     signer.publish_new((NEW_SERIAL, signer.new))
-    with pytest.raises(CallbackVerificationError, match="signature does not verify"):
+    with pytest.raises(CallbackVerificationError) as refused:
         deliver(signer.new_pair(signer.forger))
+    assert str(refused.value) == "callback refused: signature does not verify"
+
+
+def test_a_broken_new_endpoint_is_logged_with_the_serial_and_the_error(
+    deliver: Deliver, signer: Signer, binance: MockBinance, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The operator is told which new certificate could not be checked, and why, when the old
+    certificate decides alone."""
+    binance.queue(protocol.PATH_CERTIFICATES_NEW, httpx.Response(404, text="<html>404</html>"))
+    with (
+        caplog.at_level("WARNING", logger="payments_binance.webhooks"),
+        pytest.raises(CallbackVerificationError),
+    ):
+        deliver(signer.old_pair(signer.forger) | signer.new_pair())
+    (warning,) = [r.getMessage() for r in caplog.records if r.name == "payments_binance.webhooks"]
+    assert warning == (
+        f"new certificate {NEW_SERIAL!r} could not be checked: "
+        "certificates: Binance answered with a body that is not a JSON object"
+    )
+
+
+def test_an_old_key_that_cannot_be_fetched_leaves_the_genuine_new_signature_to_decide(
+    deliver: Deliver, signer: Signer, binance: MockBinance
+) -> None:
+    signer.publish_new((NEW_SERIAL, signer.new))
+    binance.queue(protocol.PATH_CERTIFICATES, httpx.Response(503, text="busy"))
+    assert paid(deliver(signer.old_pair() | signer.new_pair()))

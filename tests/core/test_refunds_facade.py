@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -260,3 +261,135 @@ def test_a_refund_change_stays_in_the_outbox_until_the_hook_returns(
         ("booking-1", PaymentStatus.PENDING, PaymentStatus.PAID),
         ("booking-1", PaymentStatus.PAID, PaymentStatus.REFUNDED),
     ]
+
+
+def pending_refund(payments: Payments, faults: FaultInjector, amount: str, ref: str) -> None:
+    """A refund the provider made whose every answer was lost: the ledger holds it pending."""
+    faults.inject(Fault.timeout(), times=3)
+    with pytest.raises(RequestTimeout):
+        payments.refund_order(refund(amount, ref))
+
+
+def test_reconciling_refunds_settles_a_pending_refund_by_query_without_sending_it_again(
+    harness: ExampleHarness, faults: FaultInjector, tmp_path: Path
+) -> None:
+    changes = Changes()
+    with facade(harness, faults, tmp_path / "l.db", changes) as payments:
+        paid_order(payments, harness, "booking-1")
+        pending_refund(payments, faults, "0.40", "cancel-1")
+        sent = len(faults.requests)
+        (settled,) = payments.reconcile_refunds(timedelta(0))
+        asked = faults.requests[sent:]
+        assert payments.ledger is not None
+        held = payments.ledger.get_refund("example", "booking-1", "cancel-1")
+        order = payments.ledger.get_order("example", "booking-1")
+        assert payments.reconcile_refunds(timedelta(0)) == []  # nothing is pending any more
+    assert harness.refund_count() == 1
+    assert [r.method for r in asked] == ["GET"]  # one query, never a second refund
+    assert (settled.reference, settled.refund_reference) == ("booking-1", "cancel-1")
+    assert (settled.status, settled.amount) == (RefundStatus.SUCCEEDED, Money("0.40", "USD"))
+    assert settled.reason == "booking cancelled"
+    assert held == settled
+    assert order is not None
+    assert (order.status, order.refunded) == (
+        PaymentStatus.PARTIALLY_REFUNDED,
+        Money("0.40", "USD"),
+    )
+    assert changes.seen[-1] == ("booking-1", PaymentStatus.PAID, PaymentStatus.PARTIALLY_REFUNDED)
+
+
+def test_a_refund_younger_than_asked_or_of_another_provider_is_not_reconciled(
+    harness: ExampleHarness, faults: FaultInjector, tmp_path: Path
+) -> None:
+    with facade(harness, faults, tmp_path / "l.db") as payments:
+        paid_order(payments, harness, "booking-1")
+        pending_refund(payments, faults, "0.40", "cancel-1")
+        sent = len(faults.requests)
+        assert payments.reconcile_refunds(timedelta(hours=1)) == []
+        assert payments.reconcile_refunds(timedelta(0), provider="other") == []
+        assert len(faults.requests) == sent
+        (settled,) = payments.reconcile_refunds(timedelta(0), provider="example")
+    assert settled.status is RefundStatus.SUCCEEDED
+
+
+def test_a_refund_whose_query_fails_stays_pending_and_the_others_are_reconciled(
+    harness: ExampleHarness,
+    faults: FaultInjector,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with facade(harness, faults, tmp_path / "l.db") as payments:
+        paid_order(payments, harness, "booking-1")
+        pending_refund(payments, faults, "0.40", "cancel-1")
+        pending_refund(payments, faults, "0.30", "cancel-2")
+        faults.inject(Fault.timeout(), times=3)  # every query of the first refund is lost
+        with caplog.at_level("WARNING", logger="payments_core.refunding"):
+            first, second = sorted(
+                payments.reconcile_refunds(timedelta(0)), key=lambda r: r.refund_reference
+            )
+        assert payments.ledger is not None
+        held = payments.ledger.get_refund("example", "booking-1", "cancel-1")
+    assert harness.refund_count() == 2
+    assert (first.refund_reference, first.status) == ("cancel-1", RefundStatus.PENDING)
+    assert held == first
+    assert (second.refund_reference, second.status) == ("cancel-2", RefundStatus.SUCCEEDED)
+    (warning,) = [r for r in caplog.records if "stays pending" in r.getMessage()]
+    assert warning.getMessage() == (  # the error too, for whoever reads the log
+        "refund cancel-1 stays pending: query_refund to example: no answer in time (ReadTimeout)"
+    )
+
+
+def test_a_refund_the_provider_holds_none_of_stays_pending_and_is_never_sent(
+    harness: ExampleHarness, faults: FaultInjector, tmp_path: Path
+) -> None:
+    with facade(harness, faults, tmp_path / "l.db") as payments:
+        paid_order(payments, harness, "booking-1")
+        pending_refund(payments, faults, "0.40", "cancel-1")
+        assert payments.ledger is not None
+        (held,) = payments.ledger.pending_refunds(timedelta(0))
+        missing = b'{"error":{"code":"refund_not_found","message":"injected"}}'
+        faults.inject(Fault.answer(404, missing))
+        sent = len(faults.requests)
+        (same,) = payments.reconcile_refunds(timedelta(0))
+        asked = faults.requests[sent:]
+        still = payments.ledger.get_refund("example", "booking-1", "cancel-1")
+    assert [r.method for r in asked] == ["GET"]
+    assert same == held == still
+    assert same.status is RefundStatus.PENDING
+    assert harness.refund_count() == 1
+
+
+def test_the_async_refund_reconciliation_matches_the_blocking_one(
+    harness: ExampleHarness, faults: FaultInjector, tmp_path: Path
+) -> None:
+    payments = facade(harness, faults, tmp_path / "l.db")
+    paid_order(payments, harness, "booking-1")
+    pending_refund(payments, faults, "1.00", "cancel-1")
+
+    async def flow() -> list[RefundStatus]:
+        async with payments:
+            return [r.status for r in await payments.reconcile_refunds_async(timedelta(0))]
+
+    assert asyncio.run(flow()) == [RefundStatus.SUCCEEDED]
+    assert harness.refund_count() == 1
+
+
+def test_a_pending_refund_the_provider_holds_none_of_and_then_refuses_frees_its_reference(
+    harness: ExampleHarness, faults: FaultInjector, tmp_path: Path
+) -> None:
+    with facade(harness, faults, tmp_path / "l.db") as payments:
+        paid_order(payments, harness, "booking-1")
+        pending_refund(payments, faults, "0.40", "cancel-1")
+        missing = b'{"error":{"code":"refund_not_found","message":"injected"}}'
+        refused = b'{"error":{"code":"order_not_refundable","message":"injected"}}'
+        faults.inject(Fault.answer(404, missing))  # asked first: the provider holds none
+        faults.inject(Fault.answer(409, refused))  # then sent, and refused outright
+        sent = len(faults.requests)
+        with pytest.raises(ProviderError):
+            payments.refund_order(refund("0.40"))
+        assert [r.method for r in faults.requests[sent:] if "/refunds" in r.url.path] == [
+            "GET",
+            "POST",
+        ]
+        assert payments.ledger is not None
+        assert payments.ledger.refunds_for("example", "booking-1") == []

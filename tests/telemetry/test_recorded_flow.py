@@ -108,6 +108,9 @@ def test_refund_and_reconcile_are_traced(flow: RecordedFlow) -> None:
     spans = flow.recorder.spans()
     (refund,) = named(spans, "payments.refund_order")
     assert attribute(refund, "payments.outcome") == "succeeded"
+    assert attribute(refund, "payments.provider") == "binance"
+    assert attribute(refund, "payments.operation") == "refund_order"
+    assert attribute(refund, "payments.reference") == "booking-traced"
     assert any(name.strip().startswith("POST ") for name in under(spans, refund))
     (reconcile,) = named(spans, "payments.reconcile")
     lost = next(
