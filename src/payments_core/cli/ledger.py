@@ -104,6 +104,23 @@ def _order_record(ledger: Ledger, url: str, reference: str, provider: str | None
     :raises click.ClickException: if it holds none, or orders at several providers and
         ``provider`` does not say which.
     """
+    records = _orders_for(ledger, url, reference, provider)
+    if len(records) > 1:
+        names = ", ".join(sorted(record.order.provider for record in records))
+        raise click.ClickException(
+            f"reference {reference!r} has orders at several providers ({names}): "
+            "choose one with --provider NAME"
+        )
+    return records[0]
+
+
+def _orders_for(
+    ledger: Ledger, url: str, reference: str, provider: str | None
+) -> list[OrderRecord]:
+    """The orders the ledger at ``url`` holds for ``reference`` (at ``provider``, if given).
+
+    :raises click.ClickException: if it holds none.
+    """
     from payments_core.redaction import safe_url
 
     records = [
@@ -116,13 +133,7 @@ def _order_record(ledger: Ledger, url: str, reference: str, provider: str | None
         raise click.ClickException(
             f"no order for reference {reference!r}{at} in the ledger at {safe_url(url)}"
         )
-    if len(records) > 1:
-        names = ", ".join(sorted(record.order.provider for record in records))
-        raise click.ClickException(
-            f"reference {reference!r} has orders at several providers ({names}): "
-            "choose one with --provider NAME"
-        )
-    return records[0]
+    return records
 
 
 @click.command("serve")
@@ -354,7 +365,6 @@ def status_command(
     import json
 
     from payments_core import Config
-    from payments_core.redaction import safe_url
     from payments_core.serialization import converter
 
     url = _ledger_url(database_url, Config.load())
@@ -365,14 +375,8 @@ def status_command(
                 ledger.refunds_for(record.order.provider, reference),
                 ledger.events_for(record.order.provider, reference),
             )
-            for record in ledger.find_orders(reference)
-            if provider is None or record.order.provider == provider
+            for record in _orders_for(ledger, url, reference, provider)
         ]
-    if not records:
-        at = f" at provider {provider!r}" if provider else ""
-        raise click.ClickException(
-            f"no order for reference {reference!r}{at} in the ledger at {safe_url(url)}"
-        )
     if as_json:
         data = [
             {
