@@ -9,7 +9,6 @@ than posted, and handed to the suite by ``paid_callback``.
 from __future__ import annotations
 
 import json
-import secrets
 from collections.abc import Mapping
 from contextlib import ExitStack
 
@@ -32,19 +31,11 @@ class ExampleHarness(InProcessHarness):
         self, factory: type[ExampleProvider] = ExampleProvider, *, name: str = "example"
     ) -> None:
         # Callbacks stay in ``sandbox.deliveries``; nothing is posted anywhere.
-        self.sandbox = ExamplePaySandbox(
-            api_key=f"ex_key_{secrets.token_hex(8)}",
-            api_secret=secrets.token_hex(24),
-            deliver=lambda delivery: None,
-        )
+        self.sandbox = ExamplePaySandbox(deliver=lambda delivery: None)
         super().__init__(factory, name=name, transport=sandbox_transport(self.sandbox))
 
     def settings(self) -> Mapping[str, str]:
-        return {
-            "base_url": self.sandbox.base_url,
-            "api_key": self.sandbox.api_key,
-            "api_secret": self.sandbox.api_secret,
-        }
+        return self.sandbox.settings()
 
     @property
     def callback_format(self) -> CallbackFormat:
@@ -110,13 +101,8 @@ class ChargesHarness(ProviderHarness):
         self._factory = factory
         self._name = name
         self._stack = ExitStack()
-        sandbox = ChargesSandbox(
-            api_key=f"chg_key_{secrets.token_hex(8)}",
-            webhook_secret=secrets.token_hex(24),
-            deliver=lambda delivery: None,
-        )
-        self.running = self._stack.enter_context(serve_charges(sandbox))
-        self.sandbox = sandbox
+        self.sandbox = ChargesSandbox(deliver=lambda delivery: None)
+        self.running = self._stack.enter_context(serve_charges(self.sandbox))
 
     @property
     def name(self) -> str:
