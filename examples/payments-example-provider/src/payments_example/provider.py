@@ -27,6 +27,7 @@ from datetime import UTC, datetime
 from typing import Final
 
 from payments_core import (
+    CAPABILITIES,
     CallbackPayloadError,
     CallbackReply,
     CallbackRequest,
@@ -183,17 +184,7 @@ class ExampleProvider:
             name=self.name,
             display_name="ExamplePay",
             currencies=frozenset(wire.CURRENCIES),
-            capabilities=frozenset(
-                {
-                    "create_order",
-                    "query_order",
-                    "close_order",
-                    "refund_order",
-                    "query_refund",
-                    "callbacks",
-                    "sandbox",
-                }
-            ),
+            capabilities=CAPABILITIES,
             settings={
                 "base_url": "EXAMPLEPAY_BASE_URL",
                 "api_key": "EXAMPLEPAY_API_KEY",
