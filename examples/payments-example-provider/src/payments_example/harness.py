@@ -9,6 +9,7 @@ than posted, and handed to the suite by ``paid_callback``.
 from __future__ import annotations
 
 import json
+import secrets
 from collections.abc import Mapping
 from contextlib import ExitStack
 
@@ -31,7 +32,11 @@ class ExampleHarness(InProcessHarness):
         self, factory: type[ExampleProvider] = ExampleProvider, *, name: str = "example"
     ) -> None:
         # Callbacks stay in ``sandbox.deliveries``; nothing is posted anywhere.
-        self.sandbox = ExamplePaySandbox(deliver=lambda delivery: None)
+        self.sandbox = ExamplePaySandbox(
+            api_key=f"ex_key_{secrets.token_hex(8)}",
+            api_secret=secrets.token_hex(24),
+            deliver=lambda delivery: None,
+        )
         super().__init__(factory, name=name, transport=sandbox_transport(self.sandbox))
 
     def settings(self) -> Mapping[str, str]:
@@ -101,7 +106,11 @@ class ChargesHarness(ProviderHarness):
         self._factory = factory
         self._name = name
         self._stack = ExitStack()
-        self.sandbox = ChargesSandbox(deliver=lambda delivery: None)
+        self.sandbox = ChargesSandbox(
+            api_key=f"chg_key_{secrets.token_hex(8)}",
+            webhook_secret=secrets.token_hex(24),
+            deliver=lambda delivery: None,
+        )
         self.running = self._stack.enter_context(serve_charges(self.sandbox))
 
     @property
