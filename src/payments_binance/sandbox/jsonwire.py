@@ -14,8 +14,6 @@ from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any, NoReturn
 
-from payments_binance import wire
-
 #: A Decimal is first written as the string ``"<MARK>index<MARK>"`` (NUL is escaped in JSON as
 #: ``\u0000``), then replaced by its digits: one pass of the C encoder instead of a call per value.
 _MARK = "\x00"
@@ -72,9 +70,23 @@ def dumps(value: object) -> bytes:
     text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=stand_in)
     if decimals:
         marked = _MARKED.findall(text)
-        if len(marked) != len(decimals):
-            # A string of the input looked like a mark (contrived): the provider's writer, which
-            # writes every value itself and needs no marks, writes the same bytes.
-            return wire.dumps(value)
+        if len(marked) != len(decimals):  # a string of the input looked like a mark
+            return _encode(value).encode("utf-8")
         text = _MARKED.sub(lambda match: decimals[int(match.group(1))], text)
     return text.encode("utf-8")
+
+
+def _encode(value: object) -> str:
+    """The slow, mark-free writer, for the (contrived) input that holds a mark itself."""
+    if value is None or isinstance(value, bool | int | str):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, Decimal):
+        if not value.is_finite():
+            raise TypeError(f"{value!r} has no JSON form")
+        return format(value, "f")
+    if isinstance(value, Mapping):
+        items = (f"{json.dumps(str(k), ensure_ascii=False)}:{_encode(v)}" for k, v in value.items())
+        return "{" + ",".join(items) + "}"
+    if isinstance(value, Sequence) and not isinstance(value, bytes | bytearray):
+        return "[" + ",".join(_encode(v) for v in value) + "]"
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
