@@ -72,7 +72,8 @@ class _Refusal(Exception):
         )
 
 
-@attrs.define(kw_only=True, eq=False)
+# No slots: a test may wrap one of its methods on the instance.
+@attrs.define(kw_only=True, eq=False, slots=False)
 class ChargesSandbox:
     """ExampleCharges' API with in-memory charges.
 

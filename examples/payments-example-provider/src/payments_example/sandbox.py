@@ -148,7 +148,8 @@ class _Refusal(Exception):
         return Answer(wire.ERRORS[self.code], _json({"error": shown}))
 
 
-@attrs.define(kw_only=True, eq=False)
+# No slots: a test may wrap one of its methods on the instance.
+@attrs.define(kw_only=True, eq=False, slots=False)
 class ExamplePaySandbox:
     """ExamplePay's API with in-memory orders.
 

@@ -120,7 +120,8 @@ def _secrets(webhook_secrets: Sequence[str]) -> list[str]:
     return list(webhook_secrets)
 
 
-@attrs.define(kw_only=True, eq=False, repr=False)
+# No slots: a test may wrap one of its methods on the instance.
+@attrs.define(kw_only=True, eq=False, repr=False, slots=False)
 class StripeSandbox:
     """Stripe's Checkout Sessions API with in-memory state.
 
