@@ -30,7 +30,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
-from payments_core.console.access import Authorize, Operator, refuse_everyone
+from payments_core.console.access import Authorize, Operator, refuse_everyone, set_console_cookie
 from payments_core.console.chart import daily_charts
 from payments_core.console.queries import FLAG_REASONS, LedgerReader
 from payments_core.console.rows import OrderFilter, OrderRow
@@ -349,14 +349,7 @@ class _Console:
         )
         response.headers["x-content-type-options"] = "nosniff"
         if fresh:
-            response.set_cookie(
-                CSRF_COOKIE,
-                cookie,
-                httponly=True,
-                samesite="strict",
-                path=f"{root}/",
-                secure=request.url.scheme == "https",
-            )
+            set_console_cookie(response, request, CSRF_COOKIE, cookie)
         return response
 
     def _csrf_token(self, cookie: str, operator: Operator | None) -> str:
