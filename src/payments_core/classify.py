@@ -75,24 +75,36 @@ _SERVER: Final = (
     "provider's support.",
     _TRY_LATER,
 )
+#: Failures that brought no answer to judge.
+_UNREACHED: Final = (
+    ErrorCategory.NETWORK,
+    True,
+    "The provider could not be reached; the request was not sent. Retry, and check "
+    "connectivity and the base URL if it persists.",
+    _TRY_LATER,
+)
+_NO_ANSWER: Final = (
+    ErrorCategory.OUTCOME_UNKNOWN,
+    True,
+    "No answer came back; the provider may have applied the request. Query the order by its "
+    "reference before anything else; never create a second one.",
+    _TRY_LATER,
+)
+_UNKNOWN: Final = (
+    ErrorCategory.UNKNOWN,
+    False,
+    "Unexpected failure: see the error message and logs.",
+    _CANNOT,
+)
 
 
 def classification_for_status(
     status_code: int, *, retry_after: float | None = None, provider_code: str | None = None
 ) -> ErrorClassification:
     """The error table's judgement for an HTTP status (other 4xx count as 400, other 5xx as 500)."""
-    if status_code >= 500:
-        category, retryable, action, message = _SERVER
-    else:
-        category, retryable, action, message = _BY_STATUS.get(status_code, _BY_STATUS[400])
-    return ErrorClassification(
-        category=category,
-        retryable=retryable,
-        action=action,
-        user_message=message,
-        retry_after=retry_after if retryable else None,
-        status_code=status_code,
-        provider_code=provider_code,
+    judgement = _SERVER if status_code >= 500 else _BY_STATUS.get(status_code, _BY_STATUS[400])
+    return _classification(
+        judgement, retry_after=retry_after, status_code=status_code, provider_code=provider_code
     )
 
 
@@ -102,27 +114,29 @@ def fallback_classification(error: PaymentsError) -> ErrorClassification:
         return classification_for_status(
             error.status_code, retry_after=error.retry_after, provider_code=error.provider_code
         )
-    if isinstance(error, ConnectError):
-        return ErrorClassification(
-            category=ErrorCategory.NETWORK,
-            retryable=True,
-            action="The provider could not be reached; the request was not sent. Retry, and "
-            "check connectivity and the base URL if it persists.",
-            user_message=_TRY_LATER,
-        )
+    if isinstance(error, ConnectError):  # a TransportError too: asked first
+        return _classification(_UNREACHED)
     if isinstance(error, TransportError):
-        return ErrorClassification(
-            category=ErrorCategory.OUTCOME_UNKNOWN,
-            retryable=True,
-            action="No answer came back; the provider may have applied the request. Query the "
-            "order by its reference before anything else; never create a second one.",
-            user_message=_TRY_LATER,
-        )
+        return _classification(_NO_ANSWER)
+    return _classification(_UNKNOWN)
+
+
+def _classification(
+    judgement: tuple[ErrorCategory, bool, str, str],
+    *,
+    retry_after: float | None = None,
+    status_code: int | None = None,
+    provider_code: str | None = None,
+) -> ErrorClassification:
+    category, retryable, action, message = judgement
     return ErrorClassification(
-        category=ErrorCategory.UNKNOWN,
-        retryable=False,
-        action="Unexpected failure: see the error message and logs.",
-        user_message=_CANNOT,
+        category=category,
+        retryable=retryable,
+        action=action,
+        user_message=message,
+        retry_after=retry_after if retryable else None,
+        status_code=status_code,
+        provider_code=provider_code,
     )
 
 
