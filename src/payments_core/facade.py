@@ -381,20 +381,18 @@ class Payments:
         :raises ConfigurationError: if the facade has no ledger.
         :raises LedgerError: if the ledger cannot be read or written.
         """
-        ledger = self._need_ledger("reconcile")
-        return self._run(self._reconcile_flow(ledger, older_than, provider))
+        return self._run(self._reconcile_flow(older_than, provider))
 
     async def reconcile_async(
         self, older_than: timedelta = RECONCILE_AFTER, *, provider: str | None = None
     ) -> list[ReconcileOutcome]:
         """Asynchronous :meth:`reconcile`."""
-        ledger = self._need_ledger("reconcile")
-        return await self._arun(self._reconcile_flow(ledger, older_than, provider))
+        return await self._arun(self._reconcile_flow(older_than, provider))
 
     def _reconcile_flow(
-        self, ledger: Ledger, older_than: timedelta, provider: str | None
+        self, older_than: timedelta, provider: str | None
     ) -> Flow[list[ReconcileOutcome]]:
-        flow = self._reconcile_steps(ledger, older_than, provider)
+        flow = self._reconcile_steps(self._need_ledger("reconcile"), older_than, provider)
         return telemetry.active.operation("reconcile", provider or "any", flow)
 
     def _reconcile_steps(
