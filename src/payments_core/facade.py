@@ -271,9 +271,11 @@ class Payments:
         return await self._arun(self._refund_flow(self.provider(provider), request))
 
     def _refund_flow(self, hooks: ProviderHooks, request: RefundRequest) -> Flow[Refund]:
-        return refund_flow(
+        steps = refund_flow(
             hooks, request, self.retry, self.ledger, apply=self._apply, settle=self._settle_refund
         )
+        attributes = {"payments.reference": request.reference}
+        return telemetry.active.operation("refund_order", hooks.name, steps, attributes)
 
     def _settle_refund(self, ledger: Ledger, refund: Refund) -> Refund:
         """Record the provider's answer about ``refund``; announce the order's move, if any."""
@@ -439,15 +441,8 @@ class Payments:
     def _reconcile_refunds_flow(
         self, ledger: Ledger, older_than: timedelta, provider: str | None
     ) -> Flow[list[Refund]]:
-        refunds = yield from blocking(ledger.pending_refunds, older_than)
-        return (
-            yield from reconcile_refunds_flow(
-                [r for r in refunds if provider is None or r.provider == provider],
-                self.provider,
-                self.retry,
-                ledger,
-                settle=self._settle_refund,
-            )
+        return reconcile_refunds_flow(
+            ledger, older_than, provider, self.provider, self.retry, settle=self._settle_refund
         )
 
     def reconcile_order(self, reference: str, *, provider: str | None = None) -> ReconcileOutcome:
