@@ -18,7 +18,7 @@ status   category               retryable  action
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Final, TypeAlias
 
 from payments_core.errors import (
     ConnectError,
@@ -29,12 +29,15 @@ from payments_core.errors import (
 from payments_core.hookspecs import hookimpl
 from payments_core.models import ErrorCategory, ErrorClassification
 
-__all__ = ["classification_for_status", "fallback_classification"]
+__all__ = ["Judgement", "classification", "classification_for_status", "fallback_classification"]
 
 _TRY_LATER: Final = "The payment service is busy. Please try again in a moment."
 _CANNOT: Final = "We could not start the payment. Please contact support."
 
-_BY_STATUS: Final[dict[int, tuple[ErrorCategory, bool, str, str]]] = {
+#: A classification's own words: its category, whether to retry, the action and the user message.
+Judgement: TypeAlias = tuple[ErrorCategory, bool, str, str]
+
+_BY_STATUS: Final[dict[int, Judgement]] = {
     400: (
         ErrorCategory.INVALID_REQUEST,
         False,
@@ -103,7 +106,7 @@ def classification_for_status(
 ) -> ErrorClassification:
     """The error table's judgement for an HTTP status (other 4xx count as 400, other 5xx as 500)."""
     judgement = _SERVER if status_code >= 500 else _BY_STATUS.get(status_code, _BY_STATUS[400])
-    return _classification(
+    return classification(
         judgement, retry_after=retry_after, status_code=status_code, provider_code=provider_code
     )
 
@@ -115,19 +118,21 @@ def fallback_classification(error: PaymentsError) -> ErrorClassification:
             error.status_code, retry_after=error.retry_after, provider_code=error.provider_code
         )
     if isinstance(error, ConnectError):  # a TransportError too: asked first
-        return _classification(_UNREACHED)
+        return classification(_UNREACHED)
     if isinstance(error, TransportError):
-        return _classification(_NO_ANSWER)
-    return _classification(_UNKNOWN)
+        return classification(_NO_ANSWER)
+    return classification(_UNKNOWN)
 
 
-def _classification(
-    judgement: tuple[ErrorCategory, bool, str, str],
+def classification(
+    judgement: Judgement,
     *,
     retry_after: float | None = None,
     status_code: int | None = None,
     provider_code: str | None = None,
 ) -> ErrorClassification:
+    """The classification ``judgement`` says, with what is known of the error (its
+    ``retry_after`` kept only when the judgement says to retry)."""
     category, retryable, action, message = judgement
     return ErrorClassification(
         category=category,

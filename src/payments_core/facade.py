@@ -442,7 +442,7 @@ class Payments:
         self, ledger: Ledger, older_than: timedelta, provider: str | None
     ) -> Flow[list[Refund]]:
         return reconcile_refunds_flow(
-            ledger, older_than, provider, self.provider, self.retry, settle=self._settle_refund
+            self.provider, self.retry, ledger, older_than, provider, settle=self._settle_refund
         )
 
     def reconcile_order(self, reference: str, *, provider: str | None = None) -> ReconcileOutcome:

@@ -143,11 +143,11 @@ def refund_flow(
 
 
 def reconcile_refunds_flow(
+    hooks_of: Callable[[str], ProviderHooks],
+    retry: RetryPolicy,
     ledger: Ledger,
     older_than: timedelta,
     provider: str | None,
-    hooks_of: Callable[[str], ProviderHooks],
-    retry: RetryPolicy,
     *,
     settle: Callable[[Ledger, Refund], Refund],
 ) -> Flow[list[Refund]]:
