@@ -13,23 +13,20 @@ import pytest
 from payments_example.harness import ExampleHarness
 
 from payments_core import (
-    Config,
     Money,
-    Order,
     OrderRequest,
     Payments,
     PaymentStatus,
     ProviderError,
-    RefundRequest,
     RefundStatus,
     RequestTimeout,
-    RetryPolicy,
     StatusChange,
     ValidationError,
     hookimpl,
-    open_ledger,
 )
 from payments_core.testing import Fault, FaultInjector
+
+from .refunding import example_payments, paid, refund
 
 
 class Changes:
@@ -56,49 +53,18 @@ def faults(harness: ExampleHarness) -> FaultInjector:
 def facade(
     harness: ExampleHarness, faults: FaultInjector, ledger_path: Path | None, *plugins: object
 ) -> Payments:
-    async def no_sleep(_: float) -> None:
-        return None
-
-    return Payments(
-        Config(),
-        providers={"example": harness.factory()},
-        provider_settings={"example": harness.settings()},
-        load_entry_points=False,
-        plugins=plugins,
-        retry=RetryPolicy(max_attempts=3, sleep=lambda _: None, async_sleep=no_sleep),
-        transport=faults,
-        async_transport=faults,
-        ledger=None if ledger_path is None else open_ledger(f"sqlite:///{ledger_path}"),
-    )
-
-
-def paid_order(payments: Payments, harness: ExampleHarness, reference: str) -> Order:
-    order = payments.create_order(
-        OrderRequest(
-            reference=reference, price=Money("1.00", "USD"), callback_url="https://a.test/cb"
-        )
-    )
-    callback = harness.paid_callback(order)
-    if payments.ledger is not None:
-        payments.apply_callback("example", callback.headers, callback.body)
-    return order
-
-
-def refund(amount: str, refund_reference: str = "cancel-1") -> RefundRequest:
-    return RefundRequest(
-        reference="booking-1",
-        refund_reference=refund_reference,
-        amount=Money(amount, "USD"),
-        reason="booking cancelled",
-    )
+    """ExamplePay through ``faults``, each operation tried up to three times."""
+    return example_payments(harness, ledger_path, *plugins, faults=faults, max_attempts=3)
 
 
 def test_a_lost_refund_answer_is_recovered_by_query_not_by_a_second_refund(
     harness: ExampleHarness, faults: FaultInjector, tmp_path: Path
 ) -> None:
     changes = Changes()
-    with facade(harness, faults, tmp_path / "l.db", changes) as payments:
-        paid_order(payments, harness, "booking-1")
+    with example_payments(
+        harness, tmp_path / "l.db", changes, faults=faults, max_attempts=3
+    ) as payments:
+        paid(payments, harness)
         faults.inject(Fault.timeout())
         made = payments.refund_order(refund("1.00"))
         sent = len(faults.requests)
@@ -123,7 +89,7 @@ def test_an_outcome_still_unknown_stays_pending_and_asking_again_settles_it(
     harness: ExampleHarness, faults: FaultInjector, tmp_path: Path
 ) -> None:
     with facade(harness, faults, tmp_path / "l.db") as payments:
-        paid_order(payments, harness, "booking-1")
+        paid(payments, harness)
         faults.inject(Fault.timeout(), times=3)
         with pytest.raises(RequestTimeout):
             payments.refund_order(refund("0.40"))
@@ -143,7 +109,7 @@ def test_a_refund_the_provider_refuses_outright_frees_its_reference(
     harness: ExampleHarness, faults: FaultInjector, tmp_path: Path
 ) -> None:
     with facade(harness, faults, tmp_path / "l.db") as payments:
-        paid_order(payments, harness, "booking-1")
+        paid(payments, harness)
         body = b'{"error":{"code":"order_not_refundable","message":"injected"}}'
         faults.inject(Fault.answer(409, body))
         with pytest.raises(ProviderError) as refused:
@@ -160,7 +126,9 @@ def test_a_payment_whose_callback_has_not_come_is_learnt_before_the_refund(
     harness: ExampleHarness, faults: FaultInjector, tmp_path: Path
 ) -> None:
     changes = Changes()
-    with facade(harness, faults, tmp_path / "l.db", changes) as payments:
+    with example_payments(
+        harness, tmp_path / "l.db", changes, faults=faults, max_attempts=3
+    ) as payments:
         order = payments.create_order(
             OrderRequest(
                 reference="booking-1", price=Money("1.00", "USD"), callback_url="https://a.test/cb"
@@ -178,7 +146,7 @@ def test_without_a_ledger_the_provider_refuses_an_over_refund_and_repeats_are_on
     harness: ExampleHarness, faults: FaultInjector
 ) -> None:
     with facade(harness, faults, None) as payments:
-        paid_order(payments, harness, "booking-1")
+        paid(payments, harness)
         partial = payments.refund_order(refund("0.40"))
         with pytest.raises(ProviderError) as refused:
             payments.refund_order(refund("0.61", "cancel-2"))
@@ -198,7 +166,7 @@ def test_the_async_refund_matches_the_blocking_one(
 ) -> None:
     changes = Changes()
     payments = facade(harness, faults, tmp_path / "l.db", changes)
-    paid_order(payments, harness, "booking-1")
+    paid(payments, harness)
 
     async def flow() -> tuple[RefundStatus, RefundStatus]:
         async with payments:
@@ -237,8 +205,10 @@ def test_a_refund_change_stays_in_the_outbox_until_the_hook_returns(
     harness: ExampleHarness, faults: FaultInjector, tmp_path: Path, notice_first: bool
 ) -> None:
     app = FailsOnRefund()
-    with facade(harness, faults, tmp_path / "l.db", app) as payments:
-        paid_order(payments, harness, "booking-1")
+    with example_payments(
+        harness, tmp_path / "l.db", app, faults=faults, max_attempts=3
+    ) as payments:
+        paid(payments, harness)
         if notice_first:
             # The notice is applied before the refund's answer is recorded.
             faults.inject(Fault.timeout(), times=3)
@@ -274,8 +244,10 @@ def test_reconciling_refunds_settles_a_pending_refund_by_query_without_sending_i
     harness: ExampleHarness, faults: FaultInjector, tmp_path: Path
 ) -> None:
     changes = Changes()
-    with facade(harness, faults, tmp_path / "l.db", changes) as payments:
-        paid_order(payments, harness, "booking-1")
+    with example_payments(
+        harness, tmp_path / "l.db", changes, faults=faults, max_attempts=3
+    ) as payments:
+        paid(payments, harness)
         pending_refund(payments, faults, "0.40", "cancel-1")
         sent = len(faults.requests)
         (settled,) = payments.reconcile_refunds(timedelta(0))
@@ -302,7 +274,7 @@ def test_a_refund_younger_than_asked_or_of_another_provider_is_not_reconciled(
     harness: ExampleHarness, faults: FaultInjector, tmp_path: Path
 ) -> None:
     with facade(harness, faults, tmp_path / "l.db") as payments:
-        paid_order(payments, harness, "booking-1")
+        paid(payments, harness)
         pending_refund(payments, faults, "0.40", "cancel-1")
         sent = len(faults.requests)
         assert payments.reconcile_refunds(timedelta(hours=1)) == []
@@ -319,7 +291,7 @@ def test_a_refund_whose_query_fails_stays_pending_and_the_others_are_reconciled(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     with facade(harness, faults, tmp_path / "l.db") as payments:
-        paid_order(payments, harness, "booking-1")
+        paid(payments, harness)
         pending_refund(payments, faults, "0.40", "cancel-1")
         pending_refund(payments, faults, "0.30", "cancel-2")
         faults.inject(Fault.timeout(), times=3)  # every query of the first refund is lost
@@ -343,7 +315,7 @@ def test_a_refund_the_provider_holds_none_of_stays_pending_and_is_never_sent(
     harness: ExampleHarness, faults: FaultInjector, tmp_path: Path
 ) -> None:
     with facade(harness, faults, tmp_path / "l.db") as payments:
-        paid_order(payments, harness, "booking-1")
+        paid(payments, harness)
         pending_refund(payments, faults, "0.40", "cancel-1")
         assert payments.ledger is not None
         (held,) = payments.ledger.pending_refunds(timedelta(0))
@@ -363,7 +335,7 @@ def test_the_async_refund_reconciliation_matches_the_blocking_one(
     harness: ExampleHarness, faults: FaultInjector, tmp_path: Path
 ) -> None:
     payments = facade(harness, faults, tmp_path / "l.db")
-    paid_order(payments, harness, "booking-1")
+    paid(payments, harness)
     pending_refund(payments, faults, "1.00", "cancel-1")
 
     async def flow() -> list[RefundStatus]:
@@ -378,7 +350,7 @@ def test_a_pending_refund_the_provider_holds_none_of_and_then_refuses_frees_its_
     harness: ExampleHarness, faults: FaultInjector, tmp_path: Path
 ) -> None:
     with facade(harness, faults, tmp_path / "l.db") as payments:
-        paid_order(payments, harness, "booking-1")
+        paid(payments, harness)
         pending_refund(payments, faults, "0.40", "cancel-1")
         missing = b'{"error":{"code":"refund_not_found","message":"injected"}}'
         refused = b'{"error":{"code":"order_not_refundable","message":"injected"}}'
