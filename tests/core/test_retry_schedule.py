@@ -25,24 +25,9 @@ from payments_core.classify import classification_for_status, fallback_classific
 from payments_core.flows import RECOVER_BY_QUERY
 from payments_core.retry import is_retryable
 
+from .fakes import Clock
+
 DOCS = Path(__file__).resolve().parents[2] / "docs"
-MONOTONIC_START = 10_000.0  # time.monotonic() is seconds since boot, never 0 in production
-
-
-class Clock:
-    """A monotonic clock starting where a real one would, moving only when the policy sleeps."""
-
-    def __init__(self, start: float = MONOTONIC_START) -> None:
-        self.start = self.now = start
-        self.sleeps: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        assert seconds >= 0
-        self.sleeps.append(seconds)
-        self.now += seconds
 
 
 class Jitter(random.Random):
