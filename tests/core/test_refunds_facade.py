@@ -61,9 +61,7 @@ def test_a_lost_refund_answer_is_recovered_by_query_not_by_a_second_refund(
     harness: ExampleHarness, faults: FaultInjector, tmp_path: Path
 ) -> None:
     changes = Changes()
-    with example_payments(
-        harness, tmp_path / "l.db", changes, faults=faults, max_attempts=3
-    ) as payments:
+    with facade(harness, faults, tmp_path / "l.db", changes) as payments:
         paid(payments, harness)
         faults.inject(Fault.timeout())
         made = payments.refund_order(refund("1.00"))
@@ -126,9 +124,7 @@ def test_a_payment_whose_callback_has_not_come_is_learnt_before_the_refund(
     harness: ExampleHarness, faults: FaultInjector, tmp_path: Path
 ) -> None:
     changes = Changes()
-    with example_payments(
-        harness, tmp_path / "l.db", changes, faults=faults, max_attempts=3
-    ) as payments:
+    with facade(harness, faults, tmp_path / "l.db", changes) as payments:
         order = payments.create_order(
             OrderRequest(
                 reference="booking-1", price=Money("1.00", "USD"), callback_url="https://a.test/cb"
@@ -205,9 +201,7 @@ def test_a_refund_change_stays_in_the_outbox_until_the_hook_returns(
     harness: ExampleHarness, faults: FaultInjector, tmp_path: Path, notice_first: bool
 ) -> None:
     app = FailsOnRefund()
-    with example_payments(
-        harness, tmp_path / "l.db", app, faults=faults, max_attempts=3
-    ) as payments:
+    with facade(harness, faults, tmp_path / "l.db", app) as payments:
         paid(payments, harness)
         if notice_first:
             # The notice is applied before the refund's answer is recorded.
@@ -244,9 +238,7 @@ def test_reconciling_refunds_settles_a_pending_refund_by_query_without_sending_i
     harness: ExampleHarness, faults: FaultInjector, tmp_path: Path
 ) -> None:
     changes = Changes()
-    with example_payments(
-        harness, tmp_path / "l.db", changes, faults=faults, max_attempts=3
-    ) as payments:
+    with facade(harness, faults, tmp_path / "l.db", changes) as payments:
         paid(payments, harness)
         pending_refund(payments, faults, "0.40", "cancel-1")
         sent = len(faults.requests)
