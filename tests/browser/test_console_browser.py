@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from payments_core import Money, PaymentEvent, PaymentStatus, RefundRequest
+from payments_core import Money, PaymentStatus, RefundRequest
 from payments_core.console import create_console_app
 from payments_core.serving import BackgroundServer
 from tests.console.conftest import Desk, open_desk
@@ -66,26 +66,8 @@ def a_busy_week(desk: Desk) -> None:
     desk.order("lc-stuck")
     desk.clock.advance(minutes=40)
     desk.order("lc-just-booked")
-    ledger = desk.payments.ledger
-    assert ledger is not None
-    ledger.reserve_refund(
-        "binance",
-        RefundRequest(
-            reference="lc-week-4-a",
-            refund_reference="console-waiting",
-            amount=Money("2.00", "USD"),
-            reason="double booking",
-        ),
-    )
-    ledger.apply_event(
-        PaymentEvent(
-            provider="binance",
-            event_id="binance:404404404:PAY_SUCCESS",
-            status=PaymentStatus.PAID,
-            provider_order_id="404404404",
-            provider_reference="not-ours",
-        )
-    )
+    desk.waiting_refund("lc-week-4-a", "console-waiting", "2.00", "double booking")
+    desk.stranger_paid("404404404", "not-ours")
 
 
 def test_the_overview_shows_the_ledger_at_a_glance(

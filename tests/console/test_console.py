@@ -89,23 +89,8 @@ def test_the_overview_shows_what_needs_a_look(desk: Desk) -> None:
     desk.clock.advance(minutes=20)
     desk.order("lc-fresh")
     paid = desk.paid("lc-refunding")
-    ledger.reserve_refund(
-        "binance",
-        RefundRequest(
-            reference="lc-refunding",
-            refund_reference="r-waiting",
-            amount=Money("0.30", "USD"),
-            reason="moved the call",
-        ),
-    )
-    forged = PaymentEvent(
-        provider="binance",
-        event_id="binance:999:PAY_SUCCESS",
-        status=PaymentStatus.PAID,
-        provider_order_id="999",
-        provider_reference="nobody",
-    )
-    assert ledger.apply_event(forged).flagged is not None
+    desk.waiting_refund("lc-refunding", "r-waiting", "0.30", "moved the call")
+    assert desk.stranger_paid("999", "nobody").flagged is not None
     mismatched = PaymentEvent(
         provider="binance",
         event_id="binance:mismatch",
@@ -115,16 +100,7 @@ def test_the_overview_shows_what_needs_a_look(desk: Desk) -> None:
         amount=Money("0.01", "USDT"),
     )
     assert ledger.apply_event(mismatched).flagged is not None
-    late = desk.order("lc-unannounced")
-    ledger.apply_event(  # committed, never announced: the process died before the hook
-        PaymentEvent(
-            provider="binance",
-            event_id="binance:late",
-            status=PaymentStatus.PAID,
-            provider_order_id=late.provider_order_id,
-            provider_reference=late.provider_reference,
-        )
-    )
+    desk.paid_unannounced("lc-unannounced", "binance:late")
     page = desk.get("/").text
     assert text_of(page, "flagged-count").startswith("2 flagged events")
     assert "unknown_order: no order in the ledger has the ids it names" in text_of(page, "flagged")
@@ -347,16 +323,7 @@ def test_close_reconcile_and_announce_are_confirmed_done_and_logged_with_who(
         reconciled = act(desk, "reconcile", {**fields, "reference": "lc-reconcile"})
         assert reconciled == "binance says paid: pending → paid"
         assert desk.status("lc-reconcile") is PaymentStatus.PAID
-        late = desk.order("lc-announce")
-        ledger.apply_event(
-            PaymentEvent(
-                provider="binance",
-                event_id="binance:late-announce",
-                status=PaymentStatus.PAID,
-                provider_order_id=late.provider_order_id,
-                provider_reference=late.provider_reference,
-            )
-        )
+        desk.paid_unannounced("lc-announce", "binance:late-announce")
         heard = len(desk.app.changes)
         announced = act(desk, "announce", {"csrf": fields["csrf"]})
     assert announced == "1 change(s) announced to the application"
