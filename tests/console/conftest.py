@@ -21,11 +21,9 @@ from starlette.requests import Request
 
 from payments_binance.sandbox_bridge import open_sandbox
 from payments_core import (
-    Ledger,
     Money,
     Order,
     OrderRequest,
-    PaymentEvent,
     Payments,
     PaymentStatus,
     RefundRequest,
@@ -35,7 +33,8 @@ from payments_core import (
 )
 from payments_core.asgi import create_callback_app
 from payments_core.console import Operator, create_console_app
-from payments_core.ledger import ApplyResult
+from payments_core.ledger import ApplyResult, Ledger
+from payments_core.models import PaymentEvent
 from payments_core.serving import BackgroundServer
 from tests.ledger.conftest import ledger_url, postgres_url  # noqa: F401 - fixtures
 
