@@ -26,7 +26,6 @@ from payments_core import (
     OrderRequest,
     Payments,
     PaymentStatus,
-    RefundRequest,
     StatusChange,
     hookimpl,
     open_ledger,
@@ -34,7 +33,7 @@ from payments_core import (
 from payments_core.asgi import create_callback_app
 from payments_core.console import Operator, create_console_app
 from payments_core.ledger import ApplyResult, Ledger
-from payments_core.models import PaymentEvent
+from payments_core.models import PaymentEvent, RefundRequest
 from payments_core.serving import BackgroundServer
 from tests.ledger.conftest import ledger_url, postgres_url  # noqa: F401 - fixtures
 
