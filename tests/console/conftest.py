@@ -33,7 +33,7 @@ from payments_core import (
 from payments_core.asgi import create_callback_app
 from payments_core.console import Operator, create_console_app
 from payments_core.ledger import ApplyResult, Ledger
-from payments_core.models import PaymentEvent, RefundRequest
+from payments_core.models import PaymentEvent, Refund, RefundRequest
 from payments_core.serving import BackgroundServer
 from tests.ledger.conftest import ledger_url, postgres_url  # noqa: F401 - fixtures
 
@@ -123,6 +123,29 @@ class Desk:
             reason=reason,
         )
         self.ledger.reserve_refund("binance", refund)
+
+    def eventful_order(self, reference: str) -> tuple[Order, Refund]:
+        """The order of the timeline tests: paid; its paid callback delivered again
+        (acknowledged, not applied twice) and forged (refused: the signature is not Binance's);
+        five minutes later, 0.40 USD of it refunded, and the refund's notice delivered too."""
+        order = self.paid(reference)
+        delivered = self.sandbox.sandbox.webhook_log[-1]
+        headers = dict(delivered.headers)
+        again = httpx.post(self.callback_url, content=delivered.body, headers=headers)
+        assert again.status_code == 200
+        forged_body = delivered.body.replace(b"PAY_SUCCESS", b"PAY_CLOSED")
+        forged = httpx.post(self.callback_url, content=forged_body, headers=headers)
+        assert forged.status_code >= 400
+        self.clock.advance(minutes=5)
+        partial = RefundRequest(
+            reference=reference,
+            refund_reference="r-partial",
+            amount=Money("0.40", "USD"),
+            reason="late cancellation",
+        )
+        refund = self.payments.refund_order(partial, provider="binance")
+        self.sandbox.sandbox.wait_for_webhooks_sync(timeout=20)
+        return order, refund
 
     def stranger_paid(self, provider_order_id: str, provider_reference: str) -> ApplyResult:
         """A paid event about an order the ledger does not hold, applied (the ledger flags it)."""
