@@ -57,19 +57,32 @@ def facade(
     return example_payments(harness, ledger_path, *plugins, faults=faults, max_attempts=3)
 
 
+@pytest.fixture
+def changes() -> Changes:
+    return Changes()
+
+
+@pytest.fixture
+def payments(
+    harness: ExampleHarness, faults: FaultInjector, changes: Changes, tmp_path: Path
+) -> Iterator[Payments]:
+    """:func:`facade` with a ledger and ``changes`` as the application, booking-1 created and
+    paid."""
+    with facade(harness, faults, tmp_path / "l.db", changes) as opened:
+        paid(opened, harness)
+        yield opened
+
+
 def test_a_lost_refund_answer_is_recovered_by_query_not_by_a_second_refund(
-    harness: ExampleHarness, faults: FaultInjector, tmp_path: Path
+    harness: ExampleHarness, faults: FaultInjector, payments: Payments, changes: Changes
 ) -> None:
-    changes = Changes()
-    with facade(harness, faults, tmp_path / "l.db", changes) as payments:
-        paid(payments, harness)
-        faults.inject(Fault.timeout())
-        made = payments.refund_order(refund("1.00"))
-        sent = len(faults.requests)
-        again = payments.refund_order(refund("1.00"))
-        assert len(faults.requests) == sent  # a final refund is answered from the ledger
-        assert payments.ledger is not None
-        order = payments.ledger.get_order("example", "booking-1")
+    faults.inject(Fault.timeout())
+    made = payments.refund_order(refund("1.00"))
+    sent = len(faults.requests)
+    again = payments.refund_order(refund("1.00"))
+    assert len(faults.requests) == sent  # a final refund is answered from the ledger
+    assert payments.ledger is not None
+    order = payments.ledger.get_order("example", "booking-1")
     assert harness.refund_count() == 1
     assert made.status is RefundStatus.SUCCEEDED
     assert again == made
@@ -84,39 +97,35 @@ def test_a_lost_refund_answer_is_recovered_by_query_not_by_a_second_refund(
 
 
 def test_an_outcome_still_unknown_stays_pending_and_asking_again_settles_it(
-    harness: ExampleHarness, faults: FaultInjector, tmp_path: Path
+    harness: ExampleHarness, faults: FaultInjector, payments: Payments
 ) -> None:
-    with facade(harness, faults, tmp_path / "l.db") as payments:
-        paid(payments, harness)
-        faults.inject(Fault.timeout(), times=3)
-        with pytest.raises(RequestTimeout):
-            payments.refund_order(refund("0.40"))
-        assert payments.ledger is not None
-        held = payments.ledger.get_refund("example", "booking-1", "cancel-1")
-        assert held is not None
-        assert held.status is RefundStatus.PENDING
-        with pytest.raises(ValidationError) as refused:  # its amount stays held back
-            payments.refund_order(refund("0.61", "cancel-2"))
-        assert refused.value.field == "amount"
-        settled = payments.refund_order(refund("0.40"))
+    faults.inject(Fault.timeout(), times=3)
+    with pytest.raises(RequestTimeout):
+        payments.refund_order(refund("0.40"))
+    assert payments.ledger is not None
+    held = payments.ledger.get_refund("example", "booking-1", "cancel-1")
+    assert held is not None
+    assert held.status is RefundStatus.PENDING
+    with pytest.raises(ValidationError) as refused:  # its amount stays held back
+        payments.refund_order(refund("0.61", "cancel-2"))
+    assert refused.value.field == "amount"
+    settled = payments.refund_order(refund("0.40"))
     assert settled.status is RefundStatus.SUCCEEDED
     assert harness.refund_count() == 1
 
 
 def test_a_refund_the_provider_refuses_outright_frees_its_reference(
-    harness: ExampleHarness, faults: FaultInjector, tmp_path: Path
+    harness: ExampleHarness, faults: FaultInjector, payments: Payments
 ) -> None:
-    with facade(harness, faults, tmp_path / "l.db") as payments:
-        paid(payments, harness)
-        body = b'{"error":{"code":"order_not_refundable","message":"injected"}}'
-        faults.inject(Fault.answer(409, body))
-        with pytest.raises(ProviderError) as refused:
-            payments.refund_order(refund("0.40"))
-        assert refused.value.classification is not None
-        assert not refused.value.classification.retryable
-        assert payments.ledger is not None
-        assert payments.ledger.refunds_for("example", "booking-1") == []
-        assert payments.refund_order(refund("0.40")).status is RefundStatus.SUCCEEDED
+    body = b'{"error":{"code":"order_not_refundable","message":"injected"}}'
+    faults.inject(Fault.answer(409, body))
+    with pytest.raises(ProviderError) as refused:
+        payments.refund_order(refund("0.40"))
+    assert refused.value.classification is not None
+    assert not refused.value.classification.retryable
+    assert payments.ledger is not None
+    assert payments.ledger.refunds_for("example", "booking-1") == []
+    assert payments.refund_order(refund("0.40")).status is RefundStatus.SUCCEEDED
     assert harness.refund_count() == 1
 
 
@@ -235,19 +244,16 @@ def pending_refund(payments: Payments, faults: FaultInjector, amount: str, ref: 
 
 
 def test_reconciling_refunds_settles_a_pending_refund_by_query_without_sending_it_again(
-    harness: ExampleHarness, faults: FaultInjector, tmp_path: Path
+    harness: ExampleHarness, faults: FaultInjector, payments: Payments, changes: Changes
 ) -> None:
-    changes = Changes()
-    with facade(harness, faults, tmp_path / "l.db", changes) as payments:
-        paid(payments, harness)
-        pending_refund(payments, faults, "0.40", "cancel-1")
-        sent = len(faults.requests)
-        (settled,) = payments.reconcile_refunds(timedelta(0))
-        asked = faults.requests[sent:]
-        assert payments.ledger is not None
-        held = payments.ledger.get_refund("example", "booking-1", "cancel-1")
-        order = payments.ledger.get_order("example", "booking-1")
-        assert payments.reconcile_refunds(timedelta(0)) == []  # nothing is pending any more
+    pending_refund(payments, faults, "0.40", "cancel-1")
+    sent = len(faults.requests)
+    (settled,) = payments.reconcile_refunds(timedelta(0))
+    asked = faults.requests[sent:]
+    assert payments.ledger is not None
+    held = payments.ledger.get_refund("example", "booking-1", "cancel-1")
+    order = payments.ledger.get_order("example", "booking-1")
+    assert payments.reconcile_refunds(timedelta(0)) == []  # nothing is pending any more
     assert harness.refund_count() == 1
     assert [r.method for r in asked] == ["GET"]  # one query, never a second refund
     assert (settled.reference, settled.refund_reference) == ("booking-1", "cancel-1")
@@ -263,36 +269,32 @@ def test_reconciling_refunds_settles_a_pending_refund_by_query_without_sending_i
 
 
 def test_a_refund_younger_than_asked_or_of_another_provider_is_not_reconciled(
-    harness: ExampleHarness, faults: FaultInjector, tmp_path: Path
+    harness: ExampleHarness, faults: FaultInjector, payments: Payments
 ) -> None:
-    with facade(harness, faults, tmp_path / "l.db") as payments:
-        paid(payments, harness)
-        pending_refund(payments, faults, "0.40", "cancel-1")
-        sent = len(faults.requests)
-        assert payments.reconcile_refunds(timedelta(hours=1)) == []
-        assert payments.reconcile_refunds(timedelta(0), provider="other") == []
-        assert len(faults.requests) == sent
-        (settled,) = payments.reconcile_refunds(timedelta(0), provider="example")
+    pending_refund(payments, faults, "0.40", "cancel-1")
+    sent = len(faults.requests)
+    assert payments.reconcile_refunds(timedelta(hours=1)) == []
+    assert payments.reconcile_refunds(timedelta(0), provider="other") == []
+    assert len(faults.requests) == sent
+    (settled,) = payments.reconcile_refunds(timedelta(0), provider="example")
     assert settled.status is RefundStatus.SUCCEEDED
 
 
 def test_a_refund_whose_query_fails_stays_pending_and_the_others_are_reconciled(
     harness: ExampleHarness,
     faults: FaultInjector,
-    tmp_path: Path,
+    payments: Payments,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    with facade(harness, faults, tmp_path / "l.db") as payments:
-        paid(payments, harness)
-        pending_refund(payments, faults, "0.40", "cancel-1")
-        pending_refund(payments, faults, "0.30", "cancel-2")
-        faults.inject(Fault.timeout(), times=3)  # every query of the first refund is lost
-        with caplog.at_level("WARNING", logger="payments_core.refunding"):
-            first, second = sorted(
-                payments.reconcile_refunds(timedelta(0)), key=lambda r: r.refund_reference
-            )
-        assert payments.ledger is not None
-        held = payments.ledger.get_refund("example", "booking-1", "cancel-1")
+    pending_refund(payments, faults, "0.40", "cancel-1")
+    pending_refund(payments, faults, "0.30", "cancel-2")
+    faults.inject(Fault.timeout(), times=3)  # every query of the first refund is lost
+    with caplog.at_level("WARNING", logger="payments_core.refunding"):
+        first, second = sorted(
+            payments.reconcile_refunds(timedelta(0)), key=lambda r: r.refund_reference
+        )
+    assert payments.ledger is not None
+    held = payments.ledger.get_refund("example", "booking-1", "cancel-1")
     assert harness.refund_count() == 2
     assert (first.refund_reference, first.status) == ("cancel-1", RefundStatus.PENDING)
     assert held == first
@@ -304,19 +306,17 @@ def test_a_refund_whose_query_fails_stays_pending_and_the_others_are_reconciled(
 
 
 def test_a_refund_the_provider_holds_none_of_stays_pending_and_is_never_sent(
-    harness: ExampleHarness, faults: FaultInjector, tmp_path: Path
+    harness: ExampleHarness, faults: FaultInjector, payments: Payments
 ) -> None:
-    with facade(harness, faults, tmp_path / "l.db") as payments:
-        paid(payments, harness)
-        pending_refund(payments, faults, "0.40", "cancel-1")
-        assert payments.ledger is not None
-        (held,) = payments.ledger.pending_refunds(timedelta(0))
-        missing = b'{"error":{"code":"refund_not_found","message":"injected"}}'
-        faults.inject(Fault.answer(404, missing))
-        sent = len(faults.requests)
-        (same,) = payments.reconcile_refunds(timedelta(0))
-        asked = faults.requests[sent:]
-        still = payments.ledger.get_refund("example", "booking-1", "cancel-1")
+    pending_refund(payments, faults, "0.40", "cancel-1")
+    assert payments.ledger is not None
+    (held,) = payments.ledger.pending_refunds(timedelta(0))
+    missing = b'{"error":{"code":"refund_not_found","message":"injected"}}'
+    faults.inject(Fault.answer(404, missing))
+    sent = len(faults.requests)
+    (same,) = payments.reconcile_refunds(timedelta(0))
+    asked = faults.requests[sent:]
+    still = payments.ledger.get_refund("example", "booking-1", "cancel-1")
     assert [r.method for r in asked] == ["GET"]
     assert same == held == still
     assert same.status is RefundStatus.PENDING
@@ -339,21 +339,19 @@ def test_the_async_refund_reconciliation_matches_the_blocking_one(
 
 
 def test_a_pending_refund_the_provider_holds_none_of_and_then_refuses_frees_its_reference(
-    harness: ExampleHarness, faults: FaultInjector, tmp_path: Path
+    harness: ExampleHarness, faults: FaultInjector, payments: Payments
 ) -> None:
-    with facade(harness, faults, tmp_path / "l.db") as payments:
-        paid(payments, harness)
-        pending_refund(payments, faults, "0.40", "cancel-1")
-        missing = b'{"error":{"code":"refund_not_found","message":"injected"}}'
-        refused = b'{"error":{"code":"order_not_refundable","message":"injected"}}'
-        faults.inject(Fault.answer(404, missing))  # asked first: the provider holds none
-        faults.inject(Fault.answer(409, refused))  # then sent, and refused outright
-        sent = len(faults.requests)
-        with pytest.raises(ProviderError):
-            payments.refund_order(refund("0.40"))
-        assert [r.method for r in faults.requests[sent:] if "/refunds" in r.url.path] == [
-            "GET",
-            "POST",
-        ]
-        assert payments.ledger is not None
-        assert payments.ledger.refunds_for("example", "booking-1") == []
+    pending_refund(payments, faults, "0.40", "cancel-1")
+    missing = b'{"error":{"code":"refund_not_found","message":"injected"}}'
+    refused = b'{"error":{"code":"order_not_refundable","message":"injected"}}'
+    faults.inject(Fault.answer(404, missing))  # asked first: the provider holds none
+    faults.inject(Fault.answer(409, refused))  # then sent, and refused outright
+    sent = len(faults.requests)
+    with pytest.raises(ProviderError):
+        payments.refund_order(refund("0.40"))
+    assert [r.method for r in faults.requests[sent:] if "/refunds" in r.url.path] == [
+        "GET",
+        "POST",
+    ]
+    assert payments.ledger is not None
+    assert payments.ledger.refunds_for("example", "booking-1") == []
