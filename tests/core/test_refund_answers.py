@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -133,68 +134,75 @@ def harness_of() -> Iterator[Callable[..., ExampleHarness]]:
         harness.close()
 
 
+#: :func:`paid_with`'s opener: a provider class in, the harness and the facade out.
+PaidWith = Callable[..., tuple[ExampleHarness, Payments]]
+
+
+@pytest.fixture
+def paid_with(harness_of: Callable[..., ExampleHarness], tmp_path: Path) -> Iterator[PaidWith]:
+    """Opens a facade with a ledger on a harness of ExamplePay (or of a provider class altering
+    its answers), booking-1 created and paid; the facade is closed after the test."""
+    with ExitStack() as opened:
+
+        def open_paid(
+            factory: type[ExampleProvider] = ExampleProvider,
+        ) -> tuple[ExampleHarness, Payments]:
+            harness = harness_of(factory)
+            payments = opened.enter_context(example_payments(harness, tmp_path / "l.db"))
+            paid(payments, harness)
+            return harness, payments
+
+        yield open_paid
+
+
 @pytest.mark.parametrize(
-    ("factory", "detail"),
+    ("factory", "message"),
     [
-        (AnswersAnotherRefund, "with refund 'someone-else' of 'booking-1'"),
-        (AnswersAnotherOrder, "with refund 'cancel-1' of 'another-order'"),
+        (
+            AnswersAnotherRefund,
+            "answered a refund of 'cancel-1' with refund 'someone-else' of 'booking-1'",
+        ),
+        (
+            AnswersAnotherOrder,
+            "answered a refund of 'cancel-1' with refund 'cancel-1' of 'another-order'",
+        ),
+        (AnswersInEuros, "answered refund 'cancel-1' in EUR, not USD"),
     ],
-    ids=["another-refund", "another-order"],
+    ids=["another-refund", "another-order", "another-currency"],
 )
-def test_an_answer_about_another_refund_is_a_plugin_error_naming_both(
-    harness_of: Callable[..., ExampleHarness],
-    tmp_path: Path,
-    factory: type[ExampleProvider],
-    detail: str,
+def test_an_answer_about_another_refund_or_currency_is_a_plugin_error_naming_both(
+    paid_with: PaidWith, factory: type[ExampleProvider], message: str
 ) -> None:
-    harness = harness_of(factory)
-    with example_payments(harness, tmp_path / "l.db") as payments:
-        paid(payments, harness)
-        with pytest.raises(PluginError) as wrong:
-            payments.refund_order(refund())
-    assert str(wrong.value) == f"provider 'example' answered a refund of 'cancel-1' {detail}"
+    _, payments = paid_with(factory)
+    with pytest.raises(PluginError) as wrong:
+        payments.refund_order(refund())
+    assert str(wrong.value) == f"provider 'example' {message}"
     assert wrong.value.provider == "example"
 
 
 def test_a_refund_answered_as_another_stays_reserved_and_asking_again_finds_it_by_query(
-    harness_of: Callable[..., ExampleHarness], tmp_path: Path
+    paid_with: PaidWith,
 ) -> None:
-    harness = harness_of(AnswersAnotherRefund)
-    with example_payments(harness, tmp_path / "l.db") as payments:
-        paid(payments, harness)
-        with pytest.raises(PluginError):
-            payments.refund_order(refund())
-        assert payments.ledger is not None
-        held = payments.ledger.get_refund("example", "booking-1", "cancel-1")
-        assert held is not None
-        assert held.status is RefundStatus.PENDING  # the provider may hold it: not released
-        again = payments.refund_order(refund())  # its query answers truly
+    harness, payments = paid_with(AnswersAnotherRefund)
+    with pytest.raises(PluginError):
+        payments.refund_order(refund())
+    assert payments.ledger is not None
+    held = payments.ledger.get_refund("example", "booking-1", "cancel-1")
+    assert held is not None
+    assert held.status is RefundStatus.PENDING  # the provider may hold it: not released
+    again = payments.refund_order(refund())  # its query answers truly
     assert (again.refund_reference, again.status) == ("cancel-1", RefundStatus.SUCCEEDED)
     assert harness.refund_count() == 1
 
 
-def test_an_answer_in_another_currency_is_a_plugin_error_naming_both_currencies(
-    harness_of: Callable[..., ExampleHarness], tmp_path: Path
-) -> None:
-    harness = harness_of(AnswersInEuros)
-    with example_payments(harness, tmp_path / "l.db") as payments:
-        paid(payments, harness)
-        with pytest.raises(PluginError) as wrong:
-            payments.refund_order(refund())
-    assert str(wrong.value) == "provider 'example' answered refund 'cancel-1' in EUR, not USD"
-    assert wrong.value.provider == "example"
-
-
 def test_a_refund_of_another_amount_is_recorded_as_refunded_with_a_warning(
-    harness_of: Callable[..., ExampleHarness], tmp_path: Path, caplog: pytest.LogCaptureFixture
+    paid_with: PaidWith, caplog: pytest.LogCaptureFixture
 ) -> None:
-    harness = harness_of(RefundsTenCentsLess)
-    with example_payments(harness, tmp_path / "l.db") as payments:
-        paid(payments, harness)
-        with caplog.at_level(logging.WARNING, logger="payments_core.refunding"):
-            made = payments.refund_order(refund())
-        assert payments.ledger is not None
-        order = payments.ledger.get_order("example", "booking-1")
+    _, payments = paid_with(RefundsTenCentsLess)
+    with caplog.at_level(logging.WARNING, logger="payments_core.refunding"):
+        made = payments.refund_order(refund())
+    assert payments.ledger is not None
+    order = payments.ledger.get_order("example", "booking-1")
     assert (made.status, made.amount) == (RefundStatus.SUCCEEDED, Money("0.30", "USD"))
     assert order is not None
     assert order.refunded == Money("0.30", "USD")
@@ -248,14 +256,12 @@ def test_a_refund_of_an_order_the_ledger_never_saw_records_the_order_first(
 
 
 def test_a_pending_refund_answer_is_followed_by_its_query_and_recorded_as_it_ended(
-    harness_of: Callable[..., ExampleHarness], tmp_path: Path
+    paid_with: PaidWith,
 ) -> None:
-    harness = harness_of(AnswersPending)
-    with example_payments(harness, tmp_path / "l.db") as payments:
-        paid(payments, harness)
-        made = payments.refund_order(refund())
-        assert payments.ledger is not None
-        held = payments.ledger.get_refund("example", "booking-1", "cancel-1")
+    _, payments = paid_with(AnswersPending)
+    made = payments.refund_order(refund())
+    assert payments.ledger is not None
+    held = payments.ledger.get_refund("example", "booking-1", "cancel-1")
     assert made.status is RefundStatus.SUCCEEDED
     assert held == made
 
@@ -333,15 +339,13 @@ def test_without_a_ledger_the_refunded_total_the_provider_states_holds_a_refund_
 
 
 def test_a_provider_without_refunds_is_a_plugin_error_naming_the_hook_and_holds_nothing_back(
-    harness_of: Callable[..., ExampleHarness], tmp_path: Path
+    paid_with: PaidWith,
 ) -> None:
-    harness = harness_of(CannotRefund)
-    with example_payments(harness, tmp_path / "l.db") as payments:
-        paid(payments, harness)
-        with pytest.raises(PluginError) as missing:
-            payments.refund_order(refund())
-        assert payments.ledger is not None
-        assert payments.ledger.refunds_for("example", "booking-1") == []
+    _, payments = paid_with(CannotRefund)
+    with pytest.raises(PluginError) as missing:
+        payments.refund_order(refund())
+    assert payments.ledger is not None
+    assert payments.ledger.refunds_for("example", "booking-1") == []
     assert str(missing.value) == "provider 'example' does not implement refund_order"
 
 
