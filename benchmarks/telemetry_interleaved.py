@@ -101,21 +101,13 @@ def measure(quick: bool = False) -> dict[str, dict[str, float]]:
     }
 
 
-def _in_mode(
-    mode: QuietTelemetry, exporter: InMemorySpanExporter, run: Callable[[], None]
-) -> float:
-    telemetry.active = mode
-    exporter.clear()
+def _seconds(run: Callable[[], None]) -> float:
     started = time.perf_counter()
     run()
     return time.perf_counter() - started
 
 
-def _calls_in_mode(
-    mode: QuietTelemetry, exporter: InMemorySpanExporter, run: Callable[[], None]
-) -> float:
-    telemetry.active = mode
-    exporter.clear()
+def _calls(run: Callable[[], None]) -> float:
     profile = cProfile.Profile()
     profile.runcall(run)
     return float(pstats.Stats(profile).total_calls)  # type: ignore[attr-defined]
@@ -179,10 +171,15 @@ def _turns(
     """Microseconds per operation of ``run`` (``batch`` operations) in each mode, the modes
     taking turns ``rounds`` times after one warm-up each; with ``count``, function calls."""
     scale = 1.0 if count else 1e6
-    measured = _calls_in_mode if count else _in_mode
+    measured = _calls if count else _seconds
 
     def step(mode: QuietTelemetry) -> Callable[[], float]:
-        return lambda: measured(mode, exporter, run) / batch
+        def in_mode() -> float:
+            telemetry.active = mode
+            exporter.clear()
+            return measured(run) / batch
+
+        return in_mode
 
     for mode in chosen.values():
         step(mode)()
