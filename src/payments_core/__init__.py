@@ -7,8 +7,9 @@ application talks to :class:`Payments`. Provider authors import :data:`hookimpl`
 #: The release, read by the build (pyproject.toml) and shown by ``payments --version``.
 __version__ = "0.1.0"
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from payments_core._lazy import lazy_names
 from payments_core.config import Config, ProviderSettings
 from payments_core.errors import (
     CallbackDeferred,
@@ -74,15 +75,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'payments_core' has no attribute {name!r}")
-    from importlib import import_module
-
-    value = getattr(import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_names(globals(), _LAZY)
 
 
 __all__ = [

@@ -71,6 +71,17 @@ def test_loading_the_plugin_imports_neither_hypothesis_nor_the_contract() -> Non
     assert out.strip() == "[]"
 
 
+def test_the_package_names_load_on_first_use_and_the_old_fault_name_still_works() -> None:
+    import payments_core.testing as testing
+    from payments_core.testing.harness import FaultMode, ProviderHarness
+
+    assert testing.ProviderHarness is ProviderHarness
+    with pytest.warns(DeprecationWarning, match="FaultKind is deprecated; use FaultMode"):
+        assert testing.FaultKind is FaultMode
+    with pytest.raises(AttributeError, match="no attribute 'Nothing'"):
+        _ = testing.Nothing
+
+
 def test_payments_factory_builds_facades_with_test_defaults(
     payments_factory: PaymentsFactory,
 ) -> None:

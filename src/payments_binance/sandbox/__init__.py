@@ -13,8 +13,9 @@ CLI mounts) does not pay for starlette, uvicorn, httpx and cryptography.
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING
+
+from payments_core._lazy import lazy_names
 
 if TYPE_CHECKING:
     from payments_binance.sandbox.cli import sandbox_command
@@ -64,9 +65,4 @@ _HOMES = {
 }
 
 
-def __getattr__(name: str) -> object:
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    module = home if "." in home else f"{__name__}.{home}"
-    return getattr(importlib.import_module(module), name)
+__getattr__ = lazy_names(globals(), _HOMES)

@@ -23,9 +23,9 @@ does) imports neither pytest's contract machinery nor hypothesis.
 
 from __future__ import annotations
 
-import warnings
-from importlib import import_module
 from typing import TYPE_CHECKING, Final
+
+from payments_core._lazy import lazy_names
 
 if TYPE_CHECKING:
     from payments_core.testing.changes import ChangeRecorder
@@ -81,11 +81,5 @@ _HOME: Final = {
 }
 
 
-def __getattr__(name: str) -> object:
-    if name == "FaultKind":  # renamed: the sandbox toolkit's FaultKind is another thing
-        warnings.warn(f"{__name__}.FaultKind is deprecated; use FaultMode", DeprecationWarning, 2)
-        name = "FaultMode"
-    module = _HOME.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(import_module(f"{__name__}.{module}"), name)
+# FaultKind is renamed: the sandbox toolkit's FaultKind is another thing.
+__getattr__ = lazy_names(globals(), _HOME, renamed={"FaultKind": "FaultMode"})

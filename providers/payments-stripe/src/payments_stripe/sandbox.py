@@ -428,31 +428,17 @@ class StripeSandbox:
                 raise StripeRefusal(400, f"The Checkout Session is {session['status']}, not open.")
             now = int(self.clock())
             intent_id, charge_id = objects.new_id("pi"), objects.new_id("ch")
-            amount, currency = session["amount_total"], session["currency"]
-            metadata, email = session["_intent_metadata"], session["customer_email"]
             self.intents[intent_id] = objects.payment_intent(
-                intent_id=intent_id,
-                created=now,
-                amount=amount,
-                currency=currency,
-                metadata=metadata,
-                charge_id=charge_id,
-                payment_method_types=session["payment_method_types"],
+                session, intent_id=intent_id, charge_id=charge_id, created=now
             )
             self.charges[intent_id] = objects.charge(
-                charge_id=charge_id,
-                created=now,
-                amount=amount,
-                currency=currency,
-                metadata=metadata,
-                intent_id=intent_id,
-                email=email,
+                session, charge_id=charge_id, intent_id=intent_id, created=now
             )
             session.update(
                 status=wire.SESSION_COMPLETE,
                 payment_status=wire.PAYMENT_PAID,
                 payment_intent=intent_id,
-                customer_details=objects.customer_details(email),
+                customer_details=objects.customer_details(session["customer_email"]),
             )
             view = self._view(session)
         return self._send(wire.EVENT_COMPLETED, view, _NO_CALL)

@@ -157,22 +157,15 @@ def customer_details(email: str | None) -> dict[str, Any]:
 
 
 def payment_intent(
-    *,
-    intent_id: str,
-    created: int,
-    amount: int,
-    currency: str,
-    metadata: Mapping[str, str],
-    charge_id: str,
-    payment_method_types: Sequence[str],
+    session: Mapping[str, Any], *, intent_id: str, charge_id: str, created: int
 ) -> dict[str, Any]:
-    """The PaymentIntent a paid session made, succeeded with one charge."""
+    """The PaymentIntent ``session`` made when it was paid, succeeded with one charge."""
     return {
         "id": intent_id,
         "object": "payment_intent",
-        "amount": amount,
+        "amount": session["amount_total"],
         "amount_capturable": 0,
-        "amount_received": amount,
+        "amount_received": session["amount_total"],
         "application": None,
         "application_fee_amount": None,
         "canceled_at": None,
@@ -180,18 +173,18 @@ def payment_intent(
         "capture_method": "automatic",
         "confirmation_method": "automatic",
         "created": created,
-        "currency": currency,
+        "currency": session["currency"],
         "customer": None,
         "description": None,
         "invoice": None,
         "last_payment_error": None,
         "latest_charge": charge_id,
         "livemode": False,
-        "metadata": dict(metadata),
+        "metadata": dict(session["_intent_metadata"]),
         "next_action": None,
         "on_behalf_of": None,
         "payment_method": None,
-        "payment_method_types": list(payment_method_types),
+        "payment_method_types": list(session["payment_method_types"]),
         "processing": None,
         "receipt_email": None,
         "review": None,
@@ -206,21 +199,15 @@ def payment_intent(
 
 
 def charge(
-    *,
-    charge_id: str,
-    created: int,
-    amount: int,
-    currency: str,
-    metadata: Mapping[str, str],
-    intent_id: str,
-    email: str | None,
+    session: Mapping[str, Any], *, charge_id: str, intent_id: str, created: int
 ) -> dict[str, Any]:
-    """A captured card charge that succeeded, nothing refunded yet."""
+    """The card charge that paid ``session``: captured and succeeded, nothing refunded yet."""
+    email = session["customer_email"]
     return {
         "id": charge_id,
         "object": "charge",
-        "amount": amount,
-        "amount_captured": amount,
+        "amount": session["amount_total"],
+        "amount_captured": session["amount_total"],
         "amount_refunded": 0,
         "application": None,
         "application_fee": None,
@@ -235,7 +222,7 @@ def charge(
         "calculated_statement_descriptor": None,
         "captured": True,
         "created": created,
-        "currency": currency,
+        "currency": session["currency"],
         "customer": None,
         "description": None,
         "disputed": False,
@@ -245,7 +232,7 @@ def charge(
         "fraud_details": {},
         "invoice": None,
         "livemode": False,
-        "metadata": dict(metadata),
+        "metadata": dict(session["_intent_metadata"]),
         "on_behalf_of": None,
         "paid": True,
         "payment_intent": intent_id,
