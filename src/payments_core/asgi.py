@@ -25,16 +25,17 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import timedelta
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute, Match, Route
+from starlette.types import Receive, Scope, Send
 
 from payments_core.errors import (
     CallbackDeferred,
@@ -145,11 +146,46 @@ def create_callback_app(
         yield
         await payments.aclose()
 
-    return Starlette(
-        routes=[Route("/callbacks/{provider}", receive_callback, methods=["POST"]), *routes],
+    return _CallbackApp(
+        Route("/callbacks/{provider}", receive_callback, methods=["POST"]),
+        receive_callback,
+        routes=routes,
         exception_handlers={HTTPException: _http_error},
         lifespan=owning if close_payments else None,
     )
+
+
+class _CallbackApp(Starlette):
+    """The callback app: a Starlette application whose callback route is reached directly.
+
+    A callback the route matches (``POST /callbacks/{provider}``) goes straight to its
+    endpoint, without the application's middleware and router: the endpoint answers every
+    outcome itself, and an unexpected error still reaches the server, which answers 500 and
+    logs it. Everything else (other paths and methods, the extra routes, the lifespan) is
+    Starlette's, as for any application.
+    """
+
+    def __init__(
+        self,
+        callbacks: Route,
+        endpoint: Callable[[Request], Awaitable[Response]],
+        *,
+        routes: Sequence[BaseRoute],
+        **options: Any,
+    ) -> None:
+        super().__init__(routes=[callbacks, *routes], **options)
+        self._callbacks = callbacks
+        self._endpoint = endpoint
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            match, child_scope = self._callbacks.matches(scope)
+            if match is Match.FULL:
+                scope.update(child_scope)
+                response = await self._endpoint(Request(scope, receive))
+                await response(scope, receive, send)
+                return
+        await super().__call__(scope, receive, send)
 
 
 async def _read_body(request: Request, limit: int) -> bytes | None:
