@@ -99,15 +99,17 @@ def create_callback_app(
         provider = request.path_params["provider"]
         if provider not in payments.provider_names:
             return _error(404, f"no provider named {provider[:64]!r}")
+        # Each name once, with its first value (as request.headers[name]), read in one pass.
+        headers = dict(reversed(request.headers.items()))
         try:
             async with asyncio.timeout(body_timeout):
-                body = await _read_body(request, max_body_bytes)
+                body = await _read_body(request, headers, max_body_bytes)
         except TimeoutError:
             return _error(408, f"the body was not received within {body_timeout:g} s")
         if body is None:
             return _error(413, f"callback bodies are limited to {max_body_bytes} bytes")
         try:
-            outcome = await payments.apply_callback_async(provider, request.headers, body)
+            outcome = await payments.apply_callback_async(provider, headers, body)
         except CallbackError as error:
             log.info("%s callback refused: %s", provider, error)
             return _reply(error.reply)
@@ -188,9 +190,9 @@ class _CallbackApp(Starlette):
         await super().__call__(scope, receive, send)
 
 
-async def _read_body(request: Request, limit: int) -> bytes | None:
+async def _read_body(request: Request, headers: Mapping[str, str], limit: int) -> bytes | None:
     """The body, or ``None`` as soon as it is known to exceed ``limit`` bytes."""
-    declared = request.headers.get("content-length", "")
+    declared = headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
         return None
     body = bytearray()
