@@ -200,9 +200,7 @@ def serve_command(
             routes.append(metrics_route(payments.ledger))
             click.echo("metrics: GET /metrics", err=True)
         app = create_callback_app(payments, close_payments=True, routes=routes)
-        uvicorn.run(
-            app, host=host, port=port, lifespan="on", log_level="info", access_log=access_log
-        )
+        uvicorn.run(app, host=host, port=port, **_uvicorn_options(access_log))
         return
     # Announced here, once, before any worker serves: a worker announcing at its startup
     # could repeat a change that a sibling, already serving, is announcing.
@@ -218,10 +216,23 @@ def serve_command(
         workers=workers,
         host=host,
         port=port,
-        lifespan="on",
-        log_level="info",
-        access_log=access_log,
+        **_uvicorn_options(access_log),
     )
+
+
+def _uvicorn_options(access_log: bool) -> dict[str, Any]:
+    """How ``payments serve`` runs uvicorn: a request costs only what a callback needs.
+
+    The forwarded client address (``X-Forwarded-For`` from a proxy on loopback) is read only
+    for the access log, the one thing that uses it; no ``Server`` header names the software.
+    """
+    return {
+        "lifespan": "on",
+        "log_level": "info",
+        "access_log": access_log,
+        "proxy_headers": access_log,
+        "server_header": False,
+    }
 
 
 def serve_worker_app() -> Starlette:
