@@ -11,6 +11,7 @@ from starlette.routing import Mount
 
 from payments_core import ConfigurationError, LedgerError, Payments, PaymentStatus
 from payments_core.asgi import create_callback_app
+from payments_core.serving import BackgroundServer
 
 from .fakes import (
     ACK,
@@ -150,6 +151,21 @@ async def test_a_ledger_failure_asks_for_redelivery_which_then_applies_once(
     assert (redelivered.status_code, redelivered.content) == (200, ACK.body)
     assert status_of(payments, "booking-1") is PaymentStatus.PAID
     assert len(recorder.changes) == 1
+
+
+async def test_an_unexpected_error_is_answered_500_by_the_server_and_records_nothing(
+    payments: Payments, recorder: HookRecorder, failures: list[Exception]
+) -> None:
+    # Not a PaymentsError: a bug. The callback route has no middleware of its own; the server
+    # answers 500, so that the provider delivers the callback again.
+    failures.append(RuntimeError("a bug before the commit"))
+    body = callback_body(event_for("booking-1"))
+    with BackgroundServer(create_callback_app(payments)) as server:
+        async with httpx.AsyncClient(base_url=server.url) as client:
+            answer = await client.post("/callbacks/fake", content=body, headers=HEADERS)
+    assert answer.status_code == 500
+    assert status_of(payments, "booking-1") is PaymentStatus.PENDING
+    assert recorder.changes == []
 
 
 async def test_a_callback_that_cannot_be_verified_now_asks_for_redelivery(
