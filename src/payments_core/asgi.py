@@ -161,10 +161,11 @@ class _CallbackApp(Starlette):
     """The callback app: a Starlette application whose callback route is reached directly.
 
     A callback the route matches (``POST /callbacks/{provider}``) goes straight to its
-    endpoint, without the application's middleware and router: the endpoint answers every
+    endpoint, without Starlette's own middleware and router: the endpoint answers every
     outcome itself, and an unexpected error still reaches the server, which answers 500 and
     logs it. Everything else (other paths and methods, the extra routes, the lifespan) is
-    Starlette's, as for any application.
+    Starlette's, as for any application; so are callbacks too once middleware or an exception
+    handler is added to the app (``add_middleware``), which then sees them as before.
     """
 
     def __init__(
@@ -180,7 +181,7 @@ class _CallbackApp(Starlette):
         self._endpoint = endpoint
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
+        if scope["type"] == "http" and self._as_built():
             match, child_scope = self._callbacks.matches(scope)
             if match is Match.FULL:
                 scope.update(child_scope)
@@ -188,6 +189,10 @@ class _CallbackApp(Starlette):
                 await response(scope, receive, send)
                 return
         await super().__call__(scope, receive, send)
+
+    def _as_built(self) -> bool:
+        """No middleware and no exception handler added since it was built."""
+        return not self.user_middleware and self.exception_handlers.keys() == {HTTPException}
 
 
 async def _read_body(request: Request, headers: Mapping[str, str], limit: int) -> bytes | None:
