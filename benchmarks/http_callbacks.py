@@ -75,8 +75,9 @@ def _cli() -> list[str]:
 class Server:
     """``payments serve`` in a child process, ready once every worker has started.
 
-    Its standard error (uvicorn's log, an access line per request) is drained by a thread in
-    large reads, so that logging costs the sender almost nothing.
+    Its standard error (uvicorn's log) is drained by a thread in large reads, so that logging
+    costs the sender almost nothing; its standard output (the access log, which checkouts
+    before ``--access-log`` write by default) goes to ``/dev/null``.
     """
 
     def __init__(self, workers: int, ledger_url: str, env: Mapping[str, str], cwd: str) -> None:
@@ -115,7 +116,7 @@ class Server:
         fd = process.stderr.fileno()
         while chunk := os.read(fd, 1 << 16):
             if self._ready.is_set():
-                continue  # the access log: read and dropped
+                continue  # later lines: read and dropped
             self.log += chunk
             if match := _RUNNING.search(self.log):
                 self.url = match.group(1).decode()

@@ -25,16 +25,17 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import timedelta
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute, Match, Route
+from starlette.types import Receive, Scope, Send
 
 from payments_core.errors import (
     CallbackDeferred,
@@ -98,15 +99,17 @@ def create_callback_app(
         provider = request.path_params["provider"]
         if provider not in payments.provider_names:
             return _error(404, f"no provider named {provider[:64]!r}")
+        # Each name once, with its first value (as request.headers[name]), read in one pass.
+        headers = dict(reversed(request.headers.items()))
         try:
             async with asyncio.timeout(body_timeout):
-                body = await _read_body(request, max_body_bytes)
+                body = await _read_body(request, headers, max_body_bytes)
         except TimeoutError:
             return _error(408, f"the body was not received within {body_timeout:g} s")
         if body is None:
             return _error(413, f"callback bodies are limited to {max_body_bytes} bytes")
         try:
-            outcome = await payments.apply_callback_async(provider, request.headers, body)
+            outcome = await payments.apply_callback_async(provider, headers, body)
         except CallbackError as error:
             log.info("%s callback refused: %s", provider, error)
             return _reply(error.reply)
@@ -145,16 +148,56 @@ def create_callback_app(
         yield
         await payments.aclose()
 
-    return Starlette(
-        routes=[Route("/callbacks/{provider}", receive_callback, methods=["POST"]), *routes],
+    return _CallbackApp(
+        Route("/callbacks/{provider}", receive_callback, methods=["POST"]),
+        receive_callback,
+        routes=routes,
         exception_handlers={HTTPException: _http_error},
         lifespan=owning if close_payments else None,
     )
 
 
-async def _read_body(request: Request, limit: int) -> bytes | None:
+class _CallbackApp(Starlette):
+    """The callback app: a Starlette application whose callback route is reached directly.
+
+    A callback the route matches (``POST /callbacks/{provider}``) goes straight to its
+    endpoint, without Starlette's own middleware and router: the endpoint answers every
+    outcome itself, and an unexpected error still reaches the server, which answers 500 and
+    logs it. Everything else (other paths and methods, the extra routes, the lifespan) is
+    Starlette's, as for any application; so are callbacks too once middleware or an exception
+    handler is added to the app (``add_middleware``), which then sees them as before.
+    """
+
+    def __init__(
+        self,
+        callbacks: Route,
+        endpoint: Callable[[Request], Awaitable[Response]],
+        *,
+        routes: Sequence[BaseRoute],
+        **options: Any,
+    ) -> None:
+        super().__init__(routes=[callbacks, *routes], **options)
+        self._callbacks = callbacks
+        self._endpoint = endpoint
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and self._as_built():
+            match, child_scope = self._callbacks.matches(scope)
+            if match is Match.FULL:
+                scope.update(child_scope)
+                response = await self._endpoint(Request(scope, receive))
+                await response(scope, receive, send)
+                return
+        await super().__call__(scope, receive, send)
+
+    def _as_built(self) -> bool:
+        """No middleware and no exception handler added since it was built."""
+        return not self.user_middleware and self.exception_handlers.keys() == {HTTPException}
+
+
+async def _read_body(request: Request, headers: Mapping[str, str], limit: int) -> bytes | None:
     """The body, or ``None`` as soon as it is known to exceed ``limit`` bytes."""
-    declared = request.headers.get("content-length", "")
+    declared = headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
         return None
     body = bytearray()

@@ -101,14 +101,21 @@ class ServeProcess:
     """``with ServeProcess(args, env) as serve:`` runs ``payments serve`` on a free port.
 
     With ``workers``, it runs ``payments serve --workers N`` and is ready once every worker has
-    finished its startup (read from its log).
+    finished its startup (read from its log). Its standard output (uvicorn's access log) goes
+    to the file ``stdout``, if given.
     """
 
     def __init__(
-        self, args: Sequence[str], env: Mapping[str, str], *, workers: int | None = None
+        self,
+        args: Sequence[str],
+        env: Mapping[str, str],
+        *,
+        workers: int | None = None,
+        stdout: Path | None = None,
     ) -> None:
         self.args = [*args, "--workers", str(workers)] if workers else list(args)
         self.env = env
+        self.stdout = stdout
         self.url = ""
         self.lines: list[str] = []
         self.returncode: int | None = None
@@ -119,13 +126,10 @@ class ServeProcess:
 
     def start(self) -> None:
         command = cli_command("serve", "--port", "0", *self.args)
-        self._process = process = subprocess.Popen(  # noqa: S603 - this interpreter
-            command,
-            env=dict(self.env),
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
+        with open(self.stdout or os.devnull, "wb") as stdout:
+            self._process = process = subprocess.Popen(  # noqa: S603 - this interpreter
+                command, env=dict(self.env), stdout=stdout, stderr=subprocess.PIPE, text=True
+            )
         self._reader = threading.Thread(target=self._read, args=(process,), daemon=True)
         self._reader.start()
         if not self._ready.wait(STARTUP_TIMEOUT_S) or not self.url or process.poll() is not None:

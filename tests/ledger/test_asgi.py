@@ -8,9 +8,11 @@ import httpx
 import pytest
 from starlette.applications import Starlette
 from starlette.routing import Mount
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from payments_core import ConfigurationError, LedgerError, Payments, PaymentStatus
 from payments_core.asgi import create_callback_app
+from payments_core.serving import BackgroundServer
 
 from .fakes import (
     ACK,
@@ -150,6 +152,43 @@ async def test_a_ledger_failure_asks_for_redelivery_which_then_applies_once(
     assert (redelivered.status_code, redelivered.content) == (200, ACK.body)
     assert status_of(payments, "booking-1") is PaymentStatus.PAID
     assert len(recorder.changes) == 1
+
+
+async def test_an_unexpected_error_is_answered_500_by_the_server_and_records_nothing(
+    payments: Payments, recorder: HookRecorder, failures: list[Exception]
+) -> None:
+    # Not a PaymentsError: a bug. The callback route has no middleware of its own; the server
+    # answers 500, so that the provider delivers the callback again.
+    failures.append(RuntimeError("a bug before the commit"))
+    body = callback_body(event_for("booking-1"))
+    with BackgroundServer(create_callback_app(payments)) as server:
+        async with httpx.AsyncClient(base_url=server.url) as client:
+            answer = await client.post("/callbacks/fake", content=body, headers=HEADERS)
+    assert answer.status_code == 500
+    assert status_of(payments, "booking-1") is PaymentStatus.PENDING
+    assert recorder.changes == []
+
+
+async def test_middleware_added_to_the_app_sees_the_callbacks(payments: Payments) -> None:
+    seen: list[str] = []
+
+    class Seen:
+        def __init__(self, app: ASGIApp) -> None:
+            self.app = app
+
+        async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+            seen.append(f"{scope['type']} {scope.get('path', '')}")
+            await self.app(scope, receive, send)
+
+    app = create_callback_app(payments)
+    app.add_middleware(Seen)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://app.test") as client:
+        body = callback_body(event_for("booking-1"))
+        answer = await client.post("/callbacks/fake", content=body, headers=HEADERS)
+    assert (answer.status_code, answer.content) == (200, ACK.body)
+    assert seen == ["http /callbacks/fake"]
+    assert status_of(payments, "booking-1") is PaymentStatus.PAID
 
 
 async def test_a_callback_that_cannot_be_verified_now_asks_for_redelivery(
