@@ -9,7 +9,8 @@ together do not race to create the tables.
 Connections come from a ``psycopg_pool`` pool of at most ``pool_size`` connections, in
 autocommit mode (the ledger says ``BEGIN`` and ``COMMIT``), shared by every thread of the
 process, the async facade's too. A callback that fits its order is applied by one statement,
-one round trip (:mod:`payments_core.ledger.postgres_apply`). Any other write transaction runs
+one round trip (:mod:`payments_core.ledger.postgres_apply`), and so is a refund notice that
+fits its refund (:mod:`payments_core.ledger.postgres_refund`). Any other write transaction runs
 in psycopg's pipeline mode: a statement is sent without waiting for the previous one's answer
 until a row must be read, so applying a callback the general way takes three round trips
 (``BEGIN`` with the read of the order, the event's insert with the order's update, ``COMMIT``)
@@ -32,6 +33,7 @@ from psycopg_pool import ConnectionPool
 from payments_core.errors import ConfigurationError
 from payments_core.ledger.dbapi import Connection, Connections
 from payments_core.ledger.postgres_apply import AtOnce
+from payments_core.ledger.postgres_refund import SettleNotice
 from payments_core.ledger.records import ApplyResult
 from payments_core.ledger.sql import LedgerOptions, SqlLedger
 from payments_core.models import PaymentEvent
@@ -82,6 +84,7 @@ class PostgresLedger(SqlLedger):
         self.pool_size = _pool_size(pool_size if pool_size is not None else in_url)
         self.connect_timeout = connect_timeout
         self._at_once = AtOnce(self)
+        self._settle_notice = SettleNotice(self)
         super().__init__(url, **options)
 
     def connect(self) -> Connection:
@@ -118,6 +121,12 @@ class PostgresLedger(SqlLedger):
         if outcome.seen:
             return ApplyResult.duplicate_of(outcome.state.reference)
         return None
+
+    def settle_at_once(
+        self, event: PaymentEvent, now: datetime, *, announced: bool
+    ) -> ApplyResult | None:
+        with self._errors("apply event"), self._pool.connection() as conn:
+            return self._settle_notice.run(conn, event, now, announced=announced)
 
     def placeholder(self, sql: str) -> str:
         return sql.replace("?", "%s")
