@@ -43,7 +43,7 @@ from payments_core.ledger.dbapi import Connection
 from payments_core.models import PaymentEvent, PaymentStatus
 from payments_core.rules import OrderState
 
-__all__ = ["AtOnce", "Outcome", "forward_from"]
+__all__ = ["AtOnce", "Outcome", "array_literal", "forward_from"]
 
 #: The event row's columns that the statement fills from the locked order, not from the event.
 _FROM_ORDER: Final = {"reference": "reference", "previous_status": "status"}
@@ -63,7 +63,7 @@ def forward_from(status: PaymentStatus) -> list[str]:
     return [old.value for old in PaymentStatus if old.can_become(status)]
 
 
-def _array(values: list[str]) -> str:
+def array_literal(values: list[str]) -> str:
     """``values`` as a PostgreSQL array literal: status names need no quoting."""
     assert all(value.isidentifier() for value in values)
     return "{" + ",".join(values) + "}"
@@ -71,7 +71,7 @@ def _array(values: list[str]) -> str:
 
 #: Per event status, the statuses it moves an order from, as the statement's parameter
 #: (worked out once: the forward table does not change while the process runs).
-_FORWARD_FROM: Final = {status: _array(forward_from(status)) for status in PaymentStatus}
+_FORWARD_FROM: Final = {status: array_literal(forward_from(status)) for status in PaymentStatus}
 #: The event's columns the statement takes as parameters, in the event row's terms.
 _TAKES: Final = tuple(
     column for column in EVENTS.columns if column.name not in _FROM_ORDER.keys() | _FIXED.keys()

@@ -43,7 +43,7 @@ import psycopg
 from payments_core.ledger import columns
 from payments_core.ledger.columns import EVENTS, REFUNDS, STATE_COLUMNS, Column, Kind, Times
 from payments_core.ledger.dbapi import Connection
-from payments_core.ledger.postgres_apply import forward_from
+from payments_core.ledger.postgres_apply import array_literal, forward_from
 from payments_core.ledger.records import ApplyResult
 from payments_core.models import PaymentEvent, PaymentStatus, RefundStatus, StatusChange
 
@@ -61,19 +61,15 @@ _COMPUTED: Final = {
     "announced_at": "CASE WHEN %(announced)s::boolean OR NOT fits.moves "
     "THEN %(received_at)s::timestamptz END",
 }
+#: The event's columns the statement takes as parameters: the event's status too, which the
+#: row keeps unless the order moves.
 _TAKES: Final = tuple(
-    column for column in EVENTS.columns if column.name not in _COMPUTED or column.name == "status"
+    column for column in EVENTS.columns if column.name not in _COMPUTED.keys() - {"status"}
 )
 
 
-def _array(values: list[str]) -> str:
-    """``values`` as a PostgreSQL array literal: status names need no quoting."""
-    assert all(value.isidentifier() for value in values)
-    return "{" + ",".join(values) + "}"
-
-
-_REFUNDED_FROM: Final = _array(forward_from(PaymentStatus.REFUNDED))
-_PARTIALLY_FROM: Final = _array(forward_from(PaymentStatus.PARTIALLY_REFUNDED))
+_REFUNDED_FROM: Final = array_literal(forward_from(PaymentStatus.REFUNDED))
+_PARTIALLY_FROM: Final = array_literal(forward_from(PaymentStatus.PARTIALLY_REFUNDED))
 
 
 def _param(name: str, column: Column | None = None) -> str:
