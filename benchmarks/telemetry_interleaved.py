@@ -29,7 +29,8 @@ import pstats
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -80,11 +81,16 @@ def measure(quick: bool = False) -> dict[str, dict[str, float]]:
     batch, rounds = (100, 5) if quick else (200, 15)
     chosen, exporter = modes()
     saved = telemetry.active
+
+    def turns(workload: Workload, batch: int, rounds: int, count: bool = False) -> dict[str, float]:
+        with workload(batch, len(chosen) * (rounds + 1)) as run:
+            return _turns(chosen, exporter, rounds, batch, run, count=count)
+
     try:
-        creates = _creates(chosen, exporter, batch, rounds)
-        callbacks = _callbacks(chosen, exporter, max(batch // 4, 20), rounds)
-        counted = _creates(chosen, exporter, 100, 1, count=True)
-        counted_callbacks = _callbacks(chosen, exporter, 20, 1, count=True)
+        creates = turns(_creates, batch, rounds)
+        callbacks = turns(_callbacks, max(batch // 4, 20), rounds)
+        counted = turns(_creates, 100, 1, count=True)
+        counted_callbacks = turns(_callbacks, 20, 1, count=True)
     finally:
         telemetry.active = saved
     return {
@@ -95,34 +101,26 @@ def measure(quick: bool = False) -> dict[str, dict[str, float]]:
     }
 
 
-def _in_mode(
-    mode: QuietTelemetry, exporter: InMemorySpanExporter, run: Callable[[], None]
-) -> float:
-    telemetry.active = mode
-    exporter.clear()
+def _seconds(run: Callable[[], None]) -> float:
     started = time.perf_counter()
     run()
     return time.perf_counter() - started
 
 
-def _calls_in_mode(
-    mode: QuietTelemetry, exporter: InMemorySpanExporter, run: Callable[[], None]
-) -> float:
-    telemetry.active = mode
-    exporter.clear()
+def _calls(run: Callable[[], None]) -> float:
     profile = cProfile.Profile()
     profile.runcall(run)
     return float(pstats.Stats(profile).total_calls)  # type: ignore[attr-defined]
 
 
-def _creates(
-    chosen: dict[str, QuietTelemetry],
-    exporter: InMemorySpanExporter,
-    batch: int,
-    rounds: int,
-    *,
-    count: bool = False,
-) -> dict[str, float]:
+#: A workload: given the batch size and how many batches will run, it yields what runs one batch.
+Workload = Callable[[int, int], AbstractContextManager[Callable[[], None]]]
+
+
+@contextmanager
+def _creates(batch: int, batches: int) -> Iterator[Callable[[], None]]:
+    """``batch`` creates at a time, each answered at once by a canned response (so however
+    many ``batches`` run, nothing is made beforehand)."""
     answer = _created("https://canned.example", "STAGE").split(b"\r\n\r\n", 1)[1]
     mock = httpx.MockTransport(lambda request: httpx.Response(200, content=answer))
     payments = facade("https://canned.example", API_KEY, API_SECRET, transport=mock)
@@ -133,26 +131,22 @@ def _creates(
             payments.create_order(order(reference))
 
     try:
-        return _turns(chosen, exporter, rounds, batch, batch_of_creates, count=count)
+        yield batch_of_creates
     finally:
         payments.close()
 
 
-def _callbacks(
-    chosen: dict[str, QuietTelemetry],
-    exporter: InMemorySpanExporter,
-    batch: int,
-    rounds: int,
-    *,
-    count: bool = False,
-) -> dict[str, float]:
+@contextmanager
+def _callbacks(batch: int, batches: int) -> Iterator[Callable[[], None]]:
+    """``batch`` signed paid callbacks at a time applied through a ledger, each for its own
+    order."""
     moment = datetime.now(UTC).replace(microsecond=0)
     hooks = Webhooks()
     with tempfile.TemporaryDirectory() as scratch:
         ledger = open_ledger(f"sqlite:///{Path(scratch) / 'ledger.sqlite3'}?synchronous=normal")
         payments = callback_facade(hooks, moment, ledger=ledger)
         # Signed beforehand: an RSA signature costs more than what is measured.
-        supply = iter(_signed(hooks, ledger, moment, 1 + batch * len(chosen) * (rounds + 1)))
+        supply = iter(_signed(hooks, ledger, moment, 1 + batch * batches))
 
         def batch_of_callbacks() -> None:
             for headers, body in (next(supply) for _ in range(batch)):
@@ -160,7 +154,7 @@ def _callbacks(
 
         try:
             payments.apply_callback("binance", *next(supply))  # fetches the certificates
-            return _turns(chosen, exporter, rounds, batch, batch_of_callbacks, count=count)
+            yield batch_of_callbacks
         finally:
             payments.close()
 
@@ -177,10 +171,15 @@ def _turns(
     """Microseconds per operation of ``run`` (``batch`` operations) in each mode, the modes
     taking turns ``rounds`` times after one warm-up each; with ``count``, function calls."""
     scale = 1.0 if count else 1e6
-    measured = _calls_in_mode if count else _in_mode
+    measured = _calls if count else _seconds
 
     def step(mode: QuietTelemetry) -> Callable[[], float]:
-        return lambda: measured(mode, exporter, run) / batch
+        def in_mode() -> float:
+            telemetry.active = mode
+            exporter.clear()
+            return measured(run) / batch
+
+        return in_mode
 
     for mode in chosen.values():
         step(mode)()

@@ -26,6 +26,7 @@ from payments_binance.certificates import CertificateCache, fetch_certificates
 from payments_binance.settings import SETTING_ENV, load_settings
 from payments_binance.trade_no import merchant_trade_no, refund_request_id
 from payments_core import (
+    CAPABILITIES,
     CallbackRequest,
     CallbackResult,
     ErrorClassification,
@@ -53,17 +54,6 @@ ORDER_NOT_FOUND: Final = "400202"
 INVALID_OR_DUPLICATE_TRADE_NO: Final = "400201"
 #: Binance's rule for ``merchantTradeNo``: letters and digits, at most 32.
 _TRADE_NO: Final = re.compile(r"[0-9A-Za-z]{1,32}").fullmatch
-CAPABILITIES: Final = frozenset(
-    {
-        "create_order",
-        "query_order",
-        "close_order",
-        "refund_order",
-        "query_refund",
-        "callbacks",
-        "sandbox",
-    }
-)
 
 
 class BinancePayProvider:

@@ -242,23 +242,20 @@ def query_refund(
         raise
 
 
+@attrs.frozen
 class _Reading:
     """Reads a refund or refund-query answer about one refund, checking it is that refund."""
 
-    def __init__(
-        self,
-        provider: str,
-        order: Order,
-        request: RefundRequest,
-        amount: Money,
-        attempts: RefundAttempts | None,
-    ) -> None:
-        self.provider = provider
-        self.order = order
-        self.request = request
-        self.amount = amount
-        self.attempts = attempts
-        self.request_id = refund_request_id(request.reference, request.refund_reference)
+    provider: str
+    order: Order
+    request: RefundRequest
+    amount: Money
+    attempts: RefundAttempts | None
+
+    @property
+    def request_id(self) -> str:
+        """The refund's ``refundRequestId``."""
+        return refund_request_id(self.request.reference, self.request.refund_reference)
 
     def refunded(self, data: object) -> Refund:
         """The refund answer: pending, since it does not say the money is back."""

@@ -31,6 +31,7 @@ from payments_core.errors import (
 from payments_core.hookspecs import ProviderSandbox, hookimpl
 from payments_core.http import HttpRequest, HttpResponse, Operation
 from payments_core.models import (
+    CAPABILITIES,
     CallbackReply,
     CallbackRequest,
     CallbackResult,
@@ -85,6 +86,7 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "CAPABILITIES",
     "CallbackDeferred",
     "CallbackError",
     "CallbackPayloadError",

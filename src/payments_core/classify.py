@@ -18,7 +18,7 @@ status   category               retryable  action
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Final, TypeAlias
 
 from payments_core.errors import (
     ConnectError,
@@ -29,12 +29,15 @@ from payments_core.errors import (
 from payments_core.hookspecs import hookimpl
 from payments_core.models import ErrorCategory, ErrorClassification
 
-__all__ = ["classification_for_status", "fallback_classification"]
+__all__ = ["Judgement", "classification", "classification_for_status", "fallback_classification"]
 
 _TRY_LATER: Final = "The payment service is busy. Please try again in a moment."
 _CANNOT: Final = "We could not start the payment. Please contact support."
 
-_BY_STATUS: Final[dict[int, tuple[ErrorCategory, bool, str, str]]] = {
+#: A classification's own words: its category, whether to retry, the action and the user message.
+Judgement: TypeAlias = tuple[ErrorCategory, bool, str, str]
+
+_BY_STATUS: Final[dict[int, Judgement]] = {
     400: (
         ErrorCategory.INVALID_REQUEST,
         False,
@@ -75,24 +78,36 @@ _SERVER: Final = (
     "provider's support.",
     _TRY_LATER,
 )
+#: Failures that brought no answer to judge.
+_UNREACHED: Final = (
+    ErrorCategory.NETWORK,
+    True,
+    "The provider could not be reached; the request was not sent. Retry, and check "
+    "connectivity and the base URL if it persists.",
+    _TRY_LATER,
+)
+_NO_ANSWER: Final = (
+    ErrorCategory.OUTCOME_UNKNOWN,
+    True,
+    "No answer came back; the provider may have applied the request. Query the order by its "
+    "reference before anything else; never create a second one.",
+    _TRY_LATER,
+)
+_UNKNOWN: Final = (
+    ErrorCategory.UNKNOWN,
+    False,
+    "Unexpected failure: see the error message and logs.",
+    _CANNOT,
+)
 
 
 def classification_for_status(
     status_code: int, *, retry_after: float | None = None, provider_code: str | None = None
 ) -> ErrorClassification:
     """The error table's judgement for an HTTP status (other 4xx count as 400, other 5xx as 500)."""
-    if status_code >= 500:
-        category, retryable, action, message = _SERVER
-    else:
-        category, retryable, action, message = _BY_STATUS.get(status_code, _BY_STATUS[400])
-    return ErrorClassification(
-        category=category,
-        retryable=retryable,
-        action=action,
-        user_message=message,
-        retry_after=retry_after if retryable else None,
-        status_code=status_code,
-        provider_code=provider_code,
+    judgement = _SERVER if status_code >= 500 else _BY_STATUS.get(status_code, _BY_STATUS[400])
+    return classification(
+        judgement, retry_after=retry_after, status_code=status_code, provider_code=provider_code
     )
 
 
@@ -102,27 +117,31 @@ def fallback_classification(error: PaymentsError) -> ErrorClassification:
         return classification_for_status(
             error.status_code, retry_after=error.retry_after, provider_code=error.provider_code
         )
-    if isinstance(error, ConnectError):
-        return ErrorClassification(
-            category=ErrorCategory.NETWORK,
-            retryable=True,
-            action="The provider could not be reached; the request was not sent. Retry, and "
-            "check connectivity and the base URL if it persists.",
-            user_message=_TRY_LATER,
-        )
+    if isinstance(error, ConnectError):  # a TransportError too: asked first
+        return classification(_UNREACHED)
     if isinstance(error, TransportError):
-        return ErrorClassification(
-            category=ErrorCategory.OUTCOME_UNKNOWN,
-            retryable=True,
-            action="No answer came back; the provider may have applied the request. Query the "
-            "order by its reference before anything else; never create a second one.",
-            user_message=_TRY_LATER,
-        )
+        return classification(_NO_ANSWER)
+    return classification(_UNKNOWN)
+
+
+def classification(
+    judgement: Judgement,
+    *,
+    retry_after: float | None = None,
+    status_code: int | None = None,
+    provider_code: str | None = None,
+) -> ErrorClassification:
+    """The classification ``judgement`` says, with what is known of the error (its
+    ``retry_after`` kept only when the judgement says to retry)."""
+    category, retryable, action, message = judgement
     return ErrorClassification(
-        category=ErrorCategory.UNKNOWN,
-        retryable=False,
-        action="Unexpected failure: see the error message and logs.",
-        user_message=_CANNOT,
+        category=category,
+        retryable=retryable,
+        action=action,
+        user_message=message,
+        retry_after=retry_after if retryable else None,
+        status_code=status_code,
+        provider_code=provider_code,
     )
 
 

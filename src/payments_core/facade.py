@@ -271,9 +271,11 @@ class Payments:
         return await self._arun(self._refund_flow(self.provider(provider), request))
 
     def _refund_flow(self, hooks: ProviderHooks, request: RefundRequest) -> Flow[Refund]:
-        return refund_flow(
+        steps = refund_flow(
             hooks, request, self.retry, self.ledger, apply=self._apply, settle=self._settle_refund
         )
+        attributes = {"payments.reference": request.reference}
+        return telemetry.active.operation("refund_order", hooks.name, steps, attributes)
 
     def _settle_refund(self, ledger: Ledger, refund: Refund) -> Refund:
         """Record the provider's answer about ``refund``; announce the order's move, if any."""
@@ -381,20 +383,18 @@ class Payments:
         :raises ConfigurationError: if the facade has no ledger.
         :raises LedgerError: if the ledger cannot be read or written.
         """
-        ledger = self._need_ledger("reconcile")
-        return self._run(self._reconcile_flow(ledger, older_than, provider))
+        return self._run(self._reconcile_flow(older_than, provider))
 
     async def reconcile_async(
         self, older_than: timedelta = RECONCILE_AFTER, *, provider: str | None = None
     ) -> list[ReconcileOutcome]:
         """Asynchronous :meth:`reconcile`."""
-        ledger = self._need_ledger("reconcile")
-        return await self._arun(self._reconcile_flow(ledger, older_than, provider))
+        return await self._arun(self._reconcile_flow(older_than, provider))
 
     def _reconcile_flow(
-        self, ledger: Ledger, older_than: timedelta, provider: str | None
+        self, older_than: timedelta, provider: str | None
     ) -> Flow[list[ReconcileOutcome]]:
-        flow = self._reconcile_steps(ledger, older_than, provider)
+        flow = self._reconcile_steps(self._need_ledger("reconcile"), older_than, provider)
         return telemetry.active.operation("reconcile", provider or "any", flow)
 
     def _reconcile_steps(
@@ -441,15 +441,8 @@ class Payments:
     def _reconcile_refunds_flow(
         self, ledger: Ledger, older_than: timedelta, provider: str | None
     ) -> Flow[list[Refund]]:
-        refunds = yield from blocking(ledger.pending_refunds, older_than)
-        return (
-            yield from reconcile_refunds_flow(
-                [r for r in refunds if provider is None or r.provider == provider],
-                self.provider,
-                self.retry,
-                ledger,
-                settle=self._settle_refund,
-            )
+        return reconcile_refunds_flow(
+            self.provider, self.retry, ledger, older_than, provider, settle=self._settle_refund
         )
 
     def reconcile_order(self, reference: str, *, provider: str | None = None) -> ReconcileOutcome:

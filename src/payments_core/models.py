@@ -21,6 +21,7 @@ from payments_core.errors import ValidationError
 from payments_core.money import Money
 
 __all__ = [
+    "CAPABILITIES",
     "FORWARD",
     "LINK_KEYS",
     "NOT_FINAL",
@@ -617,6 +618,21 @@ class IdempotencyPattern(enum.StrEnum):
     FIND_OR_CREATE = "find_or_create"
 
 
+#: Every capability a provider can declare in :attr:`ProviderInfo.capabilities`: what one
+#: that does it all declares.
+CAPABILITIES: Final = frozenset(
+    {
+        "create_order",
+        "query_order",
+        "close_order",
+        "refund_order",
+        "query_refund",
+        "callbacks",
+        "sandbox",
+    }
+)
+
+
 @attrs.frozen(kw_only=True)
 class ProviderInfo:
     """A provider's description of itself.
@@ -625,8 +641,8 @@ class ProviderInfo:
         name: The name it is registered under (``binance``).
         display_name: A human name (``Binance Pay``).
         currencies: Pricing currencies it accepts.
-        capabilities: Operations it supports, e.g. ``create_order``, ``query_order``,
-            ``close_order``, ``callbacks``, ``sandbox``.
+        capabilities: Operations it supports, some of :data:`CAPABILITIES` (``create_order``,
+            ``query_order``, ``close_order``, ``callbacks``, ``sandbox``...).
         settings: The configuration keys it reads, with the environment variable for each.
         idempotency: How it keeps a reference from becoming two orders (default
             ``DERIVED_ID``, what every provider before this field did).

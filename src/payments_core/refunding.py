@@ -10,10 +10,10 @@ again: with the same id, never a new one.
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from payments_core import telemetry
 from payments_core.errors import PaymentsError, PluginError, ValidationError
 from payments_core.flows import Flow, call_provider, query_flow, reconciliation_event
 from payments_core.http import blocking
@@ -96,23 +96,7 @@ def refund_flow(
     :param apply: Applies an event to the ledger and announces the change it makes.
     :param settle: Records the provider's answer about a refund and announces the order's
         move.
-
-    Traced as the operation ``refund_order``.
     """
-    steps = _refund(hooks, request, retry, ledger, apply=apply, settle=settle)
-    attributes = {"payments.reference": request.reference}
-    return telemetry.active.operation("refund_order", hooks.name, steps, attributes)
-
-
-def _refund(
-    hooks: ProviderHooks,
-    request: RefundRequest,
-    retry: RetryPolicy,
-    ledger: Ledger | None,
-    *,
-    apply: Callable[[Ledger, PaymentEvent], object],
-    settle: Callable[[Ledger, Refund], Refund],
-) -> Flow[Refund]:
     order: Order | None
     if ledger is None:
         answer = yield from query_flow(hooks, request.reference, retry)
@@ -159,19 +143,23 @@ def _refund(
 
 
 def reconcile_refunds_flow(
-    refunds: list[Refund],
-    provider: Callable[[str], ProviderHooks],
+    hooks_of: Callable[[str], ProviderHooks],
     retry: RetryPolicy,
     ledger: Ledger,
+    older_than: timedelta,
+    provider: str | None,
     *,
     settle: Callable[[Ledger, Refund], Refund],
 ) -> Flow[list[Refund]]:
-    """:func:`reconcile_refund_flow` for each of ``refunds``; one that fails stays pending."""
+    """:func:`reconcile_refund_flow` for each refund pending at least ``older_than`` (of
+    ``provider``, or of any); one that fails stays pending."""
     checked = []
-    for refund in refunds:
+    for refund in (yield from blocking(ledger.pending_refunds, older_than)):
+        if provider is not None and refund.provider != provider:
+            continue
         try:
             now = yield from reconcile_refund_flow(
-                provider(refund.provider), refund, retry, ledger, settle=settle
+                hooks_of(refund.provider), refund, retry, ledger, settle=settle
             )
         except PaymentsError as error:
             log.warning("refund %s stays pending: %s", refund.refund_reference, error)

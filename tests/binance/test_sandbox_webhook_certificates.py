@@ -12,59 +12,27 @@ from typing import Any
 
 import pytest
 
-from payments_binance import BinancePayProvider
-from payments_binance.sandbox import Sandbox, SandboxConfig, SandboxServer
-from payments_core import (
-    Config,
-    Money,
-    Order,
-    OrderRequest,
-    Payments,
-    PaymentStatus,
-    RefundRequest,
-    RefundStatus,
-    open_ledger,
-)
+from payments_binance.sandbox import Sandbox
+from payments_core import Money, OrderRequest, Payments, PaymentStatus, RefundRequest, RefundStatus
 from payments_core.asgi import create_callback_app
 from payments_core.serving import BackgroundServer
 
-API_KEY = "certificates-test-key"
-API_SECRET = "certificates-test-secret"
+from .loopback import binance_payments, ledger_order, sandbox_on_loopback
 
 
 @contextmanager
 def served(
-    tmp_path: Path, provider: dict[str, str] | None = None, **config: Any
+    tmp_path: Path, settings: dict[str, str] | None = None, **config: Any
 ) -> Iterator[tuple[Sandbox, Payments, str]]:
     """A sandbox on loopback, a facade with a SQLite ledger, and its callback app served."""
-    sandbox = Sandbox(
-        SandboxConfig(
-            api_key=API_KEY, api_secret=API_SECRET, webhook_retry_schedule=(0,) * 6, **config
-        )
-    )
-    with SandboxServer(sandbox, host="127.0.0.1", port=0) as server:
-        payments = Payments(
-            Config(),
-            providers={"binance": BinancePayProvider},
-            provider_settings={
-                "binance": {
-                    "base_url": server.base_url,
-                    "api_key": API_KEY,
-                    "api_secret": API_SECRET,
-                    **(provider or {}),
-                }
-            },
-            load_entry_points=False,
-            ledger=open_ledger(f"sqlite:///{tmp_path / 'ledger.sqlite3'}"),
-        )
-        app = create_callback_app(payments, close_payments=True)
-        with BackgroundServer(app, lifespan="on") as callbacks:
-            yield sandbox, payments, f"{callbacks.url}/callbacks/binance"
-
-
-def ledger_order(payments: Payments, reference: str) -> Order | None:
-    assert payments.ledger is not None
-    return payments.ledger.get_order("binance", reference)
+    with (
+        sandbox_on_loopback(**config) as (sandbox, base_url),
+        binance_payments(
+            base_url, f"sqlite:///{tmp_path / 'ledger.sqlite3'}", settings=settings
+        ) as payments,
+        BackgroundServer(create_callback_app(payments), lifespan="on") as callbacks,
+    ):
+        yield sandbox, payments, f"{callbacks.url}/callbacks/binance"
 
 
 def _delivered_all(sandbox: Sandbox) -> None:
@@ -85,9 +53,7 @@ def test_payment_and_text_biz_id_refund_settle_by_notice_whatever_certificate_si
         )
         sandbox.pay(order.provider_order_id)
         _delivered_all(sandbox)
-        paid = ledger_order(payments, order.reference)
-        assert paid is not None
-        assert paid.status is PaymentStatus.PAID
+        assert ledger_order(payments, order.reference).status is PaymentStatus.PAID
 
         refund = payments.refund_order(
             RefundRequest(
@@ -107,9 +73,7 @@ def test_payment_and_text_biz_id_refund_settle_by_notice_whatever_certificate_si
         assert ("binancepay-signature-new" in headers) is (new_certificate != "off")
         (settled,) = payments.refunds("cert-1")
         assert settled.status is RefundStatus.SUCCEEDED
-        after = ledger_order(payments, order.reference)
-        assert after is not None
-        assert after.status is PaymentStatus.PARTIALLY_REFUNDED
+        assert ledger_order(payments, order.reference).status is PaymentStatus.PARTIALLY_REFUNDED
 
 
 def test_a_rotated_new_certificate_is_found_by_one_refresh(tmp_path: Path) -> None:
@@ -125,8 +89,6 @@ def test_a_rotated_new_certificate_is_found_by_one_refresh(tmp_path: Path) -> No
             sandbox.pay(order.provider_order_id)
             _delivered_all(sandbox)
         for i in range(3):
-            got = ledger_order(payments, f"rot-{i}")
-            assert got is not None
-            assert got.status is PaymentStatus.PAID
+            assert ledger_order(payments, f"rot-{i}").status is PaymentStatus.PAID
     fetches = sandbox.stats()["requests_by_path"]["/binancepay/openapi/certificates/new"]
     assert fetches == 2  # the first webhook, then the first after the rotation

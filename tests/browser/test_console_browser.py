@@ -12,10 +12,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
-from payments_core import Money, PaymentEvent, PaymentStatus, RefundRequest
+from payments_core import Money, PaymentStatus
 from payments_core.console import create_console_app
 from payments_core.serving import BackgroundServer
 from tests.console.conftest import Desk, open_desk
@@ -66,26 +65,8 @@ def a_busy_week(desk: Desk) -> None:
     desk.order("lc-stuck")
     desk.clock.advance(minutes=40)
     desk.order("lc-just-booked")
-    ledger = desk.payments.ledger
-    assert ledger is not None
-    ledger.reserve_refund(
-        "binance",
-        RefundRequest(
-            reference="lc-week-4-a",
-            refund_reference="console-waiting",
-            amount=Money("2.00", "USD"),
-            reason="double booking",
-        ),
-    )
-    ledger.apply_event(
-        PaymentEvent(
-            provider="binance",
-            event_id="binance:404404404:PAY_SUCCESS",
-            status=PaymentStatus.PAID,
-            provider_order_id="404404404",
-            provider_reference="not-ours",
-        )
-    )
+    desk.waiting_refund("lc-week-4-a", "console-waiting", "2.00", "double booking")
+    desk.stranger_paid("404404404", "not-ours")
 
 
 def test_the_overview_shows_the_ledger_at_a_glance(
@@ -128,24 +109,7 @@ def test_an_orders_timeline_after_pay_duplicate_forged_and_partial_refund(
 ) -> None:
     from selenium.webdriver.common.by import By
 
-    order = desk.paid("lc-timeline")
-    delivered = desk.sandbox.sandbox.webhook_log[-1]
-    duplicate = httpx.post(desk.callback_url, content=delivered.body, headers=delivered.headers)
-    assert duplicate.status_code == 200
-    forged_body = delivered.body.replace(b"PAY_SUCCESS", b"PAY_CLOSED")
-    forged = httpx.post(desk.callback_url, content=forged_body, headers=delivered.headers)
-    assert forged.status_code >= 400
-    desk.clock.advance(minutes=5)
-    desk.payments.refund_order(
-        RefundRequest(
-            reference="lc-timeline",
-            refund_reference="console-partial",
-            amount=Money("0.40", "USD"),
-            reason="late cancellation",
-        ),
-        provider="binance",
-    )
-    desk.sandbox.sandbox.wait_for_webhooks_sync(timeout=20)
+    order, _ = desk.eventful_order("lc-timeline")
     open_page(desktop, desk, "/order?provider=binance&reference=lc-timeline")
     assert text_of(desktop, "status") == "partially_refunded"
     assert text_of(desktop, "provider-order-id") == order.provider_order_id

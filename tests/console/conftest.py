@@ -32,6 +32,8 @@ from payments_core import (
 )
 from payments_core.asgi import create_callback_app
 from payments_core.console import Operator, create_console_app
+from payments_core.ledger import ApplyResult, Ledger
+from payments_core.models import PaymentEvent, Refund, RefundRequest
 from payments_core.serving import BackgroundServer
 from tests.ledger.conftest import ledger_url, postgres_url  # noqa: F401 - fixtures
 
@@ -102,9 +104,73 @@ class Desk:
         return order
 
     def status(self, reference: str) -> PaymentStatus | None:
-        assert self.payments.ledger is not None
-        found = self.payments.ledger.get_order("binance", reference)
+        found = self.ledger.get_order("binance", reference)
         return None if found is None else found.status
+
+    @property
+    def ledger(self) -> Ledger:
+        assert self.payments.ledger is not None
+        return self.payments.ledger
+
+    def waiting_refund(
+        self, reference: str, refund_reference: str, amount: str, reason: str
+    ) -> None:
+        """A refund of ``amount`` USD reserved in the ledger and never sent: it waits."""
+        refund = RefundRequest(
+            reference=reference,
+            refund_reference=refund_reference,
+            amount=Money(amount, "USD"),
+            reason=reason,
+        )
+        self.ledger.reserve_refund("binance", refund)
+
+    def eventful_order(self, reference: str) -> tuple[Order, Refund]:
+        """The order of the timeline tests: paid; its paid callback delivered again
+        (acknowledged, not applied twice) and forged (refused: the signature is not Binance's);
+        five minutes later, 0.40 USD of it refunded, and the refund's notice delivered too."""
+        order = self.paid(reference)
+        delivered = self.sandbox.sandbox.webhook_log[-1]
+        headers = dict(delivered.headers)
+        again = httpx.post(self.callback_url, content=delivered.body, headers=headers)
+        assert again.status_code == 200
+        forged_body = delivered.body.replace(b"PAY_SUCCESS", b"PAY_CLOSED")
+        forged = httpx.post(self.callback_url, content=forged_body, headers=headers)
+        assert forged.status_code >= 400
+        self.clock.advance(minutes=5)
+        partial = RefundRequest(
+            reference=reference,
+            refund_reference="r-partial",
+            amount=Money("0.40", "USD"),
+            reason="late cancellation",
+        )
+        refund = self.payments.refund_order(partial, provider="binance")
+        self.sandbox.sandbox.wait_for_webhooks_sync(timeout=20)
+        return order, refund
+
+    def stranger_paid(self, provider_order_id: str, provider_reference: str) -> ApplyResult:
+        """A paid event about an order the ledger does not hold, applied (the ledger flags it)."""
+        event_id = f"binance:{provider_order_id}:PAY_SUCCESS"
+        return self.ledger.apply_event(
+            self._paid_event(event_id, provider_order_id, provider_reference)
+        )
+
+    def paid_unannounced(self, reference: str, event_id: str) -> Order:
+        """An order paid in the ledger alone, its change committed and never announced: as if the
+        process died before the hook."""
+        order = self.order(reference)
+        paid = self._paid_event(event_id, order.provider_order_id, order.provider_reference)
+        self.ledger.apply_event(paid)
+        return order
+
+    @staticmethod
+    def _paid_event(event_id: str, provider_order_id: str, provider_reference: str) -> PaymentEvent:
+        return PaymentEvent(
+            provider="binance",
+            event_id=event_id,
+            status=PaymentStatus.PAID,
+            provider_order_id=provider_order_id,
+            provider_reference=provider_reference,
+        )
 
     def get(self, path: str, operator: str = "alice", **params: str) -> httpx.Response:
         return self.console.get(path, params=params or None, headers={"x-test-operator": operator})

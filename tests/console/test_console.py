@@ -15,7 +15,6 @@ from payments_core import (
     OrderRequest,
     PaymentEvent,
     PaymentStatus,
-    RefundRequest,
     RefundStatus,
     ValidationError,
 )
@@ -89,23 +88,8 @@ def test_the_overview_shows_what_needs_a_look(desk: Desk) -> None:
     desk.clock.advance(minutes=20)
     desk.order("lc-fresh")
     paid = desk.paid("lc-refunding")
-    ledger.reserve_refund(
-        "binance",
-        RefundRequest(
-            reference="lc-refunding",
-            refund_reference="r-waiting",
-            amount=Money("0.30", "USD"),
-            reason="moved the call",
-        ),
-    )
-    forged = PaymentEvent(
-        provider="binance",
-        event_id="binance:999:PAY_SUCCESS",
-        status=PaymentStatus.PAID,
-        provider_order_id="999",
-        provider_reference="nobody",
-    )
-    assert ledger.apply_event(forged).flagged is not None
+    desk.waiting_refund("lc-refunding", "r-waiting", "0.30", "moved the call")
+    assert desk.stranger_paid("999", "nobody").flagged is not None
     mismatched = PaymentEvent(
         provider="binance",
         event_id="binance:mismatch",
@@ -115,16 +99,7 @@ def test_the_overview_shows_what_needs_a_look(desk: Desk) -> None:
         amount=Money("0.01", "USDT"),
     )
     assert ledger.apply_event(mismatched).flagged is not None
-    late = desk.order("lc-unannounced")
-    ledger.apply_event(  # committed, never announced: the process died before the hook
-        PaymentEvent(
-            provider="binance",
-            event_id="binance:late",
-            status=PaymentStatus.PAID,
-            provider_order_id=late.provider_order_id,
-            provider_reference=late.provider_reference,
-        )
-    )
+    desk.paid_unannounced("lc-unannounced", "binance:late")
     page = desk.get("/").text
     assert text_of(page, "flagged-count").startswith("2 flagged events")
     assert "unknown_order: no order in the ledger has the ids it names" in text_of(page, "flagged")
@@ -223,25 +198,8 @@ def test_the_order_list_pages_newest_first_without_gaps_or_repeats(desk: Desk) -
 
 
 def test_an_orders_timeline_after_pay_duplicate_forged_and_partial_refund(desk: Desk) -> None:
-    order = desk.paid("lc-timeline")
-    delivered = desk.sandbox.sandbox.webhook_log[-1]
-    again = httpx.post(desk.callback_url, content=delivered.body, headers=dict(delivered.headers))
-    assert again.status_code == 200  # acknowledged, not applied twice
-    forged_body = delivered.body.replace(b"PAY_SUCCESS", b"PAY_CLOSED")
-    forged = httpx.post(desk.callback_url, content=forged_body, headers=dict(delivered.headers))
-    assert forged.status_code >= 400  # its signature is not Binance's: refused, not recorded
-    desk.clock.advance(seconds=1)
-    refund = desk.payments.refund_order(
-        RefundRequest(
-            reference="lc-timeline",
-            refund_reference="r-partial",
-            amount=Money("0.40", "USD"),
-            reason="late cancellation",
-        ),
-        provider="binance",
-    )
+    order, refund = desk.eventful_order("lc-timeline")
     assert refund.status is RefundStatus.SUCCEEDED
-    desk.sandbox.sandbox.wait_for_webhooks_sync(timeout=20)  # the refund's own notice too
     page = order_page(desk, "lc-timeline")
     assert text_of(page, "status") == "partially_refunded"
     assert text_of(page, "refunded") == "0.40 USD"
@@ -347,16 +305,7 @@ def test_close_reconcile_and_announce_are_confirmed_done_and_logged_with_who(
         reconciled = act(desk, "reconcile", {**fields, "reference": "lc-reconcile"})
         assert reconciled == "binance says paid: pending → paid"
         assert desk.status("lc-reconcile") is PaymentStatus.PAID
-        late = desk.order("lc-announce")
-        ledger.apply_event(
-            PaymentEvent(
-                provider="binance",
-                event_id="binance:late-announce",
-                status=PaymentStatus.PAID,
-                provider_order_id=late.provider_order_id,
-                provider_reference=late.provider_reference,
-            )
-        )
+        desk.paid_unannounced("lc-announce", "binance:late-announce")
         heard = len(desk.app.changes)
         announced = act(desk, "announce", {"csrf": fields["csrf"]})
     assert announced == "1 change(s) announced to the application"

@@ -1,4 +1,5 @@
-"""Small in-memory providers for testing the core without any real provider."""
+"""Small in-memory providers for testing the core without any real provider, and a clock the
+retry policy sleeps on without waiting."""
 
 from __future__ import annotations
 
@@ -29,6 +30,30 @@ DUPLICATE_ORDER = ErrorClassification(
     action="query the order",
     user_message="",
 )
+
+
+#: Where :class:`Clock` starts: time.monotonic() is seconds since boot, never 0 in production.
+MONOTONIC_START = 10_000.0
+
+
+class Clock:
+    """A monotonic clock starting where a real one would, moving only when the policy sleeps
+    (or a test moves ``now``). ``sleeps``: every wait asked for, in order."""
+
+    def __init__(self, start: float = MONOTONIC_START) -> None:
+        self.start = self.now = start
+        self.sleeps: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        assert seconds >= 0
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+    async def async_sleep(self, seconds: float) -> None:
+        self.sleep(seconds)
 
 
 class EchoProvider:

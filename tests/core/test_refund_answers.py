@@ -6,7 +6,8 @@ of its answers altered the way a faulty provider plugin would alter them.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -20,7 +21,6 @@ from payments_core import (
     Config,
     Money,
     Order,
-    OrderRequest,
     Payments,
     PaymentStatus,
     PluginError,
@@ -35,6 +35,8 @@ from payments_core import (
 )
 from payments_core.http import Operation
 from payments_core.testing import Fault, FaultInjector
+
+from .refunding import example_payments, paid, refund
 
 
 class AnswersAnotherRefund(ExampleProvider):
@@ -118,118 +120,89 @@ class EchoesTheReason(ExampleProvider):
 
 
 @pytest.fixture
-def harnesses() -> Iterator[list[ExampleHarness]]:
+def harness_of() -> Iterator[Callable[..., ExampleHarness]]:
+    """Makes ExamplePay harnesses (of a provider class, ExamplePay's own by default), closed
+    after the test."""
     made: list[ExampleHarness] = []
-    yield made
+
+    def make(factory: type[ExampleProvider] = ExampleProvider) -> ExampleHarness:
+        made.append(ExampleHarness(factory))
+        return made[-1]
+
+    yield make
     for harness in made:
         harness.close()
 
 
-def facade(
-    harness: ExampleHarness, ledger_path: Path | None, faults: FaultInjector | None = None
-) -> Payments:
-    return Payments(
-        Config(),
-        providers={"example": harness.factory()},
-        provider_settings={"example": harness.settings()},
-        load_entry_points=False,
-        retry=RetryPolicy(max_attempts=1, sleep=lambda _: None),
-        transport=faults or harness.transport(),
-        ledger=None if ledger_path is None else open_ledger(f"sqlite:///{ledger_path}"),
-    )
+#: :func:`paid_with`'s opener: a provider class in, the harness and the facade out.
+PaidWith = Callable[..., tuple[ExampleHarness, Payments]]
 
 
-def paid(
-    payments: Payments, harness: ExampleHarness, *, apply: bool = True, pay: bool = True
-) -> Order:
-    order = payments.create_order(
-        OrderRequest(
-            reference="booking-1", price=Money("1.00", "USD"), callback_url="https://a.test/cb"
-        )
-    )
-    if not pay:
-        return order
-    callback = harness.paid_callback(order)
-    if apply and payments.ledger is not None:
-        payments.apply_callback("example", callback.headers, callback.body)
-    return order
+@pytest.fixture
+def paid_with(harness_of: Callable[..., ExampleHarness], tmp_path: Path) -> Iterator[PaidWith]:
+    """Opens a facade with a ledger on a harness of ExamplePay (or of a provider class altering
+    its answers), booking-1 created and paid; the facade is closed after the test."""
+    with ExitStack() as opened:
 
+        def open_paid(
+            factory: type[ExampleProvider] = ExampleProvider,
+        ) -> tuple[ExampleHarness, Payments]:
+            harness = harness_of(factory)
+            payments = opened.enter_context(example_payments(harness, tmp_path / "l.db"))
+            paid(payments, harness)
+            return harness, payments
 
-def refund(amount: str = "0.40", currency: str = "USD") -> RefundRequest:
-    return RefundRequest(
-        reference="booking-1",
-        refund_reference="cancel-1",
-        amount=Money(amount, currency),
-        reason="booking cancelled",
-    )
+        yield open_paid
 
 
 @pytest.mark.parametrize(
-    ("factory", "detail"),
+    ("factory", "message"),
     [
-        (AnswersAnotherRefund, "with refund 'someone-else' of 'booking-1'"),
-        (AnswersAnotherOrder, "with refund 'cancel-1' of 'another-order'"),
+        (
+            AnswersAnotherRefund,
+            "answered a refund of 'cancel-1' with refund 'someone-else' of 'booking-1'",
+        ),
+        (
+            AnswersAnotherOrder,
+            "answered a refund of 'cancel-1' with refund 'cancel-1' of 'another-order'",
+        ),
+        (AnswersInEuros, "answered refund 'cancel-1' in EUR, not USD"),
     ],
-    ids=["another-refund", "another-order"],
+    ids=["another-refund", "another-order", "another-currency"],
 )
-def test_an_answer_about_another_refund_is_a_plugin_error_naming_both(
-    harnesses: list[ExampleHarness],
-    tmp_path: Path,
-    factory: type[ExampleProvider],
-    detail: str,
+def test_an_answer_about_another_refund_or_currency_is_a_plugin_error_naming_both(
+    paid_with: PaidWith, factory: type[ExampleProvider], message: str
 ) -> None:
-    harness = ExampleHarness(factory)
-    harnesses.append(harness)
-    with facade(harness, tmp_path / "l.db") as payments:
-        paid(payments, harness)
-        with pytest.raises(PluginError) as wrong:
-            payments.refund_order(refund())
-    assert str(wrong.value) == f"provider 'example' answered a refund of 'cancel-1' {detail}"
+    _, payments = paid_with(factory)
+    with pytest.raises(PluginError) as wrong:
+        payments.refund_order(refund())
+    assert str(wrong.value) == f"provider 'example' {message}"
     assert wrong.value.provider == "example"
 
 
 def test_a_refund_answered_as_another_stays_reserved_and_asking_again_finds_it_by_query(
-    harnesses: list[ExampleHarness], tmp_path: Path
+    paid_with: PaidWith,
 ) -> None:
-    harness = ExampleHarness(AnswersAnotherRefund)
-    harnesses.append(harness)
-    with facade(harness, tmp_path / "l.db") as payments:
-        paid(payments, harness)
-        with pytest.raises(PluginError):
-            payments.refund_order(refund())
-        assert payments.ledger is not None
-        held = payments.ledger.get_refund("example", "booking-1", "cancel-1")
-        assert held is not None
-        assert held.status is RefundStatus.PENDING  # the provider may hold it: not released
-        again = payments.refund_order(refund())  # its query answers truly
+    harness, payments = paid_with(AnswersAnotherRefund)
+    with pytest.raises(PluginError):
+        payments.refund_order(refund())
+    assert payments.ledger is not None
+    held = payments.ledger.get_refund("example", "booking-1", "cancel-1")
+    assert held is not None
+    assert held.status is RefundStatus.PENDING  # the provider may hold it: not released
+    again = payments.refund_order(refund())  # its query answers truly
     assert (again.refund_reference, again.status) == ("cancel-1", RefundStatus.SUCCEEDED)
     assert harness.refund_count() == 1
 
 
-def test_an_answer_in_another_currency_is_a_plugin_error_naming_both_currencies(
-    harnesses: list[ExampleHarness], tmp_path: Path
-) -> None:
-    harness = ExampleHarness(AnswersInEuros)
-    harnesses.append(harness)
-    with facade(harness, tmp_path / "l.db") as payments:
-        paid(payments, harness)
-        with pytest.raises(PluginError) as wrong:
-            payments.refund_order(refund())
-    assert str(wrong.value) == "provider 'example' answered refund 'cancel-1' in EUR, not USD"
-    assert wrong.value.provider == "example"
-
-
 def test_a_refund_of_another_amount_is_recorded_as_refunded_with_a_warning(
-    harnesses: list[ExampleHarness], tmp_path: Path, caplog: pytest.LogCaptureFixture
+    paid_with: PaidWith, caplog: pytest.LogCaptureFixture
 ) -> None:
-    harness = ExampleHarness(RefundsTenCentsLess)
-    harnesses.append(harness)
-    with facade(harness, tmp_path / "l.db") as payments:
-        paid(payments, harness)
-        with caplog.at_level(logging.WARNING, logger="payments_core.refunding"):
-            made = payments.refund_order(refund())
-        assert payments.ledger is not None
-        order = payments.ledger.get_order("example", "booking-1")
+    _, payments = paid_with(RefundsTenCentsLess)
+    with caplog.at_level(logging.WARNING, logger="payments_core.refunding"):
+        made = payments.refund_order(refund())
+    assert payments.ledger is not None
+    order = payments.ledger.get_order("example", "booking-1")
     assert (made.status, made.amount) == (RefundStatus.SUCCEEDED, Money("0.30", "USD"))
     assert order is not None
     assert order.refunded == Money("0.30", "USD")
@@ -240,11 +213,10 @@ def test_a_refund_of_another_amount_is_recorded_as_refunded_with_a_warning(
 
 
 def test_without_a_ledger_a_refund_of_an_order_the_provider_does_not_hold_names_the_reference(
-    harnesses: list[ExampleHarness],
+    harness_of: Callable[..., ExampleHarness],
 ) -> None:
-    harness = ExampleHarness()
-    harnesses.append(harness)
-    with facade(harness, None) as payments, pytest.raises(ValidationError) as refused:
+    harness = harness_of()
+    with example_payments(harness, None) as payments, pytest.raises(ValidationError) as refused:
         payments.refund_order(refund())
     assert refused.value.field == "reference"
     assert str(refused.value) == "reference: example holds no order for 'booking-1'"
@@ -252,11 +224,10 @@ def test_without_a_ledger_a_refund_of_an_order_the_provider_does_not_hold_names_
 
 
 def test_without_a_ledger_a_refund_in_another_currency_is_refused_before_it_is_sent(
-    harnesses: list[ExampleHarness],
+    harness_of: Callable[..., ExampleHarness],
 ) -> None:
-    harness = ExampleHarness()
-    harnesses.append(harness)
-    with facade(harness, None) as payments:
+    harness = harness_of()
+    with example_payments(harness, None) as payments:
         paid(payments, harness)
         with pytest.raises(ValidationError) as refused:
             payments.refund_order(refund(currency="EUR"))
@@ -266,13 +237,12 @@ def test_without_a_ledger_a_refund_in_another_currency_is_refused_before_it_is_s
 
 
 def test_a_refund_of_an_order_the_ledger_never_saw_records_the_order_first(
-    harnesses: list[ExampleHarness], tmp_path: Path
+    harness_of: Callable[..., ExampleHarness], tmp_path: Path
 ) -> None:
-    harness = ExampleHarness()
-    harnesses.append(harness)
-    with facade(harness, None) as elsewhere:  # created and paid by another installation
+    harness = harness_of()
+    with example_payments(harness, None) as elsewhere:  # created and paid by another installation
         paid(elsewhere, harness)
-    with facade(harness, tmp_path / "l.db") as payments:
+    with example_payments(harness, tmp_path / "l.db") as payments:
         made = payments.refund_order(refund())
         assert payments.ledger is not None
         order = payments.ledger.get_order("example", "booking-1")
@@ -286,15 +256,12 @@ def test_a_refund_of_an_order_the_ledger_never_saw_records_the_order_first(
 
 
 def test_a_pending_refund_answer_is_followed_by_its_query_and_recorded_as_it_ended(
-    harnesses: list[ExampleHarness], tmp_path: Path
+    paid_with: PaidWith,
 ) -> None:
-    harness = ExampleHarness(AnswersPending)
-    harnesses.append(harness)
-    with facade(harness, tmp_path / "l.db") as payments:
-        paid(payments, harness)
-        made = payments.refund_order(refund())
-        assert payments.ledger is not None
-        held = payments.ledger.get_refund("example", "booking-1", "cancel-1")
+    _, payments = paid_with(AnswersPending)
+    made = payments.refund_order(refund())
+    assert payments.ledger is not None
+    held = payments.ledger.get_refund("example", "booking-1", "cancel-1")
     assert made.status is RefundStatus.SUCCEEDED
     assert held == made
 
@@ -311,16 +278,15 @@ def test_a_pending_refund_answer_is_followed_by_its_query_and_recorded_as_it_end
     ids=["query-finds-none", "query-fails"],
 )
 def test_a_pending_refund_whose_follow_up_finds_nothing_stays_pending(
-    harnesses: list[ExampleHarness],
+    harness_of: Callable[..., ExampleHarness],
     tmp_path: Path,
     caplog: pytest.LogCaptureFixture,
     answer: Fault,
     logged: list[str],
 ) -> None:
-    harness = ExampleHarness(AnswersPending)
-    harnesses.append(harness)
+    harness = harness_of(AnswersPending)
     faults = FaultInjector(harness.transport())
-    with facade(harness, tmp_path / "l.db", faults) as payments:
+    with example_payments(harness, tmp_path / "l.db", faults=faults) as payments:
         paid(payments, harness)
         faults.inject(Fault.forward())  # the refund itself
         faults.inject(answer)  # its follow-up query
@@ -337,12 +303,11 @@ def test_a_pending_refund_whose_follow_up_finds_nothing_stays_pending(
 
 
 def test_a_pending_refund_of_a_provider_that_cannot_be_asked_is_sent_again_under_its_reference(
-    harnesses: list[ExampleHarness], tmp_path: Path, caplog: pytest.LogCaptureFixture
+    harness_of: Callable[..., ExampleHarness], tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    harness = ExampleHarness(CannotQueryRefunds)
-    harnesses.append(harness)
+    harness = harness_of(CannotQueryRefunds)
     faults = FaultInjector(harness.transport())
-    with facade(harness, tmp_path / "l.db", faults) as payments:
+    with example_payments(harness, tmp_path / "l.db", faults=faults) as payments:
         paid(payments, harness)
         faults.inject(Fault.timeout())  # the refund is made, its answer lost
         with pytest.raises(RequestTimeout):
@@ -359,11 +324,10 @@ def test_a_pending_refund_of_a_provider_that_cannot_be_asked_is_sent_again_under
 
 
 def test_without_a_ledger_the_refunded_total_the_provider_states_holds_a_refund_back(
-    harnesses: list[ExampleHarness],
+    harness_of: Callable[..., ExampleHarness],
 ) -> None:
-    harness = ExampleHarness(StatesNinetyCentsRefunded)
-    harnesses.append(harness)
-    with facade(harness, None) as payments:
+    harness = harness_of(StatesNinetyCentsRefunded)
+    with example_payments(harness, None) as payments:
         paid(payments, harness)
         with pytest.raises(ValidationError) as refused:
             payments.refund_order(refund("0.40"))
@@ -375,26 +339,22 @@ def test_without_a_ledger_the_refunded_total_the_provider_states_holds_a_refund_
 
 
 def test_a_provider_without_refunds_is_a_plugin_error_naming_the_hook_and_holds_nothing_back(
-    harnesses: list[ExampleHarness], tmp_path: Path
+    paid_with: PaidWith,
 ) -> None:
-    harness = ExampleHarness(CannotRefund)
-    harnesses.append(harness)
-    with facade(harness, tmp_path / "l.db") as payments:
-        paid(payments, harness)
-        with pytest.raises(PluginError) as missing:
-            payments.refund_order(refund())
-        assert payments.ledger is not None
-        assert payments.ledger.refunds_for("example", "booking-1") == []
+    _, payments = paid_with(CannotRefund)
+    with pytest.raises(PluginError) as missing:
+        payments.refund_order(refund())
+    assert payments.ledger is not None
+    assert payments.ledger.refunds_for("example", "booking-1") == []
     assert str(missing.value) == "provider 'example' does not implement refund_order"
 
 
 def test_reconciling_a_refund_keeps_its_reason_where_the_provider_echoes_the_request(
-    harnesses: list[ExampleHarness], tmp_path: Path
+    harness_of: Callable[..., ExampleHarness], tmp_path: Path
 ) -> None:
-    harness = ExampleHarness(EchoesTheReason)
-    harnesses.append(harness)
+    harness = harness_of(EchoesTheReason)
     faults = FaultInjector(harness.transport())
-    with facade(harness, tmp_path / "l.db", faults) as payments:
+    with example_payments(harness, tmp_path / "l.db", faults=faults) as payments:
         paid(payments, harness)
         faults.inject(Fault.timeout())
         with pytest.raises(RequestTimeout):
@@ -405,10 +365,9 @@ def test_reconciling_a_refund_keeps_its_reason_where_the_provider_echoes_the_req
 
 
 def test_refunds_are_reconciled_with_their_own_provider_not_the_default_one(
-    harnesses: list[ExampleHarness], tmp_path: Path
+    harness_of: Callable[..., ExampleHarness], tmp_path: Path
 ) -> None:
-    harness, other = ExampleHarness(), ExampleHarness()
-    harnesses += [harness, other]
+    harness, other = harness_of(), harness_of()
     faults = FaultInjector(harness.transport())
     payments = Payments(
         Config(default_provider="other"),
@@ -420,14 +379,7 @@ def test_refunds_are_reconciled_with_their_own_provider_not_the_default_one(
         ledger=open_ledger(f"sqlite:///{tmp_path / 'l.db'}"),
     )
     with payments:
-        order = payments.create_order(
-            OrderRequest(
-                reference="booking-1", price=Money("1.00", "USD"), callback_url="https://a.test/cb"
-            ),
-            provider="example",
-        )
-        callback = harness.paid_callback(order)
-        payments.apply_callback("example", callback.headers, callback.body)
+        paid(payments, harness, provider="example")
         faults.inject(Fault.timeout())
         with pytest.raises(RequestTimeout):
             payments.refund_order(refund(), provider="example")
@@ -436,11 +388,10 @@ def test_refunds_are_reconciled_with_their_own_provider_not_the_default_one(
 
 
 def test_a_refund_of_an_order_still_pending_at_the_provider_is_refused_and_not_sent(
-    harnesses: list[ExampleHarness], tmp_path: Path
+    harness_of: Callable[..., ExampleHarness], tmp_path: Path
 ) -> None:
-    harness = ExampleHarness()
-    harnesses.append(harness)
-    with facade(harness, tmp_path / "l.db") as payments:
+    harness = harness_of()
+    with example_payments(harness, tmp_path / "l.db") as payments:
         paid(payments, harness, pay=False)
         with pytest.raises(ValidationError) as refused:
             payments.refund_order(refund())
@@ -449,11 +400,10 @@ def test_a_refund_of_an_order_still_pending_at_the_provider_is_refused_and_not_s
 
 
 def test_without_a_ledger_a_refund_of_an_unpaid_order_names_the_order(
-    harnesses: list[ExampleHarness],
+    harness_of: Callable[..., ExampleHarness],
 ) -> None:
-    harness = ExampleHarness()
-    harnesses.append(harness)
-    with facade(harness, None) as payments:
+    harness = harness_of()
+    with example_payments(harness, None) as payments:
         paid(payments, harness, pay=False)
         with pytest.raises(ValidationError) as refused:
             payments.refund_order(refund())

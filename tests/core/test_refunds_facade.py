@@ -13,23 +13,20 @@ import pytest
 from payments_example.harness import ExampleHarness
 
 from payments_core import (
-    Config,
     Money,
-    Order,
     OrderRequest,
     Payments,
     PaymentStatus,
     ProviderError,
-    RefundRequest,
     RefundStatus,
     RequestTimeout,
-    RetryPolicy,
     StatusChange,
     ValidationError,
     hookimpl,
-    open_ledger,
 )
 from payments_core.testing import Fault, FaultInjector
+
+from .refunding import example_payments, paid, refund
 
 
 class Changes:
@@ -56,56 +53,36 @@ def faults(harness: ExampleHarness) -> FaultInjector:
 def facade(
     harness: ExampleHarness, faults: FaultInjector, ledger_path: Path | None, *plugins: object
 ) -> Payments:
-    async def no_sleep(_: float) -> None:
-        return None
-
-    return Payments(
-        Config(),
-        providers={"example": harness.factory()},
-        provider_settings={"example": harness.settings()},
-        load_entry_points=False,
-        plugins=plugins,
-        retry=RetryPolicy(max_attempts=3, sleep=lambda _: None, async_sleep=no_sleep),
-        transport=faults,
-        async_transport=faults,
-        ledger=None if ledger_path is None else open_ledger(f"sqlite:///{ledger_path}"),
-    )
+    """ExamplePay through ``faults``, each operation tried up to three times."""
+    return example_payments(harness, ledger_path, *plugins, faults=faults, max_attempts=3)
 
 
-def paid_order(payments: Payments, harness: ExampleHarness, reference: str) -> Order:
-    order = payments.create_order(
-        OrderRequest(
-            reference=reference, price=Money("1.00", "USD"), callback_url="https://a.test/cb"
-        )
-    )
-    callback = harness.paid_callback(order)
-    if payments.ledger is not None:
-        payments.apply_callback("example", callback.headers, callback.body)
-    return order
+@pytest.fixture
+def changes() -> Changes:
+    return Changes()
 
 
-def refund(amount: str, refund_reference: str = "cancel-1") -> RefundRequest:
-    return RefundRequest(
-        reference="booking-1",
-        refund_reference=refund_reference,
-        amount=Money(amount, "USD"),
-        reason="booking cancelled",
-    )
+@pytest.fixture
+def payments(
+    harness: ExampleHarness, faults: FaultInjector, changes: Changes, tmp_path: Path
+) -> Iterator[Payments]:
+    """:func:`facade` with a ledger and ``changes`` as the application, booking-1 created and
+    paid."""
+    with facade(harness, faults, tmp_path / "l.db", changes) as opened:
+        paid(opened, harness)
+        yield opened
 
 
 def test_a_lost_refund_answer_is_recovered_by_query_not_by_a_second_refund(
-    harness: ExampleHarness, faults: FaultInjector, tmp_path: Path
+    harness: ExampleHarness, faults: FaultInjector, payments: Payments, changes: Changes
 ) -> None:
-    changes = Changes()
-    with facade(harness, faults, tmp_path / "l.db", changes) as payments:
-        paid_order(payments, harness, "booking-1")
-        faults.inject(Fault.timeout())
-        made = payments.refund_order(refund("1.00"))
-        sent = len(faults.requests)
-        again = payments.refund_order(refund("1.00"))
-        assert len(faults.requests) == sent  # a final refund is answered from the ledger
-        assert payments.ledger is not None
-        order = payments.ledger.get_order("example", "booking-1")
+    faults.inject(Fault.timeout())
+    made = payments.refund_order(refund("1.00"))
+    sent = len(faults.requests)
+    again = payments.refund_order(refund("1.00"))
+    assert len(faults.requests) == sent  # a final refund is answered from the ledger
+    assert payments.ledger is not None
+    order = payments.ledger.get_order("example", "booking-1")
     assert harness.refund_count() == 1
     assert made.status is RefundStatus.SUCCEEDED
     assert again == made
@@ -120,39 +97,35 @@ def test_a_lost_refund_answer_is_recovered_by_query_not_by_a_second_refund(
 
 
 def test_an_outcome_still_unknown_stays_pending_and_asking_again_settles_it(
-    harness: ExampleHarness, faults: FaultInjector, tmp_path: Path
+    harness: ExampleHarness, faults: FaultInjector, payments: Payments
 ) -> None:
-    with facade(harness, faults, tmp_path / "l.db") as payments:
-        paid_order(payments, harness, "booking-1")
-        faults.inject(Fault.timeout(), times=3)
-        with pytest.raises(RequestTimeout):
-            payments.refund_order(refund("0.40"))
-        assert payments.ledger is not None
-        held = payments.ledger.get_refund("example", "booking-1", "cancel-1")
-        assert held is not None
-        assert held.status is RefundStatus.PENDING
-        with pytest.raises(ValidationError) as refused:  # its amount stays held back
-            payments.refund_order(refund("0.61", "cancel-2"))
-        assert refused.value.field == "amount"
-        settled = payments.refund_order(refund("0.40"))
+    faults.inject(Fault.timeout(), times=3)
+    with pytest.raises(RequestTimeout):
+        payments.refund_order(refund("0.40"))
+    assert payments.ledger is not None
+    held = payments.ledger.get_refund("example", "booking-1", "cancel-1")
+    assert held is not None
+    assert held.status is RefundStatus.PENDING
+    with pytest.raises(ValidationError) as refused:  # its amount stays held back
+        payments.refund_order(refund("0.61", "cancel-2"))
+    assert refused.value.field == "amount"
+    settled = payments.refund_order(refund("0.40"))
     assert settled.status is RefundStatus.SUCCEEDED
     assert harness.refund_count() == 1
 
 
 def test_a_refund_the_provider_refuses_outright_frees_its_reference(
-    harness: ExampleHarness, faults: FaultInjector, tmp_path: Path
+    harness: ExampleHarness, faults: FaultInjector, payments: Payments
 ) -> None:
-    with facade(harness, faults, tmp_path / "l.db") as payments:
-        paid_order(payments, harness, "booking-1")
-        body = b'{"error":{"code":"order_not_refundable","message":"injected"}}'
-        faults.inject(Fault.answer(409, body))
-        with pytest.raises(ProviderError) as refused:
-            payments.refund_order(refund("0.40"))
-        assert refused.value.classification is not None
-        assert not refused.value.classification.retryable
-        assert payments.ledger is not None
-        assert payments.ledger.refunds_for("example", "booking-1") == []
-        assert payments.refund_order(refund("0.40")).status is RefundStatus.SUCCEEDED
+    body = b'{"error":{"code":"order_not_refundable","message":"injected"}}'
+    faults.inject(Fault.answer(409, body))
+    with pytest.raises(ProviderError) as refused:
+        payments.refund_order(refund("0.40"))
+    assert refused.value.classification is not None
+    assert not refused.value.classification.retryable
+    assert payments.ledger is not None
+    assert payments.ledger.refunds_for("example", "booking-1") == []
+    assert payments.refund_order(refund("0.40")).status is RefundStatus.SUCCEEDED
     assert harness.refund_count() == 1
 
 
@@ -178,7 +151,7 @@ def test_without_a_ledger_the_provider_refuses_an_over_refund_and_repeats_are_on
     harness: ExampleHarness, faults: FaultInjector
 ) -> None:
     with facade(harness, faults, None) as payments:
-        paid_order(payments, harness, "booking-1")
+        paid(payments, harness)
         partial = payments.refund_order(refund("0.40"))
         with pytest.raises(ProviderError) as refused:
             payments.refund_order(refund("0.61", "cancel-2"))
@@ -198,7 +171,7 @@ def test_the_async_refund_matches_the_blocking_one(
 ) -> None:
     changes = Changes()
     payments = facade(harness, faults, tmp_path / "l.db", changes)
-    paid_order(payments, harness, "booking-1")
+    paid(payments, harness)
 
     async def flow() -> tuple[RefundStatus, RefundStatus]:
         async with payments:
@@ -238,7 +211,7 @@ def test_a_refund_change_stays_in_the_outbox_until_the_hook_returns(
 ) -> None:
     app = FailsOnRefund()
     with facade(harness, faults, tmp_path / "l.db", app) as payments:
-        paid_order(payments, harness, "booking-1")
+        paid(payments, harness)
         if notice_first:
             # The notice is applied before the refund's answer is recorded.
             faults.inject(Fault.timeout(), times=3)
@@ -271,19 +244,16 @@ def pending_refund(payments: Payments, faults: FaultInjector, amount: str, ref: 
 
 
 def test_reconciling_refunds_settles_a_pending_refund_by_query_without_sending_it_again(
-    harness: ExampleHarness, faults: FaultInjector, tmp_path: Path
+    harness: ExampleHarness, faults: FaultInjector, payments: Payments, changes: Changes
 ) -> None:
-    changes = Changes()
-    with facade(harness, faults, tmp_path / "l.db", changes) as payments:
-        paid_order(payments, harness, "booking-1")
-        pending_refund(payments, faults, "0.40", "cancel-1")
-        sent = len(faults.requests)
-        (settled,) = payments.reconcile_refunds(timedelta(0))
-        asked = faults.requests[sent:]
-        assert payments.ledger is not None
-        held = payments.ledger.get_refund("example", "booking-1", "cancel-1")
-        order = payments.ledger.get_order("example", "booking-1")
-        assert payments.reconcile_refunds(timedelta(0)) == []  # nothing is pending any more
+    pending_refund(payments, faults, "0.40", "cancel-1")
+    sent = len(faults.requests)
+    (settled,) = payments.reconcile_refunds(timedelta(0))
+    asked = faults.requests[sent:]
+    assert payments.ledger is not None
+    held = payments.ledger.get_refund("example", "booking-1", "cancel-1")
+    order = payments.ledger.get_order("example", "booking-1")
+    assert payments.reconcile_refunds(timedelta(0)) == []  # nothing is pending any more
     assert harness.refund_count() == 1
     assert [r.method for r in asked] == ["GET"]  # one query, never a second refund
     assert (settled.reference, settled.refund_reference) == ("booking-1", "cancel-1")
@@ -299,36 +269,32 @@ def test_reconciling_refunds_settles_a_pending_refund_by_query_without_sending_i
 
 
 def test_a_refund_younger_than_asked_or_of_another_provider_is_not_reconciled(
-    harness: ExampleHarness, faults: FaultInjector, tmp_path: Path
+    harness: ExampleHarness, faults: FaultInjector, payments: Payments
 ) -> None:
-    with facade(harness, faults, tmp_path / "l.db") as payments:
-        paid_order(payments, harness, "booking-1")
-        pending_refund(payments, faults, "0.40", "cancel-1")
-        sent = len(faults.requests)
-        assert payments.reconcile_refunds(timedelta(hours=1)) == []
-        assert payments.reconcile_refunds(timedelta(0), provider="other") == []
-        assert len(faults.requests) == sent
-        (settled,) = payments.reconcile_refunds(timedelta(0), provider="example")
+    pending_refund(payments, faults, "0.40", "cancel-1")
+    sent = len(faults.requests)
+    assert payments.reconcile_refunds(timedelta(hours=1)) == []
+    assert payments.reconcile_refunds(timedelta(0), provider="other") == []
+    assert len(faults.requests) == sent
+    (settled,) = payments.reconcile_refunds(timedelta(0), provider="example")
     assert settled.status is RefundStatus.SUCCEEDED
 
 
 def test_a_refund_whose_query_fails_stays_pending_and_the_others_are_reconciled(
     harness: ExampleHarness,
     faults: FaultInjector,
-    tmp_path: Path,
+    payments: Payments,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    with facade(harness, faults, tmp_path / "l.db") as payments:
-        paid_order(payments, harness, "booking-1")
-        pending_refund(payments, faults, "0.40", "cancel-1")
-        pending_refund(payments, faults, "0.30", "cancel-2")
-        faults.inject(Fault.timeout(), times=3)  # every query of the first refund is lost
-        with caplog.at_level("WARNING", logger="payments_core.refunding"):
-            first, second = sorted(
-                payments.reconcile_refunds(timedelta(0)), key=lambda r: r.refund_reference
-            )
-        assert payments.ledger is not None
-        held = payments.ledger.get_refund("example", "booking-1", "cancel-1")
+    pending_refund(payments, faults, "0.40", "cancel-1")
+    pending_refund(payments, faults, "0.30", "cancel-2")
+    faults.inject(Fault.timeout(), times=3)  # every query of the first refund is lost
+    with caplog.at_level("WARNING", logger="payments_core.refunding"):
+        first, second = sorted(
+            payments.reconcile_refunds(timedelta(0)), key=lambda r: r.refund_reference
+        )
+    assert payments.ledger is not None
+    held = payments.ledger.get_refund("example", "booking-1", "cancel-1")
     assert harness.refund_count() == 2
     assert (first.refund_reference, first.status) == ("cancel-1", RefundStatus.PENDING)
     assert held == first
@@ -340,19 +306,17 @@ def test_a_refund_whose_query_fails_stays_pending_and_the_others_are_reconciled(
 
 
 def test_a_refund_the_provider_holds_none_of_stays_pending_and_is_never_sent(
-    harness: ExampleHarness, faults: FaultInjector, tmp_path: Path
+    harness: ExampleHarness, faults: FaultInjector, payments: Payments
 ) -> None:
-    with facade(harness, faults, tmp_path / "l.db") as payments:
-        paid_order(payments, harness, "booking-1")
-        pending_refund(payments, faults, "0.40", "cancel-1")
-        assert payments.ledger is not None
-        (held,) = payments.ledger.pending_refunds(timedelta(0))
-        missing = b'{"error":{"code":"refund_not_found","message":"injected"}}'
-        faults.inject(Fault.answer(404, missing))
-        sent = len(faults.requests)
-        (same,) = payments.reconcile_refunds(timedelta(0))
-        asked = faults.requests[sent:]
-        still = payments.ledger.get_refund("example", "booking-1", "cancel-1")
+    pending_refund(payments, faults, "0.40", "cancel-1")
+    assert payments.ledger is not None
+    (held,) = payments.ledger.pending_refunds(timedelta(0))
+    missing = b'{"error":{"code":"refund_not_found","message":"injected"}}'
+    faults.inject(Fault.answer(404, missing))
+    sent = len(faults.requests)
+    (same,) = payments.reconcile_refunds(timedelta(0))
+    asked = faults.requests[sent:]
+    still = payments.ledger.get_refund("example", "booking-1", "cancel-1")
     assert [r.method for r in asked] == ["GET"]
     assert same == held == still
     assert same.status is RefundStatus.PENDING
@@ -363,7 +327,7 @@ def test_the_async_refund_reconciliation_matches_the_blocking_one(
     harness: ExampleHarness, faults: FaultInjector, tmp_path: Path
 ) -> None:
     payments = facade(harness, faults, tmp_path / "l.db")
-    paid_order(payments, harness, "booking-1")
+    paid(payments, harness)
     pending_refund(payments, faults, "1.00", "cancel-1")
 
     async def flow() -> list[RefundStatus]:
@@ -375,21 +339,19 @@ def test_the_async_refund_reconciliation_matches_the_blocking_one(
 
 
 def test_a_pending_refund_the_provider_holds_none_of_and_then_refuses_frees_its_reference(
-    harness: ExampleHarness, faults: FaultInjector, tmp_path: Path
+    harness: ExampleHarness, faults: FaultInjector, payments: Payments
 ) -> None:
-    with facade(harness, faults, tmp_path / "l.db") as payments:
-        paid_order(payments, harness, "booking-1")
-        pending_refund(payments, faults, "0.40", "cancel-1")
-        missing = b'{"error":{"code":"refund_not_found","message":"injected"}}'
-        refused = b'{"error":{"code":"order_not_refundable","message":"injected"}}'
-        faults.inject(Fault.answer(404, missing))  # asked first: the provider holds none
-        faults.inject(Fault.answer(409, refused))  # then sent, and refused outright
-        sent = len(faults.requests)
-        with pytest.raises(ProviderError):
-            payments.refund_order(refund("0.40"))
-        assert [r.method for r in faults.requests[sent:] if "/refunds" in r.url.path] == [
-            "GET",
-            "POST",
-        ]
-        assert payments.ledger is not None
-        assert payments.ledger.refunds_for("example", "booking-1") == []
+    pending_refund(payments, faults, "0.40", "cancel-1")
+    missing = b'{"error":{"code":"refund_not_found","message":"injected"}}'
+    refused = b'{"error":{"code":"order_not_refundable","message":"injected"}}'
+    faults.inject(Fault.answer(404, missing))  # asked first: the provider holds none
+    faults.inject(Fault.answer(409, refused))  # then sent, and refused outright
+    sent = len(faults.requests)
+    with pytest.raises(ProviderError):
+        payments.refund_order(refund("0.40"))
+    assert [r.method for r in faults.requests[sent:] if "/refunds" in r.url.path] == [
+        "GET",
+        "POST",
+    ]
+    assert payments.ledger is not None
+    assert payments.ledger.refunds_for("example", "booking-1") == []

@@ -21,7 +21,9 @@ from payments_core import (
 )
 from payments_core.classify import classification_for_status, fallback_classification
 from payments_core.retry import is_retryable
-from tests.core.test_retry_schedule import Clock, busy, policy
+from tests.core.test_retry_schedule import busy, policy
+
+from .fakes import Clock
 
 BUSY = "The payment service is busy. Please try again in a moment."
 CANNOT = "We could not start the payment. Please contact support."

@@ -25,24 +25,9 @@ from payments_core.classify import classification_for_status, fallback_classific
 from payments_core.flows import RECOVER_BY_QUERY
 from payments_core.retry import is_retryable
 
+from .fakes import Clock
+
 DOCS = Path(__file__).resolve().parents[2] / "docs"
-MONOTONIC_START = 10_000.0  # time.monotonic() is seconds since boot, never 0 in production
-
-
-class Clock:
-    """A monotonic clock starting where a real one would, moving only when the policy sleeps."""
-
-    def __init__(self, start: float = MONOTONIC_START) -> None:
-        self.start = self.now = start
-        self.sleeps: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        assert seconds >= 0
-        self.sleeps.append(seconds)
-        self.now += seconds
 
 
 class Jitter(random.Random):
@@ -93,21 +78,26 @@ def slow_down(retry_after: float) -> PaymentsError:
     return classified(ProviderError("slow down", status_code=429, retry_after=retry_after))
 
 
+def waits_until_answered(
+    errors: list[PaymentsError], fraction: float = 1.0, **kwargs: float
+) -> list[float]:
+    """The waits a policy (``kwargs``, jitter drawing ``fraction``) takes before an operation
+    raising ``errors`` one per call answers; asserts that it does answer, after them all."""
+    clock = Clock()
+    assert run(policy(clock, fraction, **kwargs), errors) == ("ok", len(errors) + 1)
+    return clock.sleeps
+
+
 # -- the deadline, measured on a clock that does not start at zero -------------------------
 
 
 def test_retries_happen_when_the_monotonic_clock_is_far_from_zero() -> None:
     """Kills ``clock() - started`` -> ``clock() + started``: every retry would stop at once."""
-    clock = Clock()
-    assert run(policy(clock, deadline=30.0), busy(3)) == ("ok", 4)
-    assert len(clock.sleeps) == 3
+    assert len(waits_until_answered(busy(3), deadline=30.0)) == 3
 
 
 def test_a_wait_ending_exactly_at_the_deadline_is_taken() -> None:
-    clock = Clock()
-    retry = policy(clock, deadline=5.0, initial_delay=0.0)
-    assert run(retry, [slow_down(5.0)]) == ("ok", 2)
-    assert clock.sleeps == [5.0]
+    assert waits_until_answered([slow_down(5.0)], deadline=5.0, initial_delay=0.0) == [5.0]
 
 
 def test_a_wait_ending_past_the_deadline_is_not_begun() -> None:
@@ -139,49 +129,35 @@ def test_time_spent_in_attempts_counts_toward_the_deadline_on_a_real_clock() -> 
 def test_waits_double_after_each_failure_until_the_cap(fraction: float) -> None:
     """Each wait is exactly ``fraction`` of min(max_delay, initial_delay * 2**(n-1)): kills a
     shrinking, linear or off-by-one-exponent backoff, a lost cap and a shifted jitter range."""
-    clock = Clock()
-    retry = policy(
-        clock, fraction, max_attempts=7, deadline=1000.0, initial_delay=0.5, max_delay=8.0
+    waits = waits_until_answered(
+        busy(6), fraction, max_attempts=7, deadline=1000.0, initial_delay=0.5, max_delay=8.0
     )
-    assert run(retry, busy(6)) == ("ok", 7)
     ceilings = [0.5, 1.0, 2.0, 4.0, 8.0, 8.0]
-    assert clock.sleeps == pytest.approx([fraction * c for c in ceilings])
+    assert waits == pytest.approx([fraction * c for c in ceilings])
 
 
 def test_full_jitter_may_retry_at_once() -> None:
-    clock = Clock()
-    retry = policy(clock, 0.0, max_attempts=4, initial_delay=1.0)
-    assert run(retry, busy(3)) == ("ok", 4)
-    assert clock.sleeps == [0.0, 0.0, 0.0]
+    assert waits_until_answered(busy(3), 0.0, max_attempts=4, initial_delay=1.0) == [0.0, 0.0, 0.0]
 
 
 def test_the_cap_applies_from_the_first_wait_when_initial_delay_exceeds_it() -> None:
-    clock = Clock()
-    retry = policy(clock, max_attempts=3, initial_delay=5.0, max_delay=2.0)
-    assert run(retry, busy(2)) == ("ok", 3)
-    assert clock.sleeps == [2.0, 2.0]
+    waits = waits_until_answered(busy(2), max_attempts=3, initial_delay=5.0, max_delay=2.0)
+    assert waits == [2.0, 2.0]
 
 
 # -- Retry-After: a floor on the wait, honoured beyond the cap --------------------------------
 
 
 def test_a_retry_after_longer_than_the_backoff_is_the_wait() -> None:
-    clock = Clock()
-    assert run(policy(clock, initial_delay=0.5), [slow_down(3.0)]) == ("ok", 2)
-    assert clock.sleeps == [3.0]
+    assert waits_until_answered([slow_down(3.0)], initial_delay=0.5) == [3.0]
 
 
 def test_a_retry_after_shorter_than_the_backoff_does_not_shorten_it() -> None:
-    clock = Clock()
-    assert run(policy(clock, initial_delay=4.0), [slow_down(1.0)]) == ("ok", 2)
-    assert clock.sleeps == [4.0]
+    assert waits_until_answered([slow_down(1.0)], initial_delay=4.0) == [4.0]
 
 
 def test_a_retry_after_beyond_max_delay_is_honoured() -> None:
-    clock = Clock()
-    retry = policy(clock, deadline=30.0, max_delay=8.0)
-    assert run(retry, [slow_down(20.0)]) == ("ok", 2)
-    assert clock.sleeps == [20.0]
+    assert waits_until_answered([slow_down(20.0)], deadline=30.0, max_delay=8.0) == [20.0]
 
 
 # -- a duplicate-order answer: the recovery query happens at once -----------------------------
@@ -218,10 +194,8 @@ def test_one_attempt_is_a_valid_setting_meaning_no_retry() -> None:
 
 
 def test_zero_delays_are_valid_settings_retrying_at_once() -> None:
-    clock = Clock()
-    retry = policy(clock, max_attempts=3, initial_delay=0.0, max_delay=0.0)
-    assert run(retry, busy(2)) == ("ok", 3)
-    assert clock.sleeps == [0.0, 0.0]
+    waits = waits_until_answered(busy(2), max_attempts=3, initial_delay=0.0, max_delay=0.0)
+    assert waits == [0.0, 0.0]
 
 
 @pytest.mark.parametrize(

@@ -17,10 +17,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from payments_binance.sandbox import Sandbox, SandboxConfig, SandboxServer
+from payments_binance.sandbox import Sandbox
 from payments_core import Money, OrderRequest, PaymentStatus, open_ledger
-
-from .test_sandbox_ledger import API_KEY, API_SECRET, NOWHERE, binance_payments
+from tests.binance.loopback import NOWHERE, binance_env, binance_payments, sandbox_on_loopback
 
 #: Seconds a child has to start or to stop.
 STARTUP_TIMEOUT_S = 30.0
@@ -52,9 +51,7 @@ def serve_env(ledger_url: str, base_url: str, app_dir: Path) -> dict[str, str]:
             "PAYMENTS_DATABASE_URL": ledger_url,
             "PAYMENTS_PLUGINS": "tests.ledger.crash_app:Effects",
             "PAYMENTS_CRASH_APP_DIR": str(app_dir),
-            "BINANCE_PAY_BASE_URL": base_url,
-            "BINANCE_PAY_API_KEY": API_KEY,
-            "BINANCE_PAY_API_SECRET": API_SECRET,
+            **binance_env(base_url),
         }
     )
 
@@ -62,11 +59,8 @@ def serve_env(ledger_url: str, base_url: str, app_dir: Path) -> dict[str, str]:
 @contextmanager
 def quiet_sandbox(seed: int) -> Iterator[tuple[Sandbox, str]]:
     """A served sandbox for our merchant that sends no webhook (its log keeps each one)."""
-    sandbox = Sandbox(
-        SandboxConfig(api_key=API_KEY, api_secret=API_SECRET, deliver_webhooks=False, seed=seed)
-    )
-    with SandboxServer(sandbox) as server:
-        yield sandbox, server.base_url
+    with sandbox_on_loopback(deliver_webhooks=False, seed=seed) as served:
+        yield served
 
 
 def paid_callbacks(

@@ -15,10 +15,15 @@ from click.testing import CliRunner
 
 from payments_core import Ledger, Money, PaymentStatus, open_ledger
 from payments_core.cli import cli
+from tests.binance.loopback import (
+    binance_env,
+    binance_payments,
+    booking,
+    sandbox_on_loopback,
+)
 
 from .crash_app import read_lines
 from .fakes import event_for, order_for
-from .test_sandbox_ledger import API_KEY, API_SECRET, binance_payments, booking, sandbox_on_loopback
 
 
 def test_status_shows_the_order_and_its_events(ledger_url: str, ledger: Ledger) -> None:
@@ -72,9 +77,7 @@ def test_payments_serve_applies_the_sandboxs_webhooks_and_stops_cleanly(ledger_u
         env = {
             "PATH": "",
             "PAYMENTS_PROVIDERS": "binance",
-            "BINANCE_PAY_BASE_URL": provider_url,
-            "BINANCE_PAY_API_KEY": API_KEY,
-            "BINANCE_PAY_API_SECRET": API_SECRET,
+            **binance_env(provider_url),
         }
         command = [sys.executable, "-c", "from payments_core.cli import main; main()"]
         server = subprocess.Popen(  # noqa: S603 - this interpreter, our own arguments

@@ -13,11 +13,9 @@ from click.testing import CliRunner, Result
 from payments_binance.sandbox import Sandbox
 from payments_core import Order
 from payments_core.cli import cli
-
-from .test_sandbox_ledger import (
-    API_KEY,
-    API_SECRET,
+from tests.binance.loopback import (
     NOWHERE,
+    binance_env,
     binance_payments,
     booking,
     sandbox_on_loopback,
@@ -34,9 +32,7 @@ def paid(ledger_url: str) -> Iterator[tuple[Sandbox, dict[str, str | None], Orde
 def cli_env(base_url: str, ledger_url: str) -> dict[str, str | None]:
     """The environment pointing the command line at the sandbox and the ledger."""
     return {
-        "BINANCE_PAY_BASE_URL": base_url,
-        "BINANCE_PAY_API_KEY": API_KEY,
-        "BINANCE_PAY_API_SECRET": API_SECRET,
+        **binance_env(base_url),
         "PAYMENTS_DATABASE_URL": ledger_url,
         "PAYMENTS_PROVIDERS": "binance",
         "PAYMENTS_CONFIG": None,

@@ -19,12 +19,17 @@ def _order(ledger: Ledger) -> Order:
     return order
 
 
+def settled_and_paid(ledger: Ledger) -> tuple[Money | None, Money | None]:
+    """What the ledger holds for booking-1: its settlement (learnt or stated) and what was paid."""
+    order = _order(ledger)
+    return order.settlement, order.paid
+
+
 def test_an_order_without_a_settlement_learns_it_from_what_was_paid(ledger: Ledger) -> None:
     ledger.record_order(order_for("booking-1"))  # 1.00 USD; the payer picks the coin
     paid = attrs.evolve(event_for("booking-1"), paid=Money("0.00001000", "BTC"))
     assert ledger.apply_event(paid).applied
-    order = _order(ledger)
-    assert (order.settlement, order.paid) == (Money("0.00001", "BTC"), Money("0.00001", "BTC"))
+    assert settled_and_paid(ledger) == (Money("0.00001", "BTC"), Money("0.00001", "BTC"))
     # From now on an amount in the learnt coin is checked against it.
     refund = attrs.evolve(
         event_for("booking-1", PaymentStatus.REFUNDED, amount=Money("0.00002", "BTC"))
@@ -40,8 +45,7 @@ def test_the_stated_amount_is_the_settlement_and_an_underpayment_stays_what_was_
         event_for("booking-1", amount=Money("0.9987", "USDT")), paid=Money("0.9900", "USDT")
     )
     assert ledger.apply_event(underpaid).applied
-    order = _order(ledger)
-    assert (order.settlement, order.paid) == (Money("0.9987", "USDT"), Money("0.99", "USDT"))
+    assert settled_and_paid(ledger) == (Money("0.9987", "USDT"), Money("0.99", "USDT"))
 
 
 def test_an_order_keeps_the_settlement_it_was_created_with(ledger: Ledger) -> None:
@@ -50,8 +54,7 @@ def test_an_order_keeps_the_settlement_it_was_created_with(ledger: Ledger) -> No
     overpaid = attrs.evolve(event_for("booking-1", amount=stated), paid=Money("1.00000000", "USDT"))
     result = ledger.apply_event(overpaid)
     assert (result.applied, result.flagged) == (True, None)  # paid is recorded, not judged
-    order = _order(ledger)
-    assert (order.settlement, order.paid) == (stated, Money("1", "USDT"))
+    assert settled_and_paid(ledger) == (stated, Money("1", "USDT"))
 
 
 def test_a_payment_in_the_price_currency_or_a_flagged_event_teaches_nothing(
@@ -65,8 +68,7 @@ def test_a_payment_in_the_price_currency_or_a_flagged_event_teaches_nothing(
     assert _order(ledger).settlement is None
     in_price = attrs.evolve(event_for("booking-1"), paid=Money("1.00", "USD"))
     assert ledger.apply_event(in_price).applied
-    order = _order(ledger)
-    assert (order.settlement, order.paid) == (None, Money("1.00", "USD"))
+    assert settled_and_paid(ledger) == (None, Money("1.00", "USD"))
 
 
 def test_a_refund_of_an_order_whose_settlement_was_learnt_is_a_share_of_it(
@@ -108,8 +110,7 @@ def test_what_arrived_for_a_payment_under_review_is_no_settlement(ledger: Ledger
         paid=Money("0.00001", "BTC"),  # an underpayment, waiting for the merchant
     )
     assert ledger.apply_event(review).applied
-    order = _order(ledger)
-    assert (order.settlement, order.paid) == (None, Money("0.00001", "BTC"))
+    assert settled_and_paid(ledger) == (None, Money("0.00001", "BTC"))
     accepted = attrs.evolve(event_for("booking-1", amount=Money("0.00002", "BTC")), paid=None)
     assert ledger.apply_event(accepted).applied
     assert _order(ledger).settlement == Money("0.00002", "BTC")

@@ -9,60 +9,25 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import Any
 
 import httpx
 import pytest
 from click.testing import CliRunner
 
-from payments_binance import BinancePayProvider
-from payments_binance.sandbox import FaultProfile, Sandbox, SandboxConfig, SandboxServer
-from payments_core import Config, Money, Order, OrderRequest, Payments, PaymentStatus, open_ledger
+from payments_binance.sandbox import FaultProfile
+from payments_core import Order, Payments, PaymentStatus, open_ledger
 from payments_core.asgi import create_callback_app
 from payments_core.cli import cli
 from payments_core.serving import BackgroundServer
+from tests.binance.loopback import (
+    NOWHERE,
+    binance_env,
+    binance_payments,
+    booking,
+    sandbox_on_loopback,
+)
 
 from .fakes import HookRecorder
-
-API_KEY = "ledger-test-key"
-API_SECRET = "ledger-test-secret"
-NOWHERE = "http://127.0.0.1:9/callbacks/binance"  # never reached: delivery is off
-
-
-@contextmanager
-def sandbox_on_loopback(**config: Any) -> Iterator[tuple[Sandbox, str]]:
-    """A sandbox for our merchant, retrying webhooks without delay, served on loopback."""
-    sandbox = Sandbox(
-        SandboxConfig(
-            api_key=API_KEY, api_secret=API_SECRET, webhook_retry_schedule=(0,) * 6, **config
-        )
-    )
-    with SandboxServer(sandbox, host="127.0.0.1", port=0) as server:
-        yield sandbox, server.base_url
-
-
-def binance_payments(base_url: str, ledger_url: str, *plugins: object) -> Payments:
-    return Payments(
-        Config(),
-        providers={"binance": BinancePayProvider},
-        provider_settings={
-            "binance": {"base_url": base_url, "api_key": API_KEY, "api_secret": API_SECRET}
-        },
-        load_entry_points=False,
-        plugins=plugins,
-        ledger=open_ledger(ledger_url),
-    )
-
-
-def booking(i: int, callback_url: str) -> OrderRequest:
-    return OrderRequest(
-        reference=f"booking-{i}",
-        price=Money("1.00", "USD"),
-        callback_url=callback_url,
-        description="LeadsCalendar booking",
-    )
 
 
 def ledger_statuses(payments: Payments, orders: list[Order]) -> dict[str, PaymentStatus]:
@@ -146,9 +111,7 @@ def test_payments_reconcile_brings_paid_orders_to_paid_without_webhooks(ledger_u
             "PAYMENTS_CONFIG": None,
             "PAYMENTS_PROVIDERS": "binance",
             "PAYMENTS_DATABASE_URL": ledger_url,
-            "BINANCE_PAY_BASE_URL": provider_url,
-            "BINANCE_PAY_API_KEY": API_KEY,
-            "BINANCE_PAY_API_SECRET": API_SECRET,
+            **binance_env(provider_url),
         }
         runner = CliRunner()
         first = runner.invoke(cli, ["reconcile", "--older-than", "0", "--json"], env=env)

@@ -10,11 +10,10 @@ from pathlib import Path
 
 import httpx
 
-from payments_binance.sandbox import Sandbox, SandboxConfig, SandboxServer
 from payments_core import Money, OrderRequest, PaymentStatus, RefundRequest, RefundStatus
+from tests.binance.loopback import NOWHERE, binance_payments, ledger_order, sandbox_on_loopback
 
 from .serve_process import ServeProcess, serve_env
-from .test_sandbox_ledger import API_KEY, API_SECRET, NOWHERE, binance_payments
 
 CALLBACK = "/callbacks/binance"
 
@@ -31,24 +30,19 @@ def _post(url: str, attempt: object) -> httpx.Response:
 def test_a_text_biz_id_refund_notice_settles_the_refund_through_payments_serve(
     ledger_url: str, tmp_path: Path
 ) -> None:
-    sandbox = Sandbox(
-        SandboxConfig(
-            api_key=API_KEY,
-            api_secret=API_SECRET,
+    with (
+        sandbox_on_loopback(
             deliver_webhooks=False,  # the test delivers them, to payments serve
             refund_settle_delay_s=None,  # the refund stays pending until settled by hand
             seed=20,
-        )
-    )
-    with (
-        SandboxServer(sandbox) as server,
-        binance_payments(server.base_url, ledger_url) as payments,
+        ) as (sandbox, base_url),
+        binance_payments(base_url, ledger_url) as payments,
     ):
         order = payments.create_order(
             OrderRequest(reference="text-biz", price=Money("1.00", "USD"), callback_url=NOWHERE)
         )
         sandbox.pay(order.provider_order_id)
-        with ServeProcess([], serve_env(ledger_url, server.base_url, tmp_path)) as serve:
+        with ServeProcess([], serve_env(ledger_url, base_url, tmp_path)) as serve:
             (paid,) = [a for a in sandbox.webhook_log if a.skipped]
             assert _post(serve.url, paid).json()["returnCode"] == "SUCCESS"
 
@@ -80,7 +74,6 @@ def test_a_text_biz_id_refund_notice_settles_the_refund_through_payments_serve(
         (settled,) = payments.refunds("text-biz")
         assert settled.status is RefundStatus.SUCCEEDED
         assert settled.amount == Money("0.40", "USD")
-        recorded = payments.ledger.get_order("binance", "text-biz")  # type: ignore[union-attr]
-        assert recorded is not None
+        recorded = ledger_order(payments, "text-biz")
         assert recorded.status is PaymentStatus.PARTIALLY_REFUNDED
         assert recorded.refunded == Money("0.40", "USD")

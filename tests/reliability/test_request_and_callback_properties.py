@@ -28,7 +28,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from payments_binance import BinancePayProvider, protocol
+from payments_binance import protocol
 from payments_binance.orders import SUPPORTED_CURRENCIES as BINANCE_CURRENCIES
 from payments_binance.sandbox import SandboxConfig
 from payments_binance.sandbox import validation as sandbox_validation
@@ -37,7 +37,6 @@ from payments_core import (
     CallbackError,
     CallbackRequest,
     CallbackResult,
-    Config,
     HttpRequest,
     Money,
     OrderRequest,
@@ -46,6 +45,7 @@ from payments_core import (
     ValidationError,
 )
 from payments_core.money import CURRENCIES
+from tests.binance import loopback
 
 from .conftest import API_KEY, API_SECRET, Leaks
 
@@ -203,15 +203,9 @@ def order_kwargs(draw: st.DrawFn) -> dict[str, Any]:
 
 def binance_payments(base_url: str, **kwargs: Any) -> Payments:
     """A facade with the Binance provider alone, its clock fixed, pointed at ``base_url``."""
-    return Payments(
-        Config(),
-        providers={"binance": BinancePayProvider},
-        load_entry_points=False,
-        provider_settings={
-            "binance": {"api_key": API_KEY, "api_secret": API_SECRET, "base_url": base_url}
-        },
-        clock=FixedClock(),
-        **kwargs,
+    credentials = {"api_key": API_KEY, "api_secret": API_SECRET}
+    return loopback.binance_payments(
+        base_url, None, settings=credentials, clock=FixedClock(), **kwargs
     )
 
 

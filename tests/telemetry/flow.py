@@ -14,27 +14,16 @@ from typing import TYPE_CHECKING, Any
 import attrs
 import httpx
 
-from payments_binance import BinancePayProvider
-from payments_binance.sandbox import Sandbox, SandboxConfig, SandboxServer
-from payments_core import (
-    Config,
-    Money,
-    OrderRequest,
-    Payments,
-    RefundRequest,
-    RetryPolicy,
-    open_ledger,
-)
+from payments_core import Money, OrderRequest, RefundRequest, RetryPolicy
 from payments_core.asgi import create_callback_app
 from payments_core.serving import BackgroundServer
 from payments_core.telemetry.logs import TRACE_FILTER, JsonFormatter
 from payments_core.testing.logs import LogCapture
+from tests.binance.loopback import API_KEY, API_SECRET, binance_payments, sandbox_on_loopback
 
 if TYPE_CHECKING:
     from payments_core.telemetry.recording import Recorder
 
-API_KEY = "telemetry-test-api-key-7f3a9c"
-API_SECRET = "telemetry-test-api-secret-51d2e8b0"
 PAYER = "payer-open-user-id-3c9e51aa"
 PAYER_EMAIL = "payer.telemetry@example.net"
 
@@ -101,25 +90,15 @@ def run_flow(recorder: Recorder, tmp_path: Path) -> RecordedFlow:
     """Run the full flow once, recording; see the module's docstring."""
     before = recorder.points()
     transport = TimeoutOnce()
-    sandbox = Sandbox(SandboxConfig(api_key=API_KEY, api_secret=API_SECRET, deliver_webhooks=False))
     statuses: list[int] = []
     with (
         captured_logs() as logs,
-        SandboxServer(sandbox, host="127.0.0.1", port=0) as provider,
-        Payments(
-            Config(),
-            providers={"binance": BinancePayProvider},
-            provider_settings={
-                "binance": {
-                    "base_url": provider.base_url,
-                    "api_key": API_KEY,
-                    "api_secret": API_SECRET,
-                }
-            },
-            load_entry_points=False,
+        sandbox_on_loopback(deliver_webhooks=False) as (sandbox, base_url),
+        binance_payments(
+            base_url,
+            f"sqlite:///{tmp_path / 'ledger.sqlite3'}",
             retry=RetryPolicy(initial_delay=0.01, sleep=lambda seconds: None),
             transport=transport,
-            ledger=open_ledger(f"sqlite:///{tmp_path / 'ledger.sqlite3'}"),
         ) as payments,
         BackgroundServer(create_callback_app(payments)) as app,
     ):

@@ -196,22 +196,11 @@ def test_the_scan_finds_a_planted_secret(recorder: Recorder, tmp_path: Path) -> 
 
 @pytest.mark.anyio
 async def test_the_asynchronous_api_records_the_same_tree(recorder: Recorder) -> None:
-    from payments_binance import BinancePayProvider
-    from payments_binance.sandbox import Sandbox, SandboxConfig, SandboxServer
-    from payments_core import Config, Money, OrderRequest, Payments
+    from payments_core import Money, OrderRequest
+    from tests.binance.loopback import binance_payments, sandbox_on_loopback
 
-    from .flow import API_KEY, API_SECRET
-
-    sandbox = Sandbox(SandboxConfig(api_key=API_KEY, api_secret=API_SECRET))
-    with SandboxServer(sandbox, host="127.0.0.1", port=0) as provider:
-        settings = {"base_url": provider.base_url, "api_key": API_KEY, "api_secret": API_SECRET}
-        async with Payments(
-            Config(),
-            providers={"binance": BinancePayProvider},
-            provider_settings={"binance": settings},
-            load_entry_points=False,
-            async_http="httpx",
-        ) as payments:
+    with sandbox_on_loopback() as (_, base_url):
+        async with binance_payments(base_url, None, async_http="httpx") as payments:
             request = OrderRequest(
                 reference="booking-async",
                 price=Money("3.00", "USDT"),

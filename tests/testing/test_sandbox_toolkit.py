@@ -57,15 +57,15 @@ def test_the_flaky_profile_strikes_in_its_stated_proportions() -> None:
     for _ in range(n):
         faults.for_request("/v1/orders")
     counts = faults.counts()
-    expected = {
-        "rate_limit_retry_after": 0.05,
-        "rate_limit": 0.05,
-        "server_error": 0.10,
-        "drop_response": 0.05,
-        "timeout": 0.05,
-        "reset": 0.02,
-    }
-    for kind, share in expected.items():
+    stated = dict(PROFILES["flaky"].request_weights())
+    # As documented: 10% 429 (half with Retry-After), 10% 5xx, 5% answers lost, 5% timeouts,
+    # 2% resets.
+    assert stated["rate_limit"] == stated["rate_limit_retry_after"] == pytest.approx(0.05)
+    assert stated["server_error"] == pytest.approx(0.10)
+    assert stated["drop_response"] == stated["timeout"] == pytest.approx(0.05)
+    assert stated["reset"] == pytest.approx(0.02)
+    assert sum(stated.values()) == pytest.approx(0.32)
+    for kind, share in stated.items():
         assert abs(counts[kind] / n - share) < 0.01, (kind, counts[kind])
     assert [record.seq for record in faults.log] == sorted({r.seq for r in faults.log})
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
+import httpx
 import pytest
 from payments_stripe import StripeProvider
 from payments_stripe.sandbox import StripeSandbox, sandbox_transport
@@ -24,9 +25,11 @@ def facade(
     secret: str | None = None,
     attempts: int = 1,
     ledger: Ledger | None = None,
+    transport: httpx.MockTransport | None = None,
 ) -> Payments:
-    """A facade with the Stripe provider alone, talking to ``sandbox`` in process."""
-    transport = sandbox_transport(sandbox)
+    """A facade with the Stripe provider alone, talking to ``sandbox`` in process (through
+    ``transport`` if given)."""
+    transport = transport or sandbox_transport(sandbox)
     return Payments(
         providers={"stripe": StripeProvider},
         provider_settings={

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ from urllib.parse import urlencode
 
 import httpx
 import jsonschema  # type: ignore[import-untyped]
-from payments_stripe import StripeProvider, wire
+from payments_stripe import wire
 from payments_stripe.sandbox import EVENT_TYPES, ROUTES, StripeSandbox, sandbox_transport
 from payments_stripe.sandbox_server import new_sandbox
 
@@ -76,7 +77,9 @@ def _schema_of(name: str) -> dict[str, Any]:
     return {"$ref": f"#/components/schemas/{name}"}
 
 
-def _full_run(sandbox: StripeSandbox, transport: httpx.BaseTransport) -> None:
+def _full_run(
+    sandbox: StripeSandbox, transport: httpx.MockTransport, make_facade: Callable[..., Payments]
+) -> None:
     """Every endpoint, with expansions, filters and refusals, and the provider's flow."""
     headers = {"Authorization": f"Bearer {sandbox.api_key}"}
     api = httpx.Client(transport=transport, base_url=sandbox.base_url, headers=headers)
@@ -142,18 +145,7 @@ def _full_run(sandbox: StripeSandbox, transport: httpx.BaseTransport) -> None:
     api.get(wire.PATH_REFUNDS, params={"charge": refunded["charge"], "expand[]": "data.charge"})
     api.get(wire.PATH_BALANCE)
     api.get("/v1/customers")  # not imitated: an unknown URL
-    with Payments(
-        providers={"stripe": StripeProvider},
-        provider_settings={
-            "stripe": {
-                "base_url": sandbox.base_url,
-                "api_key": sandbox.api_key,
-                "webhook_secret": sandbox.webhook_secrets[0],
-            }
-        },
-        load_entry_points=False,
-        transport=transport,
-    ) as payments:
+    with make_facade(sandbox, transport=transport) as payments:
         order = payments.create_order(
             OrderRequest(
                 reference="spec-provider",
@@ -171,7 +163,9 @@ def _full_run(sandbox: StripeSandbox, transport: httpx.BaseTransport) -> None:
             payments.handle_callback("stripe", delivery.headers, delivery.body)
 
 
-def test_every_answer_and_webhook_of_a_full_run_matches_stripes_description() -> None:
+def test_every_answer_and_webhook_of_a_full_run_matches_stripes_description(
+    make_facade: Callable[..., Payments],
+) -> None:
     sandbox = new_sandbox(deliver=lambda delivery: None)
     exchanges: list[tuple[httpx.Request, httpx.Response]] = []
     inner = sandbox_transport(sandbox)
@@ -182,7 +176,7 @@ def test_every_answer_and_webhook_of_a_full_run_matches_stripes_description() ->
         exchanges.append((request, response))
         return response
 
-    _full_run(sandbox, httpx.MockTransport(record))
+    _full_run(sandbox, httpx.MockTransport(record), make_facade)
 
     found: list[str] = []
     served: set[tuple[str, str]] = set()

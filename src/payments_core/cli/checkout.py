@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import click
 
-from payments_core.cli.ledger import _database_url_option, _ledger_url
+from payments_core.cli.ledger import _database_url_option, _echo_fields, _ledger_url
 
 __all__ = ["commands"]
 
@@ -77,15 +77,14 @@ def checkout_command(
         click.echo(json.dumps(converter.unstructure(order), indent=2, sort_keys=True))
         return
     click.echo(f"order created for {order.reference}: {order.amount.plain} {order.amount.currency}")
-    click.echo(f"  provider          {order.provider}")
-    click.echo(f"  provider order id {order.provider_order_id}")
-    if order.provider_reference is not None:
-        click.echo(f"  provider reference {order.provider_reference}")
-    click.echo(f"  status            {order.status}")
-    if order.expires_at is not None:
-        click.echo(f"  expires at        {order.expires_at.isoformat()}")
-    if order.checkout_url is not None:
-        click.echo(f"  checkout URL      {order.checkout_url}")
+    _echo_fields(
+        ("provider", order.provider),
+        ("provider order id", order.provider_order_id),
+        ("provider reference", order.provider_reference),
+        ("status", order.status),
+        ("expires at", None if order.expires_at is None else order.expires_at.isoformat()),
+        ("checkout URL", order.checkout_url),
+    )
 
 
 commands = [checkout_command]

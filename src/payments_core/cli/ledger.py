@@ -391,20 +391,18 @@ def status_command(
     for record, refunds, events in records:
         order = record.order
         click.echo(f"{order.provider} order for {order.reference}: {order.status}")
-        click.echo(f"  amount            {order.amount.plain} {order.amount.currency}")
-        click.echo(f"  refunded          {_refunded(order)}")
-        click.echo(f"  provider order id {order.provider_order_id}")
-        if order.provider_reference is not None:
-            click.echo(f"  provider reference {order.provider_reference}")
-        if order.paid is not None:
-            click.echo(f"  paid              {order.paid.plain} {order.paid.currency}")
-        if order.fee is not None:
-            click.echo(f"  provider fee      {order.fee.plain} {order.fee.currency}")
-        if order.transaction_id is not None:
-            click.echo(f"  transaction id    {order.transaction_id}")
-        click.echo(f"  recorded          {record.created_at.isoformat()}")
-        click.echo(f"  last changed      {record.updated_at.isoformat()}")
-        click.echo(f"  refunds           {len(refunds) or 'none'}")
+        _echo_fields(
+            ("amount", order.amount),
+            ("refunded", _refunded(order)),
+            ("provider order id", order.provider_order_id),
+            ("provider reference", order.provider_reference),
+            ("paid", order.paid),
+            ("provider fee", order.fee),
+            ("transaction id", order.transaction_id),
+            ("recorded", record.created_at.isoformat()),
+            ("last changed", record.updated_at.isoformat()),
+            ("refunds", len(refunds) or "none"),
+        )
         for refund in refunds:
             click.echo(f"    {_refund_line(refund)}")
         click.echo(f"  events            {len(events) or 'none'}")
@@ -413,6 +411,14 @@ def status_command(
             click.echo(
                 f"    {event.received_at.isoformat()}  {event.status:<9} {what}  {event.event_id}"
             )
+
+
+def _echo_fields(*fields: tuple[str, object]) -> None:
+    """Echo each ``(label, value)`` as an indented line, the values aligned; a ``None`` value is
+    left out."""
+    for label, value in fields:
+        if value is not None:
+            click.echo(f"  {label:<17} {value}")
 
 
 def _refunded(order: Order) -> str:

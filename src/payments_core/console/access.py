@@ -87,14 +87,21 @@ class OneTimeToken:
                 "for a new one.",
                 status_code=403,
             )
-        root = request.scope.get("root_path", "")
-        response = RedirectResponse(f"{root}/", status_code=303)
-        response.set_cookie(
-            SESSION_COOKIE,
-            session,
-            httponly=True,
-            samesite="strict",
-            path=f"{root}/",
-            secure=request.url.scheme == "https",
-        )
+        response = RedirectResponse(f"{request.scope.get('root_path', '')}/", status_code=303)
+        set_console_cookie(response, request, SESSION_COOKIE, session)
         return response
+
+
+def set_console_cookie(response: Response, request: Request, name: str, value: str) -> None:
+    """Set the console's cookie ``name`` on ``response``: hidden from scripts, never sent by
+    another site's page, scoped to the console's prefix, and over HTTPS only when the console
+    is served so."""
+    root = request.scope.get("root_path", "")
+    response.set_cookie(
+        name,
+        value,
+        httponly=True,
+        samesite="strict",
+        path=f"{root}/",
+        secure=request.url.scheme == "https",
+    )

@@ -23,6 +23,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, Final
 from urllib.parse import parse_qsl, urlencode
 
+import attrs
 import jinja2
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -30,7 +31,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
-from payments_core.console.access import Authorize, Operator, refuse_everyone
+from payments_core.console.access import Authorize, Operator, refuse_everyone, set_console_cookie
 from payments_core.console.chart import daily_charts
 from payments_core.console.queries import FLAG_REASONS, LedgerReader
 from payments_core.console.rows import OrderFilter, OrderRow
@@ -80,8 +81,8 @@ def create_console_app(
             "the console needs a facade with a SQL ledger: Payments(ledger=open_ledger(url))"
         )
     console = _Console(
-        payments,
-        LedgerReader(ledger),
+        payments=payments,
+        reader=LedgerReader(ledger),
         authorize=authorize,
         secret=secret if secret is not None else secrets.token_bytes(32),
         stuck_after=stuck_after,
@@ -116,34 +117,33 @@ class _Refused(Exception):
         self.message = message
 
 
+def _templates() -> jinja2.Environment:
+    templates = jinja2.Environment(
+        loader=jinja2.PackageLoader("payments_core.console", "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+    )
+    templates.filters["when"] = _when
+    templates.filters["plain"] = _plain
+    templates.globals["query"] = _query
+    return templates
+
+
+@attrs.define(kw_only=True, eq=False)
 class _Console:
-    def __init__(
-        self,
-        payments: Payments,
-        reader: LedgerReader,
-        *,
-        authorize: Authorize,
-        secret: bytes,
-        stuck_after: timedelta,
-        page_size: int,
-        clock: Callable[[], datetime],
-    ) -> None:
-        self.payments = payments
-        self.reader = reader
-        self.authorize = authorize
-        self.secret = secret
-        self.stuck_after = stuck_after
-        self.page_size = page_size
-        self.clock = clock
-        self.templates = jinja2.Environment(
-            loader=jinja2.PackageLoader("payments_core.console", "templates"),
-            autoescape=True,
-            undefined=jinja2.StrictUndefined,
-        )
-        self.templates.filters["when"] = _when
-        self.templates.filters["plain"] = _plain
-        self.templates.globals["query"] = _query
-        self.ledger_name = safe_url(reader.ledger.url)
+    payments: Payments
+    reader: LedgerReader
+    authorize: Authorize
+    secret: bytes = attrs.field(repr=False)
+    stuck_after: timedelta
+    page_size: int
+    clock: Callable[[], datetime]
+    templates: jinja2.Environment = attrs.field(init=False, factory=_templates)
+    ledger_name: str = attrs.field(init=False)
+
+    @ledger_name.default
+    def _ledger_name(self) -> str:
+        return safe_url(self.reader.ledger.url)
 
     # -- pages ------------------------------------------------------------------------------
 
@@ -349,14 +349,7 @@ class _Console:
         )
         response.headers["x-content-type-options"] = "nosniff"
         if fresh:
-            response.set_cookie(
-                CSRF_COOKIE,
-                cookie,
-                httponly=True,
-                samesite="strict",
-                path=f"{root}/",
-                secure=request.url.scheme == "https",
-            )
+            set_console_cookie(response, request, CSRF_COOKIE, cookie)
         return response
 
     def _csrf_token(self, cookie: str, operator: Operator | None) -> str:

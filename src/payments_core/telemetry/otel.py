@@ -11,10 +11,8 @@ times (``docs/observability.md`` lists them).
 from __future__ import annotations
 
 import time
-from collections.abc import Generator
-from contextlib import AbstractContextManager
 from contextvars import ContextVar
-from typing import TYPE_CHECKING, Any, Final, TypeVar
+from typing import TYPE_CHECKING, Final, TypeVar
 from urllib.parse import urlsplit
 
 from opentelemetry import context, metrics, trace
@@ -22,7 +20,7 @@ from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, Trace
 
 from payments_core import __version__
 from payments_core.errors import CallbackDeferred, CallbackError
-from payments_core.telemetry.quiet import Attributes, QuietTelemetry, RequestSpan
+from payments_core.telemetry.quiet import Attributes, Expected, QuietTelemetry, RequestSpan, Steps
 from payments_core.telemetry.vocabulary import (
     callback_outcome,
     refusal,
@@ -123,9 +121,7 @@ class _Scope:
 
     __slots__ = ("expected", "span", "token")
 
-    def __init__(
-        self, span: trace.Span, expected: type[BaseException] | tuple[type[BaseException], ...]
-    ) -> None:
+    def __init__(self, span: trace.Span, expected: Expected) -> None:
         self.span = span
         self.expected = expected
         self.token: object = None
@@ -186,38 +182,22 @@ class OpenTelemetry(QuietTelemetry):
 
     # -- spans ----------------------------------------------------------------------------
 
-    def _span(
-        self,
-        name: str,
-        attributes: Attributes | None = None,
-        expected: type[BaseException] | tuple[type[BaseException], ...] = (),
+    def span(
+        self, name: str, attributes: Attributes | None = None, *, expected: Expected = ()
     ) -> _Scope:
         return _Scope(self.tracer.start_span(name, attributes=attributes), expected)
 
-    def span(
-        self,
-        name: str,
-        attributes: Attributes | None = None,
-        *,
-        expected: type[BaseException] | tuple[type[BaseException], ...] = (),
-    ) -> AbstractContextManager[object]:
-        return self._span(name, attributes, expected)
-
     def traced(
-        self, name: str, flow: Generator[S, Any, T], attributes: Attributes | None = None
-    ) -> Generator[S, Any, T]:
-        with self._span(name, attributes):
+        self, name: str, flow: Steps[S, T], attributes: Attributes | None = None
+    ) -> Steps[S, T]:
+        with self.span(name, attributes):
             return (yield from flow)
 
     def operation(
-        self,
-        name: str,
-        provider: str,
-        flow: Generator[S, Any, T],
-        attributes: Attributes | None = None,
-    ) -> Generator[S, Any, T]:
+        self, name: str, provider: str, flow: Steps[S, T], attributes: Attributes | None = None
+    ) -> Steps[S, T]:
         labels = {"payments.provider": provider, "payments.operation": name}
-        with self._span(f"payments.{name}", {**labels, **(attributes or {})}) as span:
+        with self.span(f"payments.{name}", {**labels, **(attributes or {})}) as span:
             running = _Operation(name, provider, span)
             token = _running.set(running)
             try:
@@ -233,10 +213,10 @@ class OpenTelemetry(QuietTelemetry):
                     self.orders.add(1, {"payments.provider": provider, "payments.outcome": outcome})
             return result
 
-    def callback(self, provider: str, flow: Generator[S, Any, T]) -> Generator[S, Any, T]:
+    def callback(self, provider: str, flow: Steps[S, T]) -> Steps[S, T]:
         started = time.perf_counter()
         labels = {"payments.provider": provider, "payments.operation": "callback"}
-        with self._span("payments.callback", labels) as span:
+        with self.span("payments.callback", labels) as span:
             running = _Operation("callback", provider, span)
             token = _running.set(running)
             outcome = "failed"

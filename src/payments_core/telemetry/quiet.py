@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Generator, Mapping
 from contextlib import AbstractContextManager
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
 
 if TYPE_CHECKING:
     from payments_core.http import HttpRequest
@@ -23,6 +23,10 @@ S = TypeVar("S")
 
 #: Span attributes and metric labels: names as OpenTelemetry spells them, plain values.
 Attributes = Mapping[str, str | int | float | bool]
+#: A flow the wrappers take and give back: it yields steps ``S`` and returns ``T``.
+Steps: TypeAlias = Generator[S, Any, T]
+#: Exceptions a span does not count as failures.
+Expected: TypeAlias = type[BaseException] | tuple[type[BaseException], ...]
 
 
 class RequestSpan:
@@ -48,34 +52,26 @@ class QuietTelemetry:
     enabled = False
 
     def operation(
-        self,
-        name: str,
-        provider: str,
-        flow: Generator[S, Any, T],
-        attributes: Attributes | None = None,
-    ) -> Generator[S, Any, T]:
+        self, name: str, provider: str, flow: Steps[S, T], attributes: Attributes | None = None
+    ) -> Steps[S, T]:
         """``flow`` as the facade operation ``name`` (the root span of its trace)."""
         del name, provider, attributes
         return flow
 
-    def callback(self, provider: str, flow: Generator[S, Any, T]) -> Generator[S, Any, T]:
+    def callback(self, provider: str, flow: Steps[S, T]) -> Steps[S, T]:
         """``flow``, the handling of one callback, with its outcome counted and timed."""
         del provider
         return flow
 
     def traced(
-        self, name: str, flow: Generator[S, Any, T], attributes: Attributes | None = None
-    ) -> Generator[S, Any, T]:
+        self, name: str, flow: Steps[S, T], attributes: Attributes | None = None
+    ) -> Steps[S, T]:
         """``flow`` as a child span ``name`` of the current one."""
         del name, attributes
         return flow
 
     def span(
-        self,
-        name: str,
-        attributes: Attributes | None = None,
-        *,
-        expected: type[BaseException] | tuple[type[BaseException], ...] = (),
+        self, name: str, attributes: Attributes | None = None, *, expected: Expected = ()
     ) -> AbstractContextManager[object]:
         """A context manager: the block as a child span ``name`` of the current one.
 

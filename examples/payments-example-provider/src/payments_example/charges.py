@@ -27,7 +27,6 @@ from payments_core import (
     CallbackRequest,
     CallbackResult,
     CallbackVerificationError,
-    ConfigurationError,
     IdempotencyPattern,
     Money,
     Order,
@@ -39,12 +38,11 @@ from payments_core import (
     ProviderInfo,
     ProviderSandbox,
     ResponseLost,
-    Secret,
     hookimpl,
 )
 from payments_core.http import HttpRequest, HttpResponse, Operation
 from payments_example import charges_wire as wire
-from payments_example.common import CallbackRefusal, api_error, check_currency, refusal
+from payments_example.common import CallbackRefusal, api_error, check_currency, refusal, required
 
 __all__ = ["ChargesProvider"]
 
@@ -186,12 +184,10 @@ class ChargesProvider:
     # -- helpers ----------------------------------------------------------------------------
 
     def _call(self, method: str, path: str, body: bytes, operation: str) -> Operation[HttpResponse]:
-        key: Secret | None = self._api_key
-        if key is None:
-            raise ConfigurationError(
-                "ExampleCharges needs api_key (EXAMPLECHARGES_API_KEY)", provider=self.name
-            )
-        headers = {wire.HEADER_KEY: key.reveal(), "Content-Type": "application/json"}
+        key = required(
+            self._api_key, "ExampleCharges", self.name, "api_key", "EXAMPLECHARGES_API_KEY"
+        )
+        headers = {wire.HEADER_KEY: key, "Content-Type": "application/json"}
         response = yield HttpRequest(
             method, self.base_url + path, headers, body, operation=operation
         )
@@ -220,12 +216,13 @@ class ChargesProvider:
             raise self._unreadable(operation, exc) from None
 
     def _secret(self) -> str:
-        if self._webhook_secret is None:
-            raise ConfigurationError(
-                "ExampleCharges needs webhook_secret (EXAMPLECHARGES_WEBHOOK_SECRET)",
-                provider=self.name,
-            )
-        return self._webhook_secret.reveal()
+        return required(
+            self._webhook_secret,
+            "ExampleCharges",
+            self.name,
+            "webhook_secret",
+            "EXAMPLECHARGES_WEBHOOK_SECRET",
+        )
 
     def _unreadable(self, operation: str, error: Exception | None = None) -> ResponseLost:
         return ResponseLost.unreadable("ExampleCharges", operation, provider=self.name, error=error)

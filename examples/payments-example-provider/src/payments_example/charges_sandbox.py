@@ -72,11 +72,13 @@ class _Refusal(Exception):
         )
 
 
+# No slots: a test may wrap one of its methods on the instance.
+@attrs.define(kw_only=True, eq=False, slots=False)
 class ChargesSandbox:
     """ExampleCharges' API with in-memory charges.
 
-    :param api_key: The one API key it accepts.
-    :param webhook_secret: The secret callbacks are signed with.
+    :param api_key: The one API key it accepts (default: a fresh random one).
+    :param webhook_secret: The secret callbacks are signed with (default: a fresh random one).
     :param deliver: Sends each callback (default: posted once to the charge's callback URL).
 
     Attributes:
@@ -84,21 +86,21 @@ class ChargesSandbox:
         deliveries: Every callback sent, oldest first.
     """
 
-    def __init__(
-        self,
-        *,
-        api_key: str,
-        webhook_secret: str,
-        base_url: str = "http://sandbox.examplecharges.invalid",
-        deliver: Callable[[Delivery], None] = post_delivery,
-    ) -> None:
-        self.api_key = api_key
-        self.webhook_secret = webhook_secret
-        self.base_url = base_url
-        self.deliver = deliver
-        self.charges: list[SandboxCharge] = []
-        self.deliveries: list[Delivery] = []
-        self._lock = threading.Lock()
+    api_key: str = attrs.field(repr=False, factory=lambda: f"chg_key_{secrets.token_hex(8)}")
+    webhook_secret: str = attrs.field(repr=False, factory=lambda: secrets.token_hex(24))
+    base_url: str = "http://sandbox.examplecharges.invalid"
+    deliver: Callable[[Delivery], None] = post_delivery
+    charges: list[SandboxCharge] = attrs.field(init=False, factory=list)
+    deliveries: list[Delivery] = attrs.field(init=False, factory=list)
+    _lock: threading.Lock = attrs.field(init=False, factory=threading.Lock)
+
+    def settings(self) -> dict[str, str]:
+        """Provider settings that point at this sandbox: its URL and credentials."""
+        return {
+            "base_url": self.base_url,
+            "api_key": self.api_key,
+            "webhook_secret": self.webhook_secret,
+        }
 
     def handle(self, request: SandboxRequest) -> Answer:
         """Answer one API request."""
@@ -190,22 +192,25 @@ class ChargesSandbox:
 
     def pay(self, charge_id: str) -> Delivery:
         """Pay the new charge ``charge_id`` and send its ``charge:confirmed`` callback."""
-        with self._lock:
-            charge = self.charge(charge_id)
-            if charge.status != wire.STATUS_NEW:
-                raise ValueError(f"charge {charge_id} is {charge.status}")
-            charge.status = wire.STATUS_COMPLETED
+        charge = self._finish(charge_id, wire.STATUS_COMPLETED, ValueError)
         return self._notify(charge, wire.EVENT_CONFIRMED)
 
     def cancel(self, charge_id: str) -> dict[str, Any]:
         """Cancel a new charge and send its ``charge:canceled`` callback."""
+        charge = self._finish(charge_id, wire.STATUS_CANCELED, _not_cancelable)
+        self._notify(charge, wire.EVENT_CANCELED)
+        return charge.to_json(self.base_url)
+
+    def _finish(
+        self, charge_id: str, status: str, refused: Callable[[str], Exception]
+    ) -> SandboxCharge:
+        """Move the new charge ``charge_id`` to ``status``; ``refused(why)`` if it is not new."""
         with self._lock:
             charge = self.charge(charge_id)
             if charge.status != wire.STATUS_NEW:
-                raise _Refusal("not_cancelable", f"the charge is {charge.status}")
-            charge.status = wire.STATUS_CANCELED
-        self._notify(charge, wire.EVENT_CANCELED)
-        return charge.to_json(self.base_url)
+                raise refused(f"charge {charge_id} is {charge.status}")
+            charge.status = status
+        return charge
 
     def _notify(self, charge: SandboxCharge, event_type: str) -> Delivery:
         event_id = f"evt_{secrets.token_hex(10)}"
@@ -216,6 +221,10 @@ class ChargesSandbox:
         self.deliveries.append(delivery)
         self.deliver(delivery)
         return delivery
+
+
+def _not_cancelable(why: str) -> _Refusal:
+    return _Refusal("not_cancelable", why)
 
 
 def _json(value: Any) -> bytes:
@@ -231,16 +240,9 @@ def serve_charges(
     sandbox: ChargesSandbox | None = None, *, host: str = "127.0.0.1", port: int = 0
 ) -> Iterator[RunningSandbox[ChargesSandbox]]:
     """Serve a sandbox (default: a new one, fresh credentials) on loopback in a thread."""
-    if sandbox is None:
-        sandbox = ChargesSandbox(
-            api_key=f"chg_key_{secrets.token_hex(8)}", webhook_secret=secrets.token_hex(24)
-        )
+    sandbox = sandbox or ChargesSandbox()
     app = sandbox_app(functools.partial(_api, sandbox))
     with background_server(app, host, port, name="charges-sandbox", lifespan="off") as server:
         sandbox.base_url = server.url
-        settings = {
-            "base_url": server.url,
-            "api_key": sandbox.api_key,
-            "webhook_secret": sandbox.webhook_secret,
-        }
-        yield RunningSandbox(server.url, settings, sandbox, checkout_path="/pay/{}".format)
+        checkout_path = "/pay/{}".format
+        yield RunningSandbox(server.url, sandbox.settings(), sandbox, checkout_path=checkout_path)

@@ -11,15 +11,24 @@ from payments_core import (
     CallbackPayloadError,
     CallbackReply,
     CallbackVerificationError,
+    ConfigurationError,
     OrderRequest,
     ProviderError,
+    Secret,
     ValidationError,
     get_logger,
 )
 from payments_core.errors import parse_retry_after
 from payments_core.http import HttpResponse
 
-__all__ = ["CallbackRefusal", "api_error", "check_currency", "compact_json", "refusal"]
+__all__ = [
+    "CallbackRefusal",
+    "api_error",
+    "check_currency",
+    "compact_json",
+    "refusal",
+    "required",
+]
 
 log = get_logger("payments_example")
 
@@ -30,6 +39,18 @@ CallbackRefusal = type[CallbackVerificationError | CallbackPayloadError]
 def compact_json(value: Any) -> bytes:
     """``value`` as JSON without spaces: the bytes the APIs send and sign."""
     return json.dumps(value, separators=(",", ":")).encode()
+
+
+def required(setting: Secret | None, display: str, provider: str, key: str, env: str) -> str:
+    """The value of the setting ``key``, which what is being done cannot go without.
+
+    :raises ConfigurationError: naming where to set it, if it is unset.
+    """
+    if setting is None:
+        raise ConfigurationError(
+            f"{display} needs {key} ([providers.{provider}] or {env})", provider=provider
+        )
+    return setting.reveal()
 
 
 def check_currency(

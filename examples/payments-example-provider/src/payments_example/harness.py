@@ -40,11 +40,7 @@ class ExampleHarness(InProcessHarness):
         super().__init__(factory, name=name, transport=sandbox_transport(self.sandbox))
 
     def settings(self) -> Mapping[str, str]:
-        return {
-            "base_url": self.sandbox.base_url,
-            "api_key": self.sandbox.api_key,
-            "api_secret": self.sandbox.api_secret,
-        }
+        return self.sandbox.settings()
 
     @property
     def callback_format(self) -> CallbackFormat:
@@ -110,13 +106,12 @@ class ChargesHarness(ProviderHarness):
         self._factory = factory
         self._name = name
         self._stack = ExitStack()
-        sandbox = ChargesSandbox(
+        self.sandbox = ChargesSandbox(
             api_key=f"chg_key_{secrets.token_hex(8)}",
             webhook_secret=secrets.token_hex(24),
             deliver=lambda delivery: None,
         )
-        self.running = self._stack.enter_context(serve_charges(sandbox))
-        self.sandbox = sandbox
+        self.running = self._stack.enter_context(serve_charges(self.sandbox))
 
     @property
     def name(self) -> str:

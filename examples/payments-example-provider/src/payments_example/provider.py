@@ -27,12 +27,12 @@ from datetime import UTC, datetime
 from typing import Final
 
 from payments_core import (
+    CAPABILITIES,
     CallbackPayloadError,
     CallbackReply,
     CallbackRequest,
     CallbackResult,
     CallbackVerificationError,
-    ConfigurationError,
     ErrorCategory,
     ErrorClassification,
     IdempotencyPattern,
@@ -51,7 +51,6 @@ from payments_core import (
     RefundRequest,
     RefundStatus,
     ResponseLost,
-    Secret,
     get_logger,
     hookimpl,
 )
@@ -63,12 +62,18 @@ from payments_example.common import (
     check_currency,
     compact_json,
     refusal,
+    required,
 )
 
 __all__ = ["ExampleProvider", "merchant_order_id", "merchant_refund_id"]
 
 log = get_logger("payments_example")
 
+_SETTINGS: Final = {
+    "base_url": "EXAMPLEPAY_BASE_URL",
+    "api_key": "EXAMPLEPAY_API_KEY",
+    "api_secret": "EXAMPLEPAY_API_SECRET",
+}
 _STATUSES: Final = {
     wire.STATUS_OPEN: PaymentStatus.PENDING,
     wire.STATUS_PROCESSING: PaymentStatus.CONFIRMING,
@@ -170,10 +175,10 @@ class ExampleProvider:
         settings = context.settings
         self.name = context.name
         self._clock = context.clock
-        base_url = settings.get("base_url", env="EXAMPLEPAY_BASE_URL") or wire.DEFAULT_BASE_URL
+        base_url = settings.get("base_url", env=_SETTINGS["base_url"]) or wire.DEFAULT_BASE_URL
         self.base_url = base_url.rstrip("/")
-        self._api_key = settings.secret("api_key", env="EXAMPLEPAY_API_KEY")
-        self._api_secret = settings.secret("api_secret", env="EXAMPLEPAY_API_SECRET")
+        self._api_key = settings.secret("api_key", env=_SETTINGS["api_key"])
+        self._api_secret = settings.secret("api_secret", env=_SETTINGS["api_secret"])
 
     # -- hooks ------------------------------------------------------------------------------
 
@@ -183,22 +188,8 @@ class ExampleProvider:
             name=self.name,
             display_name="ExamplePay",
             currencies=frozenset(wire.CURRENCIES),
-            capabilities=frozenset(
-                {
-                    "create_order",
-                    "query_order",
-                    "close_order",
-                    "refund_order",
-                    "query_refund",
-                    "callbacks",
-                    "sandbox",
-                }
-            ),
-            settings={
-                "base_url": "EXAMPLEPAY_BASE_URL",
-                "api_key": "EXAMPLEPAY_API_KEY",
-                "api_secret": "EXAMPLEPAY_API_SECRET",
-            },
+            capabilities=CAPABILITIES,
+            settings=dict(_SETTINGS),
             # merchant_order_id is derived from the reference; ExamplePay refuses it twice.
             idempotency=IdempotencyPattern.DERIVED_ID,
         )
@@ -360,24 +351,16 @@ class ExampleProvider:
             raise
 
     def _secret(self) -> str:
-        if self._api_secret is None:
-            raise ConfigurationError(
-                "ExamplePay needs api_secret ([providers.example] or EXAMPLEPAY_API_SECRET)",
-                provider=self.name,
-            )
-        return self._api_secret.reveal()
+        return required(
+            self._api_secret, "ExamplePay", self.name, "api_secret", _SETTINGS["api_secret"]
+        )
 
     def _signed(self, method: str, path: str, body: bytes, operation: str) -> HttpRequest:
-        key: Secret | None = self._api_key
-        if key is None:
-            raise ConfigurationError(
-                "ExamplePay needs api_key ([providers.example] or EXAMPLEPAY_API_KEY)",
-                provider=self.name,
-            )
+        key = required(self._api_key, "ExamplePay", self.name, "api_key", _SETTINGS["api_key"])
         timestamp = str(int(self._clock.now().timestamp()))
         payload = f"{timestamp}\n{method}\n{path}\n".encode() + body
         headers = {
-            wire.HEADER_KEY: key.reveal(),
+            wire.HEADER_KEY: key,
             wire.HEADER_TIMESTAMP: timestamp,
             wire.HEADER_SIGNATURE: _hmac(self._secret(), payload),
         }

@@ -148,11 +148,14 @@ class _Refusal(Exception):
         return Answer(wire.ERRORS[self.code], _json({"error": shown}))
 
 
+# No slots: a test may wrap one of its methods on the instance.
+@attrs.define(kw_only=True, eq=False, slots=False)
 class ExamplePaySandbox:
     """ExamplePay's API with in-memory orders.
 
-    :param api_key: The one API key the sandbox accepts.
-    :param api_secret: The shared secret for request and callback signatures.
+    :param api_key: The one API key the sandbox accepts (default: a fresh random one).
+    :param api_secret: The shared secret for request and callback signatures (default: a
+        fresh random one).
     :param base_url: Where the sandbox says it is (checkout links); :func:`serve` sets it.
     :param deliver: Sends each callback; default
         :func:`~payments_core.testing.sandbox.post_delivery`.
@@ -163,23 +166,18 @@ class ExamplePaySandbox:
         deliveries: Every callback sent, oldest first.
     """
 
-    def __init__(
-        self,
-        *,
-        api_key: str,
-        api_secret: str,
-        base_url: str = "http://sandbox.examplepay.invalid",
-        deliver: Callable[[Delivery], None] = post_delivery,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        self.api_key = api_key
-        self.api_secret = api_secret
-        self.base_url = base_url
-        self.deliver = deliver
-        self.clock = clock
-        self.orders: dict[str, SandboxOrder] = {}
-        self.deliveries: list[Delivery] = []
-        self._lock = threading.Lock()
+    api_key: str = attrs.field(repr=False, factory=lambda: f"ex_key_{secrets.token_hex(8)}")
+    api_secret: str = attrs.field(repr=False, factory=lambda: secrets.token_hex(24))
+    base_url: str = "http://sandbox.examplepay.invalid"
+    deliver: Callable[[Delivery], None] = post_delivery
+    clock: Callable[[], float] = time.time
+    orders: dict[str, SandboxOrder] = attrs.field(init=False, factory=dict)
+    deliveries: list[Delivery] = attrs.field(init=False, factory=list)
+    _lock: threading.Lock = attrs.field(init=False, factory=threading.Lock)
+
+    def settings(self) -> dict[str, str]:
+        """Provider settings that point at this sandbox: its URL and credentials."""
+        return {"base_url": self.base_url, "api_key": self.api_key, "api_secret": self.api_secret}
 
     # -- the merchant API ---------------------------------------------------------------------
 
@@ -576,16 +574,8 @@ def serve(
     :param port: ``0`` picks a free port.
     :raises RuntimeError: if it cannot listen there.
     """
-    if sandbox is None:
-        sandbox = ExamplePaySandbox(
-            api_key=f"ex_key_{secrets.token_hex(8)}", api_secret=secrets.token_hex(24)
-        )
+    sandbox = sandbox or ExamplePaySandbox()
     app = build_app(sandbox)
     with background_server(app, host, port, name="examplepay-sandbox", lifespan="off") as server:
         sandbox.base_url = server.url
-        settings = {
-            "base_url": server.url,
-            "api_key": sandbox.api_key,
-            "api_secret": sandbox.api_secret,
-        }
-        yield RunningSandbox(server.url, settings, sandbox)
+        yield RunningSandbox(server.url, sandbox.settings(), sandbox)

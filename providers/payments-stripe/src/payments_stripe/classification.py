@@ -26,7 +26,7 @@ from typing import Any, Final
 import attrs
 
 from payments_core import ErrorCategory, ErrorClassification, PaymentsError, ProviderError
-from payments_core.classify import classification_for_status
+from payments_core.classify import Judgement, classification, classification_for_status
 from payments_stripe import wire
 
 __all__ = ["StripeError", "classify"]
@@ -60,7 +60,7 @@ class StripeError(ProviderError):
 def _judgement(error: ProviderError) -> ErrorClassification | None:
     status, code = error.status_code, error.provider_code
     kind = error.error_type if isinstance(error, StripeError) else code
-    own: tuple[ErrorCategory, bool, str, str] | None = None
+    own: Judgement | None = None
     if kind == wire.ERROR_IDEMPOTENCY and status == 409:
         own = (
             ErrorCategory.OUTCOME_UNKNOWN,
@@ -100,15 +100,8 @@ def _judgement(error: ProviderError) -> ErrorClassification | None:
         )
     if own is None:
         return None
-    category, retryable, action, message = own
-    return ErrorClassification(
-        category=category,
-        retryable=retryable,
-        action=action,
-        user_message=message,
-        retry_after=error.retry_after if retryable else None,
-        status_code=status,
-        provider_code=code,
+    return classification(
+        own, retry_after=error.retry_after, status_code=status, provider_code=code
     )
 
 

@@ -49,6 +49,7 @@ from typing import Any, Final
 from urllib.parse import quote, urlencode, urlsplit
 
 from payments_core import (
+    CAPABILITIES,
     CallbackPayloadError,
     CallbackReply,
     CallbackRequest,
@@ -174,17 +175,7 @@ class StripeProvider:
             name=self.name,
             display_name="Stripe Checkout",
             currencies=frozenset(wire.CURRENCIES & CURRENCIES.keys()),
-            capabilities=frozenset(
-                {
-                    "create_order",
-                    "query_order",
-                    "close_order",
-                    "refund_order",
-                    "query_refund",
-                    "callbacks",
-                    "sandbox",
-                }
-            ),
+            capabilities=CAPABILITIES,
             settings=dict(_SETTINGS),
             # Every create carries Idempotency-Key: the key derived from the reference.
             idempotency=IdempotencyPattern.IDEMPOTENCY_KEY,

@@ -114,6 +114,14 @@ class _Idempotent:
     at: float
 
 
+def _secrets(webhook_secrets: Sequence[str]) -> list[str]:
+    if not webhook_secrets:
+        raise ValueError("a sandbox needs at least one webhook secret")
+    return list(webhook_secrets)
+
+
+# No slots: a test may wrap one of its methods on the instance.
+@attrs.define(kw_only=True, eq=False, repr=False, slots=False)
 class StripeSandbox:
     """Stripe's Checkout Sessions API with in-memory state.
 
@@ -138,37 +146,23 @@ class StripeSandbox:
         requests: How many API requests arrived.
     """
 
-    def __init__(
-        self,
-        *,
-        api_key: str,
-        webhook_secrets: Sequence[str],
-        base_url: str = "http://sandbox.stripe.invalid",
-        webhook_url: str | None = None,
-        deliver: Callable[[Delivery], None] = post_delivery,
-        clock: Callable[[], float] = time.time,
-        validate_minimums: bool = True,
-        validate_refund_reasons: bool = True,
-    ) -> None:
-        if not webhook_secrets:
-            raise ValueError("a sandbox needs at least one webhook secret")
-        self.api_key = api_key
-        self.webhook_secrets = list(webhook_secrets)
-        self.base_url = base_url
-        self.webhook_url = webhook_url
-        self.deliver = deliver
-        self.clock = clock
-        self.validate_minimums = validate_minimums
-        self.validate_refund_reasons = validate_refund_reasons
-        self.sessions: dict[str, dict[str, Any]] = {}
-        self.intents: dict[str, dict[str, Any]] = {}
-        self.charges: dict[str, dict[str, Any]] = {}
-        self.refunds: dict[str, dict[str, Any]] = {}
-        self.deliveries: list[Delivery] = []
-        self.replays = 0
-        self.requests = 0
-        self._keys: dict[tuple[str, str], _Idempotent] = {}
-        self._lock = threading.RLock()
+    api_key: str
+    webhook_secrets: list[str] = attrs.field(converter=_secrets)
+    base_url: str = "http://sandbox.stripe.invalid"
+    webhook_url: str | None = None
+    deliver: Callable[[Delivery], None] = post_delivery
+    clock: Callable[[], float] = time.time
+    validate_minimums: bool = True
+    validate_refund_reasons: bool = True
+    sessions: dict[str, dict[str, Any]] = attrs.field(init=False, factory=dict)
+    intents: dict[str, dict[str, Any]] = attrs.field(init=False, factory=dict)
+    charges: dict[str, dict[str, Any]] = attrs.field(init=False, factory=dict)
+    refunds: dict[str, dict[str, Any]] = attrs.field(init=False, factory=dict)
+    deliveries: list[Delivery] = attrs.field(init=False, factory=list)
+    replays: int = attrs.field(init=False, default=0)
+    requests: int = attrs.field(init=False, default=0)
+    _keys: dict[tuple[str, str], _Idempotent] = attrs.field(init=False, factory=dict)
+    _lock: threading.RLock = attrs.field(init=False, factory=threading.RLock)
 
     def __repr__(self) -> str:
         return f"StripeSandbox(base_url={self.base_url!r}, sessions={len(self.sessions)})"
