@@ -14,8 +14,9 @@ fits its refund (:mod:`payments_core.ledger.postgres_refund`). Any other write t
 in psycopg's pipeline mode: a statement is sent without waiting for the previous one's answer
 until a row must be read, so applying a callback the general way takes three round trips
 (``BEGIN`` with the read of the order, the event's insert with the order's update, ``COMMIT``)
-rather than five. psycopg prepares a statement on the server once it has run a few times on a
-connection. Needs the ``postgres`` extra:
+rather than five. The two one-statement paths are prepared on the server on each connection
+(parsed once, and planned once when PostgreSQL finds a generic plan as good as a fresh one);
+every other statement is parsed and planned each time it runs. Needs the ``postgres`` extra:
 ``pip install payments-core[postgres]``.
 """
 
@@ -24,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from contextlib import AbstractContextManager
 from datetime import datetime
-from typing import Any, ClassVar, Final, Unpack
+from typing import ClassVar, Final, Unpack
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import psycopg
@@ -96,11 +97,16 @@ class PostgresLedger(SqlLedger):
         self.connect().close()
         return ConnectionPool(
             self.url,
-            kwargs={"autocommit": True, "connect_timeout": self._connect_timeout_s},
+            # Only the one-statement paths are prepared (their generic plans are safe: see
+            # migrations._unambiguous_keys); every other statement is planned when it runs.
+            kwargs={
+                "autocommit": True,
+                "connect_timeout": self._connect_timeout_s,
+                "prepare_threshold": None,
+            },
             min_size=1,
             max_size=self.pool_size,
             timeout=self.connect_timeout,
-            configure=_plan_each_time,
             name="payments-ledger",
             open=True,
         )
@@ -137,14 +143,6 @@ class PostgresLedger(SqlLedger):
 
     def __repr__(self) -> str:
         return f"PostgresLedger({safe_url(self.url)!r})"
-
-
-def _plan_each_time(conn: psycopg.Connection[Any]) -> None:
-    # A prepared statement's generic plan is kept for the connection's life. Chosen while the
-    # tables were nearly empty (and never analysed), the lock of an order can keep scanning
-    # every order of the provider through the wrong index as the table grows: the 10,000
-    # orders dip of docs/performance.md. Planning each execution costs tens of microseconds.
-    conn.execute("SET plan_cache_mode = force_custom_plan")
 
 
 #: Connections a ledger opens at most when neither the URL nor the caller says.

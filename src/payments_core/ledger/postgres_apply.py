@@ -37,6 +37,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Final
 
+import psycopg
+
 from payments_core.ledger import columns
 from payments_core.ledger.columns import EVENTS, STATE_COLUMNS, Column, Kind, Times
 from payments_core.ledger.dbapi import Connection
@@ -153,7 +155,8 @@ class AtOnce:
         row = columns.event_row(event, None, None, now, announced=announced)
         params = {column.name: column.store(row[column.name], self.times) for column in _TAKES}
         params["forward_from"] = _FORWARD_FROM[event.status]
-        found = conn.execute(self.sql, params).fetchone()
+        assert isinstance(conn, psycopg.Connection)
+        found = conn.execute(self.sql, params, prepare=True).fetchone()
         if found is None:
             return Outcome(None, applied=False, seen=False)
         *state, applied, seen = found

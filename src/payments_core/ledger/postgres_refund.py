@@ -162,8 +162,9 @@ class SettleNotice:
             "refunded_from": _REFUNDED_FROM,
             "partially_from": _PARTIALLY_FROM,
         }
+        assert isinstance(conn, psycopg.Connection)
         try:
-            found = conn.execute(self.sql, params).fetchone()
+            found = conn.execute(self.sql, params, prepare=True).fetchone()
         except psycopg.errors.UniqueViolation:
             return None  # another refund took the notice's id meanwhile: the general way flags it
         if found is None:
