@@ -153,8 +153,14 @@ class Webhooks:
 
     serial = "BENCHMARKSERIAL0001"
 
-    def __init__(self) -> None:
-        self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    def __init__(self, private_pem: bytes | None = None) -> None:
+        """A new key, or the one in ``private_pem`` (another process's :meth:`private_pem`)."""
+        if private_pem is None:
+            self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        else:
+            key = serialization.load_pem_private_key(private_pem, password=None)
+            assert isinstance(key, rsa.RSAPrivateKey)
+            self.key = key
         self.public_pem = (
             self.key.public_key()
             .public_bytes(

@@ -29,6 +29,7 @@ import psutil
 from payments_core.ledger import open_ledger
 
 from .common import Webhooks, callback_facade, epoch_ms, pending_order
+from .growth_workers import PROCESS_COUNTS, apply_from_processes
 
 Row = dict[str, Any]
 PLOT = Path(__file__).parent.parent / "docs" / "images" / "ledger-growth.png"
@@ -270,9 +271,18 @@ def growth(quick: bool) -> Row:
 
 
 def _postgres_curve(
-    levels: tuple[int, ...], n: int, hooks: Webhooks, moment: datetime
+    levels: tuple[int, ...],
+    n: int,
+    hooks: Webhooks,
+    moment: datetime,
+    processes: tuple[int, ...] = (),
 ) -> list[dict[str, Any]]:
-    """GROWTH's PostgreSQL points, with what each level's callbacks cost the server."""
+    """GROWTH's PostgreSQL points, with what each level's callbacks cost the server.
+
+    With ``processes`` (counts of applying processes), each level's unpaid orders are shared
+    out: the in-process point and each count get as many callbacks, at most ``n`` each, and
+    each count's figures go under ``processes``.
+    """
     curve = []
     with _postgres_schema() as url:
         store = _Store(url, hooks, moment)
@@ -282,7 +292,18 @@ def _postgres_curve(
             chosen = {0}
             for level in levels:
                 before = _maintenance(url)
-                point = _level(store, level, n, chosen, lambda: _server_counters(url))
+                per = min(n, (level - len(chosen)) // (1 + len(processes)))
+                point = _level(store, level, per, chosen, lambda: _server_counters(url))
+                point["processes"] = {
+                    str(count): apply_from_processes(
+                        url,
+                        hooks.private_pem(),
+                        moment,
+                        [store.callback(i) for i in _unpaid(level, per, chosen)],
+                        count,
+                    )
+                    for count in processes
+                }
                 point["lock_plan"] = _explain_lock(url, store.ids(level - 1)[0])
                 # Autovacuum wakes after a bulk fill and competes for the two cores: the
                 # counts say whether it ran while this level was filled and measured.
@@ -296,24 +317,43 @@ def _postgres_curve(
 
 
 def postgres_growth(quick: bool) -> Row:
-    """GROWTH's PostgreSQL curve alone (``--only GROWTH_PG``): minutes less than GROWTH."""
+    """GROWTH's PostgreSQL curve alone (``--only GROWTH_PG``): minutes less than GROWTH.
+
+    Each level is also applied from 1, 2 and 4 processes (``processes`` in each point)."""
     levels = (500, 2_000, 5_000) if quick else (1_000, 10_000, 100_000)
     n = 200 if quick else 1_000
     moment = datetime.now(UTC).replace(microsecond=0)
-    curve = _postgres_curve(levels, n, Webhooks(), moment)
+    curve = _postgres_curve(levels, n, Webhooks(), moment, PROCESS_COUNTS)
     rates = [point["per_s"] for point in curve]
     medians = [point["p50_ms"] for point in curve]
+    by_processes = "; ".join(
+        f"{p['stored_orders']:,}: "
+        + ", ".join(
+            f"{count} process{'es' * (count != '1')} {run['per_s']:,.0f}/s"
+            for count, run in p["processes"].items()
+        )
+        for p in curve
+    )
     return {
         "id": "GROWTH_PG",
-        "what": "PostgreSQL ledger callbacks/s, p50 and p99 at 1k/10k/100k stored orders",
+        "what": "PostgreSQL ledger callbacks/s, p50 and p99 at 1k/10k/100k stored orders, "
+        "from one process and from 1, 2 and 4",
         "figure": "PostgreSQL: "
-        + ", ".join(f"{_point(p)}, p50 {p['p50_ms']:.2f} ms" for p in curve),
+        + ", ".join(f"{_point(p)}, p50 {p['p50_ms']:.2f} ms" for p in curve)
+        + f"; from several processes: {by_processes}",
         "value": min(rates) / max(rates),
         "target": "every level within 25% of the best rate",
         "met": min(rates) >= 0.75 * max(rates),
         "median_apply_spread": max(medians) / min(medians),
         "details": {"curves": {"PostgreSQL": curve}},
     }
+
+
+def _unpaid(level: int, n: int, chosen: set[int]) -> list[int]:
+    """``n`` orders of the first ``level`` not chosen before, now chosen."""
+    picked = random.sample(sorted(set(range(level)) - chosen), n)
+    chosen.update(picked)
+    return picked
 
 
 def _point(point: dict[str, float]) -> str:

@@ -68,6 +68,45 @@ def _hot_order_updates(conn: Connection, placeholder: Callable[[str], str]) -> N
     conn.execute("ALTER TABLE orders SET (fillfactor = 80)")
 
 
+def _unambiguous_keys(conn: Connection, placeholder: Callable[[str], str]) -> None:
+    """PostgreSQL only: each lookup's index is the only one that begins with its column.
+
+    A prepared statement's generic plan is chosen once, often while the tables are small and
+    never analysed. Then an index that begins with ``provider`` alone costs about the same as
+    the unique index on both columns a lookup names, and which wins is the order the indexes
+    were created in; as the table grows, the wrong one reads every row of the provider. Led by
+    their own column (the provider's order id, reference, event id, refund id), the secondary
+    keys leave the primary keys as the only indexes that begin with ``provider``, and no lookup
+    has two candidates. SQLite's planner prefers the unique index a lookup names in full, and
+    SQLite cannot drop a table's inline ``UNIQUE``: it keeps its indexes.
+    """
+    del placeholder
+    if isinstance(conn, sqlite3.Connection):
+        return
+    for table, old, new, columns in (
+        (
+            "orders",
+            "orders_provider_provider_order_id_key",
+            "orders_provider_order_id_key",
+            "provider_order_id, provider",
+        ),
+        ("events", "events_provider_event_id_key", "events_event_id_key", "event_id, provider"),
+        (
+            "refunds",
+            "refunds_provider_provider_refund_id_key",
+            "refunds_provider_refund_id_key",
+            "provider_refund_id, provider",
+        ),
+    ):
+        conn.execute(
+            f"ALTER TABLE {table} DROP CONSTRAINT {old}, ADD CONSTRAINT {new} UNIQUE ({columns})"
+        )
+    conn.execute("DROP INDEX orders_provider_reference")
+    conn.execute("CREATE INDEX orders_provider_reference ON orders (provider_reference, provider)")
+    conn.execute("DROP INDEX events_order")
+    conn.execute("CREATE INDEX events_order ON events (reference, provider)")
+
+
 #: The schema, one entry per version. ``{id}``, ``{time}`` and ``{bool}`` are the store's types
 #: for an auto-numbered key, a timestamp and a boolean. Amounts are TEXT: exact decimals.
 MIGRATIONS: Final[tuple[tuple[str | Step, ...], ...]] = (
@@ -196,4 +235,5 @@ MIGRATIONS: Final[tuple[tuple[str | Step, ...], ...]] = (
         )""",
     ),
     (_hot_order_updates,),
+    (_unambiguous_keys,),
 )

@@ -9,12 +9,14 @@ together do not race to create the tables.
 Connections come from a ``psycopg_pool`` pool of at most ``pool_size`` connections, in
 autocommit mode (the ledger says ``BEGIN`` and ``COMMIT``), shared by every thread of the
 process, the async facade's too. A callback that fits its order is applied by one statement,
-one round trip (:mod:`payments_core.ledger.postgres_apply`). Any other write transaction runs
+one round trip (:mod:`payments_core.ledger.postgres_apply`), and so is a refund notice that
+fits its refund (:mod:`payments_core.ledger.postgres_refund`). Any other write transaction runs
 in psycopg's pipeline mode: a statement is sent without waiting for the previous one's answer
 until a row must be read, so applying a callback the general way takes three round trips
 (``BEGIN`` with the read of the order, the event's insert with the order's update, ``COMMIT``)
-rather than five. psycopg prepares a statement on the server once it has run a few times on a
-connection. Needs the ``postgres`` extra:
+rather than five. The two one-statement paths are prepared on the server on each connection
+(parsed once, and planned once when PostgreSQL finds a generic plan as good as a fresh one);
+every other statement is parsed and planned each time it runs. Needs the ``postgres`` extra:
 ``pip install payments-core[postgres]``.
 """
 
@@ -23,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from contextlib import AbstractContextManager
 from datetime import datetime
-from typing import Any, ClassVar, Final, Unpack
+from typing import ClassVar, Final, Unpack
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import psycopg
@@ -32,6 +34,7 @@ from psycopg_pool import ConnectionPool
 from payments_core.errors import ConfigurationError
 from payments_core.ledger.dbapi import Connection, Connections
 from payments_core.ledger.postgres_apply import AtOnce
+from payments_core.ledger.postgres_refund import SettleNotice
 from payments_core.ledger.records import ApplyResult
 from payments_core.ledger.sql import LedgerOptions, SqlLedger
 from payments_core.models import PaymentEvent
@@ -82,6 +85,7 @@ class PostgresLedger(SqlLedger):
         self.pool_size = _pool_size(pool_size if pool_size is not None else in_url)
         self.connect_timeout = connect_timeout
         self._at_once = AtOnce(self)
+        self._settle_notice = SettleNotice(self)
         super().__init__(url, **options)
 
     def connect(self) -> Connection:
@@ -93,11 +97,16 @@ class PostgresLedger(SqlLedger):
         self.connect().close()
         return ConnectionPool(
             self.url,
-            kwargs={"autocommit": True, "connect_timeout": self._connect_timeout_s},
+            # Only the one-statement paths are prepared (their generic plans are safe: see
+            # migrations._unambiguous_keys); every other statement is planned when it runs.
+            kwargs={
+                "autocommit": True,
+                "connect_timeout": self._connect_timeout_s,
+                "prepare_threshold": None,
+            },
             min_size=1,
             max_size=self.pool_size,
             timeout=self.connect_timeout,
-            configure=_plan_each_time,
             name="payments-ledger",
             open=True,
         )
@@ -119,6 +128,12 @@ class PostgresLedger(SqlLedger):
             return ApplyResult.duplicate_of(outcome.state.reference)
         return None
 
+    def settle_at_once(
+        self, event: PaymentEvent, now: datetime, *, announced: bool
+    ) -> ApplyResult | None:
+        with self._errors("apply event"), self._pool.connection() as conn:
+            return self._settle_notice.run(conn, event, now, announced=announced)
+
     def placeholder(self, sql: str) -> str:
         return sql.replace("?", "%s")
 
@@ -128,14 +143,6 @@ class PostgresLedger(SqlLedger):
 
     def __repr__(self) -> str:
         return f"PostgresLedger({safe_url(self.url)!r})"
-
-
-def _plan_each_time(conn: psycopg.Connection[Any]) -> None:
-    # A prepared statement's generic plan is kept for the connection's life. Chosen while the
-    # tables were nearly empty (and never analysed), the lock of an order can keep scanning
-    # every order of the provider through the wrong index as the table grows: the 10,000
-    # orders dip of docs/performance.md. Planning each execution costs tens of microseconds.
-    conn.execute("SET plan_cache_mode = force_custom_plan")
 
 
 #: Connections a ledger opens at most when neither the URL nor the caller says.

@@ -37,13 +37,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Final
 
+import psycopg
+
 from payments_core.ledger import columns
 from payments_core.ledger.columns import EVENTS, STATE_COLUMNS, Column, Kind, Times
 from payments_core.ledger.dbapi import Connection
 from payments_core.models import PaymentEvent, PaymentStatus
 from payments_core.rules import OrderState
 
-__all__ = ["AtOnce", "Outcome", "forward_from"]
+__all__ = ["AtOnce", "Outcome", "array_literal", "forward_from"]
 
 #: The event row's columns that the statement fills from the locked order, not from the event.
 _FROM_ORDER: Final = {"reference": "reference", "previous_status": "status"}
@@ -63,6 +65,22 @@ def forward_from(status: PaymentStatus) -> list[str]:
     return [old.value for old in PaymentStatus if old.can_become(status)]
 
 
+def array_literal(values: list[str]) -> str:
+    """``values`` as a PostgreSQL array literal: status names need no quoting."""
+    assert all(value.isidentifier() for value in values)
+    return "{" + ",".join(values) + "}"
+
+
+#: Per event status, the statuses it moves an order from, as the statement's parameter
+#: (worked out once: the forward table does not change while the process runs).
+_FORWARD_FROM: Final = {status: array_literal(forward_from(status)) for status in PaymentStatus}
+#: The event's columns the statement takes as parameters, in the event row's terms.
+_TAKES: Final = tuple(
+    column for column in EVENTS.columns if column.name not in _FROM_ORDER.keys() | _FIXED.keys()
+)
+_STATE_NAMES: Final = tuple(name.strip() for name in STATE_COLUMNS.split(","))
+
+
 def _param(name: str, column: Column | None = None) -> str:
     """A named parameter, cast so PostgreSQL knows its type even when it is NULL."""
     kind = Kind.PLAIN if column is None else column.kind
@@ -70,7 +88,7 @@ def _param(name: str, column: Column | None = None) -> str:
 
 
 def _statement() -> str:
-    state = ", ".join(name.strip() for name in STATE_COLUMNS.split(","))
+    state = ", ".join(_STATE_NAMES)
     names = [column.name for column in EVENTS.columns]
     values = ", ".join(
         f"fits.{_FROM_ORDER[c.name]}"
@@ -79,10 +97,11 @@ def _statement() -> str:
         for c in EVENTS.columns
     )
     kept = "".join(f", {name} = COALESCE({_param(name)}, {name})" for name in _KEPT_IF_NULL)
-    reference, amount, currency = (
+    reference, amount, currency, paid = (
         _param("provider_reference"),
         _param("amount"),
         _param("currency"),
+        _param("paid_currency"),
     )
     # Built from column names and casts only: no value enters the text.
     return (
@@ -94,7 +113,10 @@ def _statement() -> str:
         f"AND ({amount} IS NULL OR (currency = {currency} AND amount = {amount}) "
         f"OR (currency <> {currency} AND settlement_currency = {currency} "
         f"AND settlement_amount = {amount})) "
-        "AND (settlement_currency IS NOT NULL OR currency = ALL(%(stated)s::text[]))), "
+        # An order without a settlement may learn one from the event (learnt_settlement): the
+        # statement declines when any money the event states is in another currency.
+        f"AND (settlement_currency IS NOT NULL OR (({currency} IS NULL OR currency = {currency}) "
+        f"AND ({paid} IS NULL OR currency = {paid})))), "
         f"inserted AS (INSERT INTO events ({', '.join(names)}) SELECT {values} FROM fits "
         "ON CONFLICT DO NOTHING RETURNING reference), "
         f"changed AS (UPDATE orders SET status = {_param('status')}{kept}, "
@@ -131,22 +153,15 @@ class AtOnce:
     ) -> Outcome:
         """Run the statement for ``event`` received at ``now`` on ``conn`` (in autocommit)."""
         row = columns.event_row(event, None, None, now, announced=announced)
-        params: dict[str, object] = {
-            name: EVENTS[name].store(value, self.times)
-            for name, value in row.items()
-            if name not in _FROM_ORDER and name not in _FIXED
-        }
-        params["forward_from"] = forward_from(event.status)
-        # An order without a settlement may learn one from the event (rules.learnt_settlement):
-        # the statement declines when any money the event states is in another currency.
-        params["stated"] = [m.currency for m in (event.amount, event.paid) if m is not None]
-        found = conn.execute(self.sql, params).fetchone()
+        params = {column.name: column.store(row[column.name], self.times) for column in _TAKES}
+        params["forward_from"] = _FORWARD_FROM[event.status]
+        assert isinstance(conn, psycopg.Connection)
+        found = conn.execute(self.sql, params, prepare=True).fetchone()
         if found is None:
             return Outcome(None, applied=False, seen=False)
         *state, applied, seen = found
-        names = [name.strip() for name in STATE_COLUMNS.split(",")]
         return Outcome(
-            columns.order_state(dict(zip(names, state, strict=True))),
+            columns.order_state(dict(zip(_STATE_NAMES, state, strict=True))),
             applied=bool(applied),
             seen=bool(seen),
         )

@@ -258,6 +258,17 @@ class SqlLedger(Ledger):
         del event, now, announced
         return None
 
+    def settle_at_once(
+        self, event: PaymentEvent, now: datetime, *, announced: bool
+    ) -> ApplyResult | None:
+        """Settle the refund notice ``event`` in one statement if the store can and it fits.
+
+        :returns: the result, or ``None`` to apply it by the general transaction (which then
+            decides everything again). The base class always returns ``None``.
+        """
+        del event, now, announced
+        return None
+
     def unannounced_changes(
         self, older_than: timedelta = timedelta(0), *, limit: int = 1000
     ) -> list[StatusChange]:
@@ -416,6 +427,10 @@ class SqlLedger(Ledger):
         notice = event.refund
         assert notice is not None
         now = self._now()
+        if self.before_commit is None:
+            done = self.settle_at_once(event, now, announced=announced)
+            if done is not None:
+                return done
         change = settled = None
         try:
             with self._errors("apply event"), self._transaction() as conn:
