@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import attrs
 import pytest
@@ -25,6 +25,7 @@ from payments_core import (
     open_ledger,
 )
 from payments_core.ledger.migrations import MIGRATIONS
+from payments_core.ledger.sql import SqlLedger
 from payments_core.ledger.sqlite import SqliteLedger
 from payments_core.redaction import safe_url
 from payments_core.rules import OrderState, assess_event
@@ -387,6 +388,31 @@ def test_a_failed_commit_releases_the_sqlite_write_lock(
             # Neither this process's next write nor another writer is locked out.
             ledger.record_order(order_for("booking-2"))
             assert failing.apply_event(event_for("booking-1")).applied
+        assert status_of(ledger, "booking-1") is PaymentStatus.PAID
+
+
+class _MemoryLedger(SqlLedger):
+    """A store that supplies only what it must (its connections, each to an in-memory SQLite
+    database, its column types and its times) and keeps the base class's pool and health
+    check: its whole ledger lives in the one connection the pool keeps."""
+
+    types: ClassVar[Mapping[str, str]] = SqliteLedger.types
+    driver_errors = (sqlite3.Error,)
+
+    def connect(self) -> sqlite3.Connection:
+        return sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
+
+    def time_in(self, moment: datetime | None) -> object:
+        return None if moment is None else moment.isoformat()
+
+    def time_out(self, value: Any) -> datetime | None:
+        return None if value is None else datetime.fromisoformat(value)
+
+
+def test_a_store_that_supplies_only_its_connections_reuses_them() -> None:
+    with _MemoryLedger("memory") as ledger:
+        ledger.record_order(order_for("booking-1"))
+        assert ledger.apply_event(event_for("booking-1")).applied
         assert status_of(ledger, "booking-1") is PaymentStatus.PAID
 
 

@@ -245,8 +245,10 @@ def test_settling_an_unreserved_refund_is_a_ledger_error(ledger: Ledger) -> None
         amount=Money("0.10", "USD"),
         status=RefundStatus.SUCCEEDED,
     )
-    with pytest.raises(LedgerError):
+    reason = f"no refund 'never-reserved' of 'booking-1' is reserved at {NAME}"
+    with pytest.raises(LedgerError, match=f"^{reason}$") as raised:
         ledger.settle_refund(stray)
+    assert raised.value.provider == NAME
     assert state(ledger) == (PaymentStatus.PAID, None)
 
 
