@@ -416,6 +416,57 @@ def test_a_store_that_supplies_only_its_connections_reuses_them() -> None:
         assert status_of(ledger, "booking-1") is PaymentStatus.PAID
 
 
+def test_a_failed_transaction_is_rolled_back_before_its_connection_is_reused() -> None:
+    # The base pool keeps a connection the store calls healthy; left in its transaction, the
+    # next BEGIN on it would fail and the failed write would stay half done.
+    failures = [Injected("before commit")]
+
+    def before_commit() -> None:
+        if failures:
+            raise failures.pop()
+
+    with _MemoryLedger("memory", before_commit=before_commit) as ledger:
+        ledger.record_order(order_for("booking-1"))
+        with pytest.raises(Injected):
+            ledger.apply_event(event_for("booking-1"))
+        assert ledger.events_for("fake", "booking-1") == []
+        assert ledger.apply_event(event_for("booking-1")).applied
+        assert status_of(ledger, "booking-1") is PaymentStatus.PAID
+
+
+class _RollbackFails(sqlite3.Connection):
+    """A connection whose COMMIT and ROLLBACK fail once it is ``broken``, as on a connection
+    gone bad."""
+
+    broken: ClassVar[bool] = False
+
+    def execute(self, sql: str, *args: object) -> sqlite3.Cursor:
+        if self.broken and sql in ("COMMIT", "ROLLBACK"):
+            raise sqlite3.OperationalError(f"{sql} failed: disk I/O error")
+        return super().execute(sql, *args)  # type: ignore[arg-type]
+
+
+def test_a_failed_rollback_does_not_hide_why_the_transaction_failed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    connect = sqlite3.connect
+    monkeypatch.setattr(
+        sqlite3, "connect", lambda *a, **k: connect(*a, factory=_RollbackFails, **k)
+    )
+    with SqliteLedger(tmp_path / "ledger.sqlite3") as ledger:
+        ledger.record_order(order_for("booking-1"))
+        monkeypatch.setattr(_RollbackFails, "broken", True)
+        with pytest.raises(LedgerError, match="could not apply event: OperationalError: COMMIT"):
+            ledger.apply_event(event_for("booking-1"))
+        monkeypatch.setattr(_RollbackFails, "broken", False)
+
+
+def test_a_ledger_whose_file_cannot_be_opened_says_it_could_not_connect(tmp_path: Path) -> None:
+    nowhere = tmp_path / "missing" / "ledger.sqlite3"
+    with pytest.raises(LedgerError, match="could not connect: OperationalError: unable to open"):
+        SqliteLedger(nowhere)
+
+
 def test_pending_orders_are_those_still_pending_after_a_while(
     open_test_ledger: Callable[..., Ledger],
 ) -> None:

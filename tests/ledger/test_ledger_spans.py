@@ -36,6 +36,8 @@ def test_every_ledger_operation_is_a_span_named_for_its_step(ledger: Ledger) -> 
     ledger.get_refund(NAME, "spans", "r-1")
     ledger.refunds_for(NAME, "spans")
     ledger.pending_refunds(timedelta(0))
+    ledger.claim_reference(NAME, "spans-2", "this-instance", timedelta(minutes=1))
+    ledger.release_claim(NAME, "spans-2", "this-instance")
     names = [s.name for s in recorder.spans() if s.name.startswith("payments.ledger ")]
     recorder.clear()
     assert names == [
@@ -56,4 +58,6 @@ def test_every_ledger_operation_is_a_span_named_for_its_step(ledger: Ledger) -> 
         "payments.ledger read refund",
         "payments.ledger read refunds",
         "payments.ledger read pending refunds",
+        "payments.ledger claim a reference",
+        "payments.ledger release a claim",
     ]
