@@ -4,6 +4,7 @@ broken provider would produce (tests/testing/test_broken_providers.py runs whole
 
 from __future__ import annotations
 
+import asyncio
 import math
 import tempfile
 from datetime import UTC, datetime
@@ -47,6 +48,7 @@ from payments_core.testing.contract.runner import (
     unique,
 )
 from payments_core.testing.contract.settlement import stored_status
+from payments_core.testing.harness import Fault
 
 
 class NoRefunds(ExampleProvider):
@@ -338,6 +340,27 @@ def test_the_refunds_a_run_counts_are_the_sandboxs_since_the_count_before() -> N
         assert ContractRun(blind).refunds_made(0) is None
     finally:
         blind.close()
+
+
+def test_a_runs_asynchronous_retry_records_its_waits_without_sleeping() -> None:
+    # A contract may retry through the asynchronous facade: the waits it asks for are recorded
+    # for the Retry-After check, as the synchronous retry's are, and never really slept.
+    harness = ExampleHarness()
+    run = ContractRun(harness)
+    try:
+        payments = run.payments()
+        busy = Fault.answer(429, harness.error_body(429), {"Retry-After": str(int(RETRY_AFTER))})
+        run.faults.fail_every_request(busy)
+        request = run.request("async-retry", payments)
+        with pytest.raises(ProviderError) as refused:
+            asyncio.run(payments.create_order_async(request))
+        assert refused.value.classification is not None
+        assert refused.value.classification.retry_after == RETRY_AFTER
+        assert len(run.faults.requests) == ATTEMPTS
+        assert run.sleeps == [RETRY_AFTER] * (ATTEMPTS - 1)
+    finally:
+        run.close()
+        harness.close()
 
 
 def test_a_reference_made_unique_keeps_its_tail_and_the_length_limit() -> None:
