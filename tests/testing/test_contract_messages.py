@@ -342,22 +342,47 @@ def test_the_refunds_a_run_counts_are_the_sandboxs_since_the_count_before() -> N
         blind.close()
 
 
-def test_a_runs_asynchronous_retry_records_its_waits_without_sleeping() -> None:
-    # A contract may retry through the asynchronous facade: the waits it asks for are recorded
-    # for the Retry-After check, as the synchronous retry's are, and never really slept.
+@pytest.mark.parametrize("asynchronous", [False, True], ids=["sync", "async"])
+def test_a_runs_retry_records_its_waits_without_sleeping(asynchronous: bool) -> None:
+    # A contract may retry through either facade: the waits it asks for are recorded for the
+    # Retry-After check, and never really slept (a run would take minutes otherwise).
     harness = ExampleHarness()
     run = ContractRun(harness)
     try:
         payments = run.payments()
         busy = Fault.answer(429, harness.error_body(429), {"Retry-After": str(int(RETRY_AFTER))})
         run.faults.fail_every_request(busy)
-        request = run.request("async-retry", payments)
+        request = run.request("retry", payments)
+
+        def create() -> object:
+            if asynchronous:
+                return asyncio.run(payments.create_order_async(request))
+            return payments.create_order(request)
+
         with pytest.raises(ProviderError) as refused:
-            asyncio.run(payments.create_order_async(request))
+            create()
         assert refused.value.classification is not None
         assert refused.value.classification.retry_after == RETRY_AFTER
         assert len(run.faults.requests) == ATTEMPTS
         assert run.sleeps == [RETRY_AFTER] * (ATTEMPTS - 1)
+    finally:
+        run.close()
+        harness.close()
+
+
+def test_a_runs_facade_is_configured_by_the_run_not_by_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Whoever runs the suite may have a payments configuration of their own in the environment
+    # (a file, a default provider): the run's facades read none of it.
+    monkeypatch.setenv("PAYMENTS_CONFIG", str(tmp_path / "nowhere.toml"))
+    monkeypatch.setenv("PAYMENTS_DEFAULT_PROVIDER", "another-provider")
+    harness = ExampleHarness()
+    run = ContractRun(harness)
+    try:
+        payments = run.payments()
+        assert payments.config.default_provider is None
+        assert payments.describe(None).name == harness.name
     finally:
         run.close()
         harness.close()
