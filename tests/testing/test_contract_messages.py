@@ -60,6 +60,15 @@ class NoRefunds(ExampleProvider):
         return attrs.evolve(info, capabilities=info.capabilities - {"refund_order", "query_refund"})
 
 
+class NoDollars(ExampleProvider):
+    """ExamplePay as if it took neither US dollars nor the first of its other currencies."""
+
+    @hookimpl
+    def describe_provider(self) -> ProviderInfo:
+        info = super().describe_provider()
+        return attrs.evolve(info, currencies=frozenset({"JPY", "EUR"}))
+
+
 REQUEST = RefundRequest(
     reference="order-1",
     refund_reference="refund-1",
@@ -399,6 +408,17 @@ def test_a_reference_made_unique_keeps_its_tail_and_the_length_limit() -> None:
     assert made.startswith("contract-h-")
     assert made.endswith("-booking-1")
     assert len(long) == 128
+
+
+def test_a_provider_without_dollars_is_asked_in_the_first_currency_it_lists() -> None:
+    harness = ExampleHarness(NoDollars)
+    run = ContractRun(harness)
+    try:
+        request = run.request("currency", run.payments())
+    finally:
+        run.close()
+        harness.close()
+    assert request.price == Money(1, "EUR")
 
 
 def test_a_provider_without_the_refund_capability_skips_the_refund_contracts() -> None:
