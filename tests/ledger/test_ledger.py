@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
@@ -96,8 +97,9 @@ def test_an_order_round_trips_every_field(ledger: Ledger) -> None:
 def test_a_provider_order_id_cannot_be_recorded_for_two_references(ledger: Ledger) -> None:
     ledger.record_order(order_for("booking-1"))
     clash = attrs.evolve(order_for("booking-2"), provider_order_id=provider_order_id("booking-1"))
-    with pytest.raises(LedgerError, match="another reference"):
+    with pytest.raises(LedgerError, match="another reference") as refused:
         ledger.record_order(clash)
+    assert refused.value.provider == "fake"
 
 
 def test_concurrent_records_of_one_reference_keep_one_order(ledger: Ledger) -> None:
@@ -127,6 +129,7 @@ def test_a_paid_event_moves_a_pending_order_to_paid_once(ledger: Ledger) -> None
     assert first.change.reference == "booking-1"
     again = ledger.apply_event(event_for("booking-1"))
     assert (again.applied, again.duplicate, again.change) == (False, True, None)
+    assert again.reference == "booking-1"  # a duplicate still says whose it is
     order = ledger.get_order("fake", "booking-1")
     assert order is not None
     assert (order.status, order.transaction_id) == (PaymentStatus.PAID, "tx-9")
@@ -465,6 +468,26 @@ def test_a_ledger_whose_file_cannot_be_opened_says_it_could_not_connect(tmp_path
     nowhere = tmp_path / "missing" / "ledger.sqlite3"
     with pytest.raises(LedgerError, match="could not connect: OperationalError: unable to open"):
         SqliteLedger(nowhere)
+
+
+def test_times_come_back_in_utc_whatever_the_sessions_and_the_machines_time_zone(
+    ledger_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # PostgreSQL answers in its session's time zone (PGTZ), Python's astimezone() without a
+    # zone in the machine's (TZ): the ledger hands back UTC either way.
+    monkeypatch.setenv("PGTZ", "Asia/Tokyo")
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    try:
+        with open_ledger(ledger_url) as ledger:
+            ledger.record_order(order_for("booking-1"))
+            ledger.apply_event(event_for("booking-1"))
+            (change,) = ledger.unannounced_changes()
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+    assert change.changed_at.utcoffset() == timedelta(0)
+    assert change.changed_at.tzinfo == UTC
 
 
 def test_pending_orders_are_those_still_pending_after_a_while(

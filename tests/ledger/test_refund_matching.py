@@ -337,3 +337,15 @@ def test_an_answer_after_the_notice_keeps_what_the_notice_said_was_moved_back(
     kept = ledger.get_refund(NAME, "booking-1", "cancel-1")
     assert kept is not None
     assert kept.settlement == Money("0.4", "USDT")
+
+
+def test_a_notice_applied_with_no_application_listening_is_announced_at_once(
+    ledger: Ledger,
+) -> None:
+    paid(ledger)
+    ledger.mark_announced(NAME, event_for("booking-1").event_id)
+    ledger.reserve_refund(NAME, asked("0.40"), provider_refund_id="rf-booking-1-cancel-1")
+    settles = notice("booking-1", "rf-booking-1-cancel-1", RefundStatus.SUCCEEDED, "0.4")
+    applied = ledger.apply_event(settles, announced=True)
+    assert applied.change is not None
+    assert ledger.unannounced_changes() == []
