@@ -631,6 +631,7 @@ def test_an_unreachable_postgres_is_a_ledger_error_without_the_password() -> Non
         open_ledger(url)
     assert "hunter2" not in str(caught.value)
     assert "app:***@127.0.0.1:1" in str(caught.value)
+    assert " could not open: OperationalError: " in str(caught.value)  # which step, and why
 
 
 def test_safe_url_hides_only_the_password() -> None:
