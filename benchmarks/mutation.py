@@ -118,8 +118,10 @@ def run_module(name: str, spec: dict[str, Any], jobs: int) -> dict[str, Any]:
     root = REPO / spec.get("root", ".")
     scratch = SCRATCH / name
     patterns = [f"*.{mangled(f)}__mutmut_*" for f in spec.get("functions", [])]
-    if jobs == 0:  # --judge: the last run's outcomes, judged again
-        return judged_outcomes(name, spec, scratch, patterns, seconds=None)
+    if jobs == 0:  # --judge: the last run's outcomes, judged again, with its duration
+        took = scratch / "seconds"
+        seconds = float(took.read_text("utf-8")) if took.exists() else None
+        return judged_outcomes(name, spec, scratch, patterns, seconds)
     shutil.rmtree(scratch, ignore_errors=True)
     scratch.mkdir(parents=True)
     also = spec.get("also", [])
@@ -143,7 +145,9 @@ def run_module(name: str, spec: dict[str, Any], jobs: int) -> dict[str, Any]:
     (scratch / "commit").write_text(commit or "unknown", encoding="utf-8")
     started = time.monotonic()
     mutmut(scratch, "run", "--max-children", str(jobs), *patterns, log=scratch / "run.log")
-    return judged_outcomes(name, spec, scratch, patterns, round(time.monotonic() - started, 1))
+    seconds = round(time.monotonic() - started, 1)
+    (scratch / "seconds").write_text(str(seconds), encoding="utf-8")  # for a later --judge
+    return judged_outcomes(name, spec, scratch, patterns, seconds)
 
 
 def judged_outcomes(

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import attrs
 import pytest
@@ -25,6 +26,7 @@ from payments_core import (
     open_ledger,
 )
 from payments_core.ledger.migrations import MIGRATIONS
+from payments_core.ledger.sql import SqlLedger
 from payments_core.ledger.sqlite import SqliteLedger
 from payments_core.redaction import safe_url
 from payments_core.rules import OrderState, assess_event
@@ -95,8 +97,9 @@ def test_an_order_round_trips_every_field(ledger: Ledger) -> None:
 def test_a_provider_order_id_cannot_be_recorded_for_two_references(ledger: Ledger) -> None:
     ledger.record_order(order_for("booking-1"))
     clash = attrs.evolve(order_for("booking-2"), provider_order_id=provider_order_id("booking-1"))
-    with pytest.raises(LedgerError, match="another reference"):
+    with pytest.raises(LedgerError, match="another reference") as refused:
         ledger.record_order(clash)
+    assert refused.value.provider == "fake"
 
 
 def test_concurrent_records_of_one_reference_keep_one_order(ledger: Ledger) -> None:
@@ -126,6 +129,7 @@ def test_a_paid_event_moves_a_pending_order_to_paid_once(ledger: Ledger) -> None
     assert first.change.reference == "booking-1"
     again = ledger.apply_event(event_for("booking-1"))
     assert (again.applied, again.duplicate, again.change) == (False, True, None)
+    assert again.reference == "booking-1"  # a duplicate still says whose it is
     order = ledger.get_order("fake", "booking-1")
     assert order is not None
     assert (order.status, order.transaction_id) == (PaymentStatus.PAID, "tx-9")
@@ -390,6 +394,102 @@ def test_a_failed_commit_releases_the_sqlite_write_lock(
         assert status_of(ledger, "booking-1") is PaymentStatus.PAID
 
 
+class _MemoryLedger(SqlLedger):
+    """A store that supplies only what it must (its connections, each to an in-memory SQLite
+    database, its column types and its times) and keeps the base class's pool and health
+    check: its whole ledger lives in the one connection the pool keeps."""
+
+    types: ClassVar[Mapping[str, str]] = SqliteLedger.types
+    driver_errors = (sqlite3.Error,)
+
+    def connect(self) -> sqlite3.Connection:
+        return sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
+
+    def time_in(self, moment: datetime | None) -> object:
+        return None if moment is None else moment.isoformat()
+
+    def time_out(self, value: Any) -> datetime | None:
+        return None if value is None else datetime.fromisoformat(value)
+
+
+def test_a_store_that_supplies_only_its_connections_reuses_them() -> None:
+    with _MemoryLedger("memory") as ledger:
+        ledger.record_order(order_for("booking-1"))
+        assert ledger.apply_event(event_for("booking-1")).applied
+        assert status_of(ledger, "booking-1") is PaymentStatus.PAID
+
+
+def test_a_failed_transaction_is_rolled_back_before_its_connection_is_reused() -> None:
+    # The base pool keeps a connection the store calls healthy; left in its transaction, the
+    # next BEGIN on it would fail and the failed write would stay half done.
+    failures = [Injected("before commit")]
+
+    def before_commit() -> None:
+        if failures:
+            raise failures.pop()
+
+    with _MemoryLedger("memory", before_commit=before_commit) as ledger:
+        ledger.record_order(order_for("booking-1"))
+        with pytest.raises(Injected):
+            ledger.apply_event(event_for("booking-1"))
+        assert ledger.events_for("fake", "booking-1") == []
+        assert ledger.apply_event(event_for("booking-1")).applied
+        assert status_of(ledger, "booking-1") is PaymentStatus.PAID
+
+
+class _RollbackFails(sqlite3.Connection):
+    """A connection whose COMMIT and ROLLBACK fail once it is ``broken``, as on a connection
+    gone bad."""
+
+    broken: ClassVar[bool] = False
+
+    def execute(self, sql: str, *args: object) -> sqlite3.Cursor:
+        if self.broken and sql in ("COMMIT", "ROLLBACK"):
+            raise sqlite3.OperationalError(f"{sql} failed: disk I/O error")
+        return super().execute(sql, *args)  # type: ignore[arg-type]
+
+
+def test_a_failed_rollback_does_not_hide_why_the_transaction_failed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    connect = sqlite3.connect
+    monkeypatch.setattr(
+        sqlite3, "connect", lambda *a, **k: connect(*a, factory=_RollbackFails, **k)
+    )
+    with SqliteLedger(tmp_path / "ledger.sqlite3") as ledger:
+        ledger.record_order(order_for("booking-1"))
+        monkeypatch.setattr(_RollbackFails, "broken", True)
+        with pytest.raises(LedgerError, match="could not apply event: OperationalError: COMMIT"):
+            ledger.apply_event(event_for("booking-1"))
+        monkeypatch.setattr(_RollbackFails, "broken", False)
+
+
+def test_a_ledger_whose_file_cannot_be_opened_says_it_could_not_connect(tmp_path: Path) -> None:
+    nowhere = tmp_path / "missing" / "ledger.sqlite3"
+    with pytest.raises(LedgerError, match="could not connect: OperationalError: unable to open"):
+        SqliteLedger(nowhere)
+
+
+def test_times_come_back_in_utc_whatever_the_sessions_and_the_machines_time_zone(
+    ledger_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # PostgreSQL answers in its session's time zone (PGTZ), Python's astimezone() without a
+    # zone in the machine's (TZ): the ledger hands back UTC either way.
+    monkeypatch.setenv("PGTZ", "Asia/Tokyo")
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    try:
+        with open_ledger(ledger_url) as ledger:
+            ledger.record_order(order_for("booking-1"))
+            ledger.apply_event(event_for("booking-1"))
+            (change,) = ledger.unannounced_changes()
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+    assert change.changed_at.utcoffset() == timedelta(0)
+    assert change.changed_at.tzinfo == UTC
+
+
 def test_pending_orders_are_those_still_pending_after_a_while(
     open_test_ledger: Callable[..., Ledger],
 ) -> None:
@@ -531,6 +631,7 @@ def test_an_unreachable_postgres_is_a_ledger_error_without_the_password() -> Non
         open_ledger(url)
     assert "hunter2" not in str(caught.value)
     assert "app:***@127.0.0.1:1" in str(caught.value)
+    assert " could not open: OperationalError: " in str(caught.value)  # which step, and why
 
 
 def test_safe_url_hides_only_the_password() -> None:

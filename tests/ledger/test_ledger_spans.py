@@ -11,6 +11,7 @@ from payments_core import Ledger, Money, PaymentStatus, RefundRequest, RefundSta
 from payments_core.telemetry.recording import record
 
 from .fakes import NAME, event_for, order_for
+from .test_refunds_ledger import notice
 
 
 def test_every_ledger_operation_is_a_span_named_for_its_step(ledger: Ledger) -> None:
@@ -36,6 +37,8 @@ def test_every_ledger_operation_is_a_span_named_for_its_step(ledger: Ledger) -> 
     ledger.get_refund(NAME, "spans", "r-1")
     ledger.refunds_for(NAME, "spans")
     ledger.pending_refunds(timedelta(0))
+    ledger.claim_reference(NAME, "spans-2", "this-instance", timedelta(minutes=1))
+    ledger.release_claim(NAME, "spans-2", "this-instance")
     names = [s.name for s in recorder.spans() if s.name.startswith("payments.ledger ")]
     recorder.clear()
     assert names == [
@@ -56,4 +59,26 @@ def test_every_ledger_operation_is_a_span_named_for_its_step(ledger: Ledger) -> 
         "payments.ledger read refund",
         "payments.ledger read refunds",
         "payments.ledger read pending refunds",
+        "payments.ledger claim a reference",
+        "payments.ledger release a claim",
     ]
+
+
+def test_a_refund_notice_is_applied_in_the_same_step_as_any_event(ledger: Ledger) -> None:
+    order = ledger.record_order(order_for("notice-span"))
+    ledger.apply_event(event_for("notice-span", PaymentStatus.PAID))
+    request = RefundRequest(
+        reference="notice-span",
+        refund_reference="r-1",
+        amount=Money("0.10", order.amount.currency),
+    )
+    ledger.reserve_refund(NAME, request, provider_refund_id="rf-notice-span-r-1")
+    recorder = record()
+    recorder.clear()
+    result = ledger.apply_event(
+        notice("notice-span", "rf-notice-span-r-1", RefundStatus.SUCCEEDED, "0.10")
+    )
+    names = [s.name for s in recorder.spans() if s.name.startswith("payments.ledger ")]
+    recorder.clear()
+    assert result.reference == "notice-span"
+    assert names == ["payments.ledger apply event"]

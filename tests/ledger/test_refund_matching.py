@@ -266,3 +266,86 @@ def test_what_was_moved_back_is_kept_whichever_of_notice_and_answer_says_it(
     assert kept is not None
     assert (kept.status, kept.settlement) == (RefundStatus.SUCCEEDED, Money("0.40", "USDT"))
     assert state(ledger, "booking-2") == (PaymentStatus.PARTIALLY_REFUNDED, usd)
+
+
+# -- what applying a notice answers, and what it leaves to announce --------------------------
+
+
+def test_a_notice_answers_for_its_order_and_its_redelivery_is_a_duplicate_of_it(
+    ledger: Ledger,
+) -> None:
+    paid(ledger)
+    ledger.reserve_refund(NAME, asked("0.40"), provider_refund_id="rf-booking-1-cancel-1")
+    settles = notice("booking-1", "rf-booking-1-cancel-1", RefundStatus.SUCCEEDED, "0.4")
+    first = ledger.apply_event(settles)
+    assert (first.applied, first.duplicate, first.reference) == (True, False, "booking-1")
+    again = ledger.apply_event(settles)
+    assert (again.applied, again.duplicate, again.reference) == (False, True, "booking-1")
+    assert (again.change, again.refund) == (None, None)
+
+
+def test_a_flagged_notice_answers_with_no_change_and_no_refund(
+    pending_with_settlement: Ledger,
+) -> None:
+    ledger = pending_with_settlement
+    wrong = ledger.apply_event(
+        notice("booking-1", "rf-booking-1-cancel-1", RefundStatus.SUCCEEDED, "0.5")
+    )
+    assert (wrong.applied, wrong.duplicate) == (False, False)
+    assert (wrong.flagged, wrong.reference) == (EventFlag.AMOUNT_MISMATCH, "booking-1")
+    assert (wrong.change, wrong.refund) == (None, None)
+    nobody = attrs.evolve(
+        notice("booking-1", "rf-booking-1-cancel-1", RefundStatus.SUCCEEDED, "0.4"),
+        provider_order_id=provider_order_id("nobody"),
+        provider_reference=provider_reference("nobody"),
+    )
+    unknown = ledger.apply_event(nobody)
+    assert (unknown.flagged, unknown.reference) == (EventFlag.UNKNOWN_ORDER, None)
+    assert (unknown.change, unknown.refund) == (None, None)
+
+
+def test_a_notice_that_moves_no_order_leaves_nothing_to_announce(ledger: Ledger) -> None:
+    paid(ledger)
+    ledger.mark_announced(NAME, event_for("booking-1").event_id)
+    ledger.reserve_refund(NAME, asked("0.40"), provider_refund_id="rf-booking-1-cancel-1")
+    failed = ledger.apply_event(
+        notice("booking-1", "rf-booking-1-cancel-1", RefundStatus.FAILED, "0.4")
+    )
+    assert (failed.applied, failed.change) == (True, None)
+    assert failed.refund is not None
+    assert failed.refund.status is RefundStatus.FAILED
+    assert ledger.unannounced_changes() == []
+    assert state(ledger) == (PaymentStatus.PAID, None)
+
+
+def test_an_answer_after_the_notice_keeps_what_the_notice_said_was_moved_back(
+    ledger: Ledger,
+) -> None:
+    paid(ledger)
+    reserved = ledger.reserve_refund(NAME, asked("0.40"))
+    by_notice = ledger.apply_event(echoing("booking-1", "cancel-1"))
+    assert by_notice.refund is not None
+    assert by_notice.refund.settlement == Money("0.4", "USDT")
+    # The answer comes after the refund is settled and states another settlement: the first
+    # word on what was moved back stands.
+    answer = attrs.evolve(
+        answered(reserved.refund, provider_refund_id="re_cancel-1"),
+        settlement=Money("0.39", "USDT"),
+    )
+    late = ledger.settle_refund(answer)
+    assert (late.change, late.refund.settlement) == (None, Money("0.4", "USDT"))
+    kept = ledger.get_refund(NAME, "booking-1", "cancel-1")
+    assert kept is not None
+    assert kept.settlement == Money("0.4", "USDT")
+
+
+def test_a_notice_applied_with_no_application_listening_is_announced_at_once(
+    ledger: Ledger,
+) -> None:
+    paid(ledger)
+    ledger.mark_announced(NAME, event_for("booking-1").event_id)
+    ledger.reserve_refund(NAME, asked("0.40"), provider_refund_id="rf-booking-1-cancel-1")
+    settles = notice("booking-1", "rf-booking-1-cancel-1", RefundStatus.SUCCEEDED, "0.4")
+    applied = ledger.apply_event(settles, announced=True)
+    assert applied.change is not None
+    assert ledger.unannounced_changes() == []

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -23,9 +24,11 @@ from payments_core import (
     RefundNotice,
     RefundRequest,
     RefundStatus,
+    StatusChange,
     ValidationError,
 )
 from payments_core.ledger import EventFlag, open_ledger
+from payments_core.ledger.records import answer_event_id
 
 from .fakes import (
     NAME,
@@ -245,8 +248,10 @@ def test_settling_an_unreserved_refund_is_a_ledger_error(ledger: Ledger) -> None
         amount=Money("0.10", "USD"),
         status=RefundStatus.SUCCEEDED,
     )
-    with pytest.raises(LedgerError):
+    reason = f"no refund 'never-reserved' of 'booking-1' is reserved at {NAME}"
+    with pytest.raises(LedgerError, match=f"^{reason}$") as raised:
         ledger.settle_refund(stray)
+    assert raised.value.provider == NAME
     assert state(ledger) == (PaymentStatus.PAID, None)
 
 
@@ -309,3 +314,83 @@ def test_a_refund_settled_for_another_amount_counts_what_the_provider_refunded(
     with pytest.raises(ValidationError) as refused:  # what remains is 0.30
         ledger.reserve_refund(NAME, asked("0.31", "cancel-2"))
     assert refused.value.field == "amount"
+
+
+# -- what the ledger answers and records for a refund ------------------------------------------
+
+
+def test_a_refused_reservation_names_the_provider_and_says_why(ledger: Ledger) -> None:
+    paid(ledger)
+    with pytest.raises(ValidationError) as unknown:
+        ledger.reserve_refund(NAME, asked("0.10", reference="nowhere"))
+    assert (unknown.value.field, unknown.value.provider) == ("reference", NAME)
+    assert unknown.value.reason == f"no order is recorded for 'nowhere' at {NAME}"
+    ledger.reserve_refund(NAME, asked("0.40"))
+    with pytest.raises(ValidationError) as other_amount:
+        ledger.reserve_refund(NAME, asked("0.50"))
+    assert (other_amount.value.field, other_amount.value.provider) == ("refund_reference", NAME)
+    assert other_amount.value.reason == (
+        "'cancel-1' already names a refund of 0.40 USD of 'booking-1', not 0.50 USD"
+    )
+    with pytest.raises(ValidationError) as too_much:
+        ledger.reserve_refund(NAME, asked("0.61", "cancel-2"))
+    assert (too_much.value.field, too_much.value.provider) == ("amount", NAME)
+
+
+def test_a_reserved_refund_keeps_its_reason(ledger: Ledger) -> None:
+    paid(ledger)
+    request = attrs.evolve(asked("0.40"), reason="customer cancelled")
+    assert ledger.reserve_refund(NAME, request).refund.reason == "customer cancelled"
+    stored = ledger.get_refund(NAME, "booking-1", "cancel-1")
+    assert stored is not None
+    assert stored.reason == "customer cancelled"
+
+
+def test_an_answer_not_trusted_still_returns_the_refund_as_reserved(ledger: Ledger) -> None:
+    paid(ledger)
+    one = ledger.reserve_refund(NAME, asked("0.40"))
+    too_much = attrs.evolve(answered(one.refund), amount=Money("1.01", "USD"))
+    outcome = ledger.settle_refund(too_much)
+    assert outcome.flagged is EventFlag.AMOUNT_MISMATCH
+    assert outcome.refund == one.refund
+
+
+def test_a_settled_refund_says_which_order_moved_when_and_records_the_move(
+    open_test_ledger: Callable[..., Ledger],
+) -> None:
+    now = datetime(2026, 12, 6, 9, 30, tzinfo=UTC)
+    ledger = open_test_ledger(clock=lambda: now)
+    paid(ledger)
+    one = ledger.reserve_refund(NAME, asked("0.40"))
+    answer = answered(one.refund)
+    outcome = ledger.settle_refund(answer)
+    assert outcome.change == StatusChange(
+        provider=NAME,
+        reference="booking-1",
+        old_status=PaymentStatus.PAID,
+        new_status=PaymentStatus.PARTIALLY_REFUNDED,
+        event_id=answer_event_id(answer),
+        changed_at=now,
+    )
+    moved = ledger.events_for(NAME, "booking-1")[-1]
+    assert (moved.event_id, moved.status) == (
+        answer_event_id(answer),
+        PaymentStatus.PARTIALLY_REFUNDED,
+    )
+    assert (moved.provider_order_id, moved.provider_reference) == (
+        provider_order_id("booking-1"),
+        provider_reference("booking-1"),
+    )
+    assert moved.amount == Money("0.40", "USD")
+
+
+def test_a_refund_settled_after_the_order_was_reported_refunded_never_moves_it_back(
+    ledger: Ledger,
+) -> None:
+    paid(ledger)
+    one = ledger.reserve_refund(NAME, asked("0.40"))
+    refunded = event_for("booking-1", PaymentStatus.REFUNDED)
+    assert ledger.apply_event(refunded).applied  # the provider says all of it went back
+    outcome = ledger.settle_refund(answered(one.refund))
+    assert (outcome.change, outcome.refund.status) == (None, RefundStatus.SUCCEEDED)
+    assert state(ledger) == (PaymentStatus.REFUNDED, Money("0.40", "USD"))

@@ -4,6 +4,7 @@ broken provider would produce (tests/testing/test_broken_providers.py runs whole
 
 from __future__ import annotations
 
+import asyncio
 import math
 import tempfile
 from datetime import UTC, datetime
@@ -47,6 +48,7 @@ from payments_core.testing.contract.runner import (
     unique,
 )
 from payments_core.testing.contract.settlement import stored_status
+from payments_core.testing.harness import Fault
 
 
 class NoRefunds(ExampleProvider):
@@ -56,6 +58,15 @@ class NoRefunds(ExampleProvider):
     def describe_provider(self) -> ProviderInfo:
         info = super().describe_provider()
         return attrs.evolve(info, capabilities=info.capabilities - {"refund_order", "query_refund"})
+
+
+class NoDollars(ExampleProvider):
+    """ExamplePay as if it took neither US dollars nor the first of its other currencies."""
+
+    @hookimpl
+    def describe_provider(self) -> ProviderInfo:
+        info = super().describe_provider()
+        return attrs.evolve(info, currencies=frozenset({"JPY", "EUR"}))
 
 
 REQUEST = RefundRequest(
@@ -340,6 +351,52 @@ def test_the_refunds_a_run_counts_are_the_sandboxs_since_the_count_before() -> N
         blind.close()
 
 
+@pytest.mark.parametrize("asynchronous", [False, True], ids=["sync", "async"])
+def test_a_runs_retry_records_its_waits_without_sleeping(asynchronous: bool) -> None:
+    # A contract may retry through either facade: the waits it asks for are recorded for the
+    # Retry-After check, and never really slept (a run would take minutes otherwise).
+    harness = ExampleHarness()
+    run = ContractRun(harness)
+    try:
+        payments = run.payments()
+        busy = Fault.answer(429, harness.error_body(429), {"Retry-After": str(int(RETRY_AFTER))})
+        run.faults.fail_every_request(busy)
+        request = run.request("retry", payments)
+
+        def create() -> object:
+            if asynchronous:
+                return asyncio.run(payments.create_order_async(request))
+            return payments.create_order(request)
+
+        with pytest.raises(ProviderError) as refused:
+            create()
+        assert refused.value.classification is not None
+        assert refused.value.classification.retry_after == RETRY_AFTER
+        assert len(run.faults.requests) == ATTEMPTS
+        assert run.sleeps == [RETRY_AFTER] * (ATTEMPTS - 1)
+    finally:
+        run.close()
+        harness.close()
+
+
+def test_a_runs_facade_is_configured_by_the_run_not_by_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Whoever runs the suite may have a payments configuration of their own in the environment
+    # (a file, a default provider): the run's facades read none of it.
+    monkeypatch.setenv("PAYMENTS_CONFIG", str(tmp_path / "nowhere.toml"))
+    monkeypatch.setenv("PAYMENTS_DEFAULT_PROVIDER", "another-provider")
+    harness = ExampleHarness()
+    run = ContractRun(harness)
+    try:
+        payments = run.payments()
+        assert payments.config.default_provider is None
+        assert payments.describe(None).name == harness.name
+    finally:
+        run.close()
+        harness.close()
+
+
 def test_a_reference_made_unique_keeps_its_tail_and_the_length_limit() -> None:
     harness = ExampleHarness()
     run = ContractRun(harness)
@@ -351,6 +408,17 @@ def test_a_reference_made_unique_keeps_its_tail_and_the_length_limit() -> None:
     assert made.startswith("contract-h-")
     assert made.endswith("-booking-1")
     assert len(long) == 128
+
+
+def test_a_provider_without_dollars_is_asked_in_the_first_currency_it_lists() -> None:
+    harness = ExampleHarness(NoDollars)
+    run = ContractRun(harness)
+    try:
+        request = run.request("currency", run.payments())
+    finally:
+        run.close()
+        harness.close()
+    assert request.price == Money(1, "EUR")
 
 
 def test_a_provider_without_the_refund_capability_skips_the_refund_contracts() -> None:
