@@ -17,15 +17,18 @@ from .fakes import order_for
 
 pytestmark = pytest.mark.postgres
 
-#: The index each statement reads each table through, in plan order.
+#: The index each statement reads each table through, in plan order. The order is locked and
+#: then updated through the same unique key, the provider's order id: updated through the
+#: primary key joined to the inserted event's reference, a generic plan read every index entry
+#: of the provider's orders for each callback.
 EXPECTED = {
-    "apply": ["orders_provider_order_id_key on orders", "orders_pkey on orders"],
+    "apply": ["orders_provider_order_id_key on orders", "orders_provider_order_id_key on orders"],
     "settle": [
         "orders_provider_order_id_key on orders",
         "refunds_pkey on refunds",
         "refunds_provider_refund_id_key on refunds",
         "refunds_pkey on refunds",
-        "orders_pkey on orders",
+        "orders_provider_order_id_key on orders",
     ],
 }
 

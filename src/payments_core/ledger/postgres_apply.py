@@ -7,7 +7,7 @@ is its transaction)::
     WITH target AS (SELECT the order ... FOR UPDATE),         -- lock it, as apply_event does
          fits AS (the target, if the event fits it),
          inserted AS (INSERT the event ... ON CONFLICT DO NOTHING RETURNING reference),
-         changed AS (UPDATE the order ... FROM inserted)      -- only if the insert was new
+         changed AS (UPDATE the order ... WHERE EXISTS inserted) -- only if the insert was new
     SELECT the order as it was, whether it changed, whether the insert met a recorded event
 
 The statement only *recognises* the fitting case; Python still decides everything else. "Fits"
@@ -120,9 +120,10 @@ def _statement() -> str:
         f"inserted AS (INSERT INTO events ({', '.join(names)}) SELECT {values} FROM fits "
         "ON CONFLICT DO NOTHING RETURNING reference), "
         f"changed AS (UPDATE orders SET status = {_param('status')}{kept}, "
-        f"updated_at = {_param('received_at', EVENTS['received_at'])} FROM inserted "
+        f"updated_at = {_param('received_at', EVENTS['received_at'])} "
         f"WHERE orders.provider = {_param('provider')} "
-        "AND orders.reference = inserted.reference RETURNING orders.reference) "
+        f"AND orders.provider_order_id = {_param('provider_order_id')} "
+        "AND EXISTS (SELECT 1 FROM inserted) RETURNING orders.reference) "
         f"SELECT {state}, EXISTS (SELECT 1 FROM changed) AS applied, "
         "EXISTS (SELECT 1 FROM fits) AND NOT EXISTS (SELECT 1 FROM inserted) AS seen "
         "FROM target"

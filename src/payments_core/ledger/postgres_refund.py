@@ -11,7 +11,7 @@ data-modifying statement, run on its own (autocommit, so the statement is its tr
          fits AS (both, if the notice fits them; the refunded total and the order's move),
          inserted AS (INSERT the event ... ON CONFLICT DO NOTHING RETURNING reference),
          refund AS (UPDATE the refund ... FROM inserted),       -- only if the insert was new
-         moved AS (UPDATE the order's refunded total and status ... FROM inserted)
+         moved AS (UPDATE the order's refunded total and status ... WHERE EXISTS inserted)
     SELECT the order and the refund as they were, the order's new status, and whether the
            event was applied or met a recorded one
 
@@ -123,9 +123,10 @@ def _statement() -> str:
         "AND refunds.reference = named.reference "
         "AND refunds.refund_reference = named.refund_reference RETURNING refunds.reference), "
         "moved AS (UPDATE orders SET refunded_amount = fits.total, status = CASE WHEN fits.moves "
-        f"THEN fits.new_status ELSE orders.status END, updated_at = {now} FROM fits, inserted "
+        f"THEN fits.new_status ELSE orders.status END, updated_at = {now} FROM fits "
         f"WHERE fits.total IS NOT NULL AND orders.provider = {provider} "
-        "AND orders.reference = inserted.reference RETURNING orders.reference) "
+        f"AND orders.provider_order_id = {_param('provider_order_id')} "
+        "AND EXISTS (SELECT 1 FROM inserted) RETURNING orders.reference) "
         f"SELECT {', '.join(f'target.{name}' for name in _STATE)}, "
         f"{', '.join(f'named.{name}' for name in _REFUND)}, "
         "(SELECT new_status FROM fits WHERE moves) AS moved_to, "
