@@ -18,6 +18,7 @@ from payments_core import (
     Payments,
     PaymentStatus,
     ProviderError,
+    RefundRequest,
     RefundStatus,
     RequestTimeout,
     StatusChange,
@@ -25,6 +26,7 @@ from payments_core import (
     hookimpl,
 )
 from payments_core.testing import Fault, FaultInjector
+from tests.ledger.fakes import NAME, order_for
 
 from .refunding import example_payments, paid, refund
 
@@ -355,3 +357,22 @@ def test_a_pending_refund_the_provider_holds_none_of_and_then_refuses_frees_its_
     ]
     assert payments.ledger is not None
     assert payments.ledger.refunds_for("example", "booking-1") == []
+
+
+def test_reconciling_one_provider_passes_over_another_providers_earlier_refunds(
+    harness: ExampleHarness, faults: FaultInjector, payments: Payments
+) -> None:
+    """Refunds of other providers pending before this provider's are passed over, and the
+    reconciliation goes on to this provider's (it does not stop at the first one it skips)."""
+    ledger = payments.ledger
+    assert ledger is not None
+    ledger.record_order(order_for("elsewhere", PaymentStatus.PAID))
+    ledger.reserve_refund(
+        NAME,
+        RefundRequest(reference="elsewhere", refund_reference="r-1", amount=Money("0.10", "USD")),
+    )
+    pending_refund(payments, faults, "0.40", "cancel-1")
+    assert [r.provider for r in ledger.pending_refunds(timedelta(0))] == [NAME, "example"]
+    (settled,) = payments.reconcile_refunds(timedelta(0), provider="example")
+    assert (settled.refund_reference, settled.status) == ("cancel-1", RefundStatus.SUCCEEDED)
+    assert [r.provider for r in ledger.pending_refunds(timedelta(0))] == [NAME]

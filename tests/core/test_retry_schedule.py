@@ -10,6 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from opentelemetry import trace
 
 from payments_core import (
     ConfigurationError,
@@ -24,6 +25,7 @@ from payments_core import (
 from payments_core.classify import classification_for_status, fallback_classification
 from payments_core.flows import RECOVER_BY_QUERY
 from payments_core.retry import is_retryable
+from payments_core.telemetry.recording import record
 
 from .fakes import Clock
 
@@ -163,8 +165,7 @@ def test_a_retry_after_beyond_max_delay_is_honoured() -> None:
 # -- a duplicate-order answer: the recovery query happens at once -----------------------------
 
 
-def test_after_a_duplicate_order_answer_the_recovery_query_is_not_delayed() -> None:
-    clock = Clock()
+def duplicate_answer() -> ProviderError:
     duplicate = ProviderError("duplicate merchantTradeNo", status_code=400)
     duplicate.classification = ErrorClassification(
         category=ErrorCategory.DUPLICATE_ORDER,
@@ -173,14 +174,32 @@ def test_after_a_duplicate_order_answer_the_recovery_query_is_not_delayed() -> N
         user_message="try again",
         retry_after=3.0,
     )
+    return duplicate
 
-    def recover_by_query(error: BaseException) -> bool:  # what the create flow retries
-        classification = getattr(error, "classification", None)
-        return classification is not None and classification.category in RECOVER_BY_QUERY
 
+def recover_by_query(error: BaseException) -> bool:  # what the create flow retries
+    classification = getattr(error, "classification", None)
+    return classification is not None and classification.category in RECOVER_BY_QUERY
+
+
+def test_after_a_duplicate_order_answer_the_recovery_query_is_not_delayed() -> None:
+    clock = Clock()
     retry = policy(clock, initial_delay=4.0)  # a backoff here would wait 4 s, Retry-After 3 s
-    assert run(retry, [duplicate], recover_by_query) == ("ok", 2)
+    assert run(retry, [duplicate_answer()], recover_by_query) == ("ok", 2)
     assert clock.now == clock.start
+
+
+def test_the_retry_event_says_the_recovery_query_waited_nothing() -> None:
+    """Telemetry reports the wait the schedule chose, a zero one included."""
+    recording = record()
+    recording.clear()
+    with trace.get_tracer("tests").start_as_current_span("create"):
+        assert run(policy(Clock(), initial_delay=4.0), [duplicate_answer()], recover_by_query)
+    (create,) = [span for span in recording.spans() if span.name == "create"]
+    (event,) = [event for event in create.events if event.name == "payments.retry"]
+    assert event.attributes is not None
+    assert event.attributes["payments.retry.wait_s"] == 0.0
+    assert event.attributes["payments.attempt"] == 1
 
 
 # -- the bounds' settings -----------------------------------------------------------------------

@@ -6,6 +6,7 @@ Every test runs against SQLite and PostgreSQL (the ``ledger`` fixture).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 
 import attrs
@@ -349,3 +350,43 @@ def test_a_notice_applied_with_no_application_listening_is_announced_at_once(
     applied = ledger.apply_event(settles, announced=True)
     assert applied.change is not None
     assert ledger.unannounced_changes() == []
+
+
+def in_the_refunds_currency(reference: str, refund_id: str, amount: str) -> PaymentEvent:
+    """A notice that settles ``refund_id`` in the currency the refund was asked in (USD)."""
+    event = notice(reference, refund_id, RefundStatus.SUCCEEDED, amount)
+    assert event.refund is not None
+    usd = Money(amount, "USD")
+    return attrs.evolve(event, amount=usd, refund=attrs.evolve(event.refund, amount=usd))
+
+
+@pytest.mark.parametrize("announced", [True, False])
+def test_a_notice_settled_in_the_refunds_currency_is_announced_once(
+    ledger: Ledger, announced: bool
+) -> None:
+    """However the store settles it (PostgreSQL in one statement), a notice applied as
+    announced is not announced again, and one applied unannounced waits in the outbox."""
+    paid(ledger)
+    ledger.mark_announced(NAME, event_for("booking-1").event_id)
+    ledger.reserve_refund(NAME, asked("0.40"), provider_refund_id="rf-booking-1-cancel-1")
+    settles = in_the_refunds_currency("booking-1", "rf-booking-1-cancel-1", "0.40")
+    applied = ledger.apply_event(settles, announced=announced)
+    assert applied.change is not None
+    assert state(ledger) == (PaymentStatus.PARTIALLY_REFUNDED, Money("0.40", "USD"))
+    waiting = [change.new_status for change in ledger.unannounced_changes()]
+    assert waiting == ([] if announced else [PaymentStatus.PARTIALLY_REFUNDED])
+
+
+def test_a_crash_point_before_commit_sees_every_refund_notice(
+    open_test_ledger: Callable[..., Ledger],
+) -> None:
+    """A ``before_commit`` hook (the crash tests' injection point) is reached for a notice that
+    PostgreSQL could settle in one statement too: the statement is not used under it."""
+    reached: list[str] = []
+    ledger = open_test_ledger(before_commit=lambda: reached.append("commit"))
+    paid(ledger)
+    ledger.reserve_refund(NAME, asked("0.40"), provider_refund_id="rf-booking-1-cancel-1")
+    reached.clear()
+    ledger.apply_event(in_the_refunds_currency("booking-1", "rf-booking-1-cancel-1", "0.40"))
+    assert reached == ["commit"]
+    assert state(ledger) == (PaymentStatus.PARTIALLY_REFUNDED, Money("0.40", "USD"))

@@ -60,6 +60,7 @@ class RecordedFlow:
         private: Secrets and payer data used in the flow: keys, signatures, nonces, bodies.
         before: Metric values before the flow, to compare with.
         outcomes: The callbacks' HTTP statuses, in order.
+        waits: The retry policy's waits before each retry, in seconds, in order.
     """
 
     recorder: Any
@@ -67,6 +68,7 @@ class RecordedFlow:
     private: dict[str, str]
     before: dict[Any, Any]
     outcomes: list[int]
+    waits: list[float]
 
 
 def booking(reference: str, callback_url: str) -> OrderRequest:
@@ -91,13 +93,14 @@ def run_flow(recorder: Recorder, tmp_path: Path) -> RecordedFlow:
     before = recorder.points()
     transport = TimeoutOnce()
     statuses: list[int] = []
+    waits: list[float] = []
     with (
         captured_logs() as logs,
         sandbox_on_loopback(deliver_webhooks=False) as (sandbox, base_url),
         binance_payments(
             base_url,
             f"sqlite:///{tmp_path / 'ledger.sqlite3'}",
-            retry=RetryPolicy(initial_delay=0.01, sleep=lambda seconds: None),
+            retry=RetryPolicy(initial_delay=0.01, sleep=waits.append),
             transport=transport,
         ) as payments,
         BackgroundServer(create_callback_app(payments)) as app,
@@ -145,4 +148,5 @@ def run_flow(recorder: Recorder, tmp_path: Path) -> RecordedFlow:
         private=private,
         before=before,
         outcomes=statuses,
+        waits=waits,
     )
