@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from payments_core import Ledger, open_ledger
+from payments_core.ledger.postgres import PostgresLedger
 from payments_core.redaction import safe_url
 
 if TYPE_CHECKING:
@@ -94,3 +95,11 @@ def quiet_binance_sandbox() -> Iterator[tuple[Sandbox, str]]:
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
+
+
+@pytest.fixture
+def postgres_ledger(postgres_url: str) -> Iterator[PostgresLedger]:
+    """An empty PostgreSQL ledger (for the tests of its own statements)."""
+    with open_ledger(postgres_url) as ledger:
+        assert isinstance(ledger, PostgresLedger)
+        yield ledger

@@ -15,12 +15,14 @@ import hashlib
 import json
 import sqlite3
 import threading
-from collections.abc import Callable, Generator, Iterable, Mapping
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import closing
+from contextlib import closing, contextmanager
 from multiprocessing.synchronize import Barrier
 from pathlib import Path
 from typing import Any
+
+import psycopg
 
 from payments_core import (
     CallbackDeferred,
@@ -308,3 +310,13 @@ def create_in_process(
     with make_payments(ledger_url, remote=Path(remote)) as payments:
         barrier.wait()
         results.put(payments.create_order(request_for(reference)))
+
+
+@contextmanager
+def rolled_back(conn: psycopg.Connection[tuple[object, ...]]) -> Iterator[None]:
+    """A transaction on ``conn`` (in autocommit) that is rolled back whatever happens in it."""
+    conn.execute("BEGIN")
+    try:
+        yield
+    finally:
+        conn.execute("ROLLBACK")

@@ -4,20 +4,18 @@ takes, and it rewrites the order in place (schema 9)."""
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 
 import attrs
 import psycopg
 import pytest
 
-from payments_core import Ledger, Money, PaymentStatus, open_ledger
+from payments_core import Ledger, Money, PaymentStatus
 from payments_core.ledger.postgres import PostgresLedger
 from payments_core.ledger.postgres_apply import AtOnce, forward_from
 from payments_core.rules import assess_event, learnt_settlement
 
-from .fakes import event_for, order_for, provider_reference, status_of
+from .fakes import event_for, order_for, provider_reference, rolled_back, status_of
 
 pytestmark = pytest.mark.postgres
 
@@ -27,22 +25,6 @@ SETTLED = Money("0.9987", "USDT")
 AMOUNTS = [None, Money("1.00", "USD"), Money("1.50", "USD"), SETTLED, Money("0.9986", "USDT")]
 AMOUNTS += [Money("1.00", "EUR")]
 REFERENCES = ["same", None, "other"]
-
-
-@pytest.fixture
-def postgres_ledger(postgres_url: str) -> Iterator[PostgresLedger]:
-    with open_ledger(postgres_url) as ledger:
-        assert isinstance(ledger, PostgresLedger)
-        yield ledger
-
-
-@contextmanager
-def _rolled_back(conn: psycopg.Connection[tuple[object, ...]]) -> Iterator[None]:
-    conn.execute("BEGIN")
-    try:
-        yield
-    finally:
-        conn.execute("ROLLBACK")
 
 
 def test_forward_from_is_the_models_forward_rule() -> None:
@@ -74,7 +56,7 @@ def test_the_statement_applies_only_what_the_rules_accept(
                 None: None,
             }[reference],
         )
-        with _rolled_back(conn):
+        with rolled_back(conn):
             outcome = statement.run(conn, event, NOW, announced=False)
         assert outcome.state is not None
         flag = assess_event(outcome.state, event)
@@ -154,7 +136,7 @@ def test_applying_a_callback_rewrites_its_order_in_place(
     """A HOT update: no index of orders holds a column an event changes, and the page has room
     (counted by PostgreSQL for the transaction itself, so nothing waits for its statistics)."""
     postgres_ledger.record_order(order_for("booking-1"))
-    with psycopg.connect(postgres_url, autocommit=True) as conn, _rolled_back(conn):
+    with psycopg.connect(postgres_url, autocommit=True) as conn, rolled_back(conn):
         outcome = AtOnce(postgres_ledger).run(conn, event_for("booking-1"), NOW, announced=False)
         updated, hot = conn.execute(
             "SELECT pg_stat_get_xact_tuples_updated('orders'::regclass), "

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -19,14 +18,13 @@ from payments_core import (
     PaymentStatus,
     RefundRequest,
     RefundStatus,
-    open_ledger,
 )
 from payments_core.ledger.postgres import PostgresLedger
 from payments_core.ledger.postgres_refund import SettleNotice
 from payments_core.models import Refund, RefundNotice
 from payments_core.rules import OrderState, assess_refund_notice
 
-from .fakes import NAME, PRICE, order_for, provider_order_id, provider_reference
+from .fakes import NAME, PRICE, order_for, provider_order_id, provider_reference, rolled_back
 
 pytestmark = pytest.mark.postgres
 
@@ -37,22 +35,6 @@ MOVED = Money("0.3995", "USDT")
 NOTICE_AMOUNTS = [None, REFUND, Money("0.50", "USD"), MOVED, Money("0.40", "EUR")]
 #: Refunded before the notice: nothing, or so much that this refund completes the price.
 REFUNDED_BEFORE = [None, "0.60"]
-
-
-@pytest.fixture
-def postgres_ledger(postgres_url: str) -> Iterator[PostgresLedger]:
-    with open_ledger(postgres_url) as ledger:
-        assert isinstance(ledger, PostgresLedger)
-        yield ledger
-
-
-@contextmanager
-def _rolled_back(conn: psycopg.Connection[tuple[object, ...]]) -> Iterator[None]:
-    conn.execute("BEGIN")
-    try:
-        yield
-    finally:
-        conn.execute("ROLLBACK")
 
 
 def _names(number: int) -> dict[str, str]:
@@ -167,7 +149,7 @@ def test_the_statement_settles_only_what_the_rules_accept(
         reference = f"order-{case.number}"
         key = (NAME, reference)
         event = _notice(case.number, case.notice_status, case.naming, case.amount)
-        with _rolled_back(conn):
+        with rolled_back(conn):
             conn.execute(
                 "UPDATE orders SET status = %s, refunded_amount = %s "
                 "WHERE provider = %s AND reference = %s",
