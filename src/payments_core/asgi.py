@@ -184,6 +184,7 @@ class _CallbackApp(Starlette):
         if scope["type"] == "http" and self._as_built():
             match, child_scope = self._callbacks.matches(scope)
             if match is Match.FULL:
+                scope["app"] = self  # as Starlette sets it, for whatever reads request.app
                 scope.update(child_scope)
                 response = await self._endpoint(Request(scope, receive))
                 await response(scope, receive, send)
@@ -191,8 +192,14 @@ class _CallbackApp(Starlette):
         await super().__call__(scope, receive, send)
 
     def _as_built(self) -> bool:
-        """No middleware and no exception handler added since it was built."""
-        return not self.user_middleware and self.exception_handlers.keys() == {HTTPException}
+        """No middleware, exception handler, debug page or body limit set since it was built:
+        nothing Starlette's own stack would add to a callback."""
+        return (
+            not self.user_middleware
+            and self.exception_handlers.keys() == {HTTPException}
+            and not self.debug
+            and getattr(self, "max_body_size", None) is None  # Starlette 1.x only
+        )
 
 
 async def _read_body(request: Request, headers: Mapping[str, str], limit: int) -> bytes | None:

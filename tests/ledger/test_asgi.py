@@ -191,6 +191,23 @@ async def test_middleware_added_to_the_app_sees_the_callbacks(payments: Payments
     assert status_of(payments, "booking-1") is PaymentStatus.PAID
 
 
+async def test_an_app_in_debug_mode_shows_its_traceback_page_for_a_callback_too(
+    payments: Payments, failures: list[Exception]
+) -> None:
+    """Setting ``debug`` on the built app turns the callback route's short cut off, as added
+    middleware does: Starlette's own error page then answers an unexpected error."""
+    failures.append(RuntimeError("a bug before the commit"))
+    app = create_callback_app(payments)
+    app.debug = True
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://app.test") as client:
+        body = callback_body(event_for("booking-1"))
+        answer = await client.post("/callbacks/fake", content=body, headers=HEADERS)
+    assert answer.status_code == 500
+    assert "a bug before the commit" in answer.text
+    assert status_of(payments, "booking-1") is PaymentStatus.PENDING
+
+
 async def test_a_callback_that_cannot_be_verified_now_asks_for_redelivery(
     client: httpx.AsyncClient,
 ) -> None:
