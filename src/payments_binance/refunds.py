@@ -251,10 +251,11 @@ class _Reading:
     request: RefundRequest
     amount: Money
     attempts: RefundAttempts | None
+    #: The refund's ``refundRequestId``, derived once from the request's references.
+    request_id: str = attrs.field(init=False)
 
-    @property
-    def request_id(self) -> str:
-        """The refund's ``refundRequestId``."""
+    @request_id.default
+    def _request_id(self) -> str:
         return refund_request_id(self.request.reference, self.request.refund_reference)
 
     def refunded(self, data: object) -> Refund:

@@ -11,7 +11,7 @@ __all__ = ["lazy_names"]
 
 
 def lazy_names(
-    namespace: dict[str, Any], homes: Mapping[str, str], *, renamed: Mapping[str, str] = {}
+    namespace: dict[str, Any], homes: Mapping[str, str], *, renamed: Mapping[str, str] | None = None
 ) -> Callable[[str], Any]:
     """A package's ``__getattr__``: each name in ``homes``, imported from its module.
 
@@ -23,6 +23,7 @@ def lazy_names(
         each stands for.
     """
     package = namespace["__name__"]
+    renamed = renamed or {}
 
     def load(name: str) -> Any:
         new = renamed.get(name)
