@@ -4,6 +4,7 @@ small the tables were when it was made (schema 10)."""
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 
 import psycopg
 import pytest
@@ -13,7 +14,7 @@ from payments_core.ledger.postgres import PostgresLedger
 from payments_core.ledger.postgres_apply import AtOnce
 from payments_core.ledger.postgres_refund import SettleNotice
 
-from .fakes import order_for
+from .fakes import event_for, order_for
 
 pytestmark = pytest.mark.postgres
 
@@ -65,3 +66,27 @@ def test_generic_plans_use_each_lookups_own_index(postgres_url: str, orders: int
         conn.execute("SET plan_cache_mode = force_generic_plan")
         for name, sql in statements.items():
             assert _index_scans(conn, name, sql) == EXPECTED[name], name
+
+
+def test_the_pools_connections_prepare_the_one_statement_paths_and_nothing_else(
+    postgres_url: str,
+) -> None:
+    """Each callback's statement is parsed and planned once per connection, not every time."""
+    with open_ledger(postgres_url) as ledger:
+        assert isinstance(ledger, PostgresLedger)
+        ledger.record_order(order_for("prepared"))
+        pool = ledger.open_pool()
+        with pool.connection() as conn:
+            assert isinstance(conn, psycopg.Connection)
+            outcome = AtOnce(ledger).run(
+                conn, event_for("prepared"), datetime.now(UTC), announced=True
+            )
+            assert outcome.applied
+            for _ in range(10):  # often, but not asked to be prepared
+                conn.execute("SELECT count(*) FROM orders")
+            prepared = [
+                str(row[0]) for row in conn.execute("SELECT statement FROM pg_prepared_statements")
+            ]
+        pool.close()
+    assert len(prepared) == 1
+    assert prepared[0].startswith("WITH target AS (SELECT")

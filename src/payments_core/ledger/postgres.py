@@ -97,12 +97,10 @@ class PostgresLedger(SqlLedger):
         self.connect().close()
         return ConnectionPool(
             self.url,
-            # Only the one-statement paths are prepared (their generic plans are safe: see
-            # migrations._unambiguous_keys); every other statement is planned when it runs.
             kwargs={
                 "autocommit": True,
                 "connect_timeout": self._connect_timeout_s,
-                "prepare_threshold": None,
+                "prepare_threshold": ONLY_WHEN_ASKED,
             },
             min_size=1,
             max_size=self.pool_size,
@@ -144,6 +142,13 @@ class PostgresLedger(SqlLedger):
     def __repr__(self) -> str:
         return f"PostgresLedger({safe_url(self.url)!r})"
 
+
+#: psycopg's ``prepare_threshold`` for the pool's connections: no statement is prepared by how
+#: often it runs, only those executed with ``prepare=True``, the one-statement paths (their
+#: generic plans are safe: see ``migrations._unambiguous_keys``). ``None`` would not do: it
+#: turns ``prepare=True`` off as well, and each callback's statement would be parsed and
+#: planned again, about half of its time in the database.
+ONLY_WHEN_ASKED: Final = 2**31 - 1
 
 #: Connections a ledger opens at most when neither the URL nor the caller says.
 DEFAULT_POOL_SIZE: Final = 10
