@@ -66,6 +66,7 @@ from payments_core.redaction import get_logger
 from payments_core.refunding import reconcile_refunds_flow, refund_flow
 from payments_core.retry import RetryPolicy
 from payments_core.rules import EventFlag, worth_applying
+from payments_core.threads import BlockingThreads
 from payments_core.transport import (
     AsyncHttpSender,
     HttpxSender,
@@ -147,6 +148,7 @@ class Payments:
         self._async_sender: AsyncHttpSender | None = None
         self._async_loop: asyncio.AbstractEventLoop | None = None
         self._async_closer: AsyncGenerator[None, None] | None = None
+        self._threads = BlockingThreads(max(2, ledger.concurrency if ledger is not None else 2))
 
     # -- providers -------------------------------------------------------------------------
 
@@ -617,7 +619,9 @@ class Payments:
         def send(exchange: Exchange) -> Awaitable[HttpResponse]:
             return sender.send(exchange.request, exchange.provider)
 
-        return await drive_async(flow, send, sleep=self.retry.async_sleep)
+        return await drive_async(
+            flow, send, sleep=self.retry.async_sleep, run_blocking=self._threads.run
+        )
 
     async def _close_with_loop(self, sender: AsyncHttpSender) -> AsyncGenerator[None, None]:
         """Close ``sender`` when its event loop shuts down, or at :meth:`aclose`.
@@ -655,7 +659,8 @@ class Payments:
     # -- lifecycle -------------------------------------------------------------------------
 
     def close(self) -> None:
-        """Close the blocking HTTP client and the ledger."""
+        """Close the blocking HTTP client, the threads of blocking steps, and the ledger."""
+        self._threads.close()
         if self._sender is not None:
             self._sender.close()
             self._sender = None

@@ -368,15 +368,17 @@ async def drive_async(
     send: Callable[[R], Awaitable[object]],
     *,
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    run_blocking: Callable[[Callable[[], Any]], Awaitable[Any]] = asyncio.to_thread,
 ) -> T:
     """Asynchronous :func:`drive`: a :class:`~payments_core.http.Blocking` step runs in a
-    worker thread, so that it never blocks the event loop."""
+    worker thread (``run_blocking``: by default ``asyncio.to_thread``; the facade passes its
+    :class:`~payments_core.threads.BlockingThreads`), so that it never blocks the event loop."""
     try:
         step = next(operation)
         while True:
             try:
                 if isinstance(step, Blocking):
-                    result = await asyncio.to_thread(step.call)
+                    result = await run_blocking(step.call)
                 elif isinstance(step, Wait):
                     await sleep(step.seconds)
                     result = None

@@ -37,6 +37,11 @@ class Ledger(abc.ABC):
     connections.
     """
 
+    #: How many of its operations one process may usefully run at once: the asynchronous
+    #: facade runs its blocking steps on about as many threads (at least two, so that one slow
+    #: application hook never holds every callback up). A store whose writes take turns says 1.
+    concurrency: int = 4
+
     @abc.abstractmethod
     def record_order(self, order: Order) -> Order:
         """Record ``order`` unless one is recorded for its provider and reference already.

@@ -82,7 +82,9 @@ class PostgresLedger(SqlLedger):
         **options: Unpack[LedgerOptions],
     ) -> None:
         url, in_url = _without_pool_size(url)
-        self.pool_size = _pool_size(pool_size if pool_size is not None else in_url)
+        self.pool_size = self.concurrency = _pool_size(
+            pool_size if pool_size is not None else in_url
+        )
         self.connect_timeout = connect_timeout
         self._at_once = AtOnce(self)
         self._settle_notice = SettleNotice(self)

@@ -47,6 +47,7 @@ class SqliteLedger(SqlLedger):
     """
 
     begin = "BEGIN IMMEDIATE"
+    concurrency = 1  # writes take turns on the process's write lock
     types: ClassVar[Mapping[str, str]] = {
         "id": "INTEGER PRIMARY KEY",
         "time": "TEXT",
