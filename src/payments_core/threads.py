@@ -24,12 +24,14 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any, Final, TypeVar
 
-__all__ = ["DEFAULT_BATCH", "BlockingThreads"]
+__all__ = ["DEFAULT_BATCH", "DEFAULT_IDLE", "BlockingThreads"]
 
 T = TypeVar("T")
 
 #: Results a thread hands back at most with one wake-up of the loop, when the queue stays long.
 DEFAULT_BATCH: Final = 32
+#: Seconds a thread waits for a call before it ends (so a facade never closed keeps none).
+DEFAULT_IDLE: Final = 30.0
 
 
 class _Step:
@@ -74,16 +76,25 @@ class BlockingThreads:
     """Run blocking calls for event loops on up to ``size`` threads, results handed back in
     batches of at most ``batch``.
 
-    Threads start on first use and stop at :meth:`close`; a later call starts them again.
+    Threads start on first use, and end at :meth:`close` or after ``idle`` seconds without a
+    call; a later call starts them again.
     A call still runs to its end when the task awaiting it is cancelled (as with
     ``asyncio.to_thread``); its result is dropped.
     """
 
-    def __init__(self, size: int, *, batch: int = DEFAULT_BATCH, name: str = "payments") -> None:
+    def __init__(
+        self,
+        size: int,
+        *,
+        batch: int = DEFAULT_BATCH,
+        idle: float = DEFAULT_IDLE,
+        name: str = "payments",
+    ) -> None:
         if size < 1 or batch < 1:
             raise ValueError(f"size and batch must be at least 1, not {size} and {batch}")
         self.size = size
         self.batch = batch
+        self.idle = idle
         self.name = name
         self._lock = threading.Lock()
         self._ready = threading.Condition(self._lock)
@@ -129,8 +140,12 @@ class BlockingThreads:
                     if self._closing:
                         return
                     self._idle += 1
-                    self._ready.wait()
+                    woken = self._ready.wait(self.idle)
                     self._idle -= 1
+                    if not woken and not self._waiting:  # idle too long: the next call starts one
+                        with contextlib.suppress(ValueError):  # close() has let it go already
+                            self._threads.remove(threading.current_thread())
+                        return
                 step = self._waiting.popleft()
                 # Nothing else waits to run: what is done goes back now, not after this step.
                 ready = self._take_done() if not self._waiting else []
@@ -147,7 +162,10 @@ class BlockingThreads:
         return done
 
     def __repr__(self) -> str:
-        return f"BlockingThreads(size={self.size}, batch={self.batch}, name={self.name!r})"
+        return (
+            f"BlockingThreads(size={self.size}, batch={self.batch}, idle={self.idle}, "
+            f"name={self.name!r})"
+        )
 
 
 def _hand_back(steps: list[_Step]) -> None:

@@ -170,6 +170,22 @@ def test_close_waits_for_queued_steps_stops_the_threads_and_a_later_call_starts_
     assert asyncio.run(main()) == 1
 
 
+def test_an_idle_thread_ends_and_a_later_call_starts_another() -> None:
+    threads = BlockingThreads(1, idle=0.01, name="test-idle")
+
+    async def main() -> str:
+        return await threads.run(lambda: threading.current_thread().name)
+
+    try:
+        assert asyncio.run(main()) == "test-idle-0"
+        for thread in [t for t in threading.enumerate() if t.name == "test-idle-0"]:
+            thread.join(10)  # it ends by itself, idle
+            assert not thread.is_alive()
+        assert asyncio.run(main()) == "test-idle-0"
+    finally:
+        threads.close()
+
+
 @pytest.mark.parametrize(("size", "batch"), [(0, 1), (1, 0)])
 def test_a_pool_needs_a_thread_and_a_batch(size: int, batch: int) -> None:
     with pytest.raises(ValueError, match="at least 1"):
