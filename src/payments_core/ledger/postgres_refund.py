@@ -44,8 +44,8 @@ from payments_core.ledger import columns
 from payments_core.ledger.columns import EVENTS, REFUNDS, STATE_COLUMNS, Column, Kind, Times
 from payments_core.ledger.dbapi import Connection
 from payments_core.ledger.postgres_apply import array_literal, forward_from
-from payments_core.ledger.records import ApplyResult
-from payments_core.models import PaymentEvent, PaymentStatus, RefundStatus, StatusChange
+from payments_core.ledger.records import ApplyResult, status_change
+from payments_core.models import PaymentEvent, PaymentStatus, RefundStatus
 
 __all__ = ["SettleNotice"]
 
@@ -180,13 +180,8 @@ class SettleNotice:
             return None
         change = None
         if moved_to is not None:
-            change = StatusChange(
-                provider=event.provider,
-                reference=state.reference,
-                old_status=state.status,
-                new_status=PaymentStatus(moved_to),
-                event_id=event.event_id,
-                changed_at=now,
+            change = status_change(
+                event.provider, state, PaymentStatus(moved_to), event.event_id, now
             )
         settled = attrs.evolve(
             stored,
