@@ -35,7 +35,7 @@ nothing is updated), and the event row and the status change commit together.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Final
+from typing import ClassVar, Final
 
 import psycopg
 
@@ -45,7 +45,7 @@ from payments_core.ledger.dbapi import Connection
 from payments_core.models import PaymentEvent, PaymentStatus
 from payments_core.rules import OrderState
 
-__all__ = ["AtOnce", "Outcome", "array_literal", "forward_from"]
+__all__ = ["AtOnce", "EventStatement", "Outcome", "array_literal", "forward_from"]
 
 #: The event row's columns that the statement fills from the locked order, not from the event.
 _FROM_ORDER: Final = {"reference": "reference", "previous_status": "status"}
@@ -141,20 +141,34 @@ class Outcome:
         self.seen = seen
 
 
-class AtOnce:
-    """The one statement that applies a fitting event, for a store's timestamps."""
+class EventStatement:
+    """One statement that records an event, for a store's timestamps: it takes the event row's
+    columns named in ``takes`` as parameters."""
 
-    sql: Final = _statement()
+    takes: ClassVar[tuple[Column, ...]]
 
     def __init__(self, times: Times) -> None:
         self.times = times
+
+    def event_params(
+        self, event: PaymentEvent, now: datetime, *, announced: bool
+    ) -> dict[str, object]:
+        """The parameters from the row of ``event`` received at ``now``, as the store keeps them."""
+        row = columns.event_row(event, None, None, now, announced=announced)
+        return {column.name: column.store(row[column.name], self.times) for column in self.takes}
+
+
+class AtOnce(EventStatement):
+    """The one statement that applies a fitting event, for a store's timestamps."""
+
+    sql: Final = _statement()
+    takes = _TAKES
 
     def run(
         self, conn: Connection, event: PaymentEvent, now: datetime, *, announced: bool
     ) -> Outcome:
         """Run the statement for ``event`` received at ``now`` on ``conn`` (in autocommit)."""
-        row = columns.event_row(event, None, None, now, announced=announced)
-        params = {column.name: column.store(row[column.name], self.times) for column in _TAKES}
+        params = self.event_params(event, now, announced=announced)
         params["forward_from"] = _FORWARD_FROM[event.status]
         assert isinstance(conn, psycopg.Connection)
         found = conn.execute(self.sql, params, prepare=True).fetchone()

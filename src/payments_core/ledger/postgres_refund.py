@@ -41,11 +41,11 @@ import attrs
 import psycopg
 
 from payments_core.ledger import columns
-from payments_core.ledger.columns import EVENTS, REFUNDS, STATE_COLUMNS, Column, Kind, Times
+from payments_core.ledger.columns import EVENTS, REFUNDS, STATE_COLUMNS, Column, Kind
 from payments_core.ledger.dbapi import Connection
-from payments_core.ledger.postgres_apply import array_literal, forward_from
-from payments_core.ledger.records import ApplyResult
-from payments_core.models import PaymentEvent, PaymentStatus, RefundStatus, StatusChange
+from payments_core.ledger.postgres_apply import EventStatement, array_literal, forward_from
+from payments_core.ledger.records import ApplyResult, status_change
+from payments_core.models import PaymentEvent, PaymentStatus, RefundStatus
 
 __all__ = ["SettleNotice"]
 
@@ -136,13 +136,11 @@ def _statement() -> str:
     )
 
 
-class SettleNotice:
+class SettleNotice(EventStatement):
     """The one statement that settles a fitting refund notice, for a store's timestamps."""
 
     sql: Final = _statement()
-
-    def __init__(self, times: Times) -> None:
-        self.times = times
+    takes = _TAKES
 
     def run(
         self, conn: Connection, event: PaymentEvent, now: datetime, *, announced: bool
@@ -151,8 +149,7 @@ class SettleNotice:
         (in autocommit); ``None`` if it does not fit (nothing was written)."""
         notice = event.refund
         assert notice is not None
-        row = columns.event_row(event, None, None, now, announced=announced)
-        params = {column.name: column.store(row[column.name], self.times) for column in _TAKES}
+        params = self.event_params(event, now, announced=announced)
         params |= {
             "announced": announced,
             "refund_id": notice.provider_refund_id,
@@ -180,13 +177,8 @@ class SettleNotice:
             return None
         change = None
         if moved_to is not None:
-            change = StatusChange(
-                provider=event.provider,
-                reference=state.reference,
-                old_status=state.status,
-                new_status=PaymentStatus(moved_to),
-                event_id=event.event_id,
-                changed_at=now,
+            change = status_change(
+                event.provider, state, PaymentStatus(moved_to), event.event_id, now
             )
         settled = attrs.evolve(
             stored,

@@ -21,6 +21,7 @@ __all__ = [
     "RefundOutcome",
     "answer_event_id",
     "flagged_event_id",
+    "status_change",
 ]
 
 
@@ -47,14 +48,7 @@ class ApplyResult:
     @classmethod
     def applied_by(cls, event: PaymentEvent, state: OrderState, now: datetime) -> ApplyResult:
         """The result of ``event`` applied at ``now`` to the order that was in ``state``."""
-        change = StatusChange(
-            provider=event.provider,
-            reference=state.reference,
-            old_status=state.status,
-            new_status=event.status,
-            event_id=event.event_id,
-            changed_at=now,
-        )
+        change = status_change(event.provider, state, event.status, event.event_id, now)
         return cls(
             applied=True, duplicate=False, flagged=None, change=change, reference=state.reference
         )
@@ -147,6 +141,20 @@ class Backlog:
     pending_orders: Mapping[str, int]
     pending_refunds: int
     unannounced: int
+
+
+def status_change(
+    provider: str, state: OrderState, status: PaymentStatus, event_id: str, now: datetime
+) -> StatusChange:
+    """The order that was in ``state`` moving to ``status``, by ``event_id`` at ``now``."""
+    return StatusChange(
+        provider=provider,
+        reference=state.reference,
+        old_status=state.status,
+        new_status=status,
+        event_id=event_id,
+        changed_at=now,
+    )
 
 
 def answer_event_id(refund: Refund) -> str:

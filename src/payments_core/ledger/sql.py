@@ -47,6 +47,7 @@ from payments_core.ledger.records import (
     RefundOutcome,
     answer_event_id,
     flagged_event_id,
+    status_change,
 )
 from payments_core.ledger.statements import Statement, Statements
 from payments_core.models import (
@@ -551,15 +552,7 @@ class SqlLedger(Ledger):
         )
         if not moves:
             return None, settled
-        change = StatusChange(
-            provider=stored.provider,
-            reference=stored.reference,
-            old_status=state.status,
-            new_status=status,
-            event_id=event_id,
-            changed_at=now,
-        )
-        return change, settled
+        return status_change(stored.provider, state, status, event_id, now), settled
 
     # -- internals --------------------------------------------------------------------------
 
