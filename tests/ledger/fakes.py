@@ -15,14 +15,12 @@ import hashlib
 import json
 import sqlite3
 import threading
-from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
+from collections.abc import Callable, Generator, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import closing, contextmanager
+from contextlib import closing
 from multiprocessing.synchronize import Barrier
 from pathlib import Path
 from typing import Any
-
-import psycopg
 
 from payments_core import (
     CallbackDeferred,
@@ -45,6 +43,8 @@ from payments_core import (
     ProviderContext,
     ProviderError,
     ProviderInfo,
+    RefundNotice,
+    RefundStatus,
     hookimpl,
     open_ledger,
 )
@@ -97,6 +97,31 @@ def event_for(
         provider_order_id=provider_order_id(reference),
         provider_reference=provider_reference(reference),
         amount=amount,
+    )
+
+
+def refund_notice_for(
+    reference: str,
+    refund_id: str,
+    status: RefundStatus,
+    amount: Money | None,
+    *,
+    refund_reference: str | None = None,
+) -> PaymentEvent:
+    """The event a refund callback carries: refund ``refund_id`` of ``reference``'s order."""
+    return PaymentEvent(
+        provider=NAME,
+        event_id=f"{NAME}:{refund_id}:{status.value}",
+        status=PaymentStatus.PARTIALLY_REFUNDED,
+        provider_order_id=provider_order_id(reference),
+        provider_reference=provider_reference(reference),
+        amount=amount,
+        refund=RefundNotice(
+            provider_refund_id=refund_id,
+            status=status,
+            amount=amount,
+            refund_reference=refund_reference,
+        ),
     )
 
 
@@ -310,13 +335,3 @@ def create_in_process(
     with make_payments(ledger_url, remote=Path(remote)) as payments:
         barrier.wait()
         results.put(payments.create_order(request_for(reference)))
-
-
-@contextmanager
-def rolled_back(conn: psycopg.Connection[tuple[object, ...]]) -> Iterator[None]:
-    """A transaction on ``conn`` (in autocommit) that is rolled back whatever happens in it."""
-    conn.execute("BEGIN")
-    try:
-        yield
-    finally:
-        conn.execute("ROLLBACK")

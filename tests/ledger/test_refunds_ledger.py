@@ -21,7 +21,6 @@ from payments_core import (
     PaymentEvent,
     PaymentStatus,
     Refund,
-    RefundNotice,
     RefundRequest,
     RefundStatus,
     StatusChange,
@@ -36,6 +35,7 @@ from .fakes import (
     order_for,
     provider_order_id,
     provider_reference,
+    refund_notice_for,
     write_old_sqlite_ledger,
 )
 
@@ -74,17 +74,7 @@ def refund_id(refund: Refund) -> str:
 
 def notice(reference: str, refund_id: str, status: RefundStatus, amount: str) -> PaymentEvent:
     """A refund callback's event for the refund ``refund_id`` of ``reference``'s order."""
-    return PaymentEvent(
-        provider=NAME,
-        event_id=f"{NAME}:{refund_id}:{status.value}",
-        status=PaymentStatus.PARTIALLY_REFUNDED,
-        provider_order_id=provider_order_id(reference),
-        provider_reference=provider_reference(reference),
-        amount=Money(amount, "USDT"),
-        refund=RefundNotice(
-            provider_refund_id=refund_id, status=status, amount=Money(amount, "USDT")
-        ),
-    )
+    return refund_notice_for(reference, refund_id, status, Money(amount, "USDT"))
 
 
 def state(ledger: Ledger, reference: str = "booking-1") -> tuple[PaymentStatus, Money | None]:
