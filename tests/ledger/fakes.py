@@ -88,8 +88,9 @@ def event_for(
     *,
     amount: Money | None = PRICE,
     event_id: str | None = None,
+    refund: RefundNotice | None = None,
 ) -> PaymentEvent:
-    """The event a callback about ``reference`` carries."""
+    """The event a callback about ``reference`` carries (about one of its refunds: ``refund``)."""
     return PaymentEvent(
         provider=NAME,
         event_id=event_id or f"{NAME}:{provider_order_id(reference)}:{status.value}",
@@ -97,6 +98,7 @@ def event_for(
         provider_order_id=provider_order_id(reference),
         provider_reference=provider_reference(reference),
         amount=amount,
+        refund=refund,
     )
 
 
@@ -109,19 +111,18 @@ def refund_notice_for(
     refund_reference: str | None = None,
 ) -> PaymentEvent:
     """The event a refund callback carries: refund ``refund_id`` of ``reference``'s order."""
-    return PaymentEvent(
-        provider=NAME,
-        event_id=f"{NAME}:{refund_id}:{status.value}",
-        status=PaymentStatus.PARTIALLY_REFUNDED,
-        provider_order_id=provider_order_id(reference),
-        provider_reference=provider_reference(reference),
+    notice = RefundNotice(
+        provider_refund_id=refund_id,
+        status=status,
         amount=amount,
-        refund=RefundNotice(
-            provider_refund_id=refund_id,
-            status=status,
-            amount=amount,
-            refund_reference=refund_reference,
-        ),
+        refund_reference=refund_reference,
+    )
+    return event_for(
+        reference,
+        PaymentStatus.PARTIALLY_REFUNDED,
+        amount=amount,
+        event_id=f"{NAME}:{refund_id}:{status.value}",
+        refund=notice,
     )
 
 
