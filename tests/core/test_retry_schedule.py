@@ -1,5 +1,5 @@
 """The retry policy's arithmetic: the deadline on a real monotonic clock, the exact backoff
-schedule, Retry-After, the cap, the immediate query after a duplicate, and the error table."""
+schedule, Retry-After, the cap, and the immediate query after a duplicate."""
 
 from __future__ import annotations
 
@@ -14,15 +14,13 @@ from opentelemetry import trace
 
 from payments_core import (
     ConfigurationError,
-    ConnectError,
     ErrorCategory,
     ErrorClassification,
     PaymentsError,
     ProviderError,
-    RequestTimeout,
     RetryPolicy,
 )
-from payments_core.classify import classification_for_status, fallback_classification
+from payments_core.classify import fallback_classification
 from payments_core.flows import RECOVER_BY_QUERY
 from payments_core.retry import is_retryable
 from payments_core.telemetry.recording import record
@@ -165,14 +163,15 @@ def test_a_retry_after_beyond_max_delay_is_honoured() -> None:
 # -- a duplicate-order answer: the recovery query happens at once -----------------------------
 
 
-def duplicate_answer() -> ProviderError:
+def duplicate_answer(*, retryable: bool = False, retry_after: float | None = 3.0) -> ProviderError:
+    """A provider's answer that the order exists already, classified as its plugin would."""
     duplicate = ProviderError("duplicate merchantTradeNo", status_code=400)
     duplicate.classification = ErrorClassification(
         category=ErrorCategory.DUPLICATE_ORDER,
-        retryable=False,
+        retryable=retryable,
         action="query the order",
         user_message="try again",
-        retry_after=3.0,
+        retry_after=retry_after,
     )
     return duplicate
 
@@ -243,49 +242,3 @@ def test_the_defaults_are_the_documented_ones() -> None:
     default = RetryPolicy()
     assert {key: getattr(default, key) for key in documented} == documented
     assert RetryPolicy.from_settings(documented) == default
-
-
-# -- the fallback error table ---------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("status", "category", "retryable"),
-    [
-        (400, ErrorCategory.INVALID_REQUEST, False),
-        (401, ErrorCategory.AUTHENTICATION, False),
-        (403, ErrorCategory.PERMISSION, False),
-        (404, ErrorCategory.NOT_FOUND, False),
-        (418, ErrorCategory.INVALID_REQUEST, False),
-        (429, ErrorCategory.RATE_LIMITED, True),
-        (499, ErrorCategory.INVALID_REQUEST, False),
-        (500, ErrorCategory.PROVIDER_UNAVAILABLE, True),
-        (503, ErrorCategory.PROVIDER_UNAVAILABLE, True),
-        (599, ErrorCategory.PROVIDER_UNAVAILABLE, True),
-    ],
-)
-def test_the_error_table_judges_each_status(
-    status: int, category: ErrorCategory, retryable: bool
-) -> None:
-    judged = classification_for_status(status, retry_after=2.0, provider_code="E1")
-    assert (judged.category, judged.retryable) == (category, retryable)
-    assert judged.status_code == status
-    assert judged.provider_code == "E1"
-    # a wait is advertised only for an error worth retrying
-    assert judged.retry_after == (2.0 if retryable else None)
-
-
-@pytest.mark.parametrize(
-    ("error", "category", "retryable"),
-    [
-        (ConnectError("refused"), ErrorCategory.NETWORK, True),
-        (RequestTimeout("no answer"), ErrorCategory.OUTCOME_UNKNOWN, True),
-        (ProviderError("no status"), ErrorCategory.UNKNOWN, False),
-        (PaymentsError("something else"), ErrorCategory.UNKNOWN, False),
-    ],
-)
-def test_failures_without_a_status_are_judged_by_kind(
-    error: PaymentsError, category: ErrorCategory, retryable: bool
-) -> None:
-    judged = fallback_classification(error)
-    assert (judged.category, judged.retryable) == (category, retryable)
-    assert judged.retry_after is None

@@ -15,14 +15,12 @@ import hashlib
 import json
 import sqlite3
 import threading
-from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
+from collections.abc import Callable, Generator, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import closing, contextmanager
+from contextlib import closing
 from multiprocessing.synchronize import Barrier
 from pathlib import Path
 from typing import Any
-
-import psycopg
 
 from payments_core import (
     CallbackDeferred,
@@ -45,6 +43,8 @@ from payments_core import (
     ProviderContext,
     ProviderError,
     ProviderInfo,
+    RefundNotice,
+    RefundStatus,
     hookimpl,
     open_ledger,
 )
@@ -88,8 +88,9 @@ def event_for(
     *,
     amount: Money | None = PRICE,
     event_id: str | None = None,
+    refund: RefundNotice | None = None,
 ) -> PaymentEvent:
-    """The event a callback about ``reference`` carries."""
+    """The event a callback about ``reference`` carries (about one of its refunds: ``refund``)."""
     return PaymentEvent(
         provider=NAME,
         event_id=event_id or f"{NAME}:{provider_order_id(reference)}:{status.value}",
@@ -97,6 +98,31 @@ def event_for(
         provider_order_id=provider_order_id(reference),
         provider_reference=provider_reference(reference),
         amount=amount,
+        refund=refund,
+    )
+
+
+def refund_notice_for(
+    reference: str,
+    refund_id: str,
+    status: RefundStatus,
+    amount: Money | None,
+    *,
+    refund_reference: str | None = None,
+) -> PaymentEvent:
+    """The event a refund callback carries: refund ``refund_id`` of ``reference``'s order."""
+    notice = RefundNotice(
+        provider_refund_id=refund_id,
+        status=status,
+        amount=amount,
+        refund_reference=refund_reference,
+    )
+    return event_for(
+        reference,
+        PaymentStatus.PARTIALLY_REFUNDED,
+        amount=amount,
+        event_id=f"{NAME}:{refund_id}:{status.value}",
+        refund=notice,
     )
 
 
@@ -310,13 +336,3 @@ def create_in_process(
     with make_payments(ledger_url, remote=Path(remote)) as payments:
         barrier.wait()
         results.put(payments.create_order(request_for(reference)))
-
-
-@contextmanager
-def rolled_back(conn: psycopg.Connection[tuple[object, ...]]) -> Iterator[None]:
-    """A transaction on ``conn`` (in autocommit) that is rolled back whatever happens in it."""
-    conn.execute("BEGIN")
-    try:
-        yield
-    finally:
-        conn.execute("ROLLBACK")

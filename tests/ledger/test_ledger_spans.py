@@ -11,7 +11,7 @@ from payments_core import Ledger, Money, PaymentStatus, RefundRequest, RefundSta
 from payments_core.telemetry.recording import record
 
 from .fakes import NAME, event_for, order_for
-from .test_refunds_ledger import notice
+from .refunds import notice
 
 
 def test_every_ledger_operation_is_a_span_named_for_its_step(ledger: Ledger) -> None:

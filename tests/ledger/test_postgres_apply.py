@@ -4,7 +4,6 @@ takes, and it rewrites the order in place (schema 9)."""
 from __future__ import annotations
 
 import itertools
-from datetime import UTC, datetime
 
 import attrs
 import psycopg
@@ -15,11 +14,11 @@ from payments_core.ledger.postgres import PostgresLedger
 from payments_core.ledger.postgres_apply import AtOnce, forward_from
 from payments_core.rules import assess_event, learnt_settlement
 
-from .fakes import event_for, order_for, provider_reference, rolled_back, status_of
+from .fakes import event_for, order_for, provider_reference, status_of
+from .statements import NOW, general_transaction_refused, rolled_back
 
 pytestmark = pytest.mark.postgres
 
-NOW = datetime(2026, 12, 6, 8, 0, tzinfo=UTC)
 #: An order priced 1.00 USD that the provider settles as 0.9987 USDT.
 SETTLED = Money("0.9987", "USDT")
 AMOUNTS = [None, Money("1.00", "USD"), Money("1.50", "USD"), SETTLED, Money("0.9986", "USDT")]
@@ -71,19 +70,9 @@ def test_the_statement_applies_only_what_the_rules_accept(
     assert applied > 0
 
 
-def _no_general_transaction(ledger: PostgresLedger, monkeypatch: pytest.MonkeyPatch) -> None:
-    def refused() -> None:
-        raise AssertionError("the general transaction was used")
-
-    monkeypatch.setattr(ledger, "_transaction", refused)
-
-
-def test_a_fitting_callback_takes_one_statement(
-    postgres_ledger: PostgresLedger, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_fitting_callback_takes_one_statement(postgres_ledger: PostgresLedger) -> None:
     postgres_ledger.record_order(order_for("booking-1"))
-    with monkeypatch.context() as patched:
-        _no_general_transaction(postgres_ledger, patched)
+    with general_transaction_refused(postgres_ledger):
         first = postgres_ledger.apply_event(event_for("booking-1"), announced=True)
     again = postgres_ledger.apply_event(event_for("booking-1"))  # the order moved: the general way
     assert (first.applied, first.reference) == (True, "booking-1")

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from decimal import Decimal
 
 import attrs
@@ -21,14 +20,14 @@ from payments_core import (
 )
 from payments_core.ledger.postgres import PostgresLedger
 from payments_core.ledger.postgres_refund import SettleNotice
-from payments_core.models import Refund, RefundNotice
+from payments_core.models import Refund
 from payments_core.rules import OrderState, assess_refund_notice
 
-from .fakes import NAME, PRICE, order_for, provider_order_id, provider_reference, rolled_back
+from .fakes import NAME, PRICE, order_for, provider_order_id, provider_reference, refund_notice_for
+from .statements import NOW, general_transaction_refused, rolled_back
 
 pytestmark = pytest.mark.postgres
 
-NOW = datetime(2026, 12, 6, 8, 0, tzinfo=UTC)
 REFUND = Money("0.40", "USD")
 #: The refund's settlement, when it has one.
 MOVED = Money("0.3995", "USDT")
@@ -66,21 +65,7 @@ def _notice(number: int, status: RefundStatus, naming: str, amount: Money | None
         "id only": (None, _names(number)["own"]),
         "another refund's id": ("cancel-1", _names(number)["other"]),
     }[naming]
-    reference = f"order-{number}"
-    return PaymentEvent(
-        provider=NAME,
-        event_id=f"{NAME}:{refund_id}:{status.value}",
-        status=PaymentStatus.PARTIALLY_REFUNDED,
-        provider_order_id=provider_order_id(reference),
-        provider_reference=provider_reference(reference),
-        amount=amount,
-        refund=RefundNotice(
-            provider_refund_id=refund_id,
-            status=status,
-            amount=amount,
-            refund_reference=echoed,
-        ),
-    )
+    return refund_notice_for(f"order-{number}", refund_id, status, amount, refund_reference=echoed)
 
 
 @attrs.frozen
@@ -236,21 +221,10 @@ def test_the_statement_settles_only_what_the_rules_accept(
     assert settled > 0
 
 
-def _no_general_transaction(ledger: PostgresLedger, monkeypatch: pytest.MonkeyPatch) -> None:
-    def refused() -> None:
-        raise AssertionError("the general transaction was used")
-
-    monkeypatch.setattr(ledger, "_transaction", refused)
-
-
-def test_a_fitting_notice_takes_one_statement(
-    postgres_ledger: PostgresLedger,
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+def test_a_fitting_notice_takes_one_statement(postgres_ledger: PostgresLedger) -> None:
     _prepare(postgres_ledger)
     event = _notice(0, RefundStatus.SUCCEEDED, "reference and id", REFUND)
-    with monkeypatch.context() as patched:
-        _no_general_transaction(postgres_ledger, patched)
+    with general_transaction_refused(postgres_ledger):
         first = postgres_ledger.apply_event(event, announced=True)
     again = postgres_ledger.apply_event(event)  # the refund moved on: the general way
     assert (first.applied, first.reference) == (True, "order-0")

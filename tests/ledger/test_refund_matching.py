@@ -16,16 +16,27 @@ from payments_core import Ledger, Money, PaymentEvent, PaymentStatus, RefundStat
 from payments_core.ledger import EventFlag
 from payments_core.ledger.records import flagged_event_id
 
-from .fakes import NAME, event_for, order_for, provider_order_id, provider_reference
-from .test_refunds_ledger import answered, asked, notice, paid, state
+from .fakes import (
+    NAME,
+    event_for,
+    order_for,
+    provider_order_id,
+    provider_reference,
+    refund_notice_for,
+)
+from .refunds import answered, asked, notice, paid, state
 
 
 def echoing(reference: str, refund_reference: str, amount: str = "0.4") -> PaymentEvent:
     """A notice that names its refund by the caller's refund reference, with an id the
     ledger has never heard of (Stripe's, say: assigned by the provider)."""
-    event = notice(reference, f"re_{refund_reference}", RefundStatus.SUCCEEDED, amount)
-    assert event.refund is not None
-    return attrs.evolve(event, refund=attrs.evolve(event.refund, refund_reference=refund_reference))
+    return refund_notice_for(
+        reference,
+        f"re_{refund_reference}",
+        RefundStatus.SUCCEEDED,
+        Money(amount, "USDT"),
+        refund_reference=refund_reference,
+    )
 
 
 def test_a_notice_echoing_the_refund_reference_settles_a_refund_not_answered_yet(

@@ -18,10 +18,8 @@ from payments_core import (
     Ledger,
     LedgerError,
     Money,
-    PaymentEvent,
     PaymentStatus,
     Refund,
-    RefundNotice,
     RefundRequest,
     RefundStatus,
     StatusChange,
@@ -38,59 +36,7 @@ from .fakes import (
     provider_reference,
     write_old_sqlite_ledger,
 )
-
-
-def paid(ledger: Ledger, reference: str = "booking-1") -> None:
-    ledger.record_order(order_for(reference))
-    assert ledger.apply_event(event_for(reference)).applied
-
-
-def asked(
-    amount: str, refund_reference: str = "cancel-1", reference: str = "booking-1"
-) -> RefundRequest:
-    return RefundRequest(
-        reference=reference, refund_reference=refund_reference, amount=Money(amount, "USD")
-    )
-
-
-def answered(
-    reservation: Refund,
-    status: RefundStatus = RefundStatus.SUCCEEDED,
-    provider_refund_id: str | None = None,
-) -> Refund:
-    """What the provider answers for a reserved refund."""
-    return attrs.evolve(
-        reservation,
-        status=status,
-        provider_refund_id=provider_refund_id or refund_id(reservation),
-        settlement=Money(reservation.amount.amount, "USDT"),
-    )
-
-
-def refund_id(refund: Refund) -> str:
-    """The provider's id for a refund: derived from both references, as providers must."""
-    return f"rf-{refund.reference}-{refund.refund_reference}"
-
-
-def notice(reference: str, refund_id: str, status: RefundStatus, amount: str) -> PaymentEvent:
-    """A refund callback's event for the refund ``refund_id`` of ``reference``'s order."""
-    return PaymentEvent(
-        provider=NAME,
-        event_id=f"{NAME}:{refund_id}:{status.value}",
-        status=PaymentStatus.PARTIALLY_REFUNDED,
-        provider_order_id=provider_order_id(reference),
-        provider_reference=provider_reference(reference),
-        amount=Money(amount, "USDT"),
-        refund=RefundNotice(
-            provider_refund_id=refund_id, status=status, amount=Money(amount, "USDT")
-        ),
-    )
-
-
-def state(ledger: Ledger, reference: str = "booking-1") -> tuple[PaymentStatus, Money | None]:
-    order = ledger.get_order(NAME, reference)
-    assert order is not None
-    return order.status, order.refunded
+from .refunds import answered, asked, notice, paid, state
 
 
 def test_a_partial_then_the_rest_moves_paid_to_partially_refunded_to_refunded(

@@ -54,6 +54,7 @@ from payments_core import (
     get_logger,
     hookimpl,
 )
+from payments_core.classify import Judgement, classification
 from payments_core.http import HttpRequest, HttpResponse, Operation
 from payments_example import wire
 from payments_example.common import (
@@ -101,7 +102,7 @@ _TRY_AGAIN: Final = "The payment service is busy. Please try again in a moment."
 _CANNOT: Final = "We could not start the payment. Please contact support."
 
 # ExamplePay's own codes, where they say more than the HTTP status.
-_CODES: Final[Mapping[str, tuple[ErrorCategory, bool, str, str]]] = {
+_CODES: Final[Mapping[str, Judgement]] = {
     "duplicate_order": (
         ErrorCategory.DUPLICATE_ORDER,
         False,
@@ -247,15 +248,7 @@ class ExampleProvider:
         code = error.provider_code
         if code is None or code not in _CODES:
             return None  # the core's table judges it by its HTTP status
-        category, retryable, action, user_message = _CODES[code]
-        return ErrorClassification(
-            category=category,
-            retryable=retryable,
-            action=action,
-            user_message=user_message,
-            status_code=error.status_code,
-            provider_code=code,
-        )
+        return classification(_CODES[code], status_code=error.status_code, provider_code=code)
 
     @hookimpl
     def check_connection(self) -> Operation[str]:
