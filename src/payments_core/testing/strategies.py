@@ -445,21 +445,22 @@ class CallbackFormat:
     signature_header: str = attrs.field(converter=_lower)
     required_headers: frozenset[str] = attrs.field(converter=_lower_all)
     timestamp_header: str | None = attrs.field(default=None, converter=_lower_optional)
-    key_header: str | None = attrs.field(default=None, converter=_lower_optional)
+    # Before key_header, whose default it is (keyword-only, so the positional order is kept).
     serial_header: str | None = attrs.field(
         default=None, converter=_lower_optional, kw_only=True, eq=False, repr=False
     )
+    key_header: str | None = attrs.field(
+        default=attrs.Factory(lambda self: self.serial_header, takes_self=True),
+        converter=_lower_optional,
+    )
 
     def __attrs_post_init__(self) -> None:
-        if self.serial_header is None:
-            return
-        warnings.warn(
-            "CallbackFormat(serial_header=...) is deprecated: pass key_header=... instead",
-            DeprecationWarning,
-            stacklevel=3,
-        )
-        if self.key_header is None:
-            object.__setattr__(self, "key_header", self.serial_header)
+        if self.serial_header is not None:
+            warnings.warn(
+                "CallbackFormat(serial_header=...) is deprecated: pass key_header=... instead",
+                DeprecationWarning,
+                stacklevel=3,
+            )
 
 
 @attrs.frozen
