@@ -16,10 +16,9 @@ from payments_core import (
     PaymentsError,
     ProviderError,
     RequestTimeout,
-    RetryPolicy,
 )
 from payments_core.classify import classification_for_status, fallback_classification
-from payments_core.retry import is_retryable
+from payments_core.retry import RetryPolicy, is_retryable
 from tests.core.test_retry_schedule import busy, duplicate_answer, policy
 
 from .fakes import Clock

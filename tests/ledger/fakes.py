@@ -22,32 +22,7 @@ from multiprocessing.synchronize import Barrier
 from pathlib import Path
 from typing import Any
 
-from payments_core import (
-    CallbackDeferred,
-    CallbackReply,
-    CallbackRequest,
-    CallbackResult,
-    CallbackVerificationError,
-    Config,
-    ErrorClassification,
-    HttpRequest,
-    HttpResponse,
-    Ledger,
-    Money,
-    Order,
-    OrderRequest,
-    PaymentEvent,
-    Payments,
-    PaymentsError,
-    PaymentStatus,
-    ProviderContext,
-    ProviderError,
-    ProviderInfo,
-    RefundNotice,
-    RefundStatus,
-    hookimpl,
-    open_ledger,
-)
+import payments_core
 from payments_core.ledger.migrations import MIGRATIONS
 from payments_core.ledger.sqlite import SqliteLedger
 from payments_core.testing.changes import ChangeRecorder
@@ -55,9 +30,9 @@ from tests.core.fakes import DUPLICATE_ORDER
 
 NAME = "fake"
 TOKEN = "let-me-in"
-ACK = CallbackReply(200, b'{"returnCode":"SUCCESS"}')
-REFUSED = CallbackReply(401, b'{"returnCode":"FAIL","returnMessage":"bad token"}')
-PRICE = Money("1.00", "USD")
+ACK = payments_core.CallbackReply(200, b'{"returnCode":"SUCCESS"}')
+REFUSED = payments_core.CallbackReply(401, b'{"returnCode":"FAIL","returnMessage":"bad token"}')
+PRICE = payments_core.Money("1.00", "USD")
 
 
 def provider_order_id(reference: str) -> str:
@@ -69,9 +44,11 @@ def provider_reference(reference: str) -> str:
     return f"m-{reference}"
 
 
-def order_for(reference: str, status: PaymentStatus = PaymentStatus.PENDING) -> Order:
+def order_for(
+    reference: str, status: payments_core.PaymentStatus = payments_core.PaymentStatus.PENDING
+) -> payments_core.Order:
     """The order the fake provider holds for ``reference``."""
-    return Order(
+    return payments_core.Order(
         provider=NAME,
         reference=reference,
         provider_order_id=provider_order_id(reference),
@@ -84,14 +61,14 @@ def order_for(reference: str, status: PaymentStatus = PaymentStatus.PENDING) -> 
 
 def event_for(
     reference: str,
-    status: PaymentStatus = PaymentStatus.PAID,
+    status: payments_core.PaymentStatus = payments_core.PaymentStatus.PAID,
     *,
-    amount: Money | None = PRICE,
+    amount: payments_core.Money | None = PRICE,
     event_id: str | None = None,
-    refund: RefundNotice | None = None,
-) -> PaymentEvent:
+    refund: payments_core.RefundNotice | None = None,
+) -> payments_core.PaymentEvent:
     """The event a callback about ``reference`` carries (about one of its refunds: ``refund``)."""
-    return PaymentEvent(
+    return payments_core.PaymentEvent(
         provider=NAME,
         event_id=event_id or f"{NAME}:{provider_order_id(reference)}:{status.value}",
         status=status,
@@ -105,13 +82,13 @@ def event_for(
 def refund_notice_for(
     reference: str,
     refund_id: str,
-    status: RefundStatus,
-    amount: Money | None,
+    status: payments_core.RefundStatus,
+    amount: payments_core.Money | None,
     *,
     refund_reference: str | None = None,
-) -> PaymentEvent:
+) -> payments_core.PaymentEvent:
     """The event a refund callback carries: refund ``refund_id`` of ``reference``'s order."""
-    notice = RefundNotice(
+    notice = payments_core.RefundNotice(
         provider_refund_id=refund_id,
         status=status,
         amount=amount,
@@ -119,14 +96,14 @@ def refund_notice_for(
     )
     return event_for(
         reference,
-        PaymentStatus.PARTIALLY_REFUNDED,
+        payments_core.PaymentStatus.PARTIALLY_REFUNDED,
         amount=amount,
         event_id=f"{NAME}:{refund_id}:{status.value}",
         refund=notice,
     )
 
 
-def status_of(ledger: Ledger, reference: str) -> PaymentStatus:
+def status_of(ledger: payments_core.Ledger, reference: str) -> payments_core.PaymentStatus:
     """The status the ledger holds for the fake provider's order for ``reference``."""
     order = ledger.get_order(NAME, reference)
     assert order is not None, f"no order for {reference!r} in the ledger"
@@ -137,7 +114,7 @@ def status_of(ledger: Ledger, reference: str) -> PaymentStatus:
 OLD_STAMP = "2030-01-01T00:00:00.000000+00:00"
 
 
-def write_old_sqlite_ledger(path: Path, version: int, status: PaymentStatus) -> None:
+def write_old_sqlite_ledger(path: Path, version: int, status: payments_core.PaymentStatus) -> None:
     """Write a SQLite ledger at schema ``version`` as the code of its time left it, holding an
     order ``old`` in ``status`` (provider order id ``1``, merchant order id ``m-old``)."""
     with closing(sqlite3.connect(path)) as conn, conn:
@@ -155,7 +132,7 @@ def write_old_sqlite_ledger(path: Path, version: int, status: PaymentStatus) -> 
         )
 
 
-def callback_body(event: PaymentEvent) -> bytes:
+def callback_body(event: payments_core.PaymentEvent) -> bytes:
     """The fake provider's callback body for ``event``."""
     data: dict[str, Any] = {
         "eventId": event.event_id,
@@ -186,24 +163,24 @@ class FakeRemote:
     def _connect(self) -> closing[sqlite3.Connection]:
         return closing(sqlite3.connect(self.path, timeout=30, isolation_level=None))
 
-    def create(self, reference: str) -> Order:
+    def create(self, reference: str) -> payments_core.Order:
         try:
             with self._connect() as conn:
                 conn.execute("INSERT INTO remote_orders VALUES (?, 'pending')", (reference,))
         except sqlite3.IntegrityError:
-            raise ProviderError(
+            raise payments_core.ProviderError(
                 f"order {reference} exists", provider=NAME, status_code=409, provider_code="dup"
             ) from None
         return order_for(reference)
 
-    def get(self, reference: str) -> Order | None:
+    def get(self, reference: str) -> payments_core.Order | None:
         with self._connect() as conn:
             row = conn.execute(
                 "SELECT status FROM remote_orders WHERE reference = ?", (reference,)
             ).fetchone()
-        return None if row is None else order_for(reference, PaymentStatus(row[0]))
+        return None if row is None else order_for(reference, payments_core.PaymentStatus(row[0]))
 
-    def set_status(self, reference: str, status: PaymentStatus) -> None:
+    def set_status(self, reference: str, status: payments_core.PaymentStatus) -> None:
         with self._connect() as conn:
             conn.execute(
                 "UPDATE remote_orders SET status = ? WHERE reference = ?", (status.value, reference)
@@ -215,7 +192,7 @@ class FakeRemote:
         return count
 
 
-def _done(value: Any) -> Generator[HttpRequest, HttpResponse, Any]:
+def _done(value: Any) -> Generator[payments_core.HttpRequest, payments_core.HttpResponse, Any]:
     """An operation that needs no request: ``value`` is computed when it is driven."""
     return value()
     yield  # unreachable: makes this a generator
@@ -224,7 +201,7 @@ def _done(value: Any) -> Generator[HttpRequest, HttpResponse, Any]:
 class FakeProvider:
     """A provider with no network: see the module docstring. Settings: ``remote`` (a path)."""
 
-    def __init__(self, context: ProviderContext) -> None:
+    def __init__(self, context: payments_core.ProviderContext) -> None:
         self.name = context.name
         remote = context.settings.get("remote")
         self.remote = FakeRemote(Path(remote)) if remote else None
@@ -239,50 +216,66 @@ class FakeProvider:
         assert self.remote is not None, "give the fake provider a remote setting"
         return self.remote
 
-    @hookimpl
-    def describe_provider(self) -> ProviderInfo:
-        return ProviderInfo(name=self.name, display_name="Fake")
+    @payments_core.hookimpl
+    def describe_provider(self) -> payments_core.ProviderInfo:
+        return payments_core.ProviderInfo(name=self.name, display_name="Fake")
 
-    @hookimpl
-    def create_order(self, request: OrderRequest) -> Generator[HttpRequest, HttpResponse, Order]:
+    @payments_core.hookimpl
+    def create_order(
+        self, request: payments_core.OrderRequest
+    ) -> Generator[payments_core.HttpRequest, payments_core.HttpResponse, payments_core.Order]:
         self._called("create_order")
         return _done(lambda: self._need_remote().create(request.reference))
 
-    @hookimpl
-    def query_order(self, reference: str) -> Generator[HttpRequest, HttpResponse, Order | None]:
+    @payments_core.hookimpl
+    def query_order(
+        self, reference: str
+    ) -> Generator[
+        payments_core.HttpRequest, payments_core.HttpResponse, payments_core.Order | None
+    ]:
         self._called("query_order")
         return _done(lambda: self._need_remote().get(reference))
 
-    @hookimpl
+    @payments_core.hookimpl
     def handle_callback(
-        self, callback: CallbackRequest
-    ) -> Generator[HttpRequest, HttpResponse, CallbackResult]:
+        self, callback: payments_core.CallbackRequest
+    ) -> Generator[
+        payments_core.HttpRequest, payments_core.HttpResponse, payments_core.CallbackResult
+    ]:
         return _done(lambda: self._interpret(callback))
 
-    def _interpret(self, callback: CallbackRequest) -> CallbackResult:
+    def _interpret(self, callback: payments_core.CallbackRequest) -> payments_core.CallbackResult:
         if callback.headers.get("x-fake-token") != TOKEN:
-            raise CallbackVerificationError("bad token", provider=self.name, reply=REFUSED)
+            raise payments_core.CallbackVerificationError(
+                "bad token", provider=self.name, reply=REFUSED
+            )
         data = json.loads(callback.body)
         if data.get("kind") == "ping":
-            return CallbackResult(None, ACK)
+            return payments_core.CallbackResult(None, ACK)
         if data.get("kind") == "keys-unavailable":  # as if fetching the provider's keys failed
-            raise ProviderError("keys unavailable", provider=self.name, status_code=503)
+            raise payments_core.ProviderError(
+                "keys unavailable", provider=self.name, status_code=503
+            )
         if data.get("kind") == "keys-being-fetched":  # as if another callback were fetching them
-            raise CallbackDeferred("keys being fetched", provider=self.name, retry_after=2.5)
-        amount = Money(data["amount"], data["currency"]) if "amount" in data else None
-        event = PaymentEvent(
+            raise payments_core.CallbackDeferred(
+                "keys being fetched", provider=self.name, retry_after=2.5
+            )
+        amount = payments_core.Money(data["amount"], data["currency"]) if "amount" in data else None
+        event = payments_core.PaymentEvent(
             provider=self.name,
             event_id=data["eventId"],
-            status=PaymentStatus(data["status"]),
+            status=payments_core.PaymentStatus(data["status"]),
             provider_order_id=data["providerOrderId"],
             provider_reference=data["merchantOrderId"],
             amount=amount,
         )
-        return CallbackResult(event, ACK)
+        return payments_core.CallbackResult(event, ACK)
 
-    @hookimpl
-    def classify_error(self, error: PaymentsError) -> ErrorClassification | None:
-        if isinstance(error, ProviderError) and error.provider_code == "dup":
+    @payments_core.hookimpl
+    def classify_error(
+        self, error: payments_core.PaymentsError
+    ) -> payments_core.ErrorClassification | None:
+        if isinstance(error, payments_core.ProviderError) and error.provider_code == "dup":
             return DUPLICATE_ORDER
         return None
 
@@ -297,21 +290,25 @@ def make_payments(
     remote: Path | None = None,
     plugins: Iterable[object] = (),
     before_commit: Callable[[], None] | None = None,
-) -> Payments:
+) -> payments_core.Payments:
     """A facade with the fake provider (and ``remote``) and a ledger at ``ledger_url``."""
     settings: Mapping[str, Any] = {"remote": str(remote)} if remote else {}
-    return Payments(
-        Config(),
+    return payments_core.Payments(
+        payments_core.Config(),
         providers={NAME: FakeProvider},
         provider_settings={NAME: settings},
         load_entry_points=False,
         plugins=tuple(plugins),
-        ledger=None if ledger_url is None else open_ledger(ledger_url, before_commit=before_commit),
+        ledger=None
+        if ledger_url is None
+        else payments_core.open_ledger(ledger_url, before_commit=before_commit),
     )
 
 
-def request_for(reference: str) -> OrderRequest:
-    return OrderRequest(reference=reference, price=PRICE, callback_url="https://app.test/cb")
+def request_for(reference: str) -> payments_core.OrderRequest:
+    return payments_core.OrderRequest(
+        reference=reference, price=PRICE, callback_url="https://app.test/cb"
+    )
 
 
 # -- process workers (spawned: they must be importable, and take only picklable arguments) --

@@ -13,29 +13,13 @@ import pytest
 from starlette.types import Receive, Scope, Send
 
 from payments_core import ProviderSandbox
-from payments_core.testing.sandbox import (
-    PROFILES,
-    Answer,
-    Delivery,
-    FaultKind,
-    FaultProfile,
-    FaultRecord,
-    Faults,
-    RunningSandbox,
-    SandboxRequest,
-    WebhookPoster,
-    background_server,
-    mock_transport,
-    read_body,
-    sandbox_app,
-    send_answer,
-)
+from payments_core.testing import sandbox
 
 # -- the fault draw --------------------------------------------------------------------------
 
 
-def _decisions(profile: FaultProfile, seed: int) -> list[object]:
-    faults = Faults(profile, seed)
+def _decisions(profile: sandbox.FaultProfile, seed: int) -> list[object]:
+    faults = sandbox.Faults(profile, seed)
     out: list[object] = []
     for i in range(3_000):
         record = faults.for_request("/v1/orders")
@@ -46,18 +30,18 @@ def _decisions(profile: FaultProfile, seed: int) -> list[object]:
 
 
 def test_the_draw_depends_only_on_the_seed_and_the_order_of_arrival() -> None:
-    chaos = PROFILES["chaos"]
+    chaos = sandbox.PROFILES["chaos"]
     assert _decisions(chaos, 5) == _decisions(chaos, 5)
     assert _decisions(chaos, 5) != _decisions(chaos, 6)
 
 
 def test_the_flaky_profile_strikes_in_its_stated_proportions() -> None:
-    faults = Faults(PROFILES["flaky"], seed=1)
+    faults = sandbox.Faults(sandbox.PROFILES["flaky"], seed=1)
     n = 20_000
     for _ in range(n):
         faults.for_request("/v1/orders")
     counts = faults.counts()
-    stated = dict(PROFILES["flaky"].request_weights())
+    stated = dict(sandbox.PROFILES["flaky"].request_weights())
     # As documented: 10% 429 (half with Retry-After), 10% 5xx, 5% answers lost, 5% timeouts,
     # 2% resets.
     assert stated["rate_limit"] == stated["rate_limit_retry_after"] == pytest.approx(0.05)
@@ -72,18 +56,22 @@ def test_the_flaky_profile_strikes_in_its_stated_proportions() -> None:
 
 def test_a_profile_refuses_impossible_probabilities() -> None:
     with pytest.raises(ValueError, match="at most 1"):
-        FaultProfile(server_error=0.6, reset=0.5)
+        sandbox.FaultProfile(server_error=0.6, reset=0.5)
     with pytest.raises(ValueError, match="probability"):
-        FaultProfile(timeout=1.5)
+        sandbox.FaultProfile(timeout=1.5)
     with pytest.raises(ValueError, match="server_error_statuses"):
-        FaultProfile(server_error_statuses=())
+        sandbox.FaultProfile(server_error_statuses=())
 
 
 def test_spared_paths_are_faulted_only_when_the_profile_says_so() -> None:
-    spared = Faults(FaultProfile(reset=1.0), spared={"/keys"})
+    spared = sandbox.Faults(sandbox.FaultProfile(reset=1.0), spared={"/keys"})
     assert spared.for_request("/keys") is None
-    assert spared.for_request("/v1/orders") == FaultRecord(1, "/v1/orders", FaultKind.RESET)
-    everywhere = Faults(FaultProfile(reset=1.0, fault_spared_paths=True), spared={"/keys"})
+    assert spared.for_request("/v1/orders") == sandbox.FaultRecord(
+        1, "/v1/orders", sandbox.FaultKind.RESET
+    )
+    everywhere = sandbox.Faults(
+        sandbox.FaultProfile(reset=1.0, fault_spared_paths=True), spared={"/keys"}
+    )
     assert everywhere.for_request("/keys") is not None
 
 
@@ -97,27 +85,29 @@ class Counter:
         self.done = 0
         self.called = threading.Event()
 
-    def __call__(self, request: SandboxRequest) -> Answer:
+    def __call__(self, request: sandbox.SandboxRequest) -> sandbox.Answer:
         self.done += 1
         self.called.set()
-        return Answer(200, json.dumps({"done": self.done, "body": request.body.decode()}).encode())
+        return sandbox.Answer(
+            200, json.dumps({"done": self.done, "body": request.body.decode()}).encode()
+        )
 
 
-def _refusal(fault: FaultRecord) -> Answer:
-    return Answer(fault.status or 429, b'{"error": "refused"}')
+def _refusal(fault: sandbox.FaultRecord) -> sandbox.Answer:
+    return sandbox.Answer(fault.status or 429, b'{"error": "refused"}')
 
 
 @pytest.fixture
-def served() -> Iterator[tuple[str, Counter, Faults]]:
+def served() -> Iterator[tuple[str, Counter, sandbox.Faults]]:
     api = Counter()
-    faults = Faults(FaultProfile(timeout_delay_s=0.05))
-    app = sandbox_app(api, faults=faults, refusal=_refusal)
-    with background_server(app, lifespan="off") as server:
+    faults = sandbox.Faults(sandbox.FaultProfile(timeout_delay_s=0.05))
+    app = sandbox.sandbox_app(api, faults=faults, refusal=_refusal)
+    with sandbox.background_server(app, lifespan="off") as server:
         yield server.url, api, faults
 
 
-def _strike(faults: Faults, kind: str, **details: object) -> None:
-    faults.profile = FaultProfile(**{kind: 1.0, "timeout_delay_s": 0.05, **details})  # type: ignore[arg-type]
+def _strike(faults: sandbox.Faults, kind: str, **details: object) -> None:
+    faults.profile = sandbox.FaultProfile(**{kind: 1.0, "timeout_delay_s": 0.05, **details})  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(
@@ -128,7 +118,7 @@ def _strike(faults: Faults, kind: str, **details: object) -> None:
     ],
 )
 def test_a_reset_or_a_dropped_answer_reaches_the_client_as_its_httpx_error(
-    served: tuple[str, Counter, Faults], kind: str, error: type[Exception], done: int
+    served: tuple[str, Counter, sandbox.Faults], kind: str, error: type[Exception], done: int
 ) -> None:
     url, api, faults = served
     _strike(faults, kind)
@@ -138,7 +128,7 @@ def test_a_reset_or_a_dropped_answer_reaches_the_client_as_its_httpx_error(
 
 
 def test_a_stall_outlasts_the_client_and_the_work_is_then_done(
-    served: tuple[str, Counter, Faults],
+    served: tuple[str, Counter, sandbox.Faults],
 ) -> None:
     url, api, faults = served
     _strike(faults, "timeout", timeout_delay_s=1.0)
@@ -149,7 +139,7 @@ def test_a_stall_outlasts_the_client_and_the_work_is_then_done(
 
 
 def test_a_stall_that_is_not_processed_closes_the_connection(
-    served: tuple[str, Counter, Faults],
+    served: tuple[str, Counter, sandbox.Faults],
 ) -> None:
     url, api, faults = served
     _strike(faults, "timeout", timeout_then_process=False)
@@ -159,7 +149,7 @@ def test_a_stall_that_is_not_processed_closes_the_connection(
 
 
 def test_refusals_carry_retry_after_only_when_the_fault_says_so(
-    served: tuple[str, Counter, Faults],
+    served: tuple[str, Counter, sandbox.Faults],
 ) -> None:
     url, api, faults = served
     _strike(faults, "rate_limit_retry_after", retry_after_s=7)
@@ -174,16 +164,16 @@ def test_refusals_carry_retry_after_only_when_the_fault_says_so(
 
 
 def test_stopping_the_server_ends_a_stall_at_once() -> None:
-    faults = Faults(FaultProfile(timeout=1.0, timeout_delay_s=60.0))
+    faults = sandbox.Faults(sandbox.FaultProfile(timeout=1.0, timeout_delay_s=60.0))
     api = Counter()
     arrived = threading.Event()
-    app = sandbox_app(api, faults=faults, refusal=_refusal)
+    app = sandbox.sandbox_app(api, faults=faults, refusal=_refusal)
 
     async def arriving(scope: Scope, receive: Receive, send: Send) -> None:
         arrived.set()
         await app(scope, receive, send)
 
-    server = background_server(arriving, lifespan="off")
+    server = sandbox.background_server(arriving, lifespan="off")
     server.start()
     outcome: list[object] = []
 
@@ -207,11 +197,13 @@ def test_stopping_the_server_ends_a_stall_at_once() -> None:
 def test_pages_are_never_faulted_and_the_transport_calls_the_sandbox_in_process() -> None:
     api = Counter()
     page = Counter()
-    faults = Faults(FaultProfile(reset=1.0))
-    app = sandbox_app(api, pages={"/checkout/": page}, faults=faults, refusal=_refusal)
-    with background_server(app, lifespan="off") as server:
+    faults = sandbox.Faults(sandbox.FaultProfile(reset=1.0))
+    app = sandbox.sandbox_app(api, pages={"/checkout/": page}, faults=faults, refusal=_refusal)
+    with sandbox.background_server(app, lifespan="off") as server:
         assert httpx.get(f"{server.url}/checkout/o1").status_code == 200
-    with httpx.Client(transport=mock_transport(api), base_url="http://sandbox.test") as client:
+    with httpx.Client(
+        transport=sandbox.mock_transport(api), base_url="http://sandbox.test"
+    ) as client:
         answer = client.post("/v1/orders", content=b"in process").json()
     assert (page.done, answer) == (1, {"done": 1, "body": "in process"})
 
@@ -229,13 +221,13 @@ class Endpoint:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return
-        body, _ = await read_body(receive)
+        body, _ = await sandbox.read_body(receive)
         self.bodies.append(body)
         status = self.statuses.pop(0) if self.statuses else 200
-        await send_answer(send, Answer(status, b"{}"))
+        await sandbox.send_answer(send, sandbox.Answer(status, b"{}"))
 
 
-def _deliver(poster: WebhookPoster, *deliveries: Delivery) -> None:
+def _deliver(poster: sandbox.WebhookPoster, *deliveries: sandbox.Delivery) -> None:
     async def run() -> None:
         for delivery in deliveries:
             poster.send(delivery)
@@ -247,9 +239,11 @@ def _deliver(poster: WebhookPoster, *deliveries: Delivery) -> None:
 
 def test_a_refused_delivery_is_retried_on_the_schedule_and_logged() -> None:
     endpoint = Endpoint(500, 503)
-    poster = WebhookPoster(retry_schedule=(0.01, 0.01, 0.01))
-    with background_server(endpoint, lifespan="off") as server:
-        _deliver(poster, Delivery(server.url, {"x-sig": "s"}, b"paid", "evt_1", "paid", "o1"))
+    poster = sandbox.WebhookPoster(retry_schedule=(0.01, 0.01, 0.01))
+    with sandbox.background_server(endpoint, lifespan="off") as server:
+        _deliver(
+            poster, sandbox.Delivery(server.url, {"x-sig": "s"}, b"paid", "evt_1", "paid", "o1")
+        )
     assert [(a.attempt, a.status_code, a.ok) for a in poster.log] == [
         (1, 500, False),
         (2, 503, False),
@@ -262,37 +256,45 @@ def test_a_refused_delivery_is_retried_on_the_schedule_and_logged() -> None:
 
 def test_a_delivery_is_given_up_after_the_last_retry_and_signed_afresh_each_time() -> None:
     signatures = iter(range(100))
-    poster = WebhookPoster(retry_schedule=(0.01,), sign=lambda body: {"sig": str(next(signatures))})
-    with background_server(Endpoint(500, 500, 500), lifespan="off") as server:
-        _deliver(poster, Delivery(server.url, {}, b"paid", "evt_1"))
+    poster = sandbox.WebhookPoster(
+        retry_schedule=(0.01,), sign=lambda body: {"sig": str(next(signatures))}
+    )
+    with sandbox.background_server(Endpoint(500, 500, 500), lifespan="off") as server:
+        _deliver(poster, sandbox.Delivery(server.url, {}, b"paid", "evt_1"))
     assert [a.headers["sig"] for a in poster.log] == ["0", "1"]
     assert (poster.delivered, poster.failed) == (0, 1)
     assert poster.log[-1].error is not None
 
 
 def test_a_held_delivery_arrives_after_the_one_that_overtakes_it() -> None:
-    profile = FaultProfile(out_of_order_webhook=0.5, reorder_max_hold_s=10.0)
+    profile = sandbox.FaultProfile(out_of_order_webhook=0.5, reorder_max_hold_s=10.0)
     seed = next(s for s in range(1_000) if _held_then_not(profile, s))
-    poster = WebhookPoster(faults=Faults(profile, seed))
+    poster = sandbox.WebhookPoster(faults=sandbox.Faults(profile, seed))
     endpoint = Endpoint()
-    with background_server(endpoint, lifespan="off") as server:
-        _deliver(poster, Delivery(server.url, {}, b"first"), Delivery(server.url, {}, b"second"))
+    with sandbox.background_server(endpoint, lifespan="off") as server:
+        _deliver(
+            poster,
+            sandbox.Delivery(server.url, {}, b"first"),
+            sandbox.Delivery(server.url, {}, b"second"),
+        )
     assert endpoint.bodies == [b"second", b"first"]
 
 
-def _held_then_not(profile: FaultProfile, seed: int) -> bool:
-    faults = Faults(profile, seed)
-    return faults.for_webhook("a") == {FaultKind.OUT_OF_ORDER_WEBHOOK} and not faults.for_webhook(
-        "b"
-    )
+def _held_then_not(profile: sandbox.FaultProfile, seed: int) -> bool:
+    faults = sandbox.Faults(profile, seed)
+    return faults.for_webhook("a") == {
+        sandbox.FaultKind.OUT_OF_ORDER_WEBHOOK
+    } and not faults.for_webhook("b")
 
 
 def test_a_duplicated_event_is_delivered_twice_and_a_skipped_one_only_logged() -> None:
-    poster = WebhookPoster(faults=Faults(FaultProfile(duplicate_webhook=1.0)))
+    poster = sandbox.WebhookPoster(
+        faults=sandbox.Faults(sandbox.FaultProfile(duplicate_webhook=1.0))
+    )
     endpoint = Endpoint()
-    with background_server(endpoint, lifespan="off") as server:
-        _deliver(poster, Delivery(server.url, {}, b"twice", subject="o1"))
-    poster.skip(Delivery(None, {}, b"nowhere"), "no endpoint")
+    with sandbox.background_server(endpoint, lifespan="off") as server:
+        _deliver(poster, sandbox.Delivery(server.url, {}, b"twice", subject="o1"))
+    poster.skip(sandbox.Delivery(None, {}, b"nowhere"), "no endpoint")
     assert endpoint.bodies == [b"twice", b"twice"]
     assert sorted(a.copy for a in poster.log if a.ok) == [1, 2]
     assert [(a.attempt, a.skipped) for a in poster.log if not a.ok] == [(0, "no endpoint")]
@@ -313,11 +315,13 @@ class Shop:
 
 def test_a_running_sandbox_is_what_open_sandbox_hands_over() -> None:
     shop = Shop()
-    running: ProviderSandbox = RunningSandbox("http://127.0.0.1:1", {"api_key": "sk_secret"}, shop)
+    running: ProviderSandbox = sandbox.RunningSandbox(
+        "http://127.0.0.1:1", {"api_key": "sk_secret"}, shop
+    )
     running.pay("o1")
     running.forward_callbacks("http://merchant.test/hooks")  # each order's own URL: no-op
     assert running.checkout_url("o1") == "http://127.0.0.1:1/checkout/o1"
-    forwarding = RunningSandbox(
+    forwarding = sandbox.RunningSandbox(
         "http://127.0.0.1:1",
         {},
         shop,

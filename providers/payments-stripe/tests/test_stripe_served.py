@@ -12,15 +12,7 @@ from click.testing import CliRunner
 from payments_stripe import StripeProvider
 from payments_stripe.sandbox_server import serve
 
-from payments_core import (
-    Config,
-    Money,
-    OrderRequest,
-    Payments,
-    PaymentsError,
-    PaymentStatus,
-    RetryPolicy,
-)
+import payments_core
 from payments_core.cli import cli
 from payments_core.config import HttpSettings
 from payments_core.ledger import open_ledger
@@ -43,7 +35,7 @@ CLEARED: dict[str, str | None] = dict.fromkeys(
 def test_the_entry_point_names_the_provider_factory() -> None:
     (entry,) = [e for e in entry_points(group="payments.providers") if e.name == "stripe"]
     assert entry.load() is StripeProvider
-    with Payments(Config(providers=("stripe",))) as payments:
+    with payments_core.Payments(payments_core.Config(providers=("stripe",))) as payments:
         assert payments.describe().display_name == "Stripe Checkout"
 
 
@@ -63,12 +55,12 @@ def test_the_demo_pays_a_booking_through_the_stripe_sandbox(tmp_path: Path) -> N
         order = ledger.get_order("stripe", data["reference"])
         events = ledger.events_for("stripe", data["reference"])
     assert order is not None
-    assert order.status is PaymentStatus.PAID
+    assert order.status is payments_core.PaymentStatus.PAID
     assert [(event.event_id, event.applied) for event in events] == [(data["event_id"], True)]
 
 
-def _payments(settings: dict[str, str], **options: object) -> Payments:
-    return Payments(
+def _payments(settings: dict[str, str], **options: object) -> payments_core.Payments:
+    return payments_core.Payments(
         providers={"stripe": StripeProvider},
         provider_settings={"stripe": settings},
         load_entry_points=False,
@@ -87,8 +79,10 @@ def test_paying_on_the_checkout_page_sends_the_webhook_to_the_forwarded_url() ->
         running.forward_callbacks("http://127.0.0.1:9/callbacks/stripe")
         with _payments(running.settings) as payments:
             order = payments.create_order(
-                OrderRequest(
-                    reference="page-1", price=Money(300, "JPY"), callback_url="https://m.example/"
+                payments_core.OrderRequest(
+                    reference="page-1",
+                    price=payments_core.Money(300, "JPY"),
+                    callback_url="https://m.example/",
                 )
             )
             page = httpx.get(running.checkout_url(order.provider_order_id))
@@ -100,9 +94,9 @@ def test_paying_on_the_checkout_page_sends_the_webhook_to_the_forwarded_url() ->
     assert "is complete" in paid.text
     assert str(webhook.url) == "http://127.0.0.1:9/callbacks/stripe"
     assert found is not None
-    assert found.status is PaymentStatus.PAID
+    assert found.status is payments_core.PaymentStatus.PAID
     assert result.event is not None
-    assert result.event.status is PaymentStatus.PAID
+    assert result.event.status is payments_core.PaymentStatus.PAID
 
 
 @pytest.mark.parametrize(
@@ -111,16 +105,20 @@ def test_paying_on_the_checkout_page_sends_the_webhook_to_the_forwarded_url() ->
 )
 def test_every_fault_ends_in_one_session_once_the_network_heals(fault: str) -> None:
     profile = FaultProfile(**{fault: 1.0}, timeout_delay_s=0.5, retry_after_s=0)  # type: ignore[arg-type]
-    request = OrderRequest(
-        reference=f"fault-{fault}", price=Money("5.00", "USD"), callback_url="https://m.example/"
+    request = payments_core.OrderRequest(
+        reference=f"fault-{fault}",
+        price=payments_core.Money("5.00", "USD"),
+        callback_url="https://m.example/",
     )
-    policy = RetryPolicy(max_attempts=3, initial_delay=0.0, sleep=lambda seconds: None)
-    config = Config(http=HttpSettings(read_timeout=0.2, connect_timeout=5.0))
+    policy = payments_core.RetryPolicy(
+        max_attempts=3, initial_delay=0.0, sleep=lambda seconds: None
+    )
+    config = payments_core.Config(http=HttpSettings(read_timeout=0.2, connect_timeout=5.0))
     with serve(faults=profile) as running:
         faults = running.faults
         assert faults is not None
         with _payments(running.settings, retry=policy, config=config) as payments:
-            with pytest.raises(PaymentsError) as failed:
+            with pytest.raises(payments_core.PaymentsError) as failed:
                 payments.create_order(request)
             faults.profile = FaultProfile()  # the network heals
             order = payments.create_order(request)
