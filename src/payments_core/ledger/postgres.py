@@ -119,6 +119,8 @@ class PostgresLedger(SqlLedger):
         self, event: PaymentEvent, now: datetime, *, announced: bool
     ) -> ApplyResult | None:
         with self._errors("apply event"), self._pool.connection() as conn:
+            if event.refund is not None:
+                return self._settle_notice.run(conn, event, now, announced=announced)
             outcome = self._at_once.run(conn, event, now, announced=announced)
         if outcome.state is None:
             return None  # perhaps known by its provider reference: the general path looks
@@ -127,12 +129,6 @@ class PostgresLedger(SqlLedger):
         if outcome.seen:
             return ApplyResult.duplicate_of(outcome.state.reference)
         return None
-
-    def settle_at_once(
-        self, event: PaymentEvent, now: datetime, *, announced: bool
-    ) -> ApplyResult | None:
-        with self._errors("apply event"), self._pool.connection() as conn:
-            return self._settle_notice.run(conn, event, now, announced=announced)
 
     def placeholder(self, sql: str) -> str:
         return sql.replace("?", "%s")

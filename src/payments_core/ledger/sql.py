@@ -210,13 +210,13 @@ class SqlLedger(Ledger):
         return [columns.event_record(row) for row in rows]
 
     def apply_event(self, event: PaymentEvent, *, announced: bool = False) -> ApplyResult:
-        if event.refund is not None:
-            return self._apply_refund_notice(event, announced=announced)
         now = self._now()
         if self.before_commit is None:
             done = self.apply_at_once(event, now, announced=announced)
             if done is not None:
                 return done
+        if event.refund is not None:
+            return self._apply_refund_notice(event, now, announced=announced)
         try:
             with self._errors("apply event"), self._transaction() as conn:
                 state = self._state(conn, event)
@@ -253,16 +253,7 @@ class SqlLedger(Ledger):
     ) -> ApplyResult | None:
         """Apply ``event`` in one statement if the store can and the event fits its order.
 
-        :returns: the result, or ``None`` to apply it by the general transaction (which then
-            decides everything again). The base class always returns ``None``.
-        """
-        del event, now, announced
-        return None
-
-    def settle_at_once(
-        self, event: PaymentEvent, now: datetime, *, announced: bool
-    ) -> ApplyResult | None:
-        """Settle the refund notice ``event`` in one statement if the store can and it fits.
+        A refund notice (``event.refund``) fits when it settles its pending refund.
 
         :returns: the result, or ``None`` to apply it by the general transaction (which then
             decides everything again). The base class always returns ``None``.
@@ -424,14 +415,11 @@ class SqlLedger(Ledger):
             rows = self._sql.refunds.rows(conn, provider=provider, reference=reference)
         return [columns.refund(row) for row in rows]
 
-    def _apply_refund_notice(self, event: PaymentEvent, *, announced: bool) -> ApplyResult:
+    def _apply_refund_notice(
+        self, event: PaymentEvent, now: datetime, *, announced: bool
+    ) -> ApplyResult:
         notice = event.refund
         assert notice is not None
-        now = self._now()
-        if self.before_commit is None:
-            done = self.settle_at_once(event, now, announced=announced)
-            if done is not None:
-                return done
         change = settled = None
         try:
             with self._errors("apply event"), self._transaction() as conn:
