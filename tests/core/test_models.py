@@ -14,46 +14,22 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import payments_core
-from payments_core import (
-    CallbackReply,
-    CallbackRequest,
-    CallbackResult,
-    Currency,
-    ErrorCategory,
-    ErrorClassification,
-    HttpRequest,
-    HttpResponse,
-    IdempotencyPattern,
-    Money,
-    Order,
-    OrderRequest,
-    PaymentEvent,
-    PaymentStatus,
-    ProviderInfo,
-    Refund,
-    RefundNotice,
-    RefundRequest,
-    RefundStatus,
-    StatusChange,
-    TransactionType,
-    ValidationError,
-    converter,
-)
+from payments_core import Currency, HttpRequest, HttpResponse, converter, models
 
 VALID: dict[str, Any] = {
     "reference": "booking-42",
-    "price": Money("1.00", "USD"),
+    "price": models.Money("1.00", "USD"),
     "callback_url": "https://leadscalendar.example/payments/callbacks/binance",
 }
 
 
-def build(**changes: Any) -> OrderRequest:
-    return OrderRequest(**{**VALID, **changes})
+def build(**changes: Any) -> models.OrderRequest:
+    return models.OrderRequest(**{**VALID, **changes})
 
 
-def test_the_seed_order_is_a_pay_of_one_usd() -> None:
+def test_the_booking_order_is_a_pay_of_one_usd() -> None:
     request = build()
-    assert request.transaction_type is TransactionType.PAY
+    assert request.transaction_type is models.TransactionType.PAY
     assert request.fiat == "USD"
     assert request.price.plain == "1.00"
 
@@ -66,7 +42,7 @@ def test_the_seed_order_is_a_pay_of_one_usd() -> None:
         ({"reference": "has space"}, "reference"),
         ({"reference": 42}, "reference"),
         ({"price": "1.00"}, "price"),
-        ({"price": Money("0", "USD")}, "price.amount"),
+        ({"price": models.Money("0", "USD")}, "price.amount"),
         ({"callback_url": "ftp://x.example/cb"}, "callback_url"),
         ({"callback_url": "/relative"}, "callback_url"),
         ({"callback_url": "https://"}, "callback_url"),
@@ -82,7 +58,7 @@ def test_the_seed_order_is_a_pay_of_one_usd() -> None:
     ],
 )
 def test_invalid_fields_are_named(changes: dict[str, Any], field: str) -> None:
-    with pytest.raises(ValidationError) as caught:
+    with pytest.raises(models.ValidationError) as caught:
         build(**changes)
     assert caught.value.field == field
 
@@ -91,7 +67,7 @@ def _check_field(field: str, value: object) -> None:
     """Build a request with ``field`` set to ``value``: valid, or an error naming ``field``."""
     try:
         build(**{field: value})
-    except ValidationError as error:
+    except models.ValidationError as error:
         assert error.field.split(".")[0] == field, (field, value, error)
 
 
@@ -110,7 +86,8 @@ def test_reference_property(value: object) -> None:
 
 
 @given(
-    st.builds(Money, st.decimals(min_value=0, max_value=10**6, places=2), st.just("USD")) | texts
+    st.builds(models.Money, st.decimals(min_value=0, max_value=10**6, places=2), st.just("USD"))
+    | texts
 )
 def test_price_property(value: object) -> None:
     _check_field("price", value)
@@ -148,60 +125,60 @@ def test_expires_at_property(value: object) -> None:
 
 def test_every_order_request_field_has_a_property_test() -> None:
     tested = {name.removeprefix("test_").removesuffix("_property") for name in globals()}
-    assert {f.name for f in attrs.fields(OrderRequest)} <= tested
+    assert {f.name for f in attrs.fields(models.OrderRequest)} <= tested
 
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 SAMPLES: dict[type, Callable[[], object]] = {
-    Money: lambda: Money("0.00000001", "USDT"),
-    OrderRequest: lambda: build(
+    models.Money: lambda: models.Money("0.00000001", "USDT"),
+    models.OrderRequest: lambda: build(
         description="Booking 42", return_url="https://a.example/ok", expires_at=NOW
     ),
-    Order: lambda: Order(
+    models.Order: lambda: models.Order(
         provider="binance",
         reference="booking-42",
         provider_order_id="29383937493038367292",
         provider_reference="LC0123456789",
-        status=PaymentStatus.PENDING,
-        amount=Money("1.00", "USD"),
+        status=models.PaymentStatus.PENDING,
+        amount=models.Money("1.00", "USD"),
         checkout_url="https://pay.example/checkout/x",
         links={"qr_image": "https://pay.example/qr.png", "kiosk": "https://pay.example/k"},
         expires_at=NOW + timedelta(hours=1),
-        paid=Money("0.00001500", "BTC"),
-        fee=Money("0.01", "USD"),
+        paid=models.Money("0.00001500", "BTC"),
+        fee=models.Money("0.01", "USD"),
     ),
-    PaymentEvent: lambda: PaymentEvent(
+    models.PaymentEvent: lambda: models.PaymentEvent(
         provider="binance",
         event_id="binance:1:PAY_SUCCESS",
-        status=PaymentStatus.PAID,
+        status=models.PaymentStatus.PAID,
         provider_order_id="29383937493038367292",
         provider_reference="LC0123456789",
-        amount=Money("1.00", "USDT"),
+        amount=models.Money("1.00", "USDT"),
         occurred_at=NOW,
-        paid=Money("1.00", "USDT"),
-        fee=Money("0.001", "USDT"),
+        paid=models.Money("1.00", "USDT"),
+        fee=models.Money("0.001", "USDT"),
     ),
-    ErrorClassification: lambda: ErrorClassification(
-        category=ErrorCategory.RATE_LIMITED,
+    models.ErrorClassification: lambda: models.ErrorClassification(
+        category=models.ErrorCategory.RATE_LIMITED,
         retryable=True,
         retry_after=2.5,
         action="back off",
         user_message="try later",
         status_code=429,
     ),
-    ProviderInfo: lambda: ProviderInfo(
+    models.ProviderInfo: lambda: models.ProviderInfo(
         name="binance",
         display_name="Binance Pay",
         currencies=frozenset({"USD", "USDT"}),
         capabilities=frozenset({"create_order"}),
         settings={"api_key": "BINANCE_PAY_API_KEY"},
-        idempotency=IdempotencyPattern.FIND_OR_CREATE,
+        idempotency=models.IdempotencyPattern.FIND_OR_CREATE,
     ),
-    StatusChange: lambda: StatusChange(
+    models.StatusChange: lambda: models.StatusChange(
         provider="binance",
         reference="booking-42",
-        old_status=PaymentStatus.PENDING,
-        new_status=PaymentStatus.PAID,
+        old_status=models.PaymentStatus.PENDING,
+        new_status=models.PaymentStatus.PAID,
         event_id="e1",
         changed_at=NOW,
     ),
@@ -210,32 +187,36 @@ SAMPLES: dict[type, Callable[[], object]] = {
         "POST", "https://bpay.example/x", {"content-type": "application/json"}, b"{}", "q"
     ),
     HttpResponse: lambda: HttpResponse(429, {"retry-after": "2"}, b'{"code":"x"}'),
-    CallbackRequest: lambda: CallbackRequest({"X-A": "1"}, b'{"bizId":29383937493038367292}'),
-    CallbackReply: lambda: CallbackReply(200, b'{"returnCode":"SUCCESS","returnMessage":null}'),
-    CallbackResult: lambda: CallbackResult(
-        SAMPLES[PaymentEvent](),  # type: ignore[arg-type]
-        CallbackReply(200, b"{}"),
+    models.CallbackRequest: lambda: models.CallbackRequest(
+        {"X-A": "1"}, b'{"bizId":29383937493038367292}'
     ),
-    RefundRequest: lambda: RefundRequest(
+    models.CallbackReply: lambda: models.CallbackReply(
+        200, b'{"returnCode":"SUCCESS","returnMessage":null}'
+    ),
+    models.CallbackResult: lambda: models.CallbackResult(
+        SAMPLES[models.PaymentEvent](),  # type: ignore[arg-type]
+        models.CallbackReply(200, b"{}"),
+    ),
+    models.RefundRequest: lambda: models.RefundRequest(
         reference="booking-42",
         refund_reference="cancel-1",
-        amount=Money("0.40", "USD"),
+        amount=models.Money("0.40", "USD"),
         reason="booking cancelled",
     ),
-    Refund: lambda: Refund(
+    models.Refund: lambda: models.Refund(
         provider="binance",
         reference="booking-42",
         refund_reference="cancel-1",
         provider_refund_id="LC0123456789R0a1b2c3",
         provider_order_id="29383937493038367292",
-        amount=Money("0.40", "USD"),
-        status=RefundStatus.SUCCEEDED,
-        settlement=Money("0.40000000", "USDT"),
+        amount=models.Money("0.40", "USD"),
+        status=models.RefundStatus.SUCCEEDED,
+        settlement=models.Money("0.40000000", "USDT"),
     ),
-    RefundNotice: lambda: RefundNotice(
+    models.RefundNotice: lambda: models.RefundNotice(
         provider_refund_id="LC0123456789R0a1b2c3",
-        status=RefundStatus.SUCCEEDED,
-        amount=Money("0.4", "USDT"),
+        status=models.RefundStatus.SUCCEEDED,
+        amount=models.Money("0.4", "USDT"),
     ),
 }
 
@@ -266,71 +247,75 @@ def test_public_models_round_trip_through_cattrs(model: type) -> None:
 
 
 def test_money_unstructures_to_strings_not_floats() -> None:
-    data = converter.unstructure(SAMPLES[Order]())
+    data = converter.unstructure(SAMPLES[models.Order]())
     assert data["amount"] == {"amount": "1.00", "currency": "USD"}
     assert data["provider_order_id"] == "29383937493038367292"
 
 
 @pytest.mark.parametrize("amount", [1.0, "1.001", "NaN", "-1", True])
 def test_structuring_bad_money_is_refused_naming_the_field(amount: object) -> None:
-    data = converter.unstructure(SAMPLES[Order]())
+    data = converter.unstructure(SAMPLES[models.Order]())
     data["amount"] = {"amount": amount, "currency": "USD"}
     with pytest.raises(ClassValidationError) as caught:  # cattrs groups what went wrong
-        converter.structure(data, Order)
+        converter.structure(data, models.Order)
     (error,) = caught.value.exceptions
-    assert isinstance(error, ValidationError)
+    assert isinstance(error, models.ValidationError)
     assert error.field == "amount"
 
 
 @pytest.mark.parametrize("value", [0.1, True, "abc", None, [1]])
 def test_the_converter_refuses_floats_and_junk_as_decimals(value: object) -> None:
-    with pytest.raises(ValidationError):
+    with pytest.raises(models.ValidationError):
         converter.structure(value, Decimal)
     assert converter.structure("0.10", Decimal) == Decimal("0.10")
     assert converter.structure(7, Decimal) == Decimal(7)
 
 
 def test_status_moves_only_forward() -> None:
-    assert PaymentStatus.PENDING.can_become(PaymentStatus.PAID)
-    assert not PaymentStatus.PAID.can_become(PaymentStatus.CLOSED)
-    assert not PaymentStatus.PAID.can_become(PaymentStatus.EXPIRED)
-    assert PaymentStatus.PAID.can_become(PaymentStatus.REFUNDED)
-    assert PaymentStatus.CLOSED.can_become(PaymentStatus.PAID)
-    assert not PaymentStatus.REFUNDED.can_become(PaymentStatus.PAID)
+    assert models.PaymentStatus.PENDING.can_become(models.PaymentStatus.PAID)
+    assert not models.PaymentStatus.PAID.can_become(models.PaymentStatus.CLOSED)
+    assert not models.PaymentStatus.PAID.can_become(models.PaymentStatus.EXPIRED)
+    assert models.PaymentStatus.PAID.can_become(models.PaymentStatus.REFUNDED)
+    assert models.PaymentStatus.CLOSED.can_become(models.PaymentStatus.PAID)
+    assert not models.PaymentStatus.REFUNDED.can_become(models.PaymentStatus.PAID)
 
 
 def test_a_payment_seen_or_under_review_is_not_final_and_may_still_end_either_way() -> None:
-    seen, review = PaymentStatus.CONFIRMING, PaymentStatus.NEEDS_REVIEW
-    assert {s for s in PaymentStatus if not s.is_final} == {PaymentStatus.PENDING, seen, review}
+    seen, review = models.PaymentStatus.CONFIRMING, models.PaymentStatus.NEEDS_REVIEW
+    assert {s for s in models.PaymentStatus if not s.is_final} == {
+        models.PaymentStatus.PENDING,
+        seen,
+        review,
+    }
     for status in (seen, review):
-        assert status.can_become(PaymentStatus.PAID)
-        assert status.can_become(PaymentStatus.FAILED)
-        assert not status.can_become(PaymentStatus.CLOSED)
-        assert not status.can_become(PaymentStatus.EXPIRED)
-        assert not status.can_become(PaymentStatus.PENDING)
+        assert status.can_become(models.PaymentStatus.PAID)
+        assert status.can_become(models.PaymentStatus.FAILED)
+        assert not status.can_become(models.PaymentStatus.CLOSED)
+        assert not status.can_become(models.PaymentStatus.EXPIRED)
+        assert not status.can_become(models.PaymentStatus.PENDING)
         assert not status.is_refundable
     assert seen.can_become(review)
     assert not review.can_become(seen)
-    for final in (s for s in PaymentStatus if s.is_final):
+    for final in (s for s in models.PaymentStatus if s.is_final):
         assert not final.can_become(seen), final
         assert not final.can_become(review), final
 
 
 def test_no_status_returns_to_itself_nor_leaves_refunded() -> None:
-    for status in PaymentStatus:
+    for status in models.PaymentStatus:
         assert not status.can_become(status)
-    assert not any(PaymentStatus.REFUNDED.can_become(s) for s in PaymentStatus)
+    assert not any(models.PaymentStatus.REFUNDED.can_become(s) for s in models.PaymentStatus)
 
 
 def test_an_orders_links_cannot_be_changed_and_must_be_text() -> None:
-    order = SAMPLES[Order]()
-    assert isinstance(order, Order)
+    order = SAMPLES[models.Order]()
+    assert isinstance(order, models.Order)
     with pytest.raises(TypeError):
         order.links["qr_image"] = "https://evil.example/"  # type: ignore[index]
     assert order.links["qr_image"] == "https://pay.example/qr.png"
-    with pytest.raises(ValidationError, match=r"links\.app"):
+    with pytest.raises(models.ValidationError, match=r"links\.app"):
         attrs.evolve(order, links={"app": 42})
-    with pytest.raises(ValidationError, match="links"):
+    with pytest.raises(models.ValidationError, match="links"):
         attrs.evolve(order, links=["https://pay.example/"])
 
 
@@ -345,15 +330,15 @@ def test_an_orders_links_cannot_be_changed_and_must_be_text() -> None:
     ],
 )
 def test_the_old_order_names_still_read_with_a_warning(old: str, new: str | None) -> None:
-    order = SAMPLES[Order]()
+    order = SAMPLES[models.Order]()
     with pytest.warns(DeprecationWarning, match=rf"Order\.{old} is deprecated"):
         assert getattr(order, old) == new
 
 
 def test_an_order_known_by_its_reference_gives_it_as_the_old_merchant_order_id() -> None:
-    order = attrs.evolve(SAMPLES[Order](), provider_reference=None)
+    order = attrs.evolve(SAMPLES[models.Order](), provider_reference=None)
     with pytest.warns(DeprecationWarning, match="Order.provider_reference"):
         assert order.merchant_order_id == "booking-42"
-    event = attrs.evolve(SAMPLES[PaymentEvent](), provider_reference=None)
+    event = attrs.evolve(SAMPLES[models.PaymentEvent](), provider_reference=None)
     with pytest.warns(DeprecationWarning, match="PaymentEvent.provider_reference"):
         assert event.merchant_order_id is None
