@@ -6,11 +6,12 @@ Each check fails the running contract saying what is wrong.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import json
 import tempfile
 import uuid
-from collections.abc import Callable, Generator, Mapping, Sequence
+from collections.abc import Callable, Generator, Mapping
 from datetime import datetime
 from decimal import Decimal
 from functools import partial
@@ -18,7 +19,6 @@ from pathlib import Path
 from typing import Any, Final, TypeVar
 
 import attrs
-import pluggy
 import pytest
 
 from payments_core import (
@@ -91,31 +91,6 @@ def require(condition: object, message: str) -> None:
         raise AssertionError(message)
 
 
-class _HookRecorder:
-    """Records which hooks a facade calls, through pluggy's call monitoring."""
-
-    def __init__(self) -> None:
-        self.called: set[str] = set()
-
-    def watch(self, pm: pluggy.PluginManager) -> None:
-        """Record every hook ``pm`` calls from now on."""
-        pm.add_hookcall_monitoring(self._before, self._after)
-
-    def _before(
-        self, hook_name: str, hook_impls: Sequence[pluggy.HookImpl], kwargs: Mapping[str, object]
-    ) -> None:
-        self.called.add(hook_name)
-
-    def _after(
-        self,
-        outcome: pluggy.Result[object],
-        hook_name: str,
-        hook_impls: Sequence[pluggy.HookImpl],
-        kwargs: Mapping[str, object],
-    ) -> None:
-        pass  # the call is recorded before it runs
-
-
 class ContractRun:
     """One contract test's tools: facades wired to the provider, faults, fresh references.
 
@@ -129,14 +104,13 @@ class ContractRun:
         self.harness = harness
         self.faults = FaultInjector(harness.transport(), harness.async_transport())
         self.sleeps: list[float] = []
-        self._recorder = _HookRecorder()
-        self._opened: list[Payments] = []
-        self._cleanups: list[Callable[[], object]] = []
+        self._called: set[str] = set()
+        self._cleanups = contextlib.ExitStack()
 
     @property
     def hooks_called(self) -> frozenset[str]:
         """The provider hooks called so far."""
-        return frozenset(self._recorder.called)
+        return frozenset(self._called)
 
     def payments(
         self,
@@ -176,16 +150,18 @@ class ContractRun:
             async_transport=self.faults,
             plugins=plugins,
         )
-        self._recorder.watch(payments.host.pm)
-        self._opened.append(payments)
-        return payments
+        payments.host.pm.add_hookcall_monitoring(
+            lambda hook_name, *_: self._called.add(hook_name),
+            lambda *_: None,  # the call is recorded before it runs
+        )
+        return self._cleanups.enter_context(payments)
 
     def ledger(self) -> Ledger:
         """A new SQLite ledger in a file of its own, closed and removed with the run."""
         folder = tempfile.TemporaryDirectory(prefix="payments-contract-")
-        self._cleanups.append(folder.cleanup)
+        self._cleanups.callback(folder.cleanup)
         ledger = open_ledger(f"sqlite:///{Path(folder.name) / 'ledger.sqlite3'}")
-        self._cleanups.append(ledger.close)
+        self._cleanups.callback(ledger.close)
         return ledger
 
     def reference(self, label: str) -> str:
@@ -238,10 +214,7 @@ class ContractRun:
 
     def close(self) -> None:
         """Close every facade this run opened, and the injector's own transport."""
-        for payments in self._opened:
-            payments.close()
-        for cleanup in reversed(self._cleanups):
-            cleanup()
+        self._cleanups.close()
         self.faults.close()
 
 
