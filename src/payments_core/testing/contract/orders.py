@@ -40,6 +40,7 @@ from payments_core.testing.contract.runner import (
     expect_error,
     handle,
     require,
+    require_value,
     retry_problems,
     round_trip,
     unique,
@@ -197,8 +198,7 @@ class OrderContracts:
         request = run.request("query", payments)
         created = payments.create_order(request)
         found = payments.query_order(request.reference)
-        require(found is not None, "query_order found nothing for a created order")
-        assert found is not None
+        found = require_value(found, "query_order found nothing for a created order")
         check_order(found, request, run.harness.name, queried=True)
         require(
             (found.provider_order_id, found.provider_reference)
@@ -347,8 +347,7 @@ class ErrorContracts:
                 f"{fault.kind.value} raised {type(error).__name__}, not {error_type.__name__}",
             )
             got = error.classification
-            require(got is not None, f"{fault.kind.value}: the error was not classified")
-            assert got is not None
+            got = require_value(got, f"{fault.kind.value}: the error was not classified")
             require(
                 (got.category, got.retryable) == (category, True),
                 f"{fault.kind.value} classified {got.category}, retryable={got.retryable}; "
@@ -521,8 +520,7 @@ class SurfaceContracts:
             )
             sandbox.pay(order.provider_order_id)
             found = payments.query_order(request.reference)
-        require(found is not None, "the sandbox lost the order")
-        assert found is not None
+        found = require_value(found, "the sandbox lost the order")
         require(found.status is PaymentStatus.PAID, f"a paid sandbox order reads {found.status}")
 
     @contract_test(

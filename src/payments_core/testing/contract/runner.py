@@ -91,6 +91,20 @@ def require(condition: object, message: str) -> None:
         raise AssertionError(message)
 
 
+def require_type(value: object, kind: type[T], message: str) -> T:
+    """``value``; fail the running contract with ``message`` unless it is a ``kind``."""
+    if not isinstance(value, kind):
+        raise AssertionError(message)
+    return value
+
+
+def require_value(value: T | None, message: str) -> T:
+    """``value``; fail the running contract with ``message`` if it is ``None``."""
+    if value is None:
+        raise AssertionError(message)
+    return value
+
+
 class ContractRun:
     """One contract test's tools: facades wired to the provider, faults, fresh references.
 
@@ -275,8 +289,7 @@ def describe(exc: Exception) -> str:
 
 
 def check_money(value: object, where: str) -> Money:
-    require(isinstance(value, Money), f"{where} is a {type(value).__name__}, not Money")
-    assert isinstance(value, Money)
+    value = require_type(value, Money, f"{where} is a {type(value).__name__}, not Money")
     require(
         type(value.amount) is Decimal,
         f"{where}.amount is a {type(value.amount).__name__}, not Decimal: money must never "
@@ -288,16 +301,14 @@ def check_money(value: object, where: str) -> Money:
 def check_aware(value: object, where: str) -> None:
     if value is None:
         return
-    require(isinstance(value, datetime), f"{where} is a {type(value).__name__}, not datetime")
-    assert isinstance(value, datetime)
+    value = require_type(value, datetime, f"{where} is a {type(value).__name__}, not datetime")
     require(value.utcoffset() is not None, f"{where} is a naive datetime")
 
 
 def check_order(
     order: object, request: OrderRequest, provider: str, *, queried: bool = False
 ) -> Order:
-    require(isinstance(order, Order), f"create_order gave a {type(order).__name__}, not Order")
-    assert isinstance(order, Order)
+    order = require_type(order, Order, f"create_order gave a {type(order).__name__}, not Order")
     require(order.provider == provider, f"order.provider is {order.provider!r}, not {provider!r}")
     require(
         order.reference == request.reference,
@@ -342,8 +353,7 @@ def check_order(
 
 
 def check_refund(refund: object, request: RefundRequest, provider: str) -> Refund:
-    require(isinstance(refund, Refund), f"refund_order gave a {type(refund).__name__}")
-    assert isinstance(refund, Refund)
+    refund = require_type(refund, Refund, f"refund_order gave a {type(refund).__name__}")
     require(refund.provider == provider, f"refund.provider is {refund.provider!r}")
     require(
         (refund.reference, refund.refund_reference)
@@ -414,15 +424,12 @@ def handle(payments: Payments, provider: str, callback: CallbackRequest) -> Call
 
 
 def check_paid_event(result: object, order: Order, provider: str) -> PaymentEvent:
-    require(isinstance(result, CallbackResult), f"handle_callback gave {type(result).__name__}")
-    assert isinstance(result, CallbackResult)
+    result = require_type(result, CallbackResult, f"handle_callback gave {type(result).__name__}")
     require(
         200 <= result.reply.status_code < 300,
         f"a genuine callback was answered with HTTP {result.reply.status_code}",
     )
-    event = result.event
-    require(isinstance(event, PaymentEvent), f"a paid callback gave event {event!r}")
-    assert isinstance(event, PaymentEvent)
+    event = require_type(result.event, PaymentEvent, f"a paid callback gave event {result.event!r}")
     require(event.provider == provider, f"event.provider is {event.provider!r}")
     require(event.status is PaymentStatus.PAID, f"a paid callback gave status {event.status!r}")
     require(
