@@ -384,12 +384,20 @@ def skip_without_refunds(payments: Payments, name: str) -> None:
         pytest.skip("the provider does not list the refund_order capability")
 
 
-def check_refused(exc: CallbackError, what: str) -> None:
-    status = exc.reply.status_code
-    require(
-        400 <= status < 500,
-        f"{what} was refused with HTTP {status}; a refused callback is answered with a 4xx",
-    )
+def check_refused(
+    payments: Payments, provider: str, callback: CallbackRequest, what: str, accepted: str = ""
+) -> None:
+    """Handle ``callback``, which must be refused with a 4xx; ``accepted`` names it if not."""
+    try:
+        result = handle(payments, provider, callback)
+    except CallbackError as refused:
+        status = refused.reply.status_code
+        require(
+            400 <= status < 500,
+            f"{what} was refused with HTTP {status}; a refused callback is answered with a 4xx",
+        )
+        return
+    raise AssertionError(f"{accepted or what} was accepted: {result.event!r}")
 
 
 def round_trip(model: object, label: str) -> None:

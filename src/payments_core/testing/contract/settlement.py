@@ -13,7 +13,7 @@ import attrs
 import pytest
 from hypothesis import given
 
-from payments_core.errors import CallbackError, ProviderError, ValidationError
+from payments_core.errors import ProviderError, ValidationError
 from payments_core.facade import Payments
 from payments_core.models import CallbackRequest, Order, PaymentStatus, RefundStatus
 from payments_core.money import Money
@@ -98,14 +98,8 @@ class CallbackContracts:
         @contract_settings()
         @given(callback_mutations(run.harness.callback_format))
         def check(mutation: CallbackMutation) -> None:
-            forged = mutation(genuine)
             what = f"a callback tampered by {mutation.description}"
-            try:
-                result = payments.handle_callback(run.harness.name, forged.headers, forged.body)
-            except CallbackError as refused:
-                check_refused(refused, what)
-                return
-            raise AssertionError(f"{what} was accepted: {result.event!r}")
+            check_refused(payments, run.harness.name, mutation(genuine), what)
 
         check()
 
@@ -122,12 +116,8 @@ class CallbackContracts:
         @contract_settings()
         @given(callback_requests(run.harness.callback_format))
         def check(callback: CallbackRequest) -> None:
-            try:
-                result = payments.handle_callback(run.harness.name, callback.headers, callback.body)
-            except CallbackError as refused:
-                check_refused(refused, "a malformed callback")
-                return
-            raise AssertionError(f"a random callback was accepted: {result.event!r}")
+            name = run.harness.name
+            check_refused(payments, name, callback, "a malformed callback", "a random callback")
 
         check()
 
