@@ -373,8 +373,7 @@ class ErrorContracts:
             payments.query_order(request.reference)
             genuine = harness.paid_callback(order)
             payments.handle_callback(harness.name, genuine.headers, genuine.body)
-            forged = {k: v for k, v in genuine.headers.items()}
-            forged[harness.callback_format.signature_header] = "0" * 64
+            forged = {**genuine.headers, harness.callback_format.signature_header: "0" * 64}
             for headers, body in ((forged, genuine.body), (genuine.headers, b"{not json")):
                 errors.append(
                     expect_error(
