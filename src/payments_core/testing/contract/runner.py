@@ -34,7 +34,6 @@ from payments_core import (
     PaymentsError,
     PaymentStatus,
     ProviderError,
-    ProviderInfo,
     Refund,
     RefundRequest,
     RefundStatus,
@@ -44,7 +43,7 @@ from payments_core import (
 from payments_core.classify import classification_for_status
 from payments_core.config import HttpSettings
 from payments_core.ledger import Ledger, open_ledger
-from payments_core.money import CURRENCIES, Money
+from payments_core.money import Money
 from payments_core.testing.harness import FaultInjector, ProviderHarness
 from payments_core.transport import HttpxSender, drive
 
@@ -416,10 +415,6 @@ def expect_error(fn: Callable[[], object], what: str) -> PaymentsError:
     except PaymentsError as error:
         return error
     raise AssertionError(f"{what} succeeded with {result!r}; it should have failed")
-
-
-def unsupported_currencies(info: ProviderInfo) -> list[str]:
-    return sorted(code for code in CURRENCIES if code not in info.currencies)
 
 
 def unique(run: ContractRun, reference: str) -> str:
