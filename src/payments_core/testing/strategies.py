@@ -160,18 +160,15 @@ def urls(draw: st.DrawFn, *, schemes: Collection[str] = ("http", "https")) -> st
             st.ip_addresses(v=4).map(str),
         )
     )
-    port = draw(st.none() | st.integers(min_value=1, max_value=65535))
+    port = draw(st.just("") | st.integers(min_value=1, max_value=65535).map(":{}".format))
     path = "/".join(draw(st.lists(_PATH_SEGMENT, max_size=5)))
     query = draw(
-        st.none()
+        st.just("")
         | st.dictionaries(_LABEL, _LABEL, min_size=1, max_size=3).map(
-            lambda pairs: "&".join(f"{k}={v}" for k, v in sorted(pairs.items()))
+            lambda pairs: "?" + "&".join(f"{k}={v}" for k, v in sorted(pairs.items()))
         )
     )
-    url = f"{scheme}://{host}{f':{port}' if port is not None else ''}/{path}"
-    if query is not None:
-        url += f"?{query}"
-    return url[:URL_MAX]
+    return f"{scheme}://{host}{port}/{path}{query}"[:URL_MAX]
 
 
 _TEXT: Final = st.text(
@@ -180,15 +177,12 @@ _TEXT: Final = st.text(
 _OFFSETS: Final = st.integers(min_value=-23 * 60, max_value=23 * 60).map(
     lambda minutes: timezone(timedelta(minutes=minutes))
 )
-
-
-def _future_datetimes() -> st.SearchStrategy[datetime]:
-    # Relative to the moment of drawing, so an expiry is always ahead of the provider's clock.
-    return st.builds(
-        lambda seconds, tz: (datetime.now(UTC) + timedelta(seconds=seconds)).astimezone(tz),
-        st.integers(min_value=600, max_value=30 * 24 * 3600),
-        _OFFSETS,
-    )
+# Relative to the moment of drawing, so an expiry is always ahead of the provider's clock.
+_FUTURE_DATETIMES: Final = st.builds(
+    lambda seconds, tz: (datetime.now(UTC) + timedelta(seconds=seconds)).astimezone(tz),
+    st.integers(min_value=600, max_value=30 * 24 * 3600),
+    _OFFSETS,
+)
 
 
 # order_requests' keyword arguments shadow these two strategy functions.
@@ -218,7 +212,7 @@ def order_requests(
         description=_TEXT,
         return_url=st.none() | urls(),
         cancel_url=st.none() | urls(),
-        expires_at=st.none() | _future_datetimes(),
+        expires_at=st.none() | _FUTURE_DATETIMES,
     )
 
 
