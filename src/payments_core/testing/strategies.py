@@ -131,9 +131,7 @@ def prices(
 ) -> st.SearchStrategy[Money]:
     """Money that can be charged: at least the currency's smallest unit, at most ``max_value``."""
     return _currency_strategy(currency).flatmap(
-        lambda code: money(
-            code, min_value=Decimal(1).scaleb(-CURRENCIES[code].minor_units), max_value=max_value
-        )
+        lambda code: money(code, min_value=CURRENCIES[code].quantum, max_value=max_value)
     )
 
 
@@ -226,12 +224,11 @@ def refund_requests(
     :param price: The refunded order's price.
     :param reference: The order's reference; default: any drawn by :func:`references`.
     """
-    smallest = Decimal(1).scaleb(-price.currency_info.minor_units)
     return st.builds(
         RefundRequest,
         reference=st.just(reference) if reference is not None else _all_references(),
         refund_reference=_all_references(),
-        amount=money(price.currency, min_value=smallest, max_value=price.amount),
+        amount=money(price.currency, min_value=price.currency_info.quantum, max_value=price.amount),
         reason=_TEXT,
         callback_url=st.none() | urls(),
     )
