@@ -120,12 +120,8 @@ def money(
     :param max_value: Largest amount (rounded down to the currency's precision).
     """
     code = draw(_currency_strategy(currency))
-    exponent = CURRENCIES[code].minor_units
-    scale = Decimal(10) ** exponent
-    low = int((Decimal(min_value) * scale).to_integral_value(rounding="ROUND_CEILING"))
-    high = int((Decimal(max_value) * scale).to_integral_value(rounding="ROUND_FLOOR"))
-    units = draw(st.integers(min_value=max(low, 0), max_value=high))
-    return Money(Decimal(units).scaleb(-exponent), code)
+    low = max(Decimal(min_value), Decimal(0))
+    return Money(draw(st.decimals(low, max_value, places=CURRENCIES[code].minor_units)), code)
 
 
 def prices(
@@ -135,9 +131,7 @@ def prices(
 ) -> st.SearchStrategy[Money]:
     """Money that can be charged: at least the currency's smallest unit, at most ``max_value``."""
     return _currency_strategy(currency).flatmap(
-        lambda code: money(
-            code, min_value=Decimal(1).scaleb(-CURRENCIES[code].minor_units), max_value=max_value
-        )
+        lambda code: money(code, min_value=CURRENCIES[code].quantum, max_value=max_value)
     )
 
 
@@ -164,18 +158,15 @@ def urls(draw: st.DrawFn, *, schemes: Collection[str] = ("http", "https")) -> st
             st.ip_addresses(v=4).map(str),
         )
     )
-    port = draw(st.none() | st.integers(min_value=1, max_value=65535))
+    port = draw(st.just("") | st.integers(min_value=1, max_value=65535).map(":{}".format))
     path = "/".join(draw(st.lists(_PATH_SEGMENT, max_size=5)))
     query = draw(
-        st.none()
+        st.just("")
         | st.dictionaries(_LABEL, _LABEL, min_size=1, max_size=3).map(
-            lambda pairs: "&".join(f"{k}={v}" for k, v in sorted(pairs.items()))
+            lambda pairs: "?" + "&".join(f"{k}={v}" for k, v in sorted(pairs.items()))
         )
     )
-    url = f"{scheme}://{host}{f':{port}' if port is not None else ''}/{path}"
-    if query is not None:
-        url += f"?{query}"
-    return url[:URL_MAX]
+    return f"{scheme}://{host}{port}/{path}{query}"[:URL_MAX]
 
 
 _TEXT: Final = st.text(
@@ -184,15 +175,12 @@ _TEXT: Final = st.text(
 _OFFSETS: Final = st.integers(min_value=-23 * 60, max_value=23 * 60).map(
     lambda minutes: timezone(timedelta(minutes=minutes))
 )
-
-
-def _future_datetimes() -> st.SearchStrategy[datetime]:
-    # Relative to the moment of drawing, so an expiry is always ahead of the provider's clock.
-    return st.builds(
-        lambda seconds, tz: (datetime.now(UTC) + timedelta(seconds=seconds)).astimezone(tz),
-        st.integers(min_value=600, max_value=30 * 24 * 3600),
-        _OFFSETS,
-    )
+# Relative to the moment of drawing, so an expiry is always ahead of the provider's clock.
+_FUTURE_DATETIMES: Final = st.builds(
+    lambda seconds, tz: (datetime.now(UTC) + timedelta(seconds=seconds)).astimezone(tz),
+    st.integers(min_value=600, max_value=30 * 24 * 3600),
+    _OFFSETS,
+)
 
 
 # order_requests' keyword arguments shadow these two strategy functions.
@@ -222,7 +210,7 @@ def order_requests(
         description=_TEXT,
         return_url=st.none() | urls(),
         cancel_url=st.none() | urls(),
-        expires_at=st.none() | _future_datetimes(),
+        expires_at=st.none() | _FUTURE_DATETIMES,
     )
 
 
@@ -236,12 +224,11 @@ def refund_requests(
     :param price: The refunded order's price.
     :param reference: The order's reference; default: any drawn by :func:`references`.
     """
-    smallest = Decimal(1).scaleb(-price.currency_info.minor_units)
     return st.builds(
         RefundRequest,
         reference=st.just(reference) if reference is not None else _all_references(),
         refund_reference=_all_references(),
-        amount=money(price.currency, min_value=smallest, max_value=price.amount),
+        amount=money(price.currency, min_value=price.currency_info.quantum, max_value=price.amount),
         reason=_TEXT,
         callback_url=st.none() | urls(),
     )
@@ -324,9 +311,7 @@ _BAD_PRICES: Final = st.one_of(
     currencies().map(lambda code: Money(0, code)),
 )
 _BAD_DESCRIPTIONS: Final = st.one_of(
-    st.text(min_size=DESCRIPTION_MAX + 1, max_size=DESCRIPTION_MAX + 20).filter(
-        lambda s: len(s) > DESCRIPTION_MAX
-    ),
+    st.text(min_size=DESCRIPTION_MAX + 1, max_size=DESCRIPTION_MAX + 20),
     _with_inserted(st.text(max_size=20), _CONTROL_CHAR),
     _NOT_TEXT.filter(lambda v: v is not None),
 )

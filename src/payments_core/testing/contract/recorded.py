@@ -18,6 +18,7 @@ from payments_core.testing.contract.runner import (
     check_money,
     contract_test,
     require,
+    require_value,
 )
 
 __all__ = ["RecordedPaymentContracts"]
@@ -87,8 +88,7 @@ def _paid_and_recorded(
         f"a paid callback gave event {event!r}",
     )
     assert event is not None
-    require(recorded is not None, "the ledger holds no order after create_order")
-    assert recorded is not None
+    recorded = require_value(recorded, "the ledger holds no order after create_order")
     for field in ("paid", "fee"):
         said = getattr(event, field)
         if said is None:

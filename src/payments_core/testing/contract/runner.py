@@ -6,11 +6,12 @@ Each check fails the running contract saying what is wrong.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import json
 import tempfile
 import uuid
-from collections.abc import Callable, Generator, Mapping, Sequence
+from collections.abc import Callable, Generator, Mapping
 from datetime import datetime
 from decimal import Decimal
 from functools import partial
@@ -18,7 +19,6 @@ from pathlib import Path
 from typing import Any, Final, TypeVar
 
 import attrs
-import pluggy
 import pytest
 
 from payments_core import (
@@ -34,7 +34,6 @@ from payments_core import (
     PaymentsError,
     PaymentStatus,
     ProviderError,
-    ProviderInfo,
     Refund,
     RefundRequest,
     RefundStatus,
@@ -44,7 +43,7 @@ from payments_core import (
 from payments_core.classify import classification_for_status
 from payments_core.config import HttpSettings
 from payments_core.ledger import Ledger, open_ledger
-from payments_core.money import CURRENCIES, Money
+from payments_core.money import Money
 from payments_core.testing.harness import FaultInjector, ProviderHarness
 from payments_core.transport import HttpxSender, drive
 
@@ -91,29 +90,18 @@ def require(condition: object, message: str) -> None:
         raise AssertionError(message)
 
 
-class _HookRecorder:
-    """Records which hooks a facade calls, through pluggy's call monitoring."""
+def require_type(value: object, kind: type[T], message: str) -> T:
+    """``value``; fail the running contract with ``message`` unless it is a ``kind``."""
+    if not isinstance(value, kind):
+        raise AssertionError(message)
+    return value
 
-    def __init__(self) -> None:
-        self.called: set[str] = set()
 
-    def watch(self, pm: pluggy.PluginManager) -> None:
-        """Record every hook ``pm`` calls from now on."""
-        pm.add_hookcall_monitoring(self._before, self._after)
-
-    def _before(
-        self, hook_name: str, hook_impls: Sequence[pluggy.HookImpl], kwargs: Mapping[str, object]
-    ) -> None:
-        self.called.add(hook_name)
-
-    def _after(
-        self,
-        outcome: pluggy.Result[object],
-        hook_name: str,
-        hook_impls: Sequence[pluggy.HookImpl],
-        kwargs: Mapping[str, object],
-    ) -> None:
-        pass  # the call is recorded before it runs
+def require_value(value: T | None, message: str) -> T:
+    """``value``; fail the running contract with ``message`` if it is ``None``."""
+    if value is None:
+        raise AssertionError(message)
+    return value
 
 
 class ContractRun:
@@ -129,14 +117,13 @@ class ContractRun:
         self.harness = harness
         self.faults = FaultInjector(harness.transport(), harness.async_transport())
         self.sleeps: list[float] = []
-        self._recorder = _HookRecorder()
-        self._opened: list[Payments] = []
-        self._cleanups: list[Callable[[], object]] = []
+        self._called: set[str] = set()
+        self._cleanups = contextlib.ExitStack()
 
     @property
     def hooks_called(self) -> frozenset[str]:
         """The provider hooks called so far."""
-        return frozenset(self._recorder.called)
+        return frozenset(self._called)
 
     def payments(
         self,
@@ -176,16 +163,18 @@ class ContractRun:
             async_transport=self.faults,
             plugins=plugins,
         )
-        self._recorder.watch(payments.host.pm)
-        self._opened.append(payments)
-        return payments
+        payments.host.pm.add_hookcall_monitoring(
+            lambda hook_name, *_: self._called.add(hook_name),
+            lambda *_: None,  # the call is recorded before it runs
+        )
+        return self._cleanups.enter_context(payments)
 
     def ledger(self) -> Ledger:
         """A new SQLite ledger in a file of its own, closed and removed with the run."""
         folder = tempfile.TemporaryDirectory(prefix="payments-contract-")
-        self._cleanups.append(folder.cleanup)
+        self._cleanups.callback(folder.cleanup)
         ledger = open_ledger(f"sqlite:///{Path(folder.name) / 'ledger.sqlite3'}")
-        self._cleanups.append(ledger.close)
+        self._cleanups.callback(ledger.close)
         return ledger
 
     def reference(self, label: str) -> str:
@@ -238,10 +227,7 @@ class ContractRun:
 
     def close(self) -> None:
         """Close every facade this run opened, and the injector's own transport."""
-        for payments in self._opened:
-            payments.close()
-        for cleanup in reversed(self._cleanups):
-            cleanup()
+        self._cleanups.close()
         self.faults.close()
 
 
@@ -302,8 +288,7 @@ def describe(exc: Exception) -> str:
 
 
 def check_money(value: object, where: str) -> Money:
-    require(isinstance(value, Money), f"{where} is a {type(value).__name__}, not Money")
-    assert isinstance(value, Money)
+    value = require_type(value, Money, f"{where} is a {type(value).__name__}, not Money")
     require(
         type(value.amount) is Decimal,
         f"{where}.amount is a {type(value.amount).__name__}, not Decimal: money must never "
@@ -315,16 +300,14 @@ def check_money(value: object, where: str) -> Money:
 def check_aware(value: object, where: str) -> None:
     if value is None:
         return
-    require(isinstance(value, datetime), f"{where} is a {type(value).__name__}, not datetime")
-    assert isinstance(value, datetime)
+    value = require_type(value, datetime, f"{where} is a {type(value).__name__}, not datetime")
     require(value.utcoffset() is not None, f"{where} is a naive datetime")
 
 
 def check_order(
     order: object, request: OrderRequest, provider: str, *, queried: bool = False
 ) -> Order:
-    require(isinstance(order, Order), f"create_order gave a {type(order).__name__}, not Order")
-    assert isinstance(order, Order)
+    order = require_type(order, Order, f"create_order gave a {type(order).__name__}, not Order")
     require(order.provider == provider, f"order.provider is {order.provider!r}, not {provider!r}")
     require(
         order.reference == request.reference,
@@ -369,8 +352,7 @@ def check_order(
 
 
 def check_refund(refund: object, request: RefundRequest, provider: str) -> Refund:
-    require(isinstance(refund, Refund), f"refund_order gave a {type(refund).__name__}")
-    assert isinstance(refund, Refund)
+    refund = require_type(refund, Refund, f"refund_order gave a {type(refund).__name__}")
     require(refund.provider == provider, f"refund.provider is {refund.provider!r}")
     require(
         (refund.reference, refund.refund_reference)
@@ -401,12 +383,20 @@ def skip_without_refunds(payments: Payments, name: str) -> None:
         pytest.skip("the provider does not list the refund_order capability")
 
 
-def check_refused(exc: CallbackError, what: str) -> None:
-    status = exc.reply.status_code
-    require(
-        400 <= status < 500,
-        f"{what} was refused with HTTP {status}; a refused callback is answered with a 4xx",
-    )
+def check_refused(
+    payments: Payments, provider: str, callback: CallbackRequest, what: str, accepted: str = ""
+) -> None:
+    """Handle ``callback``, which must be refused with a 4xx; ``accepted`` names it if not."""
+    try:
+        result = handle(payments, provider, callback)
+    except CallbackError as refused:
+        status = refused.reply.status_code
+        require(
+            400 <= status < 500,
+            f"{what} was refused with HTTP {status}; a refused callback is answered with a 4xx",
+        )
+        return
+    raise AssertionError(f"{accepted or what} was accepted: {result.event!r}")
 
 
 def round_trip(model: object, label: str) -> None:
@@ -427,10 +417,6 @@ def expect_error(fn: Callable[[], object], what: str) -> PaymentsError:
     raise AssertionError(f"{what} succeeded with {result!r}; it should have failed")
 
 
-def unsupported_currencies(info: ProviderInfo) -> list[str]:
-    return sorted(code for code in CURRENCIES if code not in info.currencies)
-
-
 def unique(run: ContractRun, reference: str) -> str:
     """``reference`` made unique to this example, still a valid reference."""
     return (run.reference("h") + "-" + reference)[:128]
@@ -441,15 +427,12 @@ def handle(payments: Payments, provider: str, callback: CallbackRequest) -> Call
 
 
 def check_paid_event(result: object, order: Order, provider: str) -> PaymentEvent:
-    require(isinstance(result, CallbackResult), f"handle_callback gave {type(result).__name__}")
-    assert isinstance(result, CallbackResult)
+    result = require_type(result, CallbackResult, f"handle_callback gave {type(result).__name__}")
     require(
         200 <= result.reply.status_code < 300,
         f"a genuine callback was answered with HTTP {result.reply.status_code}",
     )
-    event = result.event
-    require(isinstance(event, PaymentEvent), f"a paid callback gave event {event!r}")
-    assert isinstance(event, PaymentEvent)
+    event = require_type(result.event, PaymentEvent, f"a paid callback gave event {result.event!r}")
     require(event.provider == provider, f"event.provider is {event.provider!r}")
     require(event.status is PaymentStatus.PAID, f"a paid callback gave status {event.status!r}")
     require(

@@ -54,8 +54,7 @@ class TelemetryContracts:
         payments.query_order(request.reference)
         genuine = harness.paid_callback(order)
         payments.handle_callback(harness.name, genuine.headers, genuine.body)
-        forged = dict(genuine.headers)
-        forged[harness.callback_format.signature_header] = "0" * 64
+        forged = {**genuine.headers, harness.callback_format.signature_header: "0" * 64}
         expect_error(
             partial(payments.handle_callback, harness.name, forged, genuine.body),
             "a forged callback",
