@@ -154,11 +154,8 @@ REFUNDS: Final = _table(
 # A reference being created at a find-or-create provider, by ``holder``, until ``expires_at``.
 CLAIMS: Final = _table("claims", "provider reference holder claimed_at:time expires_at:time")
 
-#: What decides whether an event may change an order (an :class:`OrderState`).
-STATE_COLUMNS: Final = (
-    "reference, provider_order_id, provider_reference, status, amount, currency, "
-    "settlement_amount, settlement_currency"
-)
+#: What decides whether an event may change an order: the fields of an :class:`OrderState`.
+STATE_COLUMNS: Final = ", ".join(OrderState._fields)
 #: What :func:`event_record` reads: every column of ``events`` but the outbox's.
 EVENT_RECORD_COLUMNS: Final = ", ".join(c.name for c in EVENTS.columns if c.name != "announced_at")
 
