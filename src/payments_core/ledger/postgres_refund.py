@@ -180,11 +180,4 @@ class SettleNotice(EventStatement):
             status=notice.status,
             provider_refund_id=stored.provider_refund_id or notice.provider_refund_id,
         )
-        return ApplyResult(
-            applied=True,
-            duplicate=False,
-            flagged=None,
-            change=change,
-            reference=state.reference,
-            refund=settled,
-        )
+        return ApplyResult(applied=True, change=change, reference=state.reference, refund=settled)

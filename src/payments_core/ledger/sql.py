@@ -450,7 +450,6 @@ class SqlLedger(Ledger):
             return duplicate.result
         return ApplyResult(
             applied=flag is None,
-            duplicate=False,
             flagged=flag,
             change=change,
             reference=None if state is None else state.reference,
