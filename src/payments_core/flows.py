@@ -277,10 +277,8 @@ def same_price(known: Order, request: OrderRequest) -> Order:
 
 
 def _retry_create(error: BaseException) -> bool:
-    if is_retryable(error):
-        return True
-    classification = getattr(error, "classification", None)
-    return classification is not None and classification.category in RECOVER_BY_QUERY
+    recover = isinstance(error, PaymentsError) and _category(error) in RECOVER_BY_QUERY
+    return recover or is_retryable(error)
 
 
 def reconciliation_event(provider: str, answer: Order) -> PaymentEvent:

@@ -330,9 +330,7 @@ class RefundAttempt:
     def known(self) -> Flow[Refund | None] | None:
         """The query for this refund, checked against the request; ``None`` without one."""
         query = self._query()
-        if query is None:
-            return None
-        return self._checked_query(query)
+        return None if query is None else self._checked_query(query)
 
     def _checked_query(self, query: Flow[Refund | None]) -> Flow[Refund | None]:
         found = yield from query

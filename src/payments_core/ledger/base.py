@@ -22,7 +22,7 @@ from payments_core.ledger._moved import moved_names
 _RECORDS = "payments_core.ledger.records"
 _RULES = "payments_core.rules"
 
-_moved = moved_names(
+__getattr__ = moved_names(
     __name__,
     {
         "ApplyResult": _RECORDS,
@@ -44,7 +44,3 @@ _moved = moved_names(
         "MIGRATIONS": "payments_core.ledger.migrations",
     },
 )
-
-
-def __getattr__(name: str) -> object:
-    return _moved(name)

@@ -154,11 +154,8 @@ REFUNDS: Final = _table(
 # A reference being created at a find-or-create provider, by ``holder``, until ``expires_at``.
 CLAIMS: Final = _table("claims", "provider reference holder claimed_at:time expires_at:time")
 
-#: What decides whether an event may change an order (an :class:`OrderState`).
-STATE_COLUMNS: Final = (
-    "reference, provider_order_id, provider_reference, status, amount, currency, "
-    "settlement_amount, settlement_currency"
-)
+#: What decides whether an event may change an order: the fields of an :class:`OrderState`.
+STATE_COLUMNS: Final = ", ".join(OrderState._fields)
 #: What :func:`event_record` reads: every column of ``events`` but the outbox's.
 EVENT_RECORD_COLUMNS: Final = ", ".join(c.name for c in EVENTS.columns if c.name != "announced_at")
 
@@ -245,25 +242,18 @@ def money_row(money: Money | None, prefix: str = "") -> dict[str, object]:
 
 def order_record(row: Row) -> OrderRecord:
     """The order in a row of every ``orders`` column."""
-    currency = row["currency"]
-    refunded = row["refunded_amount"]
+    currency, refunded = row["currency"], row["refunded_amount"]
     order = Order(
-        provider=row["provider"],
-        reference=row["reference"],
-        provider_order_id=row["provider_order_id"],
-        provider_reference=row["provider_reference"],
+        **_as_read(row, "provider", "reference", "provider_order_id", "provider_reference"),
+        **_as_read(row, "checkout_url", "links", "expires_at", "transaction_id"),
         status=PaymentStatus(row["status"]),
         amount=Money(row["amount"], currency),
         settlement=_money(row, "settlement_"),
-        checkout_url=row["checkout_url"],
-        links=row["links"],
-        expires_at=row["expires_at"],
-        transaction_id=row["transaction_id"],
         refunded=None if refunded is None else Money(refunded, currency),
         paid=_money(row, "paid_"),
         fee=_money(row, "fee_"),
     )
-    return OrderRecord(order=order, created_at=row["created_at"], updated_at=row["updated_at"])
+    return OrderRecord(order=order, **_as_read(row, "created_at", "updated_at"))
 
 
 def order_state(row: Row) -> OrderState:
@@ -285,19 +275,13 @@ def event_record(row: Row) -> EventRecord:
     """The event in a row of :data:`EVENT_RECORD_COLUMNS`."""
     previous_status, flag = row["previous_status"], row["flag"]
     return EventRecord(
-        provider=row["provider"],
-        event_id=row["event_id"],
+        **_as_read(row, "provider", "event_id", "provider_order_id", "provider_reference"),
+        **_as_read(row, "reference", "transaction_id", "occurred_at", "received_at"),
         status=PaymentStatus(row["status"]),
-        provider_order_id=row["provider_order_id"],
-        provider_reference=row["provider_reference"],
-        reference=row["reference"],
         previous_status=None if previous_status is None else PaymentStatus(previous_status),
         amount=_money(row),
         paid=_money(row, "paid_"),
         fee=_money(row, "fee_"),
-        transaction_id=row["transaction_id"],
-        occurred_at=row["occurred_at"],
-        received_at=row["received_at"],
         applied=bool(row["applied"]),
         flag=None if flag is None else EventFlag(flag),
     )
@@ -306,16 +290,17 @@ def event_record(row: Row) -> EventRecord:
 def refund(row: Row) -> Refund:
     """The refund in a row of every ``refunds`` column."""
     return Refund(
-        provider=row["provider"],
-        reference=row["reference"],
-        refund_reference=row["refund_reference"],
-        provider_refund_id=row["provider_refund_id"],
-        provider_order_id=row["provider_order_id"],
+        **_as_read(row, "provider", "reference", "refund_reference", "provider_refund_id"),
+        **_as_read(row, "provider_order_id", "reason"),
         amount=Money(row["amount"], row["currency"]),
         status=RefundStatus(row["status"]),
         settlement=_money(row, "settlement_"),
-        reason=row["reason"],
     )
+
+
+def _as_read(row: Row, *names: str) -> dict[str, Any]:
+    """The columns ``names`` of ``row``, as read, for the attributes named like them."""
+    return {name: row[name] for name in names}
 
 
 def _money(row: Row, prefix: str = "") -> Money | None:

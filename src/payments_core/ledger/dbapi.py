@@ -38,11 +38,9 @@ class Connections(Protocol):
 
     def connection(self) -> AbstractContextManager[Any]:
         """A connection for one thread's use, given back when the block ends."""
-        ...
 
     def close(self) -> None:
         """Close every connection; later requests fail."""
-        ...
 
 
 class Pool:

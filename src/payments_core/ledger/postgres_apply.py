@@ -35,7 +35,7 @@ nothing is updated), and the event row and the status change commit together.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import ClassVar, Final
+from typing import ClassVar, Final, NamedTuple
 
 import psycopg
 
@@ -45,7 +45,7 @@ from payments_core.ledger.dbapi import Connection
 from payments_core.models import PaymentEvent, PaymentStatus
 from payments_core.rules import OrderState
 
-__all__ = ["AtOnce", "EventStatement", "Outcome", "array_literal", "forward_from"]
+__all__ = ["AtOnce", "EventStatement", "Outcome", "array_literal", "forward_from", "param"]
 
 #: The event row's columns that the statement fills from the locked order, not from the event.
 _FROM_ORDER: Final = {"reference": "reference", "previous_status": "status"}
@@ -78,35 +78,33 @@ _FORWARD_FROM: Final = {status: array_literal(forward_from(status)) for status i
 _TAKES: Final = tuple(
     column for column in EVENTS.columns if column.name not in _FROM_ORDER.keys() | _FIXED.keys()
 )
-_STATE_NAMES: Final = tuple(name.strip() for name in STATE_COLUMNS.split(","))
 
 
-def _param(name: str, column: Column | None = None) -> str:
+def param(name: str, column: Column | None = None) -> str:
     """A named parameter, cast so PostgreSQL knows its type even when it is NULL."""
     kind = Kind.PLAIN if column is None else column.kind
     return f"%({name})s::{'timestamptz' if kind is Kind.TIME else 'text'}"
 
 
 def _statement() -> str:
-    state = ", ".join(_STATE_NAMES)
     names = [column.name for column in EVENTS.columns]
     values = ", ".join(
         f"fits.{_FROM_ORDER[c.name]}"
         if c.name in _FROM_ORDER
-        else _FIXED.get(c.name) or _param(c.name, c)
+        else _FIXED.get(c.name) or param(c.name, c)
         for c in EVENTS.columns
     )
-    kept = "".join(f", {name} = COALESCE({_param(name)}, {name})" for name in _KEPT_IF_NULL)
+    kept = "".join(f", {name} = COALESCE({param(name)}, {name})" for name in _KEPT_IF_NULL)
     reference, amount, currency, paid = (
-        _param("provider_reference"),
-        _param("amount"),
-        _param("currency"),
-        _param("paid_currency"),
+        param("provider_reference"),
+        param("amount"),
+        param("currency"),
+        param("paid_currency"),
     )
     # Built from column names and casts only: no value enters the text.
     return (
-        f"WITH target AS (SELECT {state} FROM orders WHERE provider = {_param('provider')} "  # noqa: S608
-        f"AND provider_order_id = {_param('provider_order_id')} FOR UPDATE), "
+        f"WITH target AS (SELECT {STATE_COLUMNS} FROM orders WHERE provider = {param('provider')} "  # noqa: S608
+        f"AND provider_order_id = {param('provider_order_id')} FOR UPDATE), "
         f"fits AS (SELECT reference, status FROM target "
         f"WHERE status = ANY(%(forward_from)s::text[]) "
         f"AND ({reference} IS NULL OR {reference} = COALESCE(provider_reference, reference)) "
@@ -119,26 +117,25 @@ def _statement() -> str:
         f"AND ({paid} IS NULL OR currency = {paid})))), "
         f"inserted AS (INSERT INTO events ({', '.join(names)}) SELECT {values} FROM fits "
         "ON CONFLICT DO NOTHING RETURNING reference), "
-        f"changed AS (UPDATE orders SET status = {_param('status')}{kept}, "
-        f"updated_at = {_param('received_at', EVENTS['received_at'])} "
-        f"WHERE orders.provider = {_param('provider')} "
-        f"AND orders.provider_order_id = {_param('provider_order_id')} "
+        f"changed AS (UPDATE orders SET status = {param('status')}{kept}, "
+        f"updated_at = {param('received_at', EVENTS['received_at'])} "
+        f"WHERE orders.provider = {param('provider')} "
+        f"AND orders.provider_order_id = {param('provider_order_id')} "
         "AND EXISTS (SELECT 1 FROM inserted) RETURNING orders.reference) "
-        f"SELECT {state}, EXISTS (SELECT 1 FROM changed) AS applied, "
+        f"SELECT {STATE_COLUMNS}, EXISTS (SELECT 1 FROM changed) AS applied, "
         "EXISTS (SELECT 1 FROM fits) AND NOT EXISTS (SELECT 1 FROM inserted) AS seen "
         "FROM target"
     )
 
 
-class Outcome:
+class Outcome(NamedTuple):
     """What the statement did: the order as it was before (``None``: no order has the event's
     provider order id), whether the event was applied, and whether it fitted but its id was
     recorded already (a duplicate)."""
 
-    def __init__(self, state: OrderState | None, *, applied: bool, seen: bool) -> None:
-        self.state = state
-        self.applied = applied
-        self.seen = seen
+    state: OrderState | None
+    applied: bool
+    seen: bool
 
 
 class EventStatement:
@@ -176,7 +173,7 @@ class AtOnce(EventStatement):
             return Outcome(None, applied=False, seen=False)
         *state, applied, seen = found
         return Outcome(
-            columns.order_state(dict(zip(_STATE_NAMES, state, strict=True))),
+            columns.order_state(dict(zip(OrderState._fields, state, strict=True))),
             applied=bool(applied),
             seen=bool(seen),
         )

@@ -41,15 +41,16 @@ import attrs
 import psycopg
 
 from payments_core.ledger import columns
-from payments_core.ledger.columns import EVENTS, REFUNDS, STATE_COLUMNS, Column, Kind
+from payments_core.ledger.columns import EVENTS, REFUNDS, STATE_COLUMNS
 from payments_core.ledger.dbapi import Connection
-from payments_core.ledger.postgres_apply import EventStatement, array_literal, forward_from
+from payments_core.ledger.postgres_apply import EventStatement, array_literal, forward_from, param
 from payments_core.ledger.records import ApplyResult, status_change
 from payments_core.models import PaymentEvent, PaymentStatus, RefundStatus
+from payments_core.rules import OrderState
 
 __all__ = ["SettleNotice"]
 
-_STATE: Final = tuple(name.strip() for name in STATE_COLUMNS.split(","))
+_STATE: Final = OrderState._fields
 _REFUND: Final = tuple(column.name for column in REFUNDS.columns)
 #: The event row's columns that the statement fills itself, not from the event.
 _COMPUTED: Final = {
@@ -72,26 +73,20 @@ _REFUNDED_FROM: Final = array_literal(forward_from(PaymentStatus.REFUNDED))
 _PARTIALLY_FROM: Final = array_literal(forward_from(PaymentStatus.PARTIALLY_REFUNDED))
 
 
-def _param(name: str, column: Column | None = None) -> str:
-    """A named parameter, cast so PostgreSQL knows its type even when it is NULL."""
-    kind = Kind.PLAIN if column is None else column.kind
-    return f"%({name})s::{'timestamptz' if kind is Kind.TIME else 'text'}"
-
-
 def _statement() -> str:
-    provider, reference = _param("provider"), _param("provider_reference")
-    refund_id, refund_reference = _param("refund_id"), _param("refund_reference")
-    amount, currency = _param("notice_amount"), _param("notice_currency")
-    succeeded = f"{_param('refund_status')} = '{RefundStatus.SUCCEEDED.value}'"
+    provider, reference = param("provider"), param("provider_reference")
+    refund_id, refund_reference = param("refund_id"), param("refund_reference")
+    amount, currency = param("notice_amount"), param("notice_currency")
+    succeeded = f"{param('refund_status')} = '{RefundStatus.SUCCEEDED.value}'"
     total = "COALESCE(target.refunded_amount, '0')::numeric + named.amount::numeric"
     full = f"({total}) >= target.amount::numeric"
     names = [column.name for column in EVENTS.columns]
-    values = ", ".join(_COMPUTED.get(c.name) or _param(c.name, c) for c in EVENTS.columns)
-    now = _param("received_at", EVENTS["received_at"])
+    values = ", ".join(_COMPUTED.get(c.name) or param(c.name, c) for c in EVENTS.columns)
+    now = param("received_at", EVENTS["received_at"])
     # Built from column names, statuses and casts only: no value enters the text.
     return (
-        f"WITH target AS (SELECT {', '.join(_STATE)}, refunded_amount FROM orders "  # noqa: S608
-        f"WHERE provider = {provider} AND provider_order_id = {_param('provider_order_id')} "
+        f"WITH target AS (SELECT {STATE_COLUMNS}, refunded_amount FROM orders "  # noqa: S608
+        f"WHERE provider = {provider} AND provider_order_id = {param('provider_order_id')} "
         "FOR UPDATE), "
         f"named AS (SELECT {', '.join(f'refunds.{name}' for name in _REFUND)} "
         f"FROM refunds JOIN target ON refunds.reference = target.reference "
@@ -118,14 +113,14 @@ def _statement() -> str:
         f"inserted AS (INSERT INTO events ({', '.join(names)}) SELECT {values} FROM fits "
         "ON CONFLICT DO NOTHING RETURNING reference), "
         "refund AS (UPDATE refunds SET provider_refund_id = COALESCE(refunds.provider_refund_id, "
-        f"{refund_id}), status = {_param('refund_status')}, updated_at = {now} "
+        f"{refund_id}), status = {param('refund_status')}, updated_at = {now} "
         "FROM named, inserted WHERE refunds.provider = named.provider "
         "AND refunds.reference = named.reference "
         "AND refunds.refund_reference = named.refund_reference RETURNING refunds.reference), "
         "moved AS (UPDATE orders SET refunded_amount = fits.total, status = CASE WHEN fits.moves "
         f"THEN fits.new_status ELSE orders.status END, updated_at = {now} FROM fits "
         f"WHERE fits.total IS NOT NULL AND orders.provider = {provider} "
-        f"AND orders.provider_order_id = {_param('provider_order_id')} "
+        f"AND orders.provider_order_id = {param('provider_order_id')} "
         "AND EXISTS (SELECT 1 FROM inserted) RETURNING orders.reference) "
         f"SELECT {', '.join(f'target.{name}' for name in _STATE)}, "
         f"{', '.join(f'named.{name}' for name in _REFUND)}, "
@@ -185,11 +180,4 @@ class SettleNotice(EventStatement):
             status=notice.status,
             provider_refund_id=stored.provider_refund_id or notice.provider_refund_id,
         )
-        return ApplyResult(
-            applied=True,
-            duplicate=False,
-            flagged=None,
-            change=change,
-            reference=state.reference,
-            refund=settled,
-        )
+        return ApplyResult(applied=True, change=change, reference=state.reference, refund=settled)

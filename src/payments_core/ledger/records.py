@@ -39,9 +39,9 @@ class ApplyResult:
     """
 
     applied: bool
-    duplicate: bool
-    flagged: EventFlag | None
-    change: StatusChange | None
+    duplicate: bool = False
+    flagged: EventFlag | None = None
+    change: StatusChange | None = None
     reference: str | None
     refund: Refund | None = None
 
@@ -49,14 +49,12 @@ class ApplyResult:
     def applied_by(cls, event: PaymentEvent, state: OrderState, now: datetime) -> ApplyResult:
         """The result of ``event`` applied at ``now`` to the order that was in ``state``."""
         change = status_change(event.provider, state, event.status, event.event_id, now)
-        return cls(
-            applied=True, duplicate=False, flagged=None, change=change, reference=state.reference
-        )
+        return cls(applied=True, change=change, reference=state.reference)
 
     @classmethod
     def duplicate_of(cls, reference: str | None) -> ApplyResult:
         """The result of an event whose id was recorded before, for the order ``reference``."""
-        return cls(applied=False, duplicate=True, flagged=None, change=None, reference=reference)
+        return cls(applied=False, duplicate=True, reference=reference)
 
 
 @attrs.frozen(kw_only=True)

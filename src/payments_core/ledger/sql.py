@@ -450,7 +450,6 @@ class SqlLedger(Ledger):
             return duplicate.result
         return ApplyResult(
             applied=flag is None,
-            duplicate=False,
             flagged=flag,
             change=change,
             reference=None if state is None else state.reference,
@@ -459,12 +458,10 @@ class SqlLedger(Ledger):
 
     def _write_refund(self, conn: Connection, stored: Refund, heard: Refund, now: datetime) -> None:
         """Write ``heard``'s status, and its provider id and settlement where it states them."""
-        settlement = heard.settlement
         self._sql.update_refund.run(
             conn,
             provider_refund_id=heard.provider_refund_id,
-            settlement_amount=None if settlement is None else settlement.amount,
-            settlement_currency=None if settlement is None else settlement.currency,
+            **columns.money_row(heard.settlement, "settlement_"),
             status=heard.status.value,
             updated_at=now,
             provider=stored.provider,
@@ -504,7 +501,6 @@ class SqlLedger(Ledger):
         A provider that refunded another amount than was reserved (Binance's last refund
         attempt refunds all that remains) is taken at its word: the refund holds that amount.
         """
-        settlement = heard.settlement
         key = {"provider": stored.provider, "reference": stored.reference}
         if heard.amount != stored.amount:
             self._sql.update_refund_amount.run(
@@ -519,14 +515,13 @@ class SqlLedger(Ledger):
             stored,
             status=heard.status,
             provider_refund_id=heard.provider_refund_id or stored.provider_refund_id,
-            settlement=settlement or stored.settlement,
+            settlement=heard.settlement or stored.settlement,
         )
         if heard.status is not RefundStatus.SUCCEEDED:
             return None, settled
         before = self._sql.refunded.row(conn, **key)
         assert before is not None  # the order's row is locked
-        refunded = before["refunded_amount"]
-        total = (Decimal(0) if refunded is None else Decimal(refunded)) + stored.amount.amount
+        total = Decimal(before["refunded_amount"] or 0) + stored.amount.amount
         status = (
             PaymentStatus.REFUNDED if total >= state.amount else PaymentStatus.PARTIALLY_REFUNDED
         )

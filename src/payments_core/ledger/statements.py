@@ -88,8 +88,10 @@ class Statements:
 
     def __init__(self, placeholder: Callable[[str], str], lock: str, times: Times) -> None:
         def statement(table: Table, sql: str, reads: str = "") -> Statement:
-            names = _PARAMETER.findall(sql)
-            takes = tuple(_column(table, name) for name in names)
+            # Every parameter stands for a column of the table, but a LIMIT's count.
+            takes = tuple(
+                Column(name) if name == "limit" else table[name] for name in _PARAMETER.findall(sql)
+            )
             text = placeholder(_PARAMETER.sub("?", sql))
             return Statement(text, takes, table.pick(reads) if reads else (), times)
 
@@ -249,8 +251,3 @@ class Statements:
             "DELETE FROM claims WHERE provider = :provider AND reference = :reference "
             "AND holder = :holder",
         )
-
-
-def _column(table: Table, name: str) -> Column:
-    # Every parameter stands for a column of the table, but a LIMIT's count.
-    return Column(name) if name == "limit" else table[name]
