@@ -23,6 +23,8 @@ from typing import TYPE_CHECKING, Any, Final
 import attrs
 import click
 
+from payments_core.cli.ledger import _json_option
+
 # Already loaded with the ``payments_core`` package, so free for ``payments --help``.
 from payments_core.hookspecs import hookimpl
 from payments_core.models import PaymentStatus, StatusChange
@@ -139,7 +141,7 @@ class PaidWatcher:
 @click.option(
     "--interactive", is_flag=True, help="Wait for you to pay on the checkout page in a browser."
 )
-@click.option("--json", "as_json", is_flag=True, help="Print the result as one JSON object.")
+@_json_option
 @click.option(
     "--database-url",
     metavar="URL",
