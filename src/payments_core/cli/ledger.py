@@ -263,7 +263,8 @@ def serve_worker_app() -> Starlette:
 
 
 def _serving_payments(url: str, plugins: tuple[str, ...], config: Config) -> Payments:
-    """The facade ``payments serve`` serves: the ledger at ``url`` and the application plugins.
+    """The facade ``payments serve`` and ``payments console`` serve: the ledger at ``url`` and
+    the application plugins.
 
     :raises click.BadParameter: if a plugin cannot be loaded.
     """
