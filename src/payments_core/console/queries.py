@@ -366,20 +366,16 @@ class LedgerReader:
         application; every refund, asked for and settled. A redelivered callback and one that
         failed verification are not recorded by the ledger, so they do not appear.
         """
+        details = {"provider order id": order.provider_order_id}
+        if order.provider_reference:
+            details["provider reference"] = order.provider_reference
         entries = [
             TimelineEntry(
                 at=order.created_at,
                 kind="created",
                 title="Order created",
                 outcome=f"{_plain(order.amount)} {order.currency} at {order.provider}",
-                details={
-                    "provider order id": order.provider_order_id,
-                    **(
-                        {"provider reference": order.provider_reference}
-                        if order.provider_reference
-                        else {}
-                    ),
-                },
+                details=details,
             )
         ]
         with self.connection() as conn:
