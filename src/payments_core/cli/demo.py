@@ -31,7 +31,7 @@ from payments_core.models import PaymentStatus, StatusChange
 
 if TYPE_CHECKING:
     from payments_core.ledger import Ledger
-    from payments_core.models import Order, Refund
+    from payments_core.models import Refund
     from payments_core.telemetry.recording import Recorder
 
 __all__ = ["commands"]
@@ -299,7 +299,11 @@ def _run(
             with timeline.step("pay as the sandbox's payer"):
                 sandbox.pay(order.provider_order_id)
         with timeline.step("receive, verify and record the callback"):
-            _wait(watcher.paid, timeout, order)
+            if not watcher.paid.wait(timeout):
+                raise click.ClickException(
+                    f"no verified callback for order {order.provider_order_id} within "
+                    f"{timeout:.0f} s"
+                )
         refunded = None
         if refund:
             cancel = RefundRequest(
@@ -474,17 +478,6 @@ def _show_checkout(url: str, *, err: bool) -> None:
     segno.make(url, error="l").terminal(out=drawing, compact=True)
     click.echo(f"Checkout URL: {url}", err=err)
     click.echo(drawing.getvalue(), nl=False, err=err)
-
-
-def _wait(event: threading.Event, timeout: float | None, order: Order) -> None:
-    """Block until ``event`` is set; Ctrl-C aborts.
-
-    :raises click.ClickException: if ``timeout`` seconds pass first.
-    """
-    if not event.wait(timeout):
-        raise click.ClickException(
-            f"no verified callback for order {order.provider_order_id} within {timeout:.0f} s"
-        )
 
 
 commands = [demo_command]
