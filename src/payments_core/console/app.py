@@ -92,6 +92,7 @@ def create_console_app(
         stuck_after=stuck_after,
         page_size=page_size,
         clock=clock or (lambda: datetime.now(UTC)),
+        ledger_name=safe_url(ledger.url),
     )
 
     @asynccontextmanager
@@ -142,12 +143,8 @@ class _Console:
     stuck_after: timedelta
     page_size: int
     clock: Callable[[], datetime]
+    ledger_name: str
     templates: jinja2.Environment = attrs.field(init=False, factory=_templates)
-    ledger_name: str = attrs.field(init=False)
-
-    @ledger_name.default
-    def _ledger_name(self) -> str:
-        return safe_url(self.reader.ledger.url)
 
     # -- pages ------------------------------------------------------------------------------
 
