@@ -41,12 +41,8 @@ class PaymentsGroup(click.Group):
         try:
             return super().invoke(ctx)
         except PaymentsError as error:
-            raise click.ClickException(_one_line(error)) from None
-
-
-def _one_line(error: Exception) -> str:
-    text = " ".join(str(error).split())
-    return f"{type(error).__name__}: {text}"
+            text = " ".join(str(error).split())
+            raise click.ClickException(f"{type(error).__name__}: {text}") from None
 
 
 @click.group(cls=PaymentsGroup, context_settings={"help_option_names": ["-h", "--help"]})

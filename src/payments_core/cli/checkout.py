@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import click
 
-from payments_core.cli.ledger import _database_url_option, _echo_fields, _ledger_url
+from payments_core.cli.ledger import _database_url_option, _echo_fields, _echo_json, _ledger_url
 
 __all__ = ["commands"]
 
@@ -52,11 +52,8 @@ def checkout_command(
     Credentials come from the environment or the configuration file (for Binance Pay:
     BINANCE_PAY_API_KEY and BINANCE_PAY_API_SECRET).
     """
-    import json
-
     from payments_core import Config, Money, OrderRequest, Payments
     from payments_core.ledger import open_ledger
-    from payments_core.serialization import converter
 
     if base_url is not None and provider is None:
         raise click.UsageError("--base-url needs --provider: say whose base URL it is")
@@ -74,7 +71,7 @@ def checkout_command(
     ):
         order = payments.create_order(request, provider=provider)
     if as_json:
-        click.echo(json.dumps(converter.unstructure(order), indent=2, sort_keys=True))
+        _echo_json(order)
         return
     click.echo(f"order created for {order.reference}: {order.amount.plain} {order.amount.currency}")
     _echo_fields(

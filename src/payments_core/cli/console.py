@@ -10,8 +10,8 @@ import click
 from payments_core.cli.ledger import (
     _database_url_option,
     _ledger_url,
-    _load_plugins,
     _plugins_option,
+    _serving_payments,
 )
 
 if TYPE_CHECKING:
@@ -60,9 +60,8 @@ def console_command(
 
     import uvicorn
 
-    from payments_core import Config, Payments
+    from payments_core import Config
     from payments_core.console import OneTimeToken
-    from payments_core.ledger import open_ledger
     from payments_core.redaction import safe_url
     from payments_core.serving import bind
 
@@ -74,13 +73,7 @@ def console_command(
         ) from None
     config = Config.load()
     url = _ledger_url(database_url, config)
-    application = _load_plugins(plugins)
-    ledger = open_ledger(url)
-    try:
-        payments = Payments(config, ledger=ledger, plugins=application)
-    except BaseException:
-        ledger.close()
-        raise
+    payments = _serving_payments(url, plugins, config)
     token = OneTimeToken(operator=f"{getpass.getuser()} (payments console)")
     assert token.token is not None
     app = console_with_login(payments, token)

@@ -23,13 +23,15 @@ from typing import TYPE_CHECKING, Any, Final
 import attrs
 import click
 
+from payments_core.cli.ledger import _json_option
+
 # Already loaded with the ``payments_core`` package, so free for ``payments --help``.
 from payments_core.hookspecs import hookimpl
 from payments_core.models import PaymentStatus, StatusChange
 
 if TYPE_CHECKING:
     from payments_core.ledger import Ledger
-    from payments_core.models import Order, Refund
+    from payments_core.models import Refund
     from payments_core.telemetry.recording import Recorder
 
 __all__ = ["commands"]
@@ -139,7 +141,7 @@ class PaidWatcher:
 @click.option(
     "--interactive", is_flag=True, help="Wait for you to pay on the checkout page in a browser."
 )
-@click.option("--json", "as_json", is_flag=True, help="Print the result as one JSON object.")
+@_json_option
 @click.option(
     "--database-url",
     metavar="URL",
@@ -297,7 +299,11 @@ def _run(
             with timeline.step("pay as the sandbox's payer"):
                 sandbox.pay(order.provider_order_id)
         with timeline.step("receive, verify and record the callback"):
-            _wait(watcher.paid, timeout, order)
+            if not watcher.paid.wait(timeout):
+                raise click.ClickException(
+                    f"no verified callback for order {order.provider_order_id} within "
+                    f"{timeout:.0f} s"
+                )
         refunded = None
         if refund:
             cancel = RefundRequest(
@@ -472,17 +478,6 @@ def _show_checkout(url: str, *, err: bool) -> None:
     segno.make(url, error="l").terminal(out=drawing, compact=True)
     click.echo(f"Checkout URL: {url}", err=err)
     click.echo(drawing.getvalue(), nl=False, err=err)
-
-
-def _wait(event: threading.Event, timeout: float | None, order: Order) -> None:
-    """Block until ``event`` is set; Ctrl-C aborts.
-
-    :raises click.ClickException: if ``timeout`` seconds pass first.
-    """
-    if not event.wait(timeout):
-        raise click.ClickException(
-            f"no verified callback for order {order.provider_order_id} within {timeout:.0f} s"
-        )
 
 
 commands = [demo_command]

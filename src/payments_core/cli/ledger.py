@@ -9,8 +9,7 @@ directory. The commands that need an order already recorded (``status``, ``refun
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -25,32 +24,38 @@ if TYPE_CHECKING:
 
 __all__ = ["commands", "serve_worker_app"]
 
-F = TypeVar("F", bound=Callable[..., Any])
-
 #: Reconciliation leaves younger unannounced changes to the process announcing them now.
 ANNOUNCE_AFTER_S = 60
 
 
-def _database_url_option(command: F) -> F:
-    return click.option(
-        "--database-url",
-        metavar="URL",
-        help="The ledger: sqlite:///path or postgresql://... (default: PAYMENTS_DATABASE_URL, "
-        "else sqlite:///payments.sqlite3 in the working directory).",
-    )(command)
+_database_url_option = click.option(
+    "--database-url",
+    metavar="URL",
+    help="The ledger: sqlite:///path or postgresql://... (default: PAYMENTS_DATABASE_URL, "
+    "else sqlite:///payments.sqlite3 in the working directory).",
+)
+_plugins_option = click.option(
+    "--plugin",
+    "plugins",
+    multiple=True,
+    metavar="MODULE[:NAME]",
+    envvar="PAYMENTS_PLUGINS",
+    help="An application plugin to register (its payment_status_changed hook hears of "
+    "every committed change): a module, or an object in it; a class is instantiated. "
+    "Repeatable; PAYMENTS_PLUGINS holds several, separated by spaces.",
+)
+_json_option = click.option(
+    "--json", "as_json", is_flag=True, help="Print the result as one JSON object."
+)
 
 
-def _plugins_option(command: F) -> F:
-    return click.option(
-        "--plugin",
-        "plugins",
-        multiple=True,
-        metavar="MODULE[:NAME]",
-        envvar="PAYMENTS_PLUGINS",
-        help="An application plugin to register (its payment_status_changed hook hears of "
-        "every committed change): a module, or an object in it; a class is instantiated. "
-        "Repeatable; PAYMENTS_PLUGINS holds several, separated by spaces.",
-    )(command)
+def _echo_json(data: object) -> None:
+    """Print ``data``, unstructured, as one JSON object: indented, its keys sorted."""
+    import json
+
+    from payments_core.serialization import converter
+
+    click.echo(json.dumps(converter.unstructure(data), indent=2, sort_keys=True))
 
 
 def _load_plugins(specs: tuple[str, ...]) -> tuple[object, ...]:
@@ -258,7 +263,8 @@ def serve_worker_app() -> Starlette:
 
 
 def _serving_payments(url: str, plugins: tuple[str, ...], config: Config) -> Payments:
-    """The facade ``payments serve`` serves: the ledger at ``url`` and the application plugins.
+    """The facade ``payments serve`` and ``payments console`` serve: the ledger at ``url`` and
+    the application plugins.
 
     :raises click.BadParameter: if a plugin cannot be loaded.
     """
@@ -284,7 +290,7 @@ def _serving_payments(url: str, plugins: tuple[str, ...], config: Config) -> Pay
 @click.option("--provider", help="Only orders and refunds of this provider.")
 @_database_url_option
 @_plugins_option
-@click.option("--json", "as_json", is_flag=True, help="Print the result as one JSON object.")
+@_json_option
 def reconcile_command(
     older_than: float | None,
     provider: str | None,
@@ -301,7 +307,6 @@ def reconcile_command(
     but never announced (a process died between its commit and its hook). Exits with status 1
     if the provider could not be asked about some order (after the others are done).
     """
-    import json
     from datetime import timedelta
 
     from payments_core import Config, Payments
@@ -326,7 +331,7 @@ def reconcile_command(
         for refund in refunds
     ]
     if as_json:
-        click.echo(json.dumps({"orders": rows, "refunds": refund_rows}, indent=2, sort_keys=True))
+        _echo_json({"orders": rows, "refunds": refund_rows})
     else:
         for row in rows:
             click.echo(_reconciled_line(row))
@@ -377,13 +382,11 @@ def _reconciled_line(row: dict[str, Any]) -> str:
 @click.argument("reference")
 @click.option("--provider", help="Only the order at this provider.")
 @_database_url_option
-@click.option("--json", "as_json", is_flag=True, help="Print the result as one JSON object.")
+@_json_option
 def status_command(
     reference: str, provider: str | None, database_url: str | None, as_json: bool
 ) -> None:
     """Show the ledger's record of the order for REFERENCE: its refunds and every event."""
-    import json
-
     from payments_core import Config
     from payments_core.serialization import converter
 
@@ -399,14 +402,10 @@ def status_command(
         ]
     if as_json:
         data = [
-            {
-                **converter.unstructure(record),
-                "refunds": converter.unstructure(refunds),
-                "events": converter.unstructure(events),
-            }
+            {**converter.unstructure(record), "refunds": refunds, "events": events}
             for record, refunds, events in records
         ]
-        click.echo(json.dumps({"orders": data}, indent=2, sort_keys=True))
+        _echo_json({"orders": data})
         return
     for record, refunds, events in records:
         order = record.order
@@ -474,7 +473,7 @@ def _refund_line(refund: Refund) -> str:
     help="The order's provider (default: the one the ledger records for REFERENCE).",
 )
 @_database_url_option
-@click.option("--json", "as_json", is_flag=True, help="Print the result as one JSON object.")
+@_json_option
 def refund_command(
     reference: str,
     amount: str | None,
@@ -490,10 +489,7 @@ def refund_command(
     an unpaid order is refused with nothing sent. Run it again after a timeout: the same
     refund reference is the same refund. Exits with status 1 if the refund is still pending.
     """
-    import json
-
     from payments_core import Config, Money, Payments, RefundRequest, RefundStatus
-    from payments_core.serialization import converter
 
     config = Config.load()
     url = _ledger_url(database_url, config)
@@ -516,8 +512,7 @@ def refund_command(
         after = ledger.get_order(name, reference)
     assert after is not None
     if as_json:
-        data = {"refund": converter.unstructure(refund), "order": converter.unstructure(after)}
-        click.echo(json.dumps(data, indent=2, sort_keys=True))
+        _echo_json({"refund": refund, "order": after})
     else:
         click.echo(f"{name} refund of {reference}: {_refund_line(refund)}")
         click.echo(f"order {after.status}: refunded {_refunded(after)}")

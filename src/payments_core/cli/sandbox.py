@@ -104,7 +104,9 @@ def _run_provider_command(ctx: click.Context, host: PluginHost) -> None:
     command = found.commands.get("sandbox")
     if command is None:
         with_sandbox = [
-            name for name in host.provider_names if "sandbox" in _capabilities(host, name)
+            name
+            for name in host.provider_names
+            if (info := host.provider(name).describe_provider()) and "sandbox" in info.capabilities
         ]
         raise click.UsageError(
             f"name the provider: --provider NAME ({', '.join(with_sandbox) or 'none'} "
@@ -112,11 +114,6 @@ def _run_provider_command(ctx: click.Context, host: PluginHost) -> None:
         )
     with command.make_context("payments sandbox", list(ctx.args), parent=ctx) as sub:
         command.invoke(sub)
-
-
-def _capabilities(host: PluginHost, name: str) -> frozenset[str]:
-    info = host.provider(name).describe_provider()
-    return frozenset() if info is None else frozenset(info.capabilities)
 
 
 def _serve_sandbox(

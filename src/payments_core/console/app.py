@@ -20,6 +20,7 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
+from functools import partial
 from typing import Any, Final
 from urllib.parse import parse_qsl, urlencode
 
@@ -51,6 +52,9 @@ CHART_DAYS: Final = 30
 ACTIONS: Final = ("reconcile", "announce", "refund", "close")
 #: An action's form holds a few short fields; anything larger is refused unread.
 MAX_FORM_BYTES: Final = 16 * 1024
+
+#: What a page shows: its template's name and the template's context.
+Page = tuple[str, dict[str, Any]]
 
 
 def create_console_app(
@@ -88,6 +92,7 @@ def create_console_app(
         stuck_after=stuck_after,
         page_size=page_size,
         clock=clock or (lambda: datetime.now(UTC)),
+        ledger_name=safe_url(ledger.url),
     )
 
     @asynccontextmanager
@@ -99,10 +104,10 @@ def create_console_app(
     return Starlette(
         lifespan=closing,
         routes=[
-            Route("/", console.overview),
-            Route("/orders", console.orders),
-            Route("/order", console.order),
-            Route("/flagged", console.flagged),
+            Route("/", partial(console.render, console.overview)),
+            Route("/orders", partial(console.render, console.orders)),
+            Route("/order", partial(console.render, console.order)),
+            Route("/flagged", partial(console.render, console.flagged)),
             Route("/actions/{action}", console.act, methods=["POST"]),
         ],
     )
@@ -138,77 +143,57 @@ class _Console:
     stuck_after: timedelta
     page_size: int
     clock: Callable[[], datetime]
+    ledger_name: str
     templates: jinja2.Environment = attrs.field(init=False, factory=_templates)
-    ledger_name: str = attrs.field(init=False)
-
-    @ledger_name.default
-    def _ledger_name(self) -> str:
-        return safe_url(self.reader.ledger.url)
 
     # -- pages ------------------------------------------------------------------------------
 
-    def overview(self, request: Request) -> Response:
-        def page(operator: Operator) -> tuple[str, dict[str, Any]]:
-            now = self.clock()
-            seen = self.reader.overview(now=now, stuck_after=self.stuck_after, days=CHART_DAYS)
-            first_day = (now.astimezone(UTC) - timedelta(days=CHART_DAYS - 1)).date()
-            providers = sorted({p for counts in seen.by_status.values() for p in counts})
-            return "overview.html", {
-                "seen": seen,
-                "providers": providers,
-                "statuses": [s.value for s in PaymentStatus if s.value in seen.by_status],
-                "charts": daily_charts(seen.daily_totals, first_day, CHART_DAYS),
-                "first_day": first_day,
-                "stuck_minutes": int(self.stuck_after.total_seconds() // 60),
-            }
+    def overview(self, request: Request, operator: Operator) -> Page:
+        now = self.clock()
+        seen = self.reader.overview(now=now, stuck_after=self.stuck_after, days=CHART_DAYS)
+        first_day = (now.astimezone(UTC) - timedelta(days=CHART_DAYS - 1)).date()
+        providers = sorted({p for counts in seen.by_status.values() for p in counts})
+        return "overview.html", {
+            "seen": seen,
+            "providers": providers,
+            "statuses": [s.value for s in PaymentStatus if s.value in seen.by_status],
+            "charts": daily_charts(seen.daily_totals, first_day, CHART_DAYS),
+            "first_day": first_day,
+            "stuck_minutes": int(self.stuck_after.total_seconds() // 60),
+        }
 
-        return self._page(request, page)
+    def orders(self, request: Request, operator: Operator) -> Page:
+        params = request.query_params
+        where = _order_filter(params)
+        found = self.reader.orders(where, cursor=params.get("after") or None, size=self.page_size)
+        chosen = {k: v for k, v in params.items() if k != "after" and v}
+        return "orders.html", {
+            "page": found,
+            "where": where,
+            "chosen": chosen,
+            "statuses": [s.value for s in PaymentStatus],
+            "providers": self.reader.providers(),
+        }
 
-    def orders(self, request: Request) -> Response:
-        def page(operator: Operator) -> tuple[str, dict[str, Any]]:
-            params = request.query_params
-            where = _order_filter(params)
-            found = self.reader.orders(
-                where, cursor=params.get("after") or None, size=self.page_size
-            )
-            chosen = {k: v for k, v in params.items() if k != "after" and v}
-            return "orders.html", {
-                "page": found,
-                "where": where,
-                "chosen": chosen,
-                "statuses": [s.value for s in PaymentStatus],
-                "providers": self.reader.providers(),
-            }
+    def order(self, request: Request, operator: Operator) -> Page:
+        provider = request.query_params.get("provider", "")
+        reference = request.query_params.get("reference", "")
+        found = self._order(provider, reference)
+        return "order.html", {
+            "order": found,
+            "closable": found.status.can_become(PaymentStatus.CLOSED),
+            "timeline": self.reader.timeline(found),
+            "refunds": self.reader.refunds(provider, reference),
+            # Fixed now, so that submitting this form twice refunds once.
+            "refund_reference": f"console-{secrets.token_hex(8)}",
+        }
 
-        return self._page(request, page)
-
-    def order(self, request: Request) -> Response:
-        def page(operator: Operator) -> tuple[str, dict[str, Any]]:
-            provider = request.query_params.get("provider", "")
-            reference = request.query_params.get("reference", "")
-            found = self.reader.order(provider, reference)
-            if found is None:
-                raise _Refused(404, f"No order is recorded for {reference!r} at {provider!r}.")
-            return "order.html", {
-                "order": found,
-                "closable": found.status.can_become(PaymentStatus.CLOSED),
-                "timeline": self.reader.timeline(found),
-                "refunds": self.reader.refunds(provider, reference),
-                # Fixed now, so that submitting this form twice refunds once.
-                "refund_reference": f"console-{secrets.token_hex(8)}",
-            }
-
-        return self._page(request, page)
-
-    def flagged(self, request: Request) -> Response:
-        def page(operator: Operator) -> tuple[str, dict[str, Any]]:
-            before = request.query_params.get("before", "")
-            if before and not before.isdigit():
-                raise _Refused(400, "The page cursor `before` must be an event number.")
-            events = self.reader.flagged(before=int(before) if before else None)
-            return "flagged.html", {"events": events, "reasons": FLAG_REASONS}
-
-        return self._page(request, page)
+    def flagged(self, request: Request, operator: Operator) -> Page:
+        before = request.query_params.get("before", "")
+        if before and not before.isdigit():
+            raise _Refused(400, "The page cursor `before` must be an event number.")
+        events = self.reader.flagged(before=int(before) if before else None)
+        return "flagged.html", {"events": events, "reasons": FLAG_REASONS}
 
     # -- actions ----------------------------------------------------------------------------
 
@@ -218,42 +203,42 @@ class _Console:
         if len(body) > MAX_FORM_BYTES:
             return HTMLResponse("form too large", status_code=413)
         form = dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
-        return await run_in_threadpool(self._act, request, form)
+        return await run_in_threadpool(self.render, partial(self._act, form=form), request)
 
-    def _act(self, request: Request, form: Mapping[str, str]) -> Response:
-        def page(operator: Operator) -> tuple[str, dict[str, Any]]:
-            action = request.path_params["action"]
-            if action not in ACTIONS:
-                raise _Refused(404, f"There is no action {action!r}.")
-            if not operator.may_act:
-                raise _Refused(403, f"{operator.name} may look but not act: nothing was changed.")
-            if not self._csrf_valid(request, operator, form.get("csrf", "")):
-                raise _Refused(
-                    403,
-                    "This form's token is missing or wrong: nothing was changed. Reload "
-                    "the page and try again.",
-                )
-            fields = {k: v for k, v in form.items() if k not in {"csrf", "confirm"}}
-            order = self._target(action, fields)
-            if form.get("confirm") != "yes":
-                return "confirm.html", {
-                    "action": action,
-                    "fields": fields,
-                    "order": order,
-                    "what": _describe(action, fields, order),
-                }
-            outcome, ok = self._perform(action, fields, order, operator)
-            return "result.html", {"action": action, "order": order, "outcome": outcome, "ok": ok}
+    def _act(self, request: Request, operator: Operator, *, form: Mapping[str, str]) -> Page:
+        action = request.path_params["action"]
+        if action not in ACTIONS:
+            raise _Refused(404, f"There is no action {action!r}.")
+        if not operator.may_act:
+            raise _Refused(403, f"{operator.name} may look but not act: nothing was changed.")
+        if not self._csrf_valid(request, operator, form.get("csrf", "")):
+            raise _Refused(
+                403,
+                "This form's token is missing or wrong: nothing was changed. Reload "
+                "the page and try again.",
+            )
+        fields = {k: v for k, v in form.items() if k not in {"csrf", "confirm"}}
+        order = self._target(action, fields)
+        if form.get("confirm") != "yes":
+            return "confirm.html", {
+                "action": action,
+                "fields": fields,
+                "order": order,
+                "what": _describe(action, fields, order),
+            }
+        outcome, ok = self._perform(action, fields, order, operator)
+        return "result.html", {"action": action, "order": order, "outcome": outcome, "ok": ok}
 
-        return self._page(request, page)
+    def _order(self, provider: str, reference: str) -> OrderRow:
+        found = self.reader.order(provider, reference)
+        if found is None:
+            raise _Refused(404, f"No order is recorded for {reference!r} at {provider!r}.")
+        return found
 
     def _target(self, action: str, fields: Mapping[str, str]) -> OrderRow | None:
         if action == "announce":
             return None
-        provider, reference = fields.get("provider", ""), fields.get("reference", "")
-        order = self.reader.order(provider, reference)
-        if order is None:
-            raise _Refused(404, f"No order is recorded for {reference!r} at {provider!r}.")
+        order = self._order(fields.get("provider", ""), fields.get("reference", ""))
         if action == "close" and not order.status.can_become(PaymentStatus.CLOSED):
             raise _Refused(409, f"Only a pending order can be closed; this one is {order.status}.")
         if action == "refund":
@@ -311,9 +296,7 @@ class _Console:
 
     # -- plumbing ---------------------------------------------------------------------------
 
-    def _page(
-        self, request: Request, page: Callable[[Operator], tuple[str, dict[str, Any]]]
-    ) -> Response:
+    def render(self, page: Callable[[Request, Operator], Page], request: Request) -> Response:
         """Authorize, render ``page``'s template, and keep the CSRF cookie set."""
         cookie = request.cookies.get(CSRF_COOKIE, "")
         fresh = len(cookie) != 64
@@ -326,7 +309,7 @@ class _Console:
             name, context, status_code = "refused.html", {"message": _REFUSED}, 403
         else:
             try:
-                name, context = page(operator)
+                name, context = page(request, operator)
             except _Refused as refused:
                 name, context = "refused.html", {"message": refused.message}
                 status_code = refused.status_code

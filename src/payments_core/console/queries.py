@@ -25,13 +25,14 @@ import binascii
 import json
 import threading
 import weakref
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any, Final
 
 from payments_core.errors import ValidationError
+from payments_core.ledger.columns import EVENTS, ORDERS, REFUNDS, Column
 from payments_core.ledger.dbapi import Connection
 from payments_core.ledger.sql import SqlLedger
 from payments_core.models import NOT_FINAL, PaymentStatus, RefundStatus
@@ -71,21 +72,12 @@ FLAG_REASONS: Final = {
     EventFlag.UNKNOWN_REFUND: "a refund notice for no refund the ledger asked for",
 }
 
-_ORDER_COLUMNS: Final = (
-    "provider, reference, provider_order_id, provider_reference, status, amount, currency, "
-    "settlement_amount, settlement_currency, refunded_amount, transaction_id, checkout_url, "
-    "links, expires_at, created_at, updated_at, paid_amount, paid_currency, fee_amount, "
-    "fee_currency"
-)
-_EVENT_COLUMNS: Final = (
-    "id, provider, event_id, status, provider_order_id, provider_reference, reference, "
-    "previous_status, amount, currency, transaction_id, occurred_at, received_at, applied, flag, "
-    "announced_at"
-)
-_REFUND_COLUMNS: Final = (
-    "provider, reference, refund_reference, provider_refund_id, amount, currency, "
-    "settlement_amount, settlement_currency, reason, status, created_at, updated_at"
-)
+#: The columns the console reads: the ledger's own (:mod:`payments_core.ledger.columns`), and
+#: an event's row id, which orders and pages the events.
+_EVENT_READS: Final = (Column("id"), *EVENTS.columns)
+_ORDER_COLUMNS: Final = ", ".join(column.name for column in ORDERS.columns)
+_EVENT_COLUMNS: Final = ", ".join(column.name for column in _EVENT_READS)
+_REFUND_COLUMNS: Final = ", ".join(column.name for column in REFUNDS.columns)
 #: The console's words for the well-known names of an order's links.
 _LINK_NAMES: Final = {
     "qr_image": "QR code",
@@ -161,7 +153,7 @@ class LedgerReader:
                 f"SELECT {self._day('created_at')} AS day, currency, amount, COUNT(*) "  # noqa: S608
                 f"FROM orders WHERE status IN ({marks}) AND created_at >= ? "
                 "GROUP BY day, currency, amount",
-                (*PAID_STATUSES, self._time(_midnight(first_day))),
+                (*PAID_STATUSES, self.ledger.time_in(_midnight(first_day))),
             ):
                 key = (date.fromisoformat(day), currency)
                 total, orders = totals.get(key, (Decimal(0), 0))
@@ -173,7 +165,7 @@ class LedgerReader:
                 ATTENTION_FLAGS,
             )[0]
             outbox_count, outbox_oldest = self._outbox(conn)
-            cutoff = self._time(now - stuck_after)
+            cutoff = self.ledger.time_in(now - stuck_after)
             waiting = f"status IN ({_marks(WAITING_STATUSES)}) AND created_at <= ?"
             stuck_count = self._one(
                 conn,
@@ -208,7 +200,7 @@ class LedgerReader:
             flagged_count=int(flagged_count),
             flagged=flagged,
             outbox_count=int(outbox_count),
-            outbox_oldest=self._time_out(outbox_oldest),
+            outbox_oldest=self.ledger.time_out(outbox_oldest),
             stuck_count=int(stuck_count),
             stuck=stuck,
             pending_refunds=pending_refunds,
@@ -218,7 +210,7 @@ class LedgerReader:
         """How many applied changes await their announcement, and the oldest one's time."""
         with self.connection() as conn:
             count, oldest = self._outbox(conn)
-        return int(count), self._time_out(oldest)
+        return int(count), self.ledger.time_out(oldest)
 
     def _outbox(self, conn: Connection) -> Any:
         return self._one(
@@ -243,13 +235,13 @@ class LedgerReader:
             bounds.append(where.provider)
         if where.since is not None:
             conditions.append("created_at >= ?")
-            bounds.append(self._time(_midnight(where.since)))
+            bounds.append(self.ledger.time_in(_midnight(where.since)))
         if where.until is not None:
             conditions.append("created_at < ?")
-            bounds.append(self._time(_midnight(where.until + timedelta(days=1))))
+            bounds.append(self.ledger.time_in(_midnight(where.until + timedelta(days=1))))
         if cursor is not None:
             created_at, provider, reference = _decode_cursor(cursor)
-            moment = self._time(created_at)
+            moment = self.ledger.time_in(created_at)
             # Sargable on the index's created_at, then exact on the tie-breakers.
             conditions.append(
                 "created_at <= ? AND (created_at < ? OR (created_at = ? AND "
@@ -326,32 +318,22 @@ class LedgerReader:
 
     def _flagged(self, conn: Connection, before: int | None, size: int) -> list[FlaggedEvent]:
         sql = (
-            "SELECT id, provider, event_id, status, provider_order_id, provider_reference, "  # noqa: S608
-            f"reference, amount, currency, received_at, flag FROM events "
-            f"WHERE flag IN ({_marks(ATTENTION_FLAGS)}) AND id < ? ORDER BY id DESC LIMIT ?"
+            f"SELECT {_EVENT_COLUMNS} FROM events WHERE flag IN ({_marks(ATTENTION_FLAGS)}) "  # noqa: S608
+            "AND id < ? ORDER BY id DESC LIMIT ?"
         )
-        rows = self._all(conn, sql, (*ATTENTION_FLAGS, before or 2**62, size))
-        flagged = []
-        for (
-            row_id, provider, event_id, status, provider_order_id, provider_reference, reference,
-            amount, currency, received_at, flag,
-        ) in rows:  # fmt: skip
-            flagged.append(
-                FlaggedEvent(
-                    id=int(row_id),
-                    provider=provider,
-                    event_id=event_id,
-                    status=status,
-                    provider_order_id=provider_order_id,
-                    provider_reference=provider_reference,
-                    reference=reference,
-                    amount=None if amount is None else f"{amount} {currency}",
-                    received_at=self._aware(received_at),
-                    flag=EventFlag(flag),
-                    reason=FLAG_REASONS[EventFlag(flag)],
-                )
+        found = self._all(conn, sql, (*ATTENTION_FLAGS, before or 2**62, size))
+        rows = (self._loaded(_EVENT_READS, row) for row in found)
+        return [
+            FlaggedEvent(
+                **_same(row, "provider", "event_id", "status", "provider_order_id", "reference"),
+                **_same(row, "provider_reference", "received_at"),
+                id=int(row["id"]),
+                amount=_money_text(row),
+                flag=EventFlag(row["flag"]),
+                reason=FLAG_REASONS[EventFlag(row["flag"])],
             )
-        return flagged
+            for row in rows
+        ]
 
     # -- one order --------------------------------------------------------------------------
 
@@ -384,20 +366,16 @@ class LedgerReader:
         application; every refund, asked for and settled. A redelivered callback and one that
         failed verification are not recorded by the ledger, so they do not appear.
         """
+        details = {"provider order id": order.provider_order_id}
+        if order.provider_reference:
+            details["provider reference"] = order.provider_reference
         entries = [
             TimelineEntry(
                 at=order.created_at,
                 kind="created",
                 title="Order created",
                 outcome=f"{_plain(order.amount)} {order.currency} at {order.provider}",
-                details={
-                    "provider order id": order.provider_order_id,
-                    **(
-                        {"provider reference": order.provider_reference}
-                        if order.provider_reference
-                        else {}
-                    ),
-                },
+                details=details,
             )
         ]
         with self.connection() as conn:
@@ -408,126 +386,49 @@ class LedgerReader:
                 (order.provider, order.reference),
             )
         for row in events:
-            entries.extend(self._event_entries(order.provider, row))
+            entries.extend(_event_entries(order.provider, self._loaded(_EVENT_READS, row)))
         for refund in self.refunds(order.provider, order.reference):
             entries.extend(_refund_entries(refund))
         # Within one instant a request comes before its answer, and a change before its news.
         return sorted(entries, key=lambda entry: (entry.at, _RANK[entry.kind]))
 
-    def _event_entries(self, provider: str, row: Sequence[Any]) -> list[TimelineEntry]:
-        (
-            _, _, event_id, status, provider_order_id, provider_reference, _, previous_status,
-            amount, currency, transaction_id, occurred_at, received_at, applied, flag,
-            announced_at,
-        ) = row  # fmt: skip
-        reconciling = event_id.startswith(f"{provider}:reconcile:")
-        details = {"event id": event_id, "provider order id": provider_order_id}
-        if provider_reference:
-            details["provider reference"] = provider_reference
-        if amount is not None:
-            details["amount"] = f"{amount} {currency}"
-        if transaction_id:
-            details["transaction id"] = transaction_id
-        occurred = self._time_out(occurred_at)
-        if occurred is not None:
-            details["occurred at (provider)"] = occurred.isoformat(timespec="seconds")
-        if applied:
-            outcome = f"applied: {previous_status} → {status}"
-        elif flag is not None:
-            why = FLAG_REASONS[EventFlag(flag)]
-            outcome = f"recorded, not applied ({flag}): {why}"
-            if flag == EventFlag.STALE and previous_status:
-                outcome += f" ({previous_status})"
-        else:
-            outcome = "recorded"
-        source = "Reconciliation answer" if reconciling else "Callback received"
-        entries = [
-            TimelineEntry(
-                at=self._aware(received_at),
-                kind="reconciliation" if reconciling else "callback",
-                title=f"{source}: {status}",
-                outcome=outcome,
-                details=details,
-                attention=flag is not None and flag != EventFlag.STALE,
-            )
-        ]
-        announced = self._time_out(announced_at)
-        if applied and announced is not None:
-            entries.append(
-                TimelineEntry(
-                    at=announced,
-                    kind="announced",
-                    title="Announced to the application",
-                    outcome=f"payment_status_changed: {previous_status} → {status}",
-                    details={"event id": event_id},
-                )
-            )
-        elif applied:
-            entries.append(
-                TimelineEntry(
-                    at=self._aware(received_at),
-                    kind="announced",
-                    title="Not yet announced to the application",
-                    outcome="in the outbox: announce pending changes to deliver it",
-                    details={"event id": event_id},
-                    attention=True,
-                )
-            )
-        return entries
-
     # -- rows -------------------------------------------------------------------------------
 
-    def _order(self, row: Sequence[Any]) -> OrderRow:
-        (
-            provider, reference, provider_order_id, provider_reference, status, amount, currency,
-            settlement_amount, settlement_currency, refunded_amount, transaction_id,
-            checkout_url, links, expires_at, created_at, updated_at, paid_amount, paid_currency,
-            fee_amount, fee_currency,
-        ) = row  # fmt: skip
-        named = {"checkout": checkout_url} if checkout_url else {}
-        for key, url in sorted(json.loads(links or "{}").items()):
-            named[_LINK_NAMES.get(key, key)] = url
+    def _order(self, found: Sequence[Any]) -> OrderRow:
+        row = self._loaded(ORDERS.columns, found)
+        links = {"checkout": row["checkout_url"]} if row["checkout_url"] else {}
+        for key, url in sorted(row["links"].items()):
+            links[_LINK_NAMES.get(key, key)] = url
+        refunded = row["refunded_amount"]
         return OrderRow(
-            provider=provider,
-            reference=reference,
-            provider_order_id=provider_order_id,
-            provider_reference=provider_reference,
-            paid=None if paid_amount is None else f"{paid_amount} {paid_currency}",
-            fee=None if fee_amount is None else f"{fee_amount} {fee_currency}",
-            status=PaymentStatus(status),
-            amount=Decimal(amount),
-            currency=currency,
-            settlement=(
-                None if settlement_amount is None else f"{settlement_amount} {settlement_currency}"
-            ),
-            refunded=None if refunded_amount is None else Decimal(refunded_amount),
-            transaction_id=transaction_id,
-            links=named,
-            expires_at=self._time_out(expires_at),
-            created_at=self._aware(created_at),
-            updated_at=self._aware(updated_at),
+            **_same(row, "provider", "reference", "provider_order_id", "provider_reference"),
+            **_same(row, "currency", "transaction_id", "expires_at", "created_at", "updated_at"),
+            status=PaymentStatus(row["status"]),
+            amount=Decimal(row["amount"]),
+            settlement=_money_text(row, "settlement_"),
+            paid=_money_text(row, "paid_"),
+            fee=_money_text(row, "fee_"),
+            refunded=None if refunded is None else Decimal(refunded),
+            links=links,
         )
 
-    def _refund(self, row: Sequence[Any]) -> RefundRow:
-        (
-            provider, reference, refund_reference, provider_refund_id, amount, currency,
-            settlement_amount, settlement_currency, reason, status, created_at, updated_at,
-        ) = row  # fmt: skip
+    def _refund(self, found: Sequence[Any]) -> RefundRow:
+        row = self._loaded(REFUNDS.columns, found)
         return RefundRow(
-            provider=provider,
-            reference=reference,
-            refund_reference=refund_reference,
-            provider_refund_id=provider_refund_id,
-            amount=Decimal(amount),
-            currency=currency,
-            settlement=(
-                None if settlement_amount is None else f"{settlement_amount} {settlement_currency}"
-            ),
-            reason=reason,
-            status=RefundStatus(status),
-            created_at=self._aware(created_at),
-            updated_at=self._aware(updated_at),
+            **_same(row, "provider", "reference", "refund_reference", "provider_refund_id"),
+            **_same(row, "currency", "reason", "created_at", "updated_at"),
+            amount=Decimal(row["amount"]),
+            settlement=_money_text(row, "settlement_"),
+            status=RefundStatus(row["status"]),
         )
+
+    def _loaded(self, reads: Sequence[Column], found: Sequence[Any]) -> dict[str, Any]:
+        """A row of the columns ``reads``, by name, each value as the ledger reads it (a time
+        timezone-aware, an order's links a mapping)."""
+        return {
+            column.name: column.load(value, self.ledger)
+            for column, value in zip(reads, found, strict=True)
+        }
 
     # -- the dialect ------------------------------------------------------------------------
 
@@ -536,17 +437,6 @@ class LedgerReader:
         if self._sqlite:
             return f"substr({column}, 1, 10)"  # stored as UTC ISO 8601 text
         return f"to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD')"
-
-    def _time(self, moment: datetime) -> object:
-        return self.ledger.time_in(moment)
-
-    def _time_out(self, value: Any) -> datetime | None:
-        return self.ledger.time_out(value)
-
-    def _aware(self, value: Any) -> datetime:
-        moment = self.ledger.time_out(value)
-        assert moment is not None  # NOT NULL columns
-        return moment
 
     def _all(self, conn: Connection, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         return conn.execute(self.ledger.placeholder(sql), _values(params)).fetchall()
@@ -568,6 +458,63 @@ _RANK: Final = {
     "announced": 3,
     "refund settled": 4,
 }
+
+
+def _event_entries(provider: str, row: Mapping[str, Any]) -> list[TimelineEntry]:
+    event_id, status, previous_status = row["event_id"], row["status"], row["previous_status"]
+    applied, flag = row["applied"], row["flag"]
+    reconciling = event_id.startswith(f"{provider}:reconcile:")
+    details = {"event id": event_id, "provider order id": row["provider_order_id"]}
+    if row["provider_reference"]:
+        details["provider reference"] = row["provider_reference"]
+    if (amount := _money_text(row)) is not None:
+        details["amount"] = amount
+    if row["transaction_id"]:
+        details["transaction id"] = row["transaction_id"]
+    if row["occurred_at"] is not None:
+        details["occurred at (provider)"] = row["occurred_at"].isoformat(timespec="seconds")
+    if applied:
+        outcome = f"applied: {previous_status} → {status}"
+    elif flag is not None:
+        why = FLAG_REASONS[EventFlag(flag)]
+        outcome = f"recorded, not applied ({flag}): {why}"
+        if flag == EventFlag.STALE and previous_status:
+            outcome += f" ({previous_status})"
+    else:
+        outcome = "recorded"
+    source = "Reconciliation answer" if reconciling else "Callback received"
+    entries = [
+        TimelineEntry(
+            at=row["received_at"],
+            kind="reconciliation" if reconciling else "callback",
+            title=f"{source}: {status}",
+            outcome=outcome,
+            details=details,
+            attention=flag is not None and flag != EventFlag.STALE,
+        )
+    ]
+    if applied and row["announced_at"] is not None:
+        entries.append(
+            TimelineEntry(
+                at=row["announced_at"],
+                kind="announced",
+                title="Announced to the application",
+                outcome=f"payment_status_changed: {previous_status} → {status}",
+                details={"event id": event_id},
+            )
+        )
+    elif applied:
+        entries.append(
+            TimelineEntry(
+                at=row["received_at"],
+                kind="announced",
+                title="Not yet announced to the application",
+                outcome="in the outbox: announce pending changes to deliver it",
+                details={"event id": event_id},
+                attention=True,
+            )
+        )
+    return entries
 
 
 def _refund_entries(refund: RefundRow) -> list[TimelineEntry]:
@@ -609,6 +556,17 @@ def _values(params: Sequence[Any]) -> tuple[Any, ...]:
     return tuple(
         p.value if isinstance(p, PaymentStatus | RefundStatus | EventFlag) else p for p in params
     )
+
+
+def _same(row: Mapping[str, Any], *names: str) -> dict[str, Any]:
+    """The columns ``names`` of ``row``, for the fields named like them."""
+    return {name: row[name] for name in names}
+
+
+def _money_text(row: Mapping[str, Any], prefix: str = "") -> str | None:
+    """The columns ``{prefix}amount`` and ``{prefix}currency`` as text (``1.00 USDT``), if set."""
+    amount = row[f"{prefix}amount"]
+    return None if amount is None else f"{amount} {row[f'{prefix}currency']}"
 
 
 def _marks(values: Sequence[object]) -> str:
