@@ -33,7 +33,6 @@ if sys.platform != "win32":
 import attrs
 import cattrs
 
-from payments_binance.protocol import OrderStatus
 from payments_binance.sandbox import state
 from payments_binance.sandbox.envelope import ApiError
 from payments_binance.sandbox.state import (
@@ -239,7 +238,7 @@ def _refresh(target: Order, source: Order) -> Order:
     return target
 
 
-class SharedOrderBook:
+class SharedOrderBook(state.Book):
     """The order book in a SQLite file or a PostgreSQL database (``target``), for workers.
 
     ``window_ms`` is the timestamp window, after which a used nonce may be forgotten. Raises
@@ -294,6 +293,9 @@ class SharedOrderBook:
             self._save(order)
         _refresh(target, order)
         return result
+
+    def _transaction_id(self, order: Order) -> str:
+        return self._ids.transaction_id(order.prepay_id)
 
     # -- the OrderBook methods ----------------------------------------------------------------
 
@@ -370,29 +372,6 @@ class SharedOrderBook:
     def by_token(self, token: str) -> Order:
         """The order whose checkout page has this token; :class:`OrderNotFound` if none."""
         return self._read("checkout_token = ?", (token,))
-
-    def mark_viewed(self, order: Order) -> None:
-        """The payer opened the checkout page: ``INITIAL`` becomes ``PENDING``."""
-        if order.status is OrderStatus.INITIAL:
-            self._change(order, state.view)
-
-    def pay(self, order: Order, *, now: int, open_user_id: str) -> None:
-        """Mark an open order paid; :class:`OrderNotPayable` if it is not open."""
-        transaction_id = self._ids.transaction_id(order.prepay_id)
-        self._change(
-            order,
-            lambda stored: state.pay(
-                stored, now=now, open_user_id=open_user_id, transaction_id=transaction_id
-            ),
-        )
-
-    def cancel(self, order: Order, *, now: int) -> None:
-        """The payer cancels an open order; :class:`OrderNotPayable` if it is not open."""
-        self._change(order, lambda stored: state.cancel(stored, now=now))
-
-    def close(self, order: Order, *, now: int) -> bool:
-        """Close an order (see :func:`~payments_binance.sandbox.state.close`)."""
-        return self._change(order, lambda stored: state.close(stored, now=now))
 
     def refund(self, merchant_key: str, new: NewRefund, *, now: int) -> tuple[Order, Refund, bool]:
         """Store a refund: (order, refund, whether the id was seen before); see ``OrderBook``."""
