@@ -273,7 +273,7 @@ class SharedOrderBook(state.Book):
     def _save(self, order: Order) -> None:
         self._db.execute(
             "UPDATE sandbox_orders SET status = ?, body = ? WHERE prepay_id = ?",
-            (order.status.value, _order_body(order), order.prepay_id),
+            (order.status.value, _body(order), order.prepay_id),
         )
 
     def _read(self, where: str, params: Sequence[object]) -> Order:
@@ -345,7 +345,7 @@ class SharedOrderBook(state.Book):
                     order.checkout_token,
                     order.status.value,
                     order.expire_time,
-                    _order_body(order),
+                    _body(order),
                 ),
             )
         return order
@@ -390,7 +390,7 @@ class SharedOrderBook(state.Book):
             self._db.execute(
                 "INSERT INTO sandbox_refunds (seq, merchant_key, refund_request_id, prepay_id,"
                 " body) VALUES (?, ?, ?, ?, ?)",
-                (seq, merchant_key, made.refund_request_id, made.prepay_id, _refund_body(made)),
+                (seq, merchant_key, made.refund_request_id, made.prepay_id, _body(made)),
             )
         return order, made, False
 
@@ -404,18 +404,15 @@ class SharedOrderBook(state.Book):
                 raise RefundNotFound(refund_request_id)
             order = self._load("prepay_id = ?", (seen.prepay_id,))
             assert order is not None  # a refund's order is never deleted
-            [made] = [
-                r
-                for r in order.refunds
-                if (r.merchant_key, r.refund_request_id) == (merchant_key, refund_request_id)
-            ]
+            # An order's refunds are all its merchant's (state.refund refuses another's order).
+            [made] = [r for r in order.refunds if r.refund_request_id == refund_request_id]
             settled = state.settle(order, made, succeeded=succeeded, now=now)
             if settled:
                 self._save(order)
                 self._db.execute(
                     "UPDATE sandbox_refunds SET body = ? WHERE merchant_key = ?"
                     " AND refund_request_id = ?",
-                    (_refund_body(made), merchant_key, refund_request_id),
+                    (_body(made), merchant_key, refund_request_id),
                 )
         return order, made, settled
 
@@ -500,11 +497,7 @@ class _OrdersView(Mapping[str, Order]):
         return int(count)
 
 
-def _order_body(order: Order) -> str:
-    data = _converter.unstructure(order)
-    del data["refunds"]  # kept in their own table
+def _body(stored: Order | Refund) -> str:
+    data = _converter.unstructure(stored)
+    data.pop("refunds", None)  # an order's refunds are kept in their own table
     return json.dumps(data, separators=(",", ":"))
-
-
-def _refund_body(made: Refund) -> str:
-    return json.dumps(_converter.unstructure(made), separators=(",", ":"))
