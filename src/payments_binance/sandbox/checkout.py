@@ -40,29 +40,6 @@ _FINAL_STATES: Final[dict[OrderStatus, tuple[str, str]]] = {
     OrderStatus.ERROR: ("closed", "This order failed; it can no longer be paid."),
 }
 
-# Counts down to data-expires (milliseconds since the epoch) once a second; at zero it tells
-# the payer to reload, and the sandbox then shows the order as expired.
-_COUNTDOWN_SCRIPT: Final = """<script>
-(function () {
-  var box = document.getElementById("countdown");
-  var pay = document.getElementById("pay");
-  var expires = Number(box.getAttribute("data-expires"));
-  function pad(n) { return (n < 10 ? "0" : "") + n; }
-  function tick() {
-    var left = Math.max(0, Math.ceil((expires - Date.now()) / 1000));
-    if (left === 0) {
-      box.textContent = "This order has expired. Reload the page.";
-      if (pay) { pay.disabled = true; }
-      return;
-    }
-    var h = Math.floor(left / 3600), m = Math.floor(left / 60) % 60, s = left % 60;
-    box.textContent = "Expires in " + (h > 0 ? h + ":" + pad(m) : m) + ":" + pad(s);
-    setTimeout(tick, 1000 - (Date.now() % 1000));
-  }
-  tick();
-})();
-</script>"""
-
 _UNKNOWN_PAGE: Final = """<!doctype html>
 <html lang="en">
 <head>
@@ -89,9 +66,8 @@ memory).</p>
 
 
 @cache
-def _template() -> string.Template:
-    text = resources.files(__package__).joinpath("templates/checkout.html").read_text("utf-8")
-    return string.Template(text)
+def _resource(name: str) -> str:
+    return resources.files(__package__).joinpath(f"templates/{name}").read_text("utf-8")
 
 
 def qr_svg(content: str) -> str:
@@ -122,15 +98,17 @@ def render(order: Order, base_url: str) -> str:
     description = ""
     if request.description and request.description != request.product_name:
         description = f'<p class="description">{html.escape(request.description)}</p>'
+    # countdown.html counts down to data-expires (epoch milliseconds) once a second; at zero it
+    # tells the payer to reload, and the sandbox then shows the order as expired.
     if order.status in OPEN_STATES:
-        body, script = _open_body(order, base_url), _COUNTDOWN_SCRIPT
+        body, script = _open_body(order, base_url), _resource("countdown.html").rstrip("\n")
     else:
         css, sentence = _FINAL_STATES.get(
             order.status, ("closed", f"This order is {order.status.value.lower()}.")
         )
         body = f'<p class="state state-{css}" id="state">{html.escape(sentence)}</p>'
         script = ""
-    return _template().substitute(
+    return string.Template(_resource("checkout.html")).substitute(
         title=html.escape(f"{request.product_name} · Binance Pay sandbox checkout"),
         goods_name=html.escape(request.product_name),
         description=description,

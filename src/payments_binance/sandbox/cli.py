@@ -110,6 +110,14 @@ def sandbox_command(
     from payments_binance.sandbox.sandbox import Sandbox
     from payments_core.testing.sandbox import PROFILES
 
+    given = {
+        "api_key": api_key,
+        "api_secret": api_secret,
+        "timestamp_window_ms": timestamp_window_ms,
+        "webhook_retry_schedule": webhook_retry_schedule,
+        "signing_key_pem": signing_key.read_bytes() if signing_key is not None else None,
+        "refund_settle_delay_s": refund_settle_delay,
+    }
     options: dict[str, object] = {
         "seed": seed,
         "deliver_webhooks": not no_webhooks,
@@ -117,30 +125,21 @@ def sandbox_command(
         "default_webhook_url": default_webhook_url,
         "faults": None if faults == "none" else PROFILES[faults],
         "worker": worker_index,
+        **{name: value for name, value in given.items() if value is not None},
     }
-    if api_key is not None:
-        options["api_key"] = api_key
-    if api_secret is not None:
-        options["api_secret"] = api_secret
-    if timestamp_window_ms is not None:
-        options["timestamp_window_ms"] = timestamp_window_ms
-    if webhook_retry_schedule is not None:
-        options["webhook_retry_schedule"] = webhook_retry_schedule
-    if signing_key is not None:
-        options["signing_key_pem"] = signing_key.read_bytes()
-    if refund_settle_delay is not None:
-        options["refund_settle_delay_s"] = refund_settle_delay
     with contextlib.ExitStack() as cleanup:
         if workers > 1 and listen_fd is None:
             import tempfile
+
+            from payments_binance.sandbox.certificates import SigningKey
 
             scratch = Path(cleanup.enter_context(tempfile.TemporaryDirectory(prefix="sandbox-")))
             state = state or str(scratch / "state.db")
             if signing_key is None:
                 # Every worker must sign with the same key, so the parent makes it.
                 signing_key = scratch / "webhook-key.pem"
-                signing_key.write_bytes(_new_signing_key())
-                options["signing_key_pem"] = signing_key.read_bytes()
+                pem = options["signing_key_pem"] = SigningKey.generate().private_pem()
+                signing_key.write_bytes(pem)
         options["state"] = state
         try:
             config = SandboxConfig(**options)  # type: ignore[arg-type]
@@ -245,13 +244,3 @@ def _shown(state: str | None) -> str:
     if state is None:
         return "memory"
     return re.sub(r"://([^:/@]+):[^@]*@", r"://\1:***@", state)
-
-
-def _new_signing_key() -> bytes:
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
-
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    return key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )

@@ -102,19 +102,20 @@ class MerchantApi:
 
     def query_order(self, api_key: str, body: Mapping[str, Any]) -> dict[str, object]:
         """The QueryOrderResult (v2) of one of the merchant's orders."""
-        self.expire_due()
-        prepay_id, trade_no = validation.order_lookup(body)
-        order = self.book.find(api_key, prepay_id=prepay_id, merchant_trade_no=trade_no)
-        return query_result(order)
+        return query_result(self._order(api_key, body))
 
     def close_order(self, api_key: str, body: Mapping[str, Any]) -> bool:
         """Close an open order (PAY_CLOSED follows); closing a closed one again is a no-op."""
-        self.expire_due()
-        prepay_id, trade_no = validation.order_lookup(body)
-        order = self.book.find(api_key, prepay_id=prepay_id, merchant_trade_no=trade_no)
+        order = self._order(api_key, body)
         if self.book.close(order, now=self.clock()):
             self.notify(order, BizStatus.PAY_CLOSED)
         return True
+
+    def _order(self, api_key: str, body: Mapping[str, Any]) -> Order:
+        """The order a query or close body names, after the expiry sweep."""
+        self.expire_due()
+        prepay_id, trade_no = validation.order_lookup(body)
+        return self.book.find(api_key, prepay_id=prepay_id, merchant_trade_no=trade_no)
 
     def refund(self, api_key: str, body: Mapping[str, Any]) -> dict[str, object]:
         """Refund (part of) a paid order once per ``refundRequestId``; its RefundResult."""

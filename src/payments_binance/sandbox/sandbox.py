@@ -16,6 +16,8 @@ import os
 import time
 from collections.abc import Mapping, Sequence
 
+import attrs
+
 from payments_binance import protocol
 from payments_binance.protocol import BizStatus
 from payments_binance.sandbox.app import SandboxApp, build_app
@@ -132,13 +134,7 @@ class Sandbox:
     def stats(self) -> dict[str, object]:
         """Figures served at ``/sandbox/stats``."""
         return {
-            "requests": self.counters.requests,
-            "requests_by_path": dict(self.counters.requests_by_path),
-            "orders_created": self.counters.orders_created,
-            "duplicates_refused": self.counters.duplicates_refused,
-            "refunds_created": self.counters.refunds_created,
-            "duplicate_refunds": self.counters.duplicate_refunds,
-            "errors": dict(self.counters.errors),
+            **attrs.asdict(self.counters),  # copies of its dicts
             "faults_injected": dict(self.faults.counts()) if self.faults else {},
             "webhook_events": self.webhooks.events,
             "webhooks_delivered": self.webhooks.poster.delivered,
@@ -257,8 +253,7 @@ class Sandbox:
 
         Raises ``TimeoutError`` if deliveries are still running after ``timeout`` seconds.
         """
-        if not await asyncio.to_thread(self.webhooks.poster.wait_idle, timeout):
-            raise TimeoutError(f"webhook deliveries still pending after {timeout} s")
+        await asyncio.to_thread(self.wait_for_webhooks_sync, timeout)
 
     def wait_for_webhooks_sync(self, timeout: float = 10.0) -> None:
         """Blocking form of :meth:`wait_for_webhooks`, for threads other than the sandbox loop."""

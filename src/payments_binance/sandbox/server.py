@@ -14,11 +14,10 @@ from __future__ import annotations
 
 import socket
 import subprocess
-import sys
 from collections.abc import Callable, Sequence
 
 from payments_binance.sandbox.sandbox import Sandbox
-from payments_binance.sandbox.workers import stop_processes
+from payments_binance.sandbox.workers import COMMAND, stop_processes
 from payments_core.serving import BackgroundServer, UvicornServer, bind, url_of
 from payments_core.testing.sandbox import SERVER_OPTIONS
 
@@ -105,16 +104,7 @@ class SandboxProcess:
         return self._process.pid
 
     def __enter__(self) -> SandboxProcess:
-        command = [
-            sys.executable,
-            "-m",
-            "payments_binance.sandbox",
-            "--host",
-            self.host,
-            "--port",
-            str(self.port),
-            *self.args,
-        ]
+        command = [*COMMAND, "--host", self.host, "--port", str(self.port), *self.args]
         self._process = subprocess.Popen(  # noqa: S603 - fixed interpreter and module
             command, stdout=subprocess.PIPE, text=True
         )

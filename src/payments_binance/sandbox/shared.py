@@ -33,7 +33,6 @@ if sys.platform != "win32":
 import attrs
 import cattrs
 
-from payments_binance.protocol import OrderStatus
 from payments_binance.sandbox import state
 from payments_binance.sandbox.envelope import ApiError
 from payments_binance.sandbox.state import (
@@ -239,7 +238,7 @@ def _refresh(target: Order, source: Order) -> Order:
     return target
 
 
-class SharedOrderBook:
+class SharedOrderBook(state.Book):
     """The order book in a SQLite file or a PostgreSQL database (``target``), for workers.
 
     ``window_ms`` is the timestamp window, after which a used nonce may be forgotten. Raises
@@ -274,7 +273,7 @@ class SharedOrderBook:
     def _save(self, order: Order) -> None:
         self._db.execute(
             "UPDATE sandbox_orders SET status = ?, body = ? WHERE prepay_id = ?",
-            (order.status.value, _order_body(order), order.prepay_id),
+            (order.status.value, _body(order), order.prepay_id),
         )
 
     def _read(self, where: str, params: Sequence[object]) -> Order:
@@ -294,6 +293,9 @@ class SharedOrderBook:
             self._save(order)
         _refresh(target, order)
         return result
+
+    def _transaction_id(self, order: Order) -> str:
+        return self._ids.transaction_id(order.prepay_id)
 
     # -- the OrderBook methods ----------------------------------------------------------------
 
@@ -343,7 +345,7 @@ class SharedOrderBook:
                     order.checkout_token,
                     order.status.value,
                     order.expire_time,
-                    _order_body(order),
+                    _body(order),
                 ),
             )
         return order
@@ -371,29 +373,6 @@ class SharedOrderBook:
         """The order whose checkout page has this token; :class:`OrderNotFound` if none."""
         return self._read("checkout_token = ?", (token,))
 
-    def mark_viewed(self, order: Order) -> None:
-        """The payer opened the checkout page: ``INITIAL`` becomes ``PENDING``."""
-        if order.status is OrderStatus.INITIAL:
-            self._change(order, state.view)
-
-    def pay(self, order: Order, *, now: int, open_user_id: str) -> None:
-        """Mark an open order paid; :class:`OrderNotPayable` if it is not open."""
-        transaction_id = self._ids.transaction_id(order.prepay_id)
-        self._change(
-            order,
-            lambda stored: state.pay(
-                stored, now=now, open_user_id=open_user_id, transaction_id=transaction_id
-            ),
-        )
-
-    def cancel(self, order: Order, *, now: int) -> None:
-        """The payer cancels an open order; :class:`OrderNotPayable` if it is not open."""
-        self._change(order, lambda stored: state.cancel(stored, now=now))
-
-    def close(self, order: Order, *, now: int) -> bool:
-        """Close an order (see :func:`~payments_binance.sandbox.state.close`)."""
-        return self._change(order, lambda stored: state.close(stored, now=now))
-
     def refund(self, merchant_key: str, new: NewRefund, *, now: int) -> tuple[Order, Refund, bool]:
         """Store a refund: (order, refund, whether the id was seen before); see ``OrderBook``."""
         with self._db.write():
@@ -411,7 +390,7 @@ class SharedOrderBook:
             self._db.execute(
                 "INSERT INTO sandbox_refunds (seq, merchant_key, refund_request_id, prepay_id,"
                 " body) VALUES (?, ?, ?, ?, ?)",
-                (seq, merchant_key, made.refund_request_id, made.prepay_id, _refund_body(made)),
+                (seq, merchant_key, made.refund_request_id, made.prepay_id, _body(made)),
             )
         return order, made, False
 
@@ -425,18 +404,15 @@ class SharedOrderBook:
                 raise RefundNotFound(refund_request_id)
             order = self._load("prepay_id = ?", (seen.prepay_id,))
             assert order is not None  # a refund's order is never deleted
-            [made] = [
-                r
-                for r in order.refunds
-                if (r.merchant_key, r.refund_request_id) == (merchant_key, refund_request_id)
-            ]
+            # An order's refunds are all its merchant's (state.refund refuses another's order).
+            [made] = [r for r in order.refunds if r.refund_request_id == refund_request_id]
             settled = state.settle(order, made, succeeded=succeeded, now=now)
             if settled:
                 self._save(order)
                 self._db.execute(
                     "UPDATE sandbox_refunds SET body = ? WHERE merchant_key = ?"
                     " AND refund_request_id = ?",
-                    (_refund_body(made), merchant_key, refund_request_id),
+                    (_body(made), merchant_key, refund_request_id),
                 )
         return order, made, settled
 
@@ -521,11 +497,7 @@ class _OrdersView(Mapping[str, Order]):
         return int(count)
 
 
-def _order_body(order: Order) -> str:
-    data = _converter.unstructure(order)
-    del data["refunds"]  # kept in their own table
+def _body(stored: Order | Refund) -> str:
+    data = _converter.unstructure(stored)
+    data.pop("refunds", None)  # an order's refunds are kept in their own table
     return json.dumps(data, separators=(",", ":"))
-
-
-def _refund_body(made: Refund) -> str:
-    return json.dumps(_converter.unstructure(made), separators=(",", ":"))

@@ -17,15 +17,17 @@ import enum
 import heapq
 import random
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from decimal import Decimal
 from types import MappingProxyType
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 import attrs
 
 from payments_binance.protocol import OrderStatus
 from payments_binance.sandbox.envelope import ApiError
+
+T = TypeVar("T")
 
 OPEN_STATES = frozenset({OrderStatus.INITIAL, OrderStatus.PENDING})
 #: States in which an order has been paid, so it can be refunded (again).
@@ -312,7 +314,11 @@ def find_refund(book: Book, merchant_key: str, refund_request_id: str) -> Refund
 
 class Book(Protocol):
     """What the sandbox needs of an order book: :class:`OrderBook` (in memory) or
-    :class:`~payments_binance.sandbox.shared.SharedOrderBook` (a database, for workers)."""
+    :class:`~payments_binance.sandbox.shared.SharedOrderBook` (a database, for workers).
+
+    Both subclass it for its payer and close methods, which apply a transition through the
+    book's ``_change`` (under its lock, or in one write transaction).
+    """
 
     @property
     def orders(self) -> Mapping[str, Order]: ...
@@ -332,10 +338,34 @@ class Book(Protocol):
     ) -> Order: ...
     def get(self, prepay_id: str) -> Order: ...
     def by_token(self, token: str) -> Order: ...
-    def mark_viewed(self, order: Order) -> None: ...
-    def pay(self, order: Order, *, now: int, open_user_id: str) -> None: ...
-    def cancel(self, order: Order, *, now: int) -> None: ...
-    def close(self, order: Order, *, now: int) -> bool: ...
+    def _change(self, order: Order, change: Callable[[Order], T]) -> T:
+        """Apply ``change`` to the stored ``order``, its result returned; ``order`` follows."""
+        ...
+
+    def _transaction_id(self, order: Order) -> str: ...
+
+    def mark_viewed(self, order: Order) -> None:
+        """The payer opened the checkout page: ``INITIAL`` becomes ``PENDING``."""
+        if order.status is OrderStatus.INITIAL:
+            self._change(order, view)
+
+    def pay(self, order: Order, *, now: int, open_user_id: str) -> None:
+        """Mark an open order paid; :class:`OrderNotPayable` if it is not open."""
+
+        def paid(stored: Order) -> None:
+            transaction_id = self._transaction_id(stored)
+            pay(stored, now=now, open_user_id=open_user_id, transaction_id=transaction_id)
+
+        self._change(order, paid)
+
+    def cancel(self, order: Order, *, now: int) -> None:
+        """The payer cancels an open order; :class:`OrderNotPayable` if it is not open."""
+        self._change(order, lambda stored: cancel(stored, now=now))
+
+    def close(self, order: Order, *, now: int) -> bool:
+        """Close an order (see :func:`close`)."""
+        return self._change(order, lambda stored: close(stored, now=now))
+
     def refund(
         self, merchant_key: str, new: NewRefund, *, now: int
     ) -> tuple[Order, Refund, bool]: ...
@@ -348,7 +378,7 @@ class Book(Protocol):
 
 
 @attrs.define
-class OrderBook:
+class OrderBook(Book):
     """Every order the sandbox holds, in memory, by prepay id, merchant trade number and token.
 
     Its methods apply the transitions above under one lock. ``SharedOrderBook``
@@ -435,27 +465,12 @@ class OrderBook:
             raise OrderNotFound(token)
         return self.get(prepay_id)
 
-    def mark_viewed(self, order: Order) -> None:
-        """The payer opened the checkout page: ``INITIAL`` becomes ``PENDING``."""
+    def _change(self, order: Order, change: Callable[[Order], T]) -> T:
         with self._lock:
-            view(order)
+            return change(order)
 
-    def pay(self, order: Order, *, now: int, open_user_id: str) -> None:
-        """Mark an open order paid; :class:`OrderNotPayable` if it is not open."""
-        with self._lock:
-            pay(
-                order, now=now, open_user_id=open_user_id, transaction_id=self._ids.transaction_id()
-            )
-
-    def cancel(self, order: Order, *, now: int) -> None:
-        """The payer cancels an open order; :class:`OrderNotPayable` if it is not open."""
-        with self._lock:
-            cancel(order, now=now)
-
-    def close(self, order: Order, *, now: int) -> bool:
-        """Close an order (see :func:`close`)."""
-        with self._lock:
-            return close(order, now=now)
+    def _transaction_id(self, order: Order) -> str:
+        return self._ids.transaction_id()
 
     def refund(self, merchant_key: str, new: NewRefund, *, now: int) -> tuple[Order, Refund, bool]:
         """Store a refund (``REFUND_PENDING``): (order, refund, whether the id was seen before).

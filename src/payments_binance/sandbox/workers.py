@@ -23,6 +23,9 @@ from types import FrameType
 
 from payments_core.serving import STARTUP_TIMEOUT_S
 
+#: ``payments sandbox`` run by this interpreter.
+COMMAND = (sys.executable, "-m", "payments_binance.sandbox")
+
 
 def stop_processes(children: Sequence[subprocess.Popen[str]]) -> None:
     """Ask each process to stop (SIGINT), wait for it, kill it after the grace period."""
@@ -78,19 +81,10 @@ def serve_workers(
     with _terminate_as_interrupt():
         try:
             for index in range(count):
-                command = [
-                    sys.executable,
-                    "-m",
-                    "payments_binance.sandbox",
-                    *child_args,
-                    "--listen-fd",
-                    str(fd),
-                    "--worker-index",
-                    str(index),
-                ]
+                args = [*child_args, "--listen-fd", str(fd), "--worker-index", str(index)]
                 children.append(
                     subprocess.Popen(  # noqa: S603 - our interpreter, our module
-                        command, pass_fds=(fd,), stdout=subprocess.PIPE, text=True
+                        [*COMMAND, *args], pass_fds=(fd,), stdout=subprocess.PIPE, text=True
                     )
                 )
             for child in children:

@@ -210,9 +210,12 @@ class StripeSandbox:
             raise StripeRefusal(401, f"Invalid API Key provided: {key[:8]}****{key[-4:]}")
 
     def _idempotent(
-        self, path: str, call: _Call, make: Callable[[dict[str, str]], Answer]
-    ) -> Answer:
-        """Run a ``POST`` under its ``Idempotency-Key``: the first answer, replayed for 24 h."""
+        self, path: str, call: _Call, make: Callable[[dict[str, str]], dict[str, Any]]
+    ) -> tuple[Answer, dict[str, Any] | None]:
+        """Run a ``POST`` under its ``Idempotency-Key``: the first answer, replayed for 24 h.
+
+        Returns the answer and the object ``make`` made, ``None`` when the answer is a replay.
+        """
         params.no_query(call.query)
         content_type = call.headers.get("content-type", "").split(";")[0].strip()
         if call.body and content_type != wire.FORM:
@@ -236,11 +239,12 @@ class StripeSandbox:
                         )
                     self.replays += 1
                     headers_out = {**known.answer.headers, "idempotent-replayed": "true"}
-                    return Answer(known.answer.status_code, known.answer.body, headers_out)
-            answer = make(fields)
+                    return Answer(known.answer.status_code, known.answer.body, headers_out), None
+            made = make(fields)
+            answer = _ok(self._expanded(made, params.expansions(fields)))
             if key is not None:
                 self._keys[(self.api_key, key)] = _Idempotent(fingerprint, answer, self.clock())
-        return answer
+        return answer, made
 
     def _known(self, key: str) -> _Idempotent | None:
         known = self._keys.get((self.api_key, key))
@@ -252,12 +256,12 @@ class StripeSandbox:
     # -- Checkout Sessions ----------------------------------------------------------------------
 
     def _create_session(self, call: _Call) -> Answer:
-        def make(fields: dict[str, str]) -> Answer:
+        def make(fields: dict[str, str]) -> dict[str, Any]:
             session = self._new_session(fields)  # a validation failure saves nothing
             self.sessions[session["id"]] = session
-            return _ok(self._expanded(self._view(session), params.expansions(fields)))
+            return self._view(session)
 
-        return self._idempotent(wire.PATH_SESSIONS, call, make)
+        return self._idempotent(wire.PATH_SESSIONS, call, make)[0]
 
     def _new_session(self, fields: dict[str, str]) -> dict[str, Any]:
         params.refuse_unknown(n for n in fields if not params.SESSION_FIELD.fullmatch(n))
@@ -329,16 +333,14 @@ class StripeSandbox:
             )
 
     def _expire_session(self, call: _Call, session_id: str) -> Answer:
-        made: list[dict[str, Any]] = []
-
-        def make(fields: dict[str, str]) -> Answer:
+        def make(fields: dict[str, str]) -> dict[str, Any]:
             params.refuse_unknown(params.unlisted(fields, set(), paged=False))
-            made.append(self._expired(session_id))
-            return _ok(self._expanded(made[0], params.expansions(fields)))
+            return self._expired(session_id)
 
-        answer = self._idempotent(wire.PATH_EXPIRE.format(session_id=session_id), call, make)
-        if made:  # not a replay: the event is new
-            self._send(wire.EVENT_EXPIRED, made[0], call)
+        path = wire.PATH_EXPIRE.format(session_id=session_id)
+        answer, expired = self._idempotent(path, call, make)
+        if expired is not None:  # not a replay: the event is new
+            self._send(wire.EVENT_EXPIRED, expired, call)
         return answer
 
     def _list_line_items(self, call: _Call, session_id: str) -> Answer:
@@ -475,15 +477,9 @@ class StripeSandbox:
         return self._refund_events(refund, _NO_CALL)
 
     def _create_refund(self, call: _Call) -> Answer:
-        made: list[dict[str, Any]] = []
-
-        def make(fields: dict[str, str]) -> Answer:
-            made.append(self._new_refund(fields))
-            return _ok(self._expanded(made[-1], params.expansions(fields)))
-
-        answer = self._idempotent(wire.PATH_REFUNDS, call, make)
-        if made:  # not a replay: the refund is new, and so are its events
-            self._refund_events(made[0], call)
+        answer, made = self._idempotent(wire.PATH_REFUNDS, call, self._new_refund)
+        if made is not None:  # not a replay: the refund is new, and so are its events
+            self._refund_events(made, call)
         return answer
 
     def _new_refund(self, fields: dict[str, str]) -> dict[str, Any]:

@@ -6,6 +6,7 @@ HTTP status, the error ``type``, ``code`` and ``param``, and Stripe's wording.
 
 from __future__ import annotations
 
+import operator
 import re
 from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal
@@ -63,8 +64,15 @@ SESSION_FIELD: Final = re.compile(
 REFUND_FIELD: Final = re.compile(
     r"payment_intent|charge|amount|reason|metadata\[[^\[\]]{1,40}\]|expand\[[0-9]+\]"
 )
-#: The ``created`` filters of a list.
-CREATED_FILTERS: Final = ("created", "created[gt]", "created[gte]", "created[lt]", "created[lte]")
+#: The ``created`` filters of a list, each with its test of an object's ``created``.
+_CREATED_TESTS: Final = {
+    "created": operator.eq,
+    "created[gt]": operator.gt,
+    "created[gte]": operator.ge,
+    "created[lt]": operator.lt,
+    "created[lte]": operator.le,
+}
+CREATED_FILTERS: Final = tuple(_CREATED_TESTS)
 #: Payment method types the hosted page takes: cards only.
 _METHOD_TYPES: Final = ("card",)
 _JSON: Final = {"content-type": "application/json"}
@@ -159,21 +167,10 @@ def expansions(params: Mapping[str, str]) -> list[str]:
 
 def created_filter(params: Mapping[str, str]) -> Callable[[int], bool]:
     """A test of ``created`` from ``created``, ``created[gt]``, ``[gte]``, ``[lt]``, ``[lte]``."""
-    bounds = {name: integer(params, name) for name in CREATED_FILTERS if name in params}
-
-    def chosen(created: int) -> bool:
-        return all(
-            {
-                "created": created == bound,
-                "created[gt]": created > bound,
-                "created[gte]": created >= bound,
-                "created[lt]": created < bound,
-                "created[lte]": created <= bound,
-            }[name]
-            for name, bound in bounds.items()
-        )
-
-    return chosen
+    bounds = [
+        (test, integer(params, name)) for name, test in _CREATED_TESTS.items() if name in params
+    ]
+    return lambda created: all(test(created, bound) for test, bound in bounds)
 
 
 def page_of(
@@ -335,12 +332,11 @@ def expires_at(fields: Mapping[str, str], now: int) -> int:
 
 
 def nested(fields: Mapping[str, str], pattern: re.Pattern[str]) -> dict[str, str]:
-    found = {}
-    for name, value in fields.items():
-        match = pattern.fullmatch(name)
-        if match:
-            found[match.group(1)] = value
-    return found
+    return {
+        match.group(1): value
+        for name, value in fields.items()
+        if (match := pattern.fullmatch(name))
+    }
 
 
 #: Gives the expanded value of one field of an object: ``(object, field, path asked)``.
