@@ -17,7 +17,7 @@ import pytest
 from payments_core import Money, PaymentStatus
 from payments_core.console import create_console_app
 from payments_core.serving import BackgroundServer
-from tests.console.conftest import Desk, open_desk
+from tests.console.conftest import REFUND_STEPS, Desk, open_desk
 
 from .conftest import chromium
 from .test_checkout_browser import assert_self_contained, text_of, wait_until
@@ -118,13 +118,9 @@ def test_an_orders_timeline_after_pay_duplicate_forged_and_partial_refund(
         for element in desktop.find_elements(By.CSS_SELECTOR, "#timeline .title")
         if element.text != "Announced to the application"
     ]
-    assert titles == [
-        "Order created",
-        "Callback received: paid",  # once: the duplicate and the forgery left nothing
-        "Refund asked: 0.40 USD",
-        "Callback received: partially_refunded",
-        "Refund succeeded: 0.40 USD",
-    ]
+    # One paid callback: the duplicate and the forgery left nothing behind.
+    assert titles[:2] == ["Order created", "Callback received: paid"]
+    assert titles[2:] in REFUND_STEPS
     assert "reason: late cancellation" in text_of(desktop, "timeline")
     assert_self_contained(desktop, str(desk.console.base_url))
     screenshot(desktop, screenshots, "order")

@@ -74,6 +74,25 @@ class Announcements:
         self.changes.append(change)
 
 
+#: The partial refund's steps on :meth:`Desk.eventful_order`'s timeline. Binance answers the
+#: refund and sends its notice at once, so either may reach the ledger first: the notice settles
+#: the refund (the answer then finds it settled and records nothing), or the answer does and the
+#: notice is recorded stale.
+REFUND_STEPS = (
+    [
+        "Refund asked: 0.40 USD",
+        "Callback received: partially_refunded",
+        "Refund succeeded: 0.40 USD",
+    ],
+    [
+        "Refund asked: 0.40 USD",
+        "Refund answer: partially_refunded",
+        "Callback received: partially_refunded",
+        "Refund succeeded: 0.40 USD",
+    ],
+)
+
+
 @attrs.define
 class Desk:
     """The shop as its support staff see it: see the module docstring."""

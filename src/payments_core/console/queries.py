@@ -455,6 +455,7 @@ _RANK: Final = {
     "refund": 1,
     "callback": 2,
     "reconciliation": 2,
+    "refund answer": 2,
     "announced": 3,
     "refund settled": 4,
 }
@@ -463,7 +464,9 @@ _RANK: Final = {
 def _event_entries(provider: str, row: Mapping[str, Any]) -> list[TimelineEntry]:
     event_id, status, previous_status = row["event_id"], row["status"], row["previous_status"]
     applied, flag = row["applied"], row["flag"]
+    # Besides callbacks, the ledger records what a reconciliation and a refund's answer said.
     reconciling = event_id.startswith(f"{provider}:reconcile:")
+    answering = event_id.startswith(f"{provider}:refund:")
     details = {"event id": event_id, "provider order id": row["provider_order_id"]}
     if row["provider_reference"]:
         details["provider reference"] = row["provider_reference"]
@@ -482,11 +485,16 @@ def _event_entries(provider: str, row: Mapping[str, Any]) -> list[TimelineEntry]
             outcome += f" ({previous_status})"
     else:
         outcome = "recorded"
-    source = "Reconciliation answer" if reconciling else "Callback received"
+    if reconciling:
+        source, kind = "Reconciliation answer", "reconciliation"
+    elif answering:
+        source, kind = "Refund answer", "refund answer"
+    else:
+        source, kind = "Callback received", "callback"
     entries = [
         TimelineEntry(
             at=row["received_at"],
-            kind="reconciliation" if reconciling else "callback",
+            kind=kind,
             title=f"{source}: {status}",
             outcome=outcome,
             details=details,

@@ -191,8 +191,9 @@ class TimelineEntry:
 
     Attributes:
         at: When.
-        kind: ``created``, ``callback``, ``reconciliation``, ``announced``, ``refund`` (asked
-            for) or ``refund settled``.
+        kind: ``created``, ``callback``, ``reconciliation``, ``refund answer`` (what the
+            provider answered a refund request), ``announced``, ``refund`` (asked for) or
+            ``refund settled``.
         title: What happened, in a few words.
         outcome: What the ledger did with it (applied, flagged and why, a refund's status).
         details: Ids and amounts, by name.
