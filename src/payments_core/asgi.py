@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Final
@@ -150,7 +150,6 @@ def create_callback_app(
 
     return _CallbackApp(
         Route("/callbacks/{provider}", receive_callback, methods=["POST"]),
-        receive_callback,
         routes=routes,
         exception_handlers={HTTPException: _http_error},
         lifespan=owning if close_payments else None,
@@ -168,17 +167,9 @@ class _CallbackApp(Starlette):
     handler is added to the app (``add_middleware``), which then sees them as before.
     """
 
-    def __init__(
-        self,
-        callbacks: Route,
-        endpoint: Callable[[Request], Awaitable[Response]],
-        *,
-        routes: Sequence[BaseRoute],
-        **options: Any,
-    ) -> None:
+    def __init__(self, callbacks: Route, *, routes: Sequence[BaseRoute], **options: Any) -> None:
         super().__init__(routes=[callbacks, *routes], **options)
         self._callbacks = callbacks
-        self._endpoint = endpoint
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and self._as_built():
@@ -186,7 +177,7 @@ class _CallbackApp(Starlette):
             if match is Match.FULL:
                 scope["app"] = self  # as Starlette sets it, for whatever reads request.app
                 scope.update(child_scope)
-                response = await self._endpoint(Request(scope, receive))
+                response = await self._callbacks.endpoint(Request(scope, receive))
                 await response(scope, receive, send)
                 return
         await super().__call__(scope, receive, send)

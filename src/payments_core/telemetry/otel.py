@@ -15,17 +15,14 @@ from contextvars import ContextVar
 from typing import TYPE_CHECKING, Final, TypeVar
 from urllib.parse import urlsplit
 
+import attrs
 from opentelemetry import context, metrics, trace
 from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, TraceFlags
 
 from payments_core import __version__
 from payments_core.errors import CallbackDeferred, CallbackError
 from payments_core.telemetry.quiet import Attributes, Expected, QuietTelemetry, RequestSpan, Steps
-from payments_core.telemetry.vocabulary import (
-    callback_outcome,
-    refusal,
-    url_template,
-)
+from payments_core.telemetry.vocabulary import callback_outcome, refusal, url_template
 
 if TYPE_CHECKING:
     from payments_core.http import HttpRequest
@@ -42,16 +39,12 @@ DURATION_BUCKETS: Final = (
 )  # fmt: skip
 
 
+@attrs.define
 class _Operation:
     """The facade operation running in this context: its root span and how it ended."""
 
-    __slots__ = ("name", "outcome", "provider", "span")
-
-    def __init__(self, name: str, provider: str, span: trace.Span) -> None:
-        self.name = name
-        self.provider = provider
-        self.span = span
-        self.outcome: str | None = None
+    span: trace.Span
+    outcome: str | None = None
 
 
 _running: ContextVar[_Operation | None] = ContextVar("payments_operation", default=None)
@@ -198,7 +191,7 @@ class OpenTelemetry(QuietTelemetry):
     ) -> Steps[S, T]:
         labels = {"payments.provider": provider, "payments.operation": name}
         with self.span(f"payments.{name}", {**labels, **(attributes or {})}) as span:
-            running = _Operation(name, provider, span)
+            running = _Operation(span)
             token = _running.set(running)
             try:
                 result = yield from flow
@@ -217,7 +210,7 @@ class OpenTelemetry(QuietTelemetry):
         started = time.perf_counter()
         labels = {"payments.provider": provider, "payments.operation": "callback"}
         with self.span("payments.callback", labels) as span:
-            running = _Operation("callback", provider, span)
+            running = _Operation(span)
             token = _running.set(running)
             outcome = "failed"
             try:

@@ -7,7 +7,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from opentelemetry import metrics, trace
@@ -114,19 +114,14 @@ def exported_texts(
             yield f"metric {name} {key}", f"{key}={value!s}"
 
 
-def children(spans: Sequence[ReadableSpan]) -> Mapping[int | None, list[ReadableSpan]]:
-    """``spans`` by their parent's span id (``None`` for roots), each list by start time."""
-    ids = {span.context.span_id for span in spans if span.context is not None}
-    found: dict[int | None, list[ReadableSpan]] = {}
-    for span in sorted(spans, key=lambda s: s.start_time or 0):
-        parent = span.parent.span_id if span.parent is not None else None
-        found.setdefault(parent if parent in ids else None, []).append(span)
-    return found
-
-
 def walk(spans: Sequence[ReadableSpan]) -> Iterator[tuple[int, ReadableSpan]]:
     """Every span with its depth, depth first, roots by start time."""
-    tree = children(spans)
+    # The spans by their parent's span id (None for roots), each list by start time.
+    ids = {span.context.span_id for span in spans if span.context is not None}
+    tree: dict[int | None, list[ReadableSpan]] = {}
+    for span in sorted(spans, key=lambda s: s.start_time or 0):
+        parent = span.parent.span_id if span.parent is not None else None
+        tree.setdefault(parent if parent in ids else None, []).append(span)
 
     def visit(span: ReadableSpan, depth: int) -> Iterator[tuple[int, ReadableSpan]]:
         yield depth, span

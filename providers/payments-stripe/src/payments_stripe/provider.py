@@ -42,7 +42,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from typing import Any, Final
@@ -72,7 +72,6 @@ from payments_core import (
     RefundRequest,
     RefundStatus,
     ResponseLost,
-    Secret,
     ValidationError,
     get_logger,
     hookimpl,
@@ -186,32 +185,8 @@ class StripeProvider:
         return self._create(request, self._session_form(request))
 
     @hookimpl
-    def query_order(self, reference: str) -> Operation[Order | None]:
-        return self._query(reference)
-
-    @hookimpl
-    def close_order(self, reference: str) -> Operation[bool]:
-        return self._close(reference)
-
-    @hookimpl
-    def refund_order(self, order: Order, request: RefundRequest) -> Operation[Refund]:
-        return self._refund(order, request)
-
-    @hookimpl
-    def query_refund(self, order: Order, request: RefundRequest) -> Operation[Refund | None]:
-        return self._query_refund(order, request)
-
-    @hookimpl
-    def handle_callback(self, callback: CallbackRequest) -> Operation[CallbackResult]:
-        return self._callback(callback)
-
-    @hookimpl
     def classify_error(self, error: PaymentsError) -> ErrorClassification | None:
         return classify(error)
-
-    @hookimpl
-    def check_connection(self) -> Operation[str]:
-        return self._balance()
 
     @hookimpl
     def open_sandbox(self) -> AbstractContextManager[ProviderSandbox]:
@@ -279,7 +254,7 @@ class StripeProvider:
         form: bytes = b"",
         idempotency: str | None = None,
     ) -> HttpRequest:
-        key: Secret | None = self._api_key
+        key = self._api_key
         if key is None:
             raise ConfigurationError(
                 f"Stripe needs api_key ([providers.{self.name}] or {_SETTINGS['api_key']})",
@@ -292,7 +267,7 @@ class StripeProvider:
             headers[wire.HEADER_IDEMPOTENCY_KEY] = idempotency
         return HttpRequest(method, self.base_url + path, headers, form, operation=operation)
 
-    # -- operations -------------------------------------------------------------------------
+    # -- operations: the hooks that talk to Stripe (create_order's first), and their steps ----
 
     def _create(self, request: OrderRequest, form: bytes) -> Operation[Order]:
         sent = self._request(
@@ -309,27 +284,39 @@ class StripeProvider:
     def _find(self, reference: str, operation: str) -> Operation[dict[str, Any] | None]:
         """The newest session for ``reference`` created within the query window, or ``None``."""
         since = int(self._clock.now().timestamp()) - self.query_window_s
-        after: str | None = None
-        while True:
-            params = [("limit", str(wire.LIST_LIMIT_MAX)), ("created[gte]", str(since))]
-            if after is not None:
-                params.append(("starting_after", after))
-            response = yield self._request(
-                "GET", f"{wire.PATH_SESSIONS}?{urlencode(params)}", operation
-            )
-            sessions, has_more = self._page(response, operation)
-            for session in sessions:
-                if session.get("client_reference_id") == reference:
-                    return session
-            if not (has_more and sessions):
-                return None
-            after = str(sessions[-1]["id"])
+        params = [("limit", str(wire.LIST_LIMIT_MAX)), ("created[gte]", str(since))]
+        return self._first(
+            wire.PATH_SESSIONS,
+            params,
+            operation,
+            lambda session: session.get("client_reference_id") == reference,
+        )
 
-    def _query(self, reference: str) -> Operation[Order | None]:
+    def _first(
+        self,
+        path: str,
+        params: list[tuple[str, str]],
+        operation: str,
+        wanted: Callable[[dict[str, Any]], bool],
+    ) -> Operation[dict[str, Any] | None]:
+        """The first object of the list at ``path`` that is ``wanted``, paging on while the
+        list has more (``starting_after`` the last object of a page), or ``None``."""
+        query = params
+        while True:
+            response = yield self._request("GET", f"{path}?{urlencode(query)}", operation)
+            page, has_more = self._page(response, operation)
+            found = next((item for item in page if wanted(item)), None)
+            if found is not None or not (has_more and page):
+                return found
+            query = [*params, ("starting_after", str(page[-1]["id"]))]
+
+    @hookimpl
+    def query_order(self, reference: str) -> Operation[Order | None]:
         session = yield from self._find(reference, "query_order")
         return None if session is None else self._order(reference, session, "query_order")
 
-    def _close(self, reference: str) -> Operation[bool]:
+    @hookimpl
+    def close_order(self, reference: str) -> Operation[bool]:
         session = yield from self._find(reference, "close_order")
         if session is None:
             raise StripeError(
@@ -361,7 +348,8 @@ class StripeProvider:
             )
         return intent
 
-    def _refund(self, order: Order, request: RefundRequest) -> Operation[Refund]:
+    @hookimpl
+    def refund_order(self, order: Order, request: RefundRequest) -> Operation[Refund]:
         amount, _ = to_stripe(request.amount, field="amount")
         intent = yield from self._intent(order, "refund_order")
         fields = [
@@ -383,27 +371,20 @@ class StripeProvider:
             request, order, self._answer(response, "refund_order"), "refund_order"
         )
 
-    def _query_refund(self, order: Order, request: RefundRequest) -> Operation[Refund | None]:
+    @hookimpl
+    def query_refund(self, order: Order, request: RefundRequest) -> Operation[Refund | None]:
         intent = yield from self._intent(order, "query_refund")
-        after: str | None = None
-        while True:
-            params = [("payment_intent", intent), ("limit", str(wire.LIST_LIMIT_MAX))]
-            if after is not None:
-                params.append(("starting_after", after))
-            response = yield self._request(
-                "GET", f"{wire.PATH_REFUNDS}?{urlencode(params)}", "query_refund"
-            )
-            refunds, has_more = self._page(response, "query_refund")
-            for refund in refunds:
-                metadata = refund.get("metadata")
-                if isinstance(metadata, dict) and (
-                    metadata.get(wire.METADATA_REFERENCE),
-                    metadata.get(wire.METADATA_REFUND_REFERENCE),
-                ) == (request.reference, request.refund_reference):
-                    return self._refund_of(request, order, refund, "query_refund")
-            if not (has_more and refunds):
-                return None
-            after = str(refunds[-1]["id"])
+
+        def ours(refund: dict[str, Any]) -> bool:
+            metadata = refund.get("metadata")
+            return isinstance(metadata, dict) and (
+                metadata.get(wire.METADATA_REFERENCE),
+                metadata.get(wire.METADATA_REFUND_REFERENCE),
+            ) == (request.reference, request.refund_reference)
+
+        params = [("payment_intent", intent), ("limit", str(wire.LIST_LIMIT_MAX))]
+        refund = yield from self._first(wire.PATH_REFUNDS, params, "query_refund", ours)
+        return None if refund is None else self._refund_of(request, order, refund, "query_refund")
 
     def _refund_of(
         self, request: RefundRequest, order: Order, refund: Mapping[str, Any], operation: str
@@ -422,7 +403,8 @@ class StripeProvider:
         except (KeyError, TypeError, ValueError) as exc:
             raise self._unreadable(operation, exc) from None
 
-    def _balance(self) -> Operation[str]:
+    @hookimpl
+    def check_connection(self) -> Operation[str]:
         response = yield self._request("GET", wire.PATH_BALANCE, "check_connection")
         balance = self._answer(response, "check_connection")
         available = balance.get("available")
@@ -430,7 +412,8 @@ class StripeProvider:
         count = len(available) if isinstance(available, list) else 0
         return f"Stripe balance in {count} currencies ({mode} mode)"
 
-    def _callback(self, callback: CallbackRequest) -> Operation[CallbackResult]:
+    @hookimpl
+    def handle_callback(self, callback: CallbackRequest) -> Operation[CallbackResult]:
         if len(callback.body) > wire.CALLBACK_BODY_MAX:
             raise self._refused(CallbackPayloadError, 413, "body too large")
         header = callback.headers.get(wire.HEADER_SIGNATURE.lower(), "")
