@@ -175,7 +175,7 @@ def create_body(
                 f"must be at most {settings.max_order_expiry:.0f} s from now "
                 "(Binance's limit, setting max_order_expiry)",
             )
-        expire_time = (request.expires_at - _EPOCH) // timedelta(milliseconds=1)
+        expire_time = (request.expires_at - _EPOCH) // _MILLISECOND
     if trade_no is None:
         trade_no = merchant_trade_no(request.reference)
     body = wire.CreateOrderBody(
