@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Final, NamedTuple
 
 from payments_core import ErrorCategory, ErrorClassification, PaymentsError, ProviderError
+from payments_core.classify import classification
 
 __all__ = ["CODE_JUDGEMENTS", "Judgement", "classify"]
 
@@ -47,29 +48,28 @@ class Judgement(NamedTuple):
     user_message: str
 
 
+def _cannot(category: ErrorCategory, action: str) -> Judgement:
+    """Retrying cannot help: ``action`` says what must change; the user is sent to support."""
+    return Judgement(category, False, action, _CANNOT)
+
+
 def _invalid(detail: str) -> Judgement:
-    return Judgement(ErrorCategory.INVALID_REQUEST, False, f"{detail} {_FIX_REQUEST}", _CANNOT)
+    return _cannot(ErrorCategory.INVALID_REQUEST, f"{detail} {_FIX_REQUEST}")
 
 
 def _client_bug(detail: str) -> Judgement:
-    return Judgement(
-        ErrorCategory.INVALID_REQUEST,
-        False,
-        f"{detail} The plugin sent a request Binance cannot read: report it as a bug.",
-        _CANNOT,
-    )
+    bug = "The plugin sent a request Binance cannot read: report it as a bug."
+    return _cannot(ErrorCategory.INVALID_REQUEST, f"{detail} {bug}")
 
 
 #: Every code of the reference's error table, judged.
 CODE_JUDGEMENTS: Final[dict[str, Judgement]] = {
     "400000": Judgement(ErrorCategory.PROVIDER_UNAVAILABLE, True, _RETRY_LATER, _TRY_LATER),
     "400001": _invalid("A parameter breaks Binance's format rules."),
-    "400002": Judgement(
+    "400002": _cannot(
         ErrorCategory.SIGNATURE,
-        False,
         "Binance rejected the request signature: check that api_secret belongs to api_key; "
         "resending with the same secret cannot help.",
-        _CANNOT,
     ),
     "400003": Judgement(
         ErrorCategory.CLOCK_SKEW,
@@ -78,18 +78,13 @@ CODE_JUDGEMENTS: Final[dict[str, Judgement]] = {
         "(NTP); a retry carries a fresh timestamp.",
         _TRY_LATER,
     ),
-    "400004": Judgement(
+    "400004": _cannot(
         ErrorCategory.AUTHENTICATION,
-        False,
         f"Binance does not accept this API key from this IP address. {_CHECK_CREDENTIALS} If "
         "the key is restricted to trusted IPs, add this host's address.",
-        _CANNOT,
     ),
-    "400005": Judgement(
-        ErrorCategory.AUTHENTICATION,
-        False,
-        f"The API key is badly formatted. {_CHECK_CREDENTIALS}",
-        _CANNOT,
+    "400005": _cannot(
+        ErrorCategory.AUTHENTICATION, f"The API key is badly formatted. {_CHECK_CREDENTIALS}"
     ),
     "400006": _client_bug("Binance refused the HTTP method."),
     "400007": _client_bug("Binance refused the content type."),
@@ -114,11 +109,9 @@ CODE_JUDGEMENTS: Final[dict[str, Judgement]] = {
         "API key belongs to the merchant that created the order.",
         _NO_ORDER,
     ),
-    "400203": Judgement(
+    "400203": _cannot(
         ErrorCategory.PERMISSION,
-        False,
         f"The merchant account's status does not allow this. {_CHECK_PERMISSIONS}",
-        _CANNOT,
     ),
     "400204": Judgement(
         ErrorCategory.INVALID_STATE,
@@ -127,52 +120,35 @@ CODE_JUDGEMENTS: Final[dict[str, Judgement]] = {
         "closed, and an unpaid one cannot be refunded. Query it and wait for its callback.",
         _DONE,
     ),
-    "400205": Judgement(
-        ErrorCategory.INVALID_STATE,
-        False,
-        "The sub-merchant already exists: use the existing one.",
-        _CANNOT,
+    "400205": _cannot(
+        ErrorCategory.INVALID_STATE, "The sub-merchant already exists: use the existing one."
     ),
-    "400206": Judgement(
+    "400206": _cannot(
         ErrorCategory.PERMISSION,
-        False,
         f"The sub-merchant is missing or unavailable. {_CHECK_PERMISSIONS}",
-        _CANNOT,
     ),
     "400301": _invalid("The prepayId of the order to refund is invalid."),
-    "400302": Judgement(
+    "400302": _cannot(
         ErrorCategory.INVALID_STATE,
-        False,
         "The order has had the maximum of 10 refunds: refund it by other means.",
-        _CANNOT,
     ),
     "400303": _invalid(
         "The refund exceeds what remains of the order: query the order and refund at most what "
         "is left."
     ),
-    "400304": Judgement(
+    "400304": _cannot(
         ErrorCategory.INVALID_STATE,
-        False,
         "The merchant balance is too low to refund: top it up, then retry the refund.",
-        _CANNOT,
     ),
-    "400606": Judgement(
-        ErrorCategory.PERMISSION,
-        False,
-        f"Binance forbids this merchant access. {_CHECK_PERMISSIONS}",
-        _CANNOT,
+    "400606": _cannot(
+        ErrorCategory.PERMISSION, f"Binance forbids this merchant access. {_CHECK_PERMISSIONS}"
     ),
-    "406207": Judgement(
-        ErrorCategory.NOT_FOUND,
-        False,
-        "The direct-debit contract does not exist: check its id.",
-        _CANNOT,
+    "406207": _cannot(
+        ErrorCategory.NOT_FOUND, "The direct-debit contract does not exist: check its id."
     ),
-    "406212": Judgement(
+    "406212": _cannot(
         ErrorCategory.INVALID_STATE,
-        False,
         "The direct-debit contract is not signed yet: wait for the payer to sign it.",
-        _CANNOT,
     ),
     "100001001": _client_bug(
         "Binance's system layer refused the request (method, content type or missing body)."
@@ -199,12 +175,9 @@ def classify(error: PaymentsError) -> ErrorClassification | None:
             judgement = _UNREADABLE_SUCCESS
         else:
             return None
-    return ErrorClassification(
-        category=judgement.category,
-        retryable=judgement.retryable,
-        action=judgement.action,
-        user_message=judgement.user_message,
-        retry_after=error.retry_after if judgement.retryable else None,
+    return classification(
+        judgement,
+        retry_after=error.retry_after,
         status_code=error.status_code,
         provider_code=error.provider_code,
     )

@@ -16,15 +16,10 @@ from typing import Final
 import attrs
 
 from payments_binance import protocol, wire
+from payments_binance.api import ApiClient
 from payments_binance.settings import BinanceSettings, asset_list
 from payments_binance.trade_no import merchant_trade_no
-from payments_core import (
-    Money,
-    Order,
-    OrderRequest,
-    PaymentStatus,
-    ValidationError,
-)
+from payments_core import Money, Operation, Order, OrderRequest, PaymentStatus, ValidationError
 
 __all__ = [
     "STATUS_BY_ORDER_STATUS",
@@ -34,6 +29,7 @@ __all__ = [
     "lookup_body",
     "order_from_create",
     "order_from_query",
+    "query_order",
 ]
 
 URL_MAX: Final = 256
@@ -84,7 +80,8 @@ def goods_name(description: str) -> str:
     return " ".join(kept.split())
 
 
-def _url(value: str | None, field: str) -> str | None:
+def checked_url(value: str | None, field: str) -> str | None:
+    """``value``, refused (naming ``field``) if it is longer than Binance takes."""
     if value is not None and len(value) > URL_MAX:
         raise ValidationError(field, f"must be at most {URL_MAX} characters for Binance Pay")
     return value
@@ -178,7 +175,7 @@ def create_body(
                 f"must be at most {settings.max_order_expiry:.0f} s from now "
                 "(Binance's limit, setting max_order_expiry)",
             )
-        expire_time = (request.expires_at - _EPOCH) // timedelta(milliseconds=1)
+        expire_time = (request.expires_at - _EPOCH) // _MILLISECOND
     if trade_no is None:
         trade_no = merchant_trade_no(request.reference)
     body = wire.CreateOrderBody(
@@ -197,10 +194,10 @@ def create_body(
         currency=request.price.currency if crypto else None,
         fiat_amount=None if crypto else amount,
         fiat_currency=None if crypto else request.price.currency,
-        return_url=_url(request.return_url, "return_url"),
-        cancel_url=_url(request.cancel_url, "cancel_url"),
+        return_url=checked_url(request.return_url, "return_url"),
+        cancel_url=checked_url(request.cancel_url, "cancel_url"),
         order_expire_time=expire_time,
-        webhook_url=_url(request.callback_url, "callback_url"),
+        webhook_url=checked_url(request.callback_url, "callback_url"),
         pass_through_info=price_note(request.price),
         support_pay_currency=support_pay_currency,
     )
@@ -235,6 +232,18 @@ def price_from_note(note: str | None) -> Money | None:
 def lookup_body(reference: str) -> object:
     """The query-order / close-order body naming the order for ``reference``."""
     return wire.unstructure(wire.OrderLookup(merchant_trade_no=merchant_trade_no(reference)))
+
+
+def query_order(api: ApiClient, reference: str) -> Operation[Order]:
+    """Ask Binance for the order of ``reference`` (a ``400202`` error if it holds none)."""
+    return api.call(
+        protocol.PATH_QUERY_ORDER,
+        lookup_body(reference),
+        lambda data: order_from_query(
+            api.provider, reference, wire.structure(data, wire.QueryOrderResult)
+        ),
+        operation="query_order",
+    )
 
 
 def from_epoch_ms(value: int | None) -> datetime | None:

@@ -143,16 +143,7 @@ class BinancePayProvider:
 
     def _query(self, api: ApiClient, reference: str) -> Operation[Order | None]:
         try:
-            return (
-                yield from api.call(
-                    protocol.PATH_QUERY_ORDER,
-                    orders.lookup_body(reference),
-                    lambda data: orders.order_from_query(
-                        self.name, reference, wire.structure(data, wire.QueryOrderResult)
-                    ),
-                    operation="query_order",
-                )
-            )
+            return (yield from orders.query_order(api, reference))
         except ProviderError as error:
             if error.provider_code == ORDER_NOT_FOUND:
                 return None

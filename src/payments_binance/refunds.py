@@ -132,19 +132,16 @@ class RefundAttempts:
             )
 
 
-def _settled(api: ApiClient, order: Order) -> Operation[Order]:
-    """``order`` with its settlement: queried from Binance for a fiat price without one."""
-    if order.settlement is not None or order.amount.currency_info.crypto:
-        return order
-    found = yield from api.call(
-        protocol.PATH_QUERY_ORDER,
-        orders.lookup_body(order.reference),
-        lambda data: orders.order_from_query(
-            api.provider, order.reference, wire.structure(data, wire.QueryOrderResult)
-        ),
-        operation="query_order",
-    )
-    return attrs.evolve(order, settlement=found.settlement)
+def _reading(
+    api: ApiClient, order: Order, request: RefundRequest, attempts: RefundAttempts | None
+) -> Operation[_Reading]:
+    """The reader of ``request``'s answers; a fiat-priced ``order`` whose settlement the caller
+    does not know is queried from Binance first."""
+    if order.settlement is None and not order.amount.currency_info.crypto:
+        found = yield from orders.query_order(api, order.reference)
+        order = attrs.evolve(order, settlement=found.settlement)
+    amount = order_currency_amount(order, request.amount)
+    return _Reading(api.provider, order, request, amount, attempts)
 
 
 def refund(
@@ -166,18 +163,14 @@ def refund(
     :raises ProviderError: from the operation, for Binance's refusals (400301 to 400304,
         400204 for an order that is not paid).
     """
-    if request.callback_url is not None and len(request.callback_url) > orders.URL_MAX:
-        raise ValidationError(
-            "callback_url", f"must be at most {orders.URL_MAX} characters for Binance Pay"
-        )
-    order = yield from _settled(api, order)
-    amount = order_currency_amount(order, request.amount)
+    orders.checked_url(request.callback_url, "callback_url")
+    reading = yield from _reading(api, order, request, attempts)
+    prepay_id, amount = reading.order.provider_order_id, reading.amount
     if attempts is not None:
-        attempts.check(order.provider_order_id, amount, api.provider)
-    reading = _Reading(api.provider, order, request, amount, attempts)
+        attempts.check(prepay_id, amount, api.provider)
     body = wire.RefundBody(
         refund_request_id=reading.request_id,
-        prepay_id=order.provider_order_id,
+        prepay_id=prepay_id,
         refund_amount=amount.amount,
         refund_reason=request.reason or None,
         webhook_url=request.callback_url,
@@ -194,11 +187,8 @@ def refund(
     except ProviderError as error:
         if error.provider_code != INVALID_REQUEST:
             raise
-        lookup = wire.unstructure(wire.RefundLookup(refund_request_id=reading.request_id))
         try:
-            held: Refund = yield from api.call(
-                protocol.PATH_REFUND_QUERY, lookup, reading.queried, operation="query_refund"
-            )
+            held = yield from reading.query(api)
         except ProviderError:
             raise error from None
         log.warning(
@@ -226,16 +216,9 @@ def query_refund(
 
     :raises ProviderError: from the operation, for any other error answer.
     """
-    order = yield from _settled(api, order)
-    amount = order_currency_amount(order, request.amount)
-    reading = _Reading(api.provider, order, request, amount, attempts)
-    body = wire.unstructure(wire.RefundLookup(refund_request_id=reading.request_id))
+    reading = yield from _reading(api, order, request, attempts)
     try:
-        return (
-            yield from api.call(
-                protocol.PATH_REFUND_QUERY, body, reading.queried, operation="query_refund"
-            )
-        )
+        return (yield from reading.query(api))
     except ProviderError as error:
         if error.provider_code in not_found:
             return None
@@ -257,6 +240,11 @@ class _Reading:
     @request_id.default
     def _request_id(self) -> str:
         return refund_request_id(self.request.reference, self.request.refund_reference)
+
+    def query(self, api: ApiClient) -> Operation[Refund]:
+        """Ask Binance for this refund (the refund query)."""
+        body = wire.unstructure(wire.RefundLookup(refund_request_id=self.request_id))
+        return api.call(protocol.PATH_REFUND_QUERY, body, self.queried, operation="query_refund")
 
     def refunded(self, data: object) -> Refund:
         """The refund answer: pending, since it does not say the money is back."""
