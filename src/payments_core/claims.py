@@ -41,10 +41,6 @@ __all__ = ["ClaimPolicy", "release_claim", "wait_for_claim"]
 log = get_logger("payments_core.claims")
 
 
-def _new_holder() -> str:
-    return uuid.uuid4().hex
-
-
 @attrs.frozen(kw_only=True)
 class ClaimPolicy:
     """How a facade claims references at find-or-create providers.
@@ -61,7 +57,7 @@ class ClaimPolicy:
         default=timedelta(seconds=120), validator=attrs.validators.gt(timedelta(0))
     )
     poll: float = attrs.field(default=0.5, validator=attrs.validators.gt(0))
-    holder: str = attrs.field(factory=_new_holder)
+    holder: str = attrs.field(factory=lambda: uuid.uuid4().hex)
 
 
 def wait_for_claim(

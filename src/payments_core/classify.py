@@ -20,12 +20,7 @@ from __future__ import annotations
 
 from typing import Final, TypeAlias
 
-from payments_core.errors import (
-    ConnectError,
-    PaymentsError,
-    ProviderError,
-    TransportError,
-)
+from payments_core.errors import ConnectError, PaymentsError, ProviderError, TransportError
 from payments_core.hookspecs import hookimpl
 from payments_core.models import ErrorCategory, ErrorClassification
 

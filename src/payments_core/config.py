@@ -164,9 +164,8 @@ class Config:
             if not isinstance(listed, list) or not all(isinstance(p, str) for p in listed):
                 raise ConfigurationError("[payments] providers must be a list of names")
             providers = tuple(listed)
-        http_values = _section(data, "payments", "http")
         try:
-            http = HttpSettings(**http_values)
+            http = HttpSettings(**_section(data, "payments", "http"))
         except TypeError as exc:
             raise ConfigurationError(f"[payments.http]: {exc}") from None
         return cls(

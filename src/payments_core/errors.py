@@ -268,6 +268,4 @@ def parse_retry_after(headers: Mapping[str, str], *, now: float | None = None) -
         except (TypeError, ValueError):
             return None
         seconds = moment.timestamp() - (time.time() if now is None else now)
-    if not math.isfinite(seconds):
-        return None
-    return max(seconds, 0.0)
+    return max(seconds, 0.0) if math.isfinite(seconds) else None

@@ -126,11 +126,9 @@ class ProviderHooks:
         self._routed: dict[str, pluggy.HookCaller] = {}
 
     def _route(self, hook: str) -> pluggy.HookCaller:
-        caller = self._routed.get(hook)
-        if caller is None:
-            caller = self._pm.subset_hook_caller(hook, remove_plugins=self._others)
-            self._routed[hook] = caller
-        return caller
+        if hook not in self._routed:
+            self._routed[hook] = self._pm.subset_hook_caller(hook, remove_plugins=self._others)
+        return self._routed[hook]
 
     def describe_provider(self) -> ProviderInfo | None:
         return cast("ProviderInfo | None", self._route("describe_provider")())

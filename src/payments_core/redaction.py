@@ -139,8 +139,6 @@ class RedactingFilter(logging.Filter):
 
 
 _FORMATTER = logging.Formatter()
-
-
 _filter = RedactingFilter()
 
 

@@ -113,7 +113,11 @@ class RetryPolicy:
             if not _retries(error, should_retry):
                 raise
             failed: Exception | None = error
-        retrying = tenacity.Retrying(**self._tenacity(started, should_retry))
+        stop, wait, before_sleep = self._schedule(started)
+        retry = tenacity.retry_if_exception(should_retry)
+        retrying = tenacity.Retrying(
+            stop=stop, wait=wait, retry=retry, before_sleep=before_sleep, reraise=True
+        )
         retrying.begin()
         state = tenacity.RetryCallState(retrying, fn=None, args=(), kwargs={})
         while True:
@@ -148,19 +152,6 @@ class RetryPolicy:
         steps = self.flow(lambda: _attempt(fn), should_retry=should_retry)
         result: T = await drive_async(steps, _call, sleep=self.async_sleep)
         return result
-
-    def _tenacity(
-        self, started: float, should_retry: Callable[[BaseException], bool]
-    ) -> dict[str, Any]:
-        """What both loops are built with, but the sleep: the schedule and the predicate."""
-        stop, wait, before_sleep = self._schedule(started)
-        return {
-            "stop": stop,
-            "wait": wait,
-            "retry": tenacity.retry_if_exception(should_retry),
-            "before_sleep": before_sleep,
-            "reraise": True,
-        }
 
     def _schedule(
         self, started: float

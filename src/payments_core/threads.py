@@ -24,6 +24,8 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any, Final, TypeVar
 
+import attrs
+
 __all__ = ["DEFAULT_BATCH", "DEFAULT_IDLE", "BlockingThreads"]
 
 T = TypeVar("T")
@@ -34,23 +36,16 @@ DEFAULT_BATCH: Final = 32
 DEFAULT_IDLE: Final = 30.0
 
 
+@attrs.define(eq=False)
 class _Step:
     """One call, the loop and future waiting for it, and what it gave."""
 
-    __slots__ = ("call", "context", "error", "future", "loop", "result")
-
-    def __init__(
-        self,
-        loop: asyncio.AbstractEventLoop,
-        future: asyncio.Future[Any],
-        call: Callable[[], object],
-    ) -> None:
-        self.loop = loop
-        self.future = future
-        self.call = call
-        self.context = contextvars.copy_context()
-        self.result: object = None
-        self.error: BaseException | None = None
+    loop: asyncio.AbstractEventLoop
+    future: asyncio.Future[Any]
+    call: Callable[[], object]
+    context: contextvars.Context = attrs.field(factory=contextvars.copy_context, init=False)
+    result: object = attrs.field(default=None, init=False)
+    error: BaseException | None = attrs.field(default=None, init=False)
 
     def run(self) -> None:
         try:

@@ -209,7 +209,6 @@ class AiohttpAsyncSender:
             import aiohttp
         except ImportError:
             raise ConfigurationError(_NO_AIOHTTP) from None
-        self._aiohttp = aiohttp
         self._settings = settings
         self._errors: _ErrorTable = (
             (
