@@ -240,11 +240,7 @@ class SqlLedger(Ledger):
             return duplicate.result
         if state is None or flag is not None:
             return ApplyResult(
-                applied=False,
-                duplicate=False,
-                flagged=flag,
-                change=None,
-                reference=None if state is None else state.reference,
+                applied=False, flagged=flag, reference=None if state is None else state.reference
             )
         return ApplyResult.applied_by(event, state, now)
 
