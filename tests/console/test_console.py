@@ -45,6 +45,13 @@ def act(desk: Desk, action: str, fields: dict[str, str], operator: str = "alice"
     return text_of(done.text, "outcome")
 
 
+def test_a_host_application_links_to_the_pages_by_name(desk: Desk) -> None:
+    """A host that mounts the console builds its links with url_path_for."""
+    app = create_console_app(desk.payments)
+    pages = {name: app.url_path_for(name) for name in ("overview", "orders", "order", "flagged")}
+    assert pages == {"overview": "/", "orders": "/orders", "order": "/order", "flagged": "/flagged"}
+
+
 def test_a_console_mounted_without_a_decision_refuses_everyone(desk: Desk) -> None:
     desk.paid("lc-refused")
     with (

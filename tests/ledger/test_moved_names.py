@@ -46,6 +46,15 @@ def test_safe_url_from_the_ledger_package_warns() -> None:
         assert payments_core.ledger.safe_url is safe_url
 
 
+@pytest.mark.parametrize("module", [payments_core.ledger.base, payments_core.ledger])
+def test_the_warning_points_at_the_code_that_used_the_old_name(module: object) -> None:
+    """Its filename is the caller's (this test), so default filters show it where it is used."""
+    name = "ApplyResult" if module is payments_core.ledger.base else "safe_url"
+    with pytest.warns(DeprecationWarning, match="has moved") as caught:
+        getattr(module, name)
+    assert caught[0].filename == __file__
+
+
 def test_the_ledger_package_exports_its_names_without_a_warning() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error")

@@ -104,10 +104,10 @@ def create_console_app(
     return Starlette(
         lifespan=closing,
         routes=[
-            Route("/", partial(console.render, console.overview)),
-            Route("/orders", partial(console.render, console.orders)),
-            Route("/order", partial(console.render, console.order)),
-            Route("/flagged", partial(console.render, console.flagged)),
+            Route("/", partial(console.render, console.overview), name="overview"),
+            Route("/orders", partial(console.render, console.orders), name="orders"),
+            Route("/order", partial(console.render, console.order), name="order"),
+            Route("/flagged", partial(console.render, console.flagged), name="flagged"),
             Route("/actions/{action}", console.act, methods=["POST"]),
         ],
     )

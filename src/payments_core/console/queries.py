@@ -32,7 +32,7 @@ from decimal import Decimal
 from typing import Any, Final
 
 from payments_core.errors import ValidationError
-from payments_core.ledger.columns import EVENTS, ORDERS, REFUNDS, Column
+from payments_core.ledger.columns import EVENTS, ORDERS, REFUNDS, Column, as_read
 from payments_core.ledger.dbapi import Connection
 from payments_core.ledger.sql import SqlLedger
 from payments_core.models import NOT_FINAL, PaymentStatus, RefundStatus
@@ -325,8 +325,8 @@ class LedgerReader:
         rows = (self._loaded(_EVENT_READS, row) for row in found)
         return [
             FlaggedEvent(
-                **_same(row, "provider", "event_id", "status", "provider_order_id", "reference"),
-                **_same(row, "provider_reference", "received_at"),
+                **as_read(row, "provider", "event_id", "status", "provider_order_id", "reference"),
+                **as_read(row, "provider_reference", "received_at"),
                 id=int(row["id"]),
                 amount=_money_text(row),
                 flag=EventFlag(row["flag"]),
@@ -361,10 +361,10 @@ class LedgerReader:
     def timeline(self, order: OrderRow) -> list[TimelineEntry]:
         """Everything the ledger knows happened to ``order``, oldest first.
 
-        Its creation; every event recorded for it (callbacks and reconciliation answers) with
-        what the ledger did with it and why; when each change was announced to the
-        application; every refund, asked for and settled. A redelivered callback and one that
-        failed verification are not recorded by the ledger, so they do not appear.
+        Its creation; every event recorded for it (callbacks, reconciliation answers, a refund's
+        answer) with what the ledger did with it and why; when each change was announced to
+        the application; every refund, asked for and settled. A redelivered callback and one
+        that failed verification are not recorded by the ledger, so they do not appear.
         """
         details = {"provider order id": order.provider_order_id}
         if order.provider_reference:
@@ -401,8 +401,8 @@ class LedgerReader:
             links[_LINK_NAMES.get(key, key)] = url
         refunded = row["refunded_amount"]
         return OrderRow(
-            **_same(row, "provider", "reference", "provider_order_id", "provider_reference"),
-            **_same(row, "currency", "transaction_id", "expires_at", "created_at", "updated_at"),
+            **as_read(row, "provider", "reference", "provider_order_id", "provider_reference"),
+            **as_read(row, "currency", "transaction_id", "expires_at", "created_at", "updated_at"),
             status=PaymentStatus(row["status"]),
             amount=Decimal(row["amount"]),
             settlement=_money_text(row, "settlement_"),
@@ -415,8 +415,8 @@ class LedgerReader:
     def _refund(self, found: Sequence[Any]) -> RefundRow:
         row = self._loaded(REFUNDS.columns, found)
         return RefundRow(
-            **_same(row, "provider", "reference", "refund_reference", "provider_refund_id"),
-            **_same(row, "currency", "reason", "created_at", "updated_at"),
+            **as_read(row, "provider", "reference", "refund_reference", "provider_refund_id"),
+            **as_read(row, "currency", "reason", "created_at", "updated_at"),
             amount=Decimal(row["amount"]),
             settlement=_money_text(row, "settlement_"),
             status=RefundStatus(row["status"]),
@@ -564,11 +564,6 @@ def _values(params: Sequence[Any]) -> tuple[Any, ...]:
     return tuple(
         p.value if isinstance(p, PaymentStatus | RefundStatus | EventFlag) else p for p in params
     )
-
-
-def _same(row: Mapping[str, Any], *names: str) -> dict[str, Any]:
-    """The columns ``names`` of ``row``, for the fields named like them."""
-    return {name: row[name] for name in names}
 
 
 def _money_text(row: Mapping[str, Any], prefix: str = "") -> str | None:

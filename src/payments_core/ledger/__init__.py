@@ -58,7 +58,7 @@ _SQLITE_OPTIONS: Final = ("synchronous", "busy_timeout")
 
 # The facade's outcomes live beside it and import this package: loaded when first asked for.
 _OUTCOMES: Final = ("CallbackOutcome", "ReconcileOutcome")
-_moved = moved_names(__name__, {"safe_url": "payments_core.redaction"})
+_moved = moved_names(__name__, {"safe_url": "payments_core.redaction"}, stacklevel=3)
 
 
 def __getattr__(name: str) -> object:

@@ -9,11 +9,15 @@ from importlib import import_module
 __all__ = ["moved_names"]
 
 
-def moved_names(module: str, moved: Mapping[str, str]) -> Callable[[str], object]:
+def moved_names(
+    module: str, moved: Mapping[str, str], *, stacklevel: int = 2
+) -> Callable[[str], object]:
     """What a module's ``__getattr__`` returns: each name in ``moved``, from its new module.
 
     :param module: The old module's name, for messages.
     :param moved: Each moved name, and the module it lives in now.
+    :param stacklevel: Where the warning points: 2 is the code that asked the module for the
+        name (``lookup`` is the module's ``__getattr__``); 3 when a ``__getattr__`` calls it.
     """
 
     def lookup(name: str) -> object:
@@ -23,7 +27,7 @@ def moved_names(module: str, moved: Mapping[str, str]) -> Callable[[str], object
         warnings.warn(
             f"{module}.{name} has moved: import it from {new}",
             DeprecationWarning,
-            stacklevel=2,
+            stacklevel=stacklevel,
         )
         return getattr(import_module(new), name)
 

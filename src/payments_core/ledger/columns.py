@@ -37,6 +37,7 @@ __all__ = [
     "Row",
     "Table",
     "Times",
+    "as_read",
     "event_record",
     "event_row",
     "links_row",
@@ -244,8 +245,8 @@ def order_record(row: Row) -> OrderRecord:
     """The order in a row of every ``orders`` column."""
     currency, refunded = row["currency"], row["refunded_amount"]
     order = Order(
-        **_as_read(row, "provider", "reference", "provider_order_id", "provider_reference"),
-        **_as_read(row, "checkout_url", "links", "expires_at", "transaction_id"),
+        **as_read(row, "provider", "reference", "provider_order_id", "provider_reference"),
+        **as_read(row, "checkout_url", "links", "expires_at", "transaction_id"),
         status=PaymentStatus(row["status"]),
         amount=Money(row["amount"], currency),
         settlement=_money(row, "settlement_"),
@@ -253,7 +254,7 @@ def order_record(row: Row) -> OrderRecord:
         paid=_money(row, "paid_"),
         fee=_money(row, "fee_"),
     )
-    return OrderRecord(order=order, **_as_read(row, "created_at", "updated_at"))
+    return OrderRecord(order=order, **as_read(row, "created_at", "updated_at"))
 
 
 def order_state(row: Row) -> OrderState:
@@ -275,8 +276,8 @@ def event_record(row: Row) -> EventRecord:
     """The event in a row of :data:`EVENT_RECORD_COLUMNS`."""
     previous_status, flag = row["previous_status"], row["flag"]
     return EventRecord(
-        **_as_read(row, "provider", "event_id", "provider_order_id", "provider_reference"),
-        **_as_read(row, "reference", "transaction_id", "occurred_at", "received_at"),
+        **as_read(row, "provider", "event_id", "provider_order_id", "provider_reference"),
+        **as_read(row, "reference", "transaction_id", "occurred_at", "received_at"),
         status=PaymentStatus(row["status"]),
         previous_status=None if previous_status is None else PaymentStatus(previous_status),
         amount=_money(row),
@@ -290,16 +291,16 @@ def event_record(row: Row) -> EventRecord:
 def refund(row: Row) -> Refund:
     """The refund in a row of every ``refunds`` column."""
     return Refund(
-        **_as_read(row, "provider", "reference", "refund_reference", "provider_refund_id"),
-        **_as_read(row, "provider_order_id", "reason"),
+        **as_read(row, "provider", "reference", "refund_reference", "provider_refund_id"),
+        **as_read(row, "provider_order_id", "reason"),
         amount=Money(row["amount"], row["currency"]),
         status=RefundStatus(row["status"]),
         settlement=_money(row, "settlement_"),
     )
 
 
-def _as_read(row: Row, *names: str) -> dict[str, Any]:
-    """The columns ``names`` of ``row``, as read, for the attributes named like them."""
+def as_read(row: Row, *names: str) -> dict[str, Any]:
+    """The columns ``names`` of ``row``, as read, for the attributes or fields named like them."""
     return {name: row[name] for name in names}
 
 
