@@ -1,11 +1,18 @@
-"""The 10,000-order dip, shown: a generic plan chosen while the orders table was small.
+"""The 10,000-order dip, and why schema 10 ends it: a generic plan chosen while the table was small.
 
 ``python -m benchmarks.plan_cache`` creates a ledger schema with 1,000 orders and, on one
 connection, runs the query that locks an order as a server-side prepared statement until
 PostgreSQL settles on a generic plan; the table then grows to 20,000 orders, and the same
 connection, a fresh one, and one planning each execution (``plan_cache_mode =
-force_custom_plan``, what the ledger sets) each lock the same orders. It prints the median time
-per lock and the plan each connection used (``EXPLAIN (ANALYZE, BUFFERS)``).
+force_custom_plan``) each lock the same orders. It prints the median time per lock and the plan
+each connection used (``EXPLAIN (ANALYZE, BUFFERS)``).
+
+Up to schema 9 the lock's generic plan could take ``orders_provider_reference`` (another index
+led by ``provider``) and read every order of the provider: the dip, which the ledger then
+avoided by planning each execution. Since schema 10 every key but the primary key is led by its
+own column, so all three connections lock through ``orders_provider_order_id_key`` and the
+ledger leaves ``plan_cache_mode`` at PostgreSQL's default (docs/performance.md, "Changed:
+ledger schema 10").
 """
 
 from __future__ import annotations
