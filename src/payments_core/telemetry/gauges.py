@@ -33,8 +33,7 @@ def observe_ledger(ledger: Ledger, meter_provider: metrics.MeterProvider | None 
 
     The ledger is held weakly: once it is gone the gauges report nothing.
     """
-    provider = meter_provider or metrics.get_meter_provider()
-    meter = provider.get_meter("payments_core", __version__)
+    meter = metrics.get_meter("payments_core", __version__, meter_provider)
     held = weakref.ref(ledger)
 
     def reading(
