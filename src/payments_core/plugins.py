@@ -223,7 +223,7 @@ class PluginHost:
             self.register_provider(ep.name, _load(ep), **(settings or {}).get(ep.name, {}))
             loaded.append(ep.name)
         for name in allowed or ():
-            if name not in self._providers and name not in loaded:
+            if name not in self._providers:
                 self.skipped[name] = "allowed, but no installed package provides it"
         return loaded
 
