@@ -8,7 +8,6 @@ and answers), :mod:`.api` (signing and envelopes), :mod:`.webhooks` (callbacks),
 from __future__ import annotations
 
 import re
-import threading
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Final
 
@@ -70,7 +69,6 @@ class BinancePayProvider:
         self.name = context.name
         self._context = context
         self._api: ApiClient | None = None
-        self._api_lock = threading.Lock()
         self._certificates = CertificateCache()
         self._new_certificates = CertificateCache()
         self._refund_attempts = refunds.RefundAttempts()
@@ -79,14 +77,12 @@ class BinancePayProvider:
         return f"BinancePayProvider(name={self.name!r})"
 
     def _client(self) -> ApiClient:
-        api = self._api  # built once: no lock taken after that
-        if api is not None:
-            return api
-        with self._api_lock:
-            if self._api is None:
-                settings = load_settings(self._context.settings)
-                self._api = ApiClient(self.name, settings, self._context.clock)
-            return self._api
+        # Built by the first operation. It holds no state: two threads that race here build
+        # the same client, and either one kept serves both.
+        if self._api is None:
+            settings = load_settings(self._context.settings)
+            self._api = ApiClient(self.name, settings, self._context.clock)
+        return self._api
 
     @hookimpl
     def describe_provider(self) -> ProviderInfo:

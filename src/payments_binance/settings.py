@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping
-from typing import Final
+from typing import Any, Final
 
 import attrs
 
@@ -90,8 +90,13 @@ class BinanceSettings:
     support_pay_currency: str | None = None
 
 
-def _non_negative(settings: ProviderSettings, key: str, default: float) -> float:
-    value = settings.number(key, env=SETTING_ENV[key], default=default)
+def _default(key: str) -> Any:
+    """The default of ``key``: its field's in :class:`BinanceSettings`."""
+    return attrs.fields_dict(BinanceSettings)[key].default
+
+
+def _non_negative(settings: ProviderSettings, key: str) -> float:
+    value = settings.number(key, env=SETTING_ENV[key], default=_default(key))
     if not (math.isfinite(value) and value >= 0):
         raise ConfigurationError(
             f"[providers.{settings.name}] {key} must be a finite number >= 0, got {value}"
@@ -99,7 +104,8 @@ def _non_negative(settings: ProviderSettings, key: str, default: float) -> float
     return value
 
 
-def _choice(settings: ProviderSettings, key: str, default: str, allowed: frozenset[str]) -> str:
+def _choice(settings: ProviderSettings, key: str, allowed: frozenset[str]) -> str:
+    default: str = _default(key)
     value = settings.get(key, env=SETTING_ENV[key], default=default) or default
     if value not in allowed:
         raise ConfigurationError(
@@ -108,10 +114,10 @@ def _choice(settings: ProviderSettings, key: str, default: str, allowed: frozens
     return value
 
 
-def _codes(settings: ProviderSettings, key: str, default: frozenset[str]) -> frozenset[str]:
+def _codes(settings: ProviderSettings, key: str) -> frozenset[str]:
     value = settings.get(key, env=SETTING_ENV[key])
     if value is None:
-        return default
+        return frozenset(_default(key))
     codes = frozenset(code.strip() for code in str(value).split(",") if code.strip())
     if not codes or not all(code.isascii() and code.isdigit() for code in codes):
         raise ConfigurationError(
@@ -121,10 +127,8 @@ def _codes(settings: ProviderSettings, key: str, default: frozenset[str]) -> fro
     return codes
 
 
-def _path(settings: ProviderSettings, key: str, default: str) -> str:
-    value = settings.get(key, env=SETTING_ENV[key])
-    if value is None:
-        return default
+def _path(settings: ProviderSettings, key: str) -> str:
+    value = settings.get(key, env=SETTING_ENV[key], default=_default(key))
     path = str(value).strip()
     if path and not (path.startswith("/") and path.isascii() and " " not in path):
         raise ConfigurationError(
@@ -178,30 +182,18 @@ def load_settings(settings: ProviderSettings) -> BinanceSettings:
         raise ConfigurationError(
             f"[providers.{settings.name}] base_url must be an http(s) URL, got {base_url!r}"
         )
-    max_bytes = _non_negative(settings, "max_callback_bytes", DEFAULT_MAX_CALLBACK_BYTES)
     return BinanceSettings(
         api_key=api_key,
         api_secret=api_secret,
         base_url=base_url.rstrip("/"),
-        terminal_type=_choice(
-            settings, "terminal_type", DEFAULT_TERMINAL_TYPE, protocol.TERMINAL_TYPES
-        ),
-        timestamp_tolerance=_non_negative(
-            settings, "timestamp_tolerance", DEFAULT_TIMESTAMP_TOLERANCE
-        ),
-        cert_refresh_cooldown=_non_negative(
-            settings, "cert_refresh_cooldown", DEFAULT_CERT_REFRESH_COOLDOWN
-        ),
-        max_callback_bytes=int(max_bytes),
-        goods_category=_choice(
-            settings, "goods_category", DEFAULT_GOODS_CATEGORY, protocol.GOODS_CATEGORIES
-        ),
-        max_order_expiry=_non_negative(settings, "max_order_expiry", DEFAULT_MAX_ORDER_EXPIRY),
-        refund_not_found_codes=_codes(
-            settings, "refund_not_found_codes", DEFAULT_REFUND_NOT_FOUND_CODES
-        ),
-        new_certificates_path=_path(
-            settings, "new_certificates_path", DEFAULT_NEW_CERTIFICATES_PATH
-        ),
+        # Read first, as before the others: with two bad values, this one is named.
+        max_callback_bytes=int(_non_negative(settings, "max_callback_bytes")),
+        terminal_type=_choice(settings, "terminal_type", protocol.TERMINAL_TYPES),
+        timestamp_tolerance=_non_negative(settings, "timestamp_tolerance"),
+        cert_refresh_cooldown=_non_negative(settings, "cert_refresh_cooldown"),
+        goods_category=_choice(settings, "goods_category", protocol.GOODS_CATEGORIES),
+        max_order_expiry=_non_negative(settings, "max_order_expiry"),
+        refund_not_found_codes=_codes(settings, "refund_not_found_codes"),
+        new_certificates_path=_path(settings, "new_certificates_path"),
         support_pay_currency=_assets(settings, "support_pay_currency"),
     )
