@@ -51,11 +51,6 @@ from payments_stripe.sandbox_params import StripeRefusal
 
 __all__ = ["EVENT_TYPES", "ROUTES", "StripeRefusal", "StripeSandbox", "api", "sandbox_transport"]
 
-#: The create's parameters a session shows as they were given.
-_ECHOED_FIELDS: Final = (
-    "success_url", "cancel_url", "client_reference_id", "customer_email", "locale"
-)  # fmt: skip
-
 #: The API's routes: method, path (as :mod:`~payments_stripe.wire` spells it), handler.
 _ROUTE_TABLE: Final = (
     ("POST", wire.PATH_SESSIONS, "_create_session"),
@@ -300,7 +295,7 @@ class StripeSandbox:
             quantity=quantity,
             product_name=name,
             url=f"{self.base_url}/checkout/{session_id}",
-            fields={name_: fields.get(name_) for name_ in _ECHOED_FIELDS},
+            fields=fields,
             metadata=params.nested(fields, params.METADATA_KEY),
             intent_metadata=params.nested(fields, params.INTENT_METADATA_KEY),
             payment_method_types=params.method_types(fields),
