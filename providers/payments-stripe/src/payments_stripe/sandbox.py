@@ -393,11 +393,7 @@ class StripeSandbox:
             item = self.sessions[obj["id"]]["_line_item"]
             url = wire.PATH_LINE_ITEMS.format(session_id=obj["id"])
             return objects.page(url, [item], has_more=False)
-        if (kind, field) in {
-            ("checkout.session", "payment_intent"),
-            ("charge", "payment_intent"),
-            ("refund", "payment_intent"),
-        }:
+        if field == "payment_intent" and kind in {"checkout.session", "charge", "refund"}:
             return None if value is None else dict(self.intents[value])
         if (kind, field) in {("payment_intent", "latest_charge"), ("refund", "charge")}:
             return None if value is None else dict(self._charge(value))
