@@ -31,7 +31,7 @@ import re
 import secrets
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final
 
 import attrs
@@ -50,11 +50,6 @@ from payments_stripe import wire
 from payments_stripe.sandbox_params import StripeRefusal
 
 __all__ = ["EVENT_TYPES", "ROUTES", "StripeRefusal", "StripeSandbox", "api", "sandbox_transport"]
-
-#: The create's parameters a session shows as they were given.
-_ECHOED_FIELDS: Final = (
-    "success_url", "cancel_url", "client_reference_id", "customer_email", "locale"
-)  # fmt: skip
 
 #: The API's routes: method, path (as :mod:`~payments_stripe.wire` spells it), handler.
 _ROUTE_TABLE: Final = (
@@ -241,7 +236,7 @@ class StripeSandbox:
                     headers_out = {**known.answer.headers, "idempotent-replayed": "true"}
                     return Answer(known.answer.status_code, known.answer.body, headers_out), None
             made = make(fields)
-            answer = _ok(self._expanded(made, params.expansions(fields)))
+            answer = self._answer(made, fields)
             if key is not None:
                 self._keys[(self.api_key, key)] = _Idempotent(fingerprint, answer, self.clock())
         return answer, made
@@ -300,7 +295,7 @@ class StripeSandbox:
             quantity=quantity,
             product_name=name,
             url=f"{self.base_url}/checkout/{session_id}",
-            fields={name_: fields.get(name_) for name_ in _ECHOED_FIELDS},
+            fields=fields,
             metadata=params.nested(fields, params.METADATA_KEY),
             intent_metadata=params.nested(fields, params.INTENT_METADATA_KEY),
             payment_method_types=params.method_types(fields),
@@ -328,9 +323,7 @@ class StripeSandbox:
     def _retrieve_session(self, call: _Call, session_id: str) -> Answer:
         params.refuse_unknown(params.unlisted(call.query, set(), paged=False))
         with self._lock:
-            return _ok(
-                self._expanded(self._view(self._session(session_id)), params.expansions(call.query))
-            )
+            return self._answer(self._view(self._session(session_id)), call.query)
 
     def _expire_session(self, call: _Call, session_id: str) -> Answer:
         def make(fields: dict[str, str]) -> dict[str, Any]:
@@ -373,13 +366,13 @@ class StripeSandbox:
             intent = params.found(
                 self.intents.get(intent_id), "payment_intent", intent_id, "intent"
             )
-            return _ok(self._expanded(intent, params.expansions(call.query)))
+            return self._answer(intent, call.query)
 
     def _retrieve_refund(self, call: _Call, refund_id: str) -> Answer:
         params.refuse_unknown(params.unlisted(call.query, set(), paged=False))
         with self._lock:
             refund = params.found(self.refunds.get(refund_id), "refund", refund_id, "refund")
-            return _ok(self._expanded(refund, params.expansions(call.query)))
+            return self._answer(refund, call.query)
 
     def _balance(self, call: _Call) -> Answer:
         params.refuse_unknown(params.unlisted(call.query, set(), paged=False))
@@ -389,9 +382,10 @@ class StripeSandbox:
         found = next((c for c in self.charges.values() if c["id"] == charge_id), None)
         return params.found(found, "charge", charge_id, "charge")
 
-    def _expanded(self, obj: Mapping[str, Any], paths: Iterable[str]) -> dict[str, Any]:
-        """``obj`` with each of the dotted ``paths`` expanded, as ``expand[]`` asks."""
-        return params.expanded(obj, paths, self._expansion)
+    def _answer(self, obj: Mapping[str, Any], asked: Mapping[str, str]) -> Answer:
+        """``obj`` as the API answers with it: each dotted path the ``expand[]`` parameters in
+        ``asked`` name expanded."""
+        return _ok(params.expanded(obj, params.expansions(asked), self._expansion))
 
     def _expansion(self, obj: Mapping[str, Any], field: str, asked: str) -> Any:
         kind, value = obj.get("object"), obj.get(field)
@@ -399,11 +393,7 @@ class StripeSandbox:
             item = self.sessions[obj["id"]]["_line_item"]
             url = wire.PATH_LINE_ITEMS.format(session_id=obj["id"])
             return objects.page(url, [item], has_more=False)
-        if (kind, field) in {
-            ("checkout.session", "payment_intent"),
-            ("charge", "payment_intent"),
-            ("refund", "payment_intent"),
-        }:
+        if field == "payment_intent" and kind in {"checkout.session", "charge", "refund"}:
             return None if value is None else dict(self.intents[value])
         if (kind, field) in {("payment_intent", "latest_charge"), ("refund", "charge")}:
             return None if value is None else dict(self._charge(value))
@@ -415,7 +405,7 @@ class StripeSandbox:
         self, url: str, noun: str, newest_first: list[dict[str, Any]], query: Mapping[str, str]
     ) -> Answer:
         items, has_more = params.page_of(noun, [objects.shown(i) for i in newest_first], query)
-        return _ok(self._expanded(objects.page(url, items, has_more), params.expansions(query)))
+        return self._answer(objects.page(url, items, has_more), query)
 
     # -- what the payer and the operator do ----------------------------------------------------
 

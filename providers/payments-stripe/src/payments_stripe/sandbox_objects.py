@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Final
 
 from payments_stripe import wire
@@ -31,6 +31,30 @@ __all__ = [
     "to_json",
 ]
 
+#: The fields of each object Stripe shows as ``null`` here: no customer, tax, shipping,
+#: subscription, Connect account or other feature this sandbox leaves out.
+_SESSION_NULLS: Final = (
+    "after_expiration", "allow_promotion_codes", "billing_address_collection", "consent",
+    "consent_collection", "customer", "customer_details", "invoice", "payment_intent",
+    "payment_link", "recovered_from", "setup_intent", "shipping_address_collection",
+    "shipping_cost", "shipping_details", "submit_type", "subscription",
+)  # fmt: skip
+_PAYMENT_INTENT_NULLS: Final = (
+    "application", "application_fee_amount", "canceled_at", "cancellation_reason", "customer",
+    "description", "invoice", "last_payment_error", "next_action", "on_behalf_of",
+    "payment_method", "processing", "receipt_email", "review", "setup_future_usage", "shipping",
+    "statement_descriptor", "statement_descriptor_suffix", "transfer_data", "transfer_group",
+)  # fmt: skip
+_CHARGE_NULLS: Final = (
+    "application", "application_fee", "application_fee_amount", "balance_transaction",
+    "calculated_statement_descriptor", "customer", "description", "failure_balance_transaction",
+    "failure_code", "failure_message", "invoice", "on_behalf_of", "payment_method",
+    "receipt_number", "receipt_url", "review", "shipping", "source_transfer",
+    "statement_descriptor", "statement_descriptor_suffix", "transfer_data", "transfer_group",
+)  # fmt: skip
+_REFUND_NULLS: Final = (
+    "balance_transaction", "receipt_number", "source_transfer_reversal", "transfer_reversal"
+)  # fmt: skip
 _NO_ADDRESS: Final = dict.fromkeys(("city", "country", "line1", "line2", "postal_code", "state"))
 
 #: The balance of a fresh test account: nothing available, nothing pending.
@@ -50,6 +74,15 @@ def new_id(prefix: str) -> str:
 def to_json(value: Any) -> bytes:
     """An API answer's body: compact JSON."""
     return json.dumps(value, separators=(",", ":")).encode()
+
+
+def _stripe_object(
+    object_id: str, kind: str, nulls: Iterable[str], **fields: Any
+) -> dict[str, Any]:
+    """An object in Stripe's order: ``id`` and ``object``, then its fields by name, with each
+    of ``nulls`` (the fields this sandbox never fills) as ``None``."""
+    every = {**dict.fromkeys(nulls), **fields}
+    return {"id": object_id, "object": kind, **dict(sorted(every.items()))}
 
 
 def shown(stored: Mapping[str, Any]) -> dict[str, Any]:
@@ -74,55 +107,43 @@ def session(
 ) -> dict[str, Any]:
     """A new, open Checkout Session in ``payment`` mode with one line item.
 
-    :param fields: The create's plain parameters (``success_url``, ``cancel_url``,
-        ``client_reference_id``, ``customer_email``, ``locale``), ``None`` when absent.
+    :param fields: The create's parameters; those the session shows as given (``success_url``,
+        ``cancel_url``, ``client_reference_id``, ``customer_email``, ``locale``) are ``None``
+        when absent.
     """
     total = unit_amount * quantity
+    visible = _stripe_object(
+        session_id,
+        "checkout.session",
+        _SESSION_NULLS,
+        amount_subtotal=total,
+        amount_total=total,
+        automatic_tax={"enabled": False, "status": None},
+        cancel_url=fields.get("cancel_url"),
+        client_reference_id=fields.get("client_reference_id"),
+        created=created,
+        currency=currency,
+        custom_fields=[],
+        custom_text={"shipping_address": None, "submit": None},
+        customer_creation="if_required",
+        customer_email=fields.get("customer_email"),
+        expires_at=expires_at,
+        livemode=False,
+        locale=fields.get("locale"),
+        metadata=dict(metadata),
+        mode="payment",
+        payment_method_collection="always",
+        payment_method_types=list(payment_method_types),
+        payment_status=wire.PAYMENT_UNPAID,
+        phone_number_collection={"enabled": False},
+        shipping_options=[],
+        status=wire.SESSION_OPEN,
+        success_url=fields.get("success_url"),
+        total_details={"amount_discount": 0, "amount_shipping": 0, "amount_tax": 0},
+        url=url,
+    )
     return {
-        "id": session_id,
-        "object": "checkout.session",
-        "after_expiration": None,
-        "allow_promotion_codes": None,
-        "amount_subtotal": total,
-        "amount_total": total,
-        "automatic_tax": {"enabled": False, "status": None},
-        "billing_address_collection": None,
-        "cancel_url": fields.get("cancel_url"),
-        "client_reference_id": fields.get("client_reference_id"),
-        "consent": None,
-        "consent_collection": None,
-        "created": created,
-        "currency": currency,
-        "custom_fields": [],
-        "custom_text": {"shipping_address": None, "submit": None},
-        "customer": None,
-        "customer_creation": "if_required",
-        "customer_details": None,
-        "customer_email": fields.get("customer_email"),
-        "expires_at": expires_at,
-        "invoice": None,
-        "livemode": False,
-        "locale": fields.get("locale"),
-        "metadata": dict(metadata),
-        "mode": "payment",
-        "payment_intent": None,
-        "payment_link": None,
-        "payment_method_collection": "always",
-        "payment_method_types": list(payment_method_types),
-        "payment_status": wire.PAYMENT_UNPAID,
-        "phone_number_collection": {"enabled": False},
-        "recovered_from": None,
-        "setup_intent": None,
-        "shipping_address_collection": None,
-        "shipping_cost": None,
-        "shipping_details": None,
-        "shipping_options": [],
-        "status": wire.SESSION_OPEN,
-        "submit_type": None,
-        "subscription": None,
-        "success_url": fields.get("success_url"),
-        "total_details": {"amount_discount": 0, "amount_shipping": 0, "amount_tax": 0},
-        "url": url,
+        **visible,
         "_intent_metadata": dict(intent_metadata),
         "_line_item": line_item(currency, unit_amount, quantity, product_name),
     }
@@ -160,42 +181,23 @@ def payment_intent(
     session: Mapping[str, Any], *, intent_id: str, charge_id: str, created: int
 ) -> dict[str, Any]:
     """The PaymentIntent ``session`` made when it was paid, succeeded with one charge."""
-    return {
-        "id": intent_id,
-        "object": "payment_intent",
-        "amount": session["amount_total"],
-        "amount_capturable": 0,
-        "amount_received": session["amount_total"],
-        "application": None,
-        "application_fee_amount": None,
-        "canceled_at": None,
-        "cancellation_reason": None,
-        "capture_method": "automatic",
-        "confirmation_method": "automatic",
-        "created": created,
-        "currency": session["currency"],
-        "customer": None,
-        "description": None,
-        "invoice": None,
-        "last_payment_error": None,
-        "latest_charge": charge_id,
-        "livemode": False,
-        "metadata": dict(session["_intent_metadata"]),
-        "next_action": None,
-        "on_behalf_of": None,
-        "payment_method": None,
-        "payment_method_types": list(session["payment_method_types"]),
-        "processing": None,
-        "receipt_email": None,
-        "review": None,
-        "setup_future_usage": None,
-        "shipping": None,
-        "statement_descriptor": None,
-        "statement_descriptor_suffix": None,
-        "status": "succeeded",
-        "transfer_data": None,
-        "transfer_group": None,
-    }
+    return _stripe_object(
+        intent_id,
+        "payment_intent",
+        _PAYMENT_INTENT_NULLS,
+        amount=session["amount_total"],
+        amount_capturable=0,
+        amount_received=session["amount_total"],
+        capture_method="automatic",
+        confirmation_method="automatic",
+        created=created,
+        currency=session["currency"],
+        latest_charge=charge_id,
+        livemode=False,
+        metadata=dict(session["_intent_metadata"]),
+        payment_method_types=list(session["payment_method_types"]),
+        status="succeeded",
+    )
 
 
 def charge(
@@ -203,53 +205,32 @@ def charge(
 ) -> dict[str, Any]:
     """The card charge that paid ``session``: captured and succeeded, nothing refunded yet."""
     email = session["customer_email"]
-    return {
-        "id": charge_id,
-        "object": "charge",
-        "amount": session["amount_total"],
-        "amount_captured": session["amount_total"],
-        "amount_refunded": 0,
-        "application": None,
-        "application_fee": None,
-        "application_fee_amount": None,
-        "balance_transaction": None,
-        "billing_details": {
+    return _stripe_object(
+        charge_id,
+        "charge",
+        _CHARGE_NULLS,
+        amount=session["amount_total"],
+        amount_captured=session["amount_total"],
+        amount_refunded=0,
+        billing_details={
             "address": dict(_NO_ADDRESS),
             "email": email,
             "name": None,
             "phone": None,
         },
-        "calculated_statement_descriptor": None,
-        "captured": True,
-        "created": created,
-        "currency": session["currency"],
-        "customer": None,
-        "description": None,
-        "disputed": False,
-        "failure_balance_transaction": None,
-        "failure_code": None,
-        "failure_message": None,
-        "fraud_details": {},
-        "invoice": None,
-        "livemode": False,
-        "metadata": dict(session["_intent_metadata"]),
-        "on_behalf_of": None,
-        "paid": True,
-        "payment_intent": intent_id,
-        "payment_method": None,
-        "receipt_email": email,
-        "receipt_number": None,
-        "receipt_url": None,
-        "refunded": False,
-        "review": None,
-        "shipping": None,
-        "source_transfer": None,
-        "statement_descriptor": None,
-        "statement_descriptor_suffix": None,
-        "status": "succeeded",
-        "transfer_data": None,
-        "transfer_group": None,
-    }
+        captured=True,
+        created=created,
+        currency=session["currency"],
+        disputed=False,
+        fraud_details={},
+        livemode=False,
+        metadata=dict(session["_intent_metadata"]),
+        paid=True,
+        payment_intent=intent_id,
+        receipt_email=email,
+        refunded=False,
+        status="succeeded",
+    )
 
 
 def refund(
@@ -263,22 +244,19 @@ def refund(
     reason: str | None,
 ) -> dict[str, Any]:
     """A card refund, which succeeds at once."""
-    return {
-        "id": new_id("re"),
-        "object": "refund",
-        "amount": amount,
-        "balance_transaction": None,
-        "charge": charge_id,
-        "created": created,
-        "currency": currency,
-        "metadata": dict(metadata),
-        "payment_intent": intent_id,
-        "reason": reason,
-        "receipt_number": None,
-        "source_transfer_reversal": None,
-        "status": wire.REFUND_SUCCEEDED,
-        "transfer_reversal": None,
-    }
+    return _stripe_object(
+        new_id("re"),
+        "refund",
+        _REFUND_NULLS,
+        amount=amount,
+        charge=charge_id,
+        created=created,
+        currency=currency,
+        metadata=dict(metadata),
+        payment_intent=intent_id,
+        reason=reason,
+        status=wire.REFUND_SUCCEEDED,
+    )
 
 
 def event(
