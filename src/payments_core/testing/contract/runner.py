@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Callable, Generator, Mapping
 from datetime import datetime
 from decimal import Decimal
-from functools import partial
+from functools import partial, wraps
 from pathlib import Path
 from typing import Any, Final, TypeVar
 
@@ -241,6 +241,7 @@ def contract_test(
     """
 
     def decorate(test: Callable[[Any, ContractRun], None]) -> Callable[..., None]:
+        @wraps(test)
         def run_contract(self: Any, provider_harness: ProviderHarness) -> None:
             run = ContractRun(provider_harness)
             try:
@@ -256,15 +257,9 @@ def contract_test(
                     f"called: {sorted(missing)}"
                 )
 
-        run_contract.__name__ = test.__name__
-        run_contract.__qualname__ = test.__qualname__
-        run_contract.__doc__ = test.__doc__
-        run_contract.__module__ = test.__module__
-        run_contract.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
-            [
-                inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD),
-                inspect.Parameter("provider_harness", inspect.Parameter.POSITIONAL_OR_KEYWORD),
-            ]
+        # pytest asks for the fixtures the wrapper takes, not for the test's ``run``.
+        run_contract.__signature__ = inspect.signature(  # type: ignore[attr-defined]
+            run_contract, follow_wrapped=False
         )
         run_contract.__contract__ = Contract(  # type: ignore[attr-defined]
             name, frozenset(hooks), summary
