@@ -330,17 +330,12 @@ def check_order(
     for field in ("settlement", "paid", "fee"):
         if getattr(order, field) is not None:
             check_money(getattr(order, field), f"order.{field}")
-    require(
-        order.checkout_url is None or isinstance(order.checkout_url, str),
-        f"order.checkout_url is {order.checkout_url!r}",
-    )
+    for field in ("checkout_url", "transaction_id"):
+        value = getattr(order, field)
+        require(value is None or isinstance(value, str), f"order.{field} is {value!r}")
     require(
         all(isinstance(link, str) for link in order.links.values()),
         f"order.links holds a link that is not a str: {dict(order.links)!r}",
-    )
-    require(
-        order.transaction_id is None or isinstance(order.transaction_id, str),
-        f"order.transaction_id is {order.transaction_id!r}",
     )
     check_aware(order.expires_at, "order.expires_at")
     return order
