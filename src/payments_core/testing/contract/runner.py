@@ -174,8 +174,7 @@ class ContractRun:
         folder = tempfile.TemporaryDirectory(prefix="payments-contract-")
         self._cleanups.callback(folder.cleanup)
         ledger = open_ledger(f"sqlite:///{Path(folder.name) / 'ledger.sqlite3'}")
-        self._cleanups.callback(ledger.close)
-        return ledger
+        return self._cleanups.enter_context(ledger)
 
     def reference(self, label: str) -> str:
         """A reference no other test has used."""
