@@ -20,6 +20,7 @@ set) and leaves logging configuration and hypothesis settings alone unless asked
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
@@ -67,18 +68,15 @@ def payments_factory() -> Iterator[PaymentsFactory]:
     from payments_core.facade import Payments
     from payments_core.retry import RetryPolicy
 
-    opened: list[Payments] = []
+    opened = contextlib.ExitStack()
 
     def build(providers: Mapping[str, ProviderFactory] | None = None, **kwargs: Any) -> Payments:
         kwargs.setdefault("load_entry_points", False)
         kwargs.setdefault("retry", RetryPolicy(sleep=lambda _: None, initial_delay=0.0))
-        payments = Payments(providers=providers, **kwargs)
-        opened.append(payments)
-        return payments
+        return opened.enter_context(Payments(providers=providers, **kwargs))
 
-    yield build
-    for payments in opened:
-        payments.close()
+    with opened:
+        yield build
 
 
 @pytest.fixture
@@ -88,18 +86,17 @@ def register_provider() -> Iterator[Callable[..., object]]:
     ``register_provider(payments, "mine", MyProvider, base_url=...)`` returns the plugin
     object; the keyword arguments are the provider's settings.
     """
-    registered: list[tuple[Payments, str]] = []
+    registered = contextlib.ExitStack()
 
     def register(
         payments: Payments, name: str, factory: ProviderFactory, **settings: Any
     ) -> object:
         plugin = payments.host.register_provider(name, factory, **settings)
-        registered.append((payments, name))
+        registered.callback(payments.host.unregister, name)
         return plugin
 
-    yield register
-    for payments, name in reversed(registered):
-        payments.host.unregister(name)
+    with registered:
+        yield register
 
 
 class SecretScanner:

@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Callable, Generator, Mapping
 from datetime import datetime
 from decimal import Decimal
-from functools import partial
+from functools import partial, wraps
 from pathlib import Path
 from typing import Any, Final, TypeVar
 
@@ -174,8 +174,7 @@ class ContractRun:
         folder = tempfile.TemporaryDirectory(prefix="payments-contract-")
         self._cleanups.callback(folder.cleanup)
         ledger = open_ledger(f"sqlite:///{Path(folder.name) / 'ledger.sqlite3'}")
-        self._cleanups.callback(ledger.close)
-        return ledger
+        return self._cleanups.enter_context(ledger)
 
     def reference(self, label: str) -> str:
         """A reference no other test has used."""
@@ -241,6 +240,7 @@ def contract_test(
     """
 
     def decorate(test: Callable[[Any, ContractRun], None]) -> Callable[..., None]:
+        @wraps(test)
         def run_contract(self: Any, provider_harness: ProviderHarness) -> None:
             run = ContractRun(provider_harness)
             try:
@@ -256,15 +256,9 @@ def contract_test(
                     f"called: {sorted(missing)}"
                 )
 
-        run_contract.__name__ = test.__name__
-        run_contract.__qualname__ = test.__qualname__
-        run_contract.__doc__ = test.__doc__
-        run_contract.__module__ = test.__module__
-        run_contract.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
-            [
-                inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD),
-                inspect.Parameter("provider_harness", inspect.Parameter.POSITIONAL_OR_KEYWORD),
-            ]
+        # pytest asks for the fixtures the wrapper takes, not for the test's ``run``.
+        run_contract.__signature__ = inspect.signature(  # type: ignore[attr-defined]
+            run_contract, follow_wrapped=False
         )
         run_contract.__contract__ = Contract(  # type: ignore[attr-defined]
             name, frozenset(hooks), summary
@@ -335,17 +329,12 @@ def check_order(
     for field in ("settlement", "paid", "fee"):
         if getattr(order, field) is not None:
             check_money(getattr(order, field), f"order.{field}")
-    require(
-        order.checkout_url is None or isinstance(order.checkout_url, str),
-        f"order.checkout_url is {order.checkout_url!r}",
-    )
+    for field in ("checkout_url", "transaction_id"):
+        value = getattr(order, field)
+        require(value is None or isinstance(value, str), f"order.{field} is {value!r}")
     require(
         all(isinstance(link, str) for link in order.links.values()),
         f"order.links holds a link that is not a str: {dict(order.links)!r}",
-    )
-    require(
-        order.transaction_id is None or isinstance(order.transaction_id, str),
-        f"order.transaction_id is {order.transaction_id!r}",
     )
     check_aware(order.expires_at, "order.expires_at")
     return order

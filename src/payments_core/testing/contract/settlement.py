@@ -278,8 +278,7 @@ class RefundContracts:
         name = run.harness.name
         asked = run.request("notice-first", payments)
         created = payments.create_order(attrs.evolve(asked, price=Money(2, asked.price.currency)))
-        paid = run.harness.paid_callback(created)
-        payments.apply_callback(name, paid.headers, paid.body)
+        apply(payments, name, run.harness.paid_callback(created))
         order = ledger.get_order(name, created.reference)
         require(
             order is not None and order.status is PaymentStatus.PAID,
@@ -296,8 +295,7 @@ class RefundContracts:
         notice = run.harness.refund_callback(order, answer)
         if notice is None:
             pytest.skip("the harness gives no refund notification (refund_callback)")
-        outcome = payments.apply_callback(name, notice.headers, notice.body)
-        result = outcome.result
+        result = apply(payments, name, notice).result
         require(
             result is not None and result.flagged is None and result.refund is not None,
             "the refund's notification, arriving before its answer, was not applied "
