@@ -158,20 +158,12 @@ class LedgerReader:
                 key = (date.fromisoformat(day), currency)
                 total, orders = totals.get(key, (Decimal(0), 0))
                 totals[key] = (total + Decimal(amount) * count, orders + int(count))
-            flag_marks = _marks(ATTENTION_FLAGS)
-            flagged_count = self._one(
-                conn,
-                f"SELECT COUNT(*) FROM events WHERE flag IN ({flag_marks})",  # noqa: S608
-                ATTENTION_FLAGS,
-            )[0]
+            attention = f"flag IN ({_marks(ATTENTION_FLAGS)})"
+            flagged_count = self._count(conn, EVENTS, attention, ATTENTION_FLAGS)
             outbox_count, outbox_oldest = self._outbox(conn)
             cutoff = self.ledger.time_in(now - stuck_after)
             waiting = f"status IN ({_marks(WAITING_STATUSES)}) AND created_at <= ?"
-            stuck_count = self._one(
-                conn,
-                f"SELECT COUNT(*) FROM orders WHERE {waiting}",  # noqa: S608
-                (*WAITING_STATUSES, cutoff),
-            )[0]
+            stuck_count = self._count(conn, ORDERS, waiting, (*WAITING_STATUSES, cutoff))
             oldest = "ORDER BY created_at LIMIT ?"
             stuck = self._select(conn, ORDERS, waiting, (*WAITING_STATUSES, cutoff, shown), oldest)
             pending = (RefundStatus.PENDING, shown)
@@ -183,11 +175,11 @@ class LedgerReader:
                 DailyTotal(day=day, currency=currency, total=total, orders=orders)
                 for (day, currency), (total, orders) in sorted(totals.items())
             ],
-            flagged_count=int(flagged_count),
+            flagged_count=flagged_count,
             flagged=flagged,
             outbox_count=int(outbox_count),
             outbox_oldest=self.ledger.time_out(outbox_oldest),
-            stuck_count=int(stuck_count),
+            stuck_count=stuck_count,
             stuck=[_order(row) for row in stuck],
             pending_refunds=[_refund(row) for row in pending_refunds],
         )
@@ -368,6 +360,11 @@ class LedgerReader:
         columns = ", ".join(column.name for column in table.columns)
         sql = f"SELECT {columns} FROM {table.name} WHERE {where} {then}"  # noqa: S608
         return [self._loaded(table.columns, row) for row in self._all(conn, sql, params)]
+
+    def _count(self, conn: Connection, table: Table, where: str, params: Sequence[Any]) -> int:
+        """How many rows of ``table`` ``where`` selects."""
+        sql = f"SELECT COUNT(*) FROM {table.name} WHERE {where}"  # noqa: S608
+        return int(self._one(conn, sql, params)[0])
 
     def _loaded(self, reads: Sequence[Column], found: Sequence[Any]) -> dict[str, Any]:
         """A row of the columns ``reads``, by name, each value as the ledger reads it (a time
