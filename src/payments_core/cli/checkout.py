@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import click
 
-from payments_core.cli.ledger import _database_url_option, _echo_fields, _echo_json, _ledger_url
+from payments_core.cli._common import database_url_option, echo_fields, echo_json, ledger_url
 
 __all__ = ["commands"]
 
@@ -34,7 +34,7 @@ __all__ = ["commands"]
     "Needs --provider.",
 )
 @click.option("--description", default="", help="What is being paid for, shown to the payer.")
-@_database_url_option
+@database_url_option
 @click.option("--json", "as_json", is_flag=True, help="Print the order as one JSON object.")
 def checkout_command(
     provider: str | None,
@@ -66,15 +66,15 @@ def checkout_command(
     overrides = {provider: {"base_url": base_url}} if provider and base_url else {}
     config = Config.load()
     with (
-        open_ledger(_ledger_url(database_url, config)) as ledger,
+        open_ledger(ledger_url(database_url, config)) as ledger,
         Payments(config, ledger=ledger, provider_settings=overrides) as payments,
     ):
         order = payments.create_order(request, provider=provider)
     if as_json:
-        _echo_json(order)
+        echo_json(order)
         return
     click.echo(f"order created for {order.reference}: {order.amount.plain} {order.amount.currency}")
-    _echo_fields(
+    echo_fields(
         ("provider", order.provider),
         ("provider order id", order.provider_order_id),
         ("provider reference", order.provider_reference),

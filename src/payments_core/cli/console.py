@@ -7,11 +7,11 @@ from typing import TYPE_CHECKING
 
 import click
 
-from payments_core.cli.ledger import (
-    _database_url_option,
-    _ledger_url,
-    _plugins_option,
-    _serving_payments,
+from payments_core.cli._common import (
+    database_url_option,
+    ledger_url,
+    plugins_option,
+    serving_payments,
 )
 
 if TYPE_CHECKING:
@@ -44,8 +44,8 @@ def console_with_login(payments: Payments, token: OneTimeToken) -> Starlette:
     help="The address to listen on; anything but loopback exposes the console to the network.",
 )
 @click.option("--port", default=8001, show_default=True, type=click.IntRange(0, 65535))
-@_database_url_option
-@_plugins_option
+@database_url_option
+@plugins_option
 def console_command(
     host: str, port: int, database_url: str | None, plugins: tuple[str, ...]
 ) -> None:
@@ -72,8 +72,8 @@ def console_command(
             "the console needs jinja2: pip install 'payments-core[console]'"
         ) from None
     config = Config.load()
-    url = _ledger_url(database_url, config)
-    payments = _serving_payments(url, plugins, config)
+    url = ledger_url(database_url, config)
+    payments = serving_payments(url, plugins, config)
     token = OneTimeToken(operator=f"{getpass.getuser()} (payments console)")
     assert token.token is not None
     app = console_with_login(payments, token)

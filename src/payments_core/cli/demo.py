@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Final
 import attrs
 import click
 
-from payments_core.cli.ledger import _json_option
+from payments_core.cli._common import json_option
 
 # Already loaded with the ``payments_core`` package, so free for ``payments --help``.
 from payments_core.hookspecs import hookimpl
@@ -141,7 +141,7 @@ class PaidWatcher:
 @click.option(
     "--interactive", is_flag=True, help="Wait for you to pay on the checkout page in a browser."
 )
-@_json_option
+@json_option
 @click.option(
     "--database-url",
     metavar="URL",

@@ -13,12 +13,23 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from payments_core.cli._common import (
+    database_url_option,
+    echo_fields,
+    echo_json,
+    json_option,
+    ledger_url,
+    load_plugins,
+    open_existing_ledger,
+    order_record,
+    orders_for,
+    plugins_option,
+    serving_payments,
+)
+
 if TYPE_CHECKING:
     from starlette.applications import Starlette
 
-    from payments_core.config import Config
-    from payments_core.facade import Payments
-    from payments_core.ledger import Ledger, OrderRecord
     from payments_core.models import Order, Refund
     from payments_core.outcomes import ReconcileOutcome
 
@@ -26,119 +37,6 @@ __all__ = ["commands", "serve_worker_app"]
 
 #: Reconciliation leaves younger unannounced changes to the process announcing them now.
 ANNOUNCE_AFTER_S = 60
-
-
-_database_url_option = click.option(
-    "--database-url",
-    metavar="URL",
-    help="The ledger: sqlite:///path or postgresql://... (default: PAYMENTS_DATABASE_URL, "
-    "else sqlite:///payments.sqlite3 in the working directory).",
-)
-_plugins_option = click.option(
-    "--plugin",
-    "plugins",
-    multiple=True,
-    metavar="MODULE[:NAME]",
-    envvar="PAYMENTS_PLUGINS",
-    help="An application plugin to register (its payment_status_changed hook hears of "
-    "every committed change): a module, or an object in it; a class is instantiated. "
-    "Repeatable; PAYMENTS_PLUGINS holds several, separated by spaces.",
-)
-_json_option = click.option(
-    "--json", "as_json", is_flag=True, help="Print the result as one JSON object."
-)
-
-
-def _echo_json(data: object) -> None:
-    """Print ``data``, unstructured, as one JSON object: indented, its keys sorted."""
-    import json
-
-    from payments_core.serialization import converter
-
-    click.echo(json.dumps(converter.unstructure(data), indent=2, sort_keys=True))
-
-
-def _load_plugins(specs: tuple[str, ...]) -> tuple[object, ...]:
-    """The plugin objects named ``module`` or ``module:name`` (a class is instantiated)."""
-    from importlib import import_module
-
-    loaded = []
-    for spec in specs:
-        module_name, _, name = spec.partition(":")
-        try:
-            found: object = import_module(module_name)
-            for part in filter(None, name.split(".")):
-                found = getattr(found, part)
-        except (ImportError, AttributeError) as error:
-            message = f"cannot load {spec!r}: {error}"
-            raise click.BadParameter(message, param_hint="--plugin") from None
-        loaded.append(found() if isinstance(found, type) else found)
-    return tuple(loaded)
-
-
-def _ledger_url(database_url: str | None, config: Config) -> str:
-    from payments_core.ledger import DEFAULT_DATABASE_URL
-
-    return database_url or config.database_url or DEFAULT_DATABASE_URL
-
-
-def _open_existing_ledger(url: str) -> Ledger:
-    """Open the ledger at ``url``, refusing to create an SQLite file that is not there.
-
-    :raises click.ClickException: if ``url`` names an SQLite file that does not exist.
-    """
-    from pathlib import Path
-    from urllib.parse import unquote, urlsplit
-
-    from payments_core.ledger import open_ledger
-    from payments_core.redaction import safe_url
-
-    if url.lower().startswith("sqlite:///"):
-        path = Path(unquote(urlsplit(url).path[1:]))
-        if not path.is_file():
-            raise click.ClickException(
-                f"no ledger at {safe_url(url)}: nothing is recorded there "
-                "(--database-url or PAYMENTS_DATABASE_URL names the ledger)"
-            )
-    return open_ledger(url)
-
-
-def _order_record(ledger: Ledger, url: str, reference: str, provider: str | None) -> OrderRecord:
-    """The one order the ledger at ``url`` holds for ``reference`` (at ``provider``, if given).
-
-    :raises click.ClickException: if it holds none, or orders at several providers and
-        ``provider`` does not say which.
-    """
-    records = _orders_for(ledger, url, reference, provider)
-    if len(records) > 1:
-        names = ", ".join(sorted(record.order.provider for record in records))
-        raise click.ClickException(
-            f"reference {reference!r} has orders at several providers ({names}): "
-            "choose one with --provider NAME"
-        )
-    return records[0]
-
-
-def _orders_for(
-    ledger: Ledger, url: str, reference: str, provider: str | None
-) -> list[OrderRecord]:
-    """The orders the ledger at ``url`` holds for ``reference`` (at ``provider``, if given).
-
-    :raises click.ClickException: if it holds none.
-    """
-    from payments_core.redaction import safe_url
-
-    records = [
-        record
-        for record in ledger.find_orders(reference)
-        if provider is None or record.order.provider == provider
-    ]
-    if not records:
-        at = f" at provider {provider!r}" if provider else ""
-        raise click.ClickException(
-            f"no order for reference {reference!r}{at} in the ledger at {safe_url(url)}"
-        )
-    return records
 
 
 @click.command("serve")
@@ -162,8 +60,8 @@ def _orders_for(
     is_flag=True,
     help="Log one line per request (uvicorn's access log); off by default.",
 )
-@_database_url_option
-@_plugins_option
+@database_url_option
+@plugins_option
 def serve_command(
     host: str,
     port: int,
@@ -186,8 +84,8 @@ def serve_command(
     from payments_core.redaction import safe_url
 
     config = Config.load()
-    url = _ledger_url(database_url, config)
-    payments = _serving_payments(url, plugins, config)
+    url = ledger_url(database_url, config)
+    payments = serving_payments(url, plugins, config)
     providers = ", ".join(payments.provider_names) or "none loaded"
     click.echo(f"ledger {safe_url(url)}; providers: {providers}", err=True)
     click.echo("callbacks: POST /callbacks/<provider> on the address below", err=True)
@@ -256,28 +154,10 @@ def serve_worker_app() -> Starlette:
 
     config = Config.load()
     plugins = tuple(os.environ.get("PAYMENTS_PLUGINS", "").split())
-    payments = _serving_payments(_ledger_url(None, config), plugins, config)
+    payments = serving_payments(ledger_url(None, config), plugins, config)
     return create_callback_app(
         payments, close_payments=True, announce_older_than=timedelta(seconds=ANNOUNCE_AFTER_S)
     )
-
-
-def _serving_payments(url: str, plugins: tuple[str, ...], config: Config) -> Payments:
-    """The facade ``payments serve`` and ``payments console`` serve: the ledger at ``url`` and
-    the application plugins.
-
-    :raises click.BadParameter: if a plugin cannot be loaded.
-    """
-    from payments_core import Payments
-    from payments_core.ledger import open_ledger
-
-    application = _load_plugins(plugins)
-    ledger = open_ledger(url)
-    try:
-        return Payments(config, ledger=ledger, plugins=application)
-    except BaseException:
-        ledger.close()
-        raise
 
 
 @click.command("reconcile")
@@ -288,9 +168,9 @@ def _serving_payments(url: str, plugins: tuple[str, ...], config: Config) -> Pay
     help="Only orders and refunds recorded at least this long ago (default: 900, fifteen minutes).",
 )
 @click.option("--provider", help="Only orders and refunds of this provider.")
-@_database_url_option
-@_plugins_option
-@_json_option
+@database_url_option
+@plugins_option
+@json_option
 def reconcile_command(
     older_than: float | None,
     provider: str | None,
@@ -314,8 +194,8 @@ def reconcile_command(
 
     config = Config.load()
     age = RECONCILE_AFTER if older_than is None else timedelta(seconds=older_than)
-    application = _load_plugins(plugins)
-    ledger = _open_existing_ledger(_ledger_url(database_url, config))
+    application = load_plugins(plugins)
+    ledger = open_existing_ledger(ledger_url(database_url, config))
     with Payments(config, ledger=ledger, plugins=application) as payments:
         payments.announce_pending_changes(timedelta(seconds=ANNOUNCE_AFTER_S))
         outcomes = payments.reconcile(age, provider=provider)
@@ -331,7 +211,7 @@ def reconcile_command(
         for refund in refunds
     ]
     if as_json:
-        _echo_json({"orders": rows, "refunds": refund_rows})
+        echo_json({"orders": rows, "refunds": refund_rows})
     else:
         for row in rows:
             click.echo(_reconciled_line(row))
@@ -381,8 +261,8 @@ def _reconciled_line(row: dict[str, Any]) -> str:
 @click.command("status")
 @click.argument("reference")
 @click.option("--provider", help="Only the order at this provider.")
-@_database_url_option
-@_json_option
+@database_url_option
+@json_option
 def status_command(
     reference: str, provider: str | None, database_url: str | None, as_json: bool
 ) -> None:
@@ -390,27 +270,27 @@ def status_command(
     from payments_core import Config
     from payments_core.serialization import converter
 
-    url = _ledger_url(database_url, Config.load())
-    with _open_existing_ledger(url) as ledger:
+    url = ledger_url(database_url, Config.load())
+    with open_existing_ledger(url) as ledger:
         records = [
             (
                 record,
                 ledger.refunds_for(record.order.provider, reference),
                 ledger.events_for(record.order.provider, reference),
             )
-            for record in _orders_for(ledger, url, reference, provider)
+            for record in orders_for(ledger, url, reference, provider)
         ]
     if as_json:
         data = [
             {**converter.unstructure(record), "refunds": refunds, "events": events}
             for record, refunds, events in records
         ]
-        _echo_json({"orders": data})
+        echo_json({"orders": data})
         return
     for record, refunds, events in records:
         order = record.order
         click.echo(f"{order.provider} order for {order.reference}: {order.status}")
-        _echo_fields(
+        echo_fields(
             ("amount", order.amount),
             ("refunded", _refunded(order)),
             ("provider order id", order.provider_order_id),
@@ -430,14 +310,6 @@ def status_command(
             click.echo(
                 f"    {event.received_at.isoformat()}  {event.status:<9} {what}  {event.event_id}"
             )
-
-
-def _echo_fields(*fields: tuple[str, object]) -> None:
-    """Echo each ``(label, value)`` as an indented line, the values aligned; a ``None`` value is
-    left out."""
-    for label, value in fields:
-        if value is not None:
-            click.echo(f"  {label:<17} {value}")
 
 
 def _refunded(order: Order) -> str:
@@ -472,8 +344,8 @@ def _refund_line(refund: Refund) -> str:
     "--provider",
     help="The order's provider (default: the one the ledger records for REFERENCE).",
 )
-@_database_url_option
-@_json_option
+@database_url_option
+@json_option
 def refund_command(
     reference: str,
     amount: str | None,
@@ -492,10 +364,10 @@ def refund_command(
     from payments_core import Config, Money, Payments, RefundRequest, RefundStatus
 
     config = Config.load()
-    url = _ledger_url(database_url, config)
-    ledger = _open_existing_ledger(url)
+    url = ledger_url(database_url, config)
+    ledger = open_existing_ledger(url)
     with Payments(config, ledger=ledger) as payments:
-        order = _order_record(ledger, url, reference, provider).order
+        order = order_record(ledger, url, reference, provider).order
         name = payments.provider(order.provider).name
         if amount is None:
             refunded = order.refunded.amount if order.refunded is not None else 0
@@ -512,7 +384,7 @@ def refund_command(
         after = ledger.get_order(name, reference)
     assert after is not None
     if as_json:
-        _echo_json({"refund": refund, "order": after})
+        echo_json({"refund": refund, "order": after})
     else:
         click.echo(f"{name} refund of {reference}: {_refund_line(refund)}")
         click.echo(f"order {after.status}: refunded {_refunded(after)}")

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import click
 
-from payments_core.cli.ledger import _echo_json, _json_option
+from payments_core.cli._common import echo_json, json_option
 
 __all__ = ["commands"]
 
 
 @click.command("providers")
-@_json_option
+@json_option
 def providers_command(as_json: bool) -> None:
     """List the payment providers found through the payments.providers entry points."""
     from payments_core.plugins import PluginHost
@@ -20,7 +20,7 @@ def providers_command(as_json: bool) -> None:
     infos = [host.provider(name).describe_provider() for name in host.provider_names]
     if as_json:
         providers = [info for info in infos if info is not None]
-        _echo_json({"providers": providers, "skipped": host.skipped})
+        echo_json({"providers": providers, "skipped": host.skipped})
         return
     for name, info in zip(host.provider_names, infos, strict=True):
         title = info.display_name if info is not None else name

@@ -26,7 +26,12 @@ from typing import TYPE_CHECKING, Any, Final
 
 import click
 
-from payments_core.cli.ledger import _database_url_option, _ledger_url
+from payments_core.cli._common import (
+    database_url_option,
+    ledger_url,
+    open_existing_ledger,
+    order_record,
+)
 
 if TYPE_CHECKING:
     from contextlib import AbstractContextManager
@@ -198,7 +203,7 @@ def _action(sandbox: ProviderSandbox, name: str) -> Callable[[str], object] | No
     metavar="URL",
     help=f"The trigger endpoint that payments sandbox printed (default: {SANDBOX_URL_VARIABLE}).",
 )
-@_database_url_option
+@database_url_option
 def trigger_command(
     action: str,
     reference: str,
@@ -215,11 +220,10 @@ def trigger_command(
     import httpx
 
     from payments_core import Config
-    from payments_core.cli.ledger import _open_existing_ledger, _order_record
 
-    url = _ledger_url(database_url, Config.load())
-    with _open_existing_ledger(url) as ledger:
-        order = _order_record(ledger, url, reference, provider).order
+    url = ledger_url(database_url, Config.load())
+    with open_existing_ledger(url) as ledger:
+        order = order_record(ledger, url, reference, provider).order
     target = f"{sandbox_url.rstrip('/')}/trigger/{order.provider}/{action}/"
     try:
         with httpx.Client(trust_env=False, timeout=30) as http:

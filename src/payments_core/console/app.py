@@ -28,6 +28,7 @@ import attrs
 import jinja2
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
@@ -113,15 +114,6 @@ def create_console_app(
     )
 
 
-class _Refused(Exception):
-    """A request the console will not serve; carries the page's status and message."""
-
-    def __init__(self, status_code: int, message: str) -> None:
-        super().__init__(message)
-        self.status_code = status_code
-        self.message = message
-
-
 def _templates() -> jinja2.Environment:
     templates = jinja2.Environment(
         loader=jinja2.PackageLoader("payments_core.console", "templates"),
@@ -191,7 +183,7 @@ class _Console:
     def flagged(self, request: Request, operator: Operator) -> Page:
         before = request.query_params.get("before", "")
         if before and not before.isdigit():
-            raise _Refused(400, "The page cursor `before` must be an event number.")
+            raise HTTPException(400, "The page cursor `before` must be an event number.")
         events = self.reader.flagged(before=int(before) if before else None)
         return "flagged.html", {"events": events, "reasons": FLAG_REASONS}
 
@@ -208,11 +200,11 @@ class _Console:
     def _act(self, request: Request, operator: Operator, *, form: Mapping[str, str]) -> Page:
         action = request.path_params["action"]
         if action not in ACTIONS:
-            raise _Refused(404, f"There is no action {action!r}.")
+            raise HTTPException(404, f"There is no action {action!r}.")
         if not operator.may_act:
-            raise _Refused(403, f"{operator.name} may look but not act: nothing was changed.")
+            raise HTTPException(403, f"{operator.name} may look but not act: nothing was changed.")
         if not self._csrf_valid(request, operator, form.get("csrf", "")):
-            raise _Refused(
+            raise HTTPException(
                 403,
                 "This form's token is missing or wrong: nothing was changed. Reload "
                 "the page and try again.",
@@ -232,7 +224,7 @@ class _Console:
     def _order(self, provider: str, reference: str) -> OrderRow:
         found = self.reader.order(provider, reference)
         if found is None:
-            raise _Refused(404, f"No order is recorded for {reference!r} at {provider!r}.")
+            raise HTTPException(404, f"No order is recorded for {reference!r} at {provider!r}.")
         return found
 
     def _target(self, action: str, fields: Mapping[str, str]) -> OrderRow | None:
@@ -240,7 +232,9 @@ class _Console:
             return None
         order = self._order(fields.get("provider", ""), fields.get("reference", ""))
         if action == "close" and not order.status.can_become(PaymentStatus.CLOSED):
-            raise _Refused(409, f"Only a pending order can be closed; this one is {order.status}.")
+            raise HTTPException(
+                409, f"Only a pending order can be closed; this one is {order.status}."
+            )
         if action == "refund":
             _refund_request(fields, order)  # refused before the confirmation if it cannot be
         return order
@@ -304,17 +298,15 @@ class _Console:
             cookie = secrets.token_hex(32)
         operator = self.authorize(request)
         status_code = 200
-        context: dict[str, Any]
-        if operator is None:
-            name, context, status_code = "refused.html", {"message": _REFUSED}, 403
-        else:
-            try:
-                name, context = page(request, operator)
-            except _Refused as refused:
-                name, context = "refused.html", {"message": refused.message}
-                status_code = refused.status_code
-            except ValidationError as error:
-                name, context, status_code = "refused.html", {"message": str(error)}, 400
+        try:
+            if operator is None:
+                raise HTTPException(403, _REFUSED)
+            name, context = page(request, operator)
+        except HTTPException as refused:  # a request the console will not serve, and why
+            name, context = "refused.html", {"message": refused.detail}
+            status_code = refused.status_code
+        except ValidationError as error:
+            name, context, status_code = "refused.html", {"message": str(error)}, 400
         root = request.scope.get("root_path", "")
         context.update(
             base=root,

@@ -32,7 +32,7 @@ from decimal import Decimal
 from typing import Any, Final
 
 from payments_core.errors import ValidationError
-from payments_core.ledger.columns import EVENTS, ORDERS, REFUNDS, Column, as_read
+from payments_core.ledger.columns import EVENTS, ORDERS, REFUNDS, Column, Table, as_read
 from payments_core.ledger.dbapi import Connection
 from payments_core.ledger.sql import SqlLedger
 from payments_core.models import NOT_FINAL, PaymentStatus, RefundStatus
@@ -72,12 +72,10 @@ FLAG_REASONS: Final = {
     EventFlag.UNKNOWN_REFUND: "a refund notice for no refund the ledger asked for",
 }
 
-#: The columns the console reads: the ledger's own (:mod:`payments_core.ledger.columns`), and
-#: an event's row id, which orders and pages the events.
-_EVENT_READS: Final = (Column("id"), *EVENTS.columns)
+#: The events table as the console reads it: the ledger's columns
+#: (:mod:`payments_core.ledger.columns`), and an event's row id, which orders and pages the events.
+_EVENTS_READ: Final = Table("events", (Column("id"), *EVENTS.columns))
 _ORDER_COLUMNS: Final = ", ".join(column.name for column in ORDERS.columns)
-_EVENT_COLUMNS: Final = ", ".join(column.name for column in _EVENT_READS)
-_REFUND_COLUMNS: Final = ", ".join(column.name for column in REFUNDS.columns)
 #: The console's words for the well-known names of an order's links.
 _LINK_NAMES: Final = {
     "qr_image": "QR code",
@@ -86,6 +84,8 @@ _LINK_NAMES: Final = {
     "web": "web link",
 }
 _NEWEST_FIRST: Final = "ORDER BY created_at DESC, provider DESC, reference DESC"
+#: The rows of one order, given its provider and reference.
+_OF_ORDER: Final = "provider = ? AND reference = ?"
 
 
 class LedgerReader:
@@ -158,38 +158,16 @@ class LedgerReader:
                 key = (date.fromisoformat(day), currency)
                 total, orders = totals.get(key, (Decimal(0), 0))
                 totals[key] = (total + Decimal(amount) * count, orders + int(count))
-            flag_marks = _marks(ATTENTION_FLAGS)
-            flagged_count = self._one(
-                conn,
-                f"SELECT COUNT(*) FROM events WHERE flag IN ({flag_marks})",  # noqa: S608
-                ATTENTION_FLAGS,
-            )[0]
+            attention = f"flag IN ({_marks(ATTENTION_FLAGS)})"
+            flagged_count = self._count(conn, EVENTS, attention, ATTENTION_FLAGS)
             outbox_count, outbox_oldest = self._outbox(conn)
             cutoff = self.ledger.time_in(now - stuck_after)
             waiting = f"status IN ({_marks(WAITING_STATUSES)}) AND created_at <= ?"
-            stuck_count = self._one(
-                conn,
-                f"SELECT COUNT(*) FROM orders WHERE {waiting}",  # noqa: S608
-                (*WAITING_STATUSES, cutoff),
-            )[0]
-            stuck = [
-                self._order(row)
-                for row in self._all(
-                    conn,
-                    f"SELECT {_ORDER_COLUMNS} FROM orders "  # noqa: S608
-                    f"WHERE {waiting} ORDER BY created_at LIMIT ?",
-                    (*WAITING_STATUSES, cutoff, shown),
-                )
-            ]
-            pending_refunds = [
-                self._refund(row)
-                for row in self._all(
-                    conn,
-                    f"SELECT {_REFUND_COLUMNS} FROM refunds "  # noqa: S608
-                    "WHERE status = ? ORDER BY created_at LIMIT ?",
-                    (RefundStatus.PENDING, shown),
-                )
-            ]
+            stuck_count = self._count(conn, ORDERS, waiting, (*WAITING_STATUSES, cutoff))
+            oldest = "ORDER BY created_at LIMIT ?"
+            stuck = self._select(conn, ORDERS, waiting, (*WAITING_STATUSES, cutoff, shown), oldest)
+            pending = (RefundStatus.PENDING, shown)
+            pending_refunds = self._select(conn, REFUNDS, "status = ?", pending, oldest)
             flagged = self._flagged(conn, None, shown)
         return Overview(
             by_status=by_status,
@@ -197,13 +175,13 @@ class LedgerReader:
                 DailyTotal(day=day, currency=currency, total=total, orders=orders)
                 for (day, currency), (total, orders) in sorted(totals.items())
             ],
-            flagged_count=int(flagged_count),
+            flagged_count=flagged_count,
             flagged=flagged,
             outbox_count=int(outbox_count),
             outbox_oldest=self.ledger.time_out(outbox_oldest),
-            stuck_count=int(stuck_count),
-            stuck=stuck,
-            pending_refunds=pending_refunds,
+            stuck_count=stuck_count,
+            stuck=[_order(row) for row in stuck],
+            pending_refunds=[_refund(row) for row in pending_refunds],
         )
 
     def outbox(self) -> tuple[int, datetime | None]:
@@ -260,7 +238,8 @@ class LedgerReader:
             params.extend((status, *bounds, size + 1))
         sql = f"{' UNION ALL '.join(arms)} {_NEWEST_FIRST} LIMIT ?"
         with self.connection() as conn:
-            rows = [self._order(row) for row in self._all(conn, sql, (*params, size + 1))]
+            found = self._all(conn, sql, (*params, size + 1))
+        rows = [_order(self._loaded(ORDERS.columns, row)) for row in found]
         more = len(rows) > size
         rows = rows[:size]
         next_cursor = _encode_cursor(rows[-1]) if more else None
@@ -278,14 +257,9 @@ class LedgerReader:
             found: dict[tuple[str, str], OrderRow] = {}
             for provider in providers:
                 for column in ("reference", "provider_order_id", "provider_reference"):
-                    for row in self._all(
-                        conn,
-                        f"SELECT {_ORDER_COLUMNS} FROM orders "  # noqa: S608
-                        f"WHERE provider = ? AND {column} = ?",
-                        (provider, wanted),
-                    ):
-                        order = self._order(row)
-                        found[(order.provider, order.reference)] = order
+                    named = f"provider = ? AND {column} = ?"
+                    for row in self._select(conn, ORDERS, named, (provider, wanted)):
+                        found[(row["provider"], row["reference"])] = _order(row)
         matching = [
             order
             for order in found.values()
@@ -317,12 +291,8 @@ class LedgerReader:
             return self._flagged(conn, before, size)
 
     def _flagged(self, conn: Connection, before: int | None, size: int) -> list[FlaggedEvent]:
-        sql = (
-            f"SELECT {_EVENT_COLUMNS} FROM events WHERE flag IN ({_marks(ATTENTION_FLAGS)}) "  # noqa: S608
-            "AND id < ? ORDER BY id DESC LIMIT ?"
-        )
-        found = self._all(conn, sql, (*ATTENTION_FLAGS, before or 2**62, size))
-        rows = (self._loaded(_EVENT_READS, row) for row in found)
+        where = f"flag IN ({_marks(ATTENTION_FLAGS)}) AND id < ?"
+        params = (*ATTENTION_FLAGS, before or 2**62, size)
         return [
             FlaggedEvent(
                 **as_read(row, "provider", "event_id", "status", "provider_order_id", "reference"),
@@ -332,7 +302,7 @@ class LedgerReader:
                 flag=EventFlag(row["flag"]),
                 reason=FLAG_REASONS[EventFlag(row["flag"])],
             )
-            for row in rows
+            for row in self._select(conn, _EVENTS_READ, where, params, "ORDER BY id DESC LIMIT ?")
         ]
 
     # -- one order --------------------------------------------------------------------------
@@ -340,23 +310,15 @@ class LedgerReader:
     def order(self, provider: str, reference: str) -> OrderRow | None:
         """The order recorded for ``reference`` at ``provider``, or ``None``."""
         with self.connection() as conn:
-            row = self._one(
-                conn,
-                f"SELECT {_ORDER_COLUMNS} FROM orders WHERE provider = ? AND reference = ?",  # noqa: S608
-                (provider, reference),
-            )
-        return None if row is None else self._order(row)
+            found = self._select(conn, ORDERS, _OF_ORDER, (provider, reference))
+        return _order(found[0]) if found else None
 
     def refunds(self, provider: str, reference: str) -> list[RefundRow]:
         """The order's refunds, oldest first."""
+        oldest_first = "ORDER BY created_at, refund_reference"
         with self.connection() as conn:
-            rows = self._all(
-                conn,
-                f"SELECT {_REFUND_COLUMNS} FROM refunds "  # noqa: S608
-                "WHERE provider = ? AND reference = ? ORDER BY created_at, refund_reference",
-                (provider, reference),
-            )
-        return [self._refund(row) for row in rows]
+            rows = self._select(conn, REFUNDS, _OF_ORDER, (provider, reference), oldest_first)
+        return [_refund(row) for row in rows]
 
     def timeline(self, order: OrderRow) -> list[TimelineEntry]:
         """Everything the ledger knows happened to ``order``, oldest first.
@@ -378,15 +340,11 @@ class LedgerReader:
                 details=details,
             )
         ]
+        key = (order.provider, order.reference)
         with self.connection() as conn:
-            events = self._all(
-                conn,
-                f"SELECT {_EVENT_COLUMNS} FROM events "  # noqa: S608
-                "WHERE provider = ? AND reference = ? ORDER BY id",
-                (order.provider, order.reference),
-            )
+            events = self._select(conn, _EVENTS_READ, _OF_ORDER, key, "ORDER BY id")
         for row in events:
-            entries.extend(_event_entries(order.provider, self._loaded(_EVENT_READS, row)))
+            entries.extend(_event_entries(order.provider, row))
         for refund in self.refunds(order.provider, order.reference):
             entries.extend(_refund_entries(refund))
         # Within one instant a request comes before its answer, and a change before its news.
@@ -394,33 +352,19 @@ class LedgerReader:
 
     # -- rows -------------------------------------------------------------------------------
 
-    def _order(self, found: Sequence[Any]) -> OrderRow:
-        row = self._loaded(ORDERS.columns, found)
-        links = {"checkout": row["checkout_url"]} if row["checkout_url"] else {}
-        for key, url in sorted(row["links"].items()):
-            links[_LINK_NAMES.get(key, key)] = url
-        refunded = row["refunded_amount"]
-        return OrderRow(
-            **as_read(row, "provider", "reference", "provider_order_id", "provider_reference"),
-            **as_read(row, "currency", "transaction_id", "expires_at", "created_at", "updated_at"),
-            status=PaymentStatus(row["status"]),
-            amount=Decimal(row["amount"]),
-            settlement=_money_text(row, "settlement_"),
-            paid=_money_text(row, "paid_"),
-            fee=_money_text(row, "fee_"),
-            refunded=None if refunded is None else Decimal(refunded),
-            links=links,
-        )
+    def _select(
+        self, conn: Connection, table: Table, where: str, params: Sequence[Any], then: str = ""
+    ) -> list[dict[str, Any]]:
+        """Every column of the rows of ``table`` that ``where`` selects, each row by name as the
+        ledger reads it (see :meth:`_loaded`); ``then`` orders and limits them."""
+        columns = ", ".join(column.name for column in table.columns)
+        sql = f"SELECT {columns} FROM {table.name} WHERE {where} {then}"  # noqa: S608
+        return [self._loaded(table.columns, row) for row in self._all(conn, sql, params)]
 
-    def _refund(self, found: Sequence[Any]) -> RefundRow:
-        row = self._loaded(REFUNDS.columns, found)
-        return RefundRow(
-            **as_read(row, "provider", "reference", "refund_reference", "provider_refund_id"),
-            **as_read(row, "currency", "reason", "created_at", "updated_at"),
-            amount=Decimal(row["amount"]),
-            settlement=_money_text(row, "settlement_"),
-            status=RefundStatus(row["status"]),
-        )
+    def _count(self, conn: Connection, table: Table, where: str, params: Sequence[Any]) -> int:
+        """How many rows of ``table`` ``where`` selects."""
+        sql = f"SELECT COUNT(*) FROM {table.name} WHERE {where}"  # noqa: S608
+        return int(self._one(conn, sql, params)[0])
 
     def _loaded(self, reads: Sequence[Column], found: Sequence[Any]) -> dict[str, Any]:
         """A row of the columns ``reads``, by name, each value as the ledger reads it (a time
@@ -557,6 +501,34 @@ def _refund_entries(refund: RefundRow) -> list[TimelineEntry]:
             )
         )
     return entries
+
+
+def _order(row: Mapping[str, Any]) -> OrderRow:
+    links = {"checkout": row["checkout_url"]} if row["checkout_url"] else {}
+    for key, url in sorted(row["links"].items()):
+        links[_LINK_NAMES.get(key, key)] = url
+    refunded = row["refunded_amount"]
+    return OrderRow(
+        **as_read(row, "provider", "reference", "provider_order_id", "provider_reference"),
+        **as_read(row, "currency", "transaction_id", "expires_at", "created_at", "updated_at"),
+        status=PaymentStatus(row["status"]),
+        amount=Decimal(row["amount"]),
+        settlement=_money_text(row, "settlement_"),
+        paid=_money_text(row, "paid_"),
+        fee=_money_text(row, "fee_"),
+        refunded=None if refunded is None else Decimal(refunded),
+        links=links,
+    )
+
+
+def _refund(row: Mapping[str, Any]) -> RefundRow:
+    return RefundRow(
+        **as_read(row, "provider", "reference", "refund_reference", "provider_refund_id"),
+        **as_read(row, "currency", "reason", "created_at", "updated_at"),
+        amount=Decimal(row["amount"]),
+        settlement=_money_text(row, "settlement_"),
+        status=RefundStatus(row["status"]),
+    )
 
 
 def _values(params: Sequence[Any]) -> tuple[Any, ...]:
