@@ -174,6 +174,38 @@ def test_the_whole_flow_through_the_official_sdk(
     assert refund_event.request.idempotency_key == "sdk-refund-1"
 
 
+@pytest.mark.parametrize(
+    "paths",
+    [
+        ["payment_intent.latest_charge", "payment_intent"],
+        ["payment_intent", "payment_intent.latest_charge"],
+        ["payment_intent", "payment_intent"],
+        ["line_items", "line_items"],
+    ],
+)
+def test_two_expand_paths_through_one_field_expand_it_once(
+    running: tuple[RunningSandbox, list[Delivery]], client: stripe.StripeClient, paths: list[str]
+) -> None:
+    """Stripe takes a field named by two ``expand[]`` paths; the second finds it expanded."""
+    served, _ = running
+    created = client.v1.checkout.sessions.create(_session_params("sdk-twice"))
+    httpx.post(served.checkout_url(created.id)).raise_for_status()
+
+    paid = client.v1.checkout.sessions.retrieve(created.id, {"expand": paths})
+
+    if paths[0] == "line_items":
+        assert paid.line_items is not None
+        assert paid.line_items.data[0].amount_total == 2500
+        return
+    intent = paid.payment_intent
+    assert isinstance(intent, stripe.PaymentIntent)
+    assert intent.amount_received == 2500
+    if any("latest_charge" in path for path in paths):
+        assert isinstance(intent.latest_charge, stripe.Charge)
+    else:
+        assert isinstance(intent.latest_charge, str)
+
+
 def test_stripes_refusals_arrive_as_the_sdks_typed_errors_with_request_ids(
     client: stripe.StripeClient,
 ) -> None:

@@ -99,6 +99,10 @@ class _Call:
 #: What the payer on the hosted page and the Dashboard do: no API request of the account.
 _NO_CALL: Final = _Call()
 
+#: The fields ``expand[]`` turns from an id into an object; a second path through one of them
+#: (``payment_intent`` after ``payment_intent.latest_charge``) finds it expanded already.
+_EXPANDABLE: Final = frozenset({"line_items", "payment_intent", "latest_charge", "charge"})
+
 
 @attrs.frozen
 class _Idempotent:
@@ -389,6 +393,8 @@ class StripeSandbox:
 
     def _expansion(self, obj: Mapping[str, Any], field: str, asked: str) -> Any:
         kind, value = obj.get("object"), obj.get(field)
+        if isinstance(value, dict) and field in _EXPANDABLE:
+            return value  # expanded by an earlier path of the same request
         if (kind, field) == ("checkout.session", "line_items"):
             item = self.sessions[obj["id"]]["_line_item"]
             url = wire.PATH_LINE_ITEMS.format(session_id=obj["id"])
