@@ -50,14 +50,6 @@ __all__ = ["AtOnce", "EventStatement", "Outcome", "array_literal", "forward_from
 #: The event row's columns that the statement fills from the locked order, not from the event.
 _FROM_ORDER: Final = {"reference": "reference", "previous_status": "status"}
 _FIXED: Final = {"applied": "TRUE", "flag": "NULL"}
-#: The order's columns an applied event sets (``apply_event``'s update of the order).
-_KEPT_IF_NULL: Final = (
-    "transaction_id",
-    "paid_amount",
-    "paid_currency",
-    "fee_amount",
-    "fee_currency",
-)
 
 
 def forward_from(status: PaymentStatus) -> list[str]:
@@ -94,7 +86,10 @@ def _statement() -> str:
         else _FIXED.get(c.name) or param(c.name, c)
         for c in EVENTS.columns
     )
-    kept = "".join(f", {name} = COALESCE({param(name)}, {name})" for name in _KEPT_IF_NULL)
+    kept = "".join(
+        f", {name} = COALESCE({param(name)}, {name})"
+        for name in columns.PAYMENT_DETAILS.split(", ")
+    )
     reference, amount, currency, paid = (
         param("provider_reference"),
         param("amount"),
