@@ -121,11 +121,8 @@ class Table:
 def _table(name: str, spec: str) -> Table:
     """The table ``name`` with the columns in ``spec``, in order: each column's name, followed by
     ``:amount``, ``:time`` or ``:links`` if it holds one."""
-    columns = []
-    for word in spec.split():
-        column, _, kind = word.partition(":")
-        columns.append(Column(column, Kind(kind or "plain")))
-    return Table(name, tuple(columns))
+    words = (word.partition(":") for word in spec.split())
+    return Table(name, tuple(Column(column, Kind(kind or "plain")) for column, _, kind in words))
 
 
 # refunded_amount: the total of succeeded refunds, in the price's currency. paid_* and fee_*:
