@@ -48,11 +48,6 @@ def _given(names: str) -> str:
     return ", ".join(f"{name} = COALESCE(:{name}, {name})" for name in names.split(", "))
 
 
-def _unless_set(names: str) -> str:
-    """Each of the columns ``names`` set to its parameter, unless it holds a value already."""
-    return ", ".join(f"{name} = COALESCE({name}, :{name})" for name in names.split(", "))
-
-
 @attrs.frozen
 class Statement:
     """One statement for one store.
@@ -148,7 +143,9 @@ class Statements:
         self.update_status = update(
             ORDERS,
             f"status = :status, {_given(PAYMENT_DETAILS)}, "
-            f"{_unless_set('settlement_amount, settlement_currency')}, updated_at = :updated_at",
+            "settlement_amount = COALESCE(settlement_amount, :settlement_amount), "
+            "settlement_currency = COALESCE(settlement_currency, :settlement_currency), "
+            "updated_at = :updated_at",
             _ORDER,
         )
         self.state_by_provider_id = select(
