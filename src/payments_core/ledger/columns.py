@@ -30,6 +30,7 @@ __all__ = [
     "EVENTS",
     "EVENT_RECORD_COLUMNS",
     "ORDERS",
+    "PAYMENT_DETAILS",
     "REFUNDS",
     "STATE_COLUMNS",
     "Column",
@@ -120,11 +121,8 @@ class Table:
 def _table(name: str, spec: str) -> Table:
     """The table ``name`` with the columns in ``spec``, in order: each column's name, followed by
     ``:amount``, ``:time`` or ``:links`` if it holds one."""
-    columns = []
-    for word in spec.split():
-        column, _, kind = word.partition(":")
-        columns.append(Column(column, Kind(kind or "plain")))
-    return Table(name, tuple(columns))
+    words = (word.partition(":") for word in spec.split())
+    return Table(name, tuple(Column(column, Kind(kind or "plain")) for column, _, kind in words))
 
 
 # refunded_amount: the total of succeeded refunds, in the price's currency. paid_* and fee_*:
@@ -157,6 +155,8 @@ CLAIMS: Final = _table("claims", "provider reference holder claimed_at:time expi
 
 #: What decides whether an event may change an order: the fields of an :class:`OrderState`.
 STATE_COLUMNS: Final = ", ".join(OrderState._fields)
+#: What an applied event tells its order, where the event states it (kept where it does not).
+PAYMENT_DETAILS: Final = "transaction_id, paid_amount, paid_currency, fee_amount, fee_currency"
 #: What :func:`event_record` reads: every column of ``events`` but the outbox's.
 EVENT_RECORD_COLUMNS: Final = ", ".join(c.name for c in EVENTS.columns if c.name != "announced_at")
 

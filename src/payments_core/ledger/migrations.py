@@ -83,23 +83,15 @@ def _unambiguous_keys(conn: Connection, placeholder: Callable[[str], str]) -> No
     del placeholder
     if isinstance(conn, sqlite3.Connection):
         return
-    for table, old, new, columns in (
-        (
-            "orders",
-            "orders_provider_provider_order_id_key",
-            "orders_provider_order_id_key",
-            "provider_order_id, provider",
-        ),
-        ("events", "events_provider_event_id_key", "events_event_id_key", "event_id, provider"),
-        (
-            "refunds",
-            "refunds_provider_provider_refund_id_key",
-            "refunds_provider_refund_id_key",
-            "provider_refund_id, provider",
-        ),
+    # PostgreSQL named each UNIQUE (provider, key) constraint {table}_provider_{key}_key.
+    for table, key in (
+        ("orders", "provider_order_id"),
+        ("events", "event_id"),
+        ("refunds", "provider_refund_id"),
     ):
         conn.execute(
-            f"ALTER TABLE {table} DROP CONSTRAINT {old}, ADD CONSTRAINT {new} UNIQUE ({columns})"
+            f"ALTER TABLE {table} DROP CONSTRAINT {table}_provider_{key}_key, "
+            f"ADD CONSTRAINT {table}_{key}_key UNIQUE ({key}, provider)"
         )
     conn.execute("DROP INDEX orders_provider_reference")
     conn.execute("CREATE INDEX orders_provider_reference ON orders (provider_reference, provider)")

@@ -47,17 +47,14 @@ from payments_core.rules import OrderState
 
 __all__ = ["AtOnce", "EventStatement", "Outcome", "array_literal", "forward_from", "param"]
 
-#: The event row's columns that the statement fills from the locked order, not from the event.
-_FROM_ORDER: Final = {"reference": "reference", "previous_status": "status"}
-_FIXED: Final = {"applied": "TRUE", "flag": "NULL"}
-#: The order's columns an applied event sets (``apply_event``'s update of the order).
-_KEPT_IF_NULL: Final = (
-    "transaction_id",
-    "paid_amount",
-    "paid_currency",
-    "fee_amount",
-    "fee_currency",
-)
+#: The event row's columns that the statement fills itself (from the locked order), not from
+#: the event.
+_COMPUTED: Final = {
+    "reference": "fits.reference",
+    "previous_status": "fits.status",
+    "applied": "TRUE",
+    "flag": "NULL",
+}
 
 
 def forward_from(status: PaymentStatus) -> list[str]:
@@ -75,9 +72,7 @@ def array_literal(values: list[str]) -> str:
 #: (worked out once: the forward table does not change while the process runs).
 _FORWARD_FROM: Final = {status: array_literal(forward_from(status)) for status in PaymentStatus}
 #: The event's columns the statement takes as parameters, in the event row's terms.
-_TAKES: Final = tuple(
-    column for column in EVENTS.columns if column.name not in _FROM_ORDER.keys() | _FIXED.keys()
-)
+_TAKES: Final = tuple(column for column in EVENTS.columns if column.name not in _COMPUTED)
 
 
 def param(name: str, column: Column | None = None) -> str:
@@ -88,18 +83,11 @@ def param(name: str, column: Column | None = None) -> str:
 
 def _statement() -> str:
     names = [column.name for column in EVENTS.columns]
-    values = ", ".join(
-        f"fits.{_FROM_ORDER[c.name]}"
-        if c.name in _FROM_ORDER
-        else _FIXED.get(c.name) or param(c.name, c)
-        for c in EVENTS.columns
-    )
-    kept = "".join(f", {name} = COALESCE({param(name)}, {name})" for name in _KEPT_IF_NULL)
+    values = ", ".join(_COMPUTED.get(c.name) or param(c.name, c) for c in EVENTS.columns)
+    details = columns.PAYMENT_DETAILS.split(", ")
+    kept = "".join(f", {name} = COALESCE({param(name)}, {name})" for name in details)
     reference, amount, currency, paid = (
-        param("provider_reference"),
-        param("amount"),
-        param("currency"),
-        param("paid_currency"),
+        param(name) for name in ("provider_reference", "amount", "currency", "paid_currency")
     )
     # Built from column names and casts only: no value enters the text.
     return (

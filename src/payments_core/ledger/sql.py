@@ -234,8 +234,7 @@ class SqlLedger(Ledger):
                         provider=event.provider,
                         reference=state.reference,
                     )
-                self._check_inserted(inserted, state)
-                self._before_commit()
+                self._ready_to_commit(inserted, state)
         except _Duplicate as duplicate:
             return duplicate.result
         if state is None or flag is not None:
@@ -440,8 +439,7 @@ class SqlLedger(Ledger):
                 inserted = self._insert_event(
                     conn, recorded, state, flag, now, announced=announced or change is None
                 )
-                self._check_inserted(inserted, state)
-                self._before_commit()
+                self._ready_to_commit(inserted, state)
         except _Duplicate as duplicate:
             return duplicate.result
         return ApplyResult(
@@ -575,7 +573,7 @@ class SqlLedger(Ledger):
         *,
         announced: bool,
     ) -> Cursor:
-        """Send the event row's insert; :meth:`_check_inserted` reads whether it was new.
+        """Send the event row's insert; :meth:`_ready_to_commit` reads whether it was new.
 
         An event flagged for not fitting its order (unknown, other ids, currency or amount) is
         kept under its own key, :func:`flagged_event_id`: a forged or garbled delivery never
@@ -586,12 +584,11 @@ class SqlLedger(Ledger):
         row = columns.event_row(event, state, flag, now, announced=announced)
         return self._sql.insert_event.run(conn, **row)
 
-    def _check_inserted(self, inserted: Cursor, state: OrderState | None) -> None:
-        """Raise :class:`_Duplicate` if the event's id was recorded already."""
+    def _ready_to_commit(self, inserted: Cursor, state: OrderState | None) -> None:
+        """Raise :class:`_Duplicate` if the event's id was recorded already; else call
+        :attr:`before_commit`, if set: the transaction is about to commit."""
         if inserted.fetchone() is None:
             raise _Duplicate(None if state is None else state.reference)
-
-    def _before_commit(self) -> None:
         if self.before_commit is not None:
             self.before_commit()
 

@@ -22,6 +22,7 @@ from payments_core.ledger.columns import (
     EVENT_RECORD_COLUMNS,
     EVENTS,
     ORDERS,
+    PAYMENT_DETAILS,
     REFUNDS,
     STATE_COLUMNS,
     Column,
@@ -35,6 +36,16 @@ from payments_core.models import NOT_FINAL
 __all__ = ["Statement", "Statements"]
 
 _PARAMETER: Final = re.compile(r":([a-z_]+)")
+
+#: The condition that names one order (or a claim on its reference), and one refund of it.
+_ORDER: Final = "provider = :provider AND reference = :reference"
+_REFUND: Final = f"{_ORDER} AND refund_reference = :refund_reference"
+
+
+def _given(names: str) -> str:
+    """Each of the columns ``names`` (comma-separated) set to its parameter, unless the
+    parameter is NULL."""
+    return ", ".join(f"{name} = COALESCE(:{name}, {name})" for name in names.split(", "))
 
 
 @attrs.frozen
@@ -100,23 +111,25 @@ class Statements:
             sql = f"SELECT {listed} FROM {table.name} WHERE {where}"  # noqa: S608
             return statement(table, sql, columns)
 
-        def insert(table: Table, tail: str = "") -> Statement:
+        def insert(table: Table, tail: str = "", reads: str = "") -> Statement:
             names = [column.name for column in table.columns]
             marks = ", ".join(f":{name}" for name in names)
             sql = f"INSERT INTO {table.name} ({', '.join(names)}) VALUES ({marks}){tail}"  # noqa: S608
-            return statement(table, sql)
+            return statement(table, sql, reads)
+
+        def update(table: Table, sets: str, where: str) -> Statement:
+            return statement(table, f"UPDATE {table.name} SET {sets} WHERE {where}")  # noqa: S608
 
         # -- orders ---------------------------------------------------------------------------
         self.insert_order = insert(ORDERS, " ON CONFLICT DO NOTHING")
-        self.fill_links = statement(
+        self.fill_links = update(
             ORDERS,
-            "UPDATE orders SET checkout_url = :checkout_url, "
+            "checkout_url = :checkout_url, "
             "links = CASE WHEN links = '{}' THEN :links ELSE links END, "
-            "expires_at = COALESCE(expires_at, :expires_at) "
-            "WHERE provider = :provider AND reference = :reference "
-            "AND provider_order_id = :provider_order_id AND checkout_url IS NULL",
+            "expires_at = COALESCE(expires_at, :expires_at)",
+            f"{_ORDER} AND provider_order_id = :provider_order_id AND checkout_url IS NULL",
         )
-        self.order = select(ORDERS, "*", "provider = :provider AND reference = :reference")
+        self.order = select(ORDERS, "*", _ORDER)
         self.orders_by_reference = select(ORDERS, "*", "reference = :reference ORDER BY provider")
         # The statuses are the model's constants, not values: written into the text, as any
         # other part of the statement.
@@ -127,17 +140,13 @@ class Statements:
             f"status IN ({not_final}) AND created_at <= :created_at "
             "ORDER BY created_at, provider, reference",
         )
-        self.update_status = statement(
+        self.update_status = update(
             ORDERS,
-            "UPDATE orders SET status = :status, "
-            "transaction_id = COALESCE(:transaction_id, transaction_id), "
-            "paid_amount = COALESCE(:paid_amount, paid_amount), "
-            "paid_currency = COALESCE(:paid_currency, paid_currency), "
-            "fee_amount = COALESCE(:fee_amount, fee_amount), "
-            "fee_currency = COALESCE(:fee_currency, fee_currency), "
+            f"status = :status, {_given(PAYMENT_DETAILS)}, "
             "settlement_amount = COALESCE(settlement_amount, :settlement_amount), "
             "settlement_currency = COALESCE(settlement_currency, :settlement_currency), "
-            "updated_at = :updated_at WHERE provider = :provider AND reference = :reference",
+            "updated_at = :updated_at",
+            _ORDER,
         )
         self.state_by_provider_id = select(
             ORDERS,
@@ -152,95 +161,65 @@ class Statements:
             "OR (provider_reference IS NULL AND reference = :provider_reference)) "
             f"ORDER BY reference LIMIT 1{lock}",
         )
-        self.state_by_reference = select(
-            ORDERS, STATE_COLUMNS, f"provider = :provider AND reference = :reference{lock}"
-        )
-        self.refunded = select(
-            ORDERS, "refunded_amount", "provider = :provider AND reference = :reference"
-        )
-        self.update_refunded = statement(
+        self.state_by_reference = select(ORDERS, STATE_COLUMNS, f"{_ORDER}{lock}")
+        self.refunded = select(ORDERS, "refunded_amount", _ORDER)
+        self.update_refunded = update(
             ORDERS,
-            "UPDATE orders SET refunded_amount = :refunded_amount, status = :status, "
-            "updated_at = :updated_at WHERE provider = :provider AND reference = :reference",
+            "refunded_amount = :refunded_amount, status = :status, updated_at = :updated_at",
+            _ORDER,
         )
 
         # -- events ---------------------------------------------------------------------------
         # RETURNING, not rowcount, tells a new event from a duplicate: a pipelined statement's
         # rowcount is known only once its answer has been read.
         self.insert_event = insert(EVENTS, " ON CONFLICT DO NOTHING RETURNING id")
-        self.events = select(
-            EVENTS,
-            EVENT_RECORD_COLUMNS,
-            "provider = :provider AND reference = :reference ORDER BY id",
-        )
+        self.events = select(EVENTS, EVENT_RECORD_COLUMNS, f"{_ORDER} ORDER BY id")
         self.unannounced = select(
             EVENTS,
             "provider, reference, previous_status, status, event_id, received_at",
             "applied AND announced_at IS NULL AND received_at <= :received_at "
             "ORDER BY id LIMIT :limit",
         )
-        self.mark_announced = statement(
+        self.mark_announced = update(
             EVENTS,
-            "UPDATE events SET announced_at = :announced_at "
-            "WHERE provider = :provider AND event_id = :event_id AND announced_at IS NULL",
+            "announced_at = :announced_at",
+            "provider = :provider AND event_id = :event_id AND announced_at IS NULL",
         )
 
         # -- refunds --------------------------------------------------------------------------
         self.insert_refund = insert(REFUNDS)
-        self.refund = select(
-            REFUNDS,
-            "*",
-            "provider = :provider AND reference = :reference "
-            "AND refund_reference = :refund_reference",
-        )
+        self.refund = select(REFUNDS, "*", _REFUND)
         self.refund_by_provider_id = select(
             REFUNDS, "*", "provider = :provider AND provider_refund_id = :provider_refund_id"
         )
-        self.refunds = select(
-            REFUNDS,
-            "*",
-            "provider = :provider AND reference = :reference ORDER BY created_at, refund_reference",
-        )
+        self.refunds = select(REFUNDS, "*", f"{_ORDER} ORDER BY created_at, refund_reference")
         self.pending_refunds = select(
             REFUNDS,
             "*",
             "status = :status AND created_at <= :created_at "
             "ORDER BY created_at, provider, reference, refund_reference",
         )
-        self.refund_amounts = select(
-            REFUNDS, "amount, status", "provider = :provider AND reference = :reference"
-        )
-        self.update_refund = statement(
+        self.refund_amounts = select(REFUNDS, "amount, status", _ORDER)
+        self.update_refund = update(
             REFUNDS,
-            "UPDATE refunds SET provider_refund_id = COALESCE(:provider_refund_id, "
-            "provider_refund_id), settlement_amount = COALESCE(:settlement_amount, "
-            "settlement_amount), settlement_currency = COALESCE(:settlement_currency, "
-            "settlement_currency), status = :status, updated_at = :updated_at "
-            "WHERE provider = :provider AND reference = :reference "
-            "AND refund_reference = :refund_reference",
+            f"{_given('provider_refund_id, settlement_amount, settlement_currency')}, "
+            "status = :status, updated_at = :updated_at",
+            _REFUND,
         )
         # What the provider refunded, when it is not what was asked (Binance's last attempt).
-        self.update_refund_amount = statement(
-            REFUNDS,
-            "UPDATE refunds SET amount = :amount WHERE provider = :provider "
-            "AND reference = :reference AND refund_reference = :refund_reference",
-        )
+        self.update_refund_amount = update(REFUNDS, "amount = :amount", _REFUND)
         self.delete_pending_refund = statement(
             REFUNDS,
-            "DELETE FROM refunds WHERE provider = :provider AND reference = :reference "
-            "AND refund_reference = :refund_reference AND status = :status "
-            "RETURNING refund_reference",
+            f"DELETE FROM refunds WHERE {_REFUND} AND status = :status RETURNING refund_reference",  # noqa: S608
             "refund_reference",
         )
 
         # -- claims ---------------------------------------------------------------------------
         # One statement, so two instances claiming at once cannot both win: the row is new,
         # or its claim has expired, or it is the claimer's own (renewed).
-        self.claim = statement(
+        self.claim = insert(
             CLAIMS,
-            "INSERT INTO claims (provider, reference, holder, claimed_at, expires_at) "
-            "VALUES (:provider, :reference, :holder, :claimed_at, :expires_at) "
-            "ON CONFLICT (provider, reference) DO UPDATE SET holder = excluded.holder, "
+            " ON CONFLICT (provider, reference) DO UPDATE SET holder = excluded.holder, "
             "claimed_at = excluded.claimed_at, expires_at = excluded.expires_at "
             "WHERE claims.expires_at <= excluded.claimed_at OR claims.holder = excluded.holder "
             "RETURNING holder",
@@ -248,6 +227,5 @@ class Statements:
         )
         self.release_claim = statement(
             CLAIMS,
-            "DELETE FROM claims WHERE provider = :provider AND reference = :reference "
-            "AND holder = :holder",
+            f"DELETE FROM claims WHERE {_ORDER} AND holder = :holder",  # noqa: S608
         )
