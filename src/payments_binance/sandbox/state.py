@@ -188,12 +188,10 @@ def new_order(
     )
 
 
-def view(order: Order) -> bool:
-    """The payer opened the checkout page: ``INITIAL`` becomes ``PENDING``; True if it did."""
+def view(order: Order) -> None:
+    """The payer opened the checkout page: ``INITIAL`` becomes ``PENDING``."""
     if order.status is OrderStatus.INITIAL:
         order.status = OrderStatus.PENDING
-        return True
-    return False
 
 
 def pay(order: Order, *, now: int, open_user_id: str, transaction_id: str) -> None:
