@@ -20,7 +20,8 @@ from payments_binance.protocol import BizStatus
 from payments_binance.sandbox import links, validation
 from payments_binance.sandbox.certificates import KeyRing
 from payments_binance.sandbox.config import SandboxConfig
-from payments_binance.sandbox.state import Book, Order, Refund, find_refund
+from payments_binance.sandbox.envelope import ApiError
+from payments_binance.sandbox.state import Book, Order, Refund, RefundNotFound
 from payments_binance.sandbox.webhooks import payment_info, refund_answer
 
 #: Refund paths (reference section 6), spelt here rather than shared with the client side.
@@ -131,9 +132,11 @@ class MerchantApi:
 
     def query_refund(self, api_key: str, body: Mapping[str, Any]) -> dict[str, object]:
         """One of the merchant's refunds with its ``refundStatus``; 400202 if unknown."""
-        refund = find_refund(
-            self.book, api_key, validation.refund_request_id(body.get("refundRequestId"))
-        )
+        refund_request_id = validation.refund_request_id(body.get("refundRequestId"))
+        try:
+            refund = self.book.get_refund(api_key, refund_request_id)
+        except RefundNotFound:
+            raise ApiError("400202", "Refund not found.") from None
         data = refund_answer(refund, duplicate=False)
         del data["duplicateRequest"]
         data["refundStatus"] = refund.status.value

@@ -153,27 +153,40 @@ class _Database:
     @contextlib.contextmanager
     def write(self) -> Iterator[None]:
         """One write transaction; writers of every worker wait for each other."""
-        with self.lock:
+        with self.lock, self._file_lock(), self._transaction("BEGIN IMMEDIATE"):
             if self.postgres:
-                with self._connected().transaction():
-                    self.execute("SELECT pg_advisory_xact_lock(hashtext(current_schema()))")
-                    yield
-                return
-            connection = self._connected()
-            with self._file_lock():
-                connection.execute("BEGIN IMMEDIATE")
-                try:
-                    yield
-                except BaseException:
-                    connection.execute("ROLLBACK")
-                    raise
-                connection.execute("COMMIT")
+                self.execute("SELECT pg_advisory_xact_lock(hashtext(current_schema()))")
+            yield
+
+    @contextlib.contextmanager
+    def read(self) -> Iterator[None]:
+        """One consistent read (a snapshot of every table)."""
+        with self.lock, self._transaction("BEGIN"):
+            yield
+
+    @contextlib.contextmanager
+    def _transaction(self, begin: str) -> Iterator[None]:
+        # PostgreSQL's own transaction, else SQLite's: ``begin`` (autocommit is on), then COMMIT.
+        connection = self._connected()
+        if self.postgres:
+            with connection.transaction():
+                yield
+            return
+        connection.execute(begin)
+        try:
+            yield
+        except BaseException:
+            connection.execute("ROLLBACK")
+            raise
+        connection.execute("COMMIT")
 
     @contextlib.contextmanager
     def _file_lock(self) -> Iterator[None]:
         # SQLite's own busy handler sleeps 1, 2, 5, 10... ms between tries, with the event loop
         # blocked; a lock file wakes the next writer the moment the previous one commits.
-        if sys.platform == "win32":  # no flock: SQLite's busy handler alone serialises writers
+        # PostgreSQL's writers wait on its advisory lock instead; without flock (Windows), SQLite's
+        # busy handler alone serialises writers.
+        if self.postgres or sys.platform == "win32":
             yield
             return
         if self._lock_file is None:
@@ -183,21 +196,6 @@ class _Database:
             yield
         finally:
             fcntl.flock(self._lock_file, fcntl.LOCK_UN)
-
-    @contextlib.contextmanager
-    def read(self) -> Iterator[None]:
-        """One consistent read (a snapshot of every table)."""
-        with self.lock:
-            connection = self._connected()
-            if self.postgres:
-                with connection.transaction():
-                    yield
-                return
-            connection.execute("BEGIN")
-            try:
-                yield
-            finally:
-                connection.execute("COMMIT")
 
     def close(self) -> None:
         with self.lock:

@@ -17,6 +17,7 @@ import enum
 import heapq
 import random
 import threading
+from collections import Counter
 from collections.abc import Callable, Mapping
 from decimal import Decimal
 from types import MappingProxyType
@@ -187,12 +188,10 @@ def new_order(
     )
 
 
-def view(order: Order) -> bool:
-    """The payer opened the checkout page: ``INITIAL`` becomes ``PENDING``; True if it did."""
+def view(order: Order) -> None:
+    """The payer opened the checkout page: ``INITIAL`` becomes ``PENDING``."""
     if order.status is OrderStatus.INITIAL:
         order.status = OrderStatus.PENDING
-        return True
-    return False
 
 
 def pay(order: Order, *, now: int, open_user_id: str, transaction_id: str) -> None:
@@ -299,14 +298,6 @@ def _refund_state(order: Order) -> OrderStatus:
     if order.refunded_amount >= order.request.amount:
         return OrderStatus.FULL_REFUNDED
     return OrderStatus.REFUNDED if order.refunded_amount > 0 else OrderStatus.PAID
-
-
-def find_refund(book: Book, merchant_key: str, refund_request_id: str) -> Refund:
-    """The merchant's refund with this id, for the merchant API: 400202 if there is none."""
-    try:
-        return book.get_refund(merchant_key, refund_request_id)
-    except RefundNotFound:
-        raise ApiError("400202", "Refund not found.") from None
 
 
 # -- the books ----------------------------------------------------------------------------
@@ -522,7 +513,4 @@ class OrderBook(Book):
     def count_by_status(self) -> dict[str, int]:
         """How many orders are in each status."""
         with self._lock:
-            counts: dict[str, int] = {}
-            for order in self._orders.values():
-                counts[order.status.value] = counts.get(order.status.value, 0) + 1
-            return counts
+            return dict(Counter(order.status.value for order in self._orders.values()))

@@ -51,8 +51,16 @@ def _missing(field: str) -> ApiError:
     return ApiError("400100", f"{field} is mandatory and must not be empty or malformed")
 
 
-def _object(body: Mapping[str, Any], name: str, field: str, *, required: bool) -> dict[str, Any]:
-    value = body.get(name)
+# The helpers below take a JSON object and a field's path in it as error messages name it
+# ("env.terminalType", "goodsDetails[0].goodsName"): the key read is the path's last part.
+
+
+def _value(body: Mapping[str, Any], field: str) -> Any:
+    return body.get(field.rpartition(".")[2])
+
+
+def _object(body: Mapping[str, Any], field: str, *, required: bool) -> dict[str, Any]:
+    value = _value(body, field)
     if value is None:
         if required:
             raise _missing(field)
@@ -62,10 +70,8 @@ def _object(body: Mapping[str, Any], name: str, field: str, *, required: bool) -
     return value
 
 
-def _text(
-    body: Mapping[str, Any], name: str, field: str, *, max_len: int | None = None
-) -> str | None:
-    value = body.get(name)
+def _checked_text(value: object, field: str, max_len: int | None) -> str | None:
+    """``value`` as text of at most ``max_len`` characters; ``None`` if it is absent or empty."""
     if value is None or value == "":
         return None
     if not isinstance(value, str):
@@ -75,16 +81,19 @@ def _text(
     return value
 
 
-def _required_text(
-    body: Mapping[str, Any], name: str, field: str, *, max_len: int | None = None
-) -> str:
-    value = _text(body, name, field, max_len=max_len)
+def _text(body: Mapping[str, Any], field: str, *, max_len: int | None = None) -> str | None:
+    return _checked_text(_value(body, field), field, max_len)
+
+
+def _required_text(body: Mapping[str, Any], field: str, *, max_len: int | None = None) -> str:
+    value = _text(body, field, max_len=max_len)
     if value is None:
         raise _missing(field)
     return value
 
 
-def _amount(value: object, field: str) -> Decimal:
+def _amount(body: Mapping[str, Any], field: str) -> Decimal:
+    value = _value(body, field)
     if isinstance(value, bool) or not isinstance(value, int | Decimal | str):
         raise _missing(field)
     if isinstance(value, str) and not _DECIMAL_TEXT.fullmatch(value):
@@ -104,15 +113,12 @@ def _amount(value: object, field: str) -> Decimal:
 
 def merchant_trade_no(value: object, field: str = "merchantTradeNo") -> str:
     """A valid ``merchantTradeNo``: 1 to 32 letters and digits."""
-    if not isinstance(value, str) or not value:
+    trade_no = _checked_text(value, field, protocol.MERCHANT_TRADE_NO_MAX)
+    if trade_no is None:
         raise _missing(field)
-    if len(value) > protocol.MERCHANT_TRADE_NO_MAX:
-        raise ApiError(
-            "400101", f"{field} must be at most {protocol.MERCHANT_TRADE_NO_MAX} characters"
-        )
-    if not _TRADE_NO_CHARS.fullmatch(value):
+    if not _TRADE_NO_CHARS.fullmatch(trade_no):
         raise ApiError("400103", f"{field} may contain letters and digits only")
-    return value
+    return trade_no
 
 
 def _has_illegal_name_char(name: str) -> bool:
@@ -126,28 +132,28 @@ def _goods(item: object, field: str) -> tuple[str, str]:
     """Validate one goods object; return (goodsCategory, goodsName) for the webhook."""
     if not isinstance(item, dict):
         raise _missing(field)
-    goods_type = _required_text(item, "goodsType", f"{field}.goodsType")
+    goods_type = _required_text(item, f"{field}.goodsType")
     if goods_type not in protocol.GOODS_TYPES:
         raise ApiError("400102", f"{field}.goodsType must be one of {sorted(protocol.GOODS_TYPES)}")
-    category = _required_text(item, "goodsCategory", f"{field}.goodsCategory")
+    category = _required_text(item, f"{field}.goodsCategory")
     if category not in protocol.GOODS_CATEGORIES:
         raise ApiError("400102", f"{field}.goodsCategory is not a known category")
-    _required_text(item, "referenceGoodsId", f"{field}.referenceGoodsId")
-    name = _required_text(item, "goodsName", f"{field}.goodsName", max_len=MAX_TEXT)
+    _required_text(item, f"{field}.referenceGoodsId")
+    name = _required_text(item, f"{field}.goodsName", max_len=MAX_TEXT)
     if _has_illegal_name_char(name):
         raise ApiError("400103", f'{field}.goodsName must not contain \\, " or emoji')
-    _text(item, "goodsDetail", f"{field}.goodsDetail", max_len=MAX_TEXT)
-    unit = _object(item, "goodsUnitAmount", f"{field}.goodsUnitAmount", required=False)
+    _text(item, f"{field}.goodsDetail", max_len=MAX_TEXT)
+    unit = _object(item, f"{field}.goodsUnitAmount", required=False)
     if unit:
-        _required_text(unit, "currency", f"{field}.goodsUnitAmount.currency")
-        _amount(unit.get("amount"), f"{field}.goodsUnitAmount.amount")
+        _required_text(unit, f"{field}.goodsUnitAmount.currency")
+        _amount(unit, f"{field}.goodsUnitAmount.amount")
     return category, name
 
 
-def _url(body: Mapping[str, Any], name: str, *, http_only: bool) -> str | None:
-    url = _text(body, name, name, max_len=MAX_TEXT)
+def _url(body: Mapping[str, Any], field: str, *, http_only: bool) -> str | None:
+    url = _text(body, field, max_len=MAX_TEXT)
     if url is not None and http_only and not url.startswith(("http://", "https://")):
-        raise ApiError("400101", f"{name} must start with http:// or https://")
+        raise ApiError("400101", f"{field} must start with http:// or https://")
     return url
 
 
@@ -175,15 +181,15 @@ def _money(
     if not crypto and not fiat:
         raise _missing("currency")
     if crypto:
-        currency = _required_text(body, "currency", "currency")
+        currency = _required_text(body, "currency")
         if currency not in config.currencies:
             raise ApiError("400102", f"currency {currency!r} is not supported")
-        return currency, _amount(body.get("orderAmount"), "orderAmount"), None, None
-    fiat_currency = _required_text(body, "fiatCurrency", "fiatCurrency")
+        return currency, _amount(body, "orderAmount"), None, None
+    fiat_currency = _required_text(body, "fiatCurrency")
     rate = config.fiat_rates.get(fiat_currency)
     if rate is None:
         raise ApiError("400102", f"fiatCurrency {fiat_currency!r} is not supported")
-    fiat_amount = _amount(body.get("fiatAmount"), "fiatAmount")
+    fiat_amount = _amount(body, "fiatAmount")
     amount = (fiat_amount * rate).quantize(_QUANTUM, rounding=ROUND_HALF_UP)
     if amount < MIN_AMOUNT:
         raise ApiError("400102", "fiatAmount converts to less than the minimum order amount")
@@ -194,22 +200,22 @@ def create_order(
     body: Mapping[str, Any], *, api_version: str, config: SandboxConfig, now: int
 ) -> NewOrder:
     """Validate a create-order body (``api_version`` "v3" or "v2") into a :class:`NewOrder`."""
-    env = _object(body, "env", "env", required=True)
-    terminal_type = _required_text(env, "terminalType", "env.terminalType")
+    env = _object(body, "env", required=True)
+    terminal_type = _required_text(env, "env.terminalType")
     if terminal_type not in protocol.TERMINAL_TYPES:
         raise ApiError(
             "400102", f"env.terminalType must be one of {sorted(protocol.TERMINAL_TYPES)}"
         )
-    os_type = _text(env, "osType", "env.osType")
+    os_type = _text(env, "env.osType")
     if os_type is not None and os_type not in OS_TYPES:
         raise ApiError("400102", "env.osType must be IOS or ANDROID")
-    merchant = _object(body, "merchant", "merchant", required=False)
-    _text(merchant, "subMerchantId", "merchant.subMerchantId", max_len=MAX_SUB_MERCHANT_ID)
+    merchant = _object(body, "merchant", required=False)
+    _text(merchant, "merchant.subMerchantId", max_len=MAX_SUB_MERCHANT_ID)
     trade_no = merchant_trade_no(body.get("merchantTradeNo"))
     currency, amount, fiat_currency, fiat_amount = _money(body, config)
     description = None
     if api_version == "v3":
-        description = _required_text(body, "description", "description", max_len=MAX_TEXT)
+        description = _required_text(body, "description", max_len=MAX_TEXT)
         details = body.get("goodsDetails")
         if not isinstance(details, list) or not details:
             raise _missing("goodsDetails")
@@ -218,9 +224,9 @@ def create_order(
     else:
         category, name = _goods(body.get("goods"), "goods")
     if terminal_type == "MINI_PROGRAM":
-        _required_text(body, "appId", "appId")
-    _text(body, "supportPayCurrency", "supportPayCurrency", max_len=MAX_SUPPORT_PAY_CURRENCY)
-    _text(body, "universalUrlAttach", "universalUrlAttach", max_len=MAX_UNIVERSAL_URL_ATTACH)
+        _required_text(body, "appId")
+    _text(body, "supportPayCurrency", max_len=MAX_SUPPORT_PAY_CURRENCY)
+    _text(body, "universalUrlAttach", max_len=MAX_UNIVERSAL_URL_ATTACH)
     return NewOrder(
         api_version=api_version,
         merchant_trade_no=trade_no,
@@ -233,9 +239,7 @@ def create_order(
         fiat_currency=fiat_currency,
         fiat_amount=fiat_amount,
         webhook_url=_url(body, "webhookUrl", http_only=True),
-        pass_through_info=_text(
-            body, "passThroughInfo", "passThroughInfo", max_len=MAX_PASS_THROUGH
-        ),
+        pass_through_info=_text(body, "passThroughInfo", max_len=MAX_PASS_THROUGH),
         return_url=_url(body, "returnUrl", http_only=False),
         cancel_url=_url(body, "cancelUrl", http_only=False),
         expire_time=_expire_time(body, config, now),
@@ -267,13 +271,10 @@ def _prepay_id(value: object) -> str:
 
 def refund_request_id(value: object) -> str:
     """A valid ``refundRequestId``: a non-empty string of at most 64 characters."""
-    if not isinstance(value, str) or not value:
+    request_id = _checked_text(value, "refundRequestId", MAX_REFUND_REQUEST_ID)
+    if request_id is None:
         raise _missing("refundRequestId")
-    if len(value) > MAX_REFUND_REQUEST_ID:
-        raise ApiError(
-            "400101", f"refundRequestId must be at most {MAX_REFUND_REQUEST_ID} characters"
-        )
-    return value
+    return request_id
 
 
 def refund(body: Mapping[str, Any]) -> NewRefund:
@@ -281,7 +282,7 @@ def refund(body: Mapping[str, Any]) -> NewRefund:
     return NewRefund(
         refund_request_id=refund_request_id(body.get("refundRequestId")),
         prepay_id=_prepay_id(body.get("prepayId")),
-        amount=_amount(body.get("refundAmount"), "refundAmount"),
-        reason=_text(body, "refundReason", "refundReason", max_len=MAX_TEXT),
+        amount=_amount(body, "refundAmount"),
+        reason=_text(body, "refundReason", max_len=MAX_TEXT),
         webhook_url=_url(body, "webhookUrl", http_only=True),
     )
